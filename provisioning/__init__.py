@@ -1,0 +1,1 @@
+"""Preparing devices over ADB: facts, plans, steps, batches."""
