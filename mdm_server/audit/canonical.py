@@ -1,0 +1,55 @@
+"""Canonical JSON for audit events: the exact bytes a later Merkle leaf is computed over.
+
+The form (documented in docs/audit.md):
+- UTF-8, no byte-order mark, no insignificant whitespace (separators `,` and `:`);
+- object keys sorted by Unicode code point, and unique;
+- strings escaped as Python's json module does with ensure_ascii=False (only `"`, `\\` and
+  control characters are escaped);
+- numbers are integers only: a float anywhere is refused, so no two encoders can disagree;
+- timestamps are strings in RFC 3339 UTC with microseconds, e.g. `2026-11-21T09:30:00.000000Z`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+
+class NotCanonicalError(ValueError):
+    """A value that has no canonical form (a float, a non-string key, an unknown type)."""
+
+
+def timestamp(value: datetime) -> str:
+    """RFC 3339 UTC with microseconds."""
+    if value.tzinfo is None:
+        raise NotCanonicalError("naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _check(value: Any, where: str) -> None:
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        return
+    if isinstance(value, float):
+        raise NotCanonicalError(f"{where}: floats have no canonical form; use an integer or string")
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check(item, f"{where}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise NotCanonicalError(f"{where}: object keys must be strings")
+            _check(item, f"{where}.{key}")
+        return
+    raise NotCanonicalError(f"{where}: {type(value).__name__} has no canonical form")
+
+
+def canonical_bytes(document: dict[str, Any]) -> bytes:
+    """The canonical encoding of a JSON object."""
+    _check(document, "$")
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")

@@ -1,0 +1,109 @@
+"""`record(...)`: write an audit event in the caller's unit of work.
+
+Events are collected during the transaction and given their sequence numbers just before it
+commits, so the audit head's row lock is the last lock any transaction takes (no lock-order
+deadlocks) and a rolled-back transaction leaves no gap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlmodel import Session
+
+from mdm_server.audit import repository
+from mdm_server.audit.canonical import canonical_bytes, timestamp
+from mdm_server.audit.models import AuditEvent
+from mdm_server.db import on_commit
+
+CANONICAL_VERSION = 1
+_PENDING = "tabard.audit.pending"
+
+ActorType = Literal["staff", "device", "system", "anonymous"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, and from where."""
+
+    type: ActorType
+    id: str | None = None
+    name: str | None = None
+    role: str | None = None
+    source_ip: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(type="system", id=None, name=name, role="system")
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    now: datetime,
+    target_type: str | None = None,
+    target_id: str | uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    """Add an audit event to this unit of work; it commits with the change it describes."""
+    event = AuditEvent(
+        seq=0,
+        event_id=uuid.uuid4(),
+        occurred_at=now,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        actor_role=actor.role,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        request_id=actor.request_id,
+        source_ip=actor.source_ip,
+        detail=dict(detail or {}),
+        canonical="",
+    )
+    canonical_bytes(event.detail)  # refuse a detail with no canonical form now, not at commit
+    session.info.setdefault(_PENDING, []).append(event)
+    on_commit(session, _assign_sequence)
+    return event.event_id
+
+
+def canonical_document(event: AuditEvent) -> dict[str, Any]:
+    """The JSON object whose canonical bytes are the event's leaf content."""
+    return {
+        "v": CANONICAL_VERSION,
+        "seq": event.seq,
+        "id": str(event.event_id),
+        "time": timestamp(event.occurred_at),
+        "actor": {
+            "type": event.actor_type,
+            "id": event.actor_id,
+            "name": event.actor_name,
+            "role": event.actor_role,
+        },
+        "action": event.action,
+        "target": (
+            {"type": event.target_type, "id": event.target_id}
+            if event.target_type is not None
+            else None
+        ),
+        "context": {"request_id": event.request_id, "source_ip": event.source_ip},
+        "detail": event.detail,
+    }
+
+
+def _assign_sequence(session: Session) -> None:
+    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    last = repository.advance_head(session, by=len(pending))
+    for offset, event in enumerate(pending):
+        event.seq = last - len(pending) + 1 + offset
+        event.canonical = canonical_bytes(canonical_document(event)).decode("utf-8")
+        session.add(event)

@@ -1,0 +1,127 @@
+"""Server settings, read from `TABARD_*` environment variables when the app is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_ACCESS_TOKEN_TTL_S = 15 * 60
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told. Built inside `create_app`, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="TABARD_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Keys, the SQLite database and other state."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: SQLite at DATA_DIR/tabard.db. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The URL devices and staff reach the server at; also the device audience.",
+    )
+
+    access_token_ttl_s: int = Field(
+        default=MAX_ACCESS_TOKEN_TTL_S,
+        ge=30,
+        description="Staff access token lifetime; 15 minutes at most.",
+    )
+    refresh_token_ttl_s: int = Field(
+        default=12 * 3600, ge=300, le=30 * 86400, description="How long a login lasts unused."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, le=100, description="Failed logins in a row that lock an account."
+    )
+    login_lockout_s: int = Field(default=15 * 60, ge=1, description="How long a lockout lasts.")
+
+    device_certificate_days: int = Field(
+        default=365, ge=1, le=825, description="Validity of the certificates the device CA issues."
+    )
+    device_clock_skew_s: int = Field(
+        default=30, ge=0, le=300, description="Tolerance for device clocks in assertion times."
+    )
+    checkin_interval_s: int = Field(
+        default=300, ge=10, le=86400, description="How often devices are told to check in."
+    )
+    posture_history_limit: int = Field(
+        default=50, ge=1, le=10_000, description="Posture changes kept per device."
+    )
+    enrolment_token_max_ttl_s: int = Field(
+        default=30 * 86400, ge=60, description="Longest lifetime an enrolment token may be given."
+    )
+
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
+    password_min_length: int = Field(default=12, ge=8, description="Shortest staff password.")
+    argon2_time_cost: int = Field(default=3, ge=1, description="Argon2id passes (RFC 9106).")
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8, description="Argon2id memory, KiB.")
+    argon2_parallelism: int = Field(default=4, ge=1, description="Argon2id lanes.")
+
+    db_pool_size: int = Field(default=10, ge=1, description="Database connections per worker.")
+    sqlite_busy_timeout_ms: int = Field(
+        default=10_000, ge=0, description="How long SQLite waits for another process's lock."
+    )
+    scheduler_enabled: bool = Field(default=True, description="Run housekeeping jobs.")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    access_log: bool = Field(default=True, description="One log line per request.")
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry traces, metrics and logs, exported as the "
+        "standard OTEL_* environment variables configure. Off by default: it costs CPU on "
+        "every request and nothing leaves the server unless you ask.",
+    )
+
+    @field_validator("access_token_ttl_s")
+    @classmethod
+    def _access_tokens_are_short_lived(cls, value: int) -> int:
+        if value > MAX_ACCESS_TOKEN_TTL_S:
+            raise ValueError(f"must be at most {MAX_ACCESS_TOKEN_TTL_S} seconds (15 minutes)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_absolute(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                "must be an absolute http(s) URL such as https://mdm.example.police.uk"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _data_dir_is_absolute(self) -> Settings:
+        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'tabard.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def device_audience(self) -> str:
+        """The `aud` every device assertion must carry: the server's public URL."""
+        return self.public_url
+
+    @property
+    def staff_token_issuer(self) -> str:
+        return self.public_url
+
+    @property
+    def staff_token_audience(self) -> str:
+        return f"{self.public_url}/api/v1"

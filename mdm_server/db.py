@@ -1,0 +1,158 @@
+"""Storage: one engine per process and one unit of work (transaction) per request.
+
+SQLite runs in WAL mode with foreign keys on. Write transactions start with `BEGIN IMMEDIATE`
+and are serialised in process by a lock, so concurrent writers queue instead of failing with
+"database is locked" when a read transaction tries to upgrade. PostgreSQL runs through
+psycopg 3 with a connection pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, create_engine
+
+from mdm_server.config import Settings
+from mdm_server.errors import TabardError
+
+_BEGIN_OPTION = "tabard_sqlite_begin"
+_WRITE_INFO = "tabard.write"
+_ON_COMMIT_INFO = "tabard.before_commit"
+
+
+class ReadOnlyViolationError(RuntimeError):
+    """A read-only unit of work tried to write: a programming error, not a client error."""
+
+
+def normalise_url(url: str) -> str:
+    """Send plain `postgresql://` URLs to psycopg 3, the driver Tabard ships with."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def build_engine(settings: Settings) -> Engine:
+    """An engine for the configured database, with Tabard's connection settings applied."""
+    url = normalise_url(settings.effective_database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_engine(
+            url,
+            connect_args={
+                "check_same_thread": False,
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+            },
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+        )
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    """WAL, foreign keys, and transactions that Tabard begins itself (SQLAlchemy's recipe for
+    pysqlite, which otherwise defers BEGIN and breaks SAVEPOINT)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def on_commit(session: Session, hook: Callable[[Session], None]) -> None:
+    """Run `hook` just before this unit of work commits (once per hook)."""
+    hooks: list[Callable[[Session], None]] = session.info.setdefault(_ON_COMMIT_INFO, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def _run_commit_hooks(session: Session) -> None:
+    for hook in session.info.pop(_ON_COMMIT_INFO, []):
+        hook(session)
+
+
+def _refuse_writes_when_read_only(session: Any, _ctx: Any, _instances: Any) -> None:
+    if session.info.get(_WRITE_INFO) is False and (session.new or session.dirty or session.deleted):
+        raise ReadOnlyViolationError("a read-only unit of work tried to write")
+
+
+event.listen(Session, "before_flush", _refuse_writes_when_read_only)
+
+
+class Database:
+    """An engine plus the unit-of-work factory every request and command uses."""
+
+    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._sessions = sessionmaker(
+            bind=bind if bind is not None else engine,
+            class_=Session,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(build_engine(settings))
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction. Commits if the block succeeds; rolls back if it raises, unless the
+        error is a `TabardError` that keeps its changes (a counted failed attempt, say)."""
+        lock = self._write_lock if write else None
+        if lock is not None:
+            lock.acquire()
+        session = self._sessions()
+        session.info[_WRITE_INFO] = write
+        try:
+            if write and self.dialect == "sqlite":
+                session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+            yield session
+            _run_commit_hooks(session)
+            session.commit()
+        except TabardError as exc:
+            if exc.keep_changes:
+                _run_commit_hooks(session)
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+            if lock is not None:
+                lock.release()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

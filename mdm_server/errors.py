@@ -1,0 +1,150 @@
+"""One error hierarchy and one handler: every failure reaches the client as
+`{"error": CODE, "detail": ...}` with a 4xx that says what to fix, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("tabard.errors")
+
+Detail = str | Mapping[str, Any] | Sequence[Any]
+
+
+class TabardError(Exception):
+    """Base of every error the API reports on purpose.
+
+    `keep_changes` marks errors whose unit of work must still commit, such as a failed login
+    whose attempt counter and audit event have to survive the refusal.
+    """
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(
+        self,
+        detail: Detail,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        keep_changes: bool = False,
+    ) -> None:
+        super().__init__(detail if isinstance(detail, str) else self.code)
+        self.detail = detail
+        self.error_code = code or self.code
+        self.headers = dict(headers or {})
+        self.keep_changes = keep_changes
+
+
+class InvalidRequestError(TabardError):
+    status = 400
+    code = "invalid_request"
+
+
+class AuthenticationError(TabardError):
+    status = 401
+    code = "unauthenticated"
+
+    def __init__(self, detail: Detail, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        super().__init__(detail, **kwargs)
+
+
+class PermissionDeniedError(TabardError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(TabardError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(TabardError):
+    status = 409
+    code = "conflict"
+
+
+class GoneError(TabardError):
+    status = 410
+    code = "gone"
+
+
+class PayloadTooLargeError(TabardError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailableError(TabardError):
+    status = 503
+    code = "unavailable"
+
+
+def error_body(code: str, detail: Detail) -> dict[str, Any]:
+    return {"error": code, "detail": detail}
+
+
+def _located(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Pydantic errors without the offending input values, which may be secrets."""
+    located = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
+        located.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", ""))})
+    return located
+
+
+async def _tabard_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TabardError)
+    return JSONResponse(
+        error_body(exc.error_code, exc.detail), status_code=exc.status, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return JSONResponse(
+            error_body("malformed_json", "the request body is not valid JSON"), status_code=400
+        )
+    return JSONResponse(error_body("invalid_request", _located(errors)), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthenticated",
+        413: "payload_too_large",
+    }
+    code = codes.get(exc.status_code, "http_error")
+    detail = exc.detail if exc.status_code != 404 else f"no route for {request.url.path}"
+    return JSONResponse(
+        error_body(code, detail), status_code=exc.status_code, headers=exc.headers or None
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    log.exception(
+        "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
+    )
+    return JSONResponse(
+        error_body("internal_error", f"the server failed; quote request id {request_id}"),
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception through one place."""
+    app.add_exception_handler(TabardError, _tabard_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

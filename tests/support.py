@@ -1,0 +1,34 @@
+"""Small helpers for looking at the database from tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import SQLModel, col, select
+
+from mdm_server.audit.models import AuditEvent
+from mdm_server.db import Database
+
+
+def count(database: Database, model: type[SQLModel]) -> int:
+    with database.unit_of_work(write=False) as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def row_counts(database: Database, *models: type[SQLModel]) -> dict[str, int]:
+    return {model.__name__: count(database, model) for model in models}
+
+
+def audit_events(database: Database, action: str | None = None) -> list[AuditEvent]:
+    with database.unit_of_work(write=False) as session:
+        query = select(AuditEvent).order_by(col(AuditEvent.seq))
+        if action is not None:
+            query = query.where(col(AuditEvent.action) == action)
+        return list(session.exec(query).all())
+
+
+def error_of(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error", "detail"}, body
+    return str(body["error"])
