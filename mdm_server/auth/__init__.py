@@ -1,0 +1,1 @@
+"""Staff accounts, roles, login, access and refresh tokens."""

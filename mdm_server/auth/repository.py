@@ -1,0 +1,90 @@
+"""Queries over staff accounts and refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, col, select
+
+from mdm_server.auth.models import RefreshToken, Role, StaffUser
+
+
+def get_user(session: Session, user_id: uuid.UUID, *, for_update: bool = False) -> StaffUser | None:
+    query = select(StaffUser).where(col(StaffUser.id) == user_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def get_user_by_username(
+    session: Session, username: str, *, for_update: bool = False
+) -> StaffUser | None:
+    query = select(StaffUser).where(col(StaffUser.username) == username)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def get_user_by_collar(session: Session, collar_number: str) -> StaffUser | None:
+    return session.exec(
+        select(StaffUser).where(col(StaffUser.collar_number) == collar_number)
+    ).first()
+
+
+def count_active_admins(session: Session) -> int:
+    query = (
+        select(func.count())
+        .select_from(StaffUser)
+        .where(col(StaffUser.role) == Role.it_admin, col(StaffUser.disabled_at).is_(None))
+    )
+    return int(session.exec(query).one())
+
+
+def list_users(
+    session: Session,
+    *,
+    role: str | None,
+    division: str | None,
+    include_disabled: bool,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[StaffUser], int]:
+    query = select(StaffUser)
+    if role is not None:
+        query = query.where(col(StaffUser.role) == role)
+    if division is not None:
+        query = query.where(col(StaffUser.division) == division)
+    if not include_disabled:
+        query = query.where(col(StaffUser.disabled_at).is_(None))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(query.order_by(col(StaffUser.username)).limit(limit).offset(offset)).all()
+    return page, int(total)
+
+
+def get_refresh_token(session: Session, digest: str) -> RefreshToken | None:
+    query = select(RefreshToken).where(col(RefreshToken.token_digest) == digest).with_for_update()
+    return session.exec(query).first()
+
+
+def revoke_refresh_family(session: Session, family_id: uuid.UUID, *, now: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def revoke_user_refresh_tokens(session: Session, user_id: uuid.UUID, *, now: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def delete_expired_refresh_tokens(session: Session, *, before: datetime) -> int:
+    result = session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,196 @@
+"""Login, token refresh, logout and password change; staff account administration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from mdm_server.auth import service
+from mdm_server.auth.schemas import (
+    LoginRequest,
+    PasswordChange,
+    RefreshRequest,
+    TokenPair,
+    UserCreate,
+    UserCreated,
+    UserPage,
+    UserPublic,
+)
+from mdm_server.crypto.passwords import one_time_password
+from mdm_server.deps import (
+    AnyStaffPendingPassword,
+    ContextDep,
+    ITAdmin,
+    PublicAccess,
+    anonymous_actor,
+)
+
+auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+
+@auth_router.post("/login")
+def login(body: LoginRequest, request: Request, context: ContextDep, _: PublicAccess) -> TokenPair:
+    """Exchange a username and password for an access token and a refresh token.
+
+    Repeated failures lock the account for a while. The Argon2id check runs outside any
+    transaction so that a login never holds the database's write lock while it hashes."""
+    database, now = context.database, context.clock()
+    with database.unit_of_work(write=False) as session:
+        stored_hash = service.password_hash_for_login(session, username=body.username)
+    password_ok = context.passwords.verify(stored_hash, body.password)
+    with database.unit_of_work() as session:
+        return service.complete_login(
+            session,
+            username=body.username,
+            checked_hash=stored_hash,
+            password_ok=password_ok,
+            actor=anonymous_actor(request),
+            now=now,
+            settings=context.settings,
+            tokens=context.staff_tokens,
+        )
+
+
+@auth_router.post("/refresh")
+def refresh_tokens(
+    body: RefreshRequest, request: Request, context: ContextDep, _: PublicAccess
+) -> TokenPair:
+    """Rotate a refresh token for a new pair. Reusing a spent refresh token ends the login."""
+    with context.database.unit_of_work() as session:
+        return service.refresh(
+            session,
+            refresh_token=body.refresh_token,
+            actor=anonymous_actor(request),
+            now=context.clock(),
+            settings=context.settings,
+            tokens=context.staff_tokens,
+        )
+
+
+@auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(body: RefreshRequest, request: Request, context: ContextDep, _: PublicAccess) -> None:
+    """Revoke the login a refresh token belongs to."""
+    with context.database.unit_of_work() as session:
+        service.logout(
+            session,
+            refresh_token=body.refresh_token,
+            actor=anonymous_actor(request),
+            now=context.clock(),
+        )
+
+
+@auth_router.post("/password")
+def change_password(
+    body: PasswordChange, principal: AnyStaffPendingPassword, context: ContextDep
+) -> TokenPair:
+    """Change your own password; other sessions end and a fresh token pair is returned."""
+    service.check_password_policy(
+        body.new_password, settings=context.settings, username=principal.username
+    )
+    with context.database.unit_of_work(write=False) as session:
+        stored_hash = service.password_hash_for_login(session, username=principal.username)
+    current_ok = context.passwords.verify(stored_hash, body.current_password)
+    new_hash = context.passwords.hash(body.new_password)
+    with context.database.unit_of_work() as session:
+        return service.change_password(
+            session,
+            user_id=principal.user_id,
+            checked_hash=stored_hash,
+            current_ok=current_ok,
+            new_hash=new_hash,
+            actor=principal.actor,
+            now=context.clock(),
+            settings=context.settings,
+            tokens=context.staff_tokens,
+        )
+
+
+@auth_router.get("/me")
+def who_am_i(principal: AnyStaffPendingPassword, context: ContextDep) -> UserPublic:
+    """The account the access token belongs to."""
+    with context.database.unit_of_work(write=False) as session:
+        return service.to_public(service.get_user_by_username(session, principal.username))
+
+
+@users_router.post("", status_code=status.HTTP_201_CREATED)
+def create_user(body: UserCreate, principal: ITAdmin, context: ContextDep) -> UserCreated:
+    """Create a staff account. Without a password, a one-time password is generated and
+    returned once. Either way the user must choose their own at first login."""
+    generated = one_time_password() if body.password is None else None
+    password = body.password or generated
+    assert password is not None
+    service.check_password_policy(password, settings=context.settings, username=body.username)
+    password_hash = context.passwords.hash(password)
+    with context.database.unit_of_work() as session:
+        user = service.create_user(
+            session,
+            data=body,
+            password_hash=password_hash,
+            must_change_password=True,
+            actor=principal.actor,
+            now=context.clock(),
+        )
+        return UserCreated(**service.to_public(user).model_dump(), one_time_password=generated)
+
+
+@users_router.get("")
+def list_users(
+    _: ITAdmin,
+    context: ContextDep,
+    role: str | None = None,
+    division: str | None = None,
+    include_disabled: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> UserPage:
+    """Staff accounts, filtered by role and division."""
+    with context.database.unit_of_work(write=False) as session:
+        users, total = service.list_users(
+            session,
+            role=role,
+            division=division,
+            include_disabled=include_disabled,
+            limit=limit,
+            offset=offset,
+        )
+        items = [service.to_public(user) for user in users]
+    return UserPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@users_router.get("/{username}")
+def get_user(username: str, _: ITAdmin, context: ContextDep) -> UserPublic:
+    """One staff account."""
+    with context.database.unit_of_work(write=False) as session:
+        return service.to_public(service.get_user_by_username(session, username))
+
+
+@users_router.post("/{username}/disable")
+def disable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
+    """Disable an account and end its sessions."""
+    with context.database.unit_of_work() as session:
+        user = service.set_disabled(
+            session, username=username, disabled=True, actor=principal.actor, now=context.clock()
+        )
+        return service.to_public(user)
+
+
+@users_router.post("/{username}/enable")
+def enable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
+    """Re-enable a disabled account."""
+    with context.database.unit_of_work() as session:
+        user = service.set_disabled(
+            session, username=username, disabled=False, actor=principal.actor, now=context.clock()
+        )
+        return service.to_public(user)
+
+
+@users_router.post("/{username}/unlock")
+def unlock_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
+    """Clear a login lockout early."""
+    with context.database.unit_of_work() as session:
+        user = service.unlock(
+            session, username=username, actor=principal.actor, now=context.clock()
+        )
+        return service.to_public(user)

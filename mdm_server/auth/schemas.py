@@ -1,0 +1,82 @@
+"""API shapes for login, tokens and staff accounts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mdm_server.validation import CollarNumber, DisplayName, Division, Password, Username
+
+StaffRole = Literal["it_admin", "auditor", "supervisor", "officer"]
+OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Password
+
+
+class RefreshRequest(Strict):
+    refresh_token: OpaqueToken
+
+
+class PasswordChange(Strict):
+    current_password: Password
+    new_password: Password
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+    role: str
+    collar_number: str | None
+    division: str | None
+    must_change_password: bool
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+    password_change_required: bool
+    user: UserPublic
+
+
+class UserCreate(Strict):
+    username: Username
+    role: StaffRole
+    display_name: DisplayName = ""
+    collar_number: CollarNumber | None = None
+    division: Division | None = None
+    password: Password | None = Field(
+        default=None,
+        description="Initial password. Omit it to have the server generate a one-time password. "
+        "Either way the user must change it at first login.",
+    )
+
+
+class UserCreated(UserPublic):
+    one_time_password: str | None = Field(
+        default=None, description="Shown once, only when the server generated it."
+    )
+
+
+class UserPage(BaseModel):
+    items: list[UserPublic]
+    total: int
+    limit: int
+    offset: int

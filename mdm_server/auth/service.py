@@ -1,0 +1,436 @@
+"""Rules for staff accounts: login with lockout, token rotation, password changes, accounts.
+
+Services never commit; the caller's unit of work does. Password hashing (Argon2id, tens of
+milliseconds) is done by the caller outside any transaction, so services take hashes and
+verification results rather than passwords."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from mdm_server.audit.service import Actor, record
+from mdm_server.auth import repository
+from mdm_server.auth.models import STAFF_ROLES, RefreshToken, Role, StaffUser
+from mdm_server.auth.schemas import TokenPair, UserCreate, UserPublic
+from mdm_server.auth.tokens import StaffClaims, StaffTokens
+from mdm_server.config import Settings
+from mdm_server.crypto import secrets
+from mdm_server.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+INVALID_CREDENTIALS = "invalid username or password"
+
+
+def to_public(user: StaffUser) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        collar_number=user.collar_number,
+        division=user.division,
+        must_change_password=user.must_change_password,
+        disabled=user.disabled_at is not None,
+        locked_until=user.locked_until,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+def staff_actor(user: StaffUser, *, source_ip: str | None, request_id: str | None) -> Actor:
+    return Actor(
+        type="staff",
+        id=str(user.id),
+        name=user.username,
+        role=user.role,
+        source_ip=source_ip,
+        request_id=request_id,
+    )
+
+
+def check_password_policy(password: str, *, settings: Settings, username: str) -> None:
+    """Length over composition rules (NIST SP 800-63B §5.1.1.2), and not the username."""
+    if len(password) < settings.password_min_length:
+        raise InvalidRequestError(
+            f"password must be at least {settings.password_min_length} characters",
+            code="weak_password",
+        )
+    if username and username.lower() in password.lower():
+        raise InvalidRequestError("password must not contain the username", code="weak_password")
+
+
+def password_hash_for_login(session: Session, *, username: str) -> str | None:
+    """The stored hash to verify a login attempt against (None for an unknown user)."""
+    user = repository.get_user_by_username(session, username)
+    return user.password_hash if user is not None else None
+
+
+def complete_login(
+    session: Session,
+    *,
+    username: str,
+    checked_hash: str | None,
+    password_ok: bool,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    tokens: StaffTokens,
+) -> TokenPair:
+    """Apply a login attempt's outcome: lockout counting, audit, and tokens on success.
+
+    Failures raise errors that keep their changes, so the failed-attempt count and the audit
+    event survive the refusal."""
+    user = repository.get_user_by_username(session, username, for_update=True)
+
+    def audit(action: str, **detail: Any) -> None:
+        record(
+            session,
+            actor=actor,
+            action=action,
+            now=now,
+            target_type="staff_user",
+            target_id=user.id if user else None,
+            detail={"username": username, **detail},
+        )
+
+    if user is None:
+        audit("auth.login_failed", reason="unknown_user")
+        raise AuthenticationError(
+            INVALID_CREDENTIALS, code="invalid_credentials", keep_changes=True
+        )
+    if user.locked_until is not None and user.locked_until > now:
+        audit("auth.login_refused", reason="locked")
+        raise AuthenticationError(
+            f"account locked until {user.locked_until.isoformat()} after repeated failed logins; "
+            "an it_admin can unlock it sooner",
+            code="account_locked",
+            keep_changes=True,
+        )
+    if not password_ok or user.password_hash != checked_hash:
+        user.failed_logins += 1
+        audit("auth.login_failed", reason="bad_password", failures=user.failed_logins)
+        if user.failed_logins >= settings.login_max_failures:
+            user.locked_until = now + timedelta(seconds=settings.login_lockout_s)
+            user.failed_logins = 0
+            audit("auth.account_locked", until=user.locked_until.isoformat())
+        session.add(user)
+        raise AuthenticationError(
+            INVALID_CREDENTIALS, code="invalid_credentials", keep_changes=True
+        )
+    if user.disabled_at is not None:
+        audit("auth.login_refused", reason="disabled")
+        raise AuthenticationError("account disabled", code="account_disabled", keep_changes=True)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    session.add(user)
+    who = staff_actor(user, source_ip=actor.source_ip, request_id=actor.request_id)
+    record(
+        session,
+        actor=who,
+        action="auth.login",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+    )
+    return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
+
+
+def issue_token_pair(
+    session: Session,
+    *,
+    user: StaffUser,
+    now: datetime,
+    settings: Settings,
+    tokens: StaffTokens,
+    family_id: uuid.UUID | None = None,
+) -> TokenPair:
+    """A fresh access token and a refresh token (a new rotation family unless given one)."""
+    access = tokens.issue(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        password_change_required=user.must_change_password,
+        now=now,
+    )
+    refresh_secret = secrets.new_secret()
+    refresh = RefreshToken(
+        user_id=user.id,
+        family_id=family_id or uuid.uuid4(),
+        token_digest=secrets.digest(refresh_secret),
+        issued_at=now,
+        expires_at=now + timedelta(seconds=settings.refresh_token_ttl_s),
+    )
+    session.add(refresh)
+    return TokenPair(
+        access_token=access.token,
+        expires_at=access.expires_at,
+        refresh_token=refresh_secret,
+        refresh_expires_at=refresh.expires_at,
+        password_change_required=user.must_change_password,
+        user=to_public(user),
+    )
+
+
+def refresh(
+    session: Session,
+    *,
+    refresh_token: str,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    tokens: StaffTokens,
+) -> TokenPair:
+    """Rotate a refresh token. A spent token presented again revokes its whole family."""
+    stored = repository.get_refresh_token(session, secrets.digest(refresh_token))
+    if stored is None or not secrets.matches(refresh_token, stored.token_digest):
+        raise AuthenticationError("refresh token not recognised; log in again")
+    if stored.rotated_at is not None and stored.revoked_at is None:
+        repository.revoke_refresh_family(session, stored.family_id, now=now)
+        record(
+            session,
+            actor=actor,
+            action="auth.refresh_reuse_detected",
+            now=now,
+            target_type="staff_user",
+            target_id=stored.user_id,
+            detail={"family_id": str(stored.family_id)},
+        )
+        raise AuthenticationError(
+            "refresh token already used; every session of this login is revoked",
+            keep_changes=True,
+        )
+    if stored.revoked_at is not None or stored.expires_at <= now:
+        raise AuthenticationError("refresh token expired or revoked; log in again")
+    user = repository.get_user(session, stored.user_id)
+    if user is None or user.disabled_at is not None:
+        raise AuthenticationError("account disabled", code="account_disabled")
+    stored.rotated_at = now
+    session.add(stored)
+    return issue_token_pair(
+        session, user=user, now=now, settings=settings, tokens=tokens, family_id=stored.family_id
+    )
+
+
+def logout(session: Session, *, refresh_token: str, actor: Actor, now: datetime) -> None:
+    """Revoke the login the refresh token belongs to. Unknown tokens are ignored."""
+    stored = repository.get_refresh_token(session, secrets.digest(refresh_token))
+    if stored is None:
+        return
+    repository.revoke_refresh_family(session, stored.family_id, now=now)
+    record(
+        session,
+        actor=actor,
+        action="auth.logout",
+        now=now,
+        target_type="staff_user",
+        target_id=stored.user_id,
+    )
+
+
+def change_password(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    checked_hash: str | None,
+    current_ok: bool,
+    new_hash: str,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    tokens: StaffTokens,
+) -> TokenPair:
+    """Set a new password; every other session of the account ends."""
+    user = repository.get_user(session, user_id, for_update=True)
+    if user is None:
+        raise AuthenticationError("account no longer exists")
+    if not current_ok or user.password_hash != checked_hash:
+        raise AuthenticationError("current password is wrong", code="invalid_credentials")
+    user.password_hash = new_hash
+    user.must_change_password = False
+    user.sessions_valid_after = now.replace(microsecond=0)
+    session.add(user)
+    repository.revoke_user_refresh_tokens(session, user.id, now=now)
+    record(
+        session,
+        actor=actor,
+        action="auth.password_changed",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+    )
+    return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
+
+
+def resolve_principal(session: Session, *, claims: StaffClaims, now: datetime) -> StaffUser:
+    """The account behind a verified access token, if it may still act."""
+    user = repository.get_user(session, claims.user_id)
+    if user is None:
+        raise AuthenticationError("account no longer exists")
+    if user.disabled_at is not None:
+        raise AuthenticationError("account disabled", code="account_disabled")
+    if claims.issued_at < user.sessions_valid_after:
+        raise AuthenticationError("session ended (password changed or sessions revoked)")
+    if user.role not in claims.roles:
+        raise AuthenticationError("role changed since this token was issued; log in again")
+    return user
+
+
+def _check_officer_fields(data: UserCreate) -> None:
+    if data.role == Role.officer and (data.collar_number is None or data.division is None):
+        raise InvalidRequestError("an officer needs a collar_number and a division")
+    if data.role == Role.supervisor and data.division is None:
+        raise InvalidRequestError("a supervisor needs a division")
+
+
+def create_user(
+    session: Session,
+    *,
+    data: UserCreate,
+    password_hash: str,
+    must_change_password: bool,
+    actor: Actor,
+    now: datetime,
+) -> StaffUser:
+    """A new staff account; refuses a taken username or collar number."""
+    _check_officer_fields(data)
+    if repository.get_user_by_username(session, data.username) is not None:
+        raise ConflictError(f"username {data.username!r} is taken", code="username_taken")
+    if data.collar_number and repository.get_user_by_collar(session, data.collar_number):
+        raise ConflictError(
+            f"collar number {data.collar_number} belongs to another account", code="collar_taken"
+        )
+    user = StaffUser(
+        username=data.username,
+        display_name=data.display_name,
+        role=data.role,
+        collar_number=data.collar_number,
+        division=data.division,
+        password_hash=password_hash,
+        must_change_password=must_change_password,
+        sessions_valid_after=now.replace(microsecond=0),
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="staff_user.created",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+        detail={
+            "username": user.username,
+            "role": user.role,
+            "collar_number": user.collar_number,
+            "division": user.division,
+        },
+    )
+    return user
+
+
+def any_active_admin(session: Session) -> bool:
+    return repository.count_active_admins(session) > 0
+
+
+def list_users(
+    session: Session,
+    *,
+    role: str | None = None,
+    division: str | None = None,
+    include_disabled: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[Sequence[StaffUser], int]:
+    if role is not None and role not in STAFF_ROLES:
+        raise InvalidRequestError(f"unknown role {role!r}")
+    return repository.list_users(
+        session,
+        role=role,
+        division=division,
+        include_disabled=include_disabled,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def get_user_by_username(session: Session, username: str) -> StaffUser:
+    user = repository.get_user_by_username(session, username)
+    if user is None:
+        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+    return user
+
+
+def set_disabled(
+    session: Session, *, username: str, disabled: bool, actor: Actor, now: datetime
+) -> StaffUser:
+    """Disable (ending every session) or re-enable an account. The last active it_admin cannot
+    be disabled, so the fleet is never left without an administrator."""
+    user = repository.get_user_by_username(session, username, for_update=True)
+    if user is None:
+        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+    if disabled and user.disabled_at is None:
+        if user.role == Role.it_admin and repository.count_active_admins(session) <= 1:
+            raise PermissionDeniedError(
+                "refusing to disable the last active it_admin", code="last_admin"
+            )
+        user.disabled_at = now
+        user.sessions_valid_after = now.replace(microsecond=0)
+        repository.revoke_user_refresh_tokens(session, user.id, now=now)
+        record(
+            session,
+            actor=actor,
+            action="staff_user.disabled",
+            now=now,
+            target_type="staff_user",
+            target_id=user.id,
+            detail={"username": username},
+        )
+    elif not disabled and user.disabled_at is not None:
+        user.disabled_at = None
+        record(
+            session,
+            actor=actor,
+            action="staff_user.enabled",
+            now=now,
+            target_type="staff_user",
+            target_id=user.id,
+            detail={"username": username},
+        )
+    session.add(user)
+    return user
+
+
+def unlock(session: Session, *, username: str, actor: Actor, now: datetime) -> StaffUser:
+    """Clear a login lockout before it expires."""
+    user = repository.get_user_by_username(session, username, for_update=True)
+    if user is None:
+        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+    user.locked_until = None
+    user.failed_logins = 0
+    session.add(user)
+    record(
+        session,
+        actor=actor,
+        action="staff_user.unlocked",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+        detail={"username": username},
+    )
+    return user
+
+
+def purge_expired_refresh_tokens(session: Session, *, now: datetime) -> int:
+    return repository.delete_expired_refresh_tokens(session, before=now - timedelta(days=1))

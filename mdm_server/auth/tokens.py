@@ -1,0 +1,109 @@
+"""Staff access tokens: short-lived JWTs signed with the server's Ed25519 key (EdDSA, RFC 8037).
+
+The algorithm is pinned on both sides; times are checked against the server's clock rather than
+PyJWT's, so tests can move time."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from mdm_server.config import Settings
+from mdm_server.errors import AuthenticationError
+
+ALGORITHM = "EdDSA"
+KEY_FILE = "staff-tokens.key"
+
+
+@dataclass(frozen=True)
+class StaffClaims:
+    user_id: uuid.UUID
+    username: str
+    roles: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    token_id: str
+    password_change_required: bool
+
+
+@dataclass(frozen=True)
+class IssuedAccessToken:
+    token: str
+    expires_at: datetime
+
+
+class StaffTokens:
+    """Issues and verifies staff access tokens."""
+
+    def __init__(self, key: ed25519.Ed25519PrivateKey, settings: Settings) -> None:
+        self._key = key
+        self._public = key.public_key()
+        self._issuer = settings.staff_token_issuer
+        self._audience = settings.staff_token_audience
+        self._ttl = timedelta(seconds=settings.access_token_ttl_s)
+
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        username: str,
+        role: str,
+        password_change_required: bool,
+        now: datetime,
+    ) -> IssuedAccessToken:
+        expires_at = now + self._ttl
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(user_id),
+            "name": username,
+            "roles": [role],
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "jti": uuid.uuid4().hex,
+            "pwd_change": password_change_required,
+        }
+        return IssuedAccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), expires_at)
+
+    def verify(self, token: str, *, now: datetime) -> StaffClaims:
+        """The claims of a valid token, or 401. Only EdDSA is accepted."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._public,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={
+                    "require": ["iss", "aud", "sub", "iat", "exp", "jti", "roles"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError(f"access token rejected: {exc}") from None
+        try:
+            issued_at = datetime.fromtimestamp(int(claims["iat"]), tz=now.tzinfo)
+            expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
+            user_id = uuid.UUID(str(claims["sub"]))
+            roles = tuple(str(role) for role in claims["roles"])
+        except (TypeError, ValueError):
+            raise AuthenticationError("access token rejected: malformed claims") from None
+        if now >= expires_at:
+            raise AuthenticationError("access token expired; refresh it or log in again")
+        if issued_at > now + timedelta(seconds=30):
+            raise AuthenticationError("access token issued in the future")
+        return StaffClaims(
+            user_id=user_id,
+            username=str(claims.get("name", "")),
+            roles=roles,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            token_id=str(claims["jti"]),
+            password_change_required=bool(claims.get("pwd_change", False)),
+        )

@@ -1,0 +1,1 @@
+"""Keys and cryptographic helpers: the key store, the device CA, secrets and passwords."""
