@@ -1,0 +1,49 @@
+"""Everything a request may need, built once by `create_app(settings)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from mdm_server.auth.tokens import KEY_FILE as STAFF_TOKEN_KEY_FILE
+from mdm_server.auth.tokens import StaffTokens
+from mdm_server.clock import Clock, system_clock
+from mdm_server.config import Settings
+from mdm_server.crypto.ca import DeviceCA
+from mdm_server.crypto.keystore import KeyStore, KeyStoreError
+from mdm_server.crypto.passwords import PasswordHasher
+from mdm_server.db import Database
+from mdm_server.devices.authentication import DevicePublicKeys
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    database: Database
+    clock: Clock
+    keys: KeyStore
+    ca: DeviceCA
+    passwords: PasswordHasher
+    staff_tokens: StaffTokens
+    device_keys: DevicePublicKeys
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, database: Database | None = None, clock: Clock = system_clock
+    ) -> AppContext:
+        """Open the database and load (or, on first start, create) the server's keys."""
+        keys = KeyStore(settings.keys_dir)
+        staff_key = keys.private_key(STAFF_TOKEN_KEY_FILE, ed25519.Ed25519PrivateKey.generate)
+        if not isinstance(staff_key, ed25519.Ed25519PrivateKey):
+            raise KeyStoreError(f"{keys.path(STAFF_TOKEN_KEY_FILE)} is not an Ed25519 key")
+        return cls(
+            settings=settings,
+            database=database or Database.from_settings(settings),
+            clock=clock,
+            keys=keys,
+            ca=DeviceCA.load_or_create(keys, now=clock(), name="Tabard Device CA"),
+            passwords=PasswordHasher(settings),
+            staff_tokens=StaffTokens(staff_key, settings),
+            device_keys=DevicePublicKeys(),
+        )

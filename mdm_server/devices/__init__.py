@@ -1,0 +1,1 @@
+"""The fleet: enrolled devices, their certificates, authentication, check-in and posture."""

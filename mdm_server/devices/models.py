@@ -1,0 +1,95 @@
+"""Devices, their certificates, posture history and the assertion ids already seen."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, text
+from sqlmodel import Field, SQLModel
+
+from mdm_server.types import JSONDocument, UTCDateTime
+
+
+class DeviceState(StrEnum):
+    active = "active"
+    retired = "retired"
+    wiped = "wiped"
+
+
+class Device(SQLModel, table=True):
+    """One enrolled handset or tablet. A serial may appear many times in history, but only one
+    record per serial is ever active."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        Index(
+            "uq_devices_active_serial",
+            "serial",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    serial: str = Field(max_length=64, index=True)
+    imei: str | None = Field(default=None, max_length=16)
+    manufacturer: str = Field(max_length=64)
+    model: str = Field(max_length=64, index=True)
+    android_version: str = Field(max_length=16, index=True)
+    sdk: int
+    security_patch: date | None = None
+    knox_version: str | None = Field(default=None, max_length=32)
+    warranty_bit: int = 0
+    state: str = Field(default=DeviceState.active, max_length=16, index=True)
+    group_name: str = Field(max_length=64, index=True)
+    officer_id: uuid.UUID | None = Field(default=None, foreign_key="staff_users.id", index=True)
+    enrolment_token_id: uuid.UUID | None = Field(default=None, foreign_key="enrolment_tokens.id")
+    enrolled_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    posture: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
+    posture_digest: str | None = Field(default=None, max_length=64)
+    posture_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    retired_reason: str | None = Field(default=None, max_length=500)
+
+
+class DeviceCertificate(SQLModel, table=True):
+    """A certificate the device CA issued. Revocation is recorded here, never by deletion."""
+
+    __tablename__ = "device_certificates"
+
+    serial_number: str = Field(primary_key=True, max_length=64)
+    device_id: uuid.UUID = Field(foreign_key="devices.id", index=True)
+    certificate_pem: str = Field(sa_column=Column(Text, nullable=False))
+    fingerprint_sha256: str = Field(max_length=64)
+    not_before: datetime = Field(sa_type=UTCDateTime)
+    not_after: datetime = Field(sa_type=UTCDateTime)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revocation_reason: str | None = Field(default=None, max_length=200)
+
+
+class PostureRecord(SQLModel, table=True):
+    """A posture report that differed from the one before it; bounded per device."""
+
+    __tablename__ = "device_postures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: uuid.UUID = Field(foreign_key="devices.id", index=True)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    digest: str = Field(max_length=64)
+    posture: dict[str, Any] = Field(sa_type=JSONDocument)
+
+
+class DeviceAssertion(SQLModel, table=True):
+    """An assertion id (`jti`) already used by a device, kept until the assertion expires."""
+
+    __tablename__ = "device_assertions"
+
+    device_id: uuid.UUID = Field(foreign_key="devices.id", primary_key=True)
+    jti: str = Field(max_length=128, primary_key=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

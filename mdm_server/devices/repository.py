@@ -1,0 +1,272 @@
+"""Queries over devices, certificates, posture history and seen assertion ids."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from mdm_server.auth.models import StaffUser
+from mdm_server.devices.models import (
+    Device,
+    DeviceAssertion,
+    DeviceCertificate,
+    DeviceState,
+    PostureRecord,
+)
+
+
+def get_device(
+    session: Session, device_id: uuid.UUID, *, for_update: bool = False
+) -> Device | None:
+    query = select(Device).where(col(Device.id) == device_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def find_by_serial(session: Session, serial: str, *, for_update: bool = False) -> Device | None:
+    """The active record for a serial, else its most recently enrolled one."""
+    query = (
+        select(Device)
+        .where(col(Device.serial) == serial)
+        .order_by((col(Device.state) == DeviceState.active).desc(), col(Device.enrolled_at).desc())
+        .limit(1)
+    )
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def active_by_serial(session: Session, serial: str) -> Device | None:
+    query = select(Device).where(
+        col(Device.serial) == serial, col(Device.state) == DeviceState.active
+    )
+    return session.exec(query.with_for_update()).first()
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """The few facts about a device that authenticating one of its requests needs, with its
+    newest unrevoked certificate (if any)."""
+
+    id: uuid.UUID
+    serial: str
+    state: str
+    posture_digest: str | None
+    certificate_serial: str | None
+    certificate_pem: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+
+
+_devices = Device.__table__  # type: ignore[attr-defined]
+_certificates = DeviceCertificate.__table__  # type: ignore[attr-defined]
+_assertions = DeviceAssertion.__table__  # type: ignore[attr-defined]
+
+# The check-in path's statements, built once: constructing SQLAlchemy statements costs more than
+# running these on SQLite, and every device request runs them.
+_DEVICE_REF = (
+    sqlalchemy.select(
+        _devices.c.id,
+        _devices.c.serial,
+        _devices.c.state,
+        _devices.c.posture_digest,
+        _certificates.c.serial_number,
+        _certificates.c.certificate_pem,
+        _certificates.c.not_before,
+        _certificates.c.not_after,
+    )
+    .select_from(
+        _devices.outerjoin(
+            _certificates,
+            (_certificates.c.device_id == _devices.c.id) & _certificates.c.revoked_at.is_(None),
+        )
+    )
+    .where(_devices.c.id == bindparam("device_id"))
+    .order_by(_certificates.c.not_after.desc())
+    .limit(1)
+)
+_RECORD_CHECKIN = (
+    _devices.update()
+    .where(_devices.c.id == bindparam("device_id"), _devices.c.state == DeviceState.active)
+    .values(
+        posture=bindparam("posture"),
+        posture_digest=bindparam("digest"),
+        posture_received_at=bindparam("now"),
+        last_seen_at=bindparam("now"),
+    )
+    .returning(_devices.c.id)
+)
+_RECORD_SEEN = (
+    _devices.update()
+    .where(_devices.c.id == bindparam("device_id"), _devices.c.state == DeviceState.active)
+    .values(posture_received_at=bindparam("now"), last_seen_at=bindparam("now"))
+    .returning(_devices.c.id)
+)
+_REMEMBER_ASSERTION = {
+    dialect: insert(_assertions).on_conflict_do_nothing().returning(_assertions.c.jti)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def device_ref(session: Session, device_id: uuid.UUID) -> DeviceRef | None:
+    """One narrow query for the authentication hot path: no ORM objects, no posture JSON."""
+    row = session.execute(_DEVICE_REF, {"device_id": device_id}).first()
+    return DeviceRef(*row) if row is not None else None
+
+
+def record_checkin(
+    session: Session,
+    device_id: uuid.UUID,
+    *,
+    posture: dict[str, Any] | None,
+    digest: str,
+    now: datetime,
+) -> bool:
+    """Store a check-in on an active device in one statement; False if it is not active.
+    `posture` None means it has not changed, so only the times are written."""
+    if posture is None:
+        params: dict[str, Any] = {"device_id": device_id, "now": now}
+        return session.execute(_RECORD_SEEN, params).first() is not None
+    params = {"device_id": device_id, "posture": posture, "digest": digest, "now": now}
+    return session.execute(_RECORD_CHECKIN, params).first() is not None
+
+
+def current_certificate(session: Session, device_id: uuid.UUID) -> DeviceCertificate | None:
+    """The newest unrevoked certificate of a device."""
+    query = (
+        select(DeviceCertificate)
+        .where(
+            col(DeviceCertificate.device_id) == device_id,
+            col(DeviceCertificate.revoked_at).is_(None),
+        )
+        .order_by(col(DeviceCertificate.not_after).desc())
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+def certificates(session: Session, device_id: uuid.UUID) -> Sequence[DeviceCertificate]:
+    query = (
+        select(DeviceCertificate)
+        .where(col(DeviceCertificate.device_id) == device_id)
+        .order_by(col(DeviceCertificate.issued_at).desc())
+    )
+    return session.exec(query).all()
+
+
+def revoke_certificates(
+    session: Session, device_id: uuid.UUID, *, now: datetime, reason: str
+) -> int:
+    result = session.execute(
+        update(DeviceCertificate)
+        .where(
+            col(DeviceCertificate.device_id) == device_id,
+            col(DeviceCertificate.revoked_at).is_(None),
+        )
+        .values(revoked_at=now, revocation_reason=reason)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def remember_assertion(
+    session: Session, *, device_id: uuid.UUID, jti: str, expires_at: datetime
+) -> bool:
+    """Record an assertion id; False if the device used it before (a replay).
+
+    `RETURNING` tells whether the row went in: rowcount is not reliable for every driver and
+    statement kind (psycopg reports -1 for some)."""
+    statement = _REMEMBER_ASSERTION[session.get_bind().dialect.name]
+    params = {"device_id": device_id, "jti": jti, "expires_at": expires_at}
+    return session.execute(statement, params).first() is not None
+
+
+def purge_assertions(session: Session, *, expired_before: datetime) -> int:
+    result = session.execute(
+        delete(DeviceAssertion).where(col(DeviceAssertion.expires_at) < expired_before)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def add_posture_record(session: Session, record: PostureRecord, *, keep: int) -> None:
+    """Append a posture record and drop all but the newest `keep` for that device."""
+    session.add(record)
+    session.flush()
+    cutoff = (
+        select(PostureRecord.id)
+        .where(col(PostureRecord.device_id) == record.device_id)
+        .order_by(col(PostureRecord.id).desc())
+        .offset(keep)
+        .limit(1)
+        .scalar_subquery()
+    )
+    session.execute(
+        delete(PostureRecord).where(
+            col(PostureRecord.device_id) == record.device_id, col(PostureRecord.id) <= cutoff
+        )
+    )
+
+
+def posture_history(
+    session: Session, device_id: uuid.UUID, *, limit: int
+) -> Sequence[PostureRecord]:
+    query = (
+        select(PostureRecord)
+        .where(col(PostureRecord.device_id) == device_id)
+        .order_by(col(PostureRecord.id).desc())
+        .limit(limit)
+    )
+    return session.exec(query).all()
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    group: str | None = None
+    officer_id: uuid.UUID | None = None
+    model: str | None = None
+    android_version: str | None = None
+    state: str | None = None
+    last_seen_before: datetime | None = None
+    last_seen_after: datetime | None = None
+
+
+def list_devices(
+    session: Session, *, where: DeviceFilter, limit: int, offset: int
+) -> tuple[Sequence[tuple[Device, StaffUser | None]], int]:
+    """A page of devices with their officers, newest enrolment first, and the total count."""
+    query = select(Device)
+    conditions = []
+    if where.group is not None:
+        conditions.append(col(Device.group_name) == where.group)
+    if where.officer_id is not None:
+        conditions.append(col(Device.officer_id) == where.officer_id)
+    if where.model is not None:
+        conditions.append(col(Device.model) == where.model)
+    if where.android_version is not None:
+        conditions.append(col(Device.android_version) == where.android_version)
+    if where.state is not None:
+        conditions.append(col(Device.state) == where.state)
+    if where.last_seen_before is not None:
+        conditions.append(col(Device.last_seen_at) < where.last_seen_before)
+    if where.last_seen_after is not None:
+        conditions.append(col(Device.last_seen_at) > where.last_seen_after)
+    query = query.where(*conditions)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(
+        select(Device, StaffUser)
+        .outerjoin(StaffUser, col(StaffUser.id) == col(Device.officer_id))
+        .where(*conditions)
+        .order_by(col(Device.enrolled_at).desc(), col(Device.id))
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return page, int(total)

@@ -1,0 +1,111 @@
+"""The fleet inventory (staff) and device check-in (devices)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
+from mdm_server.devices import service
+from mdm_server.devices.repository import DeviceFilter
+from mdm_server.devices.schemas import (
+    CheckinRequest,
+    CheckinResponse,
+    DeviceAssignment,
+    DeviceDetail,
+    DevicePage,
+    DevicePublic,
+    DeviceRetire,
+    PostureEntry,
+)
+
+inventory_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
+
+
+@inventory_router.get("")
+def list_devices(
+    _: FleetReader,
+    context: ContextDep,
+    group: str | None = None,
+    officer: Annotated[str | None, Query(description="Collar number.")] = None,
+    model: str | None = None,
+    android_version: str | None = None,
+    state: str | None = None,
+    last_seen_before: datetime | None = None,
+    last_seen_after: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DevicePage:
+    """Devices, newest enrolment first, filtered and paginated."""
+    where = DeviceFilter(
+        group=group,
+        model=model,
+        android_version=android_version,
+        state=state,
+        last_seen_before=last_seen_before,
+        last_seen_after=last_seen_after,
+    )
+    with context.database.unit_of_work(write=False) as session:
+        return service.list_devices(
+            session, where=where, officer_collar=officer, limit=limit, offset=offset
+        )
+
+
+@inventory_router.get("/{reference}")
+def get_device(reference: str, _: FleetReader, context: ContextDep) -> DeviceDetail:
+    """One device by id or serial, with its latest posture and certificates."""
+    with context.database.unit_of_work(write=False) as session:
+        return service.device_detail(session, reference)
+
+
+@inventory_router.get("/{reference}/postures")
+def list_device_postures(
+    reference: str,
+    _: FleetReader,
+    context: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[PostureEntry]:
+    """The device's posture changes, newest first."""
+    with context.database.unit_of_work(write=False) as session:
+        return list(service.posture_history(session, reference, limit=limit))
+
+
+@inventory_router.patch("/{reference}/assignment")
+def assign_device(
+    reference: str, body: DeviceAssignment, principal: ITAdmin, context: ContextDep
+) -> DevicePublic:
+    """Assign the device to an officer (by collar number) and/or a group."""
+    with context.database.unit_of_work() as session:
+        return service.assign(
+            session, reference=reference, change=body, actor=principal.actor, now=context.clock()
+        )
+
+
+@inventory_router.post("/{reference}/retire")
+def retire_device(
+    reference: str, body: DeviceRetire, principal: ITAdmin, context: ContextDep
+) -> DevicePublic:
+    """Retire the device: its certificates are revoked and it can no longer authenticate."""
+    with context.database.unit_of_work() as session:
+        device = service.find_device(session, reference, for_update=True)
+        service.retire(
+            session, device=device, reason=body.reason, actor=principal.actor, now=context.clock()
+        )
+        return service.describe(session, device)
+
+
+@device_router.post("/checkin")
+def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) -> CheckinResponse:
+    """Report posture; the answer carries pending commands, the policy version the device
+    should hold, and when to check in next."""
+    with caller.transaction(context) as (session, device):
+        return service.check_in(
+            session,
+            device=device.device,
+            posture=body.posture,
+            now=context.clock(),
+            settings=context.settings,
+        )

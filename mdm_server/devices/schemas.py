@@ -1,0 +1,169 @@
+"""API shapes for device facts, posture, check-in and the fleet inventory."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from mdm_server.validation import CollarNumber, GroupName
+
+AndroidVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,2}(\.\d{1,2}){0,2}$")]
+PackageName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$", max_length=255),
+]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MAX_APPS_PER_PROFILE = 2000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+class DeviceFacts(Strict):
+    """What a device says about itself at enrolment."""
+
+    serial: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{4,64}$")]
+    imei: Annotated[str, StringConstraints(pattern=r"^\d{15}$")] | None = Field(
+        default=None, description="15 digits with a valid Luhn check digit; null on Wi-Fi tablets."
+    )
+    manufacturer: ShortText
+    model: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")]
+    android_version: AndroidVersion
+    sdk: int = Field(ge=1, le=100)
+    security_patch: date | None = None
+    knox_version: Annotated[str, StringConstraints(max_length=32)] | None = None
+    warranty_bit: int = Field(ge=0, le=1)
+
+    @field_validator("imei")
+    @classmethod
+    def _imei_check_digit(cls, value: str | None) -> str | None:
+        if value is not None and not _luhn_ok(value):
+            raise ValueError("IMEI check digit is wrong")
+        return value
+
+
+class ScreenLock(Strict):
+    secure: bool
+    type: Literal["none", "swipe", "pattern", "pin", "password", "biometric", "unknown"] = "unknown"
+
+
+class Posture(Strict):
+    """A device's posture report. Unknown fields are refused: Tabard collects exactly this list
+    and nothing more (the privacy contract). Any field may be absent when the device cannot
+    tell; policy evaluation treats absence as unknown, never as compliant."""
+
+    collected_at: datetime | None = None
+    model: ShortText | None = None
+    android_version: AndroidVersion | None = None
+    sdk: int | None = Field(default=None, ge=1, le=100)
+    security_patch: date | None = None
+    knox_version: Annotated[str, StringConstraints(max_length=32)] | None = None
+    warranty_bit: int | None = Field(default=None, ge=0, le=1)
+    encrypted: bool | None = None
+    screen_lock: ScreenLock | None = None
+    usb_debugging: bool | None = None
+    developer_options: bool | None = None
+    unknown_sources: bool | None = None
+    apps: dict[Literal["personal", "work"], list[PackageName]] | None = Field(
+        default=None, description=f"Installed packages per profile, at most {MAX_APPS_PER_PROFILE}."
+    )
+    policy_version_applied: int | None = Field(default=None, ge=0)
+    outbox_position: int | None = Field(default=None, ge=0)
+
+    @field_validator("apps")
+    @classmethod
+    def _bounded_app_lists(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for profile, packages in (value or {}).items():
+            if len(packages) > MAX_APPS_PER_PROFILE:
+                raise ValueError(f"{profile}: more than {MAX_APPS_PER_PROFILE} packages")
+        return value
+
+
+class CheckinRequest(Strict):
+    posture: Posture
+
+
+class CheckinResponse(BaseModel):
+    commands: list[dict[str, Any]] = Field(default_factory=list)
+    policy_version: int | None = None
+    checkin_interval_s: int
+
+
+class OfficerRef(BaseModel):
+    id: uuid.UUID
+    username: str
+    collar_number: str | None
+    division: str | None
+
+
+class CertificatePublic(BaseModel):
+    serial_number: str
+    fingerprint_sha256: str
+    not_before: datetime
+    not_after: datetime
+    revoked_at: datetime | None
+    revocation_reason: str | None
+
+
+class DevicePublic(BaseModel):
+    id: uuid.UUID
+    serial: str
+    imei: str | None
+    manufacturer: str
+    model: str
+    android_version: str
+    sdk: int
+    security_patch: date | None
+    knox_version: str | None
+    warranty_bit: int
+    state: str
+    group: str
+    officer: OfficerRef | None
+    enrolled_at: datetime
+    last_seen_at: datetime | None
+    retired_at: datetime | None
+    retired_reason: str | None
+
+
+class DeviceDetail(DevicePublic):
+    posture: dict[str, Any] | None
+    posture_received_at: datetime | None
+    certificates: list[CertificatePublic]
+
+
+class DevicePage(BaseModel):
+    items: list[DevicePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class PostureEntry(BaseModel):
+    received_at: datetime
+    digest: str
+    posture: dict[str, Any]
+
+
+class DeviceAssignment(Strict):
+    """Fields left out stay as they are; `"officer": null` unassigns the officer."""
+
+    officer: CollarNumber | None = None
+    group: GroupName | None = None
+
+
+class DeviceRetire(Strict):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]

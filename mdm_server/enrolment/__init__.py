@@ -1,0 +1,1 @@
+"""Enrolment tokens and device enrolment (DESIGN.md flow 1)."""

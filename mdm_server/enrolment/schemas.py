@@ -1,0 +1,86 @@
+"""API shapes for enrolment tokens and the enrolment request."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mdm_server.devices.schemas import DeviceFacts
+from mdm_server.validation import CollarNumber, GroupName
+
+TokenStatus = Literal["active", "expired", "exhausted", "revoked"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnrolmentTokenCreate(Strict):
+    group: GroupName
+    officer: CollarNumber | None = Field(
+        default=None, description="Collar number of the officer devices enrolled with it go to."
+    )
+    uses: int = Field(default=1, ge=1, le=10_000, description="How many devices may enrol with it.")
+    expires_in_s: int = Field(default=86_400, ge=60, description="Lifetime in seconds.")
+    allow_reenrolment: bool = Field(
+        default=False,
+        description="Let a device whose serial is already enrolled enrol again; the old record "
+        "is retired.",
+    )
+    label: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class EnrolmentPayload(BaseModel):
+    """What the QR code carries, exactly these three keys."""
+
+    server: str
+    token: str
+    ca_sha256: str
+
+
+class EnrolmentTokenPublic(BaseModel):
+    id: uuid.UUID
+    group: str
+    officer: str | None = Field(description="Collar number, if the token names an officer.")
+    uses_allowed: int
+    uses_count: int
+    expires_at: datetime
+    allow_reenrolment: bool
+    label: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    status: TokenStatus
+
+
+class EnrolmentTokenCreated(EnrolmentTokenPublic):
+    token: str = Field(description="The secret. Shown once; the server keeps only a digest.")
+    payload: EnrolmentPayload
+
+
+class EnrolmentTokenList(BaseModel):
+    items: list[EnrolmentTokenPublic]
+
+
+class EnrolmentRequest(Strict):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    csr: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
+        description="PEM PKCS#10 request for an EC P-256 key."
+    )
+    facts: DeviceFacts
+
+
+class EnrolmentResponse(BaseModel):
+    device_id: uuid.UUID
+    certificate: str
+    ca_certificate: str
+    audience: str
+    checkin_interval_s: int
+
+
+class CAPublic(BaseModel):
+    certificate: str
+    sha256: str

@@ -1,0 +1,89 @@
+"""`create_app(settings)`: the one place the server is assembled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mdm_server.auth.routes import auth_router, users_router
+from mdm_server.clock import Clock, system_clock
+from mdm_server.config import Settings
+from mdm_server.context import AppContext
+from mdm_server.db import Database
+from mdm_server.deps import assert_every_route_declares_access
+from mdm_server.devices.routes import device_router as checkin_router
+from mdm_server.devices.routes import inventory_router
+from mdm_server.enrolment.routes import ca_router, tokens_router
+from mdm_server.enrolment.routes import device_router as enrolment_router
+from mdm_server.errors import install_error_handlers
+from mdm_server.health import router as health_router
+from mdm_server.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from mdm_server.scheduler import start_scheduler
+
+VERSION = "0.1.0"
+DESCRIPTION = """Tabard enrols and polices a police force's Android fleet and guards the secure
+side where the police apps run. Staff authenticate with `POST /api/v1/auth/login`; devices with
+an ES256 assertion signed by their enrolled key (see docs/device-protocol.md)."""
+
+
+def create_app(
+    settings: Settings, *, database: Database | None = None, clock: Clock = system_clock
+) -> FastAPI:
+    """Build the server: open storage, load or create keys, wire routes. Reads no environment."""
+    context = AppContext.build(settings, database=database, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler = start_scheduler(context) if settings.scheduler_enabled else None
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            if database is None:
+                context.database.dispose()
+
+    app = FastAPI(
+        title="Tabard",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    # Device routes first: FastAPI matches routers in order, and check-ins are the hot path.
+    for router in (
+        checkin_router,
+        enrolment_router,
+        health_router,
+        auth_router,
+        users_router,
+        tokens_router,
+        ca_router,
+        inventory_router,
+    ):
+        app.include_router(router)
+    assert_every_route_declares_access(app)
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory `tabard serve` hands to uvicorn: settings come from `TABARD_*` now."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,129 @@
+"""Deny by default: every route names who may call it, and everyone else is refused."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.testclient import TestClient
+
+from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.deps import (
+    AccessRule,
+    DeclaredRoute,
+    DeviceAccess,
+    ITAdmin,
+    Public,
+    assert_every_route_declares_access,
+    declared_routes,
+)
+from tests.conftest import FakeClock
+from tests.factories.devices import SimulatedDevice
+from tests.factories.staff import headers_for
+
+
+def _routes(app: FastAPI) -> list[tuple[DeclaredRoute, str, AccessRule]]:
+    found = []
+    for route in declared_routes(app):
+        (rule,) = route.rules
+        for method in sorted(route.methods):
+            found.append((route, method, rule))
+    return found
+
+
+def _url(route: DeclaredRoute) -> str:
+    filled = route.path
+    for name in route.param_names:
+        filled = filled.replace("{" + name + "}", str(uuid.uuid4()))
+    return filled
+
+
+def _call(client: TestClient, method: str, url: str, headers: dict[str, str]) -> Any:
+    body = {} if method in ("POST", "PATCH", "PUT") else None
+    return client.request(method, url, headers=headers, json=body)
+
+
+class TestEveryRouteDeclaresAccess:
+    def test_the_app_refuses_to_start_with_an_undeclared_route(self) -> None:
+        router = APIRouter()
+
+        @router.get("/api/v1/oops")
+        def oops() -> dict[str, str]:
+            return {}
+
+        app = FastAPI()
+        app.include_router(router)
+        with pytest.raises(RuntimeError, match="/api/v1/oops"):
+            assert_every_route_declares_access(app)
+
+    def test_a_router_level_rule_stacked_on_a_route_rule_is_refused(self) -> None:
+        router = APIRouter()
+
+        @router.get("/api/v1/both")
+        def both(_: ITAdmin) -> None:
+            return None
+
+        app = FastAPI()
+        app.include_router(router, dependencies=[Depends(Public())])
+        with pytest.raises(RuntimeError, match="2 access rules"):
+            assert_every_route_declares_access(app)
+
+    def test_every_route_of_the_real_app_has_exactly_one_rule(self, app: FastAPI) -> None:
+        routes = _routes(app)
+        assert len(routes) >= 20
+        public = sorted(f"{m} {r.path}" for r, m, rule in routes if isinstance(rule, Public))
+        assert public == [
+            "GET /api/v1/ca",
+            "GET /api/v1/health",
+            "GET /api/v1/ready",
+            "POST /api/v1/auth/login",
+            "POST /api/v1/auth/logout",
+            "POST /api/v1/auth/refresh",
+            "POST /api/v1/device/enrol",
+        ]
+
+
+class TestAccessMatrix:
+    def test_no_credentials_get_401_everywhere_but_public_routes(
+        self, app: FastAPI, client: TestClient
+    ) -> None:
+        for route, method, rule in _routes(app):
+            if isinstance(rule, Public):
+                continue
+            response = _call(client, method, _url(route), {})
+            assert response.status_code == 401, f"{method} {route.path}: {response.text}"
+            assert set(response.json()) == {"error", "detail"}
+
+    def test_each_staff_role_is_refused_where_it_is_not_allowed(
+        self, app: FastAPI, client: TestClient
+    ) -> None:
+        headers = {role: headers_for(app, role) for role in STAFF_ROLES}
+        checked = 0
+        for route, method, rule in _routes(app):
+            if isinstance(rule, Public):
+                continue
+            for role in STAFF_ROLES:
+                if role in rule.roles:
+                    continue
+                response = _call(client, method, _url(route), headers[role])
+                expected = 401 if isinstance(rule, DeviceAccess) else 403
+                assert response.status_code == expected, f"{role} {method} {route.path}"
+                checked += 1
+        assert checked > 40
+
+    def test_a_device_is_refused_on_every_staff_route(
+        self, app: FastAPI, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock
+    ) -> None:
+        for route, method, rule in _routes(app):
+            if isinstance(rule, Public | DeviceAccess):
+                continue
+            url = _url(route)
+            response = _call(client, method, url, enrolled.auth(method, url, now=clock()))
+            assert response.status_code == 401, f"device {method} {route.path}"
+
+    def test_allowed_roles_get_through(self, app: FastAPI, client: TestClient) -> None:
+        auditor = headers_for(app, "auditor")
+        assert client.get("/api/v1/devices", headers=auditor).status_code == 200
+        assert client.get("/api/v1/users", headers=auditor).status_code == 403

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from mdm_server.devices.models import PostureRecord
+from tests.conftest import FakeClock
+from tests.factories.devices import SimulatedDevice
+from tests.support import count
+
+
+class TestCheckin:
+    def test_answers_with_commands_policy_version_and_interval(
+        self, app: FastAPI, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock
+    ) -> None:
+        response = enrolled.checkin(client, now=clock())
+        assert response.status_code == 200
+        assert response.json() == {
+            "commands": [],
+            "policy_version": None,
+            "checkin_interval_s": app.state.context.settings.checkin_interval_s,
+        }
+
+    def test_stores_the_latest_posture_and_last_seen(
+        self,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        admin_headers: dict[str, str],
+    ) -> None:
+        enrolled.checkin(client, now=clock(), posture=enrolled.posture(usb_debugging=True))
+        clock.advance(minutes=5)
+        enrolled.checkin(client, now=clock(), posture=enrolled.posture(usb_debugging=False))
+        shown = client.get(f"/api/v1/devices/{enrolled.device_id}", headers=admin_headers).json()
+        assert shown["posture"]["usb_debugging"] is False
+        assert shown["posture"]["apps"] == {
+            "personal": ["com.whatsapp"],
+            "work": ["uk.police.optik"],
+        }
+        assert shown["last_seen_at"].startswith(clock().strftime("%Y-%m-%dT%H:%M"))
+
+    def test_keeps_a_history_of_changes_not_of_every_checkin(
+        self,
+        app: FastAPI,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        admin_headers: dict[str, str],
+    ) -> None:
+        for _ in range(3):
+            clock.advance(minutes=1)
+            posture = enrolled.posture(collected_at=clock().isoformat())
+            assert enrolled.checkin(client, now=clock(), posture=posture).status_code == 200
+        enrolled.checkin(client, now=clock(), posture=enrolled.posture(encrypted=False))
+        history = client.get(
+            f"/api/v1/devices/{enrolled.device_id}/postures", headers=admin_headers
+        ).json()
+        assert [entry["posture"]["encrypted"] for entry in history] == [False, True]
+
+    def test_history_is_bounded_per_device(
+        self,
+        app: FastAPI,
+        settings: object,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+    ) -> None:
+        limit = app.state.context.settings.posture_history_limit
+        for level in range(limit + 5):
+            clock.advance(seconds=1)
+            enrolled.checkin(client, now=clock(), posture=enrolled.posture(outbox_position=level))
+        assert count(app.state.context.database, PostureRecord) == limit
+
+    def test_refuses_fields_outside_the_privacy_contract(
+        self, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock
+    ) -> None:
+        response = enrolled.checkin(
+            client, now=clock(), posture=enrolled.posture(contacts=["Mum", "Dad"])
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"] == [
+            {"field": "posture.contacts", "problem": "Extra inputs are not permitted"}
+        ]
+
+    def test_accepts_a_posture_that_knows_little(
+        self, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock
+    ) -> None:
+        assert enrolled.checkin(client, now=clock(), posture={}).status_code == 200
