@@ -1,0 +1,1 @@
+"""The on-device agent: enrolment, check-in, and (later) the secure-side gate."""

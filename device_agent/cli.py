@@ -1,0 +1,116 @@
+"""`tabard agent --state DIR ...`: the device agent's commands."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from device_agent.errors import AgentError
+from device_agent.payload import EnrolmentPayload
+from device_agent.state import AgentState
+from tabard.output import describe_detail, fail, fields, print_json, stdout
+
+T = TypeVar("T")
+
+agent_app = typer.Typer(help="The on-device agent.", no_args_is_help=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@agent_app.callback()
+def agent_options(
+    ctx: typer.Context,
+    state: Annotated[
+        Path, typer.Option("--state", help="The agent's state directory (keys, enrolment).")
+    ],
+) -> None:
+    ctx.obj = AgentState(state)
+
+
+@contextmanager
+def agent_errors() -> Iterator[None]:
+    from device_agent.errors import ServerError
+
+    try:
+        yield
+    except ServerError as exc:
+        fail(f"{describe_detail(exc.detail)} ({exc.status} {exc.code})")
+    except AgentError as exc:
+        fail(str(exc))
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+@agent_app.command("enrol")
+def enrol(
+    ctx: typer.Context,
+    payload: Annotated[
+        Path | None, typer.Option(help="File with the enrolment payload JSON ('-' for stdin).")
+    ] = None,
+    server: Annotated[str | None, typer.Option(help="Server URL, instead of --payload.")] = None,
+    token: Annotated[str | None, typer.Option(help="Enrolment token, with --server.")] = None,
+    ca_sha256: Annotated[
+        str | None, typer.Option(help="CA fingerprint to pin, with --server.")
+    ] = None,
+    platform: Annotated[
+        str, typer.Option(help="virtual:MODEL[@ANDROID], e.g. virtual:SM-J530F@9.")
+    ] = "virtual:SM-J530F",
+    json_output: JsonOption = False,
+) -> None:
+    """Enrol this device from a QR payload, or from --server and --token."""
+    from device_agent.enrolment import enrol as enrol_device
+    from device_agent.platform import open_platform
+
+    state: AgentState = ctx.obj
+    with agent_errors():
+        if payload is not None:
+            text = sys.stdin.read() if str(payload) == "-" else payload.read_text()
+            parsed = EnrolmentPayload.parse(text)
+        elif server and token:
+            parsed = EnrolmentPayload.of(server, token, ca_sha256)
+        else:
+            fail("give --payload FILE, or --server URL and --token TOKEN")
+        record = run(enrol_device(parsed, state=state, platform=open_platform(platform)))
+    if json_output:
+        print_json(asdict(record))
+        return
+    if parsed.ca_sha256 is None:
+        stdout.print(f"[yellow]note:[/] CA trusted on first use: {record.ca_sha256}")
+    stdout.print(f"Enrolled as device [bold]{record.device_id}[/] with {record.server}.")
+
+
+@agent_app.command("checkin")
+def checkin(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Send one posture report to the server now."""
+    from device_agent.checkin import check_in
+
+    state: AgentState = ctx.obj
+    with agent_errors():
+        answer = run(check_in(state=state))
+    if json_output:
+        print_json(answer)
+        return
+    stdout.print(
+        f"Checked in. {len(answer['commands'])} command(s) pending; "
+        f"next check-in in {answer['checkin_interval_s']} s."
+    )
+
+
+@agent_app.command("status")
+def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """What this agent is enrolled as."""
+    state: AgentState = ctx.obj
+    with agent_errors():
+        record = state.enrolment()
+    if json_output:
+        print_json({"enrolled": True, **asdict(record)})
+        return
+    fields("Agent", [(key, value) for key, value in asdict(record).items()])

@@ -1,0 +1,96 @@
+"""The agent's HTTP client for the device protocol (docs/device-protocol.md).
+
+It takes an httpx transport, so tests can run it against `create_app(...)` in process
+(`httpx.ASGITransport`) and end-to-end tests against a real server on a port."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from device_agent.errors import AgentError, ServerError
+from device_agent.identity import DeviceIdentity
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class ServerClient:
+    """Talks to one Tabard server, as an unenrolled device or as `identity`."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        identity: DeviceIdentity | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.identity = identity
+        self._http = httpx.AsyncClient(
+            base_url=self.server,
+            transport=transport,
+            timeout=timeout_s,
+            headers={"user-agent": "tabard-agent/0.1"},
+        )
+
+    async def __aenter__(self) -> ServerClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def fetch_ca(self) -> dict[str, Any]:
+        """The server's device CA certificate (`certificate`, `sha256`)."""
+        return await self._request("GET", "/api/v1/ca")
+
+    async def enrol(self, *, token: str, csr_pem: str, facts: dict[str, Any]) -> dict[str, Any]:
+        return await self._request(
+            "POST", "/api/v1/device/enrol", json={"token": token, "csr": csr_pem, "facts": facts}
+        )
+
+    async def checkin(self, posture: dict[str, Any]) -> dict[str, Any]:
+        return await self._device_request("POST", "/api/v1/device/checkin", {"posture": posture})
+
+    async def _device_request(self, method: str, path: str, body: Any) -> dict[str, Any]:
+        if self.identity is None:
+            raise AgentError("this request needs an enrolled device")
+        url = self._http.build_request(method, path).url
+        assertion = self.identity.assertion(method=method, url=str(url))
+        return await self._request(
+            method, path, json=body, headers={"authorization": f"Bearer {assertion}"}
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, path, json=json, headers=headers)
+        except httpx.TransportError as exc:
+            raise AgentError(f"cannot reach {self.server}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_error:
+            if isinstance(body, dict) and "error" in body:
+                raise ServerError(response.status_code, str(body["error"]), body.get("detail"))
+            raise ServerError(response.status_code, "http_error", response.text[:200])
+        if not isinstance(body, dict):
+            raise AgentError(f"{method} {path}: server answered with something other than JSON")
+        return body

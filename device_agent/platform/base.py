@@ -1,0 +1,74 @@
+"""The `Platform` interface and the facts and posture it reports, shaped as the device
+protocol carries them (docs/device-protocol.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What a device says about itself at enrolment."""
+
+    serial: str
+    imei: str | None
+    manufacturer: str
+    model: str
+    android_version: str
+    sdk: int
+    security_patch: str | None
+    knox_version: str | None
+    warranty_bit: int
+
+    def as_protocol(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScreenLock:
+    secure: bool
+    type: str
+
+
+@dataclass(frozen=True)
+class Posture:
+    """The posture report: exactly the fields of the privacy contract, nothing more."""
+
+    collected_at: str
+    model: str | None = None
+    android_version: str | None = None
+    sdk: int | None = None
+    security_patch: str | None = None
+    knox_version: str | None = None
+    warranty_bit: int | None = None
+    encrypted: bool | None = None
+    screen_lock: ScreenLock | None = None
+    usb_debugging: bool | None = None
+    developer_options: bool | None = None
+    unknown_sources: bool | None = None
+    apps: dict[str, list[str]] = field(default_factory=dict)
+    policy_version_applied: int | None = None
+    outbox_position: int | None = None
+
+    def as_protocol(self) -> dict[str, Any]:
+        """The JSON object sent at check-in, leaving out what the device could not tell."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+class Platform(Protocol):
+    """The agent's only way to the device."""
+
+    spec: str
+
+    def facts(self) -> DeviceFacts:
+        """Identity and build facts for enrolment."""
+        ...
+
+    def posture(self, *, now: str) -> Posture:
+        """The device's current posture."""
+        ...
+
+    def save(self) -> dict[str, Any]:
+        """What must be kept to reopen this platform later."""
+        ...
