@@ -1,0 +1,1 @@
+"""The server-side groups of the `tabard` command."""

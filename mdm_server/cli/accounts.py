@@ -1,0 +1,205 @@
+"""`tabard login|logout` and `tabard users ...`: staff accounts, over the API."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from mdm_server.cli.session import ApiError, StaffClient, StoredSession, raise_for_error
+from tabard.output import (
+    describe_detail,
+    fail,
+    fields,
+    print_json,
+    read_secret_stdin,
+    stdout,
+    table,
+)
+
+users_app = typer.Typer(help="Staff accounts (it_admin).", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """Turn an API refusal into a one-line error and exit status 1."""
+    try:
+        yield
+    except ApiError as exc:
+        fail(f"{describe_detail(exc.detail)} ({exc.code})")
+
+
+def _ask_new_password() -> str:
+    first = getpass.getpass("New password: ")
+    if first != getpass.getpass("Repeat new password: "):
+        fail("the passwords do not match")
+    return first
+
+
+def login(
+    server: Annotated[str, typer.Option(help="The server's URL, e.g. http://127.0.0.1:8000.")],
+    username: Annotated[str, typer.Option(help="Your username.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from standard input; if a change is required, read the new "
+            "password from the next line.",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Log in and keep the session in TABARD_CONFIG_DIR (default ~/.config/tabard)."""
+    server = server.rstrip("/")
+    password = read_secret_stdin("password") if password_stdin else getpass.getpass("Password: ")
+    with httpx.Client(base_url=server, timeout=30.0) as http, api_errors():
+        try:
+            pair = raise_for_error(
+                http.post("/api/v1/auth/login", json={"username": username, "password": password})
+            )
+        except httpx.TransportError as exc:
+            fail(f"cannot reach {server}: {exc}")
+        if pair["password_change_required"]:
+            if password_stdin:
+                new_password = sys.stdin.readline().rstrip("\r\n")
+                if not new_password:
+                    fail("a password change is required: give the new password on the next line")
+            else:
+                stdout.print("You must choose a new password.")
+                new_password = _ask_new_password()
+            pair = raise_for_error(
+                http.post(
+                    "/api/v1/auth/password",
+                    json={"current_password": password, "new_password": new_password},
+                    headers={"authorization": f"Bearer {pair['access_token']}"},
+                )
+            )
+    StoredSession.from_token_pair(server, pair).save()
+    if json_output:
+        print_json({"server": server, "user": pair["user"], "expires_at": pair["expires_at"]})
+    else:
+        user = pair["user"]
+        stdout.print(f"Logged in to {server} as [bold]{user['username']}[/] ({user['role']}).")
+
+
+def logout() -> None:
+    """End the stored session on the server and forget it here."""
+    session = StoredSession.load()
+    try:
+        with httpx.Client(base_url=session.server, timeout=10.0) as http:
+            http.post("/api/v1/auth/logout", json={"refresh_token": session.refresh_token})
+    except httpx.TransportError:
+        stdout.print("[yellow]server unreachable; forgetting the session locally[/]")
+    StoredSession.forget()
+    stdout.print("Logged out.")
+
+
+def _user_rows(users: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            u["username"],
+            u["role"],
+            u["collar_number"],
+            u["division"],
+            "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active"),
+            u["last_login_at"],
+        ]
+        for u in users
+    ]
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    role: Annotated[str, typer.Option(help="it_admin, auditor, supervisor or officer.")],
+    collar: Annotated[str | None, typer.Option(help="Collar number (officers).")] = None,
+    division: Annotated[str | None, typer.Option(help="Division (officers, supervisors).")] = None,
+    display_name: Annotated[str, typer.Option(help="Full name.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Initial password from standard input.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a staff account. Without --password-stdin a one-time password is printed."""
+    body: dict[str, Any] = {
+        "username": username,
+        "role": role,
+        "display_name": display_name,
+        "collar_number": collar,
+        "division": division,
+    }
+    if password_stdin:
+        body["password"] = read_secret_stdin("password")
+    with api_errors():
+        user = StaffClient.from_stored().post("/api/v1/users", json=body)
+    if json_output:
+        print_json(user)
+        return
+    stdout.print(f"Created {user['role']} [bold]{user['username']}[/].")
+    if user.get("one_time_password"):
+        stdout.print(f"One-time password: [bold]{user['one_time_password']}[/]")
+
+
+@users_app.command("list")
+def users_list(
+    role: Annotated[str | None, typer.Option(help="Only this role.")] = None,
+    division: Annotated[str | None, typer.Option(help="Only this division.")] = None,
+    include_disabled: Annotated[bool, typer.Option("--all", help="Include disabled.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """List staff accounts."""
+    params = {"role": role, "division": division, "include_disabled": include_disabled}
+    with api_errors():
+        page = StaffClient.from_stored().get(
+            "/api/v1/users", params={k: v for k, v in params.items() if v is not None}
+        )
+    if json_output:
+        print_json(page)
+        return
+    table(
+        f"Staff ({page['total']})",
+        ["username", "role", "collar", "division", "status", "last login"],
+        _user_rows(page["items"]),
+    )
+
+
+def _account_action(username: str, action: str, json_output: bool) -> None:
+    with api_errors():
+        user = StaffClient.from_stored().post(f"/api/v1/users/{username}/{action}")
+    if json_output:
+        print_json(user)
+    else:
+        done = {"disable": "disabled", "enable": "enabled", "unlock": "unlocked"}[action]
+        fields(
+            f"{username}: {done}",
+            [
+                ("role", user["role"]),
+                ("disabled", user["disabled"]),
+                ("locked until", user["locked_until"]),
+            ],
+        )
+
+
+@users_app.command("disable")
+def users_disable(username: str, json_output: JsonOption = False) -> None:
+    """Disable an account and end its sessions."""
+    _account_action(username, "disable", json_output)
+
+
+@users_app.command("enable")
+def users_enable(username: str, json_output: JsonOption = False) -> None:
+    """Re-enable a disabled account."""
+    _account_action(username, "enable", json_output)
+
+
+@users_app.command("unlock")
+def users_unlock(username: str, json_output: JsonOption = False) -> None:
+    """Clear a lockout after repeated failed logins."""
+    _account_action(username, "unlock", json_output)

@@ -1,0 +1,272 @@
+"""`tabard tokens ...` and `tabard devices ...`: enrolment tokens and the fleet, over the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mdm_server.cli.accounts import JsonOption, api_errors
+from mdm_server.cli.session import StaffClient
+from tabard.output import fail, fields, parse_duration, print_json, stdout, table
+
+tokens_app = typer.Typer(help="Enrolment tokens (it_admin).", no_args_is_help=True)
+devices_app = typer.Typer(help="The fleet inventory.", no_args_is_help=True)
+
+
+def _write_qr(payload: dict[str, Any], path: Path) -> None:
+    from mdm_server.enrolment.qr import qr_png, qr_svg
+    from mdm_server.enrolment.schemas import EnrolmentPayload
+
+    model = EnrolmentPayload(**payload)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        path.write_bytes(qr_png(model))
+    elif suffix == ".svg":
+        path.write_text(qr_svg(model))
+    else:
+        fail("--qr must name a .png or .svg file")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    group: Annotated[str, typer.Option(help="Group the enrolled devices join.")],
+    officer: Annotated[str | None, typer.Option(help="Collar number of the officer.")] = None,
+    uses: Annotated[int, typer.Option(min=1, help="How many devices may enrol.")] = 1,
+    expires: Annotated[str, typer.Option(help="Lifetime: 90m, 24h, 7d.")] = "24h",
+    label: Annotated[str, typer.Option(help="A note for IT, e.g. the batch.")] = "",
+    allow_reenrolment: Annotated[
+        bool, typer.Option("--allow-reenrolment", help="Let already-enrolled serials re-enrol.")
+    ] = False,
+    qr: Annotated[Path | None, typer.Option(help="Also write the QR code (.png or .svg).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create an enrolment token and print its payload (shown this once only)."""
+    body = {
+        "group": group,
+        "officer": officer,
+        "uses": uses,
+        "label": label,
+        "expires_in_s": int(parse_duration(expires).total_seconds()),
+        "allow_reenrolment": allow_reenrolment,
+    }
+    with api_errors():
+        created = StaffClient.from_stored().post("/api/v1/enrolment-tokens", json=body)
+    if qr is not None:
+        _write_qr(created["payload"], qr)
+    if json_output:
+        print_json(created)
+        return
+    from mdm_server.enrolment.qr import payload_text
+    from mdm_server.enrolment.schemas import EnrolmentPayload
+
+    fields(
+        f"Enrolment token {created['id']}",
+        [
+            ("group", created["group"]),
+            ("officer", created["officer"]),
+            ("uses", created["uses_allowed"]),
+            ("expires", created["expires_at"]),
+            ("QR code", str(qr) if qr else "(use --qr FILE.png to write one)"),
+        ],
+    )
+    stdout.print("Payload (shown once; the server keeps only a digest):")
+    print(payload_text(EnrolmentPayload(**created["payload"])))
+
+
+@tokens_app.command("list")
+def tokens_list(
+    include_inactive: Annotated[
+        bool, typer.Option("--all", help="Include expired, used-up and revoked tokens.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """List enrolment tokens."""
+    with api_errors():
+        listing = StaffClient.from_stored().get(
+            "/api/v1/enrolment-tokens", params={"include_inactive": include_inactive}
+        )
+    if json_output:
+        print_json(listing)
+        return
+    table(
+        "Enrolment tokens",
+        ["id", "group", "officer", "used", "expires", "status", "label"],
+        [
+            [
+                t["id"],
+                t["group"],
+                t["officer"],
+                f"{t['uses_count']}/{t['uses_allowed']}",
+                t["expires_at"],
+                t["status"],
+                t["label"],
+            ]
+            for t in listing["items"]
+        ],
+    )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str, json_output: JsonOption = False) -> None:
+    """Revoke a token so no further device can enrol with it."""
+    with api_errors():
+        token = StaffClient.from_stored().post(f"/api/v1/enrolment-tokens/{token_id}/revoke")
+    if json_output:
+        print_json(token)
+    else:
+        stdout.print(f"Token {token['id']} is {token['status']}.")
+
+
+def _device_rows(devices: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            d["id"],
+            d["serial"],
+            d["model"],
+            d["android_version"],
+            d["group"],
+            (d["officer"] or {}).get("collar_number"),
+            d["state"],
+            d["last_seen_at"],
+        ]
+        for d in devices
+    ]
+
+
+@devices_app.command("list")
+def devices_list(
+    group: Annotated[str | None, typer.Option(help="Only this group.")] = None,
+    officer: Annotated[str | None, typer.Option(help="Only this officer (collar).")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model, e.g. SM-J530F.")] = None,
+    android: Annotated[str | None, typer.Option(help="Only this Android version.")] = None,
+    state: Annotated[str | None, typer.Option(help="active, retired or wiped.")] = None,
+    last_seen_before: Annotated[datetime | None, typer.Option(help="ISO time.")] = None,
+    last_seen_after: Annotated[datetime | None, typer.Option(help="ISO time.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """List devices, newest enrolment first."""
+    params = {
+        "group": group,
+        "officer": officer,
+        "model": model,
+        "android_version": android,
+        "state": state,
+        "limit": limit,
+        "offset": offset,
+        "last_seen_before": last_seen_before.isoformat() if last_seen_before else None,
+        "last_seen_after": last_seen_after.isoformat() if last_seen_after else None,
+    }
+    with api_errors():
+        page = StaffClient.from_stored().get(
+            "/api/v1/devices", params={k: v for k, v in params.items() if v is not None}
+        )
+    if json_output:
+        print_json(page)
+        return
+    shown = (
+        f"{offset + 1}-{offset + len(page['items'])} of {page['total']}" if page["items"] else "0"
+    )
+    table(
+        f"Devices ({shown})",
+        ["id", "serial", "model", "android", "group", "officer", "state", "last seen"],
+        _device_rows(page["items"]),
+    )
+
+
+@devices_app.command("show")
+def devices_show(
+    reference: Annotated[str, typer.Argument(help="Device id or serial.")],
+    json_output: JsonOption = False,
+) -> None:
+    """One device: identity, assignment, certificate and latest posture."""
+    with api_errors():
+        device = StaffClient.from_stored().get(f"/api/v1/devices/{reference}")
+    if json_output:
+        print_json(device)
+        return
+    officer = device["officer"] or {}
+    fields(
+        f"Device {device['id']}",
+        [
+            ("serial", device["serial"]),
+            ("IMEI", device["imei"]),
+            ("model", f"{device['manufacturer']} {device['model']}"),
+            ("Android", f"{device['android_version']} (SDK {device['sdk']})"),
+            ("security patch", device["security_patch"]),
+            ("Knox", device["knox_version"]),
+            ("warranty bit", device["warranty_bit"]),
+            ("state", device["state"]),
+            ("group", device["group"]),
+            ("officer", officer.get("collar_number")),
+            ("enrolled", device["enrolled_at"]),
+            ("last seen", device["last_seen_at"]),
+        ],
+    )
+    posture = device["posture"] or {}
+    if posture:
+        fields("Latest posture", [(key, _short(value)) for key, value in sorted(posture.items())])
+    else:
+        stdout.print("No posture reported yet.")
+    for cert in device["certificates"]:
+        status = f"revoked {cert['revoked_at']}" if cert["revoked_at"] else "valid"
+        stdout.print(f"Certificate {cert['serial_number']}: {status}, until {cert['not_after']}")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+        return ", ".join(f"{k}: {len(v)} apps" for k, v in value.items())
+    return str(value)
+
+
+@devices_app.command("assign")
+def devices_assign(
+    reference: Annotated[str, typer.Argument(help="Device id or serial.")],
+    officer: Annotated[str | None, typer.Option(help="Collar number of the new officer.")] = None,
+    unassign: Annotated[bool, typer.Option("--unassign", help="Remove the officer.")] = False,
+    group: Annotated[str | None, typer.Option(help="Move to this group.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Assign a device to an officer and/or a group."""
+    if officer and unassign:
+        fail("give --officer or --unassign, not both")
+    body: dict[str, Any] = {}
+    if officer or unassign:
+        body["officer"] = None if unassign else officer
+    if group:
+        body["group"] = group
+    if not body:
+        fail("nothing to change: give --officer, --unassign or --group")
+    with api_errors():
+        device = StaffClient.from_stored().patch(
+            f"/api/v1/devices/{reference}/assignment", json=body
+        )
+    if json_output:
+        print_json(device)
+    else:
+        who = (device["officer"] or {}).get("collar_number") or "nobody"
+        stdout.print(f"Device {device['serial']}: group {device['group']}, officer {who}.")
+
+
+@devices_app.command("retire")
+def devices_retire(
+    reference: Annotated[str, typer.Argument(help="Device id or serial.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Retire a device: revoke its certificate so it can no longer authenticate."""
+    if not yes and not typer.confirm(f"Retire device {reference}? It cannot be undone."):
+        raise typer.Exit(1)
+    with api_errors():
+        device = StaffClient.from_stored().post(
+            f"/api/v1/devices/{reference}/retire", json={"reason": reason}
+        )
+    if json_output:
+        print_json(device)
+    else:
+        stdout.print(f"Device {device['serial']} ({device['id']}) retired.")

@@ -1,0 +1,1 @@
+"""The `tabard` command: one program, a group per role (see `tabard --help`)."""

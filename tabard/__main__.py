@@ -1,0 +1,3 @@
+from tabard.cli import main
+
+main()

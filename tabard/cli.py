@@ -1,0 +1,32 @@
+"""The `tabard` command. Server-side groups come from `mdm_server.cli`, the agent's from
+`device_agent.cli`; this module only assembles them."""
+
+from __future__ import annotations
+
+import typer
+
+from device_agent.cli import agent_app
+from mdm_server.cli.accounts import login, logout, users_app
+from mdm_server.cli.fleet import devices_app, tokens_app
+from mdm_server.cli.server import admin_app, db_app, serve
+
+app = typer.Typer(
+    name="tabard",
+    help="Tabard: mobile device management and the secure side for a police Android fleet.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.command("login")(login)
+app.command("logout")(logout)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(devices_app, name="devices")
+app.add_typer(agent_app, name="agent")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,106 @@
+"""What a person sees when the CLI cannot do what they asked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from tabard.cli import app
+from tabard.output import describe_detail, parse_duration
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("TABARD_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TABARD_DATA_DIR", str(tmp_path / "data"))
+    return CliRunner()
+
+
+class TestErrors:
+    def test_staff_commands_need_a_login_first(self, runner: CliRunner) -> None:
+        result = runner.invoke(app, ["devices", "list"])
+        assert result.exit_code == 1
+        assert "tabard login" in result.output
+
+    def test_bad_configuration_names_the_variable(
+        self, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TABARD_ACCESS_TOKEN_TTL_S", "5000")
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 1
+        assert "TABARD_ACCESS_TOKEN_TTL_S" in result.output
+
+    def test_an_unreachable_server_says_so(self, runner: CliRunner) -> None:
+        result = runner.invoke(
+            app,
+            ["login", "--server", "http://127.0.0.1:9", "--username", "x", "--password-stdin"],
+            input="pw\n",
+        )
+        assert result.exit_code == 1
+        assert "cannot reach http://127.0.0.1:9" in result.output
+
+    def test_an_agent_that_is_not_enrolled_says_how_to_enrol(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        result = runner.invoke(app, ["agent", "--state", str(tmp_path / "a"), "checkin"])
+        assert result.exit_code == 1
+        assert "tabard agent enrol" in result.output
+
+    def test_enrol_needs_a_payload_or_a_server_and_token(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        result = runner.invoke(app, ["agent", "--state", str(tmp_path / "a"), "enrol"])
+        assert result.exit_code == 1
+        assert "--payload" in result.output
+
+    def test_an_unknown_platform_is_refused(self, runner: CliRunner, tmp_path: Path) -> None:
+        payload = tmp_path / "p.json"
+        payload.write_text(
+            '{"server": "http://127.0.0.1:9", "token": "t", "ca_sha256": "' + "a" * 64 + '"}'
+        )
+        result = runner.invoke(
+            app,
+            [
+                "agent",
+                "--state",
+                str(tmp_path / "a"),
+                "enrol",
+                "--payload",
+                str(payload),
+                "--platform",
+                "iphone:15",
+            ],
+        )
+        assert result.exit_code == 1
+        assert "virtual:MODEL" in result.output
+
+    def test_a_bad_duration_is_a_usage_error(self, runner: CliRunner) -> None:
+        result = runner.invoke(app, ["tokens", "create", "--group", "g", "--expires", "soon"])
+        assert result.exit_code == 2
+
+
+class TestHelpers:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("90s", timedelta(seconds=90)),
+            ("15m", timedelta(minutes=15)),
+            ("24h", timedelta(hours=24)),
+            ("7d", timedelta(days=7)),
+        ],
+    )
+    def test_parse_duration(self, text: str, expected: timedelta) -> None:
+        assert parse_duration(text) == expected
+
+    @pytest.mark.parametrize("text", ["", "7", "1w", "-1h", "1.5h"])
+    def test_parse_duration_refuses_other_forms(self, text: str) -> None:
+        with pytest.raises(typer.BadParameter):
+            parse_duration(text)
+
+    def test_located_errors_read_as_one_line(self) -> None:
+        detail = [{"field": "facts.imei", "problem": "bad"}, {"field": "csr", "problem": "no"}]
+        assert describe_detail(detail) == "facts.imei: bad; csr: no"

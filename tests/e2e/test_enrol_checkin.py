@@ -1,0 +1,101 @@
+"""A fresh install, end to end over real sockets: IT bootstraps, logs in, makes a token; the
+agent enrols from the QR code and checks in; IT sees the device and its posture."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from tests.databases import PostgresDatabases
+from tests.e2e.harness import Tabard
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture
+def tabard(backend: str, tmp_path: Path, postgres: PostgresDatabases | None) -> Iterator[Tabard]:
+    url = postgres.create() if backend == "postgresql" and postgres else None
+    yield Tabard(tmp_path, database_url=url)
+    if url and postgres:
+        postgres.drop(url)
+
+
+class TestFreshInstall:
+    def test_enrol_from_qr_then_check_in_then_it_shows_the_device(self, tabard: Tabard) -> None:
+        tabard.run("db", "upgrade")
+        tabard.run(
+            "admin", "create", "--username", "admin", "--password-stdin", stdin=PASSWORD + "\n"
+        )
+        with tabard.serving() as log:
+            tabard.run(
+                "login",
+                "--server",
+                tabard.url,
+                "--username",
+                "admin",
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            )
+            qr = tabard.root / "token.png"
+            created = json.loads(
+                tabard.run(
+                    "tokens", "create", "--group", "response", "--qr", str(qr), "--json"
+                ).stdout
+            )
+            (code,) = zxingcpp.read_barcodes(Image.open(qr))
+            payload_file = tabard.root / "payload.json"
+            payload_file.write_text(code.text)
+            assert json.loads(code.text)["token"] == created["token"]
+
+            state = tabard.root / "agent"
+            enrolled = json.loads(
+                tabard.run(
+                    "agent",
+                    "--state",
+                    str(state),
+                    "enrol",
+                    "--payload",
+                    str(payload_file),
+                    "--platform",
+                    "virtual:SM-T580",
+                    "--json",
+                ).stdout
+            )
+            answer = json.loads(
+                tabard.run("agent", "--state", str(state), "checkin", "--json").stdout
+            )
+            assert answer["checkin_interval_s"] > 0
+
+            shown = json.loads(
+                tabard.run("devices", "show", enrolled["device_id"], "--json").stdout
+            )
+            human = tabard.run("devices", "show", enrolled["device_id"]).stdout
+        assert shown["model"] == "SM-T580" and shown["state"] == "active"
+        assert shown["group"] == "response"
+        assert shown["posture"]["android_version"] == "8.1.0"
+        assert shown["posture"]["encrypted"] is True
+        assert shown["last_seen_at"] is not None
+        assert "Latest posture" in human and "SM-T580" in human
+        assert any("POST /api/v1/device/checkin 200" in line for line in log)
+        assert not any(created["token"] in line for line in log), "a secret reached the log"
+        session = tabard.root / "config" / "session.json"
+        assert stat.S_IMODE(session.stat().st_mode) == 0o600
+
+    def test_serve_refuses_an_unmigrated_database(self, tabard: Tabard) -> None:
+        result = tabard.run("serve", "--port", str(tabard.port), check=False)
+        assert result.returncode == 1
+        assert "tabard db upgrade" in result.stderr
+
+    def test_bootstrap_prints_a_one_time_password_once(self, tabard: Tabard) -> None:
+        tabard.run("db", "upgrade")
+        first = tabard.run("admin", "create", "--username", "admin", "--if-missing")
+        again = tabard.run("admin", "create", "--username", "admin", "--if-missing")
+        assert "One-time password" in first.stdout
+        assert "already exists" in again.stdout
