@@ -1,0 +1,187 @@
+"""A small HTTP/1.1 keep-alive load generator, run in its own process.
+
+Raw asyncio streams instead of an HTTP client library, so that the generator's own cost per
+request stays far below the server's and the figures describe the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    device_id: str
+    key_pem: bytes
+    audience: str
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    statuses: dict[int, int]
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "per_s": round(self.per_second, 1),
+            "p50_ms": round(self.p50_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "requests": self.requests,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+        }
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _run(
+    host: str,
+    port: int,
+    make_request: Callable[[], bytes],
+    *,
+    connections: int,
+    warmup_s: float,
+    seconds: float,
+) -> LoadResult:
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    start = time.perf_counter()
+    measure_from = start + warmup_s
+    stop_at = measure_from + seconds
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while (now := time.perf_counter()) < stop_at:
+                request = make_request()
+                sent = time.perf_counter()
+                writer.write(request)
+                status = await _read_response(reader)
+                done = time.perf_counter()
+                if now >= measure_from:
+                    latencies.append(done - sent)
+                    statuses[status] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    latencies.sort()
+    return LoadResult(
+        requests=len(latencies),
+        seconds=seconds,
+        statuses=dict(statuses),
+        p50_ms=statistics.median(latencies) * 1000,
+        p99_ms=latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    )
+
+
+def _request(method: str, path: str, host: str, body: bytes = b"", auth: str = "") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
+    if auth:
+        lines.append(f"Authorization: Bearer {auth}")
+    if body:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+POSTURE = {
+    "model": "SM-J530F",
+    "android_version": "7.0",
+    "sdk": 24,
+    "security_patch": "2017-06-01",
+    "knox_version": "2.8",
+    "warranty_bit": 0,
+    "encrypted": True,
+    "screen_lock": {"secure": True, "type": "pin"},
+    "usb_debugging": False,
+    "developer_options": False,
+    "unknown_sources": False,
+    "apps": {
+        "personal": [f"com.example.personal{n}" for n in range(40)],
+        "work": [f"uk.police.optik.app{n}" for n in range(8)],
+    },
+    "policy_version_applied": 1,
+    "outbox_position": 0,
+}
+
+
+def checkin_load(
+    host: str,
+    port: int,
+    devices: list[DeviceCredentials],
+    connections: int,
+    warmup_s: float,
+    seconds: float,
+) -> dict[str, Any]:
+    """Authenticated check-ins, round-robin over the devices, a fresh assertion each."""
+    path = "/api/v1/device/checkin"
+    keys = [serialization.load_pem_private_key(device.key_pem, password=None) for device in devices]
+    counter = iter(range(10**12))
+
+    def make_request() -> bytes:
+        index = next(counter) % len(devices)
+        device = devices[index]
+        issued = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": device.device_id,
+                "sub": device.device_id,
+                "aud": device.audience,
+                "iat": issued,
+                "exp": issued + 30,
+                "jti": uuid.uuid4().hex,
+                "htm": "POST",
+                "htu": path,
+            },
+            keys[index],  # type: ignore[arg-type]
+            algorithm="ES256",
+        )
+        posture = {**POSTURE, "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        body = json.dumps({"posture": posture}).encode()
+        return _request("POST", path, f"{host}:{port}", body, assertion)
+
+    result = asyncio.run(
+        _run(host, port, make_request, connections=connections, warmup_s=warmup_s, seconds=seconds)
+    )
+    return result.as_dict()
+
+
+def trivial_load(
+    host: str, port: int, connections: int, warmup_s: float, seconds: float
+) -> dict[str, Any]:
+    """The baseline: a trivial FastAPI endpoint (GET /api/v1/health) on the same server."""
+    request = _request("GET", "/api/v1/health", f"{host}:{port}")
+    result = asyncio.run(
+        _run(
+            host, port, lambda: request, connections=connections, warmup_s=warmup_s, seconds=seconds
+        )
+    )
+    return result.as_dict()

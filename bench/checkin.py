@@ -1,0 +1,158 @@
+"""Authenticated check-ins per second against `tabard serve` (uvicorn, one worker).
+
+Starts a real server on SQLite (and on PostgreSQL when TABARD_TEST_DATABASE_URL is set),
+enrols N devices over HTTP, then drives check-ins from a load generator in another process,
+and the same load against a trivial endpoint on the same server as the baseline. Ends with one
+JSON line: check-ins/s, p50 and p99, the trivial endpoint's figures, and their ratio.
+
+    python bench/checkin.py [--devices 200] [--connections 32] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._load import DeviceCredentials, checkin_load, trivial_load
+from tests.databases import PostgresDatabases
+from tests.e2e.harness import Tabard
+
+PASSWORD = "load generator passphrase"  # noqa: S105 - a throwaway benchmark account
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def enrol_devices(url: str, count: int) -> list[DeviceCredentials]:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        pair = http.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {pair.json()['access_token']}"}
+        token = http.post(
+            "/api/v1/enrolment-tokens", headers=headers, json={"group": "bench", "uses": count}
+        ).json()["token"]
+        devices = []
+        for number in range(count):
+            key = ec.generate_private_key(ec.SECP256R1())
+            csr = (
+                x509.CertificateSigningRequestBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "b")]))
+                .sign(key, hashes.SHA256())
+                .public_bytes(serialization.Encoding.PEM)
+                .decode()
+            )
+            facts = {
+                "serial": f"BENCH{number:08d}",
+                "manufacturer": "samsung",
+                "model": "SM-J530F",
+                "android_version": "7.0",
+                "sdk": 24,
+                "warranty_bit": 0,
+            }
+            answer = http.post(
+                "/api/v1/device/enrol", json={"token": token, "csr": csr, "facts": facts}
+            )
+            answer.raise_for_status()
+            devices.append(
+                DeviceCredentials(
+                    device_id=answer.json()["device_id"],
+                    key_pem=key.private_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption(),
+                    ),
+                    audience=answer.json()["audience"],
+                )
+            )
+    return devices
+
+
+def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tabard-bench-") as root:
+        tabard = Tabard(
+            Path(root),
+            database_url=database_url,
+            extra_env={"TABARD_ACCESS_LOG": str(args.access_log).lower()},
+        )
+        tabard.run("db", "upgrade")
+        tabard.run(
+            "admin", "create", "--username", "bench", "--password-stdin", stdin=PASSWORD + "\n"
+        )
+        with tabard.serving("--workers", "1"):
+            log(f"[{name}] enrolling {args.devices} devices")
+            devices = enrol_devices(tabard.url, args.devices)
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as generator:
+                log(f"[{name}] trivial endpoint, {args.connections} connections, {args.seconds}s")
+                trivial = generator.submit(
+                    trivial_load,
+                    "127.0.0.1",
+                    tabard.port,
+                    args.connections,
+                    args.warmup,
+                    args.seconds,
+                ).result()
+                log(f"[{name}] check-ins, {args.connections} connections, {args.seconds}s")
+                checkin = generator.submit(
+                    checkin_load,
+                    "127.0.0.1",
+                    tabard.port,
+                    devices,
+                    args.connections,
+                    args.warmup,
+                    args.seconds,
+                ).result()
+    ratio = checkin["per_s"] / trivial["per_s"]
+    log(
+        f"[{name}] check-ins {checkin['per_s']}/s p50 {checkin['p50_ms']} ms "
+        f"p99 {checkin['p99_ms']} ms; trivial {trivial['per_s']}/s; ratio {ratio:.3f}"
+    )
+    return {"checkin": checkin, "trivial": trivial, "ratio": round(ratio, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "benchmark": "checkin",
+        "workers": 1,
+        "devices": args.devices,
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "access_log": args.access_log,
+        "cpus": os.cpu_count(),
+    }
+    results["sqlite"] = run_backend("sqlite", None, args)
+    pg_url = os.environ.get("TABARD_TEST_DATABASE_URL")
+    if pg_url:
+        databases = PostgresDatabases(pg_url)
+        url = databases.create()
+        try:
+            results["postgresql"] = run_backend("postgresql", url, args)
+        finally:
+            databases.drop(url)
+    print(json.dumps(results, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
