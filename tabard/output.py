@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import typer
@@ -44,10 +44,18 @@ def describe_detail(detail: Any) -> str:
     return str(detail)
 
 
-def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    keep_whole: Sequence[str] = (),
+) -> None:
+    """A table; columns named in `keep_whole` (identifiers people copy) never wrap."""
     grid = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
-        grid.add_column(column, overflow="fold")
+        whole = column in keep_whole
+        grid.add_column(column, overflow="fold", no_wrap=whole)
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
     stdout.print(grid)
@@ -61,6 +69,27 @@ def fields(title: str, pairs: Iterable[tuple[str, Any]]) -> None:
     for key, value in pairs:
         grid.add_row(key, "" if value is None else str(value))
     stdout.print(grid)
+
+
+def when(value: str | None) -> str:
+    """An API timestamp as a person reads it: `2026-11-21 09:30Z`."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
+
+
+def short_id(value: str) -> str:
+    """The first eight characters of an id: enough to tell devices apart on screen, and
+    accepted wherever a device is named."""
+    return value[:8]
+
+
+def empty(message: str) -> None:
+    stdout.print(f"[dim]{message}[/]")
 
 
 def parse_duration(text: str) -> timedelta:

@@ -10,7 +10,17 @@ import typer
 
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.session import StaffClient
-from tabard.output import fail, fields, parse_duration, print_json, stdout, table
+from tabard.output import (
+    empty,
+    fail,
+    fields,
+    parse_duration,
+    print_json,
+    short_id,
+    stdout,
+    table,
+    when,
+)
 
 tokens_app = typer.Typer(help="Enrolment tokens (it_admin).", no_args_is_help=True)
 devices_app = typer.Typer(help="The fleet inventory.", no_args_is_help=True)
@@ -91,6 +101,10 @@ def tokens_list(
     if json_output:
         print_json(listing)
         return
+    if not listing["items"]:
+        hint = "" if include_inactive else " (--all also shows expired, used-up and revoked ones)"
+        empty(f"No usable enrolment tokens{hint}.")
+        return
     table(
         "Enrolment tokens",
         ["id", "group", "officer", "used", "expires", "status", "label"],
@@ -100,7 +114,7 @@ def tokens_list(
                 t["group"],
                 t["officer"],
                 f"{t['uses_count']}/{t['uses_allowed']}",
-                t["expires_at"],
+                when(t["expires_at"]),
                 t["status"],
                 t["label"],
             ]
@@ -123,14 +137,14 @@ def tokens_revoke(token_id: str, json_output: JsonOption = False) -> None:
 def _device_rows(devices: list[dict[str, Any]]) -> list[list[Any]]:
     return [
         [
-            d["id"],
+            short_id(d["id"]),
             d["serial"],
             d["model"],
             d["android_version"],
             d["group"],
             (d["officer"] or {}).get("collar_number"),
             d["state"],
-            d["last_seen_at"],
+            when(d["last_seen_at"]),
         ]
         for d in devices
     ]
@@ -168,19 +182,26 @@ def devices_list(
     if json_output:
         print_json(page)
         return
-    shown = (
-        f"{offset + 1}-{offset + len(page['items'])} of {page['total']}" if page["items"] else "0"
-    )
+    if not page["items"]:
+        filtered = any(
+            value is not None for key, value in params.items() if key not in ("limit", "offset")
+        )
+        empty("No devices match." if filtered or page["total"] else "No devices enrolled yet.")
+        return
+    shown = f"{offset + 1}-{offset + len(page['items'])} of {page['total']}"
     table(
         f"Devices ({shown})",
         ["id", "serial", "model", "android", "group", "officer", "state", "last seen"],
         _device_rows(page["items"]),
+        keep_whole=("id", "serial"),
     )
 
 
 @devices_app.command("show")
 def devices_show(
-    reference: Annotated[str, typer.Argument(help="Device id or serial.")],
+    reference: Annotated[
+        str, typer.Argument(help="Device id (or its first 8 characters) or serial.")
+    ],
     json_output: JsonOption = False,
 ) -> None:
     """One device: identity, assignment, certificate and latest posture."""
@@ -213,8 +234,10 @@ def devices_show(
     else:
         stdout.print("No posture reported yet.")
     for cert in device["certificates"]:
-        status = f"revoked {cert['revoked_at']}" if cert["revoked_at"] else "valid"
-        stdout.print(f"Certificate {cert['serial_number']}: {status}, until {cert['not_after']}")
+        status = f"revoked {when(cert['revoked_at'])}" if cert["revoked_at"] else "valid"
+        stdout.print(
+            f"Certificate {cert['serial_number'][:16]}…: {status}, until {when(cert['not_after'])}"
+        )
 
 
 def _short(value: Any) -> str:
@@ -225,7 +248,9 @@ def _short(value: Any) -> str:
 
 @devices_app.command("assign")
 def devices_assign(
-    reference: Annotated[str, typer.Argument(help="Device id or serial.")],
+    reference: Annotated[
+        str, typer.Argument(help="Device id (or its first 8 characters) or serial.")
+    ],
     officer: Annotated[str | None, typer.Option(help="Collar number of the new officer.")] = None,
     unassign: Annotated[bool, typer.Option("--unassign", help="Remove the officer.")] = False,
     group: Annotated[str | None, typer.Option(help="Move to this group.")] = None,
@@ -254,7 +279,9 @@ def devices_assign(
 
 @devices_app.command("retire")
 def devices_retire(
-    reference: Annotated[str, typer.Argument(help="Device id or serial.")],
+    reference: Annotated[
+        str, typer.Argument(help="Device id (or its first 8 characters) or serial.")
+    ],
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     json_output: JsonOption = False,

@@ -46,6 +46,16 @@ def find_by_serial(session: Session, serial: str, *, for_update: bool = False) -
     return session.exec(query).first()
 
 
+def by_id_prefix(session: Session, prefix: str) -> Sequence[Device]:
+    """Devices whose id starts with `prefix`, 4 to 8 hex digits (at most two: enough to tell
+    whether it is unique). Before the first dash, the id's text form is the same on SQLite
+    (32 hex digits) and PostgreSQL (the dashed form)."""
+    query = select(Device).where(
+        sqlalchemy.cast(col(Device.id), sqlalchemy.String).like(f"{prefix}%")
+    )
+    return session.exec(query.limit(2)).all()
+
+
 def active_by_serial(session: Session, serial: str) -> Device | None:
     query = select(Device).where(
         col(Device.serial) == serial, col(Device.state) == DeviceState.active

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,6 +29,8 @@ from mdm_server.devices.schemas import (
     PostureEntry,
 )
 from mdm_server.errors import ConflictError, InvalidRequestError, NotFoundError
+
+_ID_PREFIX = re.compile(r"^[0-9a-fA-F]{4,8}$")
 
 
 def device_actor(
@@ -100,14 +103,33 @@ def to_public(device: Device, officer: StaffUser | None) -> DevicePublic:
 
 
 def find_device(session: Session, reference: str, *, for_update: bool = False) -> Device:
-    """A device by id, or by serial (its active record, else its latest)."""
-    try:
-        device = repository.get_device(session, uuid.UUID(reference), for_update=for_update)
-    except ValueError:
-        device = repository.find_by_serial(session, reference, for_update=for_update)
+    """A device by id, by serial (its active record, else its latest), or by the first 4 to 8
+    characters of its id when they name exactly one device."""
+    device = _by_reference(session, reference, for_update=for_update)
     if device is None:
         raise NotFoundError(f"no device with id or serial {reference!r}", code="device_not_found")
     return device
+
+
+def _by_reference(session: Session, reference: str, *, for_update: bool) -> Device | None:
+    try:
+        device_id = uuid.UUID(reference)
+    except ValueError:
+        device_id = None
+    if device_id is not None:
+        return repository.get_device(session, device_id, for_update=for_update)
+    device = repository.find_by_serial(session, reference, for_update=for_update)
+    if device is not None or not _ID_PREFIX.match(reference):
+        return device
+    matches = repository.by_id_prefix(session, reference.lower())
+    if len(matches) > 1:
+        raise ConflictError(
+            f"{reference!r} is the start of several device ids; give more of it",
+            code="ambiguous_device",
+        )
+    if not matches:
+        return None
+    return repository.get_device(session, matches[0].id, for_update=for_update)
 
 
 def officer_by_collar(session: Session, collar_number: str) -> StaffUser:

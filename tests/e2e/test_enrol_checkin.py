@@ -77,12 +77,17 @@ class TestFreshInstall:
                 tabard.run("devices", "show", enrolled["device_id"], "--json").stdout
             )
             human = tabard.run("devices", "show", enrolled["device_id"]).stdout
+            listing = tabard.run("devices", "list").stdout
+            short = enrolled["device_id"][:8]
+            by_short_id = json.loads(tabard.run("devices", "show", short, "--json").stdout)
         assert shown["model"] == "SM-T580" and shown["state"] == "active"
         assert shown["group"] == "response"
         assert shown["posture"]["android_version"] == "8.1.0"
         assert shown["posture"]["encrypted"] is True
         assert shown["last_seen_at"] is not None
         assert "Latest posture" in human and "SM-T580" in human
+        assert short in listing and enrolled["device_id"] not in listing
+        assert by_short_id["id"] == enrolled["device_id"]
         assert any("POST /api/v1/device/checkin 200" in line for line in log)
         assert not any(created["token"] in line for line in log), "a secret reached the log"
         session = tabard.root / "config" / "session.json"

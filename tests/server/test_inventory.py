@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mdm_server.devices.models import Device
+from mdm_server.devices.service import find_device
+from mdm_server.errors import ConflictError, NotFoundError
 from tests.conftest import FakeClock
 from tests.factories.devices import SimulatedDevice
 from tests.factories.enrolment import create_token
@@ -122,6 +126,43 @@ class TestShowDevice:
         by_serial = client.get("/api/v1/devices/TABC000003", headers=admin_headers)
         assert by_id.json() == by_serial.json()
         assert by_id.json()["imei"] is None
+
+    def test_finds_a_device_by_the_start_of_its_id(
+        self, client: TestClient, admin_headers: dict[str, str], fleet: dict[str, SimulatedDevice]
+    ) -> None:
+        device_id = str(fleet["j5-9"].device_id)
+        shown = client.get(f"/api/v1/devices/{device_id[:8]}", headers=admin_headers)
+        assert shown.json()["id"] == device_id
+        retired = client.post(
+            f"/api/v1/devices/{device_id[:6]}/retire",
+            headers=admin_headers,
+            json={"reason": "prefix test"},
+        )
+        assert retired.json()["id"] == device_id
+
+    def test_an_ambiguous_id_start_is_refused(self, app: FastAPI) -> None:
+        context = app.state.context
+        with context.database.unit_of_work() as session:
+            for tail in ("1" * 24, "2" * 24):
+                session.add(
+                    Device(
+                        id=uuid.UUID(f"abcd1234-0000-4000-8000-{tail[:12]}"),
+                        serial=f"S{tail[:8]}",
+                        manufacturer="samsung",
+                        model="SM-J530F",
+                        android_version="7.0",
+                        sdk=24,
+                        group_name="g",
+                        enrolled_at=context.clock(),
+                    )
+                )
+        with context.database.unit_of_work(write=False) as session:
+            with pytest.raises(ConflictError, match="several device ids"):
+                find_device(session, "abcd")
+            with pytest.raises(ConflictError):
+                find_device(session, "ABCD1234")
+            with pytest.raises(NotFoundError):
+                find_device(session, "abcd9")
 
     def test_an_unknown_device_is_a_404(
         self, client: TestClient, admin_headers: dict[str, str]
