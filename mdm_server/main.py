@@ -16,6 +16,7 @@ from mdm_server.db import Database
 from mdm_server.deps import assert_every_route_declares_access
 from mdm_server.devices.routes import device_router as checkin_router
 from mdm_server.devices.routes import inventory_router
+from mdm_server.docs import install_docs
 from mdm_server.enrolment.routes import ca_router, tokens_router
 from mdm_server.enrolment.routes import device_router as enrolment_router
 from mdm_server.errors import install_error_handlers
@@ -51,6 +52,8 @@ def create_app(
         version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from this server by mdm_server.docs, not from a CDN
+        redoc_url=None,
         telemetry=None
         if settings.opentelemetry
         else {"tracing": False, "metrics": False, "logs": False},
@@ -71,6 +74,7 @@ def create_app(
         inventory_router,
     ):
         app.include_router(router)
+    install_docs(app)
     assert_every_route_declares_access(app)
     return app
 
