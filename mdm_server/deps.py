@@ -31,7 +31,7 @@ from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.authentication import VerifiedDevice
 from mdm_server.devices.repository import DeviceRef
 from mdm_server.devices.service import device_actor
-from mdm_server.errors import PermissionDeniedError
+from mdm_server.errors import AuthenticationError, PermissionDeniedError
 
 
 def app_context(request: Request) -> AppContext:
@@ -90,9 +90,13 @@ class StaffAccess(AccessRule):
         self.allow_pending = allow_pending_password_change
 
     def __call__(self, request: Request, context: ContextDep) -> StaffPrincipal:
-        token = authentication.bearer_token(request.headers.get("authorization"))
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError(
+                "missing Authorization: Bearer <access token>; log in at /api/v1/auth/login"
+            )
         now = context.clock()
-        claims = context.staff_tokens.verify(token, now=now)
+        claims = context.staff_tokens.verify(token.strip(), now=now)
         with context.database.unit_of_work(write=False) as session:
             user = auth_service.resolve_principal(session, claims=claims, now=now)
         if user.role not in self.roles:

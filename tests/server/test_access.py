@@ -78,6 +78,8 @@ class TestEveryRouteDeclaresAccess:
             "GET /api/v1/ca",
             "GET /api/v1/health",
             "GET /api/v1/ready",
+            "GET /docs",
+            "GET /redoc",
             "POST /api/v1/auth/login",
             "POST /api/v1/auth/logout",
             "POST /api/v1/auth/refresh",
@@ -122,6 +124,14 @@ class TestAccessMatrix:
             url = _url(route)
             response = _call(client, method, url, enrolled.auth(method, url, now=clock()))
             assert response.status_code == 401, f"device {method} {route.path}"
+
+    def test_refusals_say_which_credential_is_missing(self, client: TestClient) -> None:
+        staff = client.get("/api/v1/devices")
+        device = client.post("/api/v1/device/checkin", json={"posture": {}})
+        assert (staff.status_code, staff.json()["error"]) == (401, "unauthenticated")
+        assert "access token" in staff.json()["detail"]
+        assert (device.status_code, device.json()["error"]) == (401, "invalid_device_assertion")
+        assert "device assertion" in device.json()["detail"]
 
     def test_allowed_roles_get_through(self, app: FastAPI, client: TestClient) -> None:
         auditor = headers_for(app, "auditor")
