@@ -120,10 +120,6 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         return cls(build_engine(settings))
 
-    @property
-    def is_postgresql(self) -> bool:
-        return self.dialect == "postgresql"
-
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
         """One transaction. Commits if the block succeeds; rolls back if it raises, unless the

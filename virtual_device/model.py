@@ -47,7 +47,8 @@ class PackageState:
     hidden: bool = False
 
 
-def _luhn_digit(digits: str) -> str:
+def luhn_check_digit(digits: str) -> str:
+    """The Luhn check digit that completes `digits` (the last digit of an IMEI)."""
     total = 0
     for index, char in enumerate(reversed(digits)):
         value = int(char)
@@ -83,7 +84,7 @@ class VirtualDevice:
         imei = None
         if profile.has_telephony:
             body = _J5_TAC + "".join(rng.choice("0123456789") for _ in range(6))
-            imei = body + _luhn_digit(body)
+            imei = body + luhn_check_digit(body)
         props = profile.props()
         props["ro.serialno"] = serial
         return cls(

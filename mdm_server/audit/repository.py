@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
-from mdm_server.audit.models import AuditEvent, AuditHead
+from mdm_server.audit.models import AuditHead
 
 HEAD_ID = 1
 
@@ -24,20 +22,3 @@ def advance_head(session: Session, *, by: int) -> int:
     if last is None:
         raise RuntimeError("audit_head row is missing; run `tabard db upgrade`")
     return int(last)
-
-
-def list_events(
-    session: Session,
-    *,
-    action: str | None = None,
-    target_id: str | None = None,
-    after_seq: int = 0,
-    limit: int = 100,
-) -> Sequence[AuditEvent]:
-    """Events in sequence order, optionally filtered."""
-    query = select(AuditEvent).where(col(AuditEvent.seq) > after_seq)
-    if action is not None:
-        query = query.where(col(AuditEvent.action) == action)
-    if target_id is not None:
-        query = query.where(col(AuditEvent.target_id) == target_id)
-    return session.exec(query.order_by(col(AuditEvent.seq)).limit(limit)).all()

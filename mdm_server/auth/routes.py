@@ -40,12 +40,16 @@ def login(body: LoginRequest, request: Request, context: ContextDep, _: PublicAc
     with database.unit_of_work(write=False) as session:
         stored_hash = service.password_hash_for_login(session, username=body.username)
     password_ok = context.passwords.verify(stored_hash, body.password)
+    upgraded_hash = None
+    if password_ok and stored_hash and context.passwords.needs_rehash(stored_hash):
+        upgraded_hash = context.passwords.hash(body.password)  # cost settings were raised
     with database.unit_of_work() as session:
         return service.complete_login(
             session,
             username=body.username,
             checked_hash=stored_hash,
             password_ok=password_ok,
+            upgraded_hash=upgraded_hash,
             actor=anonymous_actor(request),
             now=now,
             settings=context.settings,

@@ -85,8 +85,10 @@ def complete_login(
     now: datetime,
     settings: Settings,
     tokens: StaffTokens,
+    upgraded_hash: str | None = None,
 ) -> TokenPair:
     """Apply a login attempt's outcome: lockout counting, audit, and tokens on success.
+    `upgraded_hash` replaces the stored hash after a success, when the Argon2 cost rose.
 
     Failures raise errors that keep their changes, so the failed-attempt count and the audit
     event survive the refusal."""
@@ -133,6 +135,8 @@ def complete_login(
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
+    if upgraded_hash is not None:
+        user.password_hash = upgraded_hash
     session.add(user)
     who = staff_actor(user, source_ip=actor.source_ip, request_id=actor.request_id)
     record(

@@ -151,20 +151,6 @@ def record_checkin(
     return session.execute(_RECORD_CHECKIN, params).first() is not None
 
 
-def current_certificate(session: Session, device_id: uuid.UUID) -> DeviceCertificate | None:
-    """The newest unrevoked certificate of a device."""
-    query = (
-        select(DeviceCertificate)
-        .where(
-            col(DeviceCertificate.device_id) == device_id,
-            col(DeviceCertificate.revoked_at).is_(None),
-        )
-        .order_by(col(DeviceCertificate.not_after).desc())
-        .limit(1)
-    )
-    return session.exec(query).first()
-
-
 def certificates(session: Session, device_id: uuid.UUID) -> Sequence[DeviceCertificate]:
     query = (
         select(DeviceCertificate)

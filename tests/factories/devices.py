@@ -17,16 +17,12 @@ from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from virtual_device.model import luhn_check_digit
+
 
 def luhn_complete(body: str) -> str:
     """`body` plus its Luhn check digit."""
-    total = 0
-    for index, char in enumerate(reversed(body)):
-        value = int(char)
-        if index % 2 == 0:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return body + str((10 - total % 10) % 10)
+    return body + luhn_check_digit(body)
 
 
 def csr_for(key: Any, *, algorithm: hashes.HashAlgorithm | None = None) -> str:

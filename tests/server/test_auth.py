@@ -96,6 +96,29 @@ class TestLogin:
         assert response.status_code == 401
         assert error_of(response) == "account_disabled"
 
+    def test_a_login_upgrades_a_hash_made_with_an_older_cost(
+        self, app: FastAPI, client: TestClient
+    ) -> None:
+        from mdm_server.auth import repository
+        from mdm_server.crypto.passwords import PasswordHasher
+        from tests.conftest import make_settings
+
+        context = app.state.context
+        cheaper = PasswordHasher(make_settings(context.settings.data_dir, argon2_memory_kib=16))
+        user = create_staff(app)
+        with context.database.unit_of_work() as session:
+            stored = repository.get_user(session, user.id)
+            assert stored is not None
+            stored.password_hash = cheaper.hash(PASSWORD)
+            session.add(stored)
+        assert _login(client, user.username).status_code == 200
+        with context.database.unit_of_work(write=False) as session:
+            upgraded = repository.get_user(session, user.id)
+        assert upgraded is not None and upgraded.password_hash is not None
+        assert "m=16," not in upgraded.password_hash
+        assert not context.passwords.needs_rehash(upgraded.password_hash)
+        assert _login(client, user.username).status_code == 200
+
 
 class TestAccessToken:
     def test_expires(self, app: FastAPI, client: TestClient, clock: FakeClock) -> None:
