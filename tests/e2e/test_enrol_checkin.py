@@ -104,3 +104,83 @@ class TestFreshInstall:
         again = tabard.run("admin", "create", "--username", "admin", "--if-missing")
         assert "One-time password" in first.stdout
         assert "already exists" in again.stdout
+
+
+class TestFleetLifecycleThroughTheCli:
+    def test_assign_retire_revoke_and_disable_as_it_would(self, tabard: Tabard) -> None:
+        tabard.run("db", "upgrade")
+        tabard.run(
+            "admin", "create", "--username", "admin", "--password-stdin", stdin=PASSWORD + "\n"
+        )
+        with tabard.serving():
+            tabard.run(
+                "login",
+                "--server",
+                tabard.url,
+                "--username",
+                "admin",
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            )
+            officer = json.loads(
+                tabard.run(
+                    "users",
+                    "create",
+                    "--username",
+                    "pc.jones",
+                    "--role",
+                    "officer",
+                    "--collar",
+                    "4521",
+                    "--division",
+                    "north",
+                    "--json",
+                ).stdout
+            )
+            assert officer["one_time_password"]
+            token = json.loads(
+                tabard.run(
+                    "tokens", "create", "--group", "response", "--uses", "2", "--json"
+                ).stdout
+            )
+
+            state = tabard.root / "agent"
+            enrolled = json.loads(
+                tabard.run(
+                    "agent",
+                    "--state",
+                    str(state),
+                    "enrol",
+                    "--server",
+                    tabard.url,
+                    "--token",
+                    token["token"],
+                    "--json",
+                ).stdout
+            )
+            device_id = enrolled["device_id"]
+            tabard.run(
+                "devices", "assign", device_id[:8], "--officer", "4521", "--group", "traffic"
+            )
+            mine = json.loads(tabard.run("devices", "list", "--officer", "4521", "--json").stdout)
+            assert [d["id"] for d in mine["items"]] == [device_id]
+            assert mine["items"][0]["group"] == "traffic"
+
+            tabard.run("devices", "retire", device_id, "--reason", "screen smashed", "--yes")
+            refused = tabard.run("agent", "--state", str(state), "checkin", check=False)
+            assert refused.returncode == 1
+            assert "certificate_revoked" in refused.stderr
+
+            tabard.run("tokens", "revoke", token["id"])
+            listed = json.loads(tabard.run("tokens", "list", "--all", "--json").stdout)
+            assert [t["status"] for t in listed["items"]] == ["revoked"]
+            assert "No usable enrolment tokens" in tabard.run("tokens", "list").stdout
+
+            tabard.run("users", "disable", "pc.jones")
+            active = json.loads(tabard.run("users", "list", "--json").stdout)
+            assert [u["username"] for u in active["items"]] == ["admin"]
+
+            tabard.run("logout")
+            after = tabard.run("devices", "list", check=False)
+            assert after.returncode == 1
+            assert "tabard login" in after.stderr
