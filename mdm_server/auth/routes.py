@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from mdm_server.auth import service
+from mdm_server.auth import accounts, service
 from mdm_server.auth.schemas import (
     LoginRequest,
     PasswordChange,
@@ -115,7 +115,7 @@ def change_password(
 def who_am_i(principal: AnyStaffPendingPassword, context: ContextDep) -> UserPublic:
     """The account the access token belongs to."""
     with context.database.unit_of_work(write=False) as session:
-        return service.to_public(service.get_user_by_username(session, principal.username))
+        return service.to_public(accounts.get_user_by_username(session, principal.username))
 
 
 @users_router.post("", status_code=status.HTTP_201_CREATED)
@@ -128,7 +128,7 @@ def create_user(body: UserCreate, principal: ITAdmin, context: ContextDep) -> Us
     service.check_password_policy(password, settings=context.settings, username=body.username)
     password_hash = context.passwords.hash(password)
     with context.database.unit_of_work() as session:
-        user = service.create_user(
+        user = accounts.create_user(
             session,
             data=body,
             password_hash=password_hash,
@@ -151,7 +151,7 @@ def list_users(
 ) -> UserPage:
     """Staff accounts, filtered by role and division."""
     with context.database.unit_of_work(write=False) as session:
-        users, total = service.list_users(
+        users, total = accounts.list_users(
             session,
             role=role,
             division=division,
@@ -167,14 +167,14 @@ def list_users(
 def get_user(username: str, _: ITAdmin, context: ContextDep) -> UserPublic:
     """One staff account."""
     with context.database.unit_of_work(write=False) as session:
-        return service.to_public(service.get_user_by_username(session, username))
+        return service.to_public(accounts.get_user_by_username(session, username))
 
 
 @users_router.post("/{username}/disable")
 def disable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
     """Disable an account and end its sessions."""
     with context.database.unit_of_work() as session:
-        user = service.set_disabled(
+        user = accounts.set_disabled(
             session, username=username, disabled=True, actor=principal.actor, now=context.clock()
         )
         return service.to_public(user)
@@ -184,7 +184,7 @@ def disable_user(username: str, principal: ITAdmin, context: ContextDep) -> User
 def enable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
     """Re-enable a disabled account."""
     with context.database.unit_of_work() as session:
-        user = service.set_disabled(
+        user = accounts.set_disabled(
             session, username=username, disabled=False, actor=principal.actor, now=context.clock()
         )
         return service.to_public(user)
@@ -194,7 +194,7 @@ def enable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserP
 def unlock_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
     """Clear a login lockout early."""
     with context.database.unit_of_work() as session:
-        user = service.unlock(
+        user = accounts.unlock(
             session, username=username, actor=principal.actor, now=context.clock()
         )
         return service.to_public(user)

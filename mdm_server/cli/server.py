@@ -132,7 +132,7 @@ def admin_create(
 
     Without --password-stdin a one-time password is printed; it must be changed at first login."""
     from mdm_server.audit.service import Actor
-    from mdm_server.auth import service
+    from mdm_server.auth import accounts, service
     from mdm_server.auth.schemas import UserCreate
     from mdm_server.clock import system_clock
     from mdm_server.crypto.passwords import PasswordHasher, one_time_password
@@ -146,7 +146,7 @@ def admin_create(
     database = Database.from_settings(settings)
     try:
         with database.unit_of_work(write=False) as session:
-            exists = service.any_active_admin(session)
+            exists = accounts.any_active_admin(session)
         if if_missing and exists:
             if json_output:
                 print_json({"created": False})
@@ -165,7 +165,7 @@ def admin_create(
         actor = Actor.system(f"tabard admin create (uid {_uid()})")
         try:
             with database.unit_of_work() as session:
-                service.create_user(
+                accounts.create_user(
                     session,
                     data=data,
                     password_hash=password_hash,

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from mdm_server.audit.service import Actor
-from mdm_server.auth import service
+from mdm_server.auth import accounts
 from mdm_server.auth.models import StaffUser
 from mdm_server.auth.schemas import UserCreate
 from mdm_server.context import AppContext
@@ -44,7 +44,7 @@ def create_staff(
         division=division,
     )
     with context.database.unit_of_work() as session:
-        return service.create_user(
+        return accounts.create_user(
             session,
             data=data,
             password_hash=context.passwords.hash(password),
