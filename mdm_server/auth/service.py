@@ -1,4 +1,4 @@
-"""Rules for staff accounts: login with lockout, token rotation, password changes, accounts.
+"""Rules for signing in: login with lockout, token rotation, logout and password changes.
 
 Services never commit; the caller's unit of work does. Password hashing (Argon2id, tens of
 milliseconds) is done by the caller outside any transaction, so services take hashes and
