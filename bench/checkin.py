@@ -89,10 +89,7 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
             database_url=database_url,
             extra_env={"TABARD_ACCESS_LOG": str(args.access_log).lower()},
         )
-        tabard.run("db", "upgrade")
-        tabard.run(
-            "admin", "create", "--username", "bench", "--password-stdin", stdin=PASSWORD + "\n"
-        )
+        tabard.bootstrap("bench", PASSWORD)
         with tabard.serving("--workers", "1"):
             log(f"[{name}] enrolling {args.devices} devices")
             devices = enrol_devices(tabard.url, args.devices)

@@ -17,12 +17,14 @@ from mdm_server.auth.schemas import (
     UserPage,
     UserPublic,
 )
+from mdm_server.context import AppContext
 from mdm_server.crypto.passwords import one_time_password
 from mdm_server.deps import (
     AnyStaffPendingPassword,
     ContextDep,
     ITAdmin,
     PublicAccess,
+    StaffPrincipal,
     anonymous_actor,
 )
 
@@ -170,24 +172,30 @@ def get_user(username: str, _: ITAdmin, context: ContextDep) -> UserPublic:
         return service.to_public(accounts.get_user_by_username(session, username))
 
 
+def _set_disabled(
+    username: str, *, disabled: bool, principal: StaffPrincipal, context: AppContext
+) -> UserPublic:
+    with context.database.unit_of_work() as session:
+        user = accounts.set_disabled(
+            session,
+            username=username,
+            disabled=disabled,
+            actor=principal.actor,
+            now=context.clock(),
+        )
+        return service.to_public(user)
+
+
 @users_router.post("/{username}/disable")
 def disable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
     """Disable an account and end its sessions."""
-    with context.database.unit_of_work() as session:
-        user = accounts.set_disabled(
-            session, username=username, disabled=True, actor=principal.actor, now=context.clock()
-        )
-        return service.to_public(user)
+    return _set_disabled(username, disabled=True, principal=principal, context=context)
 
 
 @users_router.post("/{username}/enable")
 def enable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
     """Re-enable a disabled account."""
-    with context.database.unit_of_work() as session:
-        user = accounts.set_disabled(
-            session, username=username, disabled=False, actor=principal.actor, now=context.clock()
-        )
-        return service.to_public(user)
+    return _set_disabled(username, disabled=False, principal=principal, context=context)
 
 
 @users_router.post("/{username}/unlock")

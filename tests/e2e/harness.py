@@ -66,6 +66,24 @@ class Tabard:
             raise AssertionError(f"tabard {command} exited {result.returncode}\n{output}")
         return result
 
+    def bootstrap(self, username: str, password: str) -> None:
+        """A fresh install: migrate, and create the first administrator with this password."""
+        self.run("db", "upgrade")
+        self.run(
+            "admin", "create", "--username", username, "--password-stdin", stdin=password + "\n"
+        )
+
+    def login(self, username: str, password: str) -> None:
+        self.run(
+            "login",
+            "--server",
+            self.url,
+            "--username",
+            username,
+            "--password-stdin",
+            stdin=password + "\n",
+        )
+
     @contextmanager
     def serving(self, *serve_args: str) -> Iterator[list[str]]:
         """`tabard serve` until the block ends; yields its log lines as they arrive."""

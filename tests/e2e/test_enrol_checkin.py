@@ -29,20 +29,9 @@ def tabard(backend: str, tmp_path: Path, postgres: PostgresDatabases | None) -> 
 
 class TestFreshInstall:
     def test_enrol_from_qr_then_check_in_then_it_shows_the_device(self, tabard: Tabard) -> None:
-        tabard.run("db", "upgrade")
-        tabard.run(
-            "admin", "create", "--username", "admin", "--password-stdin", stdin=PASSWORD + "\n"
-        )
+        tabard.bootstrap("admin", PASSWORD)
         with tabard.serving() as log:
-            tabard.run(
-                "login",
-                "--server",
-                tabard.url,
-                "--username",
-                "admin",
-                "--password-stdin",
-                stdin=PASSWORD + "\n",
-            )
+            tabard.login("admin", PASSWORD)
             qr = tabard.root / "token.png"
             created = json.loads(
                 tabard.run(
@@ -108,20 +97,9 @@ class TestFreshInstall:
 
 class TestFleetLifecycleThroughTheCli:
     def test_assign_retire_revoke_and_disable_as_it_would(self, tabard: Tabard) -> None:
-        tabard.run("db", "upgrade")
-        tabard.run(
-            "admin", "create", "--username", "admin", "--password-stdin", stdin=PASSWORD + "\n"
-        )
+        tabard.bootstrap("admin", PASSWORD)
         with tabard.serving():
-            tabard.run(
-                "login",
-                "--server",
-                tabard.url,
-                "--username",
-                "admin",
-                "--password-stdin",
-                stdin=PASSWORD + "\n",
-            )
+            tabard.login("admin", PASSWORD)
             officer = json.loads(
                 tabard.run(
                     "users",
