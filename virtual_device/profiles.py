@@ -24,6 +24,8 @@ class DeviceProfile:
     has_telephony: bool
     adb_maxdata: int
     adb_features: tuple[str, ...] = field(default_factory=tuple)
+    # 0x01000001 from Android 9: checksums are neither sent nor checked.
+    adb_version: int = 0x01000000
 
     @property
     def fingerprint(self) -> str:
@@ -122,6 +124,7 @@ PROFILES: dict[str, DeviceProfile] = {
         has_telephony=True,
         adb_maxdata=1048576,
         adb_features=(*_N_FEATURES, "stat_v2"),
+        adb_version=0x01000001,
     ),
     "SM-T580": DeviceProfile(
         key="SM-T580",
@@ -137,7 +140,7 @@ PROFILES: dict[str, DeviceProfile] = {
         knox_version="3.2",
         has_telephony=False,
         adb_maxdata=262144,
-        adb_features=_N_FEATURES,
+        adb_features=(*_N_FEATURES, "stat_v2"),
     ),
 }
 

@@ -57,3 +57,80 @@ class TestVirtualDevice:
         facts = DeviceFacts(**platform.facts().as_protocol())  # validates, IMEI check digit too
         assert (facts.imei is None) == (model == "SM-T580")
         Posture(**platform.posture(now="2026-11-21T09:00:00Z").as_protocol())
+
+
+class TestScenarios:
+    def test_rooted_blows_the_warranty_bit(self) -> None:
+        from virtual_device.scenarios import apply
+
+        device = apply(VirtualDevice.create("SM-J530F", seed=1), "rooted")
+        assert device.warranty_bit == 1
+        assert device.getprop("ro.warranty_bit") == "1"
+
+    def test_old_patch_is_older_than_the_shipped_one(self) -> None:
+        from virtual_device.scenarios import apply
+
+        fresh = VirtualDevice.create("SM-T580", seed=1)
+        old = apply(VirtualDevice.create("SM-T580", seed=1), "old-patch")
+        assert old.getprop("ro.build.version.security_patch") < fresh.getprop(
+            "ro.build.version.security_patch"
+        )
+
+    def test_an_unknown_scenario_names_the_known_ones(self) -> None:
+        from virtual_device.scenarios import apply
+
+        with pytest.raises(KeyError, match="factory-fresh"):
+            apply(VirtualDevice.create("SM-T580"), "haunted")
+
+
+class TestLifecycle:
+    def test_factory_reset_keeps_hardware_and_wipes_the_rest(self) -> None:
+        from virtual_device.scenarios import apply
+        from virtual_device.shell import Shell
+
+        device = apply(VirtualDevice.create("SM-J530F", seed=5), "rooted")
+        device.accounts.append("com.google:x@gmail.com")
+        device.adb_keys.append("QAAAAkey user@host")
+        Shell(device).run("pm create-user --profileOf 0 --managed Work; echo hi > /sdcard/f")
+        serial, imei = device.serial, device.imei
+        device.factory_reset()
+        assert (device.serial, device.imei, device.warranty_bit) == (serial, imei, 1)
+        assert list(device.users) == [0]
+        assert device.accounts == [] and device.adb_keys == []
+        assert not device.fs.exists("/sdcard/f")
+        assert device.adb_enabled is False
+
+    def test_reboot_locks_a_secure_screen_and_restarts_profiles(self) -> None:
+        from virtual_device.shell import Shell
+
+        device = VirtualDevice.create("SM-T580", seed=5)
+        device.screen_lock = "pin"
+        Shell(device).run("pm create-user --profileOf 0 --managed Work")
+        events: list[str] = []
+        device.subscribe(events.append)
+        device.reboot()
+        assert device.locked and device.users[10].running
+        assert events == ["reboot"]
+
+    def test_a_provisioned_device_round_trips_through_json(self) -> None:
+        from virtual_device.apk import build_apk
+        from virtual_device.shell import Shell
+
+        device = VirtualDevice.create("SM-T580", seed=9)
+        device.fs.write(
+            "/data/local/tmp/a.apk",
+            build_apk("uk.police.tabard.agent", admin_receivers=(".Admin",)),
+            mode=0o644,
+            mtime=1,
+        )
+        shell = Shell(device)
+        shell.run(
+            "pm install /data/local/tmp/a.apk && dpm set-device-owner "
+            "uk.police.tabard.agent/.Admin && pm create-user --profileOf 0 --managed W"
+        )
+        text = json.dumps(device.to_dict(), indent=2)
+        restored = VirtualDevice.from_dict(json.loads(text))
+        assert restored == device
+        assert restored.device_owner is not None
+        assert restored.device_owner.package == "uk.police.tabard.agent"
+        assert restored.fs.read("/data/local/tmp/a.apk") == device.fs.read("/data/local/tmp/a.apk")

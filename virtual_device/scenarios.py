@@ -1,0 +1,84 @@
+"""Ready-made device states for tests, demos and training: each takes a factory-fresh device
+and makes it what a real one in that situation would be."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from virtual_device.fs import Node
+from virtual_device.model import (
+    DUAL_APP_USER,
+    FIRST_KNOX_USER,
+    FLAG_INITIALIZED,
+    FLAG_MANAGED_PROFILE,
+    SECURE_FOLDER_USER,
+    UserInfo,
+    VirtualDevice,
+)
+
+# Flags of Samsung's extra users as public transcripts show them (unverified on hardware).
+SAMSUNG_CONTAINER_FLAGS = FLAG_MANAGED_PROFILE | FLAG_INITIALIZED | 0x1000
+
+
+def factory_fresh(device: VirtualDevice) -> None:
+    """Out of the box, set-up finished with no Google account, USB debugging on."""
+
+
+def google_account(device: VirtualDevice) -> None:
+    """The officer signed in to a Google account: a device owner can no longer be set."""
+    device.accounts.append("com.google:officer.personal@gmail.com")
+
+
+def rooted(device: VirtualDevice) -> None:
+    """Rooted with a custom image: the Knox warranty e-fuse is blown and `su` is present."""
+    for key in ("ro.boot.warranty_bit", "ro.warranty_bit"):
+        device.props[key] = "1"
+    device.props["ro.config.tima"] = "0"
+    device.fs.nodes["/system/xbin/su"] = Node(mode=0o106755, mtime=1230768000, data=b"\x7fELF")
+
+
+def secure_folder(device: VirtualDevice) -> None:
+    """Samsung Secure Folder set up: an extra user (150) that blocks a device owner."""
+    device.add_user(
+        UserInfo(
+            SECURE_FOLDER_USER, "Secure Folder", SAMSUNG_CONTAINER_FLAGS, running=False, parent=0
+        )
+    )
+
+
+def dual_messenger(device: VirtualDevice) -> None:
+    """Samsung Dual Messenger in use: an extra user (95) that blocks a device owner."""
+    device.add_user(UserInfo(DUAL_APP_USER, "DUAL_APP", SAMSUNG_CONTAINER_FLAGS, parent=0))
+
+
+def knox_container(device: VirtualDevice) -> None:
+    """A Knox 2.x Workspace container (user 100), as a Knox-licensed MDM would have made."""
+    device.knox_licensed = True
+    device.add_user(UserInfo(FIRST_KNOX_USER, "KNOX", SAMSUNG_CONTAINER_FLAGS, parent=0))
+
+
+def old_patch(device: VirtualDevice) -> None:
+    """Never updated: the security patch is the one the model shipped with, years ago."""
+    shipped = date.fromisoformat(device.props["ro.build.version.security_patch"])
+    device.props["ro.build.version.security_patch"] = date(shipped.year - 1, 1, 1).isoformat()
+
+
+SCENARIOS: dict[str, Callable[[VirtualDevice], None]] = {
+    "factory-fresh": factory_fresh,
+    "google-account": google_account,
+    "rooted": rooted,
+    "secure-folder": secure_folder,
+    "dual-messenger": dual_messenger,
+    "knox-container": knox_container,
+    "old-patch": old_patch,
+}
+
+
+def apply(device: VirtualDevice, name: str) -> VirtualDevice:
+    """Put a device into scenario `name`."""
+    try:
+        SCENARIOS[name](device)
+    except KeyError:
+        raise KeyError(f"no scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+    return device
