@@ -1,0 +1,261 @@
+"""`pm` (and `cmd package`): packages and users, with Android 7's outputs
+(AOSP frameworks/base/cmds/pm and services PackageManagerShellCommand, android-7.1.2_r1)."""
+
+from __future__ import annotations
+
+from virtual_device.apk import ApkError, read_apk
+from virtual_device.fs import FsError
+from virtual_device.model import Package
+from virtual_device.shell.interpreter import Context, command
+
+
+class _Args:
+    """`pm` options: `--user N` may come anywhere before the positional arguments."""
+
+    def __init__(self, ctx: Context, args: list[str]) -> None:
+        self.flags: set[str] = set()
+        self.user: int | None = None
+        self.all_users = False
+        self.positional: list[str] = []
+        self.options: dict[str, str] = {}
+        items = iter(args)
+        for arg in items:
+            if arg == "--user":
+                value = next(items, "")
+                if value == "all":
+                    self.all_users = True
+                else:
+                    self.user = 0 if value == "current" else int(value) if value.isdigit() else -1
+            elif arg in ("--profileOf", "-i", "--name", "-S"):
+                self.options[arg] = next(items, "")
+            elif arg.startswith("-") and len(arg) > 1:
+                self.flags.add(arg)
+            else:
+                self.positional.append(arg)
+
+
+def _user_line(ctx: Context, user_id: int) -> str:
+    user = ctx.device.users[user_id]
+    running = " running" if user.running else ""
+    return f"\tUserInfo{{{user.id}:{user.name}:{user.flags:x}}}{running}\n"
+
+
+def _list(ctx: Context, args: list[str]) -> int:
+    if not args:
+        return ctx.fail("Error: didn't specify type of data to list")
+    kind, rest = args[0], _Args(ctx, args[1:])
+    if kind == "users":
+        ctx.out("Users:\n" + "".join(_user_line(ctx, uid) for uid in sorted(ctx.device.users)))
+        return 0
+    if kind != "packages":
+        return ctx.fail(f"Error: unknown list type '{kind}'")
+    user = rest.user if rest.user is not None else 0
+    if user not in ctx.device.users:
+        return ctx.fail(f"Error: user {user} does not exist")
+    states = ctx.device.installs.get(user, {})
+    names = sorted(ctx.device.packages) if "-u" in rest.flags else sorted(states)
+    pattern = rest.positional[0] if rest.positional else ""
+    for name in names:
+        package = ctx.device.packages[name]
+        state = states.get(name)
+        enabled = state is None or state.enabled
+        if ("-d" in rest.flags and enabled) or ("-e" in rest.flags and not enabled):
+            continue
+        if ("-s" in rest.flags and not package.system) or ("-3" in rest.flags and package.system):
+            continue
+        if pattern and pattern not in name:
+            continue
+        line = f"package:{package.path}={name}" if "-f" in rest.flags else f"package:{name}"
+        ctx.out(line + "\n")
+    return 0
+
+
+def _path(ctx: Context, args: list[str]) -> int:
+    parsed = _Args(ctx, args)
+    if not parsed.positional:
+        return ctx.fail("Error: package name not specified")
+    name = parsed.positional[0]
+    user = parsed.user if parsed.user is not None else 0
+    if not ctx.device.is_installed(name, user):
+        return 1
+    ctx.out(f"package:{ctx.device.packages[name].path}\n")
+    return 0
+
+
+def _install(ctx: Context, args: list[str]) -> int:
+    parsed = _Args(ctx, args)
+    if not parsed.positional:
+        return ctx.fail("Error: must specify APK file")
+    path = parsed.positional[-1]
+    try:
+        data = ctx.device.fs.read(path)
+    except FsError:
+        ctx.err(
+            f"Error: Unable to open file: {path}\nConsider using a file under /data/local/tmp/\n"
+        )
+        return 1
+    try:
+        info = read_apk(data)
+    except ApkError as error:
+        ctx.out(f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse {path}: {error}]\n")
+        return 1
+    existing = ctx.device.packages.get(info.package)
+    if existing is not None:
+        if "-r" not in parsed.flags:
+            ctx.out(
+                f"Failure [INSTALL_FAILED_ALREADY_EXISTS: Attempt to re-install "
+                f"{info.package} without first uninstalling.]\n"
+            )
+            return 1
+        if info.version_code < existing.version_code and "-d" not in parsed.flags:
+            ctx.out("Failure [INSTALL_FAILED_VERSION_DOWNGRADE]\n")
+            return 1
+    users = [parsed.user] if parsed.user is not None else sorted(ctx.device.users)
+    if any(user not in ctx.device.users for user in users):
+        ctx.out("Failure [INSTALL_FAILED_USER_RESTRICTED]\n")
+        return 1
+    ctx.device.install(
+        Package(
+            info.package, version_code=info.version_code, admin_receivers=list(info.admin_receivers)
+        ),
+        users=users,
+    )
+    ctx.out("Success\n")
+    return 0
+
+
+def _install_existing(ctx: Context, args: list[str]) -> int:
+    parsed = _Args(ctx, args)
+    if not parsed.positional:
+        return ctx.fail("Error: package name not specified")
+    name = parsed.positional[0]
+    user = parsed.user if parsed.user is not None else 0
+    if not ctx.device.install_existing(name, user):
+        ctx.out(
+            f"android.content.pm.PackageManager$NameNotFoundException: "
+            f"Package {name} doesn't exist\n"
+        )
+        return 1
+    ctx.out(f"Package {name} installed for user: {user}\n")
+    return 0
+
+
+def _uninstall(ctx: Context, args: list[str]) -> int:
+    parsed = _Args(ctx, args)
+    if not parsed.positional:
+        return ctx.fail("Error: package name not specified")
+    name = parsed.positional[0]
+    package = ctx.device.packages.get(name)
+    installed = package is not None and (
+        ctx.device.is_installed(name, parsed.user)
+        if parsed.user is not None
+        else any(name in pkgs for pkgs in ctx.device.installs.values())
+    )
+    if not installed or package is None or (package.system and parsed.user is None):
+        ctx.out("Failure [DELETE_FAILED_INTERNAL_ERROR]\n")
+        return 1
+    if ctx.device.owns_device_policy(name):
+        ctx.out("Failure [DELETE_FAILED_DEVICE_POLICY_MANAGER]\n")
+        return 1
+    ctx.device.uninstall(name, user_id=parsed.user)
+    ctx.out("Success\n")
+    return 0
+
+
+def _set_enabled(ctx: Context, args: list[str], *, enabled: bool) -> int:
+    parsed = _Args(ctx, args)
+    if not parsed.positional:
+        return ctx.fail("Error: no package or component specified")
+    name = parsed.positional[0]
+    user = parsed.user if parsed.user is not None else 0
+    state = ctx.device.installs.get(user, {}).get(name)
+    if state is None:
+        return ctx.fail(f"Error: java.lang.IllegalArgumentException: Unknown package: {name}")
+    state.enabled = enabled
+    ctx.out(f"Package {name} new state: {'enabled' if enabled else 'disabled-user'}\n")
+    return 0
+
+
+def _set_hidden(ctx: Context, args: list[str], *, hidden: bool) -> int:
+    parsed = _Args(ctx, args)
+    if not parsed.positional:
+        return ctx.fail("Error: no package or component specified")
+    name = parsed.positional[0]
+    user = parsed.user if parsed.user is not None else 0
+    state = ctx.device.installs.get(user, {}).get(name)
+    changed = state is not None
+    if state is not None:
+        state.hidden = hidden
+    ctx.out(f"Package {name} new hidden state: {str(hidden if changed else False).lower()}\n")
+    return 0
+
+
+def _create_user(ctx: Context, args: list[str]) -> int:
+    parsed = _Args(ctx, args)
+    if not parsed.positional:
+        return ctx.fail("Error: user name not specified")
+    name = parsed.positional[0]
+    parent = parsed.options.get("--profileOf")
+    if "--managed" in parsed.flags and parent is not None and parent.isdigit():
+        profile = ctx.device.create_managed_profile(parent=int(parent), name=name)
+        if profile is not None:
+            ctx.out(f"Success: created user id {profile.id}\n")
+            return 0
+    ctx.err("Error: couldn't create User.\n")
+    return 1
+
+
+def _remove_user(ctx: Context, args: list[str]) -> int:
+    if not args or not args[0].isdigit():
+        return ctx.fail("Error: user id not specified")
+    if ctx.device.remove_user(int(args[0])):
+        ctx.out("Success: removed user\n")
+        return 0
+    ctx.err(f"Error: couldn't remove user id {args[0]}\n")
+    return 1
+
+
+def _disable_by_shell(ctx: Context, args: list[str]) -> int:
+    name = args[-1] if args else ""
+    return ctx.fail(
+        f"Error: java.lang.SecurityException: Shell cannot change component state "
+        f"for {name}/null to 2"
+    )
+
+
+_SUBCOMMANDS = {
+    "list": _list,
+    "path": _path,
+    "install": _install,
+    "install-existing": _install_existing,
+    "uninstall": _uninstall,
+    "enable": lambda ctx, args: _set_enabled(ctx, args, enabled=True),
+    "disable-user": lambda ctx, args: _set_enabled(ctx, args, enabled=False),
+    "disable": _disable_by_shell,
+    "hide": lambda ctx, args: _set_hidden(ctx, args, hidden=True),
+    "unhide": lambda ctx, args: _set_hidden(ctx, args, hidden=False),
+    "create-user": _create_user,
+    "remove-user": _remove_user,
+}
+
+
+@command("pm")
+def _pm(ctx: Context, args: list[str]) -> int:
+    if not args:
+        return ctx.fail(
+            "usage: pm list packages [-f] [-d] [-e] [-s] [-3] [-u] [--user USER_ID] "
+            "[FILTER]\n       pm install [-r] [-t] [-d] [--user USER_ID] PATH"
+        )
+    handler = _SUBCOMMANDS.get(args[0])
+    if handler is None:
+        return ctx.fail(f"Unknown command: {args[0]}")
+    return handler(ctx, args[1:])
+
+
+@command("cmd")
+def _cmd(ctx: Context, args: list[str]) -> int:
+    if args[:1] == ["package"]:
+        return _pm(ctx, args[1:])
+    if not args:
+        return ctx.fail("cmd: no service specified; use -l to list all services")
+    return ctx.fail(f"Can't find service: {args[0]}")
