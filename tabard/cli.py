@@ -9,6 +9,7 @@ from device_agent.cli import agent_app
 from mdm_server.cli.accounts import login, logout, users_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.server import admin_app, db_app, serve
+from virtual_device.cli import virtual_device
 
 app = typer.Typer(
     name="tabard",
@@ -26,6 +27,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
 app.add_typer(agent_app, name="agent")
+app.command("virtual-device")(virtual_device)
 
 
 def main() -> None:

@@ -1,0 +1,190 @@
+"""adb-shell (the client Tabard itself uses) against virtual devices over real TCP."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from adb_shell.adb_device import AdbDeviceTcp
+from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from adb_shell.exceptions import AdbCommandFailureException, TcpTimeoutException
+
+from tests.factories.adb import TIMEOUT_S, connect
+from virtual_device import VirtualDevice
+from virtual_device.apk import build_apk
+from virtual_device.host import DeviceHost
+
+AGENT = "uk.police.tabard.agent"
+PROFILES = [("SM-J510FN", None), ("SM-J530F", None), ("SM-J530F", "9"), ("SM-T580", None)]
+
+
+def shell_ok(adb: AdbDeviceTcp, command: str) -> str:
+    """Run a command over shell v1 and check its status the way provisioning must."""
+    output = adb.shell(f"{command}; echo __RC=$?", timeout_s=TIMEOUT_S)
+    assert isinstance(output, str)
+    body, _, status = output.rpartition("__RC=")
+    assert status.strip() == "0", output
+    return body
+
+
+class TestConnect:
+    @pytest.mark.parametrize(("model", "android"), PROFILES)
+    def test_connects_and_authenticates_on_every_profile(
+        self, host: DeviceHost, signer: PythonRSASigner, model: str, android: str | None
+    ) -> None:
+        running = host.add(
+            VirtualDevice.create(model, android=android, seed=1), accept_new_keys=True
+        )
+        adb = connect(running, signer)
+        assert adb.available
+        assert shell_ok(adb, "getprop ro.product.model") == f"{model}\n"
+        adb.close()
+
+    def test_an_unknown_key_gets_no_access(self, host: DeviceHost, signer: PythonRSASigner) -> None:
+        device = VirtualDevice.create("SM-J530F", seed=2)
+        running = host.add(device)
+        with pytest.raises(TcpTimeoutException):
+            connect(running, signer, auth_timeout_s=1.0)
+        assert device.adb_keys == []
+
+    def test_an_unknown_key_waits_until_the_user_allows_it(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        device = VirtualDevice.create("SM-J530F", seed=2)
+        running = host.add(device)
+        outcome: dict[str, object] = {}
+
+        def patient() -> None:
+            try:
+                outcome["adb"] = connect(running, signer, auth_timeout_s=TIMEOUT_S)
+            except Exception as error:  # pragma: no cover - reported below
+                outcome["error"] = error
+
+        waiting = threading.Thread(target=patient)
+        waiting.start()
+        host.wait_for_key(running)
+        assert host.approve_pending(running) == 1
+        waiting.join(timeout=TIMEOUT_S)
+        assert "error" not in outcome
+        adb = outcome["adb"]
+        assert isinstance(adb, AdbDeviceTcp) and adb.available
+        assert len(device.adb_keys) == 1
+        adb.close()
+        again = connect(running, signer)  # the key is remembered: no prompt this time
+        assert again.available
+        again.close()
+
+    def test_a_stranger_cannot_use_a_device_that_trusts_someone_else(
+        self, host: DeviceHost, signer: PythonRSASigner, stranger: PythonRSASigner
+    ) -> None:
+        running = host.add(VirtualDevice.create("SM-T580", seed=3), accept_new_keys=True)
+        connect(running, signer).close()
+        running.daemon.accept_new_keys = False
+        with pytest.raises(TcpTimeoutException):
+            connect(running, stranger, auth_timeout_s=1.0)
+
+
+class TestProvisioningCommands:
+    def test_a_profile_owner_work_profile_on_android_7(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        device = VirtualDevice.create("SM-J530F", seed=4)
+        adb = connect(host.add(device, accept_new_keys=True), signer)
+        apk = build_apk(AGENT, admin_receivers=(".AdminReceiver",))
+        adb.push(io.BytesIO(apk), "/data/local/tmp/agent.apk", read_timeout_s=TIMEOUT_S)
+        assert shell_ok(adb, "pm install -r /data/local/tmp/agent.apk") == "Success\n"
+        assert shell_ok(adb, "pm create-user --profileOf 0 --managed Work") == (
+            "Success: created user id 10\n"
+        )
+        shell_ok(adb, f"pm install-existing --user 10 {AGENT}")
+        shell_ok(adb, f"dpm set-profile-owner --user 10 {AGENT}/.AdminReceiver")
+        assert shell_ok(adb, "am start-user 10") == "Success: user started\n"
+        shell_ok(adb, "rm /data/local/tmp/agent.apk")
+        assert device.profile_owners[10].package == AGENT
+        assert device.users[10].running and device.is_installed(AGENT, 10)
+        assert not device.fs.exists("/data/local/tmp/agent.apk")
+        adb.close()
+
+    def test_a_refusal_arrives_as_text_with_v1_and_no_status(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        device = VirtualDevice.create("SM-J530F", seed=5)
+        device.accounts.append("com.google:someone@gmail.com")
+        adb = connect(host.add(device, accept_new_keys=True), signer)
+        adb.push(io.BytesIO(build_apk(AGENT, admin_receivers=(".A",))), "/data/local/tmp/a.apk")
+        adb.shell("pm install /data/local/tmp/a.apk")
+        output = adb.shell(f"dpm set-device-owner {AGENT}/.A; echo __RC=$?")
+        assert "already some accounts on the device" in output
+        assert output.rstrip().endswith("__RC=255")
+        assert device.device_owner is None
+        adb.close()
+
+
+class TestFiles:
+    def test_push_pull_stat_and_list(self, host: DeviceHost, signer: PythonRSASigner) -> None:
+        device = VirtualDevice.create("SM-J530F", android="9", seed=6)
+        adb = connect(host.add(device, accept_new_keys=True), signer)
+        payload = bytes(range(256)) * 4000  # a little over 1 MB, many packets
+        adb.push(io.BytesIO(payload), "/sdcard/Download/big.bin", read_timeout_s=TIMEOUT_S)
+        pulled = io.BytesIO()
+        adb.pull("/sdcard/Download/big.bin", pulled, read_timeout_s=TIMEOUT_S)
+        assert pulled.getvalue() == payload
+        assert device.fs.read("/storage/emulated/0/Download/big.bin") == payload
+        mode, size, _ = adb.stat("/sdcard/Download/big.bin")
+        assert size == len(payload) and mode & 0o170000 == 0o100000
+        assert b"big.bin" in [bytes(entry.filename) for entry in adb.list("/sdcard/Download")]
+        with pytest.raises(AdbCommandFailureException, match="open failed: No such file"):
+            adb.pull("/sdcard/nothing", io.BytesIO())
+        adb.close()
+
+
+class TestLifecycle:
+    def test_reboot_drops_the_link_and_the_device_comes_back(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        device = VirtualDevice.create("SM-T580", seed=7)
+        running = host.add(device, accept_new_keys=True)
+        adb = connect(running, signer)
+        boots = device.boot_count
+        adb.reboot()
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the link is gone, however it shows
+            adb.shell("echo still here", timeout_s=2, read_timeout_s=2)
+        assert device.boot_count == boots + 1
+        adb.close()
+        again = connect(running, signer)
+        assert again.shell("echo back") == "back\n"
+        again.close()
+
+    def test_after_a_factory_reset_adb_is_off_and_keys_forgotten(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        device = VirtualDevice.create("SM-J530F", seed=8)
+        running = host.add(device, accept_new_keys=True)
+        connect(running, signer).close()
+        device.factory_reset()
+        with pytest.raises(Exception):  # noqa: B017, PT011 - refused at the socket
+            connect(running, signer, auth_timeout_s=1.0)
+        device.put_setting("global", "adb_enabled", "1")  # the user turns USB debugging back on
+        running.daemon.accept_new_keys = False
+        with pytest.raises(TcpTimeoutException):
+            connect(running, signer, auth_timeout_s=1.0)
+
+
+class TestInProcessApi:
+    def test_the_agents_virtual_platform_sees_what_adb_changed(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        from device_agent.platform.virtual import VirtualPlatform
+
+        device = VirtualDevice.create("SM-T580", seed=9)
+        platform = VirtualPlatform(device)
+        before = platform.posture(now="2026-11-21T09:00:00Z")
+        adb = connect(host.add(device, accept_new_keys=True), signer)
+        adb.push(io.BytesIO(build_apk(AGENT)), "/data/local/tmp/a.apk")
+        shell_ok(adb, "pm install /data/local/tmp/a.apk")
+        shell_ok(adb, "settings put secure install_non_market_apps 1")
+        adb.close()
+        after = platform.posture(now="2026-11-21T09:05:00Z")
+        assert before.unknown_sources is False and after.unknown_sources is True
+        assert AGENT in after.apps["personal"] and AGENT not in before.apps["personal"]

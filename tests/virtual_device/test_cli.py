@@ -1,0 +1,89 @@
+"""`tabard virtual-device` as someone would run it, in its own process."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from adb_shell.adb_device import AdbDeviceTcp
+from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+
+from tests.factories.adb import TIMEOUT_S
+
+
+@contextmanager
+def running(*args: str) -> Iterator[tuple[subprocess.Popen[str], list[dict[str, str]]]]:
+    """Start the command, read one JSON line per device, stop it with SIGTERM at the end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tabard", "virtual-device", "--port", "0", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    count = int(args[args.index("--count") + 1]) if "--count" in args else 1
+    devices = [json.loads(process.stdout.readline()) for _ in range(count)]
+    try:
+        yield process, devices
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def adb_to(
+    address: str, signer: PythonRSASigner, auth_timeout_s: float = TIMEOUT_S
+) -> AdbDeviceTcp:
+    host, port = address.rsplit(":", 1)
+    device = AdbDeviceTcp(host, int(port), default_transport_timeout_s=TIMEOUT_S)
+    device.connect(rsa_keys=[signer], auth_timeout_s=auth_timeout_s, read_timeout_s=TIMEOUT_S)
+    return device
+
+
+class TestVirtualDeviceCommand:
+    def test_runs_devices_and_keeps_their_state_between_runs(
+        self, tmp_path: Path, signer: PythonRSASigner
+    ) -> None:
+        state = tmp_path / "fleet.json"
+        with running(
+            "--model", "SM-J530F", "--count", "2", "--accept-new-keys", "--state", str(state)
+        ) as (process, devices):
+            assert [d["model"] for d in devices] == ["SM-J530F", "SM-J530F"]
+            assert devices[0]["address"] != devices[1]["address"]
+            adb = adb_to(devices[1]["address"], signer)
+            adb.push(io.BytesIO(b"kept"), "/data/local/tmp/kept.txt")
+            adb.close()
+        assert process.returncode == 0
+        saved = json.loads(state.read_text())
+        assert [d["serial"] for d in saved["devices"]] == [d["serial"] for d in devices]
+
+        with running("--count", "2", "--state", str(state)) as (_, again):
+            assert [d["serial"] for d in again] == [d["serial"] for d in devices]
+            adb = adb_to(again[1]["address"], signer)  # the key accepted last time still is
+            assert adb.shell("cat /data/local/tmp/kept.txt") == "kept"
+            adb.close()
+
+    def test_a_scenario_shapes_the_device(self, signer: PythonRSASigner) -> None:
+        with running("--model", "SM-T580", "--scenario", "rooted", "--accept-new-keys") as (
+            _,
+            devices,
+        ):
+            adb = adb_to(devices[0]["address"], signer)
+            assert adb.shell("getprop ro.boot.warranty_bit") == "1\n"
+            adb.close()
+
+    def test_an_unknown_model_names_the_known_ones(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "tabard", "virtual-device", "--model", "SM-G999"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "SM-J530F" in result.stderr
