@@ -32,3 +32,40 @@ def connect(
         transport_timeout_s=TIMEOUT_S,
     )
     return device
+
+
+class RawAdb:
+    """The ADB protocol by hand, for what no client library exercises (pty sessions, broken
+    peers). Talks to an insecure build (`ro.adb.secure=0`) so no AUTH step is needed."""
+
+    def __init__(self, running: RunningDevice) -> None:
+        import socket
+
+        from virtual_device.adb.protocol import A_CNXN, Message
+
+        self.sock = socket.create_connection((running.host, running.port), timeout=TIMEOUT_S)
+        self.send(Message(A_CNXN, 0x01000000, 1048576, b"host::tests\0"))
+        assert self.receive().command == A_CNXN
+
+    def send(self, message: object) -> None:
+        from virtual_device.adb.protocol import encode
+
+        self.sock.sendall(encode(message))  # type: ignore[arg-type]
+
+    def _exactly(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("device closed the connection")
+            data += chunk
+        return data
+
+    def receive(self):  # type: ignore[no-untyped-def]
+        from virtual_device.adb.protocol import HEADER, Message
+
+        command, arg0, arg1, length, _, _ = HEADER.unpack(self._exactly(24))
+        return Message(command, arg0, arg1, self._exactly(length) if length else b"")
+
+    def close(self) -> None:
+        self.sock.close()

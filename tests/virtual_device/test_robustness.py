@@ -78,16 +78,15 @@ class TestBrokenPeers:
             assert (command, arg0) == (0x48545541, 1)  # AUTH TOKEN
 
     def test_an_unknown_service_is_refused_with_clse(self, host: DeviceHost) -> None:
+        from tests.factories.adb import RawAdb
+
         running = host.add(VirtualDevice.create("SM-J530F", seed=33))
         running.device.props["ro.adb.secure"] = "0"  # an insecure build: no AUTH step
-        with socket.create_connection((running.host, running.port), timeout=10) as sock:
-            sock.sendall(encode(CNXN))
-            header = sock.recv(24)
-            length = struct.unpack("<6I", header)[3]
-            sock.recv(length)
-            sock.sendall(encode(Message(0x4E45504F, 77, 0, b"jdwp:123\0")))  # OPEN
-            command, arg0, arg1, *_ = struct.unpack("<6I", sock.recv(24))
-            assert (command, arg0, arg1) == (0x45534C43, 0, 77)  # CLSE(0, our id)
+        adb = RawAdb(running)
+        adb.send(Message(0x4E45504F, 77, 0, b"jdwp:123\0"))  # OPEN
+        refusal = adb.receive()
+        adb.close()
+        assert (refusal.command, refusal.arg0, refusal.arg1) == (0x45534C43, 0, 77)  # CLSE(0, 77)
 
 
 class TestScale:
@@ -125,3 +124,47 @@ class TestScale:
         with ThreadPoolExecutor(max_workers=10) as pool:
             serials = list(pool.map(serial_of, fleet))
         assert serials == [running.device.serial for running in fleet]
+
+
+class TestPtySession:
+    def test_shell_v2_pty_prompts_echoes_and_reports_the_exit_status(
+        self, host: DeviceHost
+    ) -> None:
+        from tests.factories.adb import RawAdb
+        from virtual_device.adb.protocol import A_CLSE, A_OKAY, A_OPEN
+        from virtual_device.adb.streams import (
+            ID_CLOSE_STDIN,
+            ID_EXIT,
+            ID_STDIN,
+            ID_STDOUT,
+            v2_packet,
+        )
+
+        running = host.add(VirtualDevice.create("SM-J530F", seed=35))
+        running.device.props["ro.adb.secure"] = "0"
+        adb = RawAdb(running)
+        adb.send(Message(A_OPEN, 5, 0, b"shell,v2,TERM=xterm-256color,pty:\0"))
+        opened = adb.receive()
+        assert opened.command == A_OKAY
+        device_id = opened.arg0
+        stdin = v2_packet(ID_STDIN, b"getprop ro.product.model\r") + v2_packet(ID_CLOSE_STDIN, b"")
+        adb.send(Message(A_WRTE, 5, device_id, stdin))
+        output, status = b"", None
+        while True:
+            message = adb.receive()
+            if message.command == A_WRTE:
+                adb.send(Message(A_OKAY, 5, device_id))
+                data = message.data
+                while data:
+                    packet_id, length = struct.unpack_from("<BI", data)
+                    payload, data = data[5 : 5 + length], data[5 + length :]
+                    if packet_id == ID_STDOUT:
+                        output += payload
+                    elif packet_id == ID_EXIT:
+                        status = payload[0]
+            elif message.command == A_CLSE:
+                break
+        adb.close()
+        assert output.startswith(b"j5y17lte:/ $ getprop ro.product.model\r\n")
+        assert b"SM-J530F\r\n" in output
+        assert status == 0
