@@ -33,6 +33,12 @@ class _Args:
             else:
                 self.positional.append(arg)
 
+    def package_and_user(self) -> tuple[str, int] | None:
+        """The package the command names and the user it acts for (the owner by default)."""
+        if not self.positional:
+            return None
+        return self.positional[0], self.user if self.user is not None else 0
+
 
 def _user_line(ctx: Context, user_id: int) -> str:
     user = ctx.device.users[user_id]
@@ -71,11 +77,10 @@ def _list(ctx: Context, args: list[str]) -> int:
 
 
 def _path(ctx: Context, args: list[str]) -> int:
-    parsed = _Args(ctx, args)
-    if not parsed.positional:
+    target = _Args(ctx, args).package_and_user()
+    if target is None:
         return ctx.fail("Error: package name not specified")
-    name = parsed.positional[0]
-    user = parsed.user if parsed.user is not None else 0
+    name, user = target
     if not ctx.device.is_installed(name, user):
         return 1
     ctx.out(f"package:{ctx.device.packages[name].path}\n")
@@ -125,11 +130,10 @@ def _install(ctx: Context, args: list[str]) -> int:
 
 
 def _install_existing(ctx: Context, args: list[str]) -> int:
-    parsed = _Args(ctx, args)
-    if not parsed.positional:
+    target = _Args(ctx, args).package_and_user()
+    if target is None:
         return ctx.fail("Error: package name not specified")
-    name = parsed.positional[0]
-    user = parsed.user if parsed.user is not None else 0
+    name, user = target
     if not ctx.device.install_existing(name, user):
         ctx.out(
             f"android.content.pm.PackageManager$NameNotFoundException: "
@@ -163,11 +167,10 @@ def _uninstall(ctx: Context, args: list[str]) -> int:
 
 
 def _set_enabled(ctx: Context, args: list[str], *, enabled: bool) -> int:
-    parsed = _Args(ctx, args)
-    if not parsed.positional:
+    target = _Args(ctx, args).package_and_user()
+    if target is None:
         return ctx.fail("Error: no package or component specified")
-    name = parsed.positional[0]
-    user = parsed.user if parsed.user is not None else 0
+    name, user = target
     state = ctx.device.installs.get(user, {}).get(name)
     if state is None:
         return ctx.fail(f"Error: java.lang.IllegalArgumentException: Unknown package: {name}")
@@ -177,11 +180,10 @@ def _set_enabled(ctx: Context, args: list[str], *, enabled: bool) -> int:
 
 
 def _set_hidden(ctx: Context, args: list[str], *, hidden: bool) -> int:
-    parsed = _Args(ctx, args)
-    if not parsed.positional:
+    target = _Args(ctx, args).package_and_user()
+    if target is None:
         return ctx.fail("Error: no package or component specified")
-    name = parsed.positional[0]
-    user = parsed.user if parsed.user is not None else 0
+    name, user = target
     state = ctx.device.installs.get(user, {}).get(name)
     changed = state is not None
     if state is not None:

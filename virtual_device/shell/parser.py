@@ -147,14 +147,7 @@ class _Lexer:
                 text += self.peek(1)
                 self.pos += 2
             elif char == "$":
-                variable = self._variable()
-                if variable is None:
-                    text += "$"
-                else:
-                    if text:
-                        segments.append(("text", text))
-                        text = ""
-                    segments.append(("var", variable))
+                text = self._dollar(text, segments)
             else:
                 text += char
                 self.pos += 1
@@ -176,17 +169,20 @@ class _Lexer:
             elif char == "`":
                 raise ShellSyntaxError("`: command substitution is not supported here")
             elif char == "$":
-                variable = self._variable()
-                if variable is None:
-                    text += "$"
-                else:
-                    if text:
-                        segments.append(("text", text))
-                        text = ""
-                    segments.append(("var", variable))
+                text = self._dollar(text, segments)
             else:
                 text += char
                 self.pos += 1
+
+    def _dollar(self, text: str, segments: list[Segment]) -> str:
+        """Handle a `$`: a variable ends the literal text so far; a lone `$` is literal."""
+        variable = self._variable()
+        if variable is None:
+            return text + "$"
+        if text:
+            segments.append(("text", text))
+        segments.append(("var", variable))
+        return ""
 
     def _variable(self) -> str | None:
         nxt = self.peek(1)
