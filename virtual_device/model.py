@@ -13,120 +13,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from virtual_device.android import (
+    FIRST_PROFILE_USER,
+    FLAG_QUIET_MODE,
+    J5_TAC,
+    MANAGED_FLAGS,
+    OWNER_FLAGS,
+    SYSTEM_PACKAGES,
+    Broadcast,
+    Component,
+    Package,
+    PackageState,
+    UserInfo,
+    luhn_check_digit,
+)
 from virtual_device.fs import VirtualFS
 from virtual_device.profiles import PROFILES, DeviceProfile, profile_for
-
-# UserInfo flags (android.content.pm.UserInfo) as `pm list users` prints them, in hex.
-FLAG_PRIMARY = 0x01
-FLAG_ADMIN = 0x02
-FLAG_INITIALIZED = 0x10
-FLAG_MANAGED_PROFILE = 0x20
-FLAG_QUIET_MODE = 0x80
-FLAG_SYSTEM = 0x800
-FLAG_FULL = 0x400
-OWNER_FLAGS = FLAG_PRIMARY | FLAG_ADMIN | FLAG_INITIALIZED | FLAG_FULL | FLAG_SYSTEM  # c13
-MANAGED_FLAGS = FLAG_MANAGED_PROFILE | FLAG_INITIALIZED  # 30
-
-# Samsung's extra users, which block a device owner (reference section 3).
-DUAL_APP_USER = 95
-SECURE_FOLDER_USER = 150
-FIRST_KNOX_USER = 100
-FIRST_PROFILE_USER = 10
-
-SYSTEM_PACKAGES = (
-    "android",
-    "com.android.settings",
-    "com.android.chrome",
-    "com.android.vending",
-    "com.google.android.gms",
-    "com.samsung.android.contacts",
-    "com.samsung.android.messaging",
-    "com.sec.android.app.camera",
-    "com.sec.android.gallery3d",
-    "com.sec.android.app.launcher",
-)
-# Samsung's Type Allocation Code for the Galaxy J5 family (the first eight IMEI digits).
-_J5_TAC = "35290208"
-
-
-def luhn_check_digit(digits: str) -> str:
-    """The Luhn check digit that completes `digits` (the last digit of an IMEI)."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return str((10 - total % 10) % 10)
-
-
-@dataclass
-class UserInfo:
-    id: int
-    name: str
-    flags: int
-    running: bool = True
-    parent: int | None = None
-
-    @property
-    def is_managed_profile(self) -> bool:
-        return bool(self.flags & FLAG_MANAGED_PROFILE)
-
-
-@dataclass
-class PackageState:
-    """A package's state for one user."""
-
-    enabled: bool = True
-    hidden: bool = False
-
-
-@dataclass
-class Package:
-    """A package known to the device (system image or installed from an APK)."""
-
-    name: str
-    version_code: int = 1
-    system: bool = False
-    admin_receivers: list[str] = field(default_factory=list)
-    uid: int = 10000
-
-    @property
-    def path(self) -> str:
-        if self.system:
-            short = self.name.rsplit(".", 1)[-1]
-            return f"/system/app/{short}/{short}.apk"
-        return f"/data/app/{self.name}-1/base.apk"
-
-
-@dataclass
-class Component:
-    package: str
-    cls: str
-
-    @classmethod
-    def parse(cls, text: str) -> Component:
-        """`pkg/.Receiver` or `pkg/pkg.Receiver`."""
-        package, slash, name = text.partition("/")
-        if not slash or not package or not name:
-            raise ValueError(text)
-        return cls(package, package + name if name.startswith(".") else name)
-
-    @property
-    def flat(self) -> str:
-        return f"{self.package}/{self.cls}"
-
-    @property
-    def info(self) -> str:
-        return f"ComponentInfo{{{self.flat}}}"
-
-
-@dataclass
-class Broadcast:
-    action: str
-    component: str | None
-    extras: dict[str, str]
-    user: int
 
 
 def _default_settings(rng: random.Random) -> dict[str, dict[str, str]]:
@@ -187,7 +89,7 @@ class VirtualDevice:
         serial = "".join(rng.choice("0123456789abcdef") for _ in range(16))
         imei = None
         if profile.has_telephony:
-            body = _J5_TAC + "".join(rng.choice("0123456789") for _ in range(6))
+            body = J5_TAC + "".join(rng.choice("0123456789") for _ in range(6))
             imei = body + luhn_check_digit(body)
         props = profile.props()
         props["ro.serialno"] = serial
@@ -484,15 +386,4 @@ class VirtualDevice:
     __hash__ = None  # type: ignore[assignment]
 
 
-__all__ = [
-    "DUAL_APP_USER",
-    "FIRST_KNOX_USER",
-    "SECURE_FOLDER_USER",
-    "Broadcast",
-    "Component",
-    "Package",
-    "PackageState",
-    "UserInfo",
-    "VirtualDevice",
-    "luhn_check_digit",
-]
+__all__ = ["VirtualDevice"]

@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from virtual_device.fs import Node
-from virtual_device.model import (
+from virtual_device.android import (
     DUAL_APP_USER,
     FIRST_KNOX_USER,
     FLAG_INITIALIZED,
     FLAG_MANAGED_PROFILE,
     SECURE_FOLDER_USER,
     UserInfo,
-    VirtualDevice,
 )
+from virtual_device.fs import Node
+from virtual_device.model import VirtualDevice
 
 # Flags of Samsung's extra users as public transcripts show them (unverified on hardware).
 SAMSUNG_CONTAINER_FLAGS = FLAG_MANAGED_PROFILE | FLAG_INITIALIZED | 0x1000

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from virtual_device.model import luhn_check_digit
+from virtual_device.android import luhn_check_digit
 
 
 def luhn_complete(body: str) -> str:

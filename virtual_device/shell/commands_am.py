@@ -3,7 +3,7 @@ enrolment payload reaches the Tabard agent), with Android 7's outputs."""
 
 from __future__ import annotations
 
-from virtual_device.model import Broadcast
+from virtual_device.android import Broadcast
 from virtual_device.shell.interpreter import Context, command
 
 MASTER_CLEAR = "android.intent.action.MASTER_CLEAR"

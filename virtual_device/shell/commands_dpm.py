@@ -3,7 +3,7 @@ refusals (AOSP frameworks/base/cmds/dpm, DevicePolicyManagerService, android-7.1
 
 from __future__ import annotations
 
-from virtual_device.model import Component
+from virtual_device.android import Component
 from virtual_device.shell.interpreter import Context, command
 
 DPM_USAGE = """usage: dpm [subcommand] [options]

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from virtual_device.android import Package
 from virtual_device.apk import ApkError, read_apk
 from virtual_device.fs import FsError
-from virtual_device.model import Package
 from virtual_device.shell.interpreter import Context, command
 
 
