@@ -1,0 +1,68 @@
+"""A device's posture as the policy engine reads it: every field optional, and a field a
+device sends malformed read as unknown rather than refused, so evaluation never raises on
+anything a device can send."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+ManagementMode = Literal[
+    "device_owner_work_profile",  # Android 8+: a device owner beside a managed work profile
+    "device_owner_knox_workspace",  # Android 7: a device owner with a licensed Knox Workspace
+    "profile_owner",  # a work profile only; the personal side is the officer's
+    "device_owner",  # a device owner and no secure side
+    "unmanaged",
+]
+
+
+class ScreenLock(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    secure: bool | None = None
+    type: str | None = None
+    length: int | None = None
+
+
+class DevicePosture(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    model: str | None = None
+    android_version: str | None = None
+    sdk: int | None = None
+    security_patch: date | None = None
+    knox_version: str | None = None
+    warranty_bit: int | None = None
+    encrypted: bool | None = None
+    screen_lock: ScreenLock | None = None
+    usb_debugging: bool | None = None
+    developer_options: bool | None = None
+    unknown_sources: bool | None = None
+    apps: dict[str, list[str]] | None = None
+    management_mode: ManagementMode | None = None
+    policy_unapplied: list[str] | None = None
+
+    @classmethod
+    def lenient(cls, report: Mapping[str, Any] | DevicePosture | None) -> DevicePosture:
+        """Read a report field by field, keeping what validates and treating the rest as
+        unknown."""
+        if isinstance(report, DevicePosture):
+            return report
+        if not isinstance(report, Mapping):
+            return cls()
+        try:
+            return cls.model_validate(report)
+        except ValidationError:
+            pass
+        kept: dict[str, Any] = {}
+        for name, info in cls.model_fields.items():
+            if name not in report or info.annotation is None:
+                continue
+            try:
+                kept[name] = TypeAdapter(info.annotation).validate_python(report[name])
+            except (ValidationError, TypeError, ValueError):
+                continue
+        return cls.model_validate(kept)
