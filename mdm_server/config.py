@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         default=10_000, ge=0, description="How long SQLite waits for another process's lock."
     )
     scheduler_enabled: bool = Field(default=True, description="Run housekeeping jobs.")
+    compliance_sweep_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=1440,
+        description="How often every device is evaluated again against its last posture, so "
+        "grace periods run out and enforcement ladders advance for devices that stay offline.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

@@ -66,6 +66,13 @@ class NotFoundError(TabardError):
     code = "not_found"
 
 
+class UnprocessableError(TabardError):
+    """Well-formed, but not acceptable: the detail lists what to fix."""
+
+    status = 422
+    code = "invalid_request"
+
+
 class ConflictError(TabardError):
     status = 409
     code = "conflict"

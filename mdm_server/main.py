@@ -22,6 +22,8 @@ from mdm_server.enrolment.routes import device_router as enrolment_router
 from mdm_server.errors import install_error_handlers
 from mdm_server.health import router as health_router
 from mdm_server.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from mdm_server.policies.routes import assignments_router, compliance_router, policies_router
+from mdm_server.policies.routes import device_router as device_policy_router
 from mdm_server.scheduler import start_scheduler
 
 VERSION = "0.1.0"
@@ -65,6 +67,7 @@ def create_app(
     # Device routes first: FastAPI matches routers in order, and check-ins are the hot path.
     for router in (
         checkin_router,
+        device_policy_router,
         enrolment_router,
         health_router,
         auth_router,
@@ -72,6 +75,9 @@ def create_app(
         tokens_router,
         ca_router,
         inventory_router,
+        policies_router,
+        assignments_router,
+        compliance_router,
     ):
         app.include_router(router)
     install_docs(app)

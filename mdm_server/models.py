@@ -8,18 +8,36 @@ from mdm_server.audit.models import AuditEvent, AuditHead
 from mdm_server.auth.models import RefreshToken, StaffUser
 from mdm_server.devices.models import Device, DeviceAssertion, DeviceCertificate, PostureRecord
 from mdm_server.enrolment.models import EnrolmentToken
+from mdm_server.policies.models import (
+    ComplianceChange,
+    DeviceCompliance,
+    EnforcementAction,
+    Policy,
+    PolicyAssignment,
+    PolicyEpoch,
+    PolicyVersion,
+    ResolvedPolicyRecord,
+)
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "AuditEvent",
     "AuditHead",
+    "ComplianceChange",
     "Device",
     "DeviceAssertion",
     "DeviceCertificate",
+    "DeviceCompliance",
+    "EnforcementAction",
     "EnrolmentToken",
+    "Policy",
+    "PolicyAssignment",
+    "PolicyEpoch",
+    "PolicyVersion",
     "PostureRecord",
     "RefreshToken",
+    "ResolvedPolicyRecord",
     "StaffUser",
     "metadata",
 ]

@@ -9,6 +9,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mdm_server.auth import service as auth_service
 from mdm_server.context import AppContext
 from mdm_server.devices import service as devices_service
+from mdm_server.policies import service as policies_service
 
 log = logging.getLogger("tabard.scheduler")
 
@@ -23,8 +24,24 @@ def purge_expired(context: AppContext) -> None:
         log.info("purged %d device assertion ids and %d refresh tokens", assertions, refresh)
 
 
+def evaluate_compliance(context: AppContext) -> None:
+    """Evaluate every device against its last posture: ladders advance without check-ins."""
+    report = policies_service.sweep(context.database, now=context.clock())
+    if report.changed:
+        log.info("compliance sweep: %d devices, %d changed", report.devices, report.changed)
+
+
 def start_scheduler(context: AppContext) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        evaluate_compliance,
+        "interval",
+        args=[context],
+        minutes=context.settings.compliance_sweep_minutes,
+        id="evaluate_compliance",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         purge_expired,
         "interval",

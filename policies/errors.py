@@ -13,11 +13,13 @@ from policies.document import PATTERN_HINTS, PolicyDocument
 
 
 class PolicyError(ValueError):
-    """A policy document that does not validate. `errors` are the located messages."""
+    """A policy document that does not validate: `problems` are (location, message) pairs,
+    `errors` the same as `location: message` lines."""
 
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        self.errors = [f"{where}: {what}" for where, what in problems]
+        super().__init__("; ".join(self.errors))
 
 
 def location(loc: tuple[int | str, ...]) -> str:
@@ -76,15 +78,15 @@ def _shown(error: ErrorDetails) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def located_errors(error: ValidationError) -> list[str]:
-    """One line per problem, `path: what to fix`, in document order and without repeats."""
-    lines: list[str] = []
+def located_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """(path, what to fix) per problem, in document order and without repeats."""
+    problems: list[tuple[str, str]] = []
     for detail in error.errors(include_url=False):
         loc = tuple(part for part in detail["loc"] if not _union_branch(part))
-        line = f"{location(loc)}: {_message(detail)}"
-        if line not in lines:
-            lines.append(line)
-    return lines
+        problem = (location(loc), _message(detail))
+        if problem not in problems:
+            problems.append(problem)
+    return problems
 
 
 def _union_branch(part: int | str) -> bool:
@@ -95,7 +97,7 @@ def _union_branch(part: int | str) -> bool:
 def parse_policy(data: Any) -> PolicyDocument:
     """A policy document from parsed JSON or YAML; PolicyError with located errors if not."""
     if not isinstance(data, Mapping):
-        raise PolicyError(["(document): must be a mapping of settings, not a list or a value"])
+        raise PolicyError([("(document)", "must be a mapping of settings, not a list or a value")])
     try:
         return PolicyDocument.model_validate(dict(data))
     except ValidationError as error:

@@ -4,11 +4,13 @@ anything a device can send."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from policies.document import PersonalPostureField
 
 ManagementMode = Literal[
     "device_owner_work_profile",  # Android 8+: a device owner beside a managed work profile
@@ -66,3 +68,25 @@ class DevicePosture(BaseModel):
             except (ValidationError, TypeError, ValueError):
                 continue
         return cls.model_validate(kept)
+
+
+# Posture fields that describe the officer's personal side, as the privacy contract names them.
+PERSONAL_FIELDS: frozenset[str] = frozenset(get_args(PersonalPostureField))
+
+
+def within_contract(report: Mapping[str, Any], contract: Iterable[str] | None) -> dict[str, Any]:
+    """The report without what the privacy contract does not collect. Fields about Tabard's own
+    agent and secure side (management mode, work apps, policy state) are always kept. With no
+    contract set, everything the report schema allows is kept."""
+    if contract is None:
+        return dict(report)
+    allowed = set(contract)
+    kept = {
+        key: value for key, value in report.items() if key not in PERSONAL_FIELDS or key in allowed
+    }
+    apps = report.get("apps")
+    if isinstance(apps, Mapping) and "apps.personal" not in allowed:
+        kept["apps"] = {
+            profile: packages for profile, packages in apps.items() if profile != "personal"
+        }
+    return kept

@@ -29,6 +29,7 @@ class DeviceFacts:
 class ScreenLock:
     secure: bool
     type: str
+    length: int | None = None  # digits, characters or pattern dots; never the secret itself
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,16 @@ class Posture:
     developer_options: bool | None = None
     unknown_sources: bool | None = None
     apps: dict[str, list[str]] = field(default_factory=dict)
+    management_mode: str | None = None
     policy_version_applied: int | None = None
     outbox_position: int | None = None
 
     def as_protocol(self) -> dict[str, Any]:
         """The JSON object sent at check-in, leaving out what the device could not tell."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        report = {key: value for key, value in asdict(self).items() if value is not None}
+        if self.screen_lock is not None and self.screen_lock.length is None:
+            report["screen_lock"].pop("length")
+        return report
 
 
 class Platform(Protocol):

@@ -6,6 +6,7 @@ from typing import Any
 
 from device_agent.platform.base import DeviceFacts, Posture, ScreenLock
 from virtual_device import VirtualDevice
+from virtual_device.android import FIRST_KNOX_USER
 
 _SECURE_LOCKS = {"pin", "password", "pattern", "biometric"}
 
@@ -54,7 +55,22 @@ class VirtualPlatform:
             developer_options=device.setting("global", "development_settings_enabled") == "1",
             unknown_sources=device.setting("secure", "install_non_market_apps") == "1",
             apps=apps,
+            management_mode=_management_mode(device),
         )
 
     def save(self) -> dict[str, Any]:
         return {"spec": self.spec, "device": self.device.to_dict()}
+
+
+def _management_mode(device: VirtualDevice) -> str:
+    """How the device is managed, in the terms the policy engine judges capability by."""
+    work = device.managed_profile()
+    if device.device_owner is not None:
+        if work is not None and work.id != FIRST_KNOX_USER:
+            return "device_owner_work_profile"
+        if device.knox_licensed and FIRST_KNOX_USER in device.users:
+            return "device_owner_knox_workspace"
+        return "device_owner"
+    if work is not None and work.id in device.profile_owners:
+        return "profile_owner"
+    return "unmanaged"

@@ -10,9 +10,7 @@ key is touched."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +21,7 @@ from cryptography.x509 import load_pem_x509_certificate
 from jwt.utils import base64url_decode
 from sqlmodel import Session
 
+from mdm_server.cache import BoundedCache
 from mdm_server.devices import repository
 from mdm_server.devices.models import DeviceState
 from mdm_server.devices.repository import DeviceRef
@@ -43,23 +42,16 @@ class DevicePublicKeys:
     never go stale; the cache only spares re-parsing PEM on every request."""
 
     def __init__(self, capacity: int = 20_000) -> None:
-        self._capacity = capacity
-        self._keys: OrderedDict[str, ec.EllipticCurvePublicKey] = OrderedDict()
-        self._lock = threading.Lock()
+        self._keys: BoundedCache[ec.EllipticCurvePublicKey] = BoundedCache(capacity)
 
     def get(self, serial_number: str, pem: str) -> ec.EllipticCurvePublicKey:
-        with self._lock:
-            key = self._keys.get(serial_number)
-            if key is not None:
-                self._keys.move_to_end(serial_number)
-                return key
-        parsed = load_pem_x509_certificate(pem.encode()).public_key()
-        assert isinstance(parsed, ec.EllipticCurvePublicKey)
-        with self._lock:
-            self._keys[serial_number] = parsed
-            if len(self._keys) > self._capacity:
-                self._keys.popitem(last=False)
-        return parsed
+        return self._keys.get_or_compute(serial_number, lambda: _public_key(pem))
+
+
+def _public_key(pem: str) -> ec.EllipticCurvePublicKey:
+    parsed = load_pem_x509_certificate(pem.encode()).public_key()
+    assert isinstance(parsed, ec.EllipticCurvePublicKey)
+    return parsed
 
 
 @dataclass(frozen=True)

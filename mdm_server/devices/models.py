@@ -55,6 +55,11 @@ class Device(SQLModel, table=True):
     posture_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     retired_reason: str | None = Field(default=None, max_length=500)
+    # The policy the device was last told to hold (a resolved policy's id), the policy epoch it
+    # was resolved at, and its compliance then: a check-in with nothing new reads these alone.
+    policy_version: int | None = None
+    policy_epoch: int | None = None
+    compliance_status: str | None = Field(default=None, max_length=16, index=True)
 
 
 class DeviceCertificate(SQLModel, table=True):

@@ -22,6 +22,7 @@ from mdm_server.devices.models import (
     DeviceState,
     PostureRecord,
 )
+from mdm_server.policies.models import PolicyEpoch
 
 
 def get_device(
@@ -66,12 +67,18 @@ def active_by_serial(session: Session, serial: str) -> Device | None:
 @dataclass(frozen=True)
 class DeviceRef:
     """The few facts about a device that authenticating one of its requests needs, with its
-    newest unrevoked certificate (if any)."""
+    newest unrevoked certificate (if any), and what a check-in needs to tell whether its
+    policy or compliance could have changed."""
 
     id: uuid.UUID
     serial: str
     state: str
+    group_name: str
     posture_digest: str | None
+    policy_version: int | None
+    policy_epoch: int | None
+    compliance_status: str | None
+    current_policy_epoch: int | None
     certificate_serial: str | None
     certificate_pem: str | None
     not_before: datetime | None
@@ -81,6 +88,7 @@ class DeviceRef:
 _devices = Device.__table__  # type: ignore[attr-defined]
 _certificates = DeviceCertificate.__table__  # type: ignore[attr-defined]
 _assertions = DeviceAssertion.__table__  # type: ignore[attr-defined]
+_epoch = PolicyEpoch.__table__  # type: ignore[attr-defined]
 
 # The check-in path's statements, built once: constructing SQLAlchemy statements costs more than
 # running these on SQLite, and every device request runs them.
@@ -89,7 +97,12 @@ _DEVICE_REF = (
         _devices.c.id,
         _devices.c.serial,
         _devices.c.state,
+        _devices.c.group_name,
         _devices.c.posture_digest,
+        _devices.c.policy_version,
+        _devices.c.policy_epoch,
+        _devices.c.compliance_status,
+        sqlalchemy.select(_epoch.c.epoch).where(_epoch.c.id == 1).scalar_subquery(),
         _certificates.c.serial_number,
         _certificates.c.certificate_pem,
         _certificates.c.not_before,
@@ -149,6 +162,12 @@ def record_checkin(
         return session.execute(_RECORD_SEEN, params).first() is not None
     params = {"device_id": device_id, "posture": posture, "digest": digest, "now": now}
     return session.execute(_RECORD_CHECKIN, params).first() is not None
+
+
+def posture_of(session: Session, device_id: uuid.UUID) -> dict[str, Any] | None:
+    return session.execute(
+        sqlalchemy.select(_devices.c.posture).where(_devices.c.id == device_id)
+    ).scalar()
 
 
 def certificates(session: Session, device_id: uuid.UUID) -> Sequence[DeviceCertificate]:
@@ -233,6 +252,7 @@ class DeviceFilter:
     state: str | None = None
     last_seen_before: datetime | None = None
     last_seen_after: datetime | None = None
+    compliance: str | None = None
 
 
 def list_devices(
@@ -255,6 +275,10 @@ def list_devices(
         conditions.append(col(Device.last_seen_at) < where.last_seen_before)
     if where.last_seen_after is not None:
         conditions.append(col(Device.last_seen_at) > where.last_seen_after)
+    if where.compliance == "not_evaluated":
+        conditions.append(col(Device.compliance_status).is_(None))
+    elif where.compliance is not None:
+        conditions.append(col(Device.compliance_status) == where.compliance)
     query = query.where(*conditions)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = session.exec(

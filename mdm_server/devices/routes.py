@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
 from mdm_server.devices import service
+from mdm_server.devices.lookup import find_device
 from mdm_server.devices.repository import DeviceFilter
 from mdm_server.devices.schemas import (
     CheckinRequest,
@@ -34,6 +35,12 @@ def list_devices(
     model: str | None = None,
     android_version: str | None = None,
     state: str | None = None,
+    compliance: Annotated[
+        str | None,
+        Query(
+            description="compliant, in_grace, non_compliant, incompatible, unknown, not_evaluated"
+        ),
+    ] = None,
     last_seen_before: datetime | None = None,
     last_seen_after: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -47,6 +54,7 @@ def list_devices(
         state=state,
         last_seen_before=last_seen_before,
         last_seen_after=last_seen_after,
+        compliance=compliance,
     )
     with context.database.unit_of_work(write=False) as session:
         return service.list_devices(
@@ -90,7 +98,7 @@ def retire_device(
 ) -> DevicePublic:
     """Retire the device: its certificates are revoked and it can no longer authenticate."""
     with context.database.unit_of_work() as session:
-        device = service.find_device(session, reference, for_update=True)
+        device = find_device(session, reference, for_update=True)
         service.retire(
             session, device=device, reason=body.reason, actor=principal.actor, now=context.clock()
         )

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from mdm_server.validation import CollarNumber, GroupName
+from policies.posture import ManagementMode
 
 AndroidVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,2}(\.\d{1,2}){0,2}$")]
 PackageName = Annotated[
@@ -16,6 +17,7 @@ PackageName = Annotated[
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$", max_length=255),
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+SettingPath = Annotated[str, StringConstraints(pattern=r"^[a-z_]+(\.[a-z_]+){1,3}$")]
 MAX_APPS_PER_PROFILE = 2000
 
 
@@ -59,6 +61,12 @@ class DeviceFacts(Strict):
 class ScreenLock(Strict):
     secure: bool
     type: Literal["none", "swipe", "pattern", "pin", "password", "biometric", "unknown"] = "unknown"
+    length: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Digits, characters or pattern dots; never the secret.",
+    )
 
 
 class Posture(Strict):
@@ -81,7 +89,15 @@ class Posture(Strict):
     apps: dict[Literal["personal", "work"], list[PackageName]] | None = Field(
         default=None, description=f"Installed packages per profile, at most {MAX_APPS_PER_PROFILE}."
     )
+    management_mode: ManagementMode | None = Field(
+        default=None, description="How Tabard manages the device; decides what it can enforce."
+    )
     policy_version_applied: int | None = Field(default=None, ge=0)
+    policy_unapplied: list[SettingPath] | None = Field(
+        default=None,
+        max_length=100,
+        description="Settings of the policy the device could not apply (dotted paths).",
+    )
     outbox_position: int | None = Field(default=None, ge=0)
 
     @field_validator("apps")
@@ -137,6 +153,11 @@ class DevicePublic(BaseModel):
     last_seen_at: datetime | None
     retired_at: datetime | None
     retired_reason: str | None
+    compliance: str | None = Field(
+        description="compliant, incompatible, in_grace, non_compliant, unknown, or null if "
+        "never evaluated."
+    )
+    policy_version: int | None = Field(description="The policy version the device was last told.")
 
 
 class DeviceDetail(DevicePublic):

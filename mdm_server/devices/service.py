@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -15,6 +15,7 @@ from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import Role, StaffUser
 from mdm_server.config import Settings
 from mdm_server.devices import repository
+from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import Device, DeviceState, PostureRecord
 from mdm_server.devices.repository import DeviceFilter, DeviceRef
 from mdm_server.devices.schemas import (
@@ -28,9 +29,14 @@ from mdm_server.devices.schemas import (
     Posture,
     PostureEntry,
 )
-from mdm_server.errors import ConflictError, InvalidRequestError, NotFoundError
+from mdm_server.errors import ConflictError, InvalidRequestError
+from mdm_server.policies import service as policies_service
+from mdm_server.policies.models import ComplianceStatus
+from policies.posture import within_contract
 
-_ID_PREFIX = re.compile(r"^[0-9a-fA-F]{4,8}$")
+# A device's compliance as the inventory filters it; `not_evaluated` means never checked in
+# since policies were introduced.
+COMPLIANCE_FILTERS = (*ComplianceStatus.__members__, "not_evaluated")
 
 
 def device_actor(
@@ -56,19 +62,47 @@ def posture_digest(posture: Posture) -> str:
 def check_in(
     session: Session, *, device: DeviceRef, posture: Posture, now: datetime, settings: Settings
 ) -> CheckinResponse:
-    """Store the latest posture and `last_seen`; keep a bounded history of posture changes."""
-    document = posture.model_dump(mode="json", exclude_none=True)
+    """Store the latest posture and `last_seen`, keeping a bounded history of posture changes,
+    and evaluate compliance when anything that decides it may have changed.
+
+    What the policy's privacy contract does not collect is dropped before anything is stored.
+    A check-in that repeats the last posture, under an unchanged policy, on a device not
+    failing, touches only the times."""
     digest = posture_digest(posture)
+    changed = digest != device.posture_digest
+    document: dict[str, Any] | None = None
+    resolved = None
+    if changed:
+        resolved = policies_service.resolve_device(
+            session, device_id=device.id, group=device.group_name
+        )
+        document = within_contract(
+            posture.model_dump(mode="json", exclude_none=True),
+            policies_service.privacy_contract(resolved[0]),
+        )
     if not repository.record_checkin(session, device.id, posture=document, digest=digest, now=now):
         raise ConflictError("device is no longer active", code="device_not_active")
-    if digest != device.posture_digest:
+    if document is not None:
         repository.add_posture_record(
             session,
             PostureRecord(device_id=device.id, received_at=now, digest=digest, posture=document),
             keep=settings.posture_history_limit,
         )
+    policy_version = device.policy_version
+    if policies_service.needs_evaluation(device, posture_changed=changed):
+        if document is None:
+            document = repository.posture_of(session, device.id)
+        policy_version, _ = policies_service.evaluate_device(
+            session,
+            device_id=device.id,
+            group=device.group_name,
+            posture=document,
+            now=now,
+            cause="checkin",
+            resolved=resolved,
+        )
     return CheckinResponse(
-        commands=[], policy_version=None, checkin_interval_s=settings.checkin_interval_s
+        commands=[], policy_version=policy_version, checkin_interval_s=settings.checkin_interval_s
     )
 
 
@@ -99,37 +133,9 @@ def to_public(device: Device, officer: StaffUser | None) -> DevicePublic:
         last_seen_at=device.last_seen_at,
         retired_at=device.retired_at,
         retired_reason=device.retired_reason,
+        compliance=device.compliance_status,
+        policy_version=device.policy_version,
     )
-
-
-def find_device(session: Session, reference: str, *, for_update: bool = False) -> Device:
-    """A device by id, by serial (its active record, else its latest), or by the first 4 to 8
-    characters of its id when they name exactly one device."""
-    device = _by_reference(session, reference, for_update=for_update)
-    if device is None:
-        raise NotFoundError(f"no device with id or serial {reference!r}", code="device_not_found")
-    return device
-
-
-def _by_reference(session: Session, reference: str, *, for_update: bool) -> Device | None:
-    try:
-        device_id = uuid.UUID(reference)
-    except ValueError:
-        device_id = None
-    if device_id is not None:
-        return repository.get_device(session, device_id, for_update=for_update)
-    device = repository.find_by_serial(session, reference, for_update=for_update)
-    if device is not None or not _ID_PREFIX.match(reference):
-        return device
-    matches = repository.by_id_prefix(session, reference.lower())
-    if len(matches) > 1:
-        raise ConflictError(
-            f"{reference!r} is the start of several device ids; give more of it",
-            code="ambiguous_device",
-        )
-    if not matches:
-        return None
-    return repository.get_device(session, matches[0].id, for_update=for_update)
 
 
 def officer_by_collar(session: Session, collar_number: str) -> StaffUser:
@@ -154,6 +160,10 @@ def list_devices(
     if where.state is not None and where.state not in DeviceState.__members__:
         raise InvalidRequestError(
             f"state must be one of {', '.join(DeviceState.__members__)}", code="invalid_filter"
+        )
+    if where.compliance is not None and where.compliance not in COMPLIANCE_FILTERS:
+        raise InvalidRequestError(
+            f"compliance must be one of {', '.join(COMPLIANCE_FILTERS)}", code="invalid_filter"
         )
     if officer_collar is not None:
         officer = staff_repository.get_user_by_collar(session, officer_collar)
@@ -213,8 +223,9 @@ def assign(
         device.officer_id = officer.id if officer else None
     elif device.officer_id is not None:
         officer = staff_repository.get_user(session, device.officer_id)
-    if change.group is not None:
+    if change.group is not None and change.group != device.group_name:
         device.group_name = change.group
+        device.policy_epoch = None  # its group's policy applies now: resolve at next check-in
     after = {"officer_id": _str(device.officer_id), "group": device.group_name}
     if after != before:
         session.add(device)

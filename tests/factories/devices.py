@@ -117,6 +117,10 @@ class SimulatedDevice:
             headers=self.auth("POST", path, now=now, **overrides),
         )
 
+    def policy(self, client: TestClient, *, now: datetime) -> Response:
+        path = "/api/v1/device/policy"
+        return client.get(path, headers=self.auth("GET", path, now=now))
+
     def posture(self, **changes: Any) -> dict[str, Any]:
         return {
             "model": self.facts["model"],

@@ -15,11 +15,13 @@ class TestCheckin:
     ) -> None:
         response = enrolled.checkin(client, now=clock())
         assert response.status_code == 200
-        assert response.json() == {
-            "commands": [],
-            "policy_version": None,
-            "checkin_interval_s": app.state.context.settings.checkin_interval_s,
-        }
+        answer = response.json()
+        assert answer["commands"] == []
+        assert answer["checkin_interval_s"] == app.state.context.settings.checkin_interval_s
+        # With no policy applied anywhere, the device still holds a (empty) resolved policy.
+        served = enrolled.policy(client, now=clock())
+        assert served.status_code == 200
+        assert answer["policy_version"] == served.json()["version"]
 
     def test_stores_the_latest_posture_and_last_seen(
         self,

@@ -7,6 +7,7 @@ import pytest
 from device_agent.platform.virtual import VirtualPlatform
 from mdm_server.devices.schemas import DeviceFacts, Posture
 from virtual_device import PROFILES, VirtualDevice, profile_for
+from virtual_device.android import Component
 
 
 class TestProfiles:
@@ -57,6 +58,43 @@ class TestVirtualDevice:
         facts = DeviceFacts(**platform.facts().as_protocol())  # validates, IMEI check digit too
         assert (facts.imei is None) == (model == "SM-T580")
         Posture(**platform.posture(now="2026-11-21T09:00:00Z").as_protocol())
+
+
+class TestManagementMode:
+    """The posture's management mode, which the policy engine judges capability by."""
+
+    DPC = Component.parse("uk.police.tabard.gate/.Admin")
+
+    def _mode(self, device: VirtualDevice) -> str | None:
+        return VirtualPlatform(device).posture(now="2026-11-21T09:00:00Z").management_mode
+
+    def test_a_fresh_device_is_unmanaged(self) -> None:
+        assert self._mode(VirtualDevice.create("SM-J530F", seed=1)) == "unmanaged"
+
+    def test_a_work_profile_alone_is_profile_owner(self) -> None:
+        device = VirtualDevice.create("SM-J510FN", seed=1)
+        profile = device.create_managed_profile(parent=0, name="Work")
+        assert profile is not None
+        device.profile_owners[profile.id] = self.DPC
+        assert self._mode(device) == "profile_owner"
+
+    def test_android_8_device_owner_beside_a_work_profile(self) -> None:
+        device = VirtualDevice.create("SM-T580", seed=1)
+        device.device_owner = self.DPC
+        assert device.create_managed_profile(parent=0, name="Work") is not None
+        assert self._mode(device) == "device_owner_work_profile"
+
+    def test_android_7_device_owner_with_a_knox_workspace(self) -> None:
+        from virtual_device.scenarios import apply
+
+        device = apply(VirtualDevice.create("SM-J530F", seed=1), "knox-container")
+        device.device_owner = self.DPC
+        assert self._mode(device) == "device_owner_knox_workspace"
+
+    def test_a_device_owner_alone(self) -> None:
+        device = VirtualDevice.create("SM-J530F", seed=1)
+        device.device_owner = self.DPC
+        assert self._mode(device) == "device_owner"
 
 
 class TestScenarios:
