@@ -112,25 +112,39 @@ def _request(method: str, path: str, host: str, body: bytes = b"", auth: str = "
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+# A J5 2017 meeting examples/policies/fleet-baseline.yaml (a patch a month old).
 POSTURE = {
     "model": "SM-J530F",
     "android_version": "7.0",
     "sdk": 24,
-    "security_patch": "2017-06-01",
+    "security_patch": time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * 86400)),
     "knox_version": "2.8",
     "warranty_bit": 0,
     "encrypted": True,
-    "screen_lock": {"secure": True, "type": "pin"},
+    "screen_lock": {"secure": True, "type": "pin", "length": 6},
     "usb_debugging": False,
     "developer_options": False,
     "unknown_sources": False,
     "apps": {
         "personal": [f"com.example.personal{n}" for n in range(40)],
-        "work": [f"uk.police.optik.app{n}" for n in range(8)],
+        "work": [
+            "uk.police.tabard.gate",
+            "uk.police.pnc.mobile",
+            "uk.police.pocketbook",
+            "uk.police.incidents",
+            "uk.police.statements",
+            "com.android.settings",
+            "com.google.android.gms",
+            "com.sec.android.app.camera",
+        ],
     },
+    "management_mode": "device_owner_knox_workspace",
     "policy_version_applied": 1,
     "outbox_position": 0,
 }
+# One device in ten has left USB debugging on: failing within grace, it is evaluated afresh at
+# every check-in, as a real fleet's few failing devices are.
+FAILING_EVERY = 10
 
 
 def checkin_load(
@@ -165,6 +179,8 @@ def checkin_load(
             algorithm="ES256",
         )
         posture = {**POSTURE, "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if index % FAILING_EVERY == 0:
+            posture["usb_debugging"] = True
         body = json.dumps({"posture": posture}).encode()
         return _request("POST", path, f"{host}:{port}", body, assertion)
 

@@ -1,9 +1,10 @@
 """Authenticated check-ins per second against `tabard serve` (uvicorn, one worker).
 
 Starts a real server on SQLite (and on PostgreSQL when TABARD_TEST_DATABASE_URL is set),
-enrols N devices over HTTP, then drives check-ins from a load generator in another process,
-and the same load against a trivial endpoint on the same server as the baseline. Ends with one
-JSON line: check-ins/s, p50 and p99, the trivial endpoint's figures, and their ratio.
+applies the example fleet baseline policy, enrols N devices over HTTP, then drives check-ins
+from a load generator in another process, and the same load against a trivial endpoint on the
+same server as the baseline. Ends with one JSON line: check-ins/s, p50 and p99, the trivial
+endpoint's figures, and their ratio.
 
     python bench/checkin.py [--devices 200] [--connections 32] [--seconds 15]
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,6 +34,7 @@ from bench._load import DeviceCredentials, checkin_load, trivial_load
 from tests.databases import PostgresDatabases
 from tests.e2e.harness import Tabard
 
+BASELINE = Path(__file__).resolve().parents[1] / "examples" / "policies" / "fleet-baseline.yaml"
 PASSWORD = "load generator passphrase"  # noqa: S105 - a throwaway benchmark account
 
 
@@ -39,10 +42,24 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def apply_fleet_baseline(http: httpx.Client, headers: dict[str, str]) -> None:
+    """The example fleet baseline as the fleet policy, so each check-in is judged against it."""
+    document = yaml.safe_load(BASELINE.read_text())
+    stored = http.put(
+        f"/api/v1/policies/{document['name']}", json={"document": document}, headers=headers
+    )
+    stored.raise_for_status()
+    assigned = http.put(
+        "/api/v1/policy-assignments/fleet", json={"policy": document["name"]}, headers=headers
+    )
+    assigned.raise_for_status()
+
+
 def enrol_devices(url: str, count: int) -> list[DeviceCredentials]:
     with httpx.Client(base_url=url, timeout=30) as http:
         pair = http.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {pair.json()['access_token']}"}
+        apply_fleet_baseline(http, headers)
         token = http.post(
             "/api/v1/enrolment-tokens", headers=headers, json={"group": "bench", "uses": count}
         ).json()["token"]

@@ -24,11 +24,22 @@ class BoundedCache(Generic[V]):
                 self._items.move_to_end(key)
                 return self._items[key]
         value = compute()
+        self.put(key, value)
+        return value
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._items[key] = value
+            self._items.move_to_end(key)
             if len(self._items) > self._capacity:
                 self._items.popitem(last=False)
-        return value
 
     def __len__(self) -> int:
         return len(self._items)

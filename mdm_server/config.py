@@ -72,11 +72,12 @@ class Settings(BaseSettings):
     )
     scheduler_enabled: bool = Field(default=True, description="Run housekeeping jobs.")
     compliance_sweep_minutes: int = Field(
-        default=5,
+        default=1,
         ge=1,
         le=1440,
-        description="How often every device is evaluated again against its last posture, so "
-        "grace periods run out and enforcement ladders advance for devices that stay offline.",
+        description="How often devices whose compliance may have changed without a check-in "
+        "(a grace period ending, a policy change) are evaluated again, so enforcement ladders "
+        "advance for devices that stay offline.",
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from policies.document import ACTION_ORDER, QUALITY_ORDER, PolicyDocument
@@ -112,9 +112,14 @@ class ActionDue:
 
 @dataclass(frozen=True)
 class Evaluation:
+    """`next_change`: the first moment after `now` at which the same posture under the same
+    policy would evaluate differently (a ladder step falls due, a patch grows too old), or
+    None if time alone changes nothing. Until then the evaluation stands."""
+
     status: Overall
     findings: tuple[Finding, ...]
     actions: tuple[ActionDue, ...] = field(default_factory=tuple)
+    next_change: datetime | None = None
 
     def failing(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.status == "non_compliant")
@@ -371,6 +376,26 @@ def _actions(
     )
 
 
+def _next_change(
+    findings: tuple[Finding, ...],
+    ladders: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    now: datetime,
+) -> datetime | None:
+    moments = []
+    for finding in findings:
+        if finding.status == "non_compliant" and finding.first_seen is not None:
+            for step in ladders.get(finding.severity, []):
+                at = finding.first_seen + timedelta(hours=step["after_hours"])
+                if at > now:
+                    moments.append(at)
+        elif finding.rule == "device.max_security_patch_age_days" and finding.status == "compliant":
+            patched = date.fromisoformat(finding.actual["security_patch"])
+            too_old = patched + timedelta(days=settings[finding.rule] + 1)
+            moments.append(datetime.combine(too_old, time(), tzinfo=now.tzinfo))
+    return min(moments, default=None)
+
+
 def _overall(findings: tuple[Finding, ...], now: datetime) -> Overall:
     failing = [f for f in findings if f.status == "non_compliant"]
     if any(f.grace_deadline is None or f.grace_deadline <= now for f in failing):
@@ -406,5 +431,8 @@ def evaluate(
         sorted((_with_grace(f, ladders, since, now) for f in findings), key=lambda f: f.rule)
     )
     return Evaluation(
-        status=_overall(graded, now), findings=graded, actions=_actions(graded, ladders, now)
+        status=_overall(graded, now),
+        findings=graded,
+        actions=_actions(graded, ladders, now),
+        next_change=_next_change(graded, ladders, settings, now),
     )

@@ -56,10 +56,12 @@ class Device(SQLModel, table=True):
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     retired_reason: str | None = Field(default=None, max_length=500)
     # The policy the device was last told to hold (a resolved policy's id), the policy epoch it
-    # was resolved at, and its compliance then: a check-in with nothing new reads these alone.
+    # was resolved at, its compliance then, and when time alone could change that compliance
+    # (a grace period ending, say): a check-in with nothing new before then reads these alone.
     policy_version: int | None = None
     policy_epoch: int | None = None
     compliance_status: str | None = Field(default=None, max_length=16, index=True)
+    compliance_review_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
 class DeviceCertificate(SQLModel, table=True):

@@ -78,6 +78,7 @@ class DeviceRef:
     policy_version: int | None
     policy_epoch: int | None
     compliance_status: str | None
+    compliance_review_at: datetime | None
     current_policy_epoch: int | None
     certificate_serial: str | None
     certificate_pem: str | None
@@ -102,6 +103,7 @@ _DEVICE_REF = (
         _devices.c.policy_version,
         _devices.c.policy_epoch,
         _devices.c.compliance_status,
+        _devices.c.compliance_review_at,
         sqlalchemy.select(_epoch.c.epoch).where(_epoch.c.id == 1).scalar_subquery(),
         _certificates.c.serial_number,
         _certificates.c.certificate_pem,

@@ -74,7 +74,7 @@ def check_in(
     resolved = None
     if changed:
         resolved = policies_service.resolve_device(
-            session, device_id=device.id, group=device.group_name
+            session, device_id=device.id, group=device.group_name, epoch=device.current_policy_epoch
         )
         document = within_contract(
             posture.model_dump(mode="json", exclude_none=True),
@@ -89,7 +89,7 @@ def check_in(
             keep=settings.posture_history_limit,
         )
     policy_version = device.policy_version
-    if policies_service.needs_evaluation(device, posture_changed=changed):
+    if policies_service.needs_evaluation(device, posture_changed=changed, now=now):
         if document is None:
             document = repository.posture_of(session, device.id)
         policy_version, _ = policies_service.evaluate_device(
@@ -100,6 +100,7 @@ def check_in(
             now=now,
             cause="checkin",
             resolved=resolved,
+            known=device,
         )
     return CheckinResponse(
         commands=[], policy_version=policy_version, checkin_interval_s=settings.checkin_interval_s

@@ -93,8 +93,8 @@ class ComplianceStatus(StrEnum):
 
 
 class DeviceCompliance(SQLModel, table=True):
-    """A device's latest evaluation: findings, actions due, and when each failing rule was
-    first seen (so grace runs from then)."""
+    """A device's latest evaluation result: findings, actions due, and when each failing rule
+    was first seen (so grace runs from then). Written only when the result changes."""
 
     __tablename__ = "device_compliance"
 
@@ -103,7 +103,7 @@ class DeviceCompliance(SQLModel, table=True):
     layers: list[str] = Field(sa_type=JSONDocument)
     status: str = Field(max_length=16, index=True)
     status_since: datetime = Field(sa_type=UTCDateTime)
-    evaluated_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)  # when this result was stored
     findings: list[dict[str, Any]] = Field(sa_type=JSONDocument)
     actions: list[dict[str, Any]] = Field(sa_type=JSONDocument)
     first_seen: dict[str, str] = Field(sa_type=JSONDocument)

@@ -191,18 +191,26 @@ _SET_DEVICE_POLICY = (
         policy_version=bindparam("policy_version"),
         policy_epoch=bindparam("policy_epoch"),
         compliance_status=bindparam("status"),
+        compliance_review_at=bindparam("review_at"),
     )
 )
 
 
 def set_device_policy(
-    session: Session, device_id: uuid.UUID, *, policy_version: int, epoch: int, status: str
+    session: Session,
+    device_id: uuid.UUID,
+    *,
+    policy_version: int,
+    epoch: int,
+    status: str,
+    review_at: datetime | None,
 ) -> None:
     params = {
         "device_id": device_id,
         "policy_version": policy_version,
         "policy_epoch": epoch,
         "status": status,
+        "review_at": review_at,
     }
     session.execute(_SET_DEVICE_POLICY, params)
 
@@ -226,11 +234,23 @@ class SweepRow:
     posture: dict[str, Any] | None
 
 
-def devices_to_sweep(session: Session, *, after: uuid.UUID | None, limit: int) -> list[SweepRow]:
-    """Active devices in id order, a page at a time (keyset pagination)."""
+def devices_to_sweep(
+    session: Session, *, now: datetime, epoch: int, after: uuid.UUID | None, limit: int
+) -> list[SweepRow]:
+    """Active devices that have checked in and whose compliance may have changed: time has
+    reached their review, or the policy epoch has moved on since they were evaluated. In id
+    order, a page at a time (keyset pagination)."""
     query = (
         sqlalchemy.select(_devices.c.id, _devices.c.group_name, _devices.c.posture)
-        .where(_devices.c.state == DeviceState.active)
+        .where(
+            _devices.c.state == DeviceState.active,
+            _devices.c.posture_received_at.is_not(None),
+            or_(
+                _devices.c.compliance_review_at <= now,
+                _devices.c.policy_epoch.is_(None),
+                _devices.c.policy_epoch != epoch,
+            ),
+        )
         .order_by(_devices.c.id)
         .limit(limit)
     )

@@ -125,7 +125,7 @@ class Explanation(BaseModel):
     evaluated_at: datetime
     posture_received_at: datetime | None
     stored_status: str | None = Field(description="The status recorded at the last evaluation.")
-    stored_at: datetime | None
+    stored_at: datetime | None = Field(description="When that status was stored.")
 
 
 class ComplianceChangePublic(BaseModel):

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +31,6 @@ from mdm_server.policies import repository
 from mdm_server.policies.models import (
     ActionState,
     ComplianceChange,
-    ComplianceStatus,
     DeviceCompliance,
     EnforcementAction,
     Policy,
@@ -66,12 +65,12 @@ from policies.layering import resolve
 log = logging.getLogger("tabard.policies")
 
 COMPLIANCE_ACTOR = Actor.system("compliance")
-# Statuses that can change with time alone (a grace period running out).
-TIME_DEPENDENT = {ComplianceStatus.in_grace, ComplianceStatus.non_compliant}
 _SCOPE_ORDER = {Scope.fleet: 0, Scope.group: 1, Scope.device: 2}
 
 _documents: BoundedCache[PolicyDocument] = BoundedCache(1024)
 _resolutions: BoundedCache[ResolvedPolicy] = BoundedCache(4096)
+# A device's layers at a policy epoch (and in a group): valid until the epoch moves on.
+_device_layers: BoundedCache[tuple[ResolvedPolicy, list[LayerRow]]] = BoundedCache(20_000)
 
 
 # --- documents and versions ----------------------------------------------------------------
@@ -356,9 +355,21 @@ def _document(session: Session, row: LayerRow) -> PolicyDocument:
 
 
 def resolve_device(
+    session: Session, *, device_id: uuid.UUID, group: str, epoch: int | None = None
+) -> tuple[ResolvedPolicy, list[LayerRow]]:
+    """The device's policy now: its layers resolved, least specific first. Given the current
+    policy epoch, an answer already worked out at that epoch is reused."""
+    if epoch is None:
+        return _resolve_device(session, device_id=device_id, group=group)
+    return _device_layers.get_or_compute(
+        (epoch, group, device_id),
+        lambda: _resolve_device(session, device_id=device_id, group=group),
+    )
+
+
+def _resolve_device(
     session: Session, *, device_id: uuid.UUID, group: str
 ) -> tuple[ResolvedPolicy, list[LayerRow]]:
-    """The device's policy now: its layers resolved, least specific first."""
     rows = sorted(
         repository.layers_for(session, group=group, device_id=device_id),
         key=lambda row: _SCOPE_ORDER[Scope(row.scope)],
@@ -387,6 +398,9 @@ def device_view(resolved: ResolvedPolicy) -> dict[str, Any]:
 
 
 def _served_version(session: Session, resolved: ResolvedPolicy, now: datetime) -> int:
+    found = repository.find_resolved_id(session, resolved.digest)
+    if found is not None:
+        return found
     document = resolved.document.model_dump(mode="json", exclude_none=True)
     return repository.resolved_id(session, digest=resolved.digest, document=document, now=now)
 
@@ -407,10 +421,21 @@ def privacy_contract(resolved: ResolvedPolicy) -> list[str] | None:
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
-    data = asdict(finding)
-    for key in ("first_seen", "grace_deadline"):
-        data[key] = data[key].isoformat() if data[key] is not None else None
-    return data
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "status": finding.status,
+        "expected": finding.expected,
+        "actual": finding.actual,
+        "first_seen": _iso(finding.first_seen),
+        "grace_deadline": _iso(finding.grace_deadline),
+        "compensating_control": finding.compensating_control,
+        "message": finding.message,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _actions_json(evaluation: Evaluation) -> list[dict[str, Any]]:
@@ -431,15 +456,15 @@ def _first_seen(stored: DeviceCompliance | None) -> dict[str, datetime]:
     return {rule: datetime.fromisoformat(at) for rule, at in stored.first_seen.items()}
 
 
-def needs_evaluation(device: DeviceRef, *, posture_changed: bool) -> bool:
+def needs_evaluation(device: DeviceRef, *, posture_changed: bool, now: datetime) -> bool:
     """Whether a check-in could change the device's compliance: new posture, a policy change
-    since it was last resolved, or a failure whose grace may have run out."""
+    since it was last resolved, or the time its last evaluation said would change it."""
     return (
         posture_changed
         or device.policy_version is None
         or device.policy_epoch is None
         or device.policy_epoch != device.current_policy_epoch
-        or device.compliance_status in TIME_DEPENDENT
+        or (device.compliance_review_at is not None and device.compliance_review_at <= now)
     )
 
 
@@ -452,11 +477,18 @@ def evaluate_device(
     now: datetime,
     cause: str,
     resolved: tuple[ResolvedPolicy, list[LayerRow]] | None = None,
+    known: DeviceRef | None = None,
 ) -> tuple[int, str]:
-    """Evaluate the device's posture against its policy, store the result and its changes,
-    record the enforcement actions now due, and return (policy version, status)."""
-    epoch = repository.current_epoch(session)
-    policy, rows = resolved or resolve_device(session, device_id=device_id, group=group)
+    """Evaluate the device's posture against its policy, store the result if it changed (with
+    the change in its history), keep the enforcement actions due in step, and return (policy
+    version, status). `known` is what the check-in already read about the device; it spares
+    queries and writes that would change nothing."""
+    epoch = known.current_policy_epoch if known is not None else None
+    if epoch is None:
+        epoch = repository.current_epoch(session)
+    policy, rows = resolved or resolve_device(
+        session, device_id=device_id, group=group, epoch=epoch
+    )
     version = _served_version(session, policy, now)
     stored = repository.compliance(session, device_id, for_update=True)
     evaluation = evaluate(policy, posture or {}, now=now, first_seen=_first_seen(stored))
@@ -467,50 +499,55 @@ def evaluate_device(
         for finding in evaluation.findings
         if finding.first_seen is not None
     }
-    layers = [f"{_layer_name(row)}={row.name}@{row.version}" for row in rows]
     status = evaluation.status
+    result: dict[str, Any] = {
+        "resolved_policy_id": version,
+        "layers": [f"{_layer_name(row)}={row.name}@{row.version}" for row in rows],
+        "status": status,
+        "findings": findings,
+        "actions": actions,
+        "first_seen": first_seen,
+    }
 
+    previous_actions: list[dict[str, Any]] = []
     if stored is None:
-        stored = DeviceCompliance(
-            device_id=device_id,
-            resolved_policy_id=version,
-            layers=layers,
-            status=status,
-            status_since=now,
-            evaluated_at=now,
-            findings=findings,
-            actions=actions,
-            first_seen=first_seen,
+        session.add(
+            DeviceCompliance(device_id=device_id, status_since=now, updated_at=now, **result)
         )
-        session.add(stored)
         _record_change(
             session, device_id, None, status, version, _rule_changes([], findings), cause, now
         )
     else:
+        previous_actions = stored.actions
         changes = _rule_changes(stored.findings, findings)
         if stored.resolved_policy_id != version:
             changes["policy_version"] = [stored.resolved_policy_id, version]
         if status != stored.status or changes:
             _record_change(session, device_id, stored.status, status, version, changes, cause, now)
-            if status != stored.status:
-                stored.status_since = now
-            stored.status = status
-            stored.resolved_policy_id = version
-            stored.layers = layers
-            stored.findings = findings
-            stored.actions = actions
-            stored.first_seen = first_seen
-            stored.evaluated_at = now
+        if status != stored.status:
+            stored.status_since = now
+        if any(getattr(stored, name) != value for name, value in result.items()):
+            for name, value in result.items():
+                setattr(stored, name, value)
+            stored.updated_at = now
             session.add(stored)
-        elif cause == "checkin" or stored.actions != actions or stored.first_seen != first_seen:
-            stored.actions = actions
-            stored.first_seen = first_seen
-            stored.evaluated_at = now
-            session.add(stored)
-    _record_actions(session, device_id, evaluation, now)
-    repository.set_device_policy(
-        session, device_id, policy_version=version, epoch=epoch, status=status
-    )
+    if actions != previous_actions:
+        _record_actions(session, device_id, evaluation, now)
+    review_at = evaluation.next_change
+    if known is None or (
+        known.policy_version,
+        known.policy_epoch,
+        known.compliance_status,
+        known.compliance_review_at,
+    ) != (version, epoch, status, review_at):
+        repository.set_device_policy(
+            session,
+            device_id,
+            policy_version=version,
+            epoch=epoch,
+            status=status,
+            review_at=review_at,
+        )
     return version, status
 
 
@@ -619,13 +656,17 @@ class SweepReport:
 
 
 def sweep(database: Database, *, now: datetime, batch: int = 200) -> SweepReport:
-    """Evaluate every active device that has reported posture, a batch per transaction, so
-    grace periods run out and ladders advance even for devices that stay offline."""
+    """Evaluate again every device whose compliance may have changed without a check-in (a
+    grace period ended, a policy changed), a batch per transaction, so ladders advance even
+    for devices that stay offline."""
     after: uuid.UUID | None = None
     devices = changed = 0
     while True:
         with database.unit_of_work() as session:
-            rows = repository.devices_to_sweep(session, after=after, limit=batch)
+            epoch = repository.current_epoch(session)
+            rows = repository.devices_to_sweep(
+                session, now=now, epoch=epoch, after=after, limit=batch
+            )
             for row in rows:
                 if row.posture is None:
                     continue
@@ -675,7 +716,7 @@ def explain(session: Session, reference: str, *, now: datetime) -> Explanation:
             for path, origin in resolved.provenance.items()
         ],
         status=evaluation.status,
-        findings=[FindingPublic(**asdict(finding)) for finding in evaluation.findings],
+        findings=[FindingPublic(**_finding_json(finding)) for finding in evaluation.findings],
         actions=[
             ActionPublic(action=a.action, severity=a.severity, rules=list(a.rules), due_at=a.due_at)
             for a in evaluation.actions
@@ -683,7 +724,7 @@ def explain(session: Session, reference: str, *, now: datetime) -> Explanation:
         evaluated_at=now,
         posture_received_at=device.posture_received_at,
         stored_status=stored.status if stored else None,
-        stored_at=stored.evaluated_at if stored else None,
+        stored_at=stored.updated_at if stored else None,
     )
 
 

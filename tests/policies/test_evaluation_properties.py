@@ -50,3 +50,35 @@ def test_the_same_posture_as_a_mapping_or_a_model_evaluates_the_same(
     policy = ResolvedPolicy.single(document)
     model = DevicePosture.lenient(posture)
     assert evaluate(policy, posture, now=NOW) == evaluate(policy, model, now=NOW)
+
+
+def _outcome(evaluation: Any) -> tuple[Any, ...]:
+    return (
+        evaluation.status,
+        tuple((f.rule, f.status) for f in evaluation.findings),
+        tuple((action.action, action.rules) for action in evaluation.actions),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents(), postures(), st.integers(0, 500), st.floats(0, 1))
+def test_an_evaluation_stands_until_its_next_change(
+    document: PolicyDocument, posture: Any, hours_ago: int, fraction: float
+) -> None:
+    policy = ResolvedPolicy.single(document)
+    first_seen = {path: NOW - timedelta(hours=hours_ago) for path in policy.settings}
+    now = evaluate(policy, posture, now=NOW, first_seen=first_seen)
+    if now.next_change is None:
+        later = NOW + timedelta(days=3650 * fraction)
+        assert _outcome(evaluate(policy, posture, now=later, first_seen=first_seen)) == _outcome(
+            now
+        )
+        return
+    assert now.next_change > NOW
+    before = NOW + (now.next_change - NOW) * fraction
+    if before < now.next_change:
+        assert _outcome(evaluate(policy, posture, now=before, first_seen=first_seen)) == _outcome(
+            now
+        )
+    at = evaluate(policy, posture, now=now.next_change, first_seen=first_seen)
+    assert _outcome(at) != _outcome(now)

@@ -362,6 +362,34 @@ class TestCompliance:
         assert sorted(a["action"] for a in closed) == ["block_secure_side", "notify"]
         assert row_counts(database, EnforcementAction) == {"EnforcementAction": 2}
 
+    def test_time_alone_moves_a_device_that_keeps_checking_in(
+        self,
+        client: TestClient,
+        admin_headers: dict[str, str],
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        app: FastAPI,
+    ) -> None:
+        put_policy(client, admin_headers, BASELINE)
+        apply(client, admin_headers, "fleet", "baseline")
+        bad = enrolled.posture(
+            encrypted=False, screen_lock={"secure": True, "type": "pin", "length": 6}
+        )
+        enrolled.checkin(client, now=clock(), posture=bad)
+        for _ in range(3):  # the same report within grace changes nothing
+            clock.advance(hours=7)
+            enrolled.checkin(client, now=clock(), posture=bad)
+        admin_headers = headers_for(app, "it_admin")
+        shown = explain(client, admin_headers, enrolled)
+        assert shown["stored_status"] == "in_grace"
+        clock.advance(hours=4)  # 25 hours since the failure was first seen
+        enrolled.checkin(client, now=clock(), posture=bad)
+        admin_headers = headers_for(app, "it_admin")
+        assert explain(client, admin_headers, enrolled)["stored_status"] == "non_compliant"
+        assert ("block_secure_side", ["device.encryption_required"]) in self._due(
+            client, admin_headers
+        )
+
     @staticmethod
     def _due(client: TestClient, headers: dict[str, str]) -> list[tuple[str, list[str]]]:
         due = client.get("/api/v1/compliance/actions", headers=headers).json()

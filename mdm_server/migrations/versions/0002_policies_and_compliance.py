@@ -94,7 +94,7 @@ def upgrade() -> None:
         sa.Column("layers", JSONDocument, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("status_since", UTCDateTime(), nullable=False),
-        sa.Column("evaluated_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("findings", JSONDocument, nullable=False),
         sa.Column("actions", JSONDocument, nullable=False),
         sa.Column("first_seen", JSONDocument, nullable=False),
@@ -149,12 +149,15 @@ def upgrade() -> None:
     op.add_column("devices", sa.Column("policy_version", sa.Integer(), nullable=True))
     op.add_column("devices", sa.Column("policy_epoch", sa.Integer(), nullable=True))
     op.add_column("devices", sa.Column("compliance_status", sa.String(16), nullable=True))
+    op.add_column("devices", sa.Column("compliance_review_at", UTCDateTime(), nullable=True))
     op.create_index("ix_devices_compliance_status", "devices", ["compliance_status"])
+    op.create_index("ix_devices_compliance_review_at", "devices", ["compliance_review_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_devices_compliance_review_at", "devices")
     op.drop_index("ix_devices_compliance_status", "devices")
-    for column in ("compliance_status", "policy_epoch", "policy_version"):
+    for column in ("compliance_review_at", "compliance_status", "policy_epoch", "policy_version"):
         op.drop_column("devices", column)
     for table in (
         "enforcement_actions",
