@@ -278,6 +278,6 @@ def json_schema() -> dict[str, object]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://tabard.invalid/schemas/policy-{SCHEMA_VERSION}.json",
-        "title": "Tabard policy document",
         **schema,
+        "title": "Tabard policy document",
     }

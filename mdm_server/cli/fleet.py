@@ -144,6 +144,7 @@ def _device_rows(devices: list[dict[str, Any]]) -> list[list[Any]]:
             d["group"],
             (d["officer"] or {}).get("collar_number"),
             d["state"],
+            d["compliance"] or "-",
             when(d["last_seen_at"]),
         ]
         for d in devices
@@ -157,6 +158,12 @@ def devices_list(
     model: Annotated[str | None, typer.Option(help="Only this model, e.g. SM-J530F.")] = None,
     android: Annotated[str | None, typer.Option(help="Only this Android version.")] = None,
     state: Annotated[str | None, typer.Option(help="active, retired or wiped.")] = None,
+    compliance: Annotated[
+        str | None,
+        typer.Option(
+            help="compliant, in_grace, non_compliant, incompatible, unknown or not_evaluated."
+        ),
+    ] = None,
     last_seen_before: Annotated[datetime | None, typer.Option(help="ISO time.")] = None,
     last_seen_after: Annotated[datetime | None, typer.Option(help="ISO time.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
@@ -170,6 +177,7 @@ def devices_list(
         "model": model,
         "android_version": android,
         "state": state,
+        "compliance": compliance,
         "limit": limit,
         "offset": offset,
         "last_seen_before": last_seen_before.isoformat() if last_seen_before else None,
@@ -191,7 +199,17 @@ def devices_list(
     shown = f"{offset + 1}-{offset + len(page['items'])} of {page['total']}"
     table(
         f"Devices ({shown})",
-        ["id", "serial", "model", "android", "group", "officer", "state", "last seen"],
+        [
+            "id",
+            "serial",
+            "model",
+            "android",
+            "group",
+            "officer",
+            "state",
+            "compliance",
+            "last seen",
+        ],
         _device_rows(page["items"]),
         keep_whole=("id", "serial"),
     )
@@ -222,6 +240,8 @@ def devices_show(
             ("Knox", device["knox_version"]),
             ("warranty bit", device["warranty_bit"]),
             ("state", device["state"]),
+            ("compliance", device["compliance"] or "not evaluated yet"),
+            ("policy version", device["policy_version"]),
             ("group", device["group"]),
             ("officer", officer.get("collar_number")),
             ("enrolled", device["enrolled_at"]),

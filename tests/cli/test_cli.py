@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -104,3 +105,49 @@ class TestHelpers:
     def test_located_errors_read_as_one_line(self) -> None:
         detail = [{"field": "facts.imei", "problem": "bad"}, {"field": "csr", "problem": "no"}]
         assert describe_detail(detail) == "facts.imei: bad; csr: no"
+
+
+class TestPolicyOffline:
+    """`tabard policy validate` and `schema` need no server and no login."""
+
+    def test_a_valid_example(self, runner: CliRunner) -> None:
+        path = Path(__file__).parents[2] / "examples" / "policies" / "specialist-unit.yaml"
+        result = runner.invoke(app, ["policy", "validate", str(path), "--json"])
+        assert result.exit_code == 0
+        assert json.loads(result.stdout)["name"] == "specialist-unit"
+
+    def test_located_errors_and_exit_1(self, runner: CliRunner, tmp_path: Path) -> None:
+        path = tmp_path / "p.json"
+        path.write_text(json.dumps({"name": "x", "device": {"passcode": {"min_length": 99}}}))
+        result = runner.invoke(app, ["policy", "validate", str(path)])
+        assert result.exit_code == 1
+        assert f"{path}: device.passcode.min_length: must be at most 16" in result.output
+
+    def test_a_key_given_twice_is_refused_with_its_line(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "p.yaml"
+        path.write_text(
+            "name: x\ndevice:\n  encryption_required: true\n  encryption_required: false\n"
+        )
+        result = runner.invoke(app, ["policy", "validate", str(path)])
+        assert result.exit_code == 1
+        assert "p.yaml:4:3" in result.output and "given twice" in result.output
+
+    def test_broken_yaml_says_where(self, runner: CliRunner, tmp_path: Path) -> None:
+        path = tmp_path / "p.yaml"
+        path.write_text("name: x\ndevice: [unclosed\n")
+        result = runner.invoke(app, ["policy", "validate", str(path)])
+        assert result.exit_code == 1
+        assert "not valid YAML" in result.output and "p.yaml:3" in result.output
+
+    def test_a_bad_target_is_a_usage_error(self, runner: CliRunner, tmp_path: Path) -> None:
+        path = Path(__file__).parents[2] / "examples" / "policies" / "fleet-baseline.yaml"
+        result = runner.invoke(app, ["policy", "apply", str(path), "--to", "planet:earth"])
+        assert result.exit_code == 2
+        assert "fleet, group:NAME or device:ID" in result.output
+
+    def test_schema_is_json(self, runner: CliRunner) -> None:
+        result = runner.invoke(app, ["policy", "schema"])
+        assert result.exit_code == 0
+        assert json.loads(result.stdout)["title"] == "Tabard policy document"
