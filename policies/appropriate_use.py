@@ -14,7 +14,7 @@ The rules, each switched on by the policy's `appropriate_use.rules`:
   than `outside_shift_grace_minutes` either side. Officers without a roster are not judged.
 - `missing_incident_reference`: the transaction type needs an incident reference and has none.
 - `non_compliant_device`: the transaction came from a device that was not compliant.
-- volume against the officer's own baseline (`volume_own_baseline_mads`): a day whose count
+- volume against the officer's own baseline (`volume_own_baseline_deviations`): a day whose count
   is more than k robust standard deviations above the officer's median day, where the robust
   standard deviation is 1.4826 x the median absolute deviation (MAD) of the officer's active
   days, at least 1. Needs `MIN_BASELINE_DAYS` active days; the day itself is included, which
@@ -37,7 +37,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -174,32 +174,31 @@ def review(
     check_subjects = any(rules.get(rule) for rule in SUBJECT_RULES)
 
     grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    daily: dict[tuple[str, date], list[str]] = defaultdict(list)
-    day_of: dict[int, date] = {}  # the local day of each quarter-hour seen (UTC offsets are
-    # whole quarter-hours), so each instant is converted to local time only once
+    daily: dict[tuple[str, str], list[str]] = defaultdict(list)
+    # The local day of each quarter-hour seen (UTC offsets are whole quarter-hours), so each
+    # instant is converted to local time once.
+    day_of: dict[int, str] = {}
+    outside_shift = bool(rules.get("outside_shift"))
+    missing_reference = bool(rules.get("missing_incident_reference"))
+    non_compliant = bool(rules.get("non_compliant_device"))
 
     for tx in transactions:
         at = _aware(tx.at)
         quarter = int(at.timestamp()) // 900
         day = day_of.get(quarter)
         if day is None:
-            day = day_of[quarter] = at.astimezone(zone).date()
+            day = day_of[quarter] = at.astimezone(zone).date().isoformat()
         daily[(tx.officer, day)].append(tx.id)
-        day_text = day.isoformat()
         if check_subjects and tx.subjects:
             _subject_flags(tx, directory, colleagues, rules, grouped)
-        if rules.get("outside_shift"):
+        if outside_shift:
             roster = rosters.get(tx.officer)
             if roster is not None and not roster.on_shift(at):
-                grouped[("outside_shift", tx.officer, day_text)].append(tx.id)
-        if (
-            rules.get("missing_incident_reference")
-            and tx.type in needs_reference
-            and not tx.incident_reference
-        ):
-            grouped[("missing_incident_reference", tx.officer, day_text)].append(tx.id)
-        if rules.get("non_compliant_device") and tx.device_compliant is False:
-            grouped[("non_compliant_device", tx.officer, day_text)].append(tx.id)
+                grouped[("outside_shift", tx.officer, day)].append(tx.id)
+        if missing_reference and tx.type in needs_reference and not tx.incident_reference:
+            grouped[("missing_incident_reference", tx.officer, day)].append(tx.id)
+        if non_compliant and tx.device_compliant is False:
+            grouped[("non_compliant_device", tx.officer, day)].append(tx.id)
 
     flags = [
         Flag(
@@ -250,14 +249,14 @@ def _detail(rule: str, officer: str, key: str, colleagues: Mapping[str, str]) ->
 
 
 def _volume_flags(
-    daily: Mapping[tuple[str, date], list[str]], directory: Directory, rules: Mapping[str, Any]
+    daily: Mapping[tuple[str, str], list[str]], directory: Directory, rules: Mapping[str, Any]
 ) -> list[Flag]:
-    own_k = rules.get("volume_own_baseline_mads")
+    own_k = rules.get("volume_own_baseline_deviations")
     peer_multiple = rules.get("volume_peer_multiple")
     if own_k is None and peer_multiple is None:
         return []
     floor = rules.get("volume_min_daily") or 1
-    days_by_officer: dict[str, dict[date, list[str]]] = defaultdict(dict)
+    days_by_officer: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for (officer, day), ids in daily.items():
         days_by_officer[officer][day] = ids
     medians = {
@@ -319,7 +318,7 @@ def _median_without(ordered: list[float], index: int) -> float:
 def _days_over(
     rule: str,
     officer: str,
-    days: Mapping[date, list[str]],
+    days: Mapping[str, list[str]],
     threshold: float,
     floor: int,
     baseline: Mapping[str, Any],
@@ -328,10 +327,10 @@ def _days_over(
         Flag(
             rule=rule,
             officer=officer,
-            key=day.isoformat(),
+            key=day,
             evidence=tuple(sorted(ids)),
             score=_score(rule, 1, boost=min(len(ids) / threshold, 2.5)),
-            detail={"day": day.isoformat(), "count": len(ids), **baseline},
+            detail={"day": day, "count": len(ids), **baseline},
         )
         for day, ids in sorted(days.items())
         if len(ids) > threshold and len(ids) >= floor

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from operator import attrgetter
 from typing import Any, Literal
 
-from policies.document import ACTION_ORDER, QUALITY_ORDER, PolicyDocument
+from policies.document import ACTION_ORDER, QUALITY_ORDER, SEVERITIES, PolicyDocument
 from policies.layering import ResolvedPolicy
 from policies.posture import DevicePosture
 
@@ -261,150 +262,201 @@ def _device_owner_control(posture: DevicePosture) -> str:
     )
 
 
-def _observed_findings(
-    settings: Mapping[str, Any], posture: DevicePosture, now: datetime
-) -> list[Finding]:
-    findings = []
+@dataclass(frozen=True)
+class _Plan:
+    """A resolved policy compiled for evaluation, once per policy: the checks that apply,
+    with their expected values and severities, and the ladders as time offsets."""
+
+    settings: Mapping[str, Any]
+    # (rule, expected, check, severity, privacy-contract item withheld or None)
+    observed: tuple[tuple[str, Any, Check, str, str | None], ...]
+    # (rule, minimum SDK, requirement, compensating control)
+    capability: tuple[tuple[str, int, Any, str], ...]
+    steps: Mapping[str, tuple[tuple[str, timedelta], ...]]
+    grace: Mapping[str, timedelta | None]
+
+
+def _plan(resolved: ResolvedPolicy) -> _Plan:
+    plan = resolved.memo.get("compliance")
+    if plan is None:
+        plan = resolved.memo["compliance"] = _compile(resolved.settings)
+    assert isinstance(plan, _Plan)
+    return plan
+
+
+def _compile(settings: Mapping[str, Any]) -> _Plan:
     contract = settings.get("personal_side.privacy_contract")
-    device_wide = posture.management_mode in DEVICE_WIDE_MODES
-    profile_only = posture.management_mode == "profile_owner"
+    observed = []
     for rule, requirement, check in OBSERVED:
         expected = settings.get(rule)
         if expected is None or (requirement is not None and expected != requirement):
             continue
         needs = COLLECTED_AS.get(rule)
-        if contract is not None and needs is not None and needs not in contract:
+        withheld = (
+            needs if contract is not None and needs is not None and needs not in contract else None
+        )
+        observed.append((rule, expected, check, SEVERITY[rule], withheld))
+    capability = tuple(
+        (rule, min_sdk, requirement, control)
+        for rule, (min_sdk, requirement, control) in MIN_SDK.items()
+        if settings.get(rule) == requirement
+    )
+    ladders = settings.get("enforcement.ladders") or {}
+    steps = {
+        severity: tuple((step["action"], timedelta(hours=step["after_hours"])) for step in ladder)
+        for severity, ladder in ladders.items()
+    }
+    grace = {
+        severity: next((offset for action, offset in ladder if action != "notify"), None)
+        for severity, ladder in steps.items()
+    }
+    return _Plan(settings, tuple(observed), capability, steps, grace)
+
+
+def _graded(
+    rule: str,
+    severity: str,
+    status: Status,
+    expected: Any,
+    actual: Any,
+    plan: _Plan,
+    since: Mapping[str, datetime],
+    now: datetime,
+    *,
+    control: str | None = None,
+    message: str = "",
+) -> Finding:
+    """A finding; a failing one with when it was first seen (never later than now, whatever
+    a skewed clock said) and its grace deadline (the ladder's first step past notifying)."""
+    if status != "non_compliant":
+        return Finding(rule, severity, status, expected, actual, None, None, control, message)
+    seen = since.get(rule, now)
+    if seen > now:
+        seen = now
+    grace = plan.grace.get(severity)
+    deadline = seen + grace if grace is not None else None
+    return Finding(rule, severity, status, expected, actual, seen, deadline, control, message)
+
+
+def _findings(
+    plan: _Plan, posture: DevicePosture, since: Mapping[str, datetime], now: datetime
+) -> list[Finding]:
+    findings = []
+    profile_only = posture.management_mode == "profile_owner"
+    for rule, expected, check, severity, withheld in plan.observed:
+        if withheld is not None:
+            message = f"the privacy contract does not collect {withheld}"
             findings.append(
-                Finding(
-                    rule=rule,
-                    severity=SEVERITY[rule],
-                    status="unknown",
-                    expected=expected,
-                    actual=None,
-                    message=f"the privacy contract does not collect {needs}",
+                _graded(
+                    rule, severity, "unknown", expected, None, plan, since, now, message=message
                 )
             )
             continue
         status, actual = check(expected, posture, now)
         control = None
-        if rule in NEEDS_DEVICE_OWNER and profile_only and not device_wide:
+        if profile_only and rule in NEEDS_DEVICE_OWNER:
             control = _device_owner_control(posture)
             if status != "non_compliant":
                 status = "incompatible"
         findings.append(
-            Finding(
-                rule=rule,
-                severity=SEVERITY[rule],
-                status=status,
-                expected=expected,
-                actual=actual,
-                compensating_control=control,
-            )
+            _graded(rule, severity, status, expected, actual, plan, since, now, control=control)
         )
-    return findings
-
-
-def _capability_findings(settings: Mapping[str, Any], posture: DevicePosture) -> list[Finding]:
-    findings: list[Finding] = []
-    if posture.sdk is None:
-        return findings
-    for rule, (min_sdk, requirement, control) in MIN_SDK.items():
-        if settings.get(rule) == requirement and posture.sdk < min_sdk:
-            findings.append(
-                Finding(
-                    rule=rule,
-                    severity=CAPABILITY_SEVERITY,
-                    status="incompatible",
-                    expected=requirement,
-                    actual={"sdk": posture.sdk, "needs_sdk": min_sdk},
-                    compensating_control=control,
-                    message=f"Android enforces this from API level {min_sdk}",
+    sdk = posture.sdk
+    if sdk is not None:
+        for rule, min_sdk, requirement, control in plan.capability:
+            if sdk < min_sdk:
+                findings.append(
+                    _graded(
+                        rule,
+                        CAPABILITY_SEVERITY,
+                        "incompatible",
+                        requirement,
+                        {"sdk": sdk, "needs_sdk": min_sdk},
+                        plan,
+                        since,
+                        now,
+                        control=control,
+                        message=f"Android enforces this from API level {min_sdk}",
+                    )
                 )
-            )
+    if posture.policy_unapplied:
+        already = {finding.rule for finding in findings}
+        for path in sorted(set(posture.policy_unapplied)):
+            if path in plan.settings and path not in already:
+                findings.append(
+                    _graded(
+                        path,
+                        UNAPPLIED_SEVERITY,
+                        "non_compliant",
+                        plan.settings[path],
+                        "not applied",
+                        plan,
+                        since,
+                        now,
+                        message="the device reported it could not apply this setting",
+                    )
+                )
+    findings.sort(key=attrgetter("rule"))
     return findings
 
 
-def _unapplied_findings(
-    settings: Mapping[str, Any], posture: DevicePosture, already: set[str]
-) -> list[Finding]:
-    return [
-        Finding(
-            rule=path,
-            severity=UNAPPLIED_SEVERITY,
-            status="non_compliant",
-            expected=settings[path],
-            actual="not applied",
-            message="the device reported it could not apply this setting",
-        )
-        for path in sorted(set(posture.policy_unapplied or ()))
-        if path in settings and path not in already
-    ]
+_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+_ACTION_RANK = {action: rank for rank, action in enumerate(ACTION_ORDER)}
 
 
-def _with_grace(
-    finding: Finding, ladders: Mapping[str, Any], first_seen: Mapping[str, datetime], now: datetime
-) -> Finding:
-    if finding.status != "non_compliant":
-        return finding
-    seen = min(first_seen.get(finding.rule, now), now)  # never later than now (clock skew)
-    restricting = [step for step in ladders.get(finding.severity, []) if step["action"] != "notify"]
-    deadline = seen + timedelta(hours=restricting[0]["after_hours"]) if restricting else None
-    return Finding(**{**finding.__dict__, "first_seen": seen, "grace_deadline": deadline})
-
-
-def _actions(
-    findings: tuple[Finding, ...], ladders: Mapping[str, Any], now: datetime
-) -> tuple[ActionDue, ...]:
+def _ladder(
+    findings: list[Finding], plan: _Plan, now: datetime
+) -> tuple[tuple[ActionDue, ...], datetime | None]:
+    """The actions due now (each once, naming every rule that brought it, at the worst
+    severity and the earliest time) and the next moment a step falls due."""
     due: dict[str, tuple[str, set[str], datetime]] = {}
+    upcoming: list[datetime] = []
     for finding in findings:
         if finding.status != "non_compliant" or finding.first_seen is None:
             continue
-        for step in ladders.get(finding.severity, []):
-            at = finding.first_seen + timedelta(hours=step["after_hours"])
+        for action, offset in plan.steps.get(finding.severity, ()):
+            at = finding.first_seen + offset
             if at > now:
+                upcoming.append(at)
                 continue
-            action = step["action"]
-            severity, rules, when = due.get(action, (finding.severity, set(), at))
-            rules.add(finding.rule)
-            worst = max(severity, finding.severity, key=("low", "medium", "high", "critical").index)
-            due[action] = (worst, rules, min(when, at))
-    return tuple(
+            if action in due:
+                severity, rules, when = due[action]
+                if _RANK[finding.severity] > _RANK[severity]:
+                    severity = finding.severity
+                rules.add(finding.rule)
+                due[action] = (severity, rules, min(when, at))
+            else:
+                due[action] = (finding.severity, {finding.rule}, at)
+    actions = tuple(
         ActionDue(action=action, severity=severity, rules=tuple(sorted(rules)), due_at=when)
         for action, (severity, rules, when) in sorted(
-            due.items(), key=lambda item: ACTION_ORDER.index(item[0])
+            due.items(), key=lambda item: _ACTION_RANK[item[0]]
         )
     )
+    return actions, min(upcoming, default=None)
 
 
-def _next_change(
-    findings: tuple[Finding, ...],
-    ladders: Mapping[str, Any],
-    settings: Mapping[str, Any],
-    now: datetime,
-) -> datetime | None:
-    moments = []
+def _patch_expiry(findings: list[Finding], plan: _Plan, now: datetime) -> datetime | None:
+    """When a compliant security patch becomes too old."""
+    rule = "device.max_security_patch_age_days"
     for finding in findings:
-        if finding.status == "non_compliant" and finding.first_seen is not None:
-            for step in ladders.get(finding.severity, []):
-                at = finding.first_seen + timedelta(hours=step["after_hours"])
-                if at > now:
-                    moments.append(at)
-        elif finding.rule == "device.max_security_patch_age_days" and finding.status == "compliant":
+        if finding.rule == rule and finding.status == "compliant":
             patched = date.fromisoformat(finding.actual["security_patch"])
-            too_old = patched + timedelta(days=settings[finding.rule] + 1)
-            moments.append(datetime.combine(too_old, time(), tzinfo=now.tzinfo))
-    return min(moments, default=None)
+            too_old = patched + timedelta(days=plan.settings[rule] + 1)
+            return datetime.combine(too_old, time(), tzinfo=now.tzinfo)
+    return None
 
 
-def _overall(findings: tuple[Finding, ...], now: datetime) -> Overall:
+def _overall(findings: list[Finding], now: datetime) -> Overall:
     failing = [f for f in findings if f.status == "non_compliant"]
     if any(f.grace_deadline is None or f.grace_deadline <= now for f in failing):
         return "non_compliant"
     if failing:
         return "in_grace"
-    if any(f.status == "unknown" for f in findings):
+    statuses = {f.status for f in findings}
+    if "unknown" in statuses:
         return "unknown"
-    if any(f.status == "incompatible" for f in findings):
+    if "incompatible" in statuses:
         return "incompatible"
     return "compliant"
 
@@ -420,19 +472,14 @@ def evaluate(
     ladder's actions due at `now`. `first_seen` carries, per rule, when it was first found
     failing (from the last evaluation), so grace periods run from then."""
     resolved = policy if isinstance(policy, ResolvedPolicy) else ResolvedPolicy.single(policy)
-    settings = resolved.settings
-    observed = DevicePosture.lenient(posture)
-    findings = _observed_findings(settings, observed, now)
-    findings += _capability_findings(settings, observed)
-    findings += _unapplied_findings(settings, observed, {f.rule for f in findings})
-    ladders = settings.get("enforcement.ladders") or {}
-    since = first_seen or {}
-    graded = tuple(
-        sorted((_with_grace(f, ladders, since, now) for f in findings), key=lambda f: f.rule)
-    )
+    plan = _plan(resolved)
+    findings = _findings(plan, DevicePosture.lenient(posture), first_seen or {}, now)
+    actions, next_step = _ladder(findings, plan, now)
+    expiry = _patch_expiry(findings, plan, now)
+    moments = [moment for moment in (next_step, expiry) if moment is not None]
     return Evaluation(
-        status=_overall(graded, now),
-        findings=graded,
-        actions=_actions(graded, ladders, now),
-        next_change=_next_change(graded, ladders, settings, now),
+        status=_overall(findings, now),
+        findings=tuple(findings),
+        actions=actions,
+        next_change=min(moments, default=None),
     )

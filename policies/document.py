@@ -161,11 +161,12 @@ class AppropriateUseRules(Section):
     outside_shift_grace_minutes: int | None = Field(None, ge=0, le=240)
     missing_incident_reference: bool | None = None
     non_compliant_device: bool | None = None
-    volume_own_baseline_mads: float | None = Field(
+    volume_own_baseline_deviations: float | None = Field(
         None,
         gt=0,
         le=20,
-        description="Flag a day more than this many MADs above the officer's median.",
+        description="Flag a day more than this many robust standard deviations (1.4826 x the "
+        "median absolute deviation) above the officer's median day.",
     )
     volume_peer_multiple: float | None = Field(
         None, gt=1, le=100, description="Flag a day above this multiple of the peers' median."

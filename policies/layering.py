@@ -68,7 +68,7 @@ STRATEGIES: dict[str, str] = {
     "appropriate_use.rules.outside_shift_grace_minutes": "min",
     "appropriate_use.rules.missing_incident_reference": "any_true",
     "appropriate_use.rules.non_compliant_device": "any_true",
-    "appropriate_use.rules.volume_own_baseline_mads": "min",
+    "appropriate_use.rules.volume_own_baseline_deviations": "min",
     "appropriate_use.rules.volume_peer_multiple": "min",
     "appropriate_use.rules.volume_min_daily": "min",
     "appropriate_use.justification_sample_rate": "max",
@@ -104,6 +104,8 @@ class ResolvedPolicy:
     layers: tuple[str, ...]
     digest: str = field(default="")
     settings: dict[str, Any] = field(default_factory=dict)  # flattened once, for evaluation
+    # What consumers derive from the policy once and keep with it (compliance's compiled plan).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
+from functools import cache
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -60,14 +61,24 @@ class DevicePosture(BaseModel):
         except ValidationError:
             pass
         kept: dict[str, Any] = {}
-        for name, info in cls.model_fields.items():
-            if name not in report or info.annotation is None:
+        for name, adapter in _field_adapters().items():
+            if name not in report:
                 continue
             try:
-                kept[name] = TypeAdapter(info.annotation).validate_python(report[name])
+                kept[name] = adapter.validate_python(report[name])
             except (ValidationError, TypeError, ValueError):
                 continue
         return cls.model_validate(kept)
+
+
+@cache
+def _field_adapters() -> dict[str, TypeAdapter[Any]]:
+    """A validator per posture field, built once, for reading a report field by field."""
+    return {
+        name: TypeAdapter(info.annotation)
+        for name, info in DevicePosture.model_fields.items()
+        if info.annotation is not None
+    }
 
 
 # Posture fields that describe the officer's personal side, as the privacy contract names them.

@@ -94,7 +94,7 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "personal_side.privacy_contract": _unique_list(CONTRACT),
     "appropriate_use.transaction_types": _transaction_types,
     "appropriate_use.rules.outside_shift_grace_minutes": st.integers(0, 240),
-    "appropriate_use.rules.volume_own_baseline_mads": st.floats(0.5, 20),
+    "appropriate_use.rules.volume_own_baseline_deviations": st.floats(0.5, 20),
     "appropriate_use.rules.volume_peer_multiple": st.floats(1.5, 100),
     "appropriate_use.rules.volume_min_daily": st.integers(1, 10_000),
     "appropriate_use.justification_sample_rate": st.floats(0, 1),

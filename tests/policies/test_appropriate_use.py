@@ -193,7 +193,7 @@ def _days(officer: str, counts: list[int], start: int = 0) -> list[Transaction]:
 def test_volume_above_own_baseline() -> None:
     # Median 10, MAD 1: threshold 10 + 3 x 1.4826 = 14.45; 15 is flagged, 14 is not.
     counts = [9, 10, 11, 10, 9, 11, 10, 14, 15]
-    policy = _policy(volume_own_baseline_mads=3, volume_min_daily=5)
+    policy = _policy(volume_own_baseline_deviations=3, volume_min_daily=5)
     (flag,) = review(policy, _days("adams", counts), DIRECTORY)
     assert flag.rule == "volume_own_baseline"
     assert flag.key == (MONDAY + timedelta(days=8)).date().isoformat()
@@ -205,12 +205,13 @@ def test_volume_above_own_baseline() -> None:
 def test_volume_baseline_needs_a_week_and_respects_the_floor() -> None:
     short_history = [10, 10, 10, 10, 10, 40]
     assert (
-        review(_policy(volume_own_baseline_mads=3), _days("adams", short_history), DIRECTORY) == ()
+        review(_policy(volume_own_baseline_deviations=3), _days("adams", short_history), DIRECTORY)
+        == ()
     )
     quiet = [1, 1, 1, 1, 1, 1, 1, 6]
     assert (
         review(
-            _policy(volume_own_baseline_mads=3, volume_min_daily=10),
+            _policy(volume_own_baseline_deviations=3, volume_min_daily=10),
             _days("adams", quiet),
             DIRECTORY,
         )
@@ -278,7 +279,7 @@ def test_flags_do_not_depend_on_the_order_of_events(
     transactions: list[Transaction], rnd: random.Random
 ) -> None:
     policy = _policy(
-        **ALL_RULES, volume_own_baseline_mads=2, volume_peer_multiple=1.5, volume_min_daily=1
+        **ALL_RULES, volume_own_baseline_deviations=2, volume_peer_multiple=1.5, volume_min_daily=1
     )
     shuffled = list(transactions)
     rnd.shuffle(shuffled)
@@ -292,7 +293,9 @@ def test_flags_do_not_depend_on_the_order_of_events(
 @given(_transactions())
 def test_every_flag_points_at_real_events(transactions: list[Transaction]) -> None:
     ids = {tx.id for tx in transactions}
-    for flag in review(_policy(**ALL_RULES, volume_own_baseline_mads=2), transactions, DIRECTORY):
+    for flag in review(
+        _policy(**ALL_RULES, volume_own_baseline_deviations=2), transactions, DIRECTORY
+    ):
         assert flag.evidence and set(flag.evidence) <= ids
         assert 0 < flag.score <= 1
 

@@ -151,3 +151,19 @@ def test_the_baseline_example_sets_every_section() -> None:
     baseline = parse_policy(yaml.safe_load((EXAMPLES / "fleet-baseline.yaml").read_text()))
     sections = {path.split(".")[0] for path in flatten(baseline)}
     assert sections == {path.split(".")[0] for path in STRATEGIES}
+
+
+def test_the_guide_documents_every_setting() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "policies.md").read_text()
+    missing = [
+        path
+        for path in STRATEGIES
+        if f"`{path}`" not in guide and not path.startswith("appropriate_use.rules.")
+    ]
+    rules = [
+        path.removeprefix("appropriate_use.rules.")
+        for path in STRATEGIES
+        if path.startswith("appropriate_use.rules.")
+    ]
+    assert missing == []
+    assert [rule for rule in rules if f"`{rule}" not in guide] == []

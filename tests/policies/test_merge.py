@@ -74,7 +74,7 @@ STRICTER: dict[str, str] = {
     "appropriate_use.rules.outside_shift_grace_minutes": "min",
     "appropriate_use.rules.missing_incident_reference": "any_true",
     "appropriate_use.rules.non_compliant_device": "any_true",
-    "appropriate_use.rules.volume_own_baseline_mads": "min",
+    "appropriate_use.rules.volume_own_baseline_deviations": "min",
     "appropriate_use.rules.volume_peer_multiple": "min",
     "appropriate_use.rules.volume_min_daily": "min",
     "appropriate_use.justification_sample_rate": "max",
