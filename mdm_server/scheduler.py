@@ -9,7 +9,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from mdm_server.auth import service as auth_service
 from mdm_server.context import AppContext
 from mdm_server.devices import service as devices_service
-from mdm_server.policies import service as policies_service
+from mdm_server.policies import compliance
 
 log = logging.getLogger("tabard.scheduler")
 
@@ -26,7 +26,7 @@ def purge_expired(context: AppContext) -> None:
 
 def evaluate_compliance(context: AppContext) -> None:
     """Evaluate every device against its last posture: ladders advance without check-ins."""
-    report = policies_service.sweep(context.database, now=context.clock())
+    report = compliance.sweep(context.database, now=context.clock())
     if report.changed:
         log.info("compliance sweep: %d devices, %d changed", report.devices, report.changed)
 

@@ -14,80 +14,28 @@ enforced on this device), `compliant`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any
 
-from policies.document import ACTION_ORDER, QUALITY_ORDER, SEVERITIES, PolicyDocument
+from policies.checks import (
+    CAPABILITY_SEVERITY,
+    COLLECTED_AS,
+    MIN_SDK,
+    NEEDS_DEVICE_OWNER,
+    OBSERVED,
+    SEVERITY,
+    UNAPPLIED_SEVERITY,
+    Check,
+    Overall,
+    Status,
+    device_owner_control,
+)
+from policies.document import ACTION_ORDER, SEVERITIES, PolicyDocument
 from policies.layering import ResolvedPolicy
 from policies.posture import DevicePosture
-
-Status = Literal["compliant", "non_compliant", "unknown", "incompatible"]
-Overall = Literal["compliant", "incompatible", "in_grace", "non_compliant", "unknown"]
-
-SEVERITY: dict[str, str] = {
-    "device.warranty_bit_must_be_zero": "critical",
-    "device.encryption_required": "high",
-    "device.min_android_version": "high",
-    "device.allowed_models": "high",
-    "device.unknown_sources_allowed": "high",
-    "device.passcode.quality": "high",
-    "device.passcode.min_length": "high",
-    "device.max_security_patch_age_days": "medium",
-    "device.usb_debugging_allowed": "medium",
-    "personal_side.blocked_apps": "medium",
-    "secure_side.allowed_apps": "medium",
-    "device.developer_options_allowed": "low",
-}
-UNAPPLIED_SEVERITY = "medium"
-CAPABILITY_SEVERITY = "medium"
-
-# How the lock screen types map onto DevicePolicyManager's password quality.
-LOCK_QUALITY = {
-    "none": "none",
-    "swipe": "none",
-    "pattern": "something",
-    "biometric": "something",
-    "pin": "numeric",
-    "password": "alphanumeric",
-}
-# Packages of the platform itself, present in every work profile; never "unapproved apps".
-PLATFORM_PREFIXES = (
-    "android",
-    "com.android.",
-    "com.google.android.",
-    "com.samsung.android.",
-    "com.sec.android.",
-)
-# Management modes in which Tabard's DPC controls the whole device, not just the work profile.
-DEVICE_WIDE_MODES = {"device_owner_work_profile", "device_owner_knox_workspace", "device_owner"}
-# Settings only a device owner can enforce on the personal side.
-NEEDS_DEVICE_OWNER = {
-    "device.usb_debugging_allowed",
-    "device.unknown_sources_allowed",
-    "device.developer_options_allowed",
-    "personal_side.blocked_apps",
-}
-# Settings Android enforces only from an API level (DevicePolicyManager, UserManager).
-MIN_SDK: dict[str, tuple[int, Any, str]] = {
-    "secure_side.separate_work_challenge": (
-        24,
-        True,
-        "Tabard's gate asks for the officer's PIN at every entry to the secure side",
-    ),
-    "secure_side.contacts_search_from_personal_allowed": (
-        24,
-        False,
-        "cross-profile caller ID is disabled and no contacts sync into the profile",
-    ),
-    "secure_side.share_into_work_allowed": (
-        28,
-        False,
-        "cross-profile intent filters are cleared and only allow-listed ones added",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -124,142 +72,6 @@ class Evaluation:
 
     def failing(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.status == "non_compliant")
-
-
-def _version(text: str | None) -> tuple[int, ...] | None:
-    try:
-        return tuple(int(part) for part in str(text).split(".")) if text else None
-    except ValueError:
-        return None
-
-
-Check = Callable[[Any, DevicePosture, datetime], tuple[Status, Any]]
-
-
-def _boolean(attribute: str, *, bad: bool) -> Check:
-    def check(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-        actual = getattr(posture, attribute)
-        if actual is None:
-            return "unknown", None
-        return ("non_compliant" if actual == bad else "compliant"), actual
-
-    return check
-
-
-def _encryption(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    if posture.encrypted is None:
-        return "unknown", None
-    return ("compliant" if posture.encrypted else "non_compliant"), posture.encrypted
-
-
-def _warranty(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    if posture.warranty_bit is None:
-        return "unknown", None
-    return ("compliant" if posture.warranty_bit == 0 else "non_compliant"), posture.warranty_bit
-
-
-def _quality(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    lock = posture.screen_lock
-    quality = LOCK_QUALITY.get(lock.type or "") if lock is not None else None
-    if quality is None:
-        return "unknown", lock.type if lock is not None else None
-    ok = QUALITY_ORDER.index(quality) >= QUALITY_ORDER.index(expected)
-    return ("compliant" if ok else "non_compliant"), quality
-
-
-def _length(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    lock = posture.screen_lock
-    length = lock.length if lock is not None else None
-    if length is None and lock is not None and lock.type in ("none", "swipe"):
-        length = 0  # no secret at all
-    if length is None:
-        return "unknown", None
-    return ("compliant" if length >= expected else "non_compliant"), length
-
-
-def _android(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    actual, wanted = _version(posture.android_version), _version(expected)
-    if actual is None or wanted is None:
-        return "unknown", posture.android_version
-    return ("compliant" if actual >= wanted else "non_compliant"), posture.android_version
-
-
-def _patch_age(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    if posture.security_patch is None:
-        return "unknown", None
-    age = (now.date() - posture.security_patch).days
-    actual = {"security_patch": posture.security_patch.isoformat(), "age_days": age}
-    return ("compliant" if age <= expected else "non_compliant"), actual
-
-
-def _models(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    if posture.model is None:
-        return "unknown", None
-    return ("compliant" if posture.model in expected else "non_compliant"), posture.model
-
-
-def _blocked(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    personal = (posture.apps or {}).get("personal")
-    if personal is None:
-        return "unknown", None
-    found = sorted(set(personal) & set(expected))
-    return ("non_compliant" if found else "compliant"), found
-
-
-def _allowed(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    work = (posture.apps or {}).get("work")
-    if work is None:
-        return "unknown", None
-    allowed = {app["package"] for app in expected}
-    extra = sorted(p for p in set(work) - allowed if not p.startswith(PLATFORM_PREFIXES))
-    return ("non_compliant" if extra else "compliant"), extra
-
-
-# (setting, the value that makes it a requirement (None: any), check)
-OBSERVED: tuple[tuple[str, Any, Check], ...] = (
-    ("device.encryption_required", True, _encryption),
-    ("device.warranty_bit_must_be_zero", True, _warranty),
-    ("device.passcode.quality", None, _quality),
-    ("device.passcode.min_length", None, _length),
-    ("device.min_android_version", None, _android),
-    ("device.max_security_patch_age_days", None, _patch_age),
-    ("device.usb_debugging_allowed", False, _boolean("usb_debugging", bad=True)),
-    ("device.unknown_sources_allowed", False, _boolean("unknown_sources", bad=True)),
-    ("device.developer_options_allowed", False, _boolean("developer_options", bad=True)),
-    ("device.allowed_models", None, _models),
-    ("personal_side.blocked_apps", None, _blocked),
-    ("secure_side.allowed_apps", None, _allowed),
-)
-
-
-# The privacy-contract item each observed rule reads; a rule whose item the contract leaves
-# out is `unknown`, whatever the device sent.
-COLLECTED_AS: dict[str, str] = {
-    "device.encryption_required": "encrypted",
-    "device.warranty_bit_must_be_zero": "warranty_bit",
-    "device.passcode.quality": "screen_lock",
-    "device.passcode.min_length": "screen_lock",
-    "device.min_android_version": "android_version",
-    "device.max_security_patch_age_days": "security_patch",
-    "device.usb_debugging_allowed": "usb_debugging",
-    "device.unknown_sources_allowed": "unknown_sources",
-    "device.developer_options_allowed": "developer_options",
-    "device.allowed_models": "model",
-    "personal_side.blocked_apps": "apps.personal",
-}
-
-
-def _device_owner_control(posture: DevicePosture) -> str:
-    if posture.sdk is not None and posture.sdk >= 26:
-        return (
-            "re-provision as a device owner with a work profile; until then the posture is "
-            "watched and a breach blocks the secure side"
-        )
-    return (
-        "a device owner with a licensed Knox Workspace (a work profile beside a device "
-        "owner needs Android 8); until then the posture is watched and a breach blocks "
-        "the secure side"
-    )
 
 
 @dataclass(frozen=True)
@@ -355,7 +167,7 @@ def _findings(
         status, actual = check(expected, posture, now)
         control = None
         if profile_only and rule in NEEDS_DEVICE_OWNER:
-            control = _device_owner_control(posture)
+            control = device_owner_control(posture)
             if status != "non_compliant":
                 status = "incompatible"
         findings.append(

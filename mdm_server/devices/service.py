@@ -30,7 +30,7 @@ from mdm_server.devices.schemas import (
     PostureEntry,
 )
 from mdm_server.errors import ConflictError, InvalidRequestError
-from mdm_server.policies import service as policies_service
+from mdm_server.policies import compliance, resolution
 from mdm_server.policies.models import ComplianceStatus
 from policies.posture import within_contract
 
@@ -73,12 +73,12 @@ def check_in(
     document: dict[str, Any] | None = None
     resolved = None
     if changed:
-        resolved = policies_service.resolve_device(
+        resolved = resolution.resolve_device(
             session, device_id=device.id, group=device.group_name, epoch=device.current_policy_epoch
         )
         document = within_contract(
             posture.model_dump(mode="json", exclude_none=True),
-            policies_service.privacy_contract(resolved[0]),
+            resolution.privacy_contract(resolved[0]),
         )
     if not repository.record_checkin(session, device.id, posture=document, digest=digest, now=now):
         raise ConflictError("device is no longer active", code="device_not_active")
@@ -89,10 +89,10 @@ def check_in(
             keep=settings.posture_history_limit,
         )
     policy_version = device.policy_version
-    if policies_service.needs_evaluation(device, posture_changed=changed, now=now):
+    if compliance.needs_evaluation(device, posture_changed=changed, now=now):
         if document is None:
             document = repository.posture_of(session, device.id)
-        policy_version, _ = policies_service.evaluate_device(
+        policy_version, _ = compliance.evaluate_device(
             session,
             device_id=device.id,
             group=device.group_name,

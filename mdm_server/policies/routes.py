@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from mdm_server.deps import AnyStaff, ContextDep, DeviceCaller, FleetReader, ITAdmin
-from mdm_server.policies import service
+from mdm_server.policies import compliance, resolution, service
 from mdm_server.policies.models import Scope
 from mdm_server.policies.schemas import (
     AssignmentPublic,
@@ -173,7 +173,7 @@ def explain_device_policy(reference: str, _: FleetReader, context: ContextDep) -
     """The device's policy as resolved now, each setting with the layer that set it, and its
     findings and actions due against its last posture."""
     with context.database.unit_of_work(write=False) as session:
-        return service.explain(session, reference, now=context.clock())
+        return compliance.explain(session, reference, now=context.clock())
 
 
 @compliance_router.get("/devices/{reference}/compliance")
@@ -185,7 +185,7 @@ def device_compliance_history(
 ) -> list[ComplianceChangePublic]:
     """Changes in the device's compliance, newest first."""
     with context.database.unit_of_work(write=False) as session:
-        return service.history(session, reference, limit=limit)
+        return compliance.history(session, reference, limit=limit)
 
 
 @compliance_router.get("/compliance/summary")
@@ -193,7 +193,7 @@ def compliance_summary(_: FleetReader, context: ContextDep) -> ComplianceSummary
     """The fleet's compliance: devices per status and group, the rules failing most, and the
     enforcement actions due."""
     with context.database.unit_of_work(write=False) as session:
-        return service.summary(session)
+        return compliance.summary(session)
 
 
 @compliance_router.get("/compliance/actions")
@@ -205,14 +205,14 @@ def list_enforcement_actions(
 ) -> list[EnforcementActionPublic]:
     """Enforcement actions the ladders made due (by default, those still waiting)."""
     with context.database.unit_of_work(write=False) as session:
-        return service.enforcement_actions(session, state=state, limit=limit)
+        return compliance.enforcement_actions(session, state=state, limit=limit)
 
 
 @compliance_router.post("/compliance/evaluate")
 def evaluate_fleet(_: ITAdmin, context: ContextDep) -> dict[str, int]:
     """Evaluate every device now against its last posture (the scheduler does this every few
     minutes; this is for right after a policy change)."""
-    report = service.sweep(context.database, now=context.clock())
+    report = compliance.sweep(context.database, now=context.clock())
     return {"devices": report.devices, "changed": report.changed}
 
 
@@ -220,4 +220,4 @@ def evaluate_fleet(_: ITAdmin, context: ContextDep) -> dict[str, int]:
 def device_policy(caller: DeviceCaller, context: ContextDep) -> DevicePolicy:
     """The policy this device must enforce, and its version (as in every check-in answer)."""
     with caller.transaction(context) as (session, device):
-        return service.device_policy(session, device=device.device, now=context.clock())
+        return resolution.device_policy(session, device=device.device, now=context.clock())

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.db import Database
-from mdm_server.policies import service
+from mdm_server.policies import compliance
 from mdm_server.policies.models import (
     ComplianceChange,
     EnforcementAction,
@@ -342,7 +342,7 @@ class TestCompliance:
 
         clock.advance(hours=25)  # the device stays offline
         admin_headers = headers_for(app, "it_admin")  # the first login's token has expired
-        report = service.sweep(app.state.context.database, now=clock())
+        report = compliance.sweep(app.state.context.database, now=clock())
         assert (report.devices, report.changed) == (1, 1)
         assert sorted(self._due(client, admin_headers)) == [
             ("block_secure_side", ["device.encryption_required"]),
@@ -350,7 +350,7 @@ class TestCompliance:
         ]
         device = client.get(f"/api/v1/devices/{enrolled.device_id}", headers=admin_headers).json()
         assert device["compliance"] == "non_compliant"
-        again = service.sweep(app.state.context.database, now=clock())
+        again = compliance.sweep(app.state.context.database, now=clock())
         assert again.changed == 0
         assert len(audit_events(database, "enforcement.action_due")) == 2
 
