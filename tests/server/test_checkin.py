@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -83,6 +84,33 @@ class TestCheckin:
         assert response.json()["detail"] == [
             {"field": "posture.contacts", "problem": "Extra inputs are not permitted"}
         ]
+
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"management_mode": "root"}, "posture.management_mode"),
+            (
+                {"screen_lock": {"secure": True, "type": "pin", "length": -1}},
+                "posture.screen_lock.length",
+            ),
+            ({"policy_unapplied": ["Secure Side; DROP"]}, "posture.policy_unapplied.0"),
+            (
+                {"policy_unapplied": ["device.encryption_required"] * 101},
+                "posture.policy_unapplied",
+            ),
+        ],
+    )
+    def test_refuses_malformed_policy_fields(
+        self,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        change: dict[str, object],
+        field: str,
+    ) -> None:
+        response = enrolled.checkin(client, now=clock(), posture=enrolled.posture(**change))
+        assert response.status_code == 422
+        assert [problem["field"] for problem in response.json()["detail"]] == [field]
 
     def test_accepts_a_posture_that_knows_little(
         self, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock

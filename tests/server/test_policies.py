@@ -442,6 +442,37 @@ class TestCompliance:
         assert shown["status"] == "unknown"  # never checked in: nothing is known yet
 
 
+class TestBadRequests:
+    def test_unknown_things_are_named(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        actions = client.get("/api/v1/compliance/actions?state=bogus", headers=admin_headers)
+        assert error_of(actions) == "invalid_filter"
+        assert error_of(client.get("/api/v1/devices/ffff0000/policy", headers=admin_headers)) == (
+            "device_not_found"
+        )
+        assert error_of(client.get("/api/v1/policies/nope", headers=admin_headers)) == (
+            "policy_not_found"
+        )
+        body = client.put("/api/v1/policies/x", json={"document": [1]}, headers=admin_headers)
+        assert body.status_code == 422
+        missing = client.put("/api/v1/policies/x", json={}, headers=admin_headers)
+        assert missing.status_code == 422
+
+    def test_a_retired_device_cannot_take_a_policy(
+        self, client: TestClient, admin_headers: dict[str, str], enrolled: SimulatedDevice
+    ) -> None:
+        put_policy(client, admin_headers, BASELINE)
+        retired = client.post(
+            f"/api/v1/devices/{enrolled.device_id}/retire",
+            json={"reason": "lost"},
+            headers=admin_headers,
+        )
+        assert retired.status_code == 200
+        refused = apply(client, admin_headers, f"device/{enrolled.device_id}", "baseline")
+        assert refused.status_code == 409
+
+
 class TestSummaryAndInventory:
     def test_fleet_summary_and_inventory_filter(
         self, client: TestClient, admin_headers: dict[str, str], clock: FakeClock
