@@ -27,13 +27,6 @@ class BoundedCache(Generic[V]):
         self.put(key, value)
         return value
 
-    def get(self, key: Hashable) -> V | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
     def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._items[key] = value

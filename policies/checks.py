@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from policies.document import QUALITY_ORDER
+from policies.document import QUALITY_ORDER, version_key
 from policies.posture import DevicePosture
 
 Status = Literal["compliant", "non_compliant", "unknown", "incompatible"]
@@ -77,13 +77,6 @@ MIN_SDK: dict[str, tuple[int, Any, str]] = {
 }
 
 
-def _version(text: str | None) -> tuple[int, ...] | None:
-    try:
-        return tuple(int(part) for part in str(text).split(".")) if text else None
-    except ValueError:
-        return None
-
-
 Check = Callable[[Any, DevicePosture, datetime], tuple[Status, Any]]
 
 
@@ -129,7 +122,7 @@ def _length(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Statu
 
 
 def _android(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    actual, wanted = _version(posture.android_version), _version(expected)
+    actual, wanted = version_key(posture.android_version), version_key(expected)
     if actual is None or wanted is None:
         return "unknown", posture.android_version
     return ("compliant" if actual >= wanted else "non_compliant"), posture.android_version

@@ -35,6 +35,17 @@ PATTERN_HINTS = {
     PURPOSE_PATTERN: "capitals, digits and '_', such as INVESTIGATION",
 }
 PackageName = Annotated[str, StringConstraints(pattern=PACKAGE_PATTERN, max_length=255)]
+
+
+def version_key(text: object) -> tuple[int, ...] | None:
+    """An Android version as numbers to compare part by part (`7.1.1` -> (7, 1, 1)); None
+    for anything that is not one."""
+    try:
+        return tuple(int(part) for part in str(text).split(".")) if text else None
+    except ValueError:
+        return None
+
+
 AndroidVersion = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 PurposeCode = Annotated[str, StringConstraints(pattern=PURPOSE_PATTERN)]

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from policies.document import ACTION_ORDER, QUALITY_ORDER, PolicyDocument
+from policies.document import ACTION_ORDER, QUALITY_ORDER, PolicyDocument, version_key
 
 STRATEGIES: dict[str, str] = {
     "device.passcode.min_length": "max",
@@ -166,10 +166,6 @@ def unflatten(settings: dict[str, Any], *, name: str, description: str = "") -> 
     return PolicyDocument.model_validate(tree)
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
-
-
 def _stricter(key: Callable[[Any], Any], *, higher: bool) -> Callable[[Any, Any], tuple[Any, bool]]:
     """A merge keeping the stricter value; the flag says whether the specific one won."""
 
@@ -247,7 +243,7 @@ MERGES: dict[str, Callable[[Any, Any], tuple[Any, bool]]] = {
     "any_true": _stricter(bool, higher=True),
     "all_true": _stricter(bool, higher=False),
     "quality": _stricter(QUALITY_ORDER.index, higher=True),
-    "version_max": _stricter(_version, higher=True),
+    "version_max": _stricter(version_key, higher=True),  # validated: never None
     "intersect": _intersect,
     "union": _union,
     "apps": _apps,

@@ -9,13 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from mdm_server.validation import CollarNumber, GroupName
+from policies.document import AndroidVersion, PackageName
 from policies.posture import ManagementMode
 
-AndroidVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,2}(\.\d{1,2}){0,2}$")]
-PackageName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$", max_length=255),
-]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 SettingPath = Annotated[str, StringConstraints(pattern=r"^[a-z_]+(\.[a-z_]+){1,3}$")]
 MAX_APPS_PER_PROFILE = 2000

@@ -92,7 +92,7 @@ def check_in(
     if compliance.needs_evaluation(device, posture_changed=changed, now=now):
         if document is None:
             document = repository.posture_of(session, device.id)
-        policy_version, _ = compliance.evaluate_device(
+        policy_version = compliance.evaluate_device(
             session,
             device_id=device.id,
             group=device.group_name,
@@ -101,7 +101,7 @@ def check_in(
             cause="checkin",
             resolved=resolved,
             known=device,
-        )
+        ).policy_version
     return CheckinResponse(
         commands=[], policy_version=policy_version, checkin_interval_s=settings.checkin_interval_s
     )

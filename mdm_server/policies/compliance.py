@@ -94,6 +94,13 @@ def needs_evaluation(device: DeviceRef, *, posture_changed: bool, now: datetime)
     )
 
 
+@dataclass(frozen=True)
+class DeviceEvaluation:
+    policy_version: int
+    status: str
+    previous_status: str | None  # None: the device's first evaluation
+
+
 def evaluate_device(
     session: Session,
     *,
@@ -104,12 +111,14 @@ def evaluate_device(
     cause: str,
     resolved: tuple[ResolvedPolicy, list[LayerRow]] | None = None,
     known: DeviceRef | None = None,
-) -> tuple[int, str]:
+    epoch: int | None = None,
+) -> DeviceEvaluation:
     """Evaluate the device's posture against its policy, store the result if it changed (with
-    the change in its history), keep the enforcement actions due in step, and return (policy
-    version, status). `known` is what the check-in already read about the device; it spares
-    queries and writes that would change nothing."""
-    epoch = known.current_policy_epoch if known is not None else None
+    the change in its history) and keep the enforcement actions due in step. `known` is what
+    the check-in already read about the device, `epoch` the policy epoch if the caller has
+    read it; both spare queries and writes that would change nothing."""
+    if epoch is None and known is not None:
+        epoch = known.current_policy_epoch
     if epoch is None:
         epoch = repository.current_epoch(session)
     policy, rows = resolved or resolve_device(
@@ -131,6 +140,7 @@ def evaluate_device(
         },
     }
     previous_actions = stored.actions if stored is not None else []
+    previous_status = stored.status if stored is not None else None
     _store_result(session, device_id, stored, result, cause=cause, now=now)
     if result["actions"] != previous_actions:
         _record_actions(session, device_id, evaluation, now)
@@ -149,7 +159,7 @@ def evaluate_device(
             status=status,
             review_at=review_at,
         )
-    return version, status
+    return DeviceEvaluation(policy_version=version, status=status, previous_status=previous_status)
 
 
 def _store_result(
@@ -304,18 +314,17 @@ def sweep(database: Database, *, now: datetime, batch: int = 200) -> SweepReport
             for row in rows:
                 if row.posture is None:
                     continue
-                stored = repository.compliance(session, row.id)
-                before = stored.status if stored is not None else None
-                _, status = evaluate_device(
+                result = evaluate_device(
                     session,
                     device_id=row.id,
                     group=row.group_name,
                     posture=row.posture,
                     now=now,
                     cause="sweep",
+                    epoch=epoch,
                 )
                 devices += 1
-                changed += before != status
+                changed += result.previous_status != result.status
         if len(rows) < batch:
             return SweepReport(devices=devices, changed=changed)
         after = rows[-1].id

@@ -162,10 +162,6 @@ def find_resolved_id(session: Session, digest: str) -> int | None:
     return int(found) if found is not None else None
 
 
-def resolved(session: Session, resolved_policy_id: int) -> ResolvedPolicyRecord | None:
-    return session.get(ResolvedPolicyRecord, resolved_policy_id)
-
-
 def compliance(
     session: Session, device_id: uuid.UUID, *, for_update: bool = False
 ) -> DeviceCompliance | None:

@@ -175,6 +175,14 @@ def test_days_are_the_forces_calendar_days() -> None:
     assert utc[0].key == "2026-06-30"
 
 
+def test_a_naive_time_is_read_as_utc() -> None:
+    late = MONDAY + timedelta(hours=20)  # outside Monday's 08:00-18:00 shift
+    aware = review(_policy(), [_tx(1, at=late)], DIRECTORY)
+    naive = review(_policy(), [_tx(1, at=late.replace(tzinfo=None))], DIRECTORY)
+    assert [flag.rule for flag in aware] == ["outside_shift"]
+    assert naive == aware
+
+
 def _days(officer: str, counts: list[int], start: int = 0) -> list[Transaction]:
     out = []
     for day, count in enumerate(counts, start=start):

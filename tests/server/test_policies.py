@@ -27,6 +27,7 @@ from tests.factories.staff import headers_for
 from tests.support import audit_events, error_of, row_counts
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "policies"
+PIN_LOCK = {"secure": True, "type": "pin", "length": 6}  # meets BASELINE's passcode
 BASELINE = {
     "name": "baseline",
     "device": {
@@ -62,6 +63,12 @@ def apply(client: TestClient, headers: dict[str, str], target: str, policy: str)
     return client.put(
         f"/api/v1/policy-assignments/{target}", json={"policy": policy}, headers=headers
     )
+
+
+def baseline_for_fleet(client: TestClient, headers: dict[str, str]) -> None:
+    """Store BASELINE and apply it to the fleet, as most tests here start."""
+    assert put_policy(client, headers, BASELINE).status_code == 201
+    assert apply(client, headers, "fleet", "baseline").status_code == 200
 
 
 def explain(client: TestClient, headers: dict[str, str], device: SimulatedDevice) -> dict[str, Any]:
@@ -215,8 +222,7 @@ class TestAssignments:
         enrolled: SimulatedDevice,
         clock: FakeClock,
     ) -> None:
-        put_policy(client, admin_headers, BASELINE)
-        apply(client, admin_headers, "fleet", "baseline")
+        baseline_for_fleet(client, admin_headers)
         assert explain(client, admin_headers, enrolled)["layers"] == [
             {"layer": "fleet", "policy": "baseline", "version": 1}
         ]
@@ -235,8 +241,7 @@ class TestDevicePolicy:
         enrolled: SimulatedDevice,
         clock: FakeClock,
     ) -> None:
-        put_policy(client, admin_headers, BASELINE)
-        apply(client, admin_headers, "fleet", "baseline")
+        baseline_for_fleet(client, admin_headers)
         version = enrolled.checkin(client, now=clock()).json()["policy_version"]
         served = enrolled.policy(client, now=clock()).json()
         assert served["version"] == version
@@ -262,9 +267,8 @@ class TestCompliance:
         clock: FakeClock,
         database: Database,
     ) -> None:
-        put_policy(client, admin_headers, BASELINE)
-        apply(client, admin_headers, "fleet", "baseline")
-        good = enrolled.posture(screen_lock={"secure": True, "type": "pin", "length": 6})
+        baseline_for_fleet(client, admin_headers)
+        good = enrolled.posture(screen_lock=PIN_LOCK)
         enrolled.checkin(client, now=clock(), posture=good)
         shown = explain(client, admin_headers, enrolled)
         assert shown["status"] == shown["stored_status"] == "compliant"
@@ -315,9 +319,8 @@ class TestCompliance:
         clock: FakeClock,
         database: Database,
     ) -> None:
-        put_policy(client, admin_headers, BASELINE)
-        apply(client, admin_headers, "fleet", "baseline")
-        posture = enrolled.posture(screen_lock={"secure": True, "type": "pin", "length": 6})
+        baseline_for_fleet(client, admin_headers)
+        posture = enrolled.posture(screen_lock=PIN_LOCK)
         for _ in range(3):
             enrolled.checkin(client, now=clock(), posture=posture)
             clock.advance(minutes=5)
@@ -332,11 +335,8 @@ class TestCompliance:
         app: FastAPI,
         database: Database,
     ) -> None:
-        put_policy(client, admin_headers, BASELINE)
-        apply(client, admin_headers, "fleet", "baseline")
-        bad = enrolled.posture(
-            encrypted=False, screen_lock={"secure": True, "type": "pin", "length": 6}
-        )
+        baseline_for_fleet(client, admin_headers)
+        bad = enrolled.posture(encrypted=False, screen_lock=PIN_LOCK)
         enrolled.checkin(client, now=clock(), posture=bad)
         assert self._due(client, admin_headers) == [("notify", ["device.encryption_required"])]
 
@@ -370,11 +370,8 @@ class TestCompliance:
         clock: FakeClock,
         app: FastAPI,
     ) -> None:
-        put_policy(client, admin_headers, BASELINE)
-        apply(client, admin_headers, "fleet", "baseline")
-        bad = enrolled.posture(
-            encrypted=False, screen_lock={"secure": True, "type": "pin", "length": 6}
-        )
+        baseline_for_fleet(client, admin_headers)
+        bad = enrolled.posture(encrypted=False, screen_lock=PIN_LOCK)
         enrolled.checkin(client, now=clock(), posture=bad)
         for _ in range(3):  # the same report within grace changes nothing
             clock.advance(hours=7)
@@ -477,16 +474,14 @@ class TestSummaryAndInventory:
     def test_fleet_summary_and_inventory_filter(
         self, client: TestClient, admin_headers: dict[str, str], clock: FakeClock
     ) -> None:
-        put_policy(client, admin_headers, BASELINE)
-        apply(client, admin_headers, "fleet", "baseline")
+        baseline_for_fleet(client, admin_headers)
         token = create_token(client, admin_headers, uses=5)["token"]
         devices = [SimulatedDevice() for _ in range(3)]
         for device in devices:
             assert device.enrol(client, token).status_code == 201
-        lock = {"secure": True, "type": "pin", "length": 6}
-        devices[0].checkin(client, now=clock(), posture=devices[0].posture(screen_lock=lock))
+        devices[0].checkin(client, now=clock(), posture=devices[0].posture(screen_lock=PIN_LOCK))
         devices[1].checkin(
-            client, now=clock(), posture=devices[1].posture(screen_lock=lock, encrypted=False)
+            client, now=clock(), posture=devices[1].posture(screen_lock=PIN_LOCK, encrypted=False)
         )
 
         summary = client.get("/api/v1/compliance/summary", headers=admin_headers).json()
