@@ -12,9 +12,11 @@ from mdm_server.clock import Clock, system_clock
 from mdm_server.config import Settings
 from mdm_server.crypto.ca import DeviceCA
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
+from mdm_server.crypto.master import MasterKey
 from mdm_server.crypto.passwords import PasswordHasher
 from mdm_server.db import Database
 from mdm_server.devices.authentication import DevicePublicKeys
+from mdm_server.secure.connector import DemoConnector, RecordsConnector
 
 
 @dataclass
@@ -27,6 +29,8 @@ class AppContext:
     passwords: PasswordHasher
     staff_tokens: StaffTokens
     device_keys: DevicePublicKeys
+    master_key: MasterKey
+    records: RecordsConnector
 
     @classmethod
     def build(
@@ -46,4 +50,6 @@ class AppContext:
             passwords=PasswordHasher(settings),
             staff_tokens=StaffTokens(staff_key, settings),
             device_keys=DevicePublicKeys(),
+            master_key=MasterKey.load_or_create(keys),
+            records=DemoConnector(),
         )

@@ -25,6 +25,8 @@ from mdm_server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mdm_server.policies.routes import assignments_router, compliance_router, policies_router
 from mdm_server.policies.routes import device_router as device_policy_router
 from mdm_server.scheduler import start_scheduler
+from mdm_server.secure.routes import containers_router, officers_router
+from mdm_server.secure.routes import device_router as secure_router
 
 VERSION = "0.1.0"
 DESCRIPTION = """Tabard enrols and polices a police force's Android fleet and guards the secure
@@ -68,6 +70,7 @@ def create_app(
     for router in (
         checkin_router,
         device_policy_router,
+        secure_router,
         enrolment_router,
         health_router,
         auth_router,
@@ -78,6 +81,8 @@ def create_app(
         policies_router,
         assignments_router,
         compliance_router,
+        officers_router,
+        containers_router,
     ):
         app.include_router(router)
     install_docs(app)

@@ -6,7 +6,14 @@ from sqlmodel import SQLModel
 
 from mdm_server.audit.models import AuditEvent, AuditHead
 from mdm_server.auth.models import RefreshToken, StaffUser
-from mdm_server.devices.models import Device, DeviceAssertion, DeviceCertificate, PostureRecord
+from mdm_server.devices.models import (
+    Device,
+    DeviceAssertion,
+    DeviceCertificate,
+    DeviceEvent,
+    DeviceEventHead,
+    PostureRecord,
+)
 from mdm_server.enrolment.models import EnrolmentToken
 from mdm_server.policies.models import (
     ComplianceChange,
@@ -18,6 +25,7 @@ from mdm_server.policies.models import (
     PolicyVersion,
     ResolvedPolicyRecord,
 )
+from mdm_server.secure.models import ContainerKey, OfficerPin, PolicyAcknowledgement, SecureSession
 
 metadata = SQLModel.metadata
 
@@ -25,19 +33,25 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "ComplianceChange",
+    "ContainerKey",
     "Device",
     "DeviceAssertion",
     "DeviceCertificate",
     "DeviceCompliance",
+    "DeviceEvent",
+    "DeviceEventHead",
     "EnforcementAction",
     "EnrolmentToken",
+    "OfficerPin",
     "Policy",
+    "PolicyAcknowledgement",
     "PolicyAssignment",
     "PolicyEpoch",
     "PolicyVersion",
     "PostureRecord",
     "RefreshToken",
     "ResolvedPolicyRecord",
+    "SecureSession",
     "StaffUser",
     "metadata",
 ]

@@ -140,6 +140,12 @@ class SecureSidePolicy(Section):
     max_session_hours: int | None = Field(None, ge=1, le=24)
     offline_grace_hours: int | None = Field(None, ge=0, le=72)
     offline_crypto_shred_days: int | None = Field(None, ge=1, le=90)
+    pin_max_failed_attempts: int | None = Field(
+        None, ge=3, le=10, description="Wrong secure-side PINs in a row before a lockout."
+    )
+    pin_lockout_minutes: int | None = Field(
+        None, ge=1, le=1440, description="How long a PIN lockout lasts unless IT clears it."
+    )
 
     @field_validator("allowed_apps")
     @classmethod
@@ -191,6 +197,11 @@ class AppropriateUsePolicy(Section):
     justification_sample_rate: float | None = Field(None, ge=0, le=1)
     policy_text_version: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = (
         None
+    )
+    policy_text: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] | None = Field(
+        None,
+        description="The appropriate-use policy officers acknowledge before entering the "
+        "secure side, whenever policy_text_version changes.",
     )
 
 

@@ -14,7 +14,8 @@ Merge rules, setting by setting (STRATEGIES):
   (or, if they share none, the more specific layer's), and needs an incident reference if
   either says so.
 - `ladders`: per severity, the steps of every layer; for an action in several, the earliest.
-- `specific`: not a security setting (the policy text version): the most specific layer wins.
+- `specific`: not a security setting (the policy text and its version): the most specific
+  layer wins.
 
 A layer with `override: true` has every setting it sets stand as given, even where less
 strict; `override: [paths]` does so for the settings listed. Without overrides, merging is
@@ -57,6 +58,8 @@ STRATEGIES: dict[str, str] = {
     "secure_side.max_session_hours": "min",
     "secure_side.offline_grace_hours": "min",
     "secure_side.offline_crypto_shred_days": "min",
+    "secure_side.pin_max_failed_attempts": "min",
+    "secure_side.pin_lockout_minutes": "max",
     "personal_side.blocked_apps": "union",
     "personal_side.privacy_contract": "intersect",
     "appropriate_use.transaction_types": "transaction_types",
@@ -73,6 +76,7 @@ STRATEGIES: dict[str, str] = {
     "appropriate_use.rules.volume_min_daily": "min",
     "appropriate_use.justification_sample_rate": "max",
     "appropriate_use.policy_text_version": "specific",
+    "appropriate_use.policy_text": "specific",
     "enforcement.ladders": "ladders",
 }
 _NOT_SETTINGS = {"schema_version", "name", "description", "override"}

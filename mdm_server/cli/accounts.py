@@ -203,3 +203,51 @@ def users_enable(username: str, json_output: JsonOption = False) -> None:
 def users_unlock(username: str, json_output: JsonOption = False) -> None:
     """Clear a lockout after repeated failed logins."""
     _account_action(username, "unlock", json_output)
+
+
+def _ask_new_pin() -> str:
+    first = getpass.getpass("Officer's new PIN: ")
+    if first != getpass.getpass("Repeat the PIN: "):
+        fail("the PINs do not match")
+    return first
+
+
+def _pin_status(collar: str, status: dict[str, Any], json_output: bool, title: str) -> None:
+    if json_output:
+        print_json(status)
+        return
+    fields(
+        f"{collar}: {title}",
+        [
+            ("must change at next entry", status["must_change"]),
+            ("wrong attempts", status["failed_attempts"]),
+            ("locked until", status["locked_until"]),
+            ("set", status["set_at"]),
+        ],
+    )
+
+
+@users_app.command("set-pin")
+def users_set_pin(
+    collar: Annotated[str, typer.Argument(help="The officer's collar number.")],
+    pin_stdin: Annotated[
+        bool, typer.Option("--pin-stdin", help="Read the PIN from standard input.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Set an officer's secure-side PIN (6 to 12 digits); they must change it at first entry."""
+    pin = read_secret_stdin("PIN") if pin_stdin else _ask_new_pin()
+    with api_errors():
+        status = StaffClient.from_stored().put(f"/api/v1/officers/{collar}/pin", json={"pin": pin})
+    _pin_status(collar, status, json_output, "PIN set; the officer must change it at first entry")
+
+
+@users_app.command("clear-pin-lockout")
+def users_clear_pin_lockout(
+    collar: Annotated[str, typer.Argument(help="The officer's collar number.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Clear an officer's secure-side PIN lockout (audited)."""
+    with api_errors():
+        status = StaffClient.from_stored().post(f"/api/v1/officers/{collar}/pin/clear-lockout")
+    _pin_status(collar, status, json_output, "PIN lockout cleared")

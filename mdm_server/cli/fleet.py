@@ -317,3 +317,33 @@ def devices_retire(
         print_json(device)
     else:
         stdout.print(f"Device {device['serial']} ({device['id']}) retired.")
+
+
+@devices_app.command("wipe-secure-side")
+def devices_wipe_secure_side(
+    reference: Annotated[
+        str, typer.Argument(help="Device id (or its first 8 characters) or serial.")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Crypto-shred the device's secure side: its container key is destroyed at once, so the
+    container can never be opened again, even if the device stays offline."""
+    if not yes and not typer.confirm(
+        f"Destroy device {reference}'s container key? Its secure-side data is lost for good."
+    ):
+        raise typer.Exit(1)
+    with api_errors():
+        wiped = StaffClient.from_stored().post(
+            f"/api/v1/devices/{reference}/secure-side/wipe", json={"reason": reason}
+        )
+    if json_output:
+        print_json(wiped)
+    elif wiped["destroyed"] is None:
+        stdout.print(f"Device {wiped['device_id']}: {wiped['detail']}.")
+    else:
+        stdout.print(
+            f"Device {wiped['device_id']}: container key {wiped['destroyed']['id']} destroyed "
+            f"at {wiped['destroyed']['destroyed_at']}."
+        )

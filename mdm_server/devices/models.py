@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, text
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from mdm_server.types import JSONDocument, UTCDateTime
@@ -100,3 +100,35 @@ class DeviceAssertion(SQLModel, table=True):
     device_id: uuid.UUID = Field(foreign_key="devices.id", primary_key=True)
     jti: str = Field(max_length=128, primary_key=True)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class DeviceEvent(SQLModel, table=True):
+    """A usage event from a device's outbox (secure side entered, left or refused; a
+    transaction; a policy applied), kept once: idempotent by event id, ordered by the device's
+    own sequence number."""
+
+    __tablename__ = "device_events"
+    __table_args__ = (
+        UniqueConstraint("device_id", "event_id"),
+        UniqueConstraint("device_id", "seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: uuid.UUID = Field(foreign_key="devices.id")
+    seq: int
+    event_id: uuid.UUID
+    type: str = Field(max_length=64)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    detail: dict[str, Any] = Field(sa_type=JSONDocument)
+
+
+class DeviceEventHead(SQLModel, table=True):
+    """How far a device's event sequence has arrived: every number up to `contiguous_seq`
+    without a gap, and the highest seen."""
+
+    __tablename__ = "device_event_heads"
+
+    device_id: uuid.UUID = Field(foreign_key="devices.id", primary_key=True)
+    contiguous_seq: int = 0
+    highest_seq: int = 0

@@ -19,6 +19,8 @@ from mdm_server.devices.models import (
     Device,
     DeviceAssertion,
     DeviceCertificate,
+    DeviceEvent,
+    DeviceEventHead,
     DeviceState,
     PostureRecord,
 )
@@ -137,6 +139,11 @@ _RECORD_SEEN = (
     .values(posture_received_at=bindparam("now"), last_seen_at=bindparam("now"))
     .returning(_devices.c.id)
 )
+_event_heads = DeviceEventHead.__table__  # type: ignore[attr-defined]
+_CREATE_EVENT_HEAD = {
+    dialect: insert(_event_heads).on_conflict_do_nothing()
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 _REMEMBER_ASSERTION = {
     dialect: insert(_assertions).on_conflict_do_nothing().returning(_assertions.c.jti)
     for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
@@ -292,3 +299,68 @@ def list_devices(
         .offset(offset)
     ).all()
     return page, int(total)
+
+
+def event_head(session: Session, device_id: uuid.UUID) -> DeviceEventHead:
+    """The device's event sequence head, created on first use and locked for this unit of
+    work, so concurrent batches from one device take turns."""
+    session.execute(
+        _CREATE_EVENT_HEAD[session.get_bind().dialect.name],
+        {"device_id": device_id, "contiguous_seq": 0, "highest_seq": 0},
+    )
+    query = select(DeviceEventHead).where(col(DeviceEventHead.device_id) == device_id)
+    return session.exec(query.with_for_update()).one()
+
+
+def known_events(
+    session: Session, device_id: uuid.UUID, *, event_ids: list[uuid.UUID], seqs: list[int]
+) -> list[tuple[uuid.UUID, int]]:
+    """(event id, seq) of the device's stored events sharing an id or a seq with a batch."""
+    query = select(DeviceEvent.event_id, DeviceEvent.seq).where(
+        col(DeviceEvent.device_id) == device_id,
+        col(DeviceEvent.event_id).in_(event_ids) | col(DeviceEvent.seq).in_(seqs),
+    )
+    return [(event_id, seq) for event_id, seq in session.exec(query).all()]
+
+
+def contiguous_from(session: Session, device_id: uuid.UUID, start: int) -> int:
+    """The last number of the unbroken run of sequence numbers after `start`."""
+    query = (
+        select(DeviceEvent.seq)
+        .where(col(DeviceEvent.device_id) == device_id, col(DeviceEvent.seq) > start)
+        .order_by(col(DeviceEvent.seq))
+    )
+    current = start
+    for seq in session.exec(query):
+        if seq != current + 1:
+            break
+        current = seq
+    return current
+
+
+def missing_ranges(
+    session: Session, device_id: uuid.UUID, *, after: int, up_to: int, limit: int
+) -> list[tuple[int, int]]:
+    """Ranges of sequence numbers in (after, up_to] with no event, first and last inclusive."""
+    if up_to <= after:
+        return []
+    query = (
+        select(DeviceEvent.seq)
+        .where(
+            col(DeviceEvent.device_id) == device_id,
+            col(DeviceEvent.seq) > after,
+            col(DeviceEvent.seq) <= up_to,
+        )
+        .order_by(col(DeviceEvent.seq))
+    )
+    ranges: list[tuple[int, int]] = []
+    expected = after + 1
+    for seq in session.exec(query):
+        if seq > expected:
+            ranges.append((expected, seq - 1))
+            if len(ranges) >= limit:
+                return ranges
+        expected = seq + 1
+    if expected <= up_to:
+        ranges.append((expected, up_to))
+    return ranges[:limit]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
-from mdm_server.devices import service
+from mdm_server.devices import events, service
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.repository import DeviceFilter
 from mdm_server.devices.schemas import (
@@ -16,11 +16,14 @@ from mdm_server.devices.schemas import (
     CheckinResponse,
     DeviceAssignment,
     DeviceDetail,
+    DeviceEventBatch,
+    DeviceEventsAccepted,
     DevicePage,
     DevicePublic,
     DeviceRetire,
     PostureEntry,
 )
+from mdm_server.secure import keys
 
 inventory_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
@@ -96,11 +99,14 @@ def assign_device(
 def retire_device(
     reference: str, body: DeviceRetire, principal: ITAdmin, context: ContextDep
 ) -> DevicePublic:
-    """Retire the device: its certificates are revoked and it can no longer authenticate."""
+    """Retire the device: its certificates are revoked, it can no longer authenticate, and its
+    container key is destroyed."""
     with context.database.unit_of_work() as session:
         device = find_device(session, reference, for_update=True)
-        service.retire(
-            session, device=device, reason=body.reason, actor=principal.actor, now=context.clock()
+        now = context.clock()
+        service.retire(session, device=device, reason=body.reason, actor=principal.actor, now=now)
+        keys.destroy(
+            session, device_id=device.id, reason="device retired", actor=principal.actor, now=now
         )
         return service.describe(session, device)
 
@@ -110,10 +116,27 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
     """Report posture; the answer carries pending commands, the policy version the device
     should hold, and when to check in next."""
     with caller.transaction(context) as (session, device):
-        return service.check_in(
+        answer = service.check_in(
             session,
             device=device.device,
             posture=body.posture,
             now=context.clock(),
             settings=context.settings,
+        )
+        answer.container_key_id = keys.live_key_id(session, device.device.id)
+        return answer
+
+
+@device_router.post("/events")
+def upload_events(
+    body: DeviceEventBatch, caller: DeviceCaller, context: ContextDep
+) -> DeviceEventsAccepted:
+    """A batch from the device's outbox. Idempotent by event id: resending a batch is safe."""
+    with caller.transaction(context) as (session, device):
+        return events.ingest(
+            session,
+            device_id=device.device.id,
+            batch=body,
+            actor=device.actor,
+            now=context.clock(),
         )

@@ -113,6 +113,11 @@ class CheckinResponse(BaseModel):
     commands: list[dict[str, Any]] = Field(default_factory=list)
     policy_version: int | None = None
     checkin_interval_s: int
+    container_key_id: uuid.UUID | None = Field(
+        default=None,
+        description="The device's live container key. A device holding any other key (or any "
+        "key, when this is null) must delete its container and cached key: it was shredded.",
+    )
 
 
 class OfficerRef(BaseModel):
@@ -184,3 +189,40 @@ class DeviceAssignment(Strict):
 
 class DeviceRetire(Strict):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+MAX_EVENTS_PER_BATCH = 500
+
+
+class DeviceEventIn(Strict):
+    """One event from the agent's outbox."""
+
+    event_id: uuid.UUID
+    seq: int = Field(ge=1, le=2**31 - 1, description="The device's own sequence number, from 1.")
+    type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{1,63}$")]
+    occurred_at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeviceEventBatch(Strict):
+    events: list[DeviceEventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+class EventConflict(BaseModel):
+    event_id: uuid.UUID
+    seq: int
+    problem: str
+
+
+class DeviceEventsAccepted(BaseModel):
+    """What became of a batch. `accepted` and `duplicates` are both safe to drop from the
+    outbox; `conflicts` were refused (a sequence number already used by another event)."""
+
+    accepted: list[uuid.UUID]
+    duplicates: list[uuid.UUID]
+    conflicts: list[EventConflict]
+    contiguous_seq: int = Field(description="Every event up to this number has arrived.")
+    highest_seq: int
+    missing: list[tuple[int, int]] = Field(
+        description="Ranges of sequence numbers not yet received, first and last inclusive."
+    )

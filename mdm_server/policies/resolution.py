@@ -90,7 +90,11 @@ def device_view(resolved: ResolvedPolicy) -> dict[str, Any]:
         key: full[key] for key in ("device", "secure_side", "personal_side") if key in full
     }
     use = full.get("appropriate_use", {})
-    served = {key: use[key] for key in ("transaction_types", "policy_text_version") if key in use}
+    served = {
+        key: use[key]
+        for key in ("transaction_types", "policy_text_version", "policy_text")
+        if key in use
+    }
     if served:
         view["appropriate_use"] = served
     return {"schema_version": full["schema_version"], **view}

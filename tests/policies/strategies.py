@@ -90,6 +90,8 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "secure_side.max_session_hours": st.integers(1, 24),
     "secure_side.offline_grace_hours": st.integers(0, 72),
     "secure_side.offline_crypto_shred_days": st.integers(1, 90),
+    "secure_side.pin_max_failed_attempts": st.integers(3, 10),
+    "secure_side.pin_lockout_minutes": st.integers(1, 1440),
     "personal_side.blocked_apps": _unique_list(PACKAGES).map(sorted),
     "personal_side.privacy_contract": _unique_list(CONTRACT),
     "appropriate_use.transaction_types": _transaction_types,
@@ -99,6 +101,7 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "appropriate_use.rules.volume_min_daily": st.integers(1, 10_000),
     "appropriate_use.justification_sample_rate": st.floats(0, 1),
     "appropriate_use.policy_text_version": st.sampled_from(["2025.1", "2026.1", "2026.2"]),
+    "appropriate_use.policy_text": st.sampled_from(["Use it for policing.", "Policing only."]),
     "enforcement.ladders": _ladders,
 }
 for _path, _strategy in STRATEGIES.items():

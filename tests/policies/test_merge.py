@@ -63,6 +63,8 @@ STRICTER: dict[str, str] = {
     "secure_side.max_session_hours": "min",
     "secure_side.offline_grace_hours": "min",
     "secure_side.offline_crypto_shred_days": "min",
+    "secure_side.pin_max_failed_attempts": "min",
+    "secure_side.pin_lockout_minutes": "max",
     "personal_side.blocked_apps": "union",
     "personal_side.privacy_contract": "intersect",
     "appropriate_use.transaction_types": "transaction_types",
@@ -79,6 +81,7 @@ STRICTER: dict[str, str] = {
     "appropriate_use.rules.volume_min_daily": "min",
     "appropriate_use.justification_sample_rate": "max",
     "appropriate_use.policy_text_version": "specific",
+    "appropriate_use.policy_text": "specific",
     "enforcement.ladders": "ladders",
 }
 

@@ -1,0 +1,117 @@
+"""Device events from the agents' outboxes (docs/device-protocol.md §7): stored once each
+(idempotent by event id, so a retried batch is harmless), written to the audit log as they
+arrive, and the device's sequence followed so a gap is visible. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Session
+
+from mdm_server.audit.service import Actor, record
+from mdm_server.devices import repository
+from mdm_server.devices.models import DeviceEvent
+from mdm_server.devices.schemas import (
+    DeviceEventBatch,
+    DeviceEventsAccepted,
+    EventConflict,
+)
+
+MAX_MISSING_RANGES = 50
+
+
+def ingest(
+    session: Session,
+    *,
+    device_id: uuid.UUID,
+    batch: DeviceEventBatch,
+    actor: Actor,
+    now: datetime,
+) -> DeviceEventsAccepted:
+    """Keep the batch's new events, in sequence order; report duplicates, conflicts and gaps."""
+    head = repository.event_head(session, device_id)
+    incoming = sorted(batch.events, key=lambda event: event.seq)
+    known = repository.known_events(
+        session,
+        device_id,
+        event_ids=[event.event_id for event in incoming],
+        seqs=[event.seq for event in incoming],
+    )
+    accepted: list[uuid.UUID] = []
+    duplicates: list[uuid.UUID] = []
+    conflicts: list[EventConflict] = []
+    taken: dict[int, uuid.UUID] = {seq: event_id for event_id, seq in known}
+    seen_ids = {event_id for event_id, _ in known}
+    for event in incoming:
+        if event.event_id in seen_ids:
+            if taken.get(event.seq) != event.event_id:
+                conflicts.append(
+                    EventConflict(
+                        event_id=event.event_id,
+                        seq=event.seq,
+                        problem="this event id arrived before with another sequence number",
+                    )
+                )
+            else:
+                duplicates.append(event.event_id)
+            continue
+        if event.seq in taken:
+            conflicts.append(
+                EventConflict(
+                    event_id=event.event_id,
+                    seq=event.seq,
+                    problem="another event already has this sequence number",
+                )
+            )
+            continue
+        taken[event.seq] = event.event_id
+        seen_ids.add(event.event_id)
+        session.add(
+            DeviceEvent(
+                device_id=device_id,
+                seq=event.seq,
+                event_id=event.event_id,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                received_at=now,
+                detail=event.detail,
+            )
+        )
+        record(
+            session,
+            actor=actor,
+            action=f"device_event.{event.type}",
+            now=now,
+            target_type="device",
+            target_id=device_id,
+            detail={
+                "event_id": str(event.event_id),
+                "seq": event.seq,
+                "occurred_at": event.occurred_at.isoformat(),
+                **event.detail,
+            },
+        )
+        accepted.append(event.event_id)
+    if accepted:
+        session.flush()
+        highest = max(
+            head.highest_seq, max(event.seq for event in incoming if event.event_id in accepted)
+        )
+        head.highest_seq = highest
+        head.contiguous_seq = repository.contiguous_from(session, device_id, head.contiguous_seq)
+        session.add(head)
+    return DeviceEventsAccepted(
+        accepted=accepted,
+        duplicates=duplicates,
+        conflicts=conflicts,
+        contiguous_seq=head.contiguous_seq,
+        highest_seq=head.highest_seq,
+        missing=repository.missing_ranges(
+            session,
+            device_id,
+            after=head.contiguous_seq,
+            up_to=head.highest_seq,
+            limit=MAX_MISSING_RANGES,
+        ),
+    )

@@ -1,0 +1,123 @@
+"""The records connector: what answers police transactions once they are recorded. Real
+systems (PNC, the force's records and incident systems) plug in behind `RecordsConnector`;
+`DemoConnector` ships for demonstrations, training and tests, and answers from deterministic
+synthetic people, vehicles and incidents. None of it is real data: the same query always
+gives the same invented answer."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+from mdm_server.secure.schemas import IncidentQuery, PersonQuery, VehicleQuery
+
+
+class RecordsUnavailableError(RuntimeError):
+    """The records system could not answer (down, timed out)."""
+
+
+class RecordsConnector(Protocol):
+    name: str
+
+    def search_person(self, query: PersonQuery) -> list[dict[str, Any]]:
+        """People matching the query, best match first."""
+        ...
+
+    def search_vehicle(self, query: VehicleQuery) -> list[dict[str, Any]]:
+        """The vehicle with that registration mark, if known."""
+        ...
+
+    def lookup_incident(self, query: IncidentQuery) -> dict[str, Any] | None:
+        """The incident with that reference, if it exists."""
+        ...
+
+    def submit(self, kind: str, report: dict[str, Any], *, transaction_id: str) -> str:
+        """File a report; returns its reference in the records system."""
+        ...
+
+
+_FORENAMES = ("Alex", "Sam", "Jordan", "Robin", "Casey", "Morgan", "Jamie", "Taylor", "Rowan")
+_STREETS = ("Example Street", "Sample Road", "Fictional Lane", "Placeholder Close", "Demo Way")
+_TOWNS = ("Testbury", "Mockton", "Synthfield", "Fakesley")
+_MAKES = (("Vauxhall", "Corsa"), ("Ford", "Fiesta"), ("Volkswagen", "Golf"), ("Nissan", "Qashqai"))
+_COLOURS = ("silver", "black", "blue", "red", "white", "grey")
+_WARNINGS = ("none", "none", "none", "violence", "weapons", "drugs")
+_INCIDENT_TYPES = ("burglary", "road traffic collision", "concern for welfare", "theft", "assault")
+
+
+def _seed(*parts: object) -> bytes:
+    return hashlib.sha256("|".join(str(part).lower() for part in parts).encode()).digest()
+
+
+def _pick(options: tuple[Any, ...], seed: bytes, index: int) -> Any:
+    return options[seed[index] % len(options)]
+
+
+class DemoConnector:
+    """Deterministic synthetic records; clearly fictional, never real people."""
+
+    name = "demo"
+
+    def search_person(self, query: PersonQuery) -> list[dict[str, Any]]:
+        seed = _seed("person", query.surname, query.forename or "", query.date_of_birth or "")
+        people = []
+        for index in range(seed[0] % 4):  # 0 to 3 matches
+            person_seed = _seed(seed.hex(), index)
+            born = query.date_of_birth or date(1950, 1, 1) + timedelta(
+                days=int.from_bytes(person_seed[1:4], "big") % 20_000
+            )
+            people.append(
+                {
+                    "person_id": f"DEMO-P-{person_seed[:4].hex().upper()}",
+                    "surname": query.surname.upper(),
+                    "forename": (query.forename or _pick(_FORENAMES, person_seed, 5)).upper(),
+                    "date_of_birth": born.isoformat(),
+                    "address": f"{1 + person_seed[6] % 120} {_pick(_STREETS, person_seed, 7)}, "
+                    f"{_pick(_TOWNS, person_seed, 8)}",
+                    "warning_markers": [
+                        m for m in [_pick(_WARNINGS, person_seed, 9)] if m != "none"
+                    ],
+                    "wanted": person_seed[10] % 17 == 0,
+                    "synthetic": True,
+                }
+            )
+        return people
+
+    def search_vehicle(self, query: VehicleQuery) -> list[dict[str, Any]]:
+        registration = query.registration.replace(" ", "").upper()
+        seed = _seed("vehicle", registration)
+        if seed[0] % 10 == 0:
+            return []  # not on record
+        make, model = _pick(_MAKES, seed, 1)
+        return [
+            {
+                "registration": registration,
+                "make": make,
+                "model": model,
+                "colour": _pick(_COLOURS, seed, 2),
+                "year": 2005 + seed[3] % 20,
+                "keeper": f"{_pick(_FORENAMES, seed, 4).upper()} DEMO-KEEPER",
+                "insured": seed[5] % 8 != 0,
+                "mot_valid": seed[6] % 6 != 0,
+                "reported_stolen": seed[7] % 25 == 0,
+                "synthetic": True,
+            }
+        ]
+
+    def lookup_incident(self, query: IncidentQuery) -> dict[str, Any] | None:
+        seed = _seed("incident", query.reference)
+        if seed[0] % 12 == 0:
+            return None
+        return {
+            "reference": query.reference,
+            "type": _pick(_INCIDENT_TYPES, seed, 1),
+            "status": ("open", "open", "closed")[seed[2] % 3],
+            "location": f"{_pick(_STREETS, seed, 3)}, {_pick(_TOWNS, seed, 4)}",
+            "priority": 1 + seed[5] % 4,
+            "synthetic": True,
+        }
+
+    def submit(self, kind: str, report: dict[str, Any], *, transaction_id: str) -> str:
+        prefix = {"incident_report": "INC", "missing_person_report": "MISPER"}.get(kind, "RPT")
+        return f"{prefix}-DEMO-{_seed(kind, transaction_id).hex()[:8].upper()}"

@@ -1,0 +1,177 @@
+"""The secure side over HTTP: the gate and police transactions (devices), officers' PINs and
+the crypto-shred of a device's container (IT), acknowledgements (IT and auditors)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+
+from mdm_server.auth.models import StaffUser
+from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
+from mdm_server.devices.lookup import find_device
+from mdm_server.secure import gate, keys, pins, repository, transactions
+from mdm_server.secure.models import ContainerKey, OfficerPin
+from mdm_server.secure.schemas import (
+    AcknowledgementPublic,
+    ContainerKeyPublic,
+    ContainerWipe,
+    ContainerWiped,
+    PinSet,
+    PinStatus,
+    SecureSessionEnd,
+    SecureSessionEnded,
+    SecureSessionOpen,
+    SecureSessionOpened,
+    TransactionRequest,
+    TransactionResult,
+)
+from mdm_server.validation import CollarNumber
+
+device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
+officers_router = APIRouter(prefix="/api/v1/officers", tags=["officers"])
+containers_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+
+@device_router.post("/secure-sessions", status_code=201)
+def open_secure_session(
+    body: SecureSessionOpen, caller: DeviceCaller, context: ContextDep
+) -> SecureSessionOpened:
+    """The gate: the officer's collar number and PIN for a secure session and the container
+    key, encrypted to this device's key. A refusal names its reason."""
+    with caller.transaction(context) as (session, device):
+        return gate.open_session(
+            session, caller=device, request=body, context=context, now=context.clock()
+        )
+
+
+@device_router.post("/secure-sessions/{session_id}/end")
+def end_secure_session(
+    session_id: uuid.UUID, body: SecureSessionEnd, caller: DeviceCaller, context: ContextDep
+) -> SecureSessionEnded:
+    """The secure side was left or locked: end the session."""
+    with caller.transaction(context) as (session, device):
+        ended = gate.end_session(
+            session, caller=device, session_id=session_id, reason=body.reason, now=context.clock()
+        )
+        assert ended.ended_at is not None
+        assert ended.end_reason is not None
+        return SecureSessionEnded(
+            session_id=ended.id, ended_at=ended.ended_at, end_reason=ended.end_reason
+        )
+
+
+@device_router.post("/transactions")
+def run_transaction(
+    body: TransactionRequest,
+    caller: DeviceCaller,
+    context: ContextDep,
+    session_token: Annotated[
+        str | None,
+        Header(alias=transactions.SESSION_HEADER, description="The secure session token."),
+    ] = None,
+) -> TransactionResult:
+    """A police transaction: checked against the session and policy, recorded with its
+    justification, then answered from the records connector."""
+    with caller.transaction(context) as (session, device):
+        return transactions.run_transaction(
+            session,
+            caller=device,
+            token=session_token,
+            request=body,
+            connector=context.records,
+            now=context.clock(),
+        )
+
+
+def _pin_status(officer: StaffUser, stored: OfficerPin) -> PinStatus:
+    return PinStatus(
+        collar_number=officer.collar_number or "",
+        must_change=stored.must_change,
+        failed_attempts=stored.failed_attempts,
+        locked_until=stored.locked_until,
+        set_at=stored.set_at,
+    )
+
+
+@officers_router.put("/{collar_number}/pin")
+def set_officer_pin(
+    collar_number: CollarNumber, body: PinSet, principal: ITAdmin, context: ContextDep
+) -> PinStatus:
+    """Set an officer's secure-side PIN; they must change it at their next entry."""
+    with context.database.unit_of_work() as session:
+        officer = pins.officer_for_pin(session, collar_number)
+        stored = pins.set_pin(
+            session,
+            officer=officer,
+            pin=body.pin,
+            passwords=context.passwords,
+            actor=principal.actor,
+            now=context.clock(),
+        )
+        return _pin_status(officer, stored)
+
+
+@officers_router.post("/{collar_number}/pin/clear-lockout")
+def clear_officer_pin_lockout(
+    collar_number: CollarNumber, principal: ITAdmin, context: ContextDep
+) -> PinStatus:
+    """Clear an officer's PIN lockout and wrong-attempt count."""
+    with context.database.unit_of_work() as session:
+        officer = pins.officer_for_pin(session, collar_number)
+        stored = pins.clear_lockout(
+            session, officer=officer, actor=principal.actor, now=context.clock()
+        )
+        return _pin_status(officer, stored)
+
+
+@officers_router.get("/{collar_number}/acknowledgements")
+def list_acknowledgements(
+    collar_number: CollarNumber, _: FleetReader, context: ContextDep
+) -> list[AcknowledgementPublic]:
+    """The appropriate-use policy versions the officer has acknowledged, newest first."""
+    with context.database.unit_of_work(write=False) as session:
+        officer = pins.officer_for_pin(session, collar_number)
+        return [
+            AcknowledgementPublic.model_validate(row, from_attributes=True)
+            for row in repository.acknowledgements_of(session, officer.id)
+        ]
+
+
+def _key_public(key: ContainerKey) -> ContainerKeyPublic:
+    return ContainerKeyPublic.model_validate(key, from_attributes=True)
+
+
+@containers_router.post("/{reference}/secure-side/wipe")
+def wipe_secure_side(
+    reference: str, body: ContainerWipe, principal: ITAdmin, context: ContextDep
+) -> ContainerWiped:
+    """Crypto-shred the device's secure side: its container key is destroyed at once, so the
+    container cannot be opened again even if the device never comes back online."""
+    with context.database.unit_of_work() as session:
+        device = find_device(session, reference)
+        destroyed = keys.destroy(
+            session,
+            device_id=device.id,
+            reason=body.reason,
+            actor=principal.actor,
+            now=context.clock(),
+        )
+        return ContainerWiped(
+            device_id=device.id,
+            destroyed=_key_public(destroyed) if destroyed is not None else None,
+            detail="container key destroyed"
+            if destroyed is not None
+            else "the device had no live container key; nothing to destroy",
+        )
+
+
+@containers_router.get("/{reference}/container-keys")
+def list_container_keys(
+    reference: str, _: FleetReader, context: ContextDep
+) -> list[ContainerKeyPublic]:
+    """The device's container keys, newest first, with when and why each was destroyed."""
+    with context.database.unit_of_work(write=False) as session:
+        device = find_device(session, reference)
+        return [_key_public(key) for key in repository.keys_of(session, device.id)]

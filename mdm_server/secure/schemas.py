@@ -1,0 +1,244 @@
+"""API shapes for PINs, secure sessions, container keys and police transactions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mdm_server.validation import CollarNumber
+from policies.document import PurposeCode
+
+Pin = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+IncidentReference = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9/-]{2,31}$"),
+    Field(description="An incident or log reference such as INC-20261121-0042."),
+]
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z '.-]{0,63}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Registration = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9 ]{2,10}$"),
+    Field(description="A vehicle registration mark such as AB12 CDE."),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PinSet(Strict):
+    pin: Pin
+
+
+class PinStatus(BaseModel):
+    collar_number: str
+    must_change: bool
+    failed_attempts: int
+    locked_until: datetime | None
+    set_at: datetime
+
+
+class SecureSessionOpen(Strict):
+    """What the gate sends when the officer presses the button."""
+
+    collar_number: CollarNumber
+    pin: Pin
+    new_pin: Pin | None = Field(
+        default=None, description="Required when the PIN was set by IT and must be changed."
+    )
+    acknowledge_policy_text_version: Annotated[str, StringConstraints(max_length=32)] | None = (
+        Field(
+            default=None,
+            description="The appropriate-use policy text version the officer has just read "
+            "and accepted.",
+        )
+    )
+
+
+class WrappedKey(BaseModel):
+    """A container key encrypted to the device's key (docs/device-protocol.md §6.2)."""
+
+    alg: str
+    key_id: uuid.UUID
+    epk: str
+    nonce: str
+    ciphertext: str
+
+
+class OfflineAllowance(BaseModel):
+    allowed: bool
+    until: datetime | None
+    pin_max_failed_attempts: int
+
+
+class OfficerOnDevice(BaseModel):
+    collar_number: str
+    display_name: str
+
+
+class SecureSessionOpened(BaseModel):
+    session_id: uuid.UUID
+    session_token: str
+    officer: OfficerOnDevice
+    started_at: datetime
+    expires_at: datetime
+    inactivity_lock_s: int
+    lock_on_switch_to_personal: bool
+    container_key: WrappedKey
+    offline: OfflineAllowance
+    policy_text_version: str | None
+
+
+EndReason = Literal["leave", "inactivity", "max_length", "locked", "switched_to_personal"]
+
+
+class SecureSessionEnd(Strict):
+    reason: EndReason = "leave"
+
+
+class SecureSessionEnded(BaseModel):
+    session_id: uuid.UUID
+    ended_at: datetime
+    end_reason: str
+
+
+class ContainerWipe(Strict):
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=200)]
+
+
+class ContainerKeyPublic(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    destroyed_at: datetime | None
+    destroyed_reason: str | None
+    destroyed_by: str | None
+
+
+class ContainerWiped(BaseModel):
+    device_id: uuid.UUID
+    destroyed: ContainerKeyPublic | None
+    detail: str
+
+
+# Police transactions (DESIGN.md flow 7). One shape per type, told apart by `type`.
+
+
+class PersonQuery(Strict):
+    surname: Name
+    forename: Name | None = None
+    date_of_birth: date | None = None
+
+
+class VehicleQuery(Strict):
+    registration: Registration
+
+
+class IncidentQuery(Strict):
+    reference: IncidentReference
+
+
+class IncidentReportBody(Strict):
+    summary: Text
+    location: ShortText
+    occurred_at: datetime
+    category: Literal["crime", "anti_social_behaviour", "public_safety", "transport", "other"] = (
+        "other"
+    )
+
+
+class MissingPersonReportBody(Strict):
+    surname: Name
+    forename: Name
+    date_of_birth: date | None = None
+    last_seen_at: datetime
+    last_seen_location: ShortText
+    description: Text
+    risk: Literal["low", "medium", "high"]
+
+
+class WitnessStatementBody(Strict):
+    witness_surname: Name
+    witness_forename: Name
+    statement: Text
+
+
+class StopAndSearchBody(Strict):
+    subject_surname: Name | None = None
+    subject_forename: Name | None = None
+    grounds: ShortText
+    object_of_search: Literal[
+        "drugs", "offensive_weapon", "stolen_property", "going_equipped", "firearm", "other"
+    ]
+    location: ShortText
+    outcome: Literal["no_further_action", "arrest", "community_resolution", "penalty", "other"]
+
+
+class _Transaction(Strict):
+    purpose: PurposeCode
+    incident_reference: IncidentReference | None = None
+
+
+class PersonSearch(_Transaction):
+    type: Literal["person_search"]
+    query: PersonQuery
+
+
+class VehicleSearch(_Transaction):
+    type: Literal["vehicle_search"]
+    query: VehicleQuery
+
+
+class IncidentLookup(_Transaction):
+    type: Literal["incident_lookup"]
+    query: IncidentQuery
+
+
+class IncidentReport(_Transaction):
+    type: Literal["incident_report"]
+    report: IncidentReportBody
+
+
+class MissingPersonReport(_Transaction):
+    type: Literal["missing_person_report"]
+    report: MissingPersonReportBody
+
+
+class WitnessStatement(_Transaction):
+    type: Literal["witness_statement"]
+    report: WitnessStatementBody
+
+
+class StopAndSearch(_Transaction):
+    type: Literal["stop_and_search"]
+    report: StopAndSearchBody
+
+
+TransactionRequest = Annotated[
+    PersonSearch
+    | VehicleSearch
+    | IncidentLookup
+    | IncidentReport
+    | MissingPersonReport
+    | WitnessStatement
+    | StopAndSearch,
+    Field(discriminator="type"),
+]
+
+
+class TransactionResult(BaseModel):
+    transaction_id: uuid.UUID = Field(description="Its id, as the audit event records it.")
+    type: str
+    recorded_at: datetime
+    result: dict[str, Any]
+
+
+class AcknowledgementPublic(BaseModel):
+    text_version: str
+    text_sha256: str
+    device_id: uuid.UUID | None
+    acknowledged_at: datetime

@@ -1,0 +1,196 @@
+"""Police transactions through the secure side (DESIGN.md flow 7). Each is checked against the
+session that carries it and the device's policy (type allowed, purpose code, incident
+reference where required), recorded as an audit event with who, when and why (Data Protection
+Act 2018 s62: the log of every consultation and disclosure, with its justification) and only
+then answered from the records connector, in the same unit of work. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from mdm_server.audit.service import record
+from mdm_server.auth import repository as staff_repository
+from mdm_server.crypto.secrets import digest
+from mdm_server.deps import DevicePrincipal
+from mdm_server.errors import AuthenticationError, PermissionDeniedError, ServiceUnavailableError
+from mdm_server.secure import repository
+from mdm_server.secure.connector import RecordsConnector, RecordsUnavailableError
+from mdm_server.secure.gate import TOKEN_PREFIX, officer_actor, policy_for
+from mdm_server.secure.models import SecureSession
+from mdm_server.secure.schemas import (
+    IncidentLookup,
+    PersonSearch,
+    TransactionRequest,
+    TransactionResult,
+    VehicleSearch,
+)
+
+SESSION_HEADER = "X-Tabard-Session"
+
+
+def current_session(
+    session: Session, *, token: str | None, caller: DevicePrincipal, now: datetime
+) -> SecureSession:
+    """The open secure session `token` names on this device, its activity clock advanced; 401
+    if the token is missing, unknown, another device's, ended, past its end or idle too long."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        raise AuthenticationError(
+            f"send the secure session token in {SESSION_HEADER}; enter the secure side first",
+            code="invalid_session",
+        )
+    secure = repository.session_by_digest(session, digest(token), for_update=True)
+    if secure is None or secure.device_id != caller.device.id:
+        raise AuthenticationError("secure session token not recognised", code="invalid_session")
+    if secure.ended_at is not None:
+        raise AuthenticationError(
+            f"this secure session ended ({secure.end_reason}); enter the secure side again",
+            code="session_ended",
+        )
+    idle_until = secure.last_activity_at + timedelta(seconds=secure.inactivity_s)
+    if now >= secure.expires_at or now >= idle_until:
+        reason = "max_length" if now >= secure.expires_at else "inactivity"
+        secure.ended_at, secure.end_reason = now, reason
+        session.add(secure)
+        raise AuthenticationError(
+            f"this secure session has ended ({reason}); enter the secure side again",
+            code="session_ended",
+            keep_changes=True,
+        )
+    secure.last_activity_at = now
+    session.add(secure)
+    return secure
+
+
+def _check_against_policy(settings: dict[str, Any], request: TransactionRequest) -> None:
+    types = settings.get("appropriate_use.transaction_types") or {}
+    allowed = types.get(request.type)
+    if allowed is None:
+        raise PermissionDeniedError(
+            f"the device's policy allows no {request.type} transactions "
+            "(appropriate_use.transaction_types)",
+            code="transaction_not_allowed",
+        )
+    purposes = list(allowed.get("purposes", []))
+    if request.purpose not in purposes:
+        raise PermissionDeniedError(
+            {
+                "message": f"{request.purpose} is not a purpose for {request.type}",
+                "purposes": purposes,
+            },
+            code="purpose_not_allowed",
+        )
+    if allowed.get("incident_reference_required") and request.incident_reference is None:
+        raise PermissionDeniedError(
+            f"{request.type} needs an incident reference (--incident REF)",
+            code="incident_reference_required",
+        )
+
+
+def _subject(request: TransactionRequest) -> dict[str, Any]:
+    """What the transaction looked at or recorded, for the audit event."""
+    if isinstance(request, PersonSearch | VehicleSearch | IncidentLookup):
+        return request.query.model_dump(mode="json", exclude_none=True)
+    return request.report.model_dump(mode="json", exclude_none=True)
+
+
+def _answer(
+    connector: RecordsConnector, request: TransactionRequest, transaction_id: str
+) -> dict[str, Any]:
+    if isinstance(request, PersonSearch):
+        return {"people": connector.search_person(request.query)}
+    if isinstance(request, VehicleSearch):
+        return {"vehicles": connector.search_vehicle(request.query)}
+    if isinstance(request, IncidentLookup):
+        incident = connector.lookup_incident(request.query)
+        return {"incident": incident, "found": incident is not None}
+    reference = connector.submit(
+        request.type, request.report.model_dump(mode="json"), transaction_id=transaction_id
+    )
+    return {"reference": reference}
+
+
+def run_transaction(
+    session: Session,
+    *,
+    caller: DevicePrincipal,
+    token: str | None,
+    request: TransactionRequest,
+    connector: RecordsConnector,
+    now: datetime,
+) -> TransactionResult:
+    """Check, record, then answer. A transaction the records system cannot answer is still
+    recorded, with that outcome."""
+    secure = current_session(session, token=token, caller=caller, now=now)
+    officer = staff_repository.get_user(session, secure.officer_id)
+    assert officer is not None
+    transaction_id = uuid.uuid4()
+    detail: dict[str, Any] = {
+        "transaction_id": str(transaction_id),
+        "type": request.type,
+        "purpose": request.purpose,
+        "incident_reference": request.incident_reference,
+        "subject": _subject(request),
+        "collar_number": officer.collar_number,
+        "division": officer.division,
+        "device_id": str(caller.device.id),
+        "device_serial": caller.device.serial,
+        "session_id": str(secure.id),
+        "connector": connector.name,
+    }
+    try:
+        _check_against_policy(policy_for(session, caller.device).settings, request)
+    except PermissionDeniedError as refusal:
+        detail["outcome"] = f"refused:{refusal.error_code}"
+        _record(session, caller, officer, request, detail, now)
+        refusal.keep_changes = True
+        raise
+    try:
+        result = _answer(connector, request, str(transaction_id))
+    except RecordsUnavailableError as exc:
+        detail["outcome"] = "records_unavailable"
+        _record(session, caller, officer, request, detail, now)
+        raise ServiceUnavailableError(
+            f"the records system did not answer ({exc}); the attempt is recorded",
+            code="records_unavailable",
+            keep_changes=True,
+        ) from None
+    detail["outcome"] = "answered"
+    detail["result_count"] = _count(result)
+    if "reference" in result:
+        detail["reference"] = result["reference"]
+    _record(session, caller, officer, request, detail, now)
+    return TransactionResult(
+        transaction_id=transaction_id, type=request.type, recorded_at=now, result=result
+    )
+
+
+def _record(
+    session: Session,
+    caller: DevicePrincipal,
+    officer: Any,
+    request: TransactionRequest,
+    detail: dict[str, Any],
+    now: datetime,
+) -> uuid.UUID:
+    return record(
+        session,
+        actor=officer_actor(officer, caller),
+        action=f"transaction.{request.type}",
+        now=now,
+        target_type="device",
+        target_id=caller.device.id,
+        detail=detail,
+    )
+
+
+def _count(result: dict[str, Any]) -> int:
+    for key in ("people", "vehicles"):
+        if key in result:
+            return len(result[key])
+    if "found" in result:
+        return int(bool(result["found"]))
+    return 1
