@@ -106,11 +106,40 @@ def checkin(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 @agent_app.command("status")
 def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """What this agent is enrolled as."""
+    """What this agent is enrolled as, and, if it is running, the secure side's state."""
+    from device_agent.control import call
+    from device_agent.daemon import SOCKET_FILE
+
     state: AgentState = ctx.obj
     with agent_errors():
         record = state.enrolment()
+        running = call(state, "status") if state.path(SOCKET_FILE).exists() else None
+    report = {"enrolled": True, **asdict(record), "running": running is not None, **(running or {})}
     if json_output:
-        print_json({"enrolled": True, **asdict(record)})
+        print_json(report)
         return
-    fields("Agent", [(key, value) for key, value in asdict(record).items()])
+    fields("Agent", [(key, value) for key, value in report.items()])
+
+
+@agent_app.command("run")
+def run_agent(ctx: typer.Context) -> None:
+    """Run the agent: check-ins, the outbox, and the secure side on a Unix socket in the state
+    directory. Stops on SIGTERM or Ctrl-C."""
+    from device_agent.daemon import run as run_daemon
+    from mdm_server.main import configure_logging
+
+    state: AgentState = ctx.obj
+    configure_logging("INFO")
+    with agent_errors():
+        run_daemon(state)
+
+
+def _add_secure_commands() -> None:
+    from device_agent.cli_secure import report_app, search_app, secure_app
+
+    agent_app.add_typer(secure_app, name="secure")
+    agent_app.add_typer(search_app, name="search")
+    agent_app.add_typer(report_app, name="report")
+
+
+_add_secure_commands()

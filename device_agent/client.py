@@ -10,10 +10,16 @@ from typing import Any
 
 import httpx
 
-from device_agent.errors import AgentError, ServerError
+from device_agent.errors import (
+    AgentError,
+    ServerError,
+    ServerUnavailableError,
+    UnreachableError,
+)
 from device_agent.identity import DeviceIdentity
 
 DEFAULT_TIMEOUT_S = 30.0
+SESSION_HEADER = "X-Tabard-Session"
 
 
 class ServerClient:
@@ -62,13 +68,36 @@ class ServerClient:
     async def checkin(self, posture: dict[str, Any]) -> dict[str, Any]:
         return await self._device_request("POST", "/api/v1/device/checkin", {"posture": posture})
 
-    async def _device_request(self, method: str, path: str, body: Any) -> dict[str, Any]:
+    async def open_secure_session(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._device_request("POST", "/api/v1/device/secure-sessions", body)
+
+    async def end_secure_session(self, session_id: str, reason: str) -> dict[str, Any]:
+        path = f"/api/v1/device/secure-sessions/{session_id}/end"
+        return await self._device_request("POST", path, {"reason": reason})
+
+    async def transaction(self, body: dict[str, Any], *, session_token: str) -> dict[str, Any]:
+        return await self._device_request(
+            "POST",
+            "/api/v1/device/transactions",
+            body,
+            headers={SESSION_HEADER: session_token},
+        )
+
+    async def upload_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self._device_request("POST", "/api/v1/device/events", {"events": events})
+
+    async def _device_request(
+        self, method: str, path: str, body: Any, *, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         if self.identity is None:
             raise AgentError("this request needs an enrolled device")
         url = self._http.build_request(method, path).url
         assertion = self.identity.assertion(method=method, url=str(url))
         return await self._request(
-            method, path, json=body, headers={"authorization": f"Bearer {assertion}"}
+            method,
+            path,
+            json=body,
+            headers={"authorization": f"Bearer {assertion}", **(headers or {})},
         )
 
     async def _request(
@@ -82,15 +111,16 @@ class ServerClient:
         try:
             response = await self._http.request(method, path, json=json, headers=headers)
         except httpx.TransportError as exc:
-            raise AgentError(f"cannot reach {self.server}: {exc}") from exc
+            raise UnreachableError(f"cannot reach {self.server}: {exc}") from exc
         try:
             body = response.json()
         except ValueError:
             body = None
         if response.is_error:
+            kind = ServerUnavailableError if response.status_code >= 500 else ServerError
             if isinstance(body, dict) and "error" in body:
-                raise ServerError(response.status_code, str(body["error"]), body.get("detail"))
-            raise ServerError(response.status_code, "http_error", response.text[:200])
+                raise kind(response.status_code, str(body["error"]), body.get("detail"))
+            raise kind(response.status_code, "http_error", response.text[:200])
         if not isinstance(body, dict):
             raise AgentError(f"{method} {path}: server answered with something other than JSON")
         return body

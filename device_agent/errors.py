@@ -11,6 +11,19 @@ class NotEnrolledError(AgentError):
     pass
 
 
+class UnreachableError(AgentError):
+    """The server could not be reached (no network, server down): the offline case."""
+
+
+class RefusedError(AgentError):
+    """The agent itself refuses (a local check failed); `code` names the reason."""
+
+    def __init__(self, code: str, message: str, detail: object = None) -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(message)
+
+
 class PinMismatchError(AgentError):
     """The server's CA is not the one the enrolment QR code pinned."""
 
@@ -23,3 +36,7 @@ class ServerError(AgentError):
         self.code = code
         self.detail = detail
         super().__init__(f"server refused ({status} {code}): {detail}")
+
+
+class ServerUnavailableError(ServerError, UnreachableError):
+    """The server (or a proxy before it) answered 5xx: as good as unreachable."""

@@ -1,0 +1,253 @@
+"""The agent: one long-lived object per device holding its keys in memory, and what the one
+button, the CLI and the loops ask of it. The daemon (device_agent.daemon) serves it on a Unix
+socket; tests drive it directly."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from device_agent.checkin import load_platform
+from device_agent.client import ServerClient
+from device_agent.errors import AgentError, RefusedError, ServerError, UnreachableError
+from device_agent.outbox import Outbox
+from device_agent.platform.base import Platform
+from device_agent.secure import Clock, SecureSide, utc_now
+from device_agent.state import ENROLMENT_FILE, AgentState
+
+UPLOAD_BATCH = 200
+WIPED_FILE = "wiped.json"
+
+
+class Agent:
+    def __init__(
+        self,
+        state: AgentState,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        platform: Platform | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.state = state
+        self.record = state.enrolment()
+        self.identity = state.identity()
+        self.platform = platform or load_platform(state)
+        self.outbox = Outbox(state.directory)
+        self.secure = SecureSide(state, self.outbox, clock=clock)
+        self.clock = clock
+        self.transport = transport
+        self.checked_in_at: datetime | None = None
+        self.outbox_changed = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def client(self) -> ServerClient:
+        return ServerClient(self.record.server, identity=self.identity, transport=self.transport)
+
+    def event(self, kind: str, **detail: Any) -> None:
+        self.secure.event(kind, **detail)
+        self.outbox_changed.set()
+
+    # --- the gate -------------------------------------------------------------------------
+    async def enter(
+        self,
+        *,
+        collar: str,
+        pin: str,
+        new_pin: str | None = None,
+        acknowledge: str | None = None,
+    ) -> dict[str, Any]:
+        """Open the secure side: online through the server's gate, else offline if allowed."""
+        async with self._lock:
+            if self.secure.open is not None:
+                self._lock_now("superseded")
+            try:
+                now = self._local_checks()
+                try:
+                    side = await self._enter_online(collar, pin, new_pin, acknowledge, now)
+                except UnreachableError:
+                    side = self.secure.enter_offline(collar=collar, pin=pin, now=now)
+            except (RefusedError, ServerError) as refusal:
+                code = refusal.code
+                self.event("secure.denied", collar_number=collar, reason=code)
+                raise
+            self.secure.open = side
+            self.event(
+                "secure.entered",
+                collar_number=collar,
+                online=side.online,
+                session_id=side.session_id,
+                key_id=side.container.key_id,
+            )
+            return self.status()
+
+    def _local_checks(self) -> datetime:
+        if self.state.path(WIPED_FILE).exists():
+            raise RefusedError("device_wiped", "this device's secure side was wiped; re-enrol it")
+        now = self.secure.check_clock()
+        posture = self.platform.posture(now=now.isoformat())
+        if posture.warranty_bit == 1:
+            raise RefusedError(
+                "device_non_compliant",
+                "device.warranty_bit_must_be_zero: the Knox warranty bit is blown (tampered)",
+                {
+                    "findings": [
+                        {"rule": "device.warranty_bit_must_be_zero", "status": "non_compliant"}
+                    ]
+                },
+            )
+        return now
+
+    async def _enter_online(
+        self, collar: str, pin: str, new_pin: str | None, acknowledge: str | None, now: datetime
+    ) -> Any:
+        body: dict[str, Any] = {"collar_number": collar, "pin": pin}
+        if new_pin is not None:
+            body["new_pin"] = new_pin
+        if acknowledge is not None:
+            body["acknowledge_policy_text_version"] = acknowledge
+        async with self.client() as client:
+            answer = await client.open_secure_session(body)
+        return self.secure.open_online(answer, pin=new_pin or pin, now=now)
+
+    async def leave(self, reason: str = "leave") -> dict[str, Any]:
+        """Lock the secure side and end its session."""
+        async with self._lock:
+            side = self._lock_now(reason)
+            if side is None:
+                return self.status()
+            if side.session_id is not None:
+                try:
+                    async with self.client() as client:
+                        await client.end_secure_session(side.session_id, reason)
+                except AgentError:
+                    pass  # the session ends on the server by itself; the outbox says when
+            return self.status()
+
+    def _lock_now(self, reason: str) -> Any:
+        side = self.secure.lock()
+        if side is not None:
+            self.event(
+                "secure.left",
+                collar_number=side.collar_number,
+                reason=reason,
+                session_id=side.session_id,
+            )
+        return side
+
+    async def lock_if_due(self) -> str | None:
+        """Lock the secure side if it has been idle too long or reached its maximum length."""
+        side = self.secure.open
+        reason = side.lock_reason(self.clock()) if side is not None else None
+        if reason is not None:
+            await self.leave(reason)
+        return reason
+
+    # --- police transactions --------------------------------------------------------------
+    async def transaction(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a transaction through the open session; keep its result in the container."""
+        side = self.secure.require_open()
+        if side.session_token is None:
+            raise RefusedError(
+                "offline", "offline: searches and reports need the server (drafts are kept)"
+            )
+        if body.get("report") is not None:
+            draft_id = f"draft-{uuid.uuid4()}"
+            side.container.put(draft_id, "draft", body, now=self.clock().isoformat())
+        else:
+            draft_id = None
+        side.last_activity = self.clock()
+        try:
+            async with self.client() as client:
+                answer = await client.transaction(body, session_token=side.session_token)
+        except ServerError as refusal:
+            if refusal.code == "session_ended":
+                self._lock_now("session_ended")
+            raise
+        side.container.put(
+            str(answer["transaction_id"]), "result", answer, now=self.clock().isoformat()
+        )
+        if draft_id is not None:
+            side.container.put(
+                draft_id,
+                "submitted",
+                {"transaction_id": answer["transaction_id"]},
+                now=self.clock().isoformat(),
+            )
+        self.event(
+            "transaction",
+            transaction_id=answer["transaction_id"],
+            transaction_type=body.get("type"),
+            purpose=body.get("purpose"),
+            incident_reference=body.get("incident_reference"),
+        )
+        return answer
+
+    # --- check-in and the outbox ----------------------------------------------------------
+    async def check_in(self) -> dict[str, Any]:
+        """Report posture; act on what the answer says about the container key."""
+        posture = self.platform.posture(now=self.clock().isoformat())
+        report = {**posture.as_protocol(), "outbox_position": self.outbox.position()}
+        async with self.client() as client:
+            answer = await client.checkin(report)
+        self.checked_in_at = self.clock()
+        interval = int(answer.get("checkin_interval_s", self.record.checkin_interval_s))
+        if interval != self.record.checkin_interval_s:
+            self.record = type(self.record)(
+                **{**asdict(self.record), "checkin_interval_s": interval}
+            )
+            self.state.write_json(ENROLMENT_FILE, asdict(self.record))
+        held = self.secure.held_key_id()
+        live = answer.get("container_key_id")
+        if held is not None and held != live:
+            self.secure.shred(reason="key_destroyed_by_server", key_id=held)
+            self.outbox_changed.set()
+        return answer
+
+    async def upload(self) -> int:
+        """Send what the outbox holds, oldest first; how many the server now has."""
+        sent = 0
+        while True:
+            batch = self.outbox.pending(UPLOAD_BATCH)
+            if not batch:
+                return sent
+            async with self.client() as client:
+                answer = await client.upload_events([event.as_protocol() for event in batch])
+            done = [str(e) for e in answer["accepted"]] + [str(e) for e in answer["duplicates"]]
+            self.outbox.acknowledge(done)
+            sent += len(done)
+            if answer.get("conflicts"):
+                raise AgentError(
+                    f"the server refused {len(answer['conflicts'])} events as conflicts"
+                )
+
+    # --- status ---------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        side = self.secure.open
+        offline = self.secure.offline_key()
+        state = (
+            "wiped"
+            if self.state.path(WIPED_FILE).exists()
+            else ("active" if self.checked_in_at is not None else "enrolled")
+        )
+        return {
+            "device_id": self.record.device_id,
+            "server": self.record.server,
+            "state": state,
+            "secure_side": "open" if side is not None else "locked",
+            "officer": side.collar_number if side else None,
+            "online": side.online if side else None,
+            "session_expires_at": side.expires_at.isoformat() if side else None,
+            "container_key_id": self.secure.held_key_id(),
+            "offline_until": offline.until if offline else None,
+            "outbox_pending": self.outbox.count(),
+            "last_checkin": self.checked_in_at.isoformat() if self.checked_in_at else None,
+        }
+
+    def close(self) -> None:
+        self.secure.lock()
+        self.outbox.close()

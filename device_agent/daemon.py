@@ -1,0 +1,235 @@
+"""`tabard agent --state DIR run`: the long-lived agent. It serves the one-button UI and the
+CLI on a Unix socket in the state directory (`agent.sock`, mode 0600: only the device's own
+user may talk to it), one JSON request per line and one JSON answer per line, and runs three
+loops: check-in (the interval from policy, with jitter, and exponential backoff on failure),
+the outbox upload, and the secure side's inactivity and maximum-length lock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import random
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from device_agent.agent import Agent
+from device_agent.errors import AgentError, RefusedError, ServerError
+from device_agent.state import AgentState
+
+SOCKET_FILE = "agent.sock"
+LOCK_FILE = "agent.lock"
+MAX_BACKOFF_S = 900.0
+MAX_REQUEST_BYTES = 64 * 1024
+log = logging.getLogger("tabard.agent")
+
+
+def jittered(seconds: float, rng: random.Random) -> float:
+    """`seconds` give or take 10%, so a fleet does not check in in lockstep."""
+    return seconds * rng.uniform(0.9, 1.1)
+
+
+def backoff(failures: int, base: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter (capped), after `failures` failures in a row."""
+    return rng.uniform(0, min(MAX_BACKOFF_S, base * 2 ** min(failures, 16)))
+
+
+class Daemon:
+    def __init__(self, agent: Agent, *, rng: random.Random | None = None) -> None:
+        self.agent = agent
+        self.rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
+        self.stopping = asyncio.Event()
+        self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+            "status": self._status,
+            "enter": self._enter,
+            "leave": self._leave,
+            "transaction": self._transaction,
+            "checkin": self._checkin,
+            "upload": self._upload,
+            "stop": self._stop,
+        }
+
+    async def _status(self, _: dict[str, Any]) -> dict[str, Any]:
+        return self.agent.status()
+
+    async def _enter(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.agent.enter(
+            collar=str(request["collar"]),
+            pin=str(request["pin"]),
+            new_pin=request.get("new_pin"),
+            acknowledge=request.get("acknowledge"),
+        )
+
+    async def _leave(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.agent.leave(str(request.get("reason", "leave")))
+
+    async def _transaction(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.agent.transaction(dict(request["body"]))
+
+    async def _checkin(self, _: dict[str, Any]) -> dict[str, Any]:
+        return await self.agent.check_in()
+
+    async def _upload(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"uploaded": await self.agent.upload(), "pending": self.agent.outbox.count()}
+
+    async def _stop(self, _: dict[str, Any]) -> dict[str, Any]:
+        self.stopping.set()
+        return {"stopping": True}
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        handler = self.handlers.get(str(request.get("op")))
+        if handler is None:
+            return {
+                "ok": False,
+                "error": "unknown_op",
+                "message": f"no operation {request.get('op')!r}",
+            }
+        try:
+            return {"ok": True, "result": await handler(request)}
+        except ServerError as exc:
+            return {
+                "ok": False,
+                "error": exc.code,
+                "status": exc.status,
+                "message": str(exc),
+                "detail": exc.detail,
+            }
+        except RefusedError as exc:
+            return {"ok": False, "error": exc.code, "message": str(exc), "detail": exc.detail}
+        except (AgentError, KeyError, TypeError, ValueError) as exc:
+            return {"ok": False, "error": "agent_error", "message": str(exc) or type(exc).__name__}
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            line = await reader.readline()
+            if len(line) > MAX_REQUEST_BYTES:
+                answer: dict[str, Any] = {
+                    "ok": False,
+                    "error": "too_large",
+                    "message": "request too large",
+                }
+            else:
+                try:
+                    request = json.loads(line)
+                    answer = (
+                        await self.handle(request)
+                        if isinstance(request, dict)
+                        else {
+                            "ok": False,
+                            "error": "bad_request",
+                            "message": "send one JSON object",
+                        }
+                    )
+                except json.JSONDecodeError:
+                    answer = {
+                        "ok": False,
+                        "error": "bad_request",
+                        "message": "send one JSON object",
+                    }
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+    # --- loops ----------------------------------------------------------------------------
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+
+    async def checkin_loop(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                await self.agent.check_in()
+                failures = 0
+                delay = jittered(self.agent.record.checkin_interval_s, self.rng)
+            except AgentError as exc:
+                failures += 1
+                delay = backoff(failures, 5.0, self.rng)
+                log.warning("check-in failed (%s); next try in %.0f s", exc, delay)
+            await self._sleep(delay)
+
+    async def upload_loop(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            self.agent.outbox_changed.clear()
+            try:
+                await self.agent.upload()
+                failures = 0
+            except AgentError as exc:
+                failures += 1
+                delay = backoff(failures, 1.0, self.rng)
+                log.warning("outbox upload failed (%s); next try in %.1f s", exc, delay)
+                await self._sleep(delay)
+                continue
+            with contextlib.suppress(TimeoutError):
+                changed = asyncio.ensure_future(self.agent.outbox_changed.wait())
+                stop = asyncio.ensure_future(self.stopping.wait())
+                await asyncio.wait({changed, stop}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                stop.cancel()
+
+    async def lock_loop(self) -> None:
+        while not self.stopping.is_set():
+            await self.agent.lock_if_due()
+            await self._sleep(1.0)
+
+    async def run(self) -> None:
+        path = self.agent.state.path(SOCKET_FILE)
+        path.unlink(missing_ok=True)
+        old = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._serve_client, path=str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        tasks = [
+            asyncio.create_task(job())
+            for job in (self.checkin_loop, self.upload_loop, self.lock_loop)
+        ]
+        log.info("agent for device %s listening on %s", self.agent.record.device_id, path)
+        try:
+            await self.stopping.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            server.close()
+            await self.agent.leave("agent_stopped")
+            self.agent.close()
+            path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def single_instance(state: AgentState):  # type: ignore[no-untyped-def]
+    """One agent per state directory."""
+    fd = os.open(state.path(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AgentError(f"an agent is already running for {state.directory}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def run(state: AgentState, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """Run the agent until SIGTERM, SIGINT or a `stop` request."""
+    state.enrolment()
+    with single_instance(state):
+
+        async def main() -> None:
+            await Daemon(Agent(state, transport=transport)).run()
+
+        asyncio.run(main())

@@ -1,0 +1,262 @@
+"""The secure side end to end over real sockets: IT sets up an officer and a policy, a virtual
+J5 enrols, its agent runs, the officer enters with their PIN, searches a person with a purpose
+code, files an incident report and leaves; the audit log holds all of it, in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlmodel import col, select
+
+from mdm_server.audit.models import AuditEvent
+from mdm_server.config import Settings
+from mdm_server.db import Database
+from tests.databases import PostgresDatabases
+from tests.e2e.harness import Tabard
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "a long enough passphrase"
+COLLAR = "4021"
+POLICY = {
+    "schema_version": 1,
+    "name": "response",
+    "secure_side": {"inactivity_lock_minutes": 15, "offline_grace_hours": 8},
+    "appropriate_use": {
+        "policy_text_version": "2026.2",
+        "policy_text": "Policing purposes only. Every search is logged and audited.",
+        "transaction_types": {
+            "person_search": {"purposes": ["INVESTIGATION"], "incident_reference_required": True},
+            "incident_report": {"purposes": ["INVESTIGATION"]},
+        },
+    },
+}
+WAIT_S = 60.0
+
+
+@pytest.fixture
+def tabard(backend: str, tmp_path: Path, postgres: PostgresDatabases | None) -> Iterator[Tabard]:
+    url = postgres.create() if backend == "postgresql" and postgres else None
+    yield Tabard(tmp_path, database_url=url)
+    if url and postgres:
+        postgres.drop(url)
+
+
+def wait_for(condition: Any, what: str, timeout: float = WAIT_S) -> Any:
+    """Poll `condition` until it returns something truthy (a process we do not control)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def agent_running(tabard: Tabard, state: Path) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tabard", "agent", "--state", str(state), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=tabard.env(),
+    )
+    try:
+        wait_for(lambda: (state / "agent.sock").exists() or process.poll() is not None, "agent")
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def audit_trail(tabard: Tabard) -> list[AuditEvent]:
+    settings = Settings(data_dir=tabard.root / "data", database_url=tabard.database_url)
+    database = Database.from_settings(settings)
+    try:
+        with database.unit_of_work(write=False) as session:
+            return list(session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all())
+    finally:
+        database.dispose()
+
+
+def enrol_assigned_j5(tabard: Tabard) -> Path:
+    """IT's part: an officer with a PIN, the policy, a token for the officer; the agent enrols."""
+    tabard.run(
+        "users",
+        "create",
+        "--username",
+        "pc-4021",
+        "--role",
+        "officer",
+        "--collar",
+        COLLAR,
+        "--division",
+        "north",
+        "--display-name",
+        "PC Example",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    tabard.run("users", "set-pin", COLLAR, "--pin-stdin", stdin="402917\n")
+    policy = tabard.root / "response.yaml"
+    policy.write_text(yaml.safe_dump(POLICY))
+    tabard.run("policy", "apply", str(policy), "--to", "fleet")
+    token = json.loads(
+        tabard.run("tokens", "create", "--group", "response", "--officer", COLLAR, "--json").stdout
+    )
+    payload = tabard.root / "payload.json"
+    payload.write_text(json.dumps(token["payload"]))
+    state = tabard.root / "agent"
+    tabard.run(
+        "agent",
+        "--state",
+        str(state),
+        "enrol",
+        "--payload",
+        str(payload),
+        "--platform",
+        "virtual:SM-J510FN",
+    )
+    return state
+
+
+class TestSecureSide:
+    def test_enter_search_report_leave_is_audited_in_order(self, tabard: Tabard) -> None:
+        tabard.bootstrap("admin", PASSWORD)
+        with tabard.serving():
+            tabard.login("admin", PASSWORD)
+            state = enrol_assigned_j5(tabard)
+            agent = ["agent", "--state", str(state)]
+            with agent_running(tabard, state):
+                socket_mode = os.stat(state / "agent.sock").st_mode & 0o777
+                refused = tabard.run(
+                    *agent,
+                    "secure",
+                    "enter",
+                    "--officer",
+                    COLLAR,
+                    "--pin-stdin",
+                    stdin="402917\n",
+                    check=False,
+                )
+                opened = json.loads(
+                    tabard.run(
+                        *agent,
+                        "secure",
+                        "enter",
+                        "--officer",
+                        COLLAR,
+                        "--pin-stdin",
+                        "--acknowledge",
+                        "2026.2",
+                        "--json",
+                        stdin="402917\n583062\n",
+                    ).stdout
+                )
+                found = json.loads(
+                    tabard.run(
+                        *agent,
+                        "search",
+                        "person",
+                        "--surname",
+                        "Example",
+                        "--forename",
+                        "Sam",
+                        "--purpose",
+                        "INVESTIGATION",
+                        "--incident",
+                        "INC-20261121-0042",
+                        "--json",
+                    ).stdout
+                )
+                filed = tabard.run(
+                    *agent,
+                    "report",
+                    "incident",
+                    "--summary",
+                    "Shed broken into; bicycle taken",
+                    "--location",
+                    "Sample Road, Testbury",
+                    "--occurred-at",
+                    "2026-11-21T02:10Z",
+                    "--category",
+                    "crime",
+                    "--purpose",
+                    "INVESTIGATION",
+                )
+                tabard.run(*agent, "secure", "leave")
+                status = json.loads(tabard.run(*agent, "status", "--json").stdout)
+                after_leave = tabard.run(
+                    *agent,
+                    "search",
+                    "person",
+                    "--surname",
+                    "Example",
+                    "--purpose",
+                    "INVESTIGATION",
+                    "--incident",
+                    "INC-1",
+                    check=False,
+                )
+                wait_for(
+                    lambda: (
+                        json.loads(tabard.run(*agent, "status", "--json").stdout)["outbox_pending"]
+                        == 0
+                    ),
+                    "the outbox to drain",
+                )
+        assert refused.returncode == 1
+        assert "pin_change_required" in refused.stderr or "acknowledge" in refused.stderr
+        assert opened["secure_side"] == "open" and opened["online"] is True
+        assert opened["officer"] == COLLAR
+        assert all(person["synthetic"] for person in found["result"]["people"])
+        assert "Incident report filed as INC-DEMO-" in filed.stdout
+        assert status["secure_side"] == "locked" and status["state"] == "active"
+        assert after_leave.returncode == 1 and "locked" in after_leave.stderr
+
+        trail = audit_trail(tabard)
+        secure = [
+            e
+            for e in trail
+            if e.action
+            in (
+                "secure.session_opened",
+                "transaction.person_search",
+                "transaction.incident_report",
+                "secure.session_ended",
+            )
+        ]
+        assert [e.action for e in secure] == [
+            "secure.session_opened",
+            "transaction.person_search",
+            "transaction.incident_report",
+            "secure.session_ended",
+        ]
+        device_id = json.loads((state / "enrolment.json").read_text())["device_id"]
+        search, report = secure[1], secure[2]
+        for event in (search, report):
+            assert event.actor_name == "pc-4021"
+            assert event.detail["collar_number"] == COLLAR
+            assert event.detail["device_id"] == device_id
+            assert event.detail["purpose"] == "INVESTIGATION"
+        assert search.detail["incident_reference"] == "INC-20261121-0042"
+        assert search.detail["subject"] == {"surname": "Example", "forename": "Sam"}
+        assert [e.seq for e in secure] == sorted(e.seq for e in secure)
+        outbox = [e.action for e in trail if e.action.startswith("device_event.")]
+        assert "device_event.secure.entered" in outbox
+        assert "device_event.transaction" in outbox
+        assert "device_event.secure.left" in outbox
+        assert socket_mode == 0o600
