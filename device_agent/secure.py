@@ -81,15 +81,15 @@ class SecureSide:
         now = self.clock()
         path = self.state.path(CLOCK_FILE)
         seen = (
-            datetime.fromisoformat(json.loads(path.read_text())["seen"]) if path.exists() else now
+            datetime.fromisoformat(json.loads(path.read_text())["seen"]) if path.exists() else None
         )
-        if now < seen - CLOCK_TOLERANCE:
+        if seen is not None and now < seen - CLOCK_TOLERANCE:
             raise RefusedError(
                 "clock_moved_back",
                 f"the device clock is behind the last time it saw ({seen.isoformat()}); "
                 "connect to the network so it can be corrected",
             )
-        if now > seen:
+        if seen is None or now > seen:
             self.state.write_json(CLOCK_FILE, {"seen": now.isoformat()})
         return now
 
