@@ -18,7 +18,13 @@ from typing import Any
 from device_agent import container as containers
 from device_agent.container import Container
 from device_agent.errors import AgentError, RefusedError
-from device_agent.keys import OfflineKey, open_envelope, unwrap_offline, wrap_offline
+from device_agent.keys import (
+    SCRYPT_N,
+    OfflineKey,
+    open_envelope,
+    unwrap_offline,
+    wrap_offline,
+)
 from device_agent.outbox import Outbox
 from device_agent.state import AgentState
 
@@ -70,6 +76,7 @@ class SecureSide:
         self.outbox = outbox
         self.clock = clock
         self.open: OpenSide | None = None
+        self.kdf_n = SCRYPT_N  # scrypt's cost for the offline copy (docs/secure-side.md)
 
     # --- events -------------------------------------------------------------------------
     def event(self, kind: str, **detail: Any) -> None:
@@ -113,6 +120,7 @@ class SecureSide:
             collar_number=collar,
             until=datetime.fromisoformat(str(offline["until"])),
             max_failures=int(offline.get("pin_max_failed_attempts", 5)),
+            n=self.kdf_n,
         )
         self.state.write_json(OFFLINE_FILE, wrapped.as_json())
         self.state.write_json(ATTEMPTS_FILE, {"key_id": key_id, "failures": 0})
