@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from device_agent.checkin import load_platform
+from device_agent.checkin import keep_interval, load_platform
 from device_agent.client import ServerClient
 from device_agent.errors import AgentError, RefusedError, ServerError, UnreachableError
 from device_agent.outbox import Outbox
 from device_agent.platform.base import Platform
 from device_agent.secure import Clock, SecureSide, utc_now
-from device_agent.state import ENROLMENT_FILE, AgentState
+from device_agent.state import AgentState
 
 UPLOAD_BATCH = 200
-WIPED_FILE = "wiped.json"
 
 
 class Agent:
@@ -86,8 +84,6 @@ class Agent:
             return self.status()
 
     def _local_checks(self) -> datetime:
-        if self.state.path(WIPED_FILE).exists():
-            raise RefusedError("device_wiped", "this device's secure side was wiped; re-enrol it")
         now = self.secure.check_clock()
         posture = self.platform.posture(now=now.isoformat())
         if posture.warranty_bit == 1:
@@ -195,12 +191,7 @@ class Agent:
         async with self.client() as client:
             answer = await client.checkin(report)
         self.checked_in_at = self.clock()
-        interval = int(answer.get("checkin_interval_s", self.record.checkin_interval_s))
-        if interval != self.record.checkin_interval_s:
-            self.record = type(self.record)(
-                **{**asdict(self.record), "checkin_interval_s": interval}
-            )
-            self.state.write_json(ENROLMENT_FILE, asdict(self.record))
+        self.record = keep_interval(self.state, self.record, answer)
         held = self.secure.held_key_id()
         live = answer.get("container_key_id")
         if held is not None and held != live:
@@ -229,15 +220,10 @@ class Agent:
     def status(self) -> dict[str, Any]:
         side = self.secure.open
         offline = self.secure.offline_key()
-        state = (
-            "wiped"
-            if self.state.path(WIPED_FILE).exists()
-            else ("active" if self.checked_in_at is not None else "enrolled")
-        )
         return {
             "device_id": self.record.device_id,
             "server": self.record.server,
-            "state": state,
+            "state": "active" if self.checked_in_at is not None else "enrolled",
             "secure_side": "open" if side is not None else "locked",
             "officer": side.collar_number if side else None,
             "online": side.online if side else None,

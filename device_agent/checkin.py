@@ -11,7 +11,7 @@ import httpx
 from device_agent.client import ServerClient
 from device_agent.platform.base import Platform
 from device_agent.platform.factory import reopen_platform
-from device_agent.state import ENROLMENT_FILE, PLATFORM_FILE, AgentState
+from device_agent.state import ENROLMENT_FILE, PLATFORM_FILE, AgentState, EnrolmentRecord
 
 
 def load_platform(state: AgentState) -> Platform:
@@ -32,7 +32,17 @@ async def check_in(
         record.server, identity=state.identity(), transport=transport
     ) as client:
         answer = await client.checkin(posture.as_protocol())
-    interval = int(answer.get("checkin_interval_s", record.checkin_interval_s))
-    if interval != record.checkin_interval_s:
-        state.write_json(ENROLMENT_FILE, asdict(replace(record, checkin_interval_s=interval)))
+    keep_interval(state, record, answer)
     return answer
+
+
+def keep_interval(
+    state: AgentState, record: EnrolmentRecord, answer: dict[str, Any]
+) -> EnrolmentRecord:
+    """The enrolment record with the check-in interval the server's answer sets, kept."""
+    interval = int(answer.get("checkin_interval_s", record.checkin_interval_s))
+    if interval == record.checkin_interval_s:
+        return record
+    changed = replace(record, checkin_interval_s=interval)
+    state.write_json(ENROLMENT_FILE, asdict(changed))
+    return changed

@@ -135,7 +135,8 @@ def run_agent(ctx: typer.Context) -> None:
 
 
 def _add_secure_commands() -> None:
-    from device_agent.cli_secure import report_app, search_app, secure_app
+    from device_agent.cli_secure import secure_app
+    from device_agent.cli_transactions import report_app, search_app
 
     agent_app.add_typer(secure_app, name="secure")
     agent_app.add_typer(search_app, name="search")

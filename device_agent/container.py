@@ -134,7 +134,3 @@ class Container:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._aead is not None

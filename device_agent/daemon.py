@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -105,36 +105,25 @@ class Daemon:
         except (AgentError, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": "agent_error", "message": str(exc) or type(exc).__name__}
 
+    async def _answer(self, reader: asyncio.StreamReader) -> dict[str, Any]:
+        """The answer to one request line; a line past the stream's limit is refused."""
+        try:
+            line = await reader.readline()
+        except ValueError:  # longer than MAX_REQUEST_BYTES
+            return {"ok": False, "error": "too_large", "message": "request too large"}
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError:
+            request = None
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "bad_request", "message": "send one JSON object"}
+        return await self.handle(request)
+
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         try:
-            line = await reader.readline()
-            if len(line) > MAX_REQUEST_BYTES:
-                answer: dict[str, Any] = {
-                    "ok": False,
-                    "error": "too_large",
-                    "message": "request too large",
-                }
-            else:
-                try:
-                    request = json.loads(line)
-                    answer = (
-                        await self.handle(request)
-                        if isinstance(request, dict)
-                        else {
-                            "ok": False,
-                            "error": "bad_request",
-                            "message": "send one JSON object",
-                        }
-                    )
-                except json.JSONDecodeError:
-                    answer = {
-                        "ok": False,
-                        "error": "bad_request",
-                        "message": "send one JSON object",
-                    }
-            writer.write(json.dumps(answer).encode() + b"\n")
+            writer.write(json.dumps(await self._answer(reader)).encode() + b"\n")
             await writer.drain()
         finally:
             writer.close()
@@ -170,12 +159,8 @@ class Daemon:
                 log.warning("outbox upload failed (%s); next try in %.1f s", exc, delay)
                 await self._sleep(delay)
                 continue
-            with contextlib.suppress(TimeoutError):
-                changed = asyncio.ensure_future(self.agent.outbox_changed.wait())
-                stop = asyncio.ensure_future(self.stopping.wait())
-                await asyncio.wait({changed, stop}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-                changed.cancel()
-                stop.cancel()
+            with contextlib.suppress(TimeoutError):  # new events, or a minute: upload again
+                await asyncio.wait_for(self.agent.outbox_changed.wait(), timeout=60)
 
     async def lock_loop(self) -> None:
         while not self.stopping.is_set():
@@ -187,7 +172,9 @@ class Daemon:
         path.unlink(missing_ok=True)
         old = os.umask(0o177)
         try:
-            server = await asyncio.start_unix_server(self._serve_client, path=str(path))
+            server = await asyncio.start_unix_server(
+                self._serve_client, path=str(path), limit=MAX_REQUEST_BYTES
+            )
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
@@ -211,7 +198,7 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def single_instance(state: AgentState):  # type: ignore[no-untyped-def]
+def single_instance(state: AgentState) -> Iterator[None]:
     """One agent per state directory."""
     fd = os.open(state.path(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
     try:

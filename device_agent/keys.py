@@ -9,9 +9,8 @@ PIN; see docs/secure-side.md for what that does and does not buy."""
 
 from __future__ import annotations
 
-import base64
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from jwt.utils import base64url_decode, base64url_encode
 
 from device_agent.errors import AgentError
 
@@ -31,11 +31,11 @@ SCRYPT_P = 1
 
 
 def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return base64url_encode(data).decode("ascii")
 
 
 def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64url_decode(text)
 
 
 def open_envelope(
@@ -122,7 +122,7 @@ def wrap_offline(
     )
     kek = _derive(pin, salt, n, draft.r, draft.p)
     ciphertext = AESGCM(kek).encrypt(nonce, secret, draft.binding())
-    return OfflineKey(**{**draft.as_json(), "ciphertext": b64(ciphertext)})
+    return replace(draft, ciphertext=b64(ciphertext))
 
 
 def unwrap_offline(offline: OfflineKey, pin: str) -> bytes | None:

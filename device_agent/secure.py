@@ -64,9 +64,6 @@ class OpenSide:
             return "inactivity"
         return None
 
-    def next_deadline(self) -> datetime:
-        return min(self.expires_at, self.last_activity + self.inactivity)
-
 
 class SecureSide:
     """Everything the agent keeps about the secure side in its state directory."""

@@ -8,7 +8,6 @@ as another."""
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Any
 
@@ -16,13 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jwt.utils import base64url_encode
 
 ALGORITHM = "ECDH-ES+HKDF-SHA256+A256GCM"
 INFO_PREFIX = b"tabard container key v1"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def binding(device_id: str, key_id: str) -> bytes:
@@ -45,7 +41,7 @@ def wrap_for_device(
     return {
         "alg": ALGORITHM,
         "key_id": key_id,
-        "epk": b64url(epk),
-        "nonce": b64url(nonce),
-        "ciphertext": b64url(AESGCM(kek).encrypt(nonce, secret, bound)),
+        "epk": base64url_encode(epk).decode("ascii"),
+        "nonce": base64url_encode(nonce).decode("ascii"),
+        "ciphertext": base64url_encode(AESGCM(kek).encrypt(nonce, secret, bound)).decode("ascii"),
     }

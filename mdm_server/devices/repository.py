@@ -25,6 +25,7 @@ from mdm_server.devices.models import (
     PostureRecord,
 )
 from mdm_server.policies.models import PolicyEpoch
+from mdm_server.secure.models import ContainerKey
 
 
 def get_device(
@@ -86,12 +87,14 @@ class DeviceRef:
     certificate_pem: str | None
     not_before: datetime | None
     not_after: datetime | None
+    container_key_id: uuid.UUID | None  # the live container key, told at every check-in
 
 
 _devices = Device.__table__  # type: ignore[attr-defined]
 _certificates = DeviceCertificate.__table__  # type: ignore[attr-defined]
 _assertions = DeviceAssertion.__table__  # type: ignore[attr-defined]
 _epoch = PolicyEpoch.__table__  # type: ignore[attr-defined]
+_container_keys = ContainerKey.__table__  # type: ignore[attr-defined]
 
 # The check-in path's statements, built once: constructing SQLAlchemy statements costs more than
 # running these on SQLite, and every device request runs them.
@@ -111,6 +114,11 @@ _DEVICE_REF = (
         _certificates.c.certificate_pem,
         _certificates.c.not_before,
         _certificates.c.not_after,
+        sqlalchemy.select(_container_keys.c.id)
+        .where(
+            _container_keys.c.device_id == _devices.c.id, _container_keys.c.destroyed_at.is_(None)
+        )
+        .scalar_subquery(),
     )
     .select_from(
         _devices.outerjoin(

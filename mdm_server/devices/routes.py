@@ -123,7 +123,7 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
             now=context.clock(),
             settings=context.settings,
         )
-        answer.container_key_id = keys.live_key_id(session, device.device.id)
+        answer.container_key_id = device.device.container_key_id
         return answer
 
 

@@ -25,7 +25,7 @@ from mdm_server.crypto.secrets import digest, new_secret
 from mdm_server.deps import DevicePrincipal
 from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.repository import DeviceRef
-from mdm_server.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from mdm_server.errors import AuthenticationError, PermissionDeniedError
 from mdm_server.policies import compliance
 from mdm_server.policies import repository as policy_repository
 from mdm_server.policies.models import ComplianceStatus
@@ -39,8 +39,8 @@ from mdm_server.secure.schemas import (
     SecureSessionOpened,
     WrappedKey,
 )
+from mdm_server.secure.sessions import TOKEN_PREFIX
 
-TOKEN_PREFIX = "tss_"  # noqa: S105 (a prefix that marks the kind of token, not a secret)
 # What a policy that says nothing allows. Offline use is off unless a policy turns it on.
 DEFAULTS: dict[str, Any] = {
     "secure_side.max_session_hours": 12,
@@ -103,7 +103,6 @@ def _refuse(
     now: datetime,
     code: str,
     detail: dict[str, Any],
-    status: type[PermissionDeniedError] = PermissionDeniedError,
 ) -> PermissionDeniedError:
     """A refusal, audited; the audit event survives the refused request."""
     record(
@@ -115,7 +114,7 @@ def _refuse(
         target_id=device.id,
         detail={"reason": code, **{k: v for k, v in detail.items() if k != "text"}},
     )
-    return status(detail, code=code, keep_changes=True)
+    return PermissionDeniedError(detail, code=code, keep_changes=True)
 
 
 def _check_compliance(session: Session, *, device: DeviceRef, actor: Actor, now: datetime) -> None:
@@ -133,15 +132,7 @@ def _check_compliance(session: Session, *, device: DeviceRef, actor: Actor, now:
             known=device,
         )
     stored = policy_repository.compliance(session, device.id)
-    if stored is None:
-        raise _refuse(
-            session,
-            actor=actor,
-            device=device,
-            now=now,
-            code="device_not_evaluated",
-            detail={"message": "the device has not been evaluated; check in first"},
-        )
+    assert stored is not None  # every evaluation stores its result
     blocking = sorted({a["action"] for a in stored.actions if a["action"] in BLOCKING_ACTIONS})
     if stored.status not in ENTRY_ALLOWED or blocking:
         findings = [
@@ -373,34 +364,3 @@ def _start(
         offline=offline,
         policy_text_version=policy.get("appropriate_use.policy_text_version"),
     )
-
-
-def end_session(
-    session: Session,
-    *,
-    caller: DevicePrincipal,
-    session_id: Any,
-    reason: str,
-    now: datetime,
-) -> SecureSession:
-    """The device ends one of its secure sessions (leave, lock, inactivity); ending an ended
-    session changes nothing."""
-    secure = repository.get_session(session, session_id, for_update=True)
-    if secure is None or secure.device_id != caller.device.id:
-        raise NotFoundError(
-            f"no secure session {session_id} on this device", code="session_not_found"
-        )
-    if secure.ended_at is not None:
-        return secure
-    secure.ended_at, secure.end_reason = now, reason
-    session.add(secure)
-    record(
-        session,
-        actor=caller.actor,
-        action="secure.session_ended",
-        now=now,
-        target_type="device",
-        target_id=caller.device.id,
-        detail={"session_id": str(secure.id), "reason": reason},
-    )
-    return secure

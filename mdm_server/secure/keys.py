@@ -38,11 +38,6 @@ def live_or_new_key(
     return key, secret
 
 
-def live_key_id(session: Session, device_id: uuid.UUID) -> uuid.UUID | None:
-    key = repository.live_key(session, device_id)
-    return key.id if key is not None else None
-
-
 def destroy(
     session: Session,
     *,

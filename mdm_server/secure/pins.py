@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
+from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import Role, StaffUser
 from mdm_server.crypto.passwords import PasswordHasher
 from mdm_server.errors import (
@@ -49,8 +50,6 @@ def check_pin_rules(pin: str) -> None:
 
 
 def officer_for_pin(session: Session, collar_number: str) -> StaffUser:
-    from mdm_server.auth import repository as staff_repository
-
     officer = staff_repository.get_user_by_collar(session, collar_number)
     if officer is None or officer.role != Role.officer:
         raise NotFoundError(

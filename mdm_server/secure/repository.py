@@ -95,12 +95,3 @@ def end_open_sessions(
         statement = statement.where(col(SecureSession.officer_id) == officer_id)
     result = session.execute(statement.values(ended_at=now, end_reason=reason))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def sessions_of(
-    session: Session, *, device_id: uuid.UUID | None = None, limit: int = 50
-) -> Sequence[SecureSession]:
-    query = select(SecureSession)
-    if device_id is not None:
-        query = query.where(col(SecureSession.device_id) == device_id)
-    return session.exec(query.order_by(col(SecureSession.started_at).desc()).limit(limit)).all()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header
 from mdm_server.auth.models import StaffUser
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
 from mdm_server.devices.lookup import find_device
-from mdm_server.secure import gate, keys, pins, repository, transactions
+from mdm_server.secure import gate, keys, pins, repository, sessions, transactions
 from mdm_server.secure.models import ContainerKey, OfficerPin
 from mdm_server.secure.schemas import (
     AcknowledgementPublic,
@@ -52,7 +52,7 @@ def end_secure_session(
 ) -> SecureSessionEnded:
     """The secure side was left or locked: end the session."""
     with caller.transaction(context) as (session, device):
-        ended = gate.end_session(
+        ended = sessions.end_session(
             session, caller=device, session_id=session_id, reason=body.reason, now=context.clock()
         )
         assert ended.ended_at is not None
@@ -69,7 +69,7 @@ def run_transaction(
     context: ContextDep,
     session_token: Annotated[
         str | None,
-        Header(alias=transactions.SESSION_HEADER, description="The secure session token."),
+        Header(alias=sessions.SESSION_HEADER, description="The secure session token."),
     ] = None,
 ) -> TransactionResult:
     """A police transaction: checked against the session and policy, recorded with its

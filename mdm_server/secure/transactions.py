@@ -7,20 +7,18 @@ then answered from the records connector, in the same unit of work. Never commit
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from mdm_server.audit.service import record
 from mdm_server.auth import repository as staff_repository
-from mdm_server.crypto.secrets import digest
+from mdm_server.auth.models import StaffUser
 from mdm_server.deps import DevicePrincipal
-from mdm_server.errors import AuthenticationError, PermissionDeniedError, ServiceUnavailableError
-from mdm_server.secure import repository
+from mdm_server.errors import PermissionDeniedError, ServiceUnavailableError
 from mdm_server.secure.connector import RecordsConnector, RecordsUnavailableError
-from mdm_server.secure.gate import TOKEN_PREFIX, officer_actor, policy_for
-from mdm_server.secure.models import SecureSession
+from mdm_server.secure.gate import officer_actor, policy_for
 from mdm_server.secure.schemas import (
     IncidentLookup,
     PersonSearch,
@@ -28,41 +26,7 @@ from mdm_server.secure.schemas import (
     TransactionResult,
     VehicleSearch,
 )
-
-SESSION_HEADER = "X-Tabard-Session"
-
-
-def current_session(
-    session: Session, *, token: str | None, caller: DevicePrincipal, now: datetime
-) -> SecureSession:
-    """The open secure session `token` names on this device, its activity clock advanced; 401
-    if the token is missing, unknown, another device's, ended, past its end or idle too long."""
-    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
-        raise AuthenticationError(
-            f"send the secure session token in {SESSION_HEADER}; enter the secure side first",
-            code="invalid_session",
-        )
-    secure = repository.session_by_digest(session, digest(token), for_update=True)
-    if secure is None or secure.device_id != caller.device.id:
-        raise AuthenticationError("secure session token not recognised", code="invalid_session")
-    if secure.ended_at is not None:
-        raise AuthenticationError(
-            f"this secure session ended ({secure.end_reason}); enter the secure side again",
-            code="session_ended",
-        )
-    idle_until = secure.last_activity_at + timedelta(seconds=secure.inactivity_s)
-    if now >= secure.expires_at or now >= idle_until:
-        reason = "max_length" if now >= secure.expires_at else "inactivity"
-        secure.ended_at, secure.end_reason = now, reason
-        session.add(secure)
-        raise AuthenticationError(
-            f"this secure session has ended ({reason}); enter the secure side again",
-            code="session_ended",
-            keep_changes=True,
-        )
-    secure.last_activity_at = now
-    session.add(secure)
-    return secure
+from mdm_server.secure.sessions import current_session
 
 
 def _check_against_policy(settings: dict[str, Any], request: TransactionRequest) -> None:
@@ -171,7 +135,7 @@ def run_transaction(
 def _record(
     session: Session,
     caller: DevicePrincipal,
-    officer: Any,
+    officer: StaffUser,
     request: TransactionRequest,
     detail: dict[str, Any],
     now: datetime,

@@ -135,7 +135,7 @@ def first_entry() -> Iterator[Any]:
         agent.close()
 
 
-def records_readable(state: AgentState, agent: Agent) -> list[dict[str, Any] | None]:
+def records_readable(agent: Agent) -> list[dict[str, Any] | None]:
     side = agent.secure.require_open()
     return [side.container.get(record_id) for record_id, _, _ in side.container.records()]
 
@@ -266,7 +266,7 @@ class TestCryptoShred:
         run(thief_online.check_in())
         assert not copy.path("container.db").exists()
         run(thief_online.enter(collar=offline_device.collar, pin=NEW_PIN))
-        assert records_readable(copy, thief_online) == []  # a new, empty container
+        assert records_readable(thief_online) == []  # a new, empty container
         thief_online.close()
         assert json.loads(copy.path(PLATFORM_FILE).read_text()) == personal_before
 

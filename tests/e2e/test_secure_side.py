@@ -222,6 +222,7 @@ class TestSecureSide:
         assert "pin_change_required" in refused.stderr or "acknowledge" in refused.stderr
         assert opened["secure_side"] == "open" and opened["online"] is True
         assert opened["officer"] == COLLAR
+        assert found["result"]["people"]
         assert all(person["synthetic"] for person in found["result"]["people"])
         assert "Incident report filed as INC-DEMO-" in filed.stdout
         assert status["secure_side"] == "locked" and status["state"] == "active"

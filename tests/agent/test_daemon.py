@@ -1,0 +1,79 @@
+"""The agent's socket protocol: one JSON request per line, and a clear refusal for anything
+else; the loops' jitter and backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from device_agent.daemon import MAX_BACKOFF_S, MAX_REQUEST_BYTES, Daemon, backoff, jittered
+from tests.agent.test_secure_side import setup_device
+
+
+def answer(daemon: Daemon, data: bytes) -> dict[str, Any]:
+    async def ask() -> dict[str, Any]:
+        reader = asyncio.StreamReader(limit=MAX_REQUEST_BYTES)
+        reader.feed_data(data)
+        reader.feed_eof()
+        return await daemon._answer(reader)
+
+    return asyncio.run(ask())
+
+
+@pytest.fixture
+def daemon(
+    app: FastAPI, client: TestClient, admin_headers: dict[str, str], tmp_path: Path
+) -> Daemon:
+    device = setup_device(app, client, admin_headers, tmp_path, offline_hours=0)
+    return Daemon(device.agent())
+
+
+class TestRequests:
+    def test_status_answers(self, daemon: Daemon) -> None:
+        reply = answer(daemon, b'{"op": "status"}\n')
+        assert reply["ok"] is True
+        assert reply["result"]["secure_side"] == "locked"
+
+    @pytest.mark.parametrize(
+        ("data", "error"),
+        [
+            (b"not json\n", "bad_request"),
+            (b"[1, 2]\n", "bad_request"),
+            (b"\n", "bad_request"),
+            (b'{"op": "format_disk"}\n', "unknown_op"),
+            (b'{"op": "enter"}\n', "agent_error"),
+            (b'{"op": "transaction", "body": 5}\n', "agent_error"),
+            (b'{"op": "status", "pad": "' + b"x" * MAX_REQUEST_BYTES + b'"}\n', "too_large"),
+        ],
+    )
+    def test_bad_requests_are_refused_with_a_reason(
+        self, daemon: Daemon, data: bytes, error: str
+    ) -> None:
+        reply = answer(daemon, data)
+        assert reply["ok"] is False
+        assert reply["error"] == error
+        assert reply["message"]
+
+    def test_a_transaction_while_locked_is_refused(self, daemon: Daemon) -> None:
+        reply = answer(daemon, b'{"op": "transaction", "body": {"type": "person_search"}}\n')
+        assert reply["error"] == "agent_error"
+        assert "locked" in reply["message"]
+
+
+class TestTiming:
+    def test_jitter_stays_within_ten_percent(self) -> None:
+        rng = random.Random(1)
+        delays = [jittered(300, rng) for _ in range(1000)]
+        assert 270 <= min(delays) < 280 and 320 < max(delays) <= 330
+
+    def test_backoff_grows_then_caps(self) -> None:
+        rng = random.Random(2)
+        ceilings = [max(backoff(n, 5.0, rng) for _ in range(200)) for n in (1, 3, 30)]
+        assert ceilings[0] <= 10 < ceilings[1] <= 40
+        assert MAX_BACKOFF_S * 0.9 < ceilings[2] <= MAX_BACKOFF_S
