@@ -40,6 +40,7 @@ class Agent:
         self.clock = clock
         self.transport = transport
         self.checked_in_at: datetime | None = None
+        self.acknowledged = 0  # events the server has confirmed since the agent started
         self.outbox_changed = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -211,6 +212,7 @@ class Agent:
             done = [str(e) for e in answer["accepted"]] + [str(e) for e in answer["duplicates"]]
             self.outbox.acknowledge(done)
             sent += len(done)
+            self.acknowledged += len(done)
             if answer.get("conflicts"):
                 raise AgentError(
                     f"the server refused {len(answer['conflicts'])} events as conflicts"

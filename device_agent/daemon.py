@@ -125,6 +125,8 @@ class Daemon:
         try:
             writer.write(json.dumps(await self._answer(reader)).encode() + b"\n")
             await writer.drain()
+        except ConnectionError:
+            pass  # the caller hung up before its answer; nothing to tell it
         finally:
             writer.close()
 
@@ -150,11 +152,14 @@ class Daemon:
         failures = 0
         while not self.stopping.is_set():
             self.agent.outbox_changed.clear()
+            before = self.agent.acknowledged
             try:
                 await self.agent.upload()
                 failures = 0
             except AgentError as exc:
-                failures += 1
+                # A long outbox goes up in several batches: a failure after some got through is
+                # the first of a new run, not one more in an old one.
+                failures = 1 if self.agent.acknowledged > before else failures + 1
                 delay = backoff(failures, 1.0, self.rng)
                 log.warning("outbox upload failed (%s); next try in %.1f s", exc, delay)
                 await self._sleep(delay)

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from device_agent.daemon import MAX_BACKOFF_S, MAX_REQUEST_BYTES, Daemon, backoff, jittered
+from device_agent.errors import UnreachableError
 from tests.agent.test_secure_side import setup_device
 
 
@@ -77,3 +78,40 @@ class TestTiming:
         ceilings = [max(backoff(n, 5.0, rng) for _ in range(200)) for n in (1, 3, 30)]
         assert ceilings[0] <= 10 < ceilings[1] <= 40
         assert MAX_BACKOFF_S * 0.9 < ceilings[2] <= MAX_BACKOFF_S
+
+
+class _Ceiling(random.Random):
+    """Jitter that always picks the top of its range, so backoff delays can be read exactly."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class _FlakyUploads:
+    """An agent whose uploads all fail; the ones marked True got a batch through first."""
+
+    def __init__(self, progress: list[bool]) -> None:
+        self.progress = progress
+        self.acknowledged = 0
+        self.outbox_changed = asyncio.Event()
+
+    async def upload(self) -> int:
+        if self.progress.pop(0):
+            self.acknowledged += 200
+        raise UnreachableError("cannot reach the server")
+
+
+class TestUploadBackoff:
+    def test_a_failure_after_progress_starts_the_backoff_again(self) -> None:
+        agent = _FlakyUploads([False, False, False, True, False])
+        daemon = Daemon(agent, rng=_Ceiling())  # type: ignore[arg-type]
+        delays: list[float] = []
+
+        async def record(seconds: float) -> None:
+            delays.append(seconds)
+            if not agent.progress:
+                daemon.stopping.set()
+
+        daemon._sleep = record  # type: ignore[method-assign]
+        asyncio.run(daemon.upload_loop())
+        assert delays == [2.0, 4.0, 8.0, 2.0, 4.0]
