@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.databases import PostgresDatabases
 from tests.e2e.harness import Tabard
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long enough passphrase"
-
-
-@pytest.fixture
-def tabard(backend: str, tmp_path: Path, postgres: PostgresDatabases | None) -> Iterator[Tabard]:
-    url = postgres.create() if backend == "postgresql" and postgres else None
-    yield Tabard(tmp_path, database_url=url)
-    if url and postgres:
-        postgres.drop(url)
 
 
 class TestFreshInstall:

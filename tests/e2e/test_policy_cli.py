@@ -6,26 +6,16 @@ its policy does."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.databases import PostgresDatabases
 from tests.e2e.harness import Tabard
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long enough passphrase"
 EXAMPLES = Path(__file__).parents[2] / "examples" / "policies"
-
-
-@pytest.fixture
-def tabard(backend: str, tmp_path: Path, postgres: PostgresDatabases | None) -> Iterator[Tabard]:
-    url = postgres.create() if backend == "postgresql" and postgres else None
-    yield Tabard(tmp_path, database_url=url)
-    if url and postgres:
-        postgres.drop(url)
 
 
 def _explain(tabard: Tabard, device_id: str) -> dict[str, Any]:

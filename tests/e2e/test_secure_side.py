@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from sqlmodel import col, select
 
-from mdm_server.audit.models import AuditEvent
-from mdm_server.config import Settings
-from mdm_server.db import Database
-from tests.databases import PostgresDatabases
+from tests.e2e.agents import agent_running, audit_trail, wait_for
 from tests.e2e.harness import Tabard
 
 pytestmark = pytest.mark.e2e
@@ -41,55 +30,6 @@ POLICY = {
         },
     },
 }
-WAIT_S = 60.0
-
-
-@pytest.fixture
-def tabard(backend: str, tmp_path: Path, postgres: PostgresDatabases | None) -> Iterator[Tabard]:
-    url = postgres.create() if backend == "postgresql" and postgres else None
-    yield Tabard(tmp_path, database_url=url)
-    if url and postgres:
-        postgres.drop(url)
-
-
-def wait_for(condition: Any, what: str, timeout: float = WAIT_S) -> Any:
-    """Poll `condition` until it returns something truthy (a process we do not control)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@contextmanager
-def agent_running(tabard: Tabard, state: Path) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tabard", "agent", "--state", str(state), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=tabard.env(),
-    )
-    try:
-        wait_for(lambda: (state / "agent.sock").exists() or process.poll() is not None, "agent")
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-
-
-def audit_trail(tabard: Tabard) -> list[AuditEvent]:
-    settings = Settings(data_dir=tabard.root / "data", database_url=tabard.database_url)
-    database = Database.from_settings(settings)
-    try:
-        with database.unit_of_work(write=False) as session:
-            return list(session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all())
-    finally:
-        database.dispose()
 
 
 def enrol_assigned_j5(tabard: Tabard) -> Path:
