@@ -72,6 +72,10 @@ class VirtualDevice:
     fs: VirtualFS = field(default_factory=VirtualFS.fresh)
     broadcasts: list[Broadcast] = field(default_factory=list)
     knox_licensed: bool = False
+    # What the device policy controller has set through DevicePolicyManager, per user (0: the
+    # device owner's, a profile's id: its profile owner's), e.g. {"camera_disabled": True}.
+    device_policies: dict[int, dict[str, Any]] = field(default_factory=dict)
+    clipboard: str | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -119,6 +123,8 @@ class VirtualDevice:
         self.locked = False
         self.fs = VirtualFS.fresh()
         self.broadcasts = []
+        self.device_policies = {}
+        self.clipboard = None
 
     @property
     def profile(self) -> DeviceProfile:
@@ -206,6 +212,7 @@ class VirtualDevice:
             del self.users[user_id]
             self.installs.pop(user_id, None)
             self.profile_owners.pop(user_id, None)
+            self.device_policies.pop(user_id, None)
             return True
 
     def set_user_running(self, user_id: int, running: bool) -> bool:
@@ -240,6 +247,15 @@ class VirtualDevice:
             if package not in self.packages or user_id not in self.users:
                 return False
             self.installs.setdefault(user_id, {}).setdefault(package, PackageState())
+            return True
+
+    def set_enabled(self, package: str, user_id: int, enabled: bool) -> bool:
+        """`pm enable` / `pm disable-user` for one user; False if not installed for it."""
+        with self.lock:
+            state = self.installs.get(user_id, {}).get(package)
+            if state is None:
+                return False
+            state.enabled = enabled
             return True
 
     def uninstall(self, package: str, *, user_id: int | None) -> None:
@@ -292,6 +308,25 @@ class VirtualDevice:
             self.locked = self.screen_lock in ("pin", "password", "pattern")
         self._notify("reboot")
 
+    def lock_now(self) -> None:
+        """DevicePolicyManager.lockNow: the screen goes off and the keyguard shows."""
+        with self.lock:
+            self.locked = True
+        self._notify("lock")
+
+    def screen_off(self) -> None:
+        """The power or sleep key: locked afterwards only behind a secure screen lock."""
+        with self.lock:
+            self.locked = self.locked or self.screen_lock in ("pin", "password", "pattern")
+
+    def set_device_policy(self, user_id: int, name: str, value: Any) -> None:
+        with self.lock:
+            self.device_policies.setdefault(user_id, {})[name] = value
+
+    def set_clipboard(self, text: str | None) -> None:
+        with self.lock:
+            self.clipboard = text
+
     def factory_reset(self) -> None:
         """Wipe everything but the hardware: identity, build and the Knox e-fuse stay;
         users, apps, owners, accounts, files, settings and authorised ADB keys go. USB
@@ -343,6 +378,11 @@ class VirtualDevice:
                 "boot_count": self.boot_count,
                 "adb_keys": list(self.adb_keys),
                 "broadcasts": [asdict(b) for b in self.broadcasts],
+                "device_policies": {
+                    str(user): dict(sorted(policies.items()))
+                    for user, policies in sorted(self.device_policies.items())
+                },
+                "clipboard": self.clipboard,
                 "files": self.fs.to_dict(),
             }
 
@@ -375,6 +415,11 @@ class VirtualDevice:
             boot_count=int(data.get("boot_count", 1)),
             adb_keys=list(data.get("adb_keys", [])),
             broadcasts=[Broadcast(**b) for b in data.get("broadcasts", [])],
+            device_policies={
+                int(user): dict(policies)
+                for user, policies in data.get("device_policies", {}).items()
+            },
+            clipboard=data.get("clipboard"),
         )
         if "files" in data:
             device.fs = VirtualFS.from_dict(data["files"])

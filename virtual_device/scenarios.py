@@ -12,6 +12,8 @@ from virtual_device.android import (
     FLAG_INITIALIZED,
     FLAG_MANAGED_PROFILE,
     SECURE_FOLDER_USER,
+    Component,
+    Package,
     UserInfo,
 )
 from virtual_device.fs import Node
@@ -58,6 +60,35 @@ def knox_container(device: VirtualDevice) -> None:
     device.add_user(UserInfo(FIRST_KNOX_USER, "KNOX", SAMSUNG_CONTAINER_FLAGS, parent=0))
 
 
+# The Tabard agent (the device policy controller) and the police apps it manages.
+TABARD_DPC = Component("uk.police.tabard.agent", "uk.police.tabard.agent.Admin")
+POLICE_APPS = (
+    "uk.police.tabard.gate",
+    "uk.police.pnc.mobile",
+    "uk.police.pocketbook",
+    "uk.police.incidents",
+    "uk.police.statements",
+)
+
+
+def managed(device: VirtualDevice) -> None:
+    """As Tabard's provisioning leaves it: the agent installed as the device policy
+    controller; on Android 8 and later the device owner beside a work profile, on 7.x the
+    profile owner of a work profile only (a work profile beside a device owner needs 8.0);
+    the police apps in the work profile, which is running."""
+    device.install(Package(TABARD_DPC.package, admin_receivers=[TABARD_DPC.cls]), users=[0])
+    if device.sdk >= 26:
+        device.device_owner = TABARD_DPC
+        device.device_owner_name = "Tabard"
+    profile = device.create_managed_profile(parent=0, name="Work")
+    assert profile is not None, "a factory-fresh device takes a work profile"
+    device.install_existing(TABARD_DPC.package, profile.id)
+    device.profile_owners[profile.id] = TABARD_DPC
+    for name in POLICE_APPS:
+        device.install(Package(name), users=[profile.id])
+    device.set_user_running(profile.id, True)
+
+
 def old_patch(device: VirtualDevice) -> None:
     """Never updated: the security patch is the one the model shipped with, years ago."""
     shipped = date.fromisoformat(device.props["ro.build.version.security_patch"])
@@ -72,6 +103,7 @@ SCENARIOS: dict[str, Callable[[VirtualDevice], None]] = {
     "dual-messenger": dual_messenger,
     "knox-container": knox_container,
     "old-patch": old_patch,
+    "managed": managed,
 }
 
 

@@ -282,8 +282,15 @@ def _wm(ctx: Context, args: list[str]) -> int:
     return 0
 
 
+# KEYCODE_POWER (with the screen on, as a device being managed has it) and KEYCODE_SLEEP.
+_SCREEN_OFF_KEYS = {"26", "KEYCODE_POWER", "223", "KEYCODE_SLEEP"}
+
+
 @command("input")
 def _input(ctx: Context, args: list[str]) -> int:
+    if args[:1] == ["keyevent"] and set(args[1:]) & _SCREEN_OFF_KEYS:
+        ctx.device.screen_off()
+        return 0
     if args and args[0] in ("text", "keyevent", "tap", "swipe", "press", "roll"):
         return 0
     return ctx.fail("Usage: input [<source>] <command> [<arg>...]")

@@ -171,10 +171,8 @@ def _set_enabled(ctx: Context, args: list[str], *, enabled: bool) -> int:
     if target is None:
         return ctx.fail("Error: no package or component specified")
     name, user = target
-    state = ctx.device.installs.get(user, {}).get(name)
-    if state is None:
+    if not ctx.device.set_enabled(name, user, enabled):
         return ctx.fail(f"Error: java.lang.IllegalArgumentException: Unknown package: {name}")
-    state.enabled = enabled
     ctx.out(f"Package {name} new state: {'enabled' if enabled else 'disabled-user'}\n")
     return 0
 
