@@ -106,7 +106,7 @@ def prepare(tabard: Tabard, root: Path) -> AgentState:
         enrol(
             EnrolmentPayload.parse(json.dumps(token["payload"])),
             state=state,
-            platform=open_platform("virtual:SM-J530F"),
+            platform=open_platform("virtual:SM-J530F", state.directory),
         )
     )
     return state

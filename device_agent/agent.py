@@ -5,6 +5,7 @@ socket; tests drive it directly."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,11 +14,17 @@ import httpx
 
 from device_agent.checkin import keep_interval, load_platform
 from device_agent.client import ServerClient
-from device_agent.errors import AgentError, RefusedError, ServerError, UnreachableError
+from device_agent.errors import (
+    AgentError,
+    RefusedError,
+    ServerError,
+    UnreachableError,
+    UnsupportedError,
+)
 from device_agent.outbox import Outbox
 from device_agent.platform.base import Platform
 from device_agent.secure import Clock, SecureSide, utc_now
-from device_agent.state import AgentState
+from device_agent.state import PLATFORM_FILE, POLICY_FILE, AgentState
 
 UPLOAD_BATCH = 200
 
@@ -128,6 +135,8 @@ class Agent:
     def _lock_now(self, reason: str) -> Any:
         side = self.secure.lock()
         if side is not None:
+            with contextlib.suppress(UnsupportedError):
+                self.platform.clear_clipboard()  # nothing copied inside stays to paste outside
             self.event(
                 "secure.left",
                 collar_number=side.collar_number,
@@ -186,19 +195,62 @@ class Agent:
 
     # --- check-in and the outbox ----------------------------------------------------------
     async def check_in(self) -> dict[str, Any]:
-        """Report posture; act on what the answer says about the container key."""
-        posture = self.platform.posture(now=self.clock().isoformat())
-        report = {**posture.as_protocol(), "outbox_position": self.outbox.position()}
+        """Report posture; act on what the answer says about the container key; apply a
+        policy version the device does not hold yet, and report it at once."""
         async with self.client() as client:
-            answer = await client.checkin(report)
-        self.checked_in_at = self.clock()
-        self.record = keep_interval(self.state, self.record, answer)
-        held = self.secure.held_key_id()
-        live = answer.get("container_key_id")
-        if held is not None and held != live:
-            self.secure.shred(reason="key_destroyed_by_server", key_id=held)
-            self.outbox_changed.set()
+            answer = await client.checkin(self._report())
+            self.checked_in_at = self.clock()
+            self.record = keep_interval(self.state, self.record, answer)
+            held = self.secure.held_key_id()
+            live = answer.get("container_key_id")
+            if held is not None and held != live:
+                self.shred(reason="key_destroyed_by_server", key_id=held)
+            wanted = answer.get("policy_version")
+            if wanted is not None and wanted != self.applied_policy().get("version"):
+                await self._apply_policy(client)
+                answer = await client.checkin(self._report())
         return answer
+
+    def _report(self) -> dict[str, Any]:
+        posture = self.platform.posture(now=self.clock().isoformat()).as_protocol()
+        applied = self.applied_policy()
+        if "version" in applied:
+            posture["policy_version_applied"] = applied["version"]
+            posture["policy_unapplied"] = applied["unapplied"][:100]
+        return {**posture, "outbox_position": self.outbox.position()}
+
+    def applied_policy(self) -> dict[str, Any]:
+        """The policy version last applied and the settings it could not apply, or {}."""
+        path = self.state.path(POLICY_FILE)
+        return self.state.read_json(POLICY_FILE) if path.exists() else {}
+
+    async def _apply_policy(self, client: ServerClient) -> None:
+        fetched = await client.policy()
+        unapplied = self.platform.apply_policy(fetched["policy"])
+        self._keep_platform()
+        applied = {
+            "version": fetched["version"],
+            "digest": fetched["digest"],
+            "unapplied": unapplied,
+            "applied_at": self.clock().isoformat(),
+        }
+        self.state.write_json(POLICY_FILE, applied)
+        self.event("policy.applied", version=fetched["version"], unapplied=unapplied)
+
+    def shred(self, *, reason: str, key_id: str | None) -> dict[str, Any]:
+        """Crypto-shred: remove the secure side's profile where the platform can, then the
+        container and every copy of its key."""
+        try:
+            removed = self.platform.wipe_secure_side()
+            self._keep_platform()
+        except AgentError as exc:
+            removed = {"error": str(exc)}
+        evidence = self.secure.shred(reason=reason, key_id=key_id, removed=removed)
+        self.outbox_changed.set()
+        return evidence
+
+    def _keep_platform(self) -> None:
+        self.state.write_json(PLATFORM_FILE, self.platform.save())
 
     async def upload(self) -> int:
         """Send what the outbox holds, oldest first; how many the server now has."""

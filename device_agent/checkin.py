@@ -15,7 +15,7 @@ from device_agent.state import ENROLMENT_FILE, PLATFORM_FILE, AgentState, Enrolm
 
 
 def load_platform(state: AgentState) -> Platform:
-    return reopen_platform(state.read_json(PLATFORM_FILE))
+    return reopen_platform(state.read_json(PLATFORM_FILE), state.directory)
 
 
 async def check_in(

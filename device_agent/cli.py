@@ -14,6 +14,7 @@ import typer
 
 from device_agent.errors import AgentError
 from device_agent.payload import EnrolmentPayload
+from device_agent.platform.factory import SPEC_HELP, open_platform
 from device_agent.state import AgentState
 from tabard.output import describe_detail, fail, fields, print_json, stdout
 
@@ -60,14 +61,11 @@ def enrol(
     ca_sha256: Annotated[
         str | None, typer.Option(help="CA fingerprint to pin, with --server.")
     ] = None,
-    platform: Annotated[
-        str, typer.Option(help="virtual:MODEL[@ANDROID], e.g. virtual:SM-J530F@9.")
-    ] = "virtual:SM-J530F",
+    platform: Annotated[str, typer.Option(help=f"The device: {SPEC_HELP}.")] = "virtual:SM-J530F",
     json_output: JsonOption = False,
 ) -> None:
     """Enrol this device from a QR payload, or from --server and --token."""
     from device_agent.enrolment import enrol as enrol_device
-    from device_agent.platform import open_platform
 
     state: AgentState = ctx.obj
     with agent_errors():
@@ -78,7 +76,9 @@ def enrol(
             parsed = EnrolmentPayload.of(server, token, ca_sha256)
         else:
             fail("give --payload FILE, or --server URL and --token TOKEN")
-        record = run(enrol_device(parsed, state=state, platform=open_platform(platform)))
+        record = run(
+            enrol_device(parsed, state=state, platform=open_platform(platform, state.directory))
+        )
     if json_output:
         print_json(asdict(record))
         return

@@ -68,6 +68,10 @@ class ServerClient:
     async def checkin(self, posture: dict[str, Any]) -> dict[str, Any]:
         return await self._device_request("POST", "/api/v1/device/checkin", {"posture": posture})
 
+    async def policy(self) -> dict[str, Any]:
+        """The device's resolved policy (`version`, `digest`, `policy`)."""
+        return await self._device_request("GET", "/api/v1/device/policy", None)
+
     async def open_secure_session(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._device_request("POST", "/api/v1/device/secure-sessions", body)
 

@@ -40,3 +40,7 @@ class ServerError(AgentError):
 
 class ServerUnavailableError(ServerError, UnreachableError):
     """The server (or a proxy before it) answered 5xx: as good as unreachable."""
+
+
+class UnsupportedError(AgentError):
+    """This platform cannot do that on this device; the message says why."""

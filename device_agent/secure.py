@@ -237,8 +237,11 @@ class SecureSide:
         offline = self.offline_key()
         return containers.key_id_of(self.state.directory) or (offline.key_id if offline else None)
 
-    def shred(self, *, reason: str, key_id: str | None) -> dict[str, Any]:
-        """Delete the container and every copy of its key; the evidence for the receipt."""
+    def shred(
+        self, *, reason: str, key_id: str | None, removed: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Delete the container and every copy of its key; the evidence for the receipt.
+        `removed`: what the platform removed of the secure side's profile, if anything."""
         was_open = self.lock() is not None
         deleted = containers.destroy(self.state.directory)
         offline = self.destroy_offline()
@@ -248,6 +251,7 @@ class SecureSide:
             "container_deleted": deleted,
             "offline_key_destroyed": offline,
             "was_open": was_open,
+            "secure_side_removed": removed,
         }
         self.event("container.shredded", **evidence)
         return evidence

@@ -17,6 +17,7 @@ CERT_FILE = "device.pem"
 CA_FILE = "ca.pem"
 ENROLMENT_FILE = "enrolment.json"
 PLATFORM_FILE = "platform.json"
+POLICY_FILE = "policy.json"
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ class Posture:
 
 
 class Platform(Protocol):
-    """The agent's only way to the device."""
+    """The agent's only way to the device. An operation the backend cannot carry out on this
+    device raises `UnsupportedError` saying why; none of them touches the personal side's apps
+    or files except `factory_reset` and the policy's own personal-side settings."""
 
     spec: str
 
@@ -72,6 +74,35 @@ class Platform(Protocol):
 
     def posture(self, *, now: str) -> Posture:
         """The device's current posture."""
+        ...
+
+    def apps(self) -> dict[str, list[str]]:
+        """Installed packages per profile: `personal`, and `work` where there is a secure side."""
+        ...
+
+    def apply_policy(self, policy: dict[str, Any]) -> list[str]:
+        """Carry out what the resolved policy asks of the device, as far as this device and
+        backend allow; returns the settings (dotted paths) that could not be applied."""
+        ...
+
+    def lock_device(self) -> None:
+        """Lock the whole device now."""
+        ...
+
+    def lock_secure_side(self) -> None:
+        """Stop the secure side's profile, so its data is locked until the gate opens it."""
+        ...
+
+    def wipe_secure_side(self) -> dict[str, Any]:
+        """Remove the secure side's profile and its data; returns what was removed."""
+        ...
+
+    def factory_reset(self) -> None:
+        """Erase the whole device."""
+        ...
+
+    def clear_clipboard(self) -> None:
+        """Empty the clipboard (on leaving the secure side)."""
         ...
 
     def save(self) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""The `virtual` backend: the virtual_device model, in process."""
+"""The `virtual` backend: the virtual_device model, in process, as the device policy
+controller on the phone would drive it (DevicePolicyManager calls become model changes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from device_agent.errors import UnsupportedError
 from device_agent.platform.base import DeviceFacts, Posture, ScreenLock
+from device_agent.platform.requirements import Requirement, requirements, unapplied
 from virtual_device import VirtualDevice
 from virtual_device.android import FIRST_KNOX_USER
 
@@ -12,7 +15,7 @@ _SECURE_LOCKS = {"pin", "password", "pattern", "biometric"}
 
 
 class VirtualPlatform:
-    """Reads facts and posture straight from a `VirtualDevice`."""
+    """Reads and changes a `VirtualDevice` directly."""
 
     def __init__(self, device: VirtualDevice) -> None:
         self.device = device
@@ -35,10 +38,6 @@ class VirtualPlatform:
     def posture(self, *, now: str) -> Posture:
         device = self.device
         facts = self.facts()
-        apps = {"personal": device.installed(0)}
-        work = device.managed_profile()
-        if work is not None:
-            apps["work"] = device.installed(work.id)
         return Posture(
             collected_at=now,
             model=facts.model,
@@ -54,12 +53,91 @@ class VirtualPlatform:
             usb_debugging=device.setting("global", "adb_enabled") == "1",
             developer_options=device.setting("global", "development_settings_enabled") == "1",
             unknown_sources=device.setting("secure", "install_non_market_apps") == "1",
-            apps=apps,
+            apps=self.apps(),
             management_mode=_management_mode(device),
         )
 
+    def apps(self) -> dict[str, list[str]]:
+        """Packages that can run, per profile (a disabled one cannot)."""
+        device = self.device
+        users = {"personal": 0, "work": _secure_user(device)}
+        return {
+            profile: [
+                name for name, state in sorted(device.installs[user].items()) if state.enabled
+            ]
+            for profile, user in users.items()
+            if user is not None
+        }
+
+    # --- changing the device --------------------------------------------------------------
+    def apply_policy(self, policy: dict[str, Any]) -> list[str]:
+        return unapplied([wanted for wanted in requirements(policy) if not self._meet(wanted)])
+
+    def _meet(self, wanted: Requirement) -> bool:
+        """Carry out one requirement if this device's management allows it."""
+        device = self.device
+        owner = device.device_owner is not None
+        secure = _secure_user(device)
+        if wanted.kind == "setting" and owner:
+            namespace, key = wanted.name.split("/")
+            device.put_setting(namespace, key, str(wanted.value))
+            return True
+        if wanted.kind == "device_restriction" and owner:
+            device.set_device_policy(0, wanted.name, wanted.value)
+            return True
+        if wanted.kind == "work_restriction" and secure is not None:
+            if device.sdk < wanted.min_sdk:
+                return False
+            device.set_device_policy(secure, wanted.name, wanted.value)
+            return True
+        if wanted.kind == "disable_app" and owner:
+            if device.is_installed(wanted.name, 0):
+                device.set_enabled(wanted.name, 0, False)
+            return True  # an app that is not there cannot run
+        if wanted.kind == "work_app" and secure is not None:
+            return device.install_existing(wanted.name, secure)
+        return False
+
+    def lock_device(self) -> None:
+        self.device.lock_now()
+
+    def lock_secure_side(self) -> None:
+        secure = self._require_secure_user()
+        self.device.set_user_running(secure, False)
+
+    def wipe_secure_side(self) -> dict[str, Any]:
+        device = self.device
+        secure = _secure_user(device)
+        if secure is None:
+            return {"removed_user": None, "apps": []}
+        apps = device.installed(secure)
+        device.remove_user(secure)
+        return {"removed_user": secure, "apps": apps}
+
+    def factory_reset(self) -> None:
+        self.device.factory_reset()
+
+    def clear_clipboard(self) -> None:
+        self.device.set_clipboard(None)
+
     def save(self) -> dict[str, Any]:
         return {"spec": self.spec, "device": self.device.to_dict()}
+
+    def _require_secure_user(self) -> int:
+        secure = _secure_user(self.device)
+        if secure is None:
+            raise UnsupportedError("this device has no secure side (no work profile) to lock")
+        return secure
+
+
+def _secure_user(device: VirtualDevice) -> int | None:
+    """The user holding the secure side: the work profile, or a Knox Workspace."""
+    work = device.managed_profile()
+    if work is not None:
+        return work.id
+    if device.knox_licensed and FIRST_KNOX_USER in device.users:
+        return FIRST_KNOX_USER
+    return None
 
 
 def _management_mode(device: VirtualDevice) -> str:

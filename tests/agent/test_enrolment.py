@@ -31,7 +31,9 @@ def _enrol(
 ):  # type: ignore[no-untyped-def]
     transport = httpx.ASGITransport(app=app)
     return asyncio.run(
-        enrol(payload, state=state, platform=open_platform(spec), transport=transport)
+        enrol(
+            payload, state=state, platform=open_platform(spec, state.directory), transport=transport
+        )
     )
 
 

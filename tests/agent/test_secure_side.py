@@ -86,7 +86,12 @@ def run(coroutine: Any) -> Any:
 
 
 def setup_device(
-    app: FastAPI, client: TestClient, admin: dict[str, str], tmp_path: Path, offline_hours: int
+    app: FastAPI,
+    client: TestClient,
+    admin: dict[str, str],
+    tmp_path: Path,
+    offline_hours: int,
+    platform: str = "virtual:SM-J530F",
 ) -> Device:
     assert put_policy(client, admin, policy(offline_hours)).status_code == 201
     assert apply(client, admin, "fleet", "shift").status_code == 200
@@ -97,7 +102,7 @@ def setup_device(
         enrol(
             EnrolmentPayload.parse(json.dumps(created["payload"])),
             state=state,
-            platform=open_platform("virtual:SM-J530F"),
+            platform=open_platform(platform, state.directory),
             transport=httpx.ASGITransport(app=app),
         )
     )
@@ -133,6 +138,17 @@ def first_entry() -> Iterator[Any]:
     yield enter
     for agent in agents:
         agent.close()
+
+
+def personal_side(state: AgentState) -> dict[str, Any]:
+    """The virtual device's personal-side apps (user 0) and files, as the agent saved them."""
+    device = json.loads(state.path(PLATFORM_FILE).read_text())["device"]
+    return {"apps": device["installs"]["0"], "files": device["files"]}
+
+
+def work_profile(state: AgentState) -> dict[str, Any] | None:
+    device = json.loads(state.path(PLATFORM_FILE).read_text())["device"]
+    return next((user for user in device["users"] if user["id"] != 0), None)
 
 
 def records_readable(agent: Agent) -> list[dict[str, Any] | None]:
@@ -250,7 +266,8 @@ class TestCryptoShred:
         run(working_offline.enter(collar=offline_device.collar, pin=NEW_PIN))
         copy = AgentState(tmp_path / "stolen")
         shutil.copytree(offline_device.state.directory, copy.directory)
-        personal_before = json.loads(copy.path(PLATFORM_FILE).read_text())
+        personal_before = personal_side(copy)
+        assert work_profile(copy) is not None
         working_offline.close()
 
         offline_device.wipe()
@@ -265,10 +282,13 @@ class TestCryptoShred:
         thief_online = offline_device.agent(copy)
         run(thief_online.check_in())
         assert not copy.path("container.db").exists()
+        shredded = [e for e in thief_online.outbox.pending(500) if e.type == "container.shredded"]
         run(thief_online.enter(collar=offline_device.collar, pin=NEW_PIN))
         assert records_readable(thief_online) == []  # a new, empty container
         thief_online.close()
-        assert json.loads(copy.path(PLATFORM_FILE).read_text()) == personal_before
+        assert personal_side(copy) == personal_before
+        assert work_profile(copy) is None  # the secure side's profile went with its key
+        assert shredded[0].detail["secure_side_removed"]["removed_user"] == 10
 
     def test_with_offline_use_off_a_copy_is_useless_at_once(
         self, online_only_device: Device, first_entry: Any, tmp_path: Path

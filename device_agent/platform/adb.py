@@ -1,0 +1,205 @@
+"""The `adb` backend: a real or virtual device over ADB (adb-shell), with what the shell of
+Android 7 to 9 can do (../shared/reference/android-adb.md). Output is judged by its text.
+
+The shell is not the device policy controller: DevicePolicyManager restrictions, a factory
+reset (`wipeData`) and the clipboard are out of its reach, and turning off USB debugging or
+developer options would cut the very link the backend runs on. Those are reported as not
+applied, or refused with the reason, never pretended."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from device_agent.adb import AdbConnection, AdbError, host_signer, parse_target
+from device_agent.errors import UnsupportedError
+from device_agent.platform.base import DeviceFacts, Posture
+from device_agent.platform.requirements import Requirement, requirements, unapplied
+
+FLAG_MANAGED_PROFILE = 0x20
+FIRST_KNOX_USER = 100
+_USER = re.compile(r"UserInfo\{(\d+):([^:]*):([0-9a-fA-F]+)\}")
+_FACT_PROPS = (
+    "ro.serialno",
+    "ro.product.manufacturer",
+    "ro.product.model",
+    "ro.build.version.release",
+    "ro.build.version.sdk",
+    "ro.build.version.security_patch",
+    "ro.boot.warranty_bit",
+    "ro.crypto.state",
+)
+# Settings whose change would end the ADB connection this backend runs on.
+_CUTS_THE_LINK = {"global/adb_enabled", "global/development_settings_enabled"}
+
+
+class AdbPlatform:
+    def __init__(self, host: str, port: int, key_directory: Path) -> None:
+        self.host, self.port = host, port
+        self.spec = f"adb:{host}:{port}"
+        self._signer = host_signer(key_directory)
+
+    def _connection(self) -> AdbConnection:
+        return AdbConnection(self.host, self.port, self._signer)
+
+    def _props(self, adb: AdbConnection) -> dict[str, str]:
+        lines = adb.shell("; ".join(f"getprop {name}" for name in _FACT_PROPS)).splitlines()
+        return {
+            name: (lines[i].strip() if i < len(lines) else "") for i, name in enumerate(_FACT_PROPS)
+        }
+
+    def facts(self) -> DeviceFacts:
+        with self._connection() as adb:
+            props = self._props(adb)
+        return DeviceFacts(
+            serial=props["ro.serialno"],
+            imei=None,  # not readable from the shell without a privileged service call
+            manufacturer=props["ro.product.manufacturer"],
+            model=props["ro.product.model"],
+            android_version=props["ro.build.version.release"],
+            sdk=int(props["ro.build.version.sdk"] or 0),
+            security_patch=props["ro.build.version.security_patch"] or None,
+            knox_version=None,  # the Knox API level comes from the Knox SDK, not a property
+            warranty_bit=1 if props["ro.boot.warranty_bit"] == "1" else 0,
+        )
+
+    def posture(self, *, now: str) -> Posture:
+        with self._connection() as adb:
+            props = self._props(adb)
+            settings = adb.shell(
+                "settings get global adb_enabled; "
+                "settings get global development_settings_enabled; "
+                "settings get secure install_non_market_apps"
+            ).splitlines()
+            apps = self._apps(adb)
+            secure = _secure_user(adb.shell("pm list users"))
+            owners = adb.shell("dumpsys device_policy")
+        usb, developer, unknown = (value.strip() == "1" for value in ([*settings, "", "", ""])[:3])
+        return Posture(
+            collected_at=now,
+            model=props["ro.product.model"] or None,
+            android_version=props["ro.build.version.release"] or None,
+            sdk=int(props["ro.build.version.sdk"]) if props["ro.build.version.sdk"] else None,
+            security_patch=props["ro.build.version.security_patch"] or None,
+            warranty_bit=1 if props["ro.boot.warranty_bit"] == "1" else 0,
+            encrypted=props["ro.crypto.state"] == "encrypted",
+            usb_debugging=usb,
+            developer_options=developer,
+            unknown_sources=unknown,
+            apps=apps,
+            management_mode=_management_mode(owners, secure),
+        )
+
+    def apps(self) -> dict[str, list[str]]:
+        with self._connection() as adb:
+            return self._apps(adb)
+
+    def _apps(self, adb: AdbConnection) -> dict[str, list[str]]:
+        """Packages that can run (`-e`: enabled), per profile."""
+        apps = {"personal": _packages(adb.shell("pm list packages -e --user 0"))}
+        secure = _secure_user(adb.shell("pm list users"))
+        if secure is not None:
+            apps["work"] = _packages(adb.shell(f"pm list packages -e --user {secure}"))
+        return apps
+
+    # --- changing the device --------------------------------------------------------------
+    def apply_policy(self, policy: dict[str, Any]) -> list[str]:
+        failed = []
+        with self._connection() as adb:
+            secure = _secure_user(adb.shell("pm list users"))
+            for wanted in requirements(policy):
+                if not _meet(adb, wanted, secure):
+                    failed.append(wanted)
+        return unapplied(failed)
+
+    def lock_device(self) -> None:
+        with self._connection() as adb:
+            adb.shell("input keyevent KEYCODE_SLEEP")
+
+    def lock_secure_side(self) -> None:
+        with self._connection() as adb:
+            secure = self._require_secure_user(adb)
+            output = adb.shell(f"am stop-user -w {secure}")
+        if "failed" in output.lower() or "error" in output.lower():
+            raise AdbError(f"could not stop the secure side (user {secure}): {output.strip()}")
+
+    def wipe_secure_side(self) -> dict[str, Any]:
+        with self._connection() as adb:
+            secure = _secure_user(adb.shell("pm list users"))
+            if secure is None:
+                return {"removed_user": None, "apps": []}
+            apps = _packages(adb.shell(f"pm list packages --user {secure}"))
+            output = adb.shell(f"pm remove-user {secure}")
+        if "Success" not in output:
+            raise AdbError(f"could not remove the secure side (user {secure}): {output.strip()}")
+        return {"removed_user": secure, "apps": apps}
+
+    def factory_reset(self) -> None:
+        raise UnsupportedError(
+            "a factory reset needs the device policy controller (wipeData); the ADB shell "
+            "cannot do it (the MASTER_CLEAR broadcast is refused to the shell)"
+        )
+
+    def clear_clipboard(self) -> None:
+        raise UnsupportedError("the ADB shell on Android 7 to 9 has no way to clear the clipboard")
+
+    def save(self) -> dict[str, Any]:
+        return {"spec": self.spec}
+
+    def _require_secure_user(self, adb: AdbConnection) -> int:
+        secure = _secure_user(adb.shell("pm list users"))
+        if secure is None:
+            raise UnsupportedError("this device has no secure side (no work profile) to lock")
+        return secure
+
+
+def open_adb(target: str, key_directory: Path) -> AdbPlatform:
+    host, port = parse_target(target)
+    return AdbPlatform(host, port, key_directory)
+
+
+def _meet(adb: AdbConnection, wanted: Requirement, secure: int | None) -> bool:
+    if wanted.kind == "setting":
+        if wanted.name in _CUTS_THE_LINK:
+            return False
+        namespace, key = wanted.name.split("/")
+        adb.shell(f"settings put {namespace} {key} {wanted.value}")
+        return adb.shell(f"settings get {namespace} {key}").strip() == str(wanted.value)
+    if wanted.kind == "disable_app":
+        if wanted.name not in _packages(adb.shell(f"pm list packages --user 0 {wanted.name}")):
+            return True  # an app that is not there cannot run
+        output = adb.shell(f"pm disable-user --user 0 {wanted.name}")
+        return "new state: disabled" in output
+    if wanted.kind == "work_app" and secure is not None:
+        output = adb.shell(f"pm install-existing --user {secure} {wanted.name}")
+        return "installed for user" in output
+    return False  # DevicePolicyManager restrictions need the device policy controller
+
+
+def _packages(output: str) -> list[str]:
+    return sorted(
+        line.removeprefix("package:").strip()
+        for line in output.splitlines()
+        if line.startswith("package:")
+    )
+
+
+def _secure_user(users: str) -> int | None:
+    """The secure side's user from `pm list users`: the managed profile."""
+    for match in _USER.finditer(users):
+        if int(match.group(3), 16) & FLAG_MANAGED_PROFILE:
+            return int(match.group(1))
+    return None
+
+
+def _management_mode(device_policy: str, secure: int | None) -> str:
+    """The management mode from `dumpsys device_policy`'s owners and the secure side's user
+    (a Knox 2.x Workspace is user 100 or above)."""
+    device_owner = "Device Owner:" in device_policy
+    profile_owner = secure is not None and f"Profile Owner (User {secure})" in device_policy
+    if device_owner:
+        if secure is not None and secure >= FIRST_KNOX_USER:
+            return "device_owner_knox_workspace"
+        return "device_owner_work_profile" if profile_owner else "device_owner"
+    return "profile_owner" if profile_owner else "unmanaged"
