@@ -29,6 +29,8 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.transport.tcp_transport import TcpTransport
 
+from device_agent.adb import NoDelayTcpTransport
+
 TIMEOUT_S = 30.0
 CHUNK = 64 * 1024
 
@@ -93,16 +95,6 @@ def tcp_throughput(port: int, size: int) -> float:
 
 
 # -- adb --------------------------------------------------------------------------------
-
-
-class NoDelayTcpTransport(TcpTransport):  # type: ignore[misc]
-    """adb-shell's TCP transport with Nagle's algorithm off. adb-shell sends a message's
-    header and payload in two writes; with Nagle on, the payload waits for the device's
-    delayed ACK (40 ms on Linux) on every request."""
-
-    def connect(self, transport_timeout_s: float | None) -> None:
-        super().connect(transport_timeout_s)
-        self._connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def connect(host: str, port: int, signer: PythonRSASigner, *, nodelay: bool) -> AdbDevice:

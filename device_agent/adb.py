@@ -40,7 +40,7 @@ class AdbError(AgentError):
     """ADB could not do what was asked; the message says what to do about it."""
 
 
-class _NoDelayTcpTransport(TcpTransport):  # type: ignore[misc]
+class NoDelayTcpTransport(TcpTransport):  # type: ignore[misc]
     """adb-shell writes a message's header and payload separately; with Nagle's algorithm on,
     every request waits for the device's delayed ACK (40 ms on Linux)."""
 
@@ -78,7 +78,7 @@ class AdbConnection:
     def __init__(self, host: str, port: int, signer: PythonRSASigner) -> None:
         self.address = f"{host}:{port}"
         self._device = AdbDevice(
-            _NoDelayTcpTransport(host, port), default_transport_timeout_s=TIMEOUT_S
+            NoDelayTcpTransport(host, port), default_transport_timeout_s=TIMEOUT_S
         )
         self._signer = signer
 

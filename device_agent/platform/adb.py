@@ -72,8 +72,8 @@ class AdbPlatform:
                 "settings get global development_settings_enabled; "
                 "settings get secure install_non_market_apps"
             ).splitlines()
-            apps = self._apps(adb)
             secure = _secure_user(adb.shell("pm list users"))
+            apps = self._apps(adb, secure)
             owners = adb.shell("dumpsys device_policy")
         usb, developer, unknown = (value.strip() == "1" for value in ([*settings, "", "", ""])[:3])
         return Posture(
@@ -93,12 +93,11 @@ class AdbPlatform:
 
     def apps(self) -> dict[str, list[str]]:
         with self._connection() as adb:
-            return self._apps(adb)
+            return self._apps(adb, _secure_user(adb.shell("pm list users")))
 
-    def _apps(self, adb: AdbConnection) -> dict[str, list[str]]:
+    def _apps(self, adb: AdbConnection, secure: int | None) -> dict[str, list[str]]:
         """Packages that can run (`-e`: enabled), per profile."""
         apps = {"personal": _packages(adb.shell("pm list packages -e --user 0"))}
-        secure = _secure_user(adb.shell("pm list users"))
         if secure is not None:
             apps["work"] = _packages(adb.shell(f"pm list packages -e --user {secure}"))
         return apps
