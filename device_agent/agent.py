@@ -21,10 +21,19 @@ from device_agent.errors import (
     UnreachableError,
     UnsupportedError,
 )
+from device_agent.executor import Executor
 from device_agent.outbox import Outbox
 from device_agent.platform.base import Platform
 from device_agent.secure import Clock, SecureSide, utc_now
-from device_agent.state import PLATFORM_FILE, POLICY_FILE, AgentState
+from device_agent.state import (
+    CERT_FILE,
+    ENROLMENT_FILE,
+    KEY_FILE,
+    PLATFORM_FILE,
+    POLICY_FILE,
+    WIPED_FILE,
+    AgentState,
+)
 
 UPLOAD_BATCH = 200
 
@@ -49,7 +58,8 @@ class Agent:
         self.checked_in_at: datetime | None = None
         self.acknowledged = 0  # events the server has confirmed since the agent started
         self.outbox_changed = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
+        self.executor = Executor(self)
 
     def client(self) -> ServerClient:
         return ServerClient(self.record.server, identity=self.identity, transport=self.transport)
@@ -68,7 +78,7 @@ class Agent:
         acknowledge: str | None = None,
     ) -> dict[str, Any]:
         """Open the secure side: online through the server's gate, else offline if allowed."""
-        async with self._lock:
+        async with self.lock:
             if self.secure.open is not None:
                 self._lock_now("superseded")
             try:
@@ -120,7 +130,7 @@ class Agent:
 
     async def leave(self, reason: str = "leave") -> dict[str, Any]:
         """Lock the secure side and end its session."""
-        async with self._lock:
+        async with self.lock:
             side = self._lock_now(reason)
             if side is None:
                 return self.status()
@@ -195,20 +205,33 @@ class Agent:
 
     # --- check-in and the outbox ----------------------------------------------------------
     async def check_in(self) -> dict[str, Any]:
-        """Report posture; act on what the answer says about the container key; apply a
-        policy version the device does not hold yet, and report it at once."""
+        """Report posture; run the commands the answer carries; act on what it says about
+        the container key; apply a policy version the device does not hold yet, and report
+        it at once."""
         async with self.client() as client:
             answer = await client.checkin(self._report())
             self.checked_in_at = self.clock()
             self.record = keep_interval(self.state, self.record, answer)
+            await self._run_commands(answer, client)
             held = self.secure.held_key_id()
             live = answer.get("container_key_id")
             if held is not None and held != live:
                 self.shred(reason="key_destroyed_by_server", key_id=held)
             wanted = answer.get("policy_version")
             if wanted is not None and wanted != self.applied_policy().get("version"):
-                await self._apply_policy(client)
+                await self.apply_policy(client)
                 answer = await client.checkin(self._report())
+                await self._run_commands(answer, client)
+        return answer
+
+    async def _run_commands(self, answer: dict[str, Any], client: ServerClient) -> None:
+        if answer.get("commands"):
+            await self.executor.run([str(e) for e in answer["commands"]], client)
+
+    async def report(self, client: ServerClient) -> dict[str, Any]:
+        """Report posture now (for a command asking for it); the check-in answer."""
+        answer = await client.checkin(self._report())
+        self.checked_in_at = self.clock()
         return answer
 
     def _report(self) -> dict[str, Any]:
@@ -224,10 +247,10 @@ class Agent:
         path = self.state.path(POLICY_FILE)
         return self.state.read_json(POLICY_FILE) if path.exists() else {}
 
-    async def _apply_policy(self, client: ServerClient) -> None:
+    async def apply_policy(self, client: ServerClient) -> None:
         fetched = await client.policy()
         unapplied = self.platform.apply_policy(fetched["policy"])
-        self._keep_platform()
+        self.keep_platform()
         applied = {
             "version": fetched["version"],
             "digest": fetched["digest"],
@@ -242,14 +265,14 @@ class Agent:
         container and every copy of its key."""
         try:
             removed = self.platform.wipe_secure_side()
-            self._keep_platform()
+            self.keep_platform()
         except AgentError as exc:
             removed = {"error": str(exc)}
         evidence = self.secure.shred(reason=reason, key_id=key_id, removed=removed)
         self.outbox_changed.set()
         return evidence
 
-    def _keep_platform(self) -> None:
+    def keep_platform(self) -> None:
         self.state.write_json(PLATFORM_FILE, self.platform.save())
 
     async def upload(self) -> int:
@@ -270,14 +293,29 @@ class Agent:
                     f"the server refused {len(answer['conflicts'])} events as conflicts"
                 )
 
+    def forget(self) -> None:
+        """After a factory reset: nothing of the enrolment survives on the device."""
+        self.secure.shred(reason="factory_reset", key_id=self.secure.held_key_id())
+        for name in (ENROLMENT_FILE, KEY_FILE, CERT_FILE):
+            self.state.path(name).unlink(missing_ok=True)
+        self.state.write_json(
+            WIPED_FILE,
+            {"device_id": self.record.device_id, "wiped_at": self.clock().isoformat()},
+        )
+
     # --- status ---------------------------------------------------------------------------
+    def _lifecycle(self) -> str:
+        if self.executor.wiped_at is not None:
+            return "wiped"
+        return "active" if self.checked_in_at is not None else "enrolled"
+
     def status(self) -> dict[str, Any]:
         side = self.secure.open
         offline = self.secure.offline_key()
         return {
             "device_id": self.record.device_id,
             "server": self.record.server,
-            "state": "active" if self.checked_in_at is not None else "enrolled",
+            "state": self._lifecycle(),
             "secure_side": "open" if side is not None else "locked",
             "officer": side.collar_number if side else None,
             "online": side.online if side else None,

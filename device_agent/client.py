@@ -87,11 +87,33 @@ class ServerClient:
             headers={SESSION_HEADER: session_token},
         )
 
+    async def poll_commands(self, *, wait_s: int) -> dict[str, Any]:
+        """Signed command envelopes; with `wait_s`, a long poll the server answers the moment
+        one is queued."""
+        return await self._device_request(
+            "GET",
+            "/api/v1/device/commands",
+            None,
+            params={"wait": wait_s},
+            timeout_s=wait_s + DEFAULT_TIMEOUT_S,
+        )
+
+    async def submit_receipt(self, command_id: str, receipt: str) -> dict[str, Any]:
+        path = f"/api/v1/device/commands/{command_id}/receipt"
+        return await self._device_request("POST", path, {"receipt": receipt})
+
     async def upload_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         return await self._device_request("POST", "/api/v1/device/events", {"events": events})
 
     async def _device_request(
-        self, method: str, path: str, body: Any, *, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
         if self.identity is None:
             raise AgentError("this request needs an enrolled device")
@@ -102,6 +124,8 @@ class ServerClient:
             path,
             json=body,
             headers={"authorization": f"Bearer {assertion}", **(headers or {})},
+            params=params,
+            timeout_s=timeout_s,
         )
 
     async def _request(
@@ -111,9 +135,14 @@ class ServerClient:
         *,
         json: Any = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
+        extra: dict[str, Any] = {"timeout": timeout_s} if timeout_s is not None else {}
         try:
-            response = await self._http.request(method, path, json=json, headers=headers)
+            response = await self._http.request(
+                method, path, json=json, headers=headers, params=params, **extra
+            )
         except httpx.TransportError as exc:
             raise UnreachableError(f"cannot reach {self.server}: {exc}") from exc
         try:

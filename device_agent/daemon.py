@@ -21,12 +21,14 @@ import httpx
 
 from device_agent.agent import Agent
 from device_agent.errors import AgentError, RefusedError, ServerError
+from device_agent.executor import poll_once
 from device_agent.state import AgentState
 
 SOCKET_FILE = "agent.sock"
 LOCK_FILE = "agent.lock"
 MAX_BACKOFF_S = 900.0
 MAX_REQUEST_BYTES = 64 * 1024
+COMMAND_WAIT_S = 25  # the long poll's wait; the server holds it at most 60 s
 log = logging.getLogger("tabard.agent")
 
 
@@ -167,6 +169,38 @@ class Daemon:
             with contextlib.suppress(TimeoutError):  # new events, or a minute: upload again
                 await asyncio.wait_for(self.agent.outbox_changed.wait(), timeout=60)
 
+    async def command_loop(self) -> None:
+        """Keep a long poll open for commands, reconnecting at once (with a little jitter,
+        so a fleet does not reconnect in lockstep after a server restart), backing off on
+        failure. A device the server no longer accepts shreds its secure side."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                await poll_once(self.agent, wait_s=COMMAND_WAIT_S)
+                failures = 0
+                delay = self.rng.uniform(0, 0.25)
+            except ServerError as exc:
+                if exc.status == 401 and exc.code in ("certificate_revoked", "device_not_active"):
+                    log.warning("the server no longer accepts this device (%s)", exc.code)
+                    self.agent.shred(reason=exc.code, key_id=self.agent.secure.held_key_id())
+                    return
+                failures += 1
+                delay = backoff(failures, 1.0, self.rng)
+                log.warning("command poll failed (%s); next try in %.1f s", exc, delay)
+            except AgentError as exc:
+                failures += 1
+                delay = backoff(failures, 1.0, self.rng)
+                log.warning("command poll failed (%s); next try in %.1f s", exc, delay)
+            if (
+                self.agent.executor.wiped_at is not None
+                and not self.agent.executor.journal.unsent()
+            ):
+                log.warning("factory reset carried out; the agent forgets its enrolment")
+                self.agent.forget()
+                self.stopping.set()
+                return
+            await self._sleep(delay)
+
     async def lock_loop(self) -> None:
         while not self.stopping.is_set():
             await self.agent.lock_if_due()
@@ -188,7 +222,7 @@ class Daemon:
             loop.add_signal_handler(signum, self.stopping.set)
         tasks = [
             asyncio.create_task(job())
-            for job in (self.checkin_loop, self.upload_loop, self.lock_loop)
+            for job in (self.checkin_loop, self.upload_loop, self.command_loop, self.lock_loop)
         ]
         log.info("agent for device %s listening on %s", self.agent.record.device_id, path)
         try:
@@ -197,7 +231,8 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             server.close()
-            await self.agent.leave("agent_stopped")
+            if self.agent.state.is_enrolled:
+                await self.agent.leave("agent_stopped")
             self.agent.close()
             path.unlink(missing_ok=True)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import httpx
 
 from device_agent.client import ServerClient
+from device_agent.commands import Signers
 from device_agent.errors import AgentError, PinMismatchError
 from device_agent.identity import (
     DeviceIdentity,
@@ -39,7 +40,8 @@ async def enrol(
             f"{state.directory} already holds device {existing.device_id}; use a new --state"
         )
     async with ServerClient(payload.server, transport=transport) as client:
-        ca_pem = str((await client.fetch_ca())["certificate"])
+        published = await client.fetch_ca()
+        ca_pem = str(published["certificate"])
         pinned = payload.ca_sha256 or fingerprint(ca_pem)
         if fingerprint(ca_pem) != pinned:
             raise PinMismatchError(
@@ -74,4 +76,7 @@ async def enrol(
     )
     state.write_json(PLATFORM_FILE, platform.save())
     state.save_enrolment(record, identity, issued_ca)
+    signer = published.get("command_certificate")
+    if isinstance(signer, str):
+        Signers(state).trust(signer, now=datetime.now(UTC))
     return record

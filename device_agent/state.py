@@ -18,6 +18,7 @@ CA_FILE = "ca.pem"
 ENROLMENT_FILE = "enrolment.json"
 PLATFORM_FILE = "platform.json"
 POLICY_FILE = "policy.json"
+WIPED_FILE = "wiped.json"
 
 
 @dataclass(frozen=True)

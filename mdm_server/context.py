@@ -9,8 +9,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from mdm_server.auth.tokens import KEY_FILE as STAFF_TOKEN_KEY_FILE
 from mdm_server.auth.tokens import StaffTokens
 from mdm_server.clock import Clock, system_clock
+from mdm_server.commands.wakeups import Wakeups
 from mdm_server.config import Settings
 from mdm_server.crypto.ca import DeviceCA
+from mdm_server.crypto.command_signing import CommandSigner
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 from mdm_server.crypto.master import MasterKey
 from mdm_server.crypto.passwords import PasswordHasher
@@ -31,6 +33,8 @@ class AppContext:
     device_keys: DevicePublicKeys
     master_key: MasterKey
     records: RecordsConnector
+    command_signer: CommandSigner
+    wakeups: Wakeups
 
     @classmethod
     def build(
@@ -41,15 +45,19 @@ class AppContext:
         staff_key = keys.private_key(STAFF_TOKEN_KEY_FILE, ed25519.Ed25519PrivateKey.generate)
         if not isinstance(staff_key, ed25519.Ed25519PrivateKey):
             raise KeyStoreError(f"{keys.path(STAFF_TOKEN_KEY_FILE)} is not an Ed25519 key")
+        database = database or Database.from_settings(settings)
+        ca = DeviceCA.load_or_create(keys, now=clock(), name="Tabard Device CA")
         return cls(
             settings=settings,
-            database=database or Database.from_settings(settings),
+            database=database,
             clock=clock,
             keys=keys,
-            ca=DeviceCA.load_or_create(keys, now=clock(), name="Tabard Device CA"),
+            ca=ca,
             passwords=PasswordHasher(settings),
             staff_tokens=StaffTokens(staff_key, settings),
             device_keys=DevicePublicKeys(),
             master_key=MasterKey.load_or_create(keys),
             records=DemoConnector(),
+            command_signer=CommandSigner.load_or_create(keys, ca=ca, now=clock()),
+            wakeups=Wakeups(postgres=database.dialect == "postgresql"),
         )

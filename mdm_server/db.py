@@ -24,6 +24,7 @@ from mdm_server.errors import TabardError
 _BEGIN_OPTION = "tabard_sqlite_begin"
 _WRITE_INFO = "tabard.write"
 _ON_COMMIT_INFO = "tabard.before_commit"
+_AFTER_COMMIT_INFO = "tabard.after_commit"
 
 
 class ReadOnlyViolationError(RuntimeError):
@@ -94,6 +95,16 @@ def _run_commit_hooks(session: Session) -> None:
         hook(session)
 
 
+def after_commit(session: Session, hook: Callable[[], None]) -> None:
+    """Run `hook` once this unit of work has committed (never if it rolls back)."""
+    session.info.setdefault(_AFTER_COMMIT_INFO, []).append(hook)
+
+
+def _run_after_commit(session: Session) -> None:
+    for hook in session.info.pop(_AFTER_COMMIT_INFO, []):
+        hook()
+
+
 def _refuse_writes_when_read_only(session: Any, _ctx: Any, _instances: Any) -> None:
     if session.info.get(_WRITE_INFO) is False and (session.new or session.dirty or session.deleted):
         raise ReadOnlyViolationError("a read-only unit of work tried to write")
@@ -135,10 +146,12 @@ class Database:
             yield session
             _run_commit_hooks(session)
             session.commit()
+            _run_after_commit(session)
         except TabardError as exc:
             if exc.keep_changes:
                 _run_commit_hooks(session)
                 session.commit()
+                _run_after_commit(session)
             else:
                 session.rollback()
             raise

@@ -11,6 +11,7 @@ within one hop."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -141,6 +142,11 @@ class DeviceRequest:
     source_ip: str | None
     request_id: str | None
     authenticated: bool = False
+
+    def claimed_device_id(self) -> uuid.UUID:
+        """The device id the assertion claims, not yet verified (for subscribing to wake-ups
+        before the check runs; nothing is answered on its word)."""
+        return authentication.claimed_device_id(self.authorization)
 
     def _authenticate(self, session: Session, context: AppContext) -> VerifiedDevice:
         verified = authentication.authenticate(

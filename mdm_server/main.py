@@ -10,6 +10,9 @@ from fastapi import FastAPI
 
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.clock import Clock, system_clock
+from mdm_server.commands.routes import commands_router, me_router
+from mdm_server.commands.routes import device_router as commands_device_router
+from mdm_server.commands.wakeups import PostgresListener
 from mdm_server.config import Settings
 from mdm_server.context import AppContext
 from mdm_server.db import Database
@@ -42,12 +45,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        listener = None
+        if context.database.dialect == "postgresql":
+            listener = PostgresListener(settings.effective_database_url, context.wakeups)
+            listener.start()
         scheduler = start_scheduler(context) if settings.scheduler_enabled else None
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            if listener is not None:
+                listener.stop()
             if database is None:
                 context.database.dispose()
 
@@ -69,6 +78,7 @@ def create_app(
     # Device routes first: FastAPI matches routers in order, and check-ins are the hot path.
     for router in (
         checkin_router,
+        commands_device_router,
         device_policy_router,
         secure_router,
         enrolment_router,
@@ -83,6 +93,8 @@ def create_app(
         compliance_router,
         officers_router,
         containers_router,
+        commands_router,
+        me_router,
     ):
         app.include_router(router)
     install_docs(app)

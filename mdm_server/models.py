@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 
 from mdm_server.audit.models import AuditEvent, AuditHead
 from mdm_server.auth.models import RefreshToken, StaffUser
+from mdm_server.commands.models import Command
 from mdm_server.devices.models import (
     Device,
     DeviceAssertion,
@@ -32,6 +33,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "AuditEvent",
     "AuditHead",
+    "Command",
     "ComplianceChange",
     "ContainerKey",
     "Device",

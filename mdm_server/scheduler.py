@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
 
+from mdm_server.audit.service import Actor, record
 from mdm_server.auth import service as auth_service
+from mdm_server.commands import service as commands_service
 from mdm_server.context import AppContext
 from mdm_server.devices import service as devices_service
 from mdm_server.policies import compliance
 
 log = logging.getLogger("tabard.scheduler")
+EXPIRY_BATCH = 500
 
 
 def purge_expired(context: AppContext) -> None:
@@ -31,6 +38,54 @@ def evaluate_compliance(context: AppContext) -> None:
         log.info("compliance sweep: %d devices, %d changed", report.devices, report.changed)
 
 
+@contextmanager
+def exclusive(context: AppContext, job: str) -> Iterator[bool]:
+    """Whether this process may run `job` now. On PostgreSQL, several workers share one
+    database: a session-level advisory lock named after the job lets one run it at a time,
+    and the others skip their turn. SQLite serves one process, which runs every job."""
+    if context.database.dialect != "postgresql":
+        yield True
+        return
+    key = int.from_bytes(
+        hashlib.sha256(f"tabard.job.{job}".encode()).digest()[:8], "big", signed=True
+    )
+    with context.database.engine.connect() as connection:
+        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        connection.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+
+
+def expire_commands(context: AppContext) -> int:
+    """Expire commands whose time to live has run out, each audited, and the run itself."""
+    with exclusive(context, "expire_commands") as mine:
+        if not mine:
+            return 0
+        now = context.clock()
+        expired = 0
+        while True:
+            with context.database.unit_of_work() as session:
+                done = commands_service.expire_due(session, now=now)
+                if done:
+                    record(
+                        session,
+                        actor=Actor.system("scheduler"),
+                        action="scheduler.job_ran",
+                        now=now,
+                        detail={"job": "expire_commands", "expired": done},
+                    )
+            expired += done
+            if done < EXPIRY_BATCH:
+                break
+        if expired:
+            log.info("expired %d commands", expired)
+        return expired
+
+
 def start_scheduler(context: AppContext) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
@@ -48,6 +103,15 @@ def start_scheduler(context: AppContext) -> BackgroundScheduler:
         args=[context],
         minutes=5,
         id="purge_expired",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        expire_commands,
+        "interval",
+        args=[context],
+        minutes=1,
+        id="expire_commands",
         max_instances=1,
         coalesce=True,
     )

@@ -323,6 +323,12 @@ class VirtualDevice:
         with self.lock:
             self.device_policies.setdefault(user_id, {})[name] = value
 
+    def clear_screen_lock(self) -> str:
+        """DevicePolicyManager.resetPassword(""): the screen lock is removed; the old one."""
+        with self.lock:
+            old, self.screen_lock = self.screen_lock, "none"
+        return old
+
     def set_clipboard(self, text: str | None) -> None:
         with self.lock:
             self.clipboard = text

@@ -143,6 +143,12 @@ class AdbPlatform:
     def clear_clipboard(self) -> None:
         raise UnsupportedError("the ADB shell on Android 7 to 9 has no way to clear the clipboard")
 
+    def reset_passcode(self) -> str:
+        raise UnsupportedError(
+            "removing the screen lock needs the device policy controller (resetPassword); the "
+            "ADB shell's `locksettings clear` needs the old credential"
+        )
+
     def save(self) -> dict[str, Any]:
         return {"spec": self.spec}
 

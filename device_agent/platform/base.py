@@ -105,6 +105,10 @@ class Platform(Protocol):
         """Empty the clipboard (on leaving the secure side)."""
         ...
 
+    def reset_passcode(self) -> str:
+        """Remove the device's screen lock so its officer sets a new one; the lock removed."""
+        ...
+
     def save(self) -> dict[str, Any]:
         """What must be kept to reopen this platform later."""
         ...

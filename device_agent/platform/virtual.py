@@ -120,6 +120,13 @@ class VirtualPlatform:
     def clear_clipboard(self) -> None:
         self.device.set_clipboard(None)
 
+    def reset_passcode(self) -> str:
+        if self.device.device_owner is None:
+            raise UnsupportedError(
+                "only a device owner can remove the screen lock; this device has none"
+            )
+        return self.device.clear_screen_lock()
+
     def save(self) -> dict[str, Any]:
         return {"spec": self.spec, "device": self.device.to_dict()}
 

@@ -306,17 +306,41 @@ def devices_retire(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Retire a device: revoke its certificate so it can no longer authenticate."""
+    """Ask to retire a device. A second it_admin approves (`tabard commands approve ID`); then
+    its certificate is revoked, so it can no longer authenticate, and its container key is
+    destroyed."""
     if not yes and not typer.confirm(f"Retire device {reference}? It cannot be undone."):
         raise typer.Exit(1)
     with api_errors():
-        device = StaffClient.from_stored().post(
+        batch = StaffClient.from_stored().post(
             f"/api/v1/devices/{reference}/retire", json={"reason": reason}
         )
     if json_output:
+        print_json(batch)
+        return
+    (command,) = batch["commands"]
+    stdout.print(
+        f"Retiring device {command['device_serial']} ({command['device_id']}) is "
+        f"{command['state']} (command {command['id']})."
+    )
+    if command["state"] == "pending_approval":
+        stdout.print(f"A second it_admin must approve it: tabard commands approve {command['id']}")
+
+
+@devices_app.command("found")
+def devices_found(
+    reference: Annotated[
+        str, typer.Argument(help="Device id (or its first 8 characters) or serial.")
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Clear a lost report, so the device's secure side may be opened again."""
+    with api_errors():
+        device = StaffClient.from_stored().post(f"/api/v1/devices/{reference}/found")
+    if json_output:
         print_json(device)
     else:
-        stdout.print(f"Device {device['serial']} ({device['id']}) retired.")
+        stdout.print(f"Device {device['serial']} is no longer reported lost.")
 
 
 @devices_app.command("wipe-secure-side")

@@ -88,6 +88,8 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
+        # Agents hold long polls open; on shutdown they are cut after this, and reconnect.
+        timeout_graceful_shutdown=5,
     )
 
 

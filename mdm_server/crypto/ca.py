@@ -88,6 +88,36 @@ class DeviceCA:
             raise KeyStoreError(f"{cert_path} does not belong to {keys.path(CA_KEY_FILE)}")
         return cls(key, certificate)
 
+    def issue_signer(
+        self, public_key: ec.EllipticCurvePublicKey, *, name: str, now: datetime, days: int
+    ) -> str:
+        """A certificate for one of the server's own signing keys (commands): devices trust
+        what it signs because the CA they pinned at enrolment vouches for it."""
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tabard"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, name),
+                    ]
+                )
+            )
+            .issuer_name(self.certificate.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_end_entity_usage(key_agreement=False), critical=True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                critical=False,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+        return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
     def issue(
         self, csr: x509.CertificateSigningRequest, *, device_id: uuid.UUID, now: datetime, days: int
     ) -> IssuedCertificate:
@@ -114,20 +144,7 @@ class DeviceCA:
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_agreement=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_end_entity_usage(key_agreement=True), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
@@ -143,6 +160,21 @@ class DeviceCA:
             not_after=not_after.replace(microsecond=0),
             fingerprint_sha256=fingerprint(certificate),
         )
+
+
+def _end_entity_usage(*, key_agreement: bool) -> x509.KeyUsage:
+    """Signing (and, for a device key, ECDH key agreement); never certificate signing."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_agreement=key_agreement,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _self_signed(key: ec.EllipticCurvePrivateKey, *, now: datetime, name: str) -> x509.Certificate:

@@ -148,6 +148,11 @@ def _check_binding(claims: dict[str, Any], *, device_id: uuid.UUID, method: str,
     return jti
 
 
+def claimed_device_id(authorization: str | None) -> uuid.UUID:
+    """The device id an assertion claims, unverified."""
+    return _unverified_device_id(bearer_token(authorization))
+
+
 def precheck(authorization: str | None) -> None:
     """Refuse, without any I/O, credentials that cannot possibly be a device assertion."""
     _unverified_device_id(bearer_token(authorization))

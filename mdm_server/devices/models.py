@@ -55,6 +55,9 @@ class Device(SQLModel, table=True):
     posture_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     retired_reason: str | None = Field(default=None, max_length=500)
+    # Reported lost by its officer: the secure side stays shut until IT marks it found.
+    lost_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lost_reported_by: str | None = Field(default=None, max_length=128)
     # The policy the device was last told to hold (a resolved policy's id), the policy epoch it
     # was resolved at, its compliance then, and when time alone could change that compliance
     # (a grace period ending, say): a check-in with nothing new before then reads these alone.

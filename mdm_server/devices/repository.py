@@ -67,6 +67,14 @@ def active_by_serial(session: Session, serial: str) -> Device | None:
     return session.exec(query.with_for_update()).first()
 
 
+def active_of_officer(session: Session, officer_id: uuid.UUID) -> Sequence[Device]:
+    """The active devices assigned to an officer, rows locked."""
+    query = select(Device).where(
+        col(Device.officer_id) == officer_id, col(Device.state) == DeviceState.active
+    )
+    return session.exec(query.order_by(col(Device.serial)).with_for_update()).all()
+
+
 @dataclass(frozen=True)
 class DeviceRef:
     """The few facts about a device that authenticating one of its requests needs, with its

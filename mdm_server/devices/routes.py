@@ -7,6 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from mdm_server.commands import service as commands_service
+from mdm_server.commands.routes import IdempotencyKey
+from mdm_server.commands.schemas import CommandBatch, CommandCreate, CommandTarget
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
 from mdm_server.devices import events, service
 from mdm_server.devices.lookup import find_device
@@ -23,7 +26,6 @@ from mdm_server.devices.schemas import (
     DeviceRetire,
     PostureEntry,
 )
-from mdm_server.secure import keys
 
 inventory_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
@@ -95,20 +97,39 @@ def assign_device(
         )
 
 
-@inventory_router.post("/{reference}/retire")
+@inventory_router.post("/{reference}/retire", status_code=202)
 def retire_device(
-    reference: str, body: DeviceRetire, principal: ITAdmin, context: ContextDep
-) -> DevicePublic:
-    """Retire the device: its certificates are revoked, it can no longer authenticate, and its
-    container key is destroyed."""
+    reference: str,
+    body: DeviceRetire,
+    principal: ITAdmin,
+    context: ContextDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandBatch:
+    """Ask to retire the device: a `retire` command that waits for a second it_admin's
+    approval. Once approved, its certificates are revoked, so it can no longer authenticate,
+    and its container key is destroyed."""
+    request = CommandCreate(
+        type="retire", target=CommandTarget(device=reference), reason=body.reason
+    )
+    with context.database.unit_of_work() as session:
+        return commands_service.enqueue(
+            session,
+            request=request,
+            requester=commands_service.Requester(actor=principal.actor, user_id=principal.user_id),
+            idempotency_key=idempotency_key,
+            wakeups=context.wakeups,
+            now=context.clock(),
+        )
+
+
+@inventory_router.post("/{reference}/found")
+def mark_device_found(reference: str, principal: ITAdmin, context: ContextDep) -> DevicePublic:
+    """Clear a lost report: the device's secure side may be opened again."""
     with context.database.unit_of_work() as session:
         device = find_device(session, reference, for_update=True)
-        now = context.clock()
-        service.retire(session, device=device, reason=body.reason, actor=principal.actor, now=now)
-        keys.destroy(
-            session, device_id=device.id, reason="device retired", actor=principal.actor, now=now
+        return service.mark_found(
+            session, device=device, actor=principal.actor, now=context.clock()
         )
-        return service.describe(session, device)
 
 
 @device_router.post("/checkin")
@@ -124,6 +145,15 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
             settings=context.settings,
         )
         answer.container_key_id = device.device.container_key_id
+        answer.commands = commands_service.deliver(
+            session,
+            device_id=device.device.id,
+            signer=context.command_signer,
+            issuer=context.settings.public_url,
+            actor=device.actor,
+            now=context.clock(),
+            via="checkin",
+        )
         return answer
 
 

@@ -110,7 +110,11 @@ class CheckinRequest(Strict):
 
 
 class CheckinResponse(BaseModel):
-    commands: list[dict[str, Any]] = Field(default_factory=list)
+    commands: list[str] = Field(
+        default_factory=list,
+        description="Signed command envelopes (JWS), in the order to run them; as from "
+        "GET /api/v1/device/commands.",
+    )
     policy_version: int | None = None
     checkin_interval_s: int
     container_key_id: uuid.UUID | None = Field(
@@ -154,6 +158,9 @@ class DevicePublic(BaseModel):
     last_seen_at: datetime | None
     retired_at: datetime | None
     retired_reason: str | None
+    lost_at: datetime | None = Field(
+        default=None, description="When its officer reported it lost; null when not lost."
+    )
     compliance: str | None = Field(
         description="compliant, incompatible, in_grace, non_compliant, unknown, or null if "
         "never evaluated."

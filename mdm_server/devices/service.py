@@ -134,6 +134,7 @@ def to_public(device: Device, officer: StaffUser | None) -> DevicePublic:
         last_seen_at=device.last_seen_at,
         retired_at=device.retired_at,
         retired_reason=device.retired_reason,
+        lost_at=device.lost_at,
         compliance=device.compliance_status,
         policy_version=device.policy_version,
     )
@@ -265,6 +266,30 @@ def retire(session: Session, *, device: Device, reason: str, actor: Actor, now: 
         detail={"serial": device.serial, "reason": reason, "certificates_revoked": revoked},
     )
     return device
+
+
+def mark_found(session: Session, *, device: Device, actor: Actor, now: datetime) -> DevicePublic:
+    """Clear the device's lost report, audited; its secure side may be opened again."""
+    if device.lost_at is None:
+        raise ConflictError("the device is not reported lost", code="device_not_lost")
+    record(
+        session,
+        actor=actor,
+        action="device.found",
+        now=now,
+        target_type="device",
+        target_id=device.id,
+        detail={
+            "serial": device.serial,
+            "lost_at": device.lost_at.isoformat(),
+            "lost_reported_by": device.lost_reported_by,
+        },
+    )
+    device.lost_at = None
+    device.lost_reported_by = None
+    session.add(device)
+    officer = staff_repository.get_user(session, device.officer_id) if device.officer_id else None
+    return to_public(device, officer)
 
 
 def _str(value: uuid.UUID | None) -> str | None:

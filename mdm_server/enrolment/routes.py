@@ -92,5 +92,10 @@ def enrol_device(
 
 @ca_router.get("/ca")
 def get_device_ca(context: ContextDep, _: PublicAccess) -> CAPublic:
-    """The device CA certificate (PEM) and its SHA-256 fingerprint, as pinned by QR codes."""
-    return CAPublic(certificate=context.ca.certificate_pem, sha256=context.ca.fingerprint_sha256)
+    """The device CA certificate (PEM) and its SHA-256 fingerprint, as pinned by QR codes, and
+    the command-signing certificate it issued."""
+    return CAPublic(
+        certificate=context.ca.certificate_pem,
+        sha256=context.ca.fingerprint_sha256,
+        command_certificate=context.command_signer.certificate_pem,
+    )

@@ -84,3 +84,7 @@ class EnrolmentResponse(BaseModel):
 class CAPublic(BaseModel):
     certificate: str
     sha256: str
+    command_certificate: str = Field(
+        description="The certificate, issued by this CA, of the key command envelopes are "
+        "signed with; trust it only after checking the CA issued it."
+    )

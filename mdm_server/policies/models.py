@@ -154,3 +154,7 @@ class EnforcementAction(SQLModel, table=True):
     recorded_at: datetime = Field(sa_type=UTCDateTime)
     state: str = Field(default=ActionState.due, max_length=16, index=True)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the scheduler carried it out, and the command it sent (none for `notify`). The row
+    # stays open, so the action is not taken twice, until the device recovers.
+    carried_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    command_id: uuid.UUID | None = None

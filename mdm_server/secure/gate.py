@@ -19,6 +19,7 @@ from sqlmodel import Session
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import Role, StaffUser
+from mdm_server.commands import service as commands_service
 from mdm_server.context import AppContext
 from mdm_server.crypto.device_wrap import wrap_for_device
 from mdm_server.crypto.secrets import digest, new_secret
@@ -115,6 +116,37 @@ def _refuse(
         detail={"reason": code, **{k: v for k, v in detail.items() if k != "text"}},
     )
     return PermissionDeniedError(detail, code=code, keep_changes=True)
+
+
+def _check_not_leaving_service(
+    session: Session, *, device: DeviceRef, lost_at: datetime | None, actor: Actor, now: datetime
+) -> None:
+    """Shut while the device is reported lost, or an approved full wipe or retire is open."""
+    if lost_at is not None:
+        raise _refuse(
+            session,
+            actor=actor,
+            device=device,
+            now=now,
+            code="device_reported_lost",
+            detail={
+                "message": f"this device was reported lost at {lost_at:%Y-%m-%d %H:%M} UTC; "
+                "IT must mark it found before the secure side opens again"
+            },
+        )
+    pending = commands_service.blocking_command(session, device.id)
+    if pending is not None:
+        raise _refuse(
+            session,
+            actor=actor,
+            device=device,
+            now=now,
+            code="device_leaving_service",
+            detail={
+                "message": f"a {pending.type} command ({pending.id}) is under way for this device",
+                "command_id": str(pending.id),
+            },
+        )
 
 
 def _check_compliance(session: Session, *, device: DeviceRef, actor: Actor, now: datetime) -> None:
@@ -256,6 +288,9 @@ def open_session(
                 "IT assigns it with `tabard devices assign`"
             },
         )
+    _check_not_leaving_service(
+        session, device=device, lost_at=assigned.lost_at, actor=actor, now=now
+    )
     _check_compliance(session, device=device, actor=actor, now=now)
     if stored_pin.must_change:
         if request.new_pin is None:

@@ -9,8 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 
 from mdm_server.auth.models import StaffUser
+from mdm_server.commands import service as commands_service
+from mdm_server.commands.catalogue import KINDS
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
 from mdm_server.devices.lookup import find_device
+from mdm_server.devices.models import DeviceState
 from mdm_server.secure import gate, keys, pins, repository, sessions, transactions
 from mdm_server.secure.models import ContainerKey, OfficerPin
 from mdm_server.secure.schemas import (
@@ -150,20 +153,32 @@ def wipe_secure_side(
     """Crypto-shred the device's secure side: its container key is destroyed at once, so the
     container cannot be opened again even if the device never comes back online."""
     with context.database.unit_of_work() as session:
-        device = find_device(session, reference)
+        device = find_device(session, reference, for_update=True)
+        now = context.clock()
         destroyed = keys.destroy(
-            session,
-            device_id=device.id,
-            reason=body.reason,
-            actor=principal.actor,
-            now=context.clock(),
+            session, device_id=device.id, reason=body.reason, actor=principal.actor, now=now
         )
+        command = None
+        if device.state == DeviceState.active:
+            command = commands_service.create_or_reuse(
+                session,
+                device=device,
+                kind=KINDS["wipe_secure_side"],
+                params={},
+                reason=body.reason,
+                requester=commands_service.Requester(
+                    actor=principal.actor, user_id=principal.user_id
+                ),
+                wakeups=context.wakeups,
+                now=now,
+            )
         return ContainerWiped(
             device_id=device.id,
             destroyed=_key_public(destroyed) if destroyed is not None else None,
             detail="container key destroyed"
             if destroyed is not None
             else "the device had no live container key; nothing to destroy",
+            command_id=command.id if command is not None else None,
         )
 
 

@@ -123,6 +123,11 @@ class ContainerWiped(BaseModel):
     device_id: uuid.UUID
     destroyed: ContainerKeyPublic | None
     detail: str
+    command_id: uuid.UUID | None = Field(
+        default=None,
+        description="The wipe_secure_side command telling the device to delete its container "
+        "(none for a device no longer active).",
+    )
 
 
 # Police transactions (DESIGN.md flow 7). One shape per type, told apart by `type`.

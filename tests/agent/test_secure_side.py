@@ -8,7 +8,6 @@ import asyncio
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from device_agent.payload import EnrolmentPayload
 from device_agent.platform import open_platform
 from device_agent.state import PLATFORM_FILE, AgentState
 from tests.factories.enrolment import create_token
-from tests.factories.secure import NEW_PIN, PIN, officer_with_pin
+from tests.factories.secure import NEW_PIN, officer_with_pin
 from tests.server.test_policies import apply, put_policy
 
 
@@ -108,36 +107,6 @@ def setup_device(
     )
     assert officer.collar_number is not None
     return Device(state, app, client, admin, officer.collar_number, AgentClock())
-
-
-@pytest.fixture
-def offline_device(
-    app: FastAPI, client: TestClient, admin_headers: dict[str, str], tmp_path: Path
-) -> Device:
-    return setup_device(app, client, admin_headers, tmp_path, offline_hours=8)
-
-
-@pytest.fixture
-def online_only_device(
-    app: FastAPI, client: TestClient, admin_headers: dict[str, str], tmp_path: Path
-) -> Device:
-    return setup_device(app, client, admin_headers, tmp_path, offline_hours=0)
-
-
-@pytest.fixture
-def first_entry() -> Iterator[Any]:
-    agents: list[Agent] = []
-
-    def enter(device: Device) -> Agent:
-        agent = device.agent()
-        agents.append(agent)
-        run(agent.check_in())
-        run(agent.enter(collar=device.collar, pin=PIN, new_pin=NEW_PIN))
-        return agent
-
-    yield enter
-    for agent in agents:
-        agent.close()
 
 
 def personal_side(state: AgentState) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class FlakyProxy:
         self._hold: Hold | None = None
         self._matching = 0
         self._guard = threading.Lock()
+        self._open: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -79,7 +80,7 @@ class FlakyProxy:
         try:
             yield self
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
             self._thread.join(timeout=10)
 
     def hold(self, *, nth: int = 1, fate: str = "pass") -> Hold:
@@ -96,10 +97,21 @@ class FlakyProxy:
             asyncio.start_server(self._connection, "127.0.0.1", 0)
         )
         self.port = server.sockets[0].getsockname()[1]
+        self._server = server
         self._ready.set()
         self._loop.run_forever()
-        server.close()
         self._loop.close()
+
+    async def _shutdown(self) -> None:
+        """Stop listening and end the connections still open (an agent's long poll for
+        commands, say) inside the loop, then stop it."""
+        self._server.close()
+        for writer in list(self._open):
+            writer.transport.abort()  # each handler then sees its connection drop and ends
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
+        self._loop.stop()
 
     def _decide(self, request_line: bytes) -> tuple[str, Hold | None]:
         with self._guard:
@@ -118,6 +130,7 @@ class FlakyProxy:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         hold: Hold | None = None
+        self._open.add(writer)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -144,6 +157,7 @@ class FlakyProxy:
             with self._guard:
                 self.fates[f"error:{type(exc).__name__}"] += 1
         finally:
+            self._open.discard(writer)
             if hold is not None:
                 hold.done.set()
             writer.close()
@@ -152,11 +166,13 @@ class FlakyProxy:
 
     async def _forward(self, request: bytes) -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._open.add(writer)
         try:
             writer.write(request)
             await writer.drain()
             return await reader.read()  # the server closes after one answer
         finally:
+            self._open.discard(writer)
             writer.close()
             with suppress(ConnectionError):
                 await writer.wait_closed()

@@ -133,7 +133,25 @@ class TestFleetLifecycleThroughTheCli:
             assert [d["id"] for d in mine["items"]] == [device_id]
             assert mine["items"][0]["group"] == "traffic"
 
-            tabard.run("devices", "retire", device_id, "--reason", "screen smashed", "--yes")
+            asked = json.loads(
+                tabard.run(
+                    "devices", "retire", device_id, "--reason", "screen smashed", "--yes", "--json"
+                ).stdout
+            )
+            (command,) = asked["commands"]
+            assert command["state"] == "pending_approval"
+            alone = tabard.run("commands", "approve", command["id"], check=False)
+            assert alone.returncode == 1
+            assert "second_approver_required" in alone.stderr
+            assert tabard.run("agent", "--state", str(state), "checkin").returncode == 0
+
+            tabard.run(
+                "admin", "create", "--username", "admin2", "--password-stdin", stdin=PASSWORD + "\n"
+            )
+            tabard.login("admin2", PASSWORD)
+            tabard.run("commands", "approve", command["id"])
+            shown = json.loads(tabard.run("commands", "show", command["id"], "--json").stdout)
+            assert (shown["state"], shown["approved_by"]) == ("succeeded", "admin2")
             refused = tabard.run("agent", "--state", str(state), "checkin", check=False)
             assert refused.returncode == 1
             assert "certificate_revoked" in refused.stderr
@@ -145,7 +163,7 @@ class TestFleetLifecycleThroughTheCli:
 
             tabard.run("users", "disable", "pc.jones")
             active = json.loads(tabard.run("users", "list", "--json").stdout)
-            assert [u["username"] for u in active["items"]] == ["admin"]
+            assert [u["username"] for u in active["items"]] == ["admin", "admin2"]
 
             tabard.run("logout")
             after = tabard.run("devices", "list", check=False)

@@ -20,6 +20,7 @@ from mdm_server.deps import ContextDep, DeviceCaller
 from mdm_server.devices.models import DeviceAssertion
 from mdm_server.errors import ConflictError
 from tests.conftest import FakeClock
+from tests.factories.commands import retire
 from tests.factories.devices import SimulatedDevice
 from tests.factories.enrolment import create_token
 from tests.support import count, error_of
@@ -192,17 +193,13 @@ class TestDeviceAssertion:
 
     def test_a_retired_device_is_refused(
         self,
+        app: FastAPI,
         client: TestClient,
         enrolled: SimulatedDevice,
         clock: FakeClock,
         admin_headers: dict[str, str],
     ) -> None:
-        retired = client.post(
-            f"/api/v1/devices/{enrolled.device_id}/retire",
-            json={"reason": "lost on patrol"},
-            headers=admin_headers,
-        )
-        assert retired.status_code == 200
+        retire(client, app, str(enrolled.device_id), headers=admin_headers, reason="lost on patrol")
         response = enrolled.checkin(client, now=clock())
         assert (response.status_code, error_of(response)) == (401, "certificate_revoked")
 

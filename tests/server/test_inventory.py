@@ -11,6 +11,7 @@ from mdm_server.devices.models import Device
 from mdm_server.devices.service import find_device
 from mdm_server.errors import ConflictError, NotFoundError
 from tests.conftest import FakeClock
+from tests.factories.commands import retire
 from tests.factories.devices import SimulatedDevice
 from tests.factories.enrolment import create_token
 from tests.factories.staff import create_staff
@@ -138,7 +139,7 @@ class TestShowDevice:
             headers=admin_headers,
             json={"reason": "prefix test"},
         )
-        assert retired.json()["id"] == device_id
+        assert retired.json()["commands"][0]["device_id"] == device_id
 
     def test_an_ambiguous_id_start_is_refused(self, app: FastAPI) -> None:
         context = app.state.context
@@ -216,13 +217,9 @@ class TestAssignAndRetire:
         admin_headers: dict[str, str],
         fleet: dict[str, SimulatedDevice],
     ) -> None:
-        response = client.post(
-            "/api/v1/devices/J5BBBB0002/retire",
-            headers=admin_headers,
-            json={"reason": "screen smashed"},
-        )
-        assert response.status_code == 200
-        assert response.json()["state"] == "retired"
+        command = retire(client, app, "J5BBBB0002", headers=admin_headers, reason="screen smashed")
+        assert command["state"] == "succeeded"
+        assert command["evidence"] == {"carried_out_by": "server", "device_state": "retired"}
         shown = client.get("/api/v1/devices/J5BBBB0002", headers=admin_headers).json()
         assert [cert["revocation_reason"] for cert in shown["certificates"]] == ["retired"]
         (event,) = audit_events(app.state.context.database, "device.retired")

@@ -21,6 +21,7 @@ from mdm_server.policies.models import (
     PolicyVersion,
 )
 from tests.conftest import FakeClock
+from tests.factories.commands import retire
 from tests.factories.devices import SimulatedDevice
 from tests.factories.enrolment import create_token
 from tests.factories.staff import headers_for
@@ -457,15 +458,14 @@ class TestBadRequests:
         assert missing.status_code == 422
 
     def test_a_retired_device_cannot_take_a_policy(
-        self, client: TestClient, admin_headers: dict[str, str], enrolled: SimulatedDevice
+        self,
+        app: FastAPI,
+        client: TestClient,
+        admin_headers: dict[str, str],
+        enrolled: SimulatedDevice,
     ) -> None:
         put_policy(client, admin_headers, BASELINE)
-        retired = client.post(
-            f"/api/v1/devices/{enrolled.device_id}/retire",
-            json={"reason": "lost"},
-            headers=admin_headers,
-        )
-        assert retired.status_code == 200
+        retire(client, app, str(enrolled.device_id), headers=admin_headers, reason="lost")
         refused = apply(client, admin_headers, f"device/{enrolled.device_id}", "baseline")
         assert refused.status_code == 409
 

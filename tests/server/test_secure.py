@@ -17,6 +17,7 @@ from mdm_server.auth.models import StaffUser
 from mdm_server.db import Database
 from mdm_server.secure.models import ContainerKey, SecureSession
 from tests.conftest import FakeClock
+from tests.factories.commands import retire
 from tests.factories.devices import SimulatedDevice
 from tests.factories.secure import (
     NEW_PIN,
@@ -77,6 +78,7 @@ class Scene:
     device: SimulatedDevice
     officer: StaffUser
     clock: FakeClock
+    app: FastAPI
 
     def enter(self, **extra: Any) -> Any:
         return enter(
@@ -107,7 +109,7 @@ def scene(
     assert enrolled.checkin(client, now=clock()).status_code == 200
     officer = officer_with_pin(app, client, admin_headers)
     assign(client, admin_headers, enrolled, officer)
-    return Scene(client, admin_headers, enrolled, officer, clock)
+    return Scene(client, admin_headers, enrolled, officer, clock, app)
 
 
 class TestSetPin:
@@ -281,12 +283,9 @@ class TestGate:
         assert refused.detail["reason"] == "device_non_compliant"
 
     def test_refuses_a_retired_device(self, scene: Scene) -> None:
-        retire = scene.client.post(
-            f"/api/v1/devices/{scene.device.device_id}/retire",
-            json={"reason": "lost"},
-            headers=scene.admin,
+        retire(
+            scene.client, scene.app, str(scene.device.device_id), headers=scene.admin, reason="lost"
         )
-        assert retire.status_code == 200
         response = scene.enter(new_pin=NEW_PIN, acknowledge_policy_text_version="2026.2")
         assert response.status_code == 401
 
@@ -509,15 +508,17 @@ class TestCryptoShred:
 
     def test_retiring_destroys_the_key(self, scene: Scene) -> None:
         scene.first_entry()
-        scene.client.post(
-            f"/api/v1/devices/{scene.device.device_id}/retire",
-            json={"reason": "end of life"},
+        command = retire(
+            scene.client,
+            scene.app,
+            str(scene.device.device_id),
             headers=scene.admin,
+            reason="end of life",
         )
         keys = scene.client.get(
             f"/api/v1/devices/{scene.device.device_id}/container-keys", headers=scene.admin
         ).json()
-        assert [k["destroyed_reason"] for k in keys] == ["device retired"]
+        assert [k["destroyed_reason"] for k in keys] == [f"retire command {command['id']}"]
 
     def test_wiping_twice_is_harmless(self, scene: Scene) -> None:
         scene.first_entry()

@@ -1,0 +1,192 @@
+"""Running commands: verify each envelope, run it once through the Platform, sign a receipt,
+and get the receipt to the server (again later if it does not get through)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from device_agent.client import ServerClient
+from device_agent.commands import (
+    Command,
+    EnvelopeRefusedError,
+    Journal,
+    Signers,
+    envelope_kid,
+    sign_receipt,
+)
+from device_agent.errors import AgentError, ServerError, UnreachableError
+from device_agent.secure import ATTEMPTS_FILE
+
+if TYPE_CHECKING:
+    from device_agent.agent import Agent
+
+log = logging.getLogger("tabard.agent")
+Handler = Callable[[Command, ServerClient], Awaitable[dict[str, Any]]]
+
+
+class Executor:
+    """The agent's command executor."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.signers = Signers(agent.state)
+        self.journal = Journal(agent.state)
+        self.wiped_at: datetime | None = None
+        self.handlers: dict[str, Handler] = {
+            "lock_device": self._lock_device,
+            "lock_secure_side": self._lock_secure_side,
+            "wipe_secure_side": self._wipe_secure_side,
+            "wipe_device": self._wipe_device,
+            "reset_passcode": self._reset_passcode,
+            "clear_pin_lockout": self._clear_pin_lockout,
+            "sync_policy": self._sync_policy,
+            "request_posture": self._request_posture,
+            "locate": self._locate,
+            "retire": self._retire,
+        }
+
+    @property
+    def reset_reported(self) -> bool:
+        """A factory reset ran and the server has its receipt: time to forget everything."""
+        return self.wiped_at is not None and not self.journal.unsent()
+
+    async def run(self, envelopes: list[str], client: ServerClient) -> list[dict[str, Any]]:
+        """Run each envelope in order; what became of each (`ran`, `repeated`, `refused`)."""
+        outcomes = []
+        for envelope in envelopes:
+            outcomes.append(await self._run_one(envelope, client))
+        await self.send_unsent(client)
+        return outcomes
+
+    async def _run_one(self, envelope: str, client: ServerClient) -> dict[str, Any]:
+        agent = self.agent
+        now = agent.clock()
+        try:
+            await self._know_signer(envelope, client, now)
+            command = self.signers.verify(envelope, device_id=agent.record.device_id, now=now)
+        except EnvelopeRefusedError as refusal:
+            log.warning("refused a command envelope: %s", refusal)
+            agent.event("command.refused", reason=refusal.code, message=str(refusal))
+            return {"outcome": "refused", "reason": refusal.code, "message": str(refusal)}
+        if self.journal.receipt(command.id) is not None:
+            return {"outcome": "repeated", "command_id": command.id}
+        handler = self.handlers.get(command.type)
+        try:
+            if handler is None:
+                raise AgentError(f"this agent does not know the command {command.type!r}")
+            evidence, result, error = await handler(command, client), "succeeded", None
+        except AgentError as exc:
+            evidence, result, error = {}, "failed", str(exc) or type(exc).__name__
+        executed = agent.clock()
+        receipt = sign_receipt(
+            agent.identity,
+            command,
+            result=result,
+            evidence=evidence,
+            error=error,
+            executed_at=executed,
+        )
+        self.journal.keep(command, receipt, result)
+        agent.event(
+            "command.executed",
+            command_id=command.id,
+            command_type=command.type,
+            result=result,
+            error=error,
+        )
+        return {"outcome": "ran", "command_id": command.id, "type": command.type, "result": result}
+
+    async def _know_signer(self, envelope: str, client: ServerClient, now: datetime) -> None:
+        """Fetch the server's command-signing certificate if the envelope names one we do not
+        hold (first use, or a new key); it is trusted only if the pinned CA issued it."""
+        kid = envelope_kid(envelope)
+        if kid is None or kid == self.signers.kid:
+            return
+        published = await client.fetch_ca()
+        signer = published.get("command_certificate")
+        if isinstance(signer, str):
+            try:
+                self.signers.trust(signer, now=now)
+            except AgentError as exc:
+                raise EnvelopeRefusedError("untrusted_signer", str(exc)) from None
+
+    async def send_unsent(self, client: ServerClient) -> int:
+        """Send the receipts the server has not acknowledged yet."""
+        sent = 0
+        for command_id, receipt in self.journal.unsent():
+            try:
+                await client.submit_receipt(command_id, receipt)
+            except ServerError as exc:
+                if exc.status >= 500 or exc.status == 401:
+                    raise
+                log.warning("the server refused the receipt for %s: %s", command_id, exc)
+            self.journal.sent(command_id)
+            sent += 1
+        return sent
+
+    # --- the commands --------------------------------------------------------------------
+    async def _lock_device(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        was_open = self.agent.secure.open is not None
+        await self.agent.leave("remote_lock")
+        self.agent.platform.lock_device()
+        return {"screen_locked": True, "secure_side_was_open": was_open}
+
+    async def _lock_secure_side(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        was_open = self.agent.secure.open is not None
+        await self.agent.leave("remote_lock")
+        stopped = True
+        try:
+            self.agent.platform.lock_secure_side()
+        except AgentError:
+            stopped = False  # no profile to stop (a Knox-less 7.x device): the gate is locked
+        return {"secure_side_locked": True, "was_open": was_open, "profile_stopped": stopped}
+
+    async def _wipe_secure_side(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        held = self.agent.secure.held_key_id()
+        async with self.agent.lock:
+            return self.agent.shred(reason=f"command {command.id}", key_id=held)
+
+    async def _wipe_device(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        evidence = await self._wipe_secure_side(command, _)
+        self.agent.platform.factory_reset()
+        self.agent.keep_platform()
+        self.wiped_at = self.agent.clock()
+        return {"factory_reset": True, "secure_side": evidence}
+
+    async def _reset_passcode(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        return {"screen_lock_removed": self.agent.platform.reset_passcode()}
+
+    async def _clear_pin_lockout(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        path = self.agent.state.path(ATTEMPTS_FILE)
+        existed = path.exists()
+        path.unlink(missing_ok=True)
+        return {"offline_lockout_cleared": existed}
+
+    async def _sync_policy(self, command: Command, client: ServerClient) -> dict[str, Any]:
+        await self.agent.apply_policy(client)
+        applied = self.agent.applied_policy()
+        await self.agent.report(client)
+        return {"policy_version": applied.get("version"), "unapplied": applied.get("unapplied")}
+
+    async def _request_posture(self, command: Command, client: ServerClient) -> dict[str, Any]:
+        await self.agent.report(client)
+        return {"posture_reported": True}
+
+    async def _locate(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        raise AgentError("this device has no location provider the agent may read")
+
+    async def _retire(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        return await self._wipe_secure_side(command, _)
+
+
+async def poll_once(agent: Agent, *, wait_s: int) -> list[dict[str, Any]]:
+    """One long poll, then run what it brought."""
+    async with agent.client() as client:
+        with contextlib.suppress(UnreachableError):
+            await agent.executor.send_unsent(client)
+        answer = await client.poll_commands(wait_s=wait_s)
+        return await agent.executor.run([str(e) for e in answer.get("commands", [])], client)

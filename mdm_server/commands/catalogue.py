@@ -1,0 +1,105 @@
+"""What each command type is: its time to live, whether a second administrator must approve
+it, whether it needs a reason, and the parameters it takes. Pure data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from mdm_server.errors import InvalidRequestError
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LockDeviceParams(NoParams):
+    message: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+@dataclass(frozen=True)
+class CommandKind:
+    name: str
+    summary: str
+    ttl: timedelta | None  # None: never expires; only cancelling ends it early
+    two_person: bool = False  # waits in pending_approval for a second it_admin
+    needs_reason: bool = False
+    params: type[NoParams] = NoParams
+
+
+KINDS: dict[str, CommandKind] = {
+    kind.name: kind
+    for kind in (
+        CommandKind(
+            "lock_device", "Lock the screen now.", timedelta(hours=24), params=LockDeviceParams
+        ),
+        CommandKind("lock_secure_side", "Lock the secure side now.", timedelta(hours=24)),
+        CommandKind(
+            "wipe_secure_side",
+            "Crypto-shred the secure side: the server destroys the container key at once; the "
+            "device deletes the container and the work profile.",
+            None,
+            needs_reason=True,
+        ),
+        CommandKind(
+            "wipe_device",
+            "Factory reset. Needs a second it_admin's approval.",
+            None,
+            two_person=True,
+            needs_reason=True,
+        ),
+        CommandKind(
+            "reset_passcode",
+            "Remove the screen lock so the officer sets a new one.",
+            timedelta(hours=24),
+            needs_reason=True,
+        ),
+        CommandKind(
+            "clear_pin_lockout",
+            "Clear the device's offline secure-side PIN lockout.",
+            timedelta(hours=24),
+        ),
+        CommandKind(
+            "sync_policy", "Fetch and apply the policy again, then report.", timedelta(hours=24)
+        ),
+        CommandKind("request_posture", "Report posture now.", timedelta(hours=1)),
+        CommandKind(
+            "locate", "Report the device's location.", timedelta(hours=1), needs_reason=True
+        ),
+        CommandKind(
+            "retire",
+            "Take the device out of service: secure side wiped, management removed, "
+            "certificates revoked. Needs a second it_admin's approval.",
+            None,
+            two_person=True,
+            needs_reason=True,
+        ),
+    )
+}
+
+
+def kind_of(name: str) -> CommandKind:
+    kind = KINDS.get(name)
+    if kind is None:
+        raise InvalidRequestError(
+            f"unknown command type {name!r}; use one of: {', '.join(KINDS)}",
+            code="unknown_command_type",
+        )
+    return kind
+
+
+def validate_params(kind: CommandKind, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters, checked against the type's model, or a 400 naming the bad one."""
+    try:
+        return kind.params.model_validate(params).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise InvalidRequestError(
+            f"{kind.name} parameters: {problems}", code="invalid_command_params"
+        ) from None

@@ -1,0 +1,96 @@
+"""An officer reports their own device lost (DESIGN.md flow 4): from any session they hold,
+the device's container key is destroyed at once, and the device is told to lock and to delete
+its secure side the moment it is next heard from. Its secure side stays shut until IT marks
+it found."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Session
+
+from mdm_server.audit.service import Actor, record
+from mdm_server.commands import repository, service
+from mdm_server.commands.catalogue import KINDS
+from mdm_server.commands.models import Command
+from mdm_server.commands.schemas import LostDeviceReport, LostDeviceReported
+from mdm_server.commands.wakeups import Wakeups
+from mdm_server.devices import repository as devices_repository
+from mdm_server.devices.models import Device
+from mdm_server.errors import InvalidRequestError, NotFoundError
+from mdm_server.secure import keys
+
+LOST_COMMANDS = ("lock_device", "wipe_secure_side")
+
+
+def _reported_device(session: Session, user_id: uuid.UUID, report: LostDeviceReport) -> Device:
+    mine = devices_repository.active_of_officer(session, user_id)
+    if report.device is not None:
+        chosen = [d for d in mine if report.device in (d.serial, str(d.id))]
+        if not chosen:
+            raise NotFoundError(
+                f"no active device {report.device!r} is assigned to you", code="device_not_found"
+            )
+        return chosen[0]
+    if not mine:
+        raise NotFoundError("no active device is assigned to you", code="device_not_found")
+    if len(mine) > 1:
+        raise InvalidRequestError(
+            "you hold several devices; say which one: " + ", ".join(d.serial for d in mine),
+            code="device_ambiguous",
+        )
+    return mine[0]
+
+
+def report_lost(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    actor: Actor,
+    report: LostDeviceReport,
+    wakeups: Wakeups,
+    now: datetime,
+) -> LostDeviceReported:
+    """Destroy the device's container key now, and queue a lock and a secure-side wipe."""
+    device = _reported_device(session, user_id, report)
+    if device.lost_at is None:
+        device.lost_at = now
+        device.lost_reported_by = actor.name
+        session.add(device)
+    record(
+        session,
+        actor=actor,
+        action="device.reported_lost",
+        now=now,
+        target_type="device",
+        target_id=device.id,
+        detail={"serial": device.serial, "note": report.note},
+    )
+    destroyed = keys.destroy(
+        session, device_id=device.id, reason="reported lost", actor=actor, now=now
+    )
+    requester = service.Requester(actor=actor, user_id=user_id)
+    batch_id = uuid.uuid4()
+    commands: list[Command] = []
+    for name in LOST_COMMANDS:
+        existing = repository.open_like(session, device.id, name, {})
+        commands.append(
+            existing
+            or service.create(
+                session,
+                device=device,
+                kind=KINDS[name],
+                params={},
+                reason="reported lost by its officer",
+                requester=requester,
+                batch_id=batch_id,
+                wakeups=wakeups,
+                now=now,
+            )
+        )
+    return LostDeviceReported(
+        device_id=device.id,
+        container_key_destroyed=destroyed is not None,
+        commands=[service.public(c, device.serial) for c in commands],
+    )

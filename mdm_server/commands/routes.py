@@ -1,0 +1,262 @@
+"""Commands over HTTP: IT sends, approves and cancels them; IT and auditors read them;
+devices long-poll for envelopes and return signed receipts; officers report their device
+lost."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from mdm_server.commands import lost, repository, service
+from mdm_server.commands.catalogue import KINDS
+from mdm_server.commands.models import CommandState
+from mdm_server.commands.repository import CommandFilter
+from mdm_server.commands.schemas import (
+    CommandBatch,
+    CommandCancel,
+    CommandCreate,
+    CommandDelivery,
+    CommandDetail,
+    CommandKindPublic,
+    CommandPage,
+    LostDeviceReport,
+    LostDeviceReported,
+    ReceiptIn,
+    ReceiptRecorded,
+)
+from mdm_server.context import AppContext
+from mdm_server.deps import AnyStaff, ContextDep, DeviceCaller, FleetReader, ITAdmin
+from mdm_server.devices import repository as devices_repository
+from mdm_server.devices.lookup import find_device
+from mdm_server.devices.models import DeviceState
+from mdm_server.devices.service import device_actor
+from mdm_server.errors import InvalidRequestError
+
+commands_router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
+device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
+me_router = APIRouter(prefix="/api/v1/me", tags=["officers"])
+
+MAX_WAIT_S = 60
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        description="Send the same key again to get the first request's answer, not a copy.",
+    ),
+]
+
+
+@commands_router.post("", status_code=201)
+def send_command(
+    body: CommandCreate,
+    principal: ITAdmin,
+    context: ContextDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandBatch:
+    """Send a command to a device, a list, a group or a filter. Full wipes and retire wait
+    for a second it_admin's approval."""
+    requester = service.Requester(actor=principal.actor, user_id=principal.user_id)
+    with context.database.unit_of_work() as session:
+        return service.enqueue(
+            session,
+            request=body,
+            requester=requester,
+            idempotency_key=idempotency_key,
+            wakeups=context.wakeups,
+            now=context.clock(),
+        )
+
+
+@commands_router.get("")
+def list_commands(
+    _: FleetReader,
+    context: ContextDep,
+    device: Annotated[str | None, Query(description="Id, serial or id prefix.")] = None,
+    state: str | None = None,
+    type: str | None = None,
+    batch: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CommandPage:
+    """Commands, newest first, filtered and paginated."""
+    if state is not None and state not in CommandState.__members__:
+        raise InvalidRequestError(
+            f"state must be one of {', '.join(CommandState.__members__)}", code="invalid_filter"
+        )
+    if type is not None and type not in KINDS:
+        raise InvalidRequestError(f"type must be one of {', '.join(KINDS)}", code="invalid_filter")
+    with context.database.unit_of_work(write=False) as session:
+        device_id = find_device(session, device).id if device is not None else None
+        where = CommandFilter(device_id=device_id, state=state, type=type, batch_id=batch)
+        rows, total = repository.list_commands(session, where=where, limit=limit, offset=offset)
+        items = [service.public(command, serial) for command, serial in rows]
+    return CommandPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@commands_router.get("/types")
+def list_command_types(_: FleetReader) -> list[CommandKindPublic]:
+    """Every command type: what it does, its time to live, whether it needs approval."""
+    return [
+        CommandKindPublic(
+            name=kind.name,
+            summary=kind.summary,
+            ttl_s=int(kind.ttl.total_seconds()) if kind.ttl is not None else None,
+            two_person=kind.two_person,
+            needs_reason=kind.needs_reason,
+            params=kind.params.model_json_schema(),
+        )
+        for kind in KINDS.values()
+    ]
+
+
+@commands_router.get("/{command_id}")
+def get_command(command_id: uuid.UUID, _: FleetReader, context: ContextDep) -> CommandDetail:
+    """One command with its history's times, its evidence and the device's signed receipt."""
+    with context.database.unit_of_work(write=False) as session:
+        return service.get_detail(session, command_id)
+
+
+@commands_router.post("/{command_id}/approve")
+def approve_command(
+    command_id: uuid.UUID, principal: ITAdmin, context: ContextDep
+) -> CommandDetail:
+    """Approve a full wipe or retire: any it_admin but the one who requested it."""
+    approver = service.Requester(actor=principal.actor, user_id=principal.user_id)
+    with context.database.unit_of_work() as session:
+        service.approve(
+            session,
+            command_id=command_id,
+            approver=approver,
+            wakeups=context.wakeups,
+            now=context.clock(),
+        )
+        return service.get_detail(session, command_id)
+
+
+@commands_router.post("/{command_id}/cancel")
+def cancel_command(
+    command_id: uuid.UUID,
+    principal: ITAdmin,
+    context: ContextDep,
+    body: Annotated[CommandCancel | None, Body()] = None,
+) -> CommandDetail:
+    """Cancel a command that cannot have run yet (a refused approval is a cancel, too)."""
+    with context.database.unit_of_work() as session:
+        service.cancel(
+            session,
+            command_id=command_id,
+            actor=principal.actor,
+            reason=body.reason if body is not None else None,
+            now=context.clock(),
+        )
+        return service.get_detail(session, command_id)
+
+
+def _deliver_authenticated(caller: DeviceCaller, context: AppContext) -> list[str]:
+    with caller.transaction(context) as (session, device):
+        return service.deliver(
+            session,
+            device_id=device.device.id,
+            signer=context.command_signer,
+            issuer=context.settings.public_url,
+            actor=device.actor,
+            now=context.clock(),
+            via="long_poll",
+        )
+
+
+def _deliver_again(device_id: uuid.UUID, context: AppContext) -> list[str]:
+    """After a wake-up: the device authenticated when its poll began."""
+    with context.database.unit_of_work() as session:
+        ref = devices_repository.device_ref(session, device_id)
+        if ref is None or ref.state != DeviceState.active or ref.certificate_serial is None:
+            return []
+        return service.deliver(
+            session,
+            device_id=device_id,
+            signer=context.command_signer,
+            issuer=context.settings.public_url,
+            actor=device_actor(device_id, ref.serial, source_ip=None, request_id=None),
+            now=context.clock(),
+            via="long_poll",
+        )
+
+
+@device_router.get("/commands")
+async def poll_commands(
+    request: Request,
+    caller: DeviceCaller,
+    context: ContextDep,
+    wait: Annotated[
+        int,
+        Query(ge=0, le=MAX_WAIT_S, description="Seconds to hold the request open if none wait."),
+    ] = 0,
+) -> CommandDelivery:
+    """Signed envelopes for this device's waiting commands, in order. With `wait`, a long
+    poll: answered the moment a command is queued, or with none when the wait ends."""
+    with context.wakeups.subscribe(caller.claimed_device_id()) as woken:
+        envelopes = await run_in_threadpool(_deliver_authenticated, caller, context)
+        if envelopes or wait == 0 or not await _woken(woken, request, wait):
+            return CommandDelivery(commands=envelopes)
+    envelopes = await run_in_threadpool(_deliver_again, caller.claimed_device_id(), context)
+    return CommandDelivery(commands=envelopes)
+
+
+async def _woken(woken: asyncio.Event, request: Request, wait: int) -> bool:
+    """Whether the wake-up came within `wait` seconds, looking every second whether the
+    device hung up (a poll nobody waits for should not hold the server)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while (left := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait_for(woken.wait(), timeout=min(left, 1.0))
+            return True
+        except TimeoutError:
+            if await request.is_disconnected():
+                return False
+    return False
+
+
+@device_router.post("/commands/{command_id}/receipt")
+def submit_receipt(
+    command_id: uuid.UUID, body: ReceiptIn, caller: DeviceCaller, context: ContextDep
+) -> ReceiptRecorded:
+    """The device's signed receipt for a command it ran. Sending the same receipt again is
+    harmless; a receipt that does not verify is refused."""
+    with caller.transaction(context) as (session, device):
+        ref = device.device
+        assert ref.certificate_serial is not None
+        assert ref.certificate_pem is not None
+        command, duplicate = service.record_receipt(
+            session,
+            device_id=ref.id,
+            device_key=context.device_keys.get(ref.certificate_serial, ref.certificate_pem),
+            command_id=command_id,
+            token=body.receipt,
+            actor=device.actor,
+            now=context.clock(),
+        )
+        return ReceiptRecorded(command_id=command.id, state=command.state, duplicate=duplicate)
+
+
+@me_router.post("/device/lost")
+def report_device_lost(
+    principal: AnyStaff,
+    context: ContextDep,
+    body: Annotated[LostDeviceReport | None, Body()] = None,
+) -> LostDeviceReported:
+    """Report your own device lost: it is locked and its secure-side key destroyed at once."""
+    with context.database.unit_of_work() as session:
+        return lost.report_lost(
+            session,
+            user_id=principal.user_id,
+            actor=principal.actor,
+            report=body or LostDeviceReport(),
+            wakeups=context.wakeups,
+            now=context.clock(),
+        )
