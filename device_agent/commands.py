@@ -10,7 +10,6 @@ never run."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,10 +17,8 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from jwt.utils import base64url_decode
 
 from device_agent.errors import AgentError
 from device_agent.identity import DeviceIdentity, fingerprint
@@ -63,10 +60,9 @@ class Command:
 def envelope_kid(envelope: str) -> str | None:
     """The `kid` an envelope's header names (its signing certificate), unverified."""
     try:
-        header = json.loads(base64url_decode(envelope.split(".")[0]))
-    except (ValueError, TypeError, IndexError):
+        kid = jwt.get_unverified_header(envelope).get("kid")
+    except jwt.DecodeError:
         return None
-    kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None
 
 
@@ -76,14 +72,13 @@ class Signers:
     def __init__(self, state: AgentState) -> None:
         self.state = state
         self._certificate: x509.Certificate | None = None
+        self.kid: str | None = None  # the SHA-256 fingerprint envelopes name their signer by
         if state.path(SIGNER_FILE).exists():
-            self._certificate = x509.load_pem_x509_certificate(state.read(SIGNER_FILE))
+            self._hold(state.read(SIGNER_FILE).decode())
 
-    @property
-    def kid(self) -> str | None:
-        if self._certificate is None:
-            return None
-        return fingerprint(self._certificate.public_bytes(serialization.Encoding.PEM).decode())
+    def _hold(self, certificate_pem: str) -> None:
+        self._certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+        self.kid = fingerprint(certificate_pem)
 
     def trust(self, certificate_pem: str, *, now: datetime) -> None:
         """Keep `certificate_pem` as the signer, if the pinned CA issued it for signing
@@ -102,7 +97,7 @@ class Signers:
         if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
             raise AgentError("the command-signing certificate does not hold an EC key")
         self.state.write(SIGNER_FILE, certificate_pem.encode())
-        self._certificate = certificate
+        self._hold(certificate_pem)
 
     def verify(self, envelope: str, *, device_id: str, now: datetime) -> Command:
         """The command an envelope carries, or EnvelopeRefusedError saying why not."""
@@ -138,12 +133,9 @@ class Signers:
 
 def _header(envelope: str) -> dict[str, Any]:
     try:
-        header = json.loads(base64url_decode(envelope.split(".")[0]))
-    except (ValueError, TypeError, IndexError):
+        return jwt.get_unverified_header(envelope)
+    except jwt.DecodeError:
         raise EnvelopeRefusedError("malformed", "envelope is not a JWS") from None
-    if not isinstance(header, dict):
-        raise EnvelopeRefusedError("malformed", "envelope is not a JWS")
-    return header
 
 
 def _command(claims: dict[str, Any], *, envelope: str, device_id: str, now: datetime) -> Command:

@@ -28,6 +28,8 @@ SOCKET_FILE = "agent.sock"
 LOCK_FILE = "agent.lock"
 MAX_BACKOFF_S = 900.0
 MAX_REQUEST_BYTES = 64 * 1024
+# 401 codes saying the device is out of service (retired, wiped, certificate revoked).
+NO_LONGER_ACCEPTED = ("certificate_revoked", "device_not_active")
 COMMAND_WAIT_S = 25  # the long poll's wait; the server holds it at most 60 s
 log = logging.getLogger("tabard.agent")
 
@@ -179,22 +181,15 @@ class Daemon:
                 await poll_once(self.agent, wait_s=COMMAND_WAIT_S)
                 failures = 0
                 delay = self.rng.uniform(0, 0.25)
-            except ServerError as exc:
-                if exc.status == 401 and exc.code in ("certificate_revoked", "device_not_active"):
+            except AgentError as exc:
+                if isinstance(exc, ServerError) and exc.code in NO_LONGER_ACCEPTED:
                     log.warning("the server no longer accepts this device (%s)", exc.code)
                     self.agent.shred(reason=exc.code, key_id=self.agent.secure.held_key_id())
                     return
                 failures += 1
                 delay = backoff(failures, 1.0, self.rng)
                 log.warning("command poll failed (%s); next try in %.1f s", exc, delay)
-            except AgentError as exc:
-                failures += 1
-                delay = backoff(failures, 1.0, self.rng)
-                log.warning("command poll failed (%s); next try in %.1f s", exc, delay)
-            if (
-                self.agent.executor.wiped_at is not None
-                and not self.agent.executor.journal.unsent()
-            ):
+            if self.agent.executor.reset_reported:
                 log.warning("factory reset carried out; the agent forgets its enrolment")
                 self.agent.forget()
                 self.stopping.set()

@@ -150,8 +150,8 @@ class Executor:
         async with self.agent.lock:
             return self.agent.shred(reason=f"command {command.id}", key_id=held)
 
-    async def _wipe_device(self, command: Command, _: ServerClient) -> dict[str, Any]:
-        evidence = await self._wipe_secure_side(command, _)
+    async def _wipe_device(self, command: Command, client: ServerClient) -> dict[str, Any]:
+        evidence = await self._wipe_secure_side(command, client)
         self.agent.platform.factory_reset()
         self.agent.keep_platform()
         self.wiped_at = self.agent.clock()
@@ -179,8 +179,8 @@ class Executor:
     async def _locate(self, command: Command, _: ServerClient) -> dict[str, Any]:
         raise AgentError("this device has no location provider the agent may read")
 
-    async def _retire(self, command: Command, _: ServerClient) -> dict[str, Any]:
-        return await self._wipe_secure_side(command, _)
+    async def _retire(self, command: Command, client: ServerClient) -> dict[str, Any]:
+        return await self._wipe_secure_side(command, client)
 
 
 async def poll_once(agent: Agent, *, wait_s: int) -> list[dict[str, Any]]:

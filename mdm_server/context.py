@@ -58,6 +58,8 @@ class AppContext:
             device_keys=DevicePublicKeys(),
             master_key=MasterKey.load_or_create(keys),
             records=DemoConnector(),
-            command_signer=CommandSigner.load_or_create(keys, ca=ca, now=clock()),
+            command_signer=CommandSigner.load_or_create(
+                keys, ca=ca, issuer=settings.public_url, now=clock()
+            ),
             wakeups=Wakeups(postgres=database.dialect == "postgresql"),
         )

@@ -11,9 +11,8 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.commands import repository, service
+from mdm_server.commands import service
 from mdm_server.commands.catalogue import KINDS
-from mdm_server.commands.models import Command
 from mdm_server.commands.schemas import LostDeviceReport, LostDeviceReported
 from mdm_server.commands.wakeups import Wakeups
 from mdm_server.devices import repository as devices_repository
@@ -72,23 +71,20 @@ def report_lost(
     )
     requester = service.Requester(actor=actor, user_id=user_id)
     batch_id = uuid.uuid4()
-    commands: list[Command] = []
-    for name in LOST_COMMANDS:
-        existing = repository.open_like(session, device.id, name, {})
-        commands.append(
-            existing
-            or service.create(
-                session,
-                device=device,
-                kind=KINDS[name],
-                params={},
-                reason="reported lost by its officer",
-                requester=requester,
-                batch_id=batch_id,
-                wakeups=wakeups,
-                now=now,
-            )
-        )
+    commands = [
+        service.create_or_reuse(
+            session,
+            device=device,
+            kind=KINDS[name],
+            params={},
+            reason="reported lost by its officer",
+            requester=requester,
+            batch_id=batch_id,
+            wakeups=wakeups,
+            now=now,
+        )[0]
+        for name in LOST_COMMANDS
+    ]
     return LostDeviceReported(
         device_id=device.id,
         container_key_destroyed=destroyed is not None,

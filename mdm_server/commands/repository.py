@@ -37,7 +37,9 @@ def batch(session: Session, batch_id: uuid.UUID) -> list[Command]:
 
 
 def next_device_seq(session: Session, device_id: uuid.UUID) -> int:
-    """The next number in the device's command order (call with the device row locked)."""
+    """The next number in the device's command order. Locks the device's row first, so two
+    transactions queuing for one device (a group send beside a single one) take turns."""
+    session.exec(select(Device.id).where(col(Device.id) == device_id).with_for_update()).one()
     query = select(func.max(Command.device_seq)).where(col(Command.device_id) == device_id)
     return int(session.exec(query).one() or 0) + 1
 

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from mdm_server.commands import lost, repository, service
+from mdm_server.commands import delivery, lost, repository, service
 from mdm_server.commands.catalogue import KINDS
 from mdm_server.commands.models import CommandState
 from mdm_server.commands.repository import CommandFilter
@@ -159,11 +159,10 @@ def cancel_command(
 
 def _deliver_authenticated(caller: DeviceCaller, context: AppContext) -> list[str]:
     with caller.transaction(context) as (session, device):
-        return service.deliver(
+        return delivery.deliver(
             session,
             device_id=device.device.id,
             signer=context.command_signer,
-            issuer=context.settings.public_url,
             actor=device.actor,
             now=context.clock(),
             via="long_poll",
@@ -176,11 +175,10 @@ def _deliver_again(device_id: uuid.UUID, context: AppContext) -> list[str]:
         ref = devices_repository.device_ref(session, device_id)
         if ref is None or ref.state != DeviceState.active or ref.certificate_serial is None:
             return []
-        return service.deliver(
+        return delivery.deliver(
             session,
             device_id=device_id,
             signer=context.command_signer,
-            issuer=context.settings.public_url,
             actor=device_actor(device_id, ref.serial, source_ip=None, request_id=None),
             now=context.clock(),
             via="long_poll",
@@ -232,7 +230,7 @@ def submit_receipt(
         ref = device.device
         assert ref.certificate_serial is not None
         assert ref.certificate_pem is not None
-        command, duplicate = service.record_receipt(
+        command, duplicate = delivery.record_receipt(
             session,
             device_id=ref.id,
             device_key=context.device_keys.get(ref.certificate_serial, ref.certificate_pem),

@@ -1,4 +1,5 @@
-"""Rules for commands: queue, approve, cancel, deliver, record receipts, expire. Never commits.
+"""Rules for commands: queue, approve, cancel, expire, read. Never commits. Delivery and
+receipts are in `delivery`.
 
 Lifecycle (DESIGN.md flow 4): a command is created `queued`, or `pending_approval` when its
 type needs a second it_admin; it is `delivered` once the device has been sent a signed
@@ -10,31 +11,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.commands import repository
 from mdm_server.commands.catalogue import CommandKind, kind_of, validate_params
 from mdm_server.commands.models import OPEN_STATES, Command, CommandState
-from mdm_server.commands.receipts import InvalidReceiptError, verify_receipt
 from mdm_server.commands.schemas import (
     CommandBatch,
     CommandCreate,
     CommandDetail,
     CommandPublic,
-    CommandTarget,
 )
+from mdm_server.commands.targets import select_targets
 from mdm_server.commands.wakeups import Wakeups
-from mdm_server.crypto.command_signing import CommandSigner, EnvelopeClaims, envelope_digest
+from mdm_server.crypto.command_signing import ENVELOPE_SKEW
 from mdm_server.devices import repository as devices_repository
 from mdm_server.devices import service as devices_service
-from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import Device, DeviceState
-from mdm_server.devices.repository import DeviceFilter
 from mdm_server.errors import (
     ConflictError,
     InvalidRequestError,
@@ -42,14 +39,6 @@ from mdm_server.errors import (
     PermissionDeniedError,
 )
 from mdm_server.secure import keys
-
-# An envelope is good for a short while only: a captured one cannot be replayed later, and a
-# delivered command whose envelope lapsed without a receipt can be cancelled safely (the
-# device refuses the old envelope) or sent again under a fresh one.
-ENVELOPE_LIFETIME = timedelta(minutes=2)
-ENVELOPE_SKEW = timedelta(seconds=60)  # the device clock tolerance the agent applies
-MAX_TARGETS = 10_000
-KEEP_DIGESTS = 8
 
 
 @dataclass(frozen=True)
@@ -84,47 +73,6 @@ def _fields(command: Command) -> dict[str, Any]:
 
 
 # --- queuing --------------------------------------------------------------------------------
-def targets(session: Session, target: CommandTarget) -> list[Device]:
-    """The devices a command goes to: active ones only when chosen by group or filter; a device
-    named explicitly must be active."""
-    if target.device is not None or target.devices is not None:
-        names = [target.device] if target.device is not None else list(target.devices or [])
-        found = [find_device(session, name, for_update=True) for name in dict.fromkeys(names)]
-        inactive = [d.serial for d in found if d.state != DeviceState.active]
-        if inactive:
-            raise ConflictError(
-                f"not active, so it cannot take commands: {', '.join(inactive)}",
-                code="device_not_active",
-            )
-        return found
-    if target.group is not None:
-        where = DeviceFilter(group=target.group, state=DeviceState.active)
-    else:
-        selector = target.filter
-        assert selector is not None
-        officer_id = None
-        if selector.officer is not None:
-            officer_id = devices_service.officer_by_collar(session, selector.officer).id
-        where = DeviceFilter(
-            group=selector.group,
-            officer_id=officer_id,
-            model=selector.model,
-            android_version=selector.android_version,
-            compliance=selector.compliance,
-            last_seen_before=selector.last_seen_before,
-            state=DeviceState.active,
-        )
-    rows, total = devices_repository.list_devices(session, where=where, limit=MAX_TARGETS, offset=0)
-    if total > MAX_TARGETS:
-        raise InvalidRequestError(
-            f"that selects {total} devices; send to at most {MAX_TARGETS} at a time",
-            code="too_many_targets",
-        )
-    if not rows:
-        raise InvalidRequestError("no active device matches that target", code="no_targets")
-    return [device for device, _ in rows]
-
-
 def enqueue(
     session: Session,
     *,
@@ -146,25 +94,20 @@ def enqueue(
     batch_id = uuid.uuid4()
     created: list[Command] = []
     reused: list[Command] = []
-    for device in targets(session, request.target):
-        existing = repository.open_like(session, device.id, kind.name, params)
-        if existing is not None:
-            reused.append(existing)
-            continue
-        created.append(
-            create(
-                session,
-                device=device,
-                kind=kind,
-                params=params,
-                reason=request.reason,
-                requester=requester,
-                batch_id=batch_id,
-                idempotency_key=idempotency_key,
-                wakeups=wakeups,
-                now=now,
-            )
+    for device in select_targets(session, request.target):
+        command, again = create_or_reuse(
+            session,
+            device=device,
+            kind=kind,
+            params=params,
+            reason=request.reason,
+            requester=requester,
+            batch_id=batch_id,
+            idempotency_key=idempotency_key,
+            wakeups=wakeups,
+            now=now,
         )
+        (reused if again else created).append(command)
     serial = repository.serials(session, [c.device_id for c in created + reused])
     return CommandBatch(
         batch_id=batch_id,
@@ -196,8 +139,8 @@ def create(
     now: datetime,
     idempotency_key: str | None = None,
 ) -> Command:
-    """One command for one device (its row locked by the caller), audited, and carried
-    forward at once if it needs no approval."""
+    """One command for one device, audited, and carried forward at once if it needs no
+    approval."""
     command = Command(
         device_id=device.id,
         device_seq=repository.next_device_seq(session, device.id),
@@ -215,14 +158,8 @@ def create(
     )
     session.add(command)
     session.flush()
-    record(
-        session,
-        actor=requester.actor,
-        action="command.requested",
-        now=now,
-        target_type="device",
-        target_id=device.id,
-        detail=_audit_detail(command, serial=device.serial),
+    audit(
+        session, command, "command.requested", actor=requester.actor, now=now, serial=device.serial
     )
     if command.state == CommandState.queued:
         _on_queued(session, command, actor=requester.actor, wakeups=wakeups, now=now)
@@ -239,33 +176,49 @@ def create_or_reuse(
     requester: Requester,
     wakeups: Wakeups,
     now: datetime,
-) -> Command:
-    """The device's open command of this kind and parameters, else a new one."""
+    batch_id: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Command, bool]:
+    """The device's open command of this kind and parameters, else a new one; and whether it
+    was the open one (a queue never holds two copies of the same command)."""
     existing = repository.open_like(session, device.id, kind.name, params)
     if existing is not None:
-        return existing
-    return create(
+        return existing, True
+    command = create(
         session,
         device=device,
         kind=kind,
         params=params,
         reason=reason,
         requester=requester,
-        batch_id=uuid.uuid4(),
+        batch_id=batch_id or uuid.uuid4(),
+        idempotency_key=idempotency_key,
         wakeups=wakeups,
         now=now,
     )
+    return command, False
 
 
-def _audit_detail(command: Command, **extra: Any) -> dict[str, Any]:
-    return {
-        "command_id": str(command.id),
-        "type": command.type,
-        "params": command.params,
-        "reason": command.reason,
-        "state": command.state,
-        **extra,
-    }
+def audit(
+    session: Session, command: Command, action: str, *, actor: Actor, now: datetime, **extra: Any
+) -> None:
+    """An audit event about `command`, aimed at its device, naming the command in full."""
+    record(
+        session,
+        actor=actor,
+        action=action,
+        now=now,
+        target_type="device",
+        target_id=command.device_id,
+        detail={
+            "command_id": str(command.id),
+            "type": command.type,
+            "params": command.params,
+            "reason": command.reason,
+            "state": command.state,
+            **extra,
+        },
+    )
 
 
 def _on_queued(
@@ -302,25 +255,20 @@ def _retire_now(session: Session, command: Command, *, actor: Actor, now: dateti
     command.executed_at = now
     command.evidence = {"carried_out_by": "server", "device_state": device.state}
     session.add(command)
-    record(
+    audit(
         session,
+        command,
+        "command.succeeded",
         actor=actor,
-        action="command.succeeded",
         now=now,
-        target_type="device",
-        target_id=device.id,
-        detail={
-            "command_id": str(command.id),
-            "type": command.type,
-            "evidence": command.evidence,
-            "receipt_verified": False,
-        },
+        evidence=command.evidence,
+        receipt_verified=False,
     )
-    _close_open_commands(session, device, now=now)
+    close_open_commands(session, device, now=now)
 
 
 # --- approval and cancelling ----------------------------------------------------------------
-def _locked(session: Session, command_id: uuid.UUID) -> Command:
+def locked(session: Session, command_id: uuid.UUID) -> Command:
     command = repository.get(session, command_id, for_update=True)
     if command is None:
         raise NotFoundError(f"no command {command_id}", code="command_not_found")
@@ -336,21 +284,20 @@ def approve(
     now: datetime,
 ) -> Command:
     """A second it_admin approves a two-person command; the requester never can."""
-    command = _locked(session, command_id)
+    command = locked(session, command_id)
     if command.state != CommandState.pending_approval:
         raise ConflictError(
             f"command is {command.state}; only a command pending approval can be approved",
             code="not_pending_approval",
         )
     if approver.user_id is not None and approver.user_id == command.requested_by_id:
-        record(
+        audit(
             session,
+            command,
+            "command.approval_refused",
             actor=approver.actor,
-            action="command.approval_refused",
             now=now,
-            target_type="device",
-            target_id=command.device_id,
-            detail=_audit_detail(command, why="the requester cannot approve their own command"),
+            why="the requester cannot approve their own command",
         )
         raise PermissionDeniedError(
             f"{command.type} needs a second it_admin: you requested it, so someone else must "
@@ -366,14 +313,13 @@ def approve(
     command.approved_at = now
     command.not_before = now
     session.add(command)
-    record(
+    audit(
         session,
+        command,
+        "command.approved",
         actor=approver.actor,
-        action="command.approved",
         now=now,
-        target_type="device",
-        target_id=command.device_id,
-        detail=_audit_detail(command, requested_by=command.requested_by),
+        requested_by=command.requested_by,
     )
     _on_queued(session, command, actor=approver.actor, wakeups=wakeups, now=now)
     return command
@@ -384,7 +330,7 @@ def cancel(
 ) -> Command:
     """Withdraw a command that cannot have run: not yet delivered, or delivered under an
     envelope that has since expired (the device refuses it)."""
-    command = _locked(session, command_id)
+    command = locked(session, command_id)
     if command.state not in OPEN_STATES:
         raise ConflictError(f"command is already {command.state}", code="command_closed")
     if command.state == CommandState.delivered:
@@ -402,170 +348,11 @@ def cancel(
     command.cancelled_at = now
     command.cancel_reason = reason
     session.add(command)
-    record(
-        session,
-        actor=actor,
-        action="command.cancelled",
-        now=now,
-        target_type="device",
-        target_id=command.device_id,
-        detail=_audit_detail(command, cancel_reason=reason),
-    )
+    audit(session, command, "command.cancelled", actor=actor, now=now, cancel_reason=reason)
     return command
 
 
-# --- delivery -------------------------------------------------------------------------------
-def deliver(
-    session: Session,
-    *,
-    device_id: uuid.UUID,
-    signer: CommandSigner,
-    issuer: str,
-    actor: Actor,
-    now: datetime,
-    via: str,
-) -> list[str]:
-    """Signed envelopes for the device's deliverable commands, in its order, each marked
-    delivered and audited (`via`: long_poll or checkin)."""
-    envelopes = []
-    for command in repository.deliverable(session, device_id, now=now):
-        expires = now + ENVELOPE_LIFETIME
-        if command.expires_at is not None:
-            expires = min(expires, command.expires_at)
-        envelope = signer.sign(
-            EnvelopeClaims(
-                issuer=issuer,
-                device_id=device_id,
-                command_id=command.id,
-                seq=command.device_seq,
-                type=command.type,
-                params=command.params,
-                issued_at=now,
-                not_before=command.not_before,
-                expires_at=expires,
-            )
-        )
-        command.state = CommandState.delivered
-        command.delivered_at = command.delivered_at or now
-        command.deliveries += 1
-        command.envelope_expires_at = expires
-        command.envelope_digests = [
-            *command.envelope_digests[-(KEEP_DIGESTS - 1) :],
-            envelope_digest(envelope),
-        ]
-        session.add(command)
-        record(
-            session,
-            actor=actor,
-            action="command.delivered",
-            now=now,
-            target_type="device",
-            target_id=device_id,
-            detail={
-                "command_id": str(command.id),
-                "type": command.type,
-                "delivery": command.deliveries,
-                "via": via,
-                "envelope_expires_at": expires.isoformat(),
-            },
-        )
-        envelopes.append(envelope)
-    return envelopes
-
-
-# --- receipts -------------------------------------------------------------------------------
-def record_receipt(
-    session: Session,
-    *,
-    device_id: uuid.UUID,
-    device_key: ec.EllipticCurvePublicKey,
-    command_id: uuid.UUID,
-    token: str,
-    actor: Actor,
-    now: datetime,
-) -> tuple[Command, bool]:
-    """Verify the device's signed receipt and record the outcome it states; (command, whether
-    it repeats the receipt already recorded). A receipt that does not verify is refused and
-    the refusal audited."""
-    command = _locked(session, command_id)
-    if command.device_id != device_id:
-        raise NotFoundError(f"no command {command_id} for this device", code="command_not_found")
-    if command.receipt is not None:
-        if command.receipt == token:
-            return command, True
-        raise ConflictError("a different receipt is already recorded", code="receipt_recorded")
-    try:
-        receipt = verify_receipt(token, key=device_key, device_id=device_id, command_id=command_id)
-        if receipt.envelope_sha256 not in command.envelope_digests:
-            raise InvalidReceiptError("receipt names an envelope this server did not send")
-    except InvalidReceiptError as refusal:
-        record(
-            session,
-            actor=actor,
-            action="command.receipt_refused",
-            now=now,
-            target_type="device",
-            target_id=device_id,
-            detail={"command_id": str(command_id), "why": str(refusal.detail)},
-        )
-        refusal.keep_changes = True
-        raise
-    before = command.state
-    command.state = receipt.result
-    command.completed_at = now
-    command.executed_at = receipt.executed_at
-    command.receipt = token
-    command.evidence = receipt.evidence
-    command.error = receipt.error
-    session.add(command)
-    record(
-        session,
-        actor=actor,
-        action=f"command.{receipt.result}",
-        now=now,
-        target_type="device",
-        target_id=device_id,
-        detail={
-            "command_id": str(command.id),
-            "type": command.type,
-            "executed_at": receipt.executed_at.isoformat(),
-            "evidence": receipt.evidence,
-            "error": receipt.error,
-            "state_before": before,
-            "receipt_verified": True,
-        },
-    )
-    if receipt.result == CommandState.succeeded:
-        _on_succeeded(session, command, actor=actor, now=now)
-    return command, False
-
-
-def _on_succeeded(session: Session, command: Command, *, actor: Actor, now: datetime) -> None:
-    """A device that has reset itself or left service can no longer authenticate."""
-    if command.type != "wipe_device":
-        return
-    device = devices_repository.get_device(session, command.device_id, for_update=True)
-    assert device is not None
-    device.state = DeviceState.wiped
-    session.add(device)
-    revoked = devices_repository.revoke_certificates(session, device.id, now=now, reason="wiped")
-    record(
-        session,
-        actor=actor,
-        action="device.wiped",
-        now=now,
-        target_type="device",
-        target_id=device.id,
-        detail={
-            "serial": device.serial,
-            "command_id": str(command.id),
-            "certificates_revoked": revoked,
-        },
-    )
-    _close_open_commands(session, device, now=now)
-
-
-def _close_open_commands(session: Session, device: Device, *, now: datetime) -> None:
+def close_open_commands(session: Session, device: Device, *, now: datetime) -> None:
     """A device that has left service takes no more commands: cancel what is still open."""
     for other in repository.open_of_device(session, device.id, for_update=True):
         other.state = CommandState.cancelled
@@ -573,14 +360,13 @@ def _close_open_commands(session: Session, device: Device, *, now: datetime) -> 
         other.cancelled_at = now
         other.cancel_reason = f"the device was {device.state}"
         session.add(other)
-        record(
+        audit(
             session,
+            other,
+            "command.cancelled",
             actor=Actor.system("commands"),
-            action="command.cancelled",
             now=now,
-            target_type="device",
-            target_id=device.id,
-            detail=_audit_detail(other, cancel_reason=other.cancel_reason),
+            cancel_reason=other.cancel_reason,
         )
 
 
@@ -593,19 +379,15 @@ def expire_due(session: Session, *, now: datetime, limit: int = 500) -> int:
         command.state = CommandState.expired
         command.completed_at = now
         session.add(command)
-        record(
+        audit(
             session,
+            command,
+            "command.expired",
             actor=Actor.system("scheduler"),
-            action="command.expired",
             now=now,
-            target_type="device",
-            target_id=command.device_id,
-            detail=_audit_detail(
-                command,
-                state_before=before,
-                expires_at=command.expires_at.isoformat() if command.expires_at else None,
-                deliveries=command.deliveries,
-            ),
+            state_before=before,
+            expires_at=command.expires_at.isoformat() if command.expires_at else None,
+            deliveries=command.deliveries,
         )
     return len(expired)
 

@@ -64,10 +64,6 @@ class Wakeups:
                     if not waiting:
                         del self._waiters[device_id]
 
-    def waiting(self) -> int:
-        with self._lock:
-            return sum(len(waiters) for waiters in self._waiters.values())
-
     def wake(self, device_ids: Iterable[uuid.UUID]) -> None:
         """Wake this process's polls for these devices (thread-safe)."""
         with self._lock:
@@ -126,7 +122,6 @@ class PostgresListener:
         self.url = libpq_url(url)
         self.wakeups = wakeups
         self._stop = threading.Event()
-        self.ready = threading.Event()  # set whenever the listener is connected and listening
         self._thread = threading.Thread(target=self._run, name="tabard-listen", daemon=True)
 
     def start(self) -> None:
@@ -142,14 +137,12 @@ class PostgresListener:
             try:
                 with psycopg.connect(self.url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
-                    self.ready.set()
                     failures = 0
                     self.wakeups.wake_all()  # anything queued while we were away
                     while not self._stop.is_set():
                         for note in connection.notifies(timeout=1.0):
                             self.wakeups.wake(_device_ids(note.payload))
             except psycopg.Error as exc:
-                self.ready.clear()
                 delay = self.RECONNECT_S[min(failures, len(self.RECONNECT_S) - 1)]
                 failures += 1
                 log.warning("command wake-up listener lost PostgreSQL (%s); retrying", exc)

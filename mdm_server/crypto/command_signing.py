@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -19,8 +19,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mdm_server.crypto.ca import DeviceCA, fingerprint
-from mdm_server.crypto.keystore import KeyStore, KeyStoreError, write_private_file
+from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 
+# An envelope is good for a short while only: a captured one cannot be replayed later, and a
+# delivered command whose envelope lapsed without a receipt can be cancelled safely (the
+# device refuses the old envelope) or sent again under a fresh one.
+ENVELOPE_LIFETIME = timedelta(minutes=2)
+ENVELOPE_SKEW = timedelta(seconds=60)  # the clock tolerance devices apply (device protocol §8.2)
 KEY_FILE = "command-signing.key"
 CERT_FILE = "command-signing.pem"
 SIGNER_NAME = "Tabard command signing"
@@ -31,7 +36,6 @@ ALGORITHM = "ES256"
 
 @dataclass(frozen=True)
 class EnvelopeClaims:
-    issuer: str
     device_id: uuid.UUID
     command_id: uuid.UUID
     seq: int
@@ -48,36 +52,38 @@ def envelope_digest(envelope: str) -> str:
 
 
 class CommandSigner:
-    def __init__(self, key: ec.EllipticCurvePrivateKey, certificate_pem: str) -> None:
+    def __init__(
+        self, key: ec.EllipticCurvePrivateKey, certificate_pem: str, *, issuer: str
+    ) -> None:
         self._key = key
+        self.issuer = issuer  # the server's public URL, the `iss` of every envelope
         self.certificate_pem = certificate_pem
         self.fingerprint_sha256 = fingerprint(
             x509.load_pem_x509_certificate(certificate_pem.encode())
         )
 
     @classmethod
-    def load_or_create(cls, keys: KeyStore, *, ca: DeviceCA, now: datetime) -> CommandSigner:
+    def load_or_create(
+        cls, keys: KeyStore, *, ca: DeviceCA, issuer: str, now: datetime
+    ) -> CommandSigner:
         """The signer from the key store; key and CA-issued certificate made on first start."""
         key = keys.private_key(KEY_FILE, lambda: ec.generate_private_key(ec.SECP256R1()))
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise KeyStoreError(f"{keys.path(KEY_FILE)} is not an EC key")
-        path = keys.path(CERT_FILE)
-        if not path.exists():
-            with keys.creation_lock():
-                if not path.exists():
-                    pem = ca.issue_signer(
-                        key.public_key(), name=SIGNER_NAME, now=now, days=CERTIFICATE_DAYS
-                    )
-                    write_private_file(path, pem.encode())
-        pem = path.read_text()
+        pem = keys.read_or_create(
+            CERT_FILE,
+            lambda: ca.issue_signer(
+                key.public_key(), name=SIGNER_NAME, now=now, days=CERTIFICATE_DAYS
+            ).encode(),
+        ).decode()
         certificate = x509.load_pem_x509_certificate(pem.encode())
         if certificate.public_key() != key.public_key():
-            raise KeyStoreError(f"{path} does not belong to {keys.path(KEY_FILE)}")
-        return cls(key, pem)
+            raise KeyStoreError(f"{keys.path(CERT_FILE)} does not belong to {keys.path(KEY_FILE)}")
+        return cls(key, pem, issuer=issuer)
 
     def sign(self, claims: EnvelopeClaims) -> str:
         payload = {
-            "iss": claims.issuer,
+            "iss": self.issuer,
             "aud": str(claims.device_id),
             "device_id": str(claims.device_id),
             "command_id": str(claims.command_id),

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from mdm_server.commands import delivery as commands_delivery
 from mdm_server.commands import service as commands_service
 from mdm_server.commands.routes import IdempotencyKey
 from mdm_server.commands.schemas import CommandBatch, CommandCreate, CommandTarget
@@ -145,11 +146,10 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
             settings=context.settings,
         )
         answer.container_key_id = device.device.container_key_id
-        answer.commands = commands_service.deliver(
+        answer.commands = commands_delivery.deliver(
             session,
             device_id=device.device.id,
             signer=context.command_signer,
-            issuer=context.settings.public_url,
             actor=device.actor,
             now=context.clock(),
             via="checkin",

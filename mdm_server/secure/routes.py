@@ -160,7 +160,7 @@ def wipe_secure_side(
         )
         command = None
         if device.state == DeviceState.active:
-            command = commands_service.create_or_reuse(
+            command, _ = commands_service.create_or_reuse(
                 session,
                 device=device,
                 kind=KINDS["wipe_secure_side"],

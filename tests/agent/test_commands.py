@@ -26,7 +26,6 @@ def envelope(device: Device, signer: CommandSigner, **changes: Any) -> str:
     """An envelope for a wipe, signed by `signer`, with `changes` to its claims."""
     now = device.clock()
     claims: dict[str, Any] = {
-        "issuer": device.app.state.context.settings.public_url,
         "device_id": uuid.UUID(device.state.enrolment().device_id),
         "command_id": uuid.uuid4(),
         "seq": 1,
@@ -74,7 +73,9 @@ class TestExecutor:
     ) -> None:
         agent: Agent = first_entry(offline_device)
         real = offline_device.app.state.context.command_signer
-        forger = CommandSigner(ec.generate_private_key(ec.SECP256R1()), real.certificate_pem)
+        forger = CommandSigner(
+            ec.generate_private_key(ec.SECP256R1()), real.certificate_pem, issuer=real.issuer
+        )
         now = offline_device.clock()
         envelopes = {
             "bad_signature": envelope(offline_device, forger),

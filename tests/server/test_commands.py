@@ -138,6 +138,45 @@ class TestSend:
         assert client.get("/api/v1/commands", headers=officer).status_code == 403
 
 
+class TestBadRequests:
+    def test_what_cannot_be_done_to_a_command_is_refused_saying_why(
+        self,
+        app: FastAPI,
+        client: TestClient,
+        admin_headers: dict[str, str],
+        enrolled: Any,
+        clock: FakeClock,
+    ) -> None:
+        queued = send(client, admin_headers, enrolled.serial, "lock_device")
+        second = headers_for(app, "it_admin")
+        approve = client.post(f"/api/v1/commands/{queued['id']}/approve", headers=second)
+        assert (approve.status_code, error_of(approve)) == (409, "not_pending_approval")
+        missing = f"/api/v1/commands/{uuid.uuid4()}"
+        for response in (
+            client.get(missing, headers=admin_headers),
+            client.post(f"{missing}/approve", headers=second),
+            client.post(f"{missing}/cancel", headers=admin_headers),
+        ):
+            assert (response.status_code, error_of(response)) == (404, "command_not_found")
+        bad_filters = client.get("/api/v1/commands", params={"state": "done"}, headers=second)
+        assert (bad_filters.status_code, error_of(bad_filters)) == (400, "invalid_filter")
+        too_long = client.get(
+            "/api/v1/device/commands",
+            params={"wait": 61},
+            headers=enrolled.auth("GET", "/api/v1/device/commands", now=clock()),
+        )
+        assert too_long.status_code == 422
+        receipt = client.post(
+            f"/api/v1/device/commands/{queued['id']}/receipt",
+            json={"receipt": ""},
+            headers=enrolled.auth(
+                "POST", f"/api/v1/device/commands/{queued['id']}/receipt", now=clock()
+            ),
+        )
+        assert receipt.status_code == 422
+        assert command_of(client, admin_headers, queued["id"])["state"] == "queued"
+
+
 class TestTwoPersonRule:
     def test_a_full_wipe_waits_for_a_second_it_admin_never_the_requester(
         self,
