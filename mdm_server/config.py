@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     device_certificate_days: int = Field(
         default=365, ge=1, le=825, description="Validity of the certificates the device CA issues."
     )
+    device_certificate_renew_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Renew a device's certificate when it has fewer days than this left.",
+    )
     device_clock_skew_s: int = Field(
         default=30, ge=0, le=300, description="Tolerance for device clocks in assertion times."
     )
@@ -70,7 +76,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         default=10_000, ge=0, description="How long SQLite waits for another process's lock."
     )
-    scheduler_enabled: bool = Field(default=True, description="Run housekeeping jobs.")
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the scheduled jobs (docs/operations.md)."
+    )
     compliance_sweep_minutes: int = Field(
         default=1,
         ge=1,
@@ -110,6 +118,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _data_dir_is_absolute(self) -> Settings:
         object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        return self
+
+    @model_validator(mode="after")
+    def _renewal_before_expiry(self) -> Settings:
+        if self.device_certificate_renew_days >= self.device_certificate_days:
+            raise ValueError(
+                "device_certificate_renew_days must be less than device_certificate_days, "
+                "or every certificate would be renewed as soon as it is issued"
+            )
         return self
 
     @property

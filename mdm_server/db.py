@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
@@ -25,6 +27,15 @@ _BEGIN_OPTION = "tabard_sqlite_begin"
 _WRITE_INFO = "tabard.write"
 _ON_COMMIT_INFO = "tabard.before_commit"
 _AFTER_COMMIT_INFO = "tabard.after_commit"
+
+
+def insert_ignoring_conflicts(table: Table, **conflict: Any) -> dict[str, Any]:
+    """`INSERT ... ON CONFLICT DO NOTHING` into `table`, by dialect name, built once by the
+    caller: `statements[session.get_bind().dialect.name]`."""
+    return {
+        "postgresql": pg_insert(table).on_conflict_do_nothing(**conflict),
+        "sqlite": sqlite_insert(table).on_conflict_do_nothing(**conflict),
+    }
 
 
 class ReadOnlyViolationError(RuntimeError):

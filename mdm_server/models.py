@@ -26,6 +26,7 @@ from mdm_server.policies.models import (
     PolicyVersion,
     ResolvedPolicyRecord,
 )
+from mdm_server.scheduler.models import ScheduledJob
 from mdm_server.secure.models import ContainerKey, OfficerPin, PolicyAcknowledgement, SecureSession
 
 metadata = SQLModel.metadata
@@ -53,6 +54,7 @@ __all__ = [
     "PostureRecord",
     "RefreshToken",
     "ResolvedPolicyRecord",
+    "ScheduledJob",
     "SecureSession",
     "StaffUser",
     "metadata",

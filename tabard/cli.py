@@ -9,6 +9,7 @@ from device_agent.cli import agent_app
 from mdm_server.cli.accounts import login, logout, users_app
 from mdm_server.cli.commands import commands_app
 from mdm_server.cli.fleet import devices_app, tokens_app
+from mdm_server.cli.jobs import jobs
 from mdm_server.cli.policy import policy_app
 from mdm_server.cli.server import admin_app, db_app, serve
 from virtual_device.cli import virtual_device
@@ -30,6 +31,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
 app.add_typer(commands_app, name="commands")
 app.add_typer(policy_app, name="policy")
+app.command("jobs")(jobs)
 app.add_typer(agent_app, name="agent")
 app.command("virtual-device")(virtual_device)
 

@@ -125,6 +125,18 @@ class DeviceCA:
         extensions are ignored, so a device cannot ask for more than it is given."""
         public_key = csr.public_key()
         assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        return self.certify(public_key, device_id=device_id, now=now, days=days)
+
+    def certify(
+        self,
+        public_key: ec.EllipticCurvePublicKey,
+        *,
+        device_id: uuid.UUID,
+        now: datetime,
+        days: int,
+    ) -> IssuedCertificate:
+        """A client certificate naming the device for a key already known to be its own (from
+        its CSR at enrolment, or from its current certificate when renewing)."""
         not_before = now - BACKDATE
         not_after = now + timedelta(days=days)
         serial = x509.random_serial_number()

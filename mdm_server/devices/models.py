@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from mdm_server.crypto.ca import IssuedCertificate
 from mdm_server.types import JSONDocument, UTCDateTime
 
 
@@ -81,6 +82,21 @@ class DeviceCertificate(SQLModel, table=True):
     issued_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revocation_reason: str | None = Field(default=None, max_length=200)
+
+    @classmethod
+    def issued(
+        cls, device_id: uuid.UUID, issued: IssuedCertificate, *, now: datetime
+    ) -> DeviceCertificate:
+        """The record of a certificate the CA has just issued to the device."""
+        return cls(
+            serial_number=issued.serial_number,
+            device_id=device_id,
+            certificate_pem=issued.pem,
+            fingerprint_sha256=issued.fingerprint_sha256,
+            not_before=issued.not_before,
+            not_after=issued.not_after,
+            issued_at=now,
+        )
 
 
 class PostureRecord(SQLModel, table=True):

@@ -10,11 +10,10 @@ from typing import Any
 
 import sqlalchemy
 from sqlalchemy import bindparam, delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from mdm_server.auth.models import StaffUser
+from mdm_server.db import insert_ignoring_conflicts
 from mdm_server.devices.models import (
     Device,
     DeviceAssertion,
@@ -156,13 +155,10 @@ _RECORD_SEEN = (
     .returning(_devices.c.id)
 )
 _event_heads = DeviceEventHead.__table__  # type: ignore[attr-defined]
-_CREATE_EVENT_HEAD = {
-    dialect: insert(_event_heads).on_conflict_do_nothing()
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+_CREATE_EVENT_HEAD = insert_ignoring_conflicts(_event_heads)
 _REMEMBER_ASSERTION = {
-    dialect: insert(_assertions).on_conflict_do_nothing().returning(_assertions.c.jti)
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    dialect: statement.returning(_assertions.c.jti)
+    for dialect, statement in insert_ignoring_conflicts(_assertions).items()
 }
 
 

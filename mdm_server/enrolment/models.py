@@ -27,3 +27,5 @@ class EnrolmentToken(SQLModel, table=True):
     created_by: uuid.UUID = Field(foreign_key="staff_users.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the scheduler recorded (and audited) that the token ran out unrevoked.
+    expired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -53,3 +53,17 @@ def list_tokens(session: Session, *, usable_at: datetime | None) -> Sequence[Tok
         col(EnrolmentToken.expires_at) > usable_at,
         col(EnrolmentToken.uses_count) < col(EnrolmentToken.uses_allowed),
     )
+
+
+def newly_expired(session: Session, *, now: datetime, limit: int) -> Sequence[EnrolmentToken]:
+    """Unrevoked tokens past their expiry whose expiry is not yet on record, rows locked."""
+    query = (
+        select(EnrolmentToken)
+        .where(col(EnrolmentToken.expires_at) <= now)
+        .where(col(EnrolmentToken.expired_at).is_(None))
+        .where(col(EnrolmentToken.revoked_at).is_(None))
+        .order_by(col(EnrolmentToken.expires_at))
+        .limit(limit)
+        .with_for_update()
+    )
+    return session.exec(query).all()

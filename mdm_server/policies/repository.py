@@ -10,11 +10,10 @@ from typing import Any
 
 import sqlalchemy
 from sqlalchemy import bindparam, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from mdm_server.auth.models import StaffUser
+from mdm_server.db import insert_ignoring_conflicts
 from mdm_server.devices.models import Device, DeviceState
 from mdm_server.policies.models import (
     ActionState,
@@ -139,10 +138,7 @@ def version_document(session: Session, policy_id: uuid.UUID, number: int) -> dic
 
 
 _resolved = ResolvedPolicyRecord.__table__  # type: ignore[attr-defined]
-_ADD_RESOLVED = {
-    dialect: insert(_resolved).on_conflict_do_nothing(index_elements=["digest"])
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+_ADD_RESOLVED = insert_ignoring_conflicts(_resolved, index_elements=["digest"])
 _RESOLVED_ID = sqlalchemy.select(_resolved.c.id).where(_resolved.c.digest == bindparam("digest"))
 
 

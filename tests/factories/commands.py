@@ -70,13 +70,23 @@ def signer_key(client: TestClient) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def open_envelope(client: TestClient, envelope: str, *, device_id: str) -> dict[str, Any]:
-    """An envelope's claims, verified as docs/device-protocol.md says a device must."""
+def open_envelope(
+    client: TestClient, envelope: str, *, device_id: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """An envelope's claims, verified as docs/device-protocol.md says a device must: at `now`
+    (a test's clock) if given, else at the real time."""
     header = jwt.get_unverified_header(envelope)
     assert (header["alg"], header["typ"]) == ("ES256", "tabard-command+jwt")
+    timed = now is None
     claims: dict[str, Any] = jwt.decode(
-        envelope, signer_key(client), algorithms=["ES256"], audience=device_id
+        envelope,
+        signer_key(client),
+        algorithms=["ES256"],
+        audience=device_id,
+        options={"verify_exp": timed, "verify_nbf": timed, "verify_iat": timed},
     )
+    if now is not None:
+        assert claims["nbf"] <= now.timestamp() < claims["exp"]
     assert claims["device_id"] == device_id
     return claims
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from mdm_server.commands import service
 from mdm_server.commands.models import Command
-from mdm_server.scheduler import exclusive, expire_commands
+from mdm_server.scheduler import exclusive, job_named, run_job
 from tests.conftest import FakeClock
 from tests.factories.commands import (
     open_envelope,
@@ -502,11 +502,15 @@ class TestScheduledJobs:
     ) -> None:
         send(client, admin_headers, enrolled.serial, "request_posture")
         context = app.state.context
-        assert expire_commands(context) == 0
+        job = job_named(context, "expire_commands")
+        assert run_job(context, job) == {"expired": 0}
         clock.advance(hours=2)
-        assert expire_commands(context) == 1
-        (run,) = audit_events(context.database, "scheduler.job_ran")
-        assert run.detail == {"job": "expire_commands", "expired": 1}
+        assert run_job(context, job) == {"expired": 1}
+        first, second = audit_events(context.database, "scheduler.job_ran")
+        assert first.detail == {"job": "expire_commands", "expired": 0, "quiet_runs": 0}
+        assert second.detail == {"job": "expire_commands", "expired": 1, "quiet_runs": 0}
+        (expired,) = audit_events(context.database, "command.expired")
+        assert expired.detail["state_before"] == "queued"
 
     def test_on_postgresql_one_worker_at_a_time_runs_a_job(
         self, app: FastAPI, backend: str

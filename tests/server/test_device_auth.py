@@ -213,13 +213,17 @@ class TestDeviceAssertion:
     def test_used_assertion_ids_are_forgotten_once_expired(
         self, app: FastAPI, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock
     ) -> None:
-        from mdm_server.scheduler import purge_expired
+        from mdm_server.scheduler import job_named, run_job
 
         enrolled.checkin(client, now=clock())
         database = app.state.context.database
         assert count(database, DeviceAssertion) == 1
         clock.advance(minutes=5)
-        purge_expired(app.state.context)
+        context = app.state.context
+        assert run_job(context, job_named(context, "cleanup")) == {
+            "assertion_ids_purged": 1,
+            "refresh_tokens_purged": 0,
+        }
         assert count(database, DeviceAssertion) == 0
 
 

@@ -1,0 +1,154 @@
+"""The scheduled jobs: what each does, how often, and starting them with the server. Each body
+works in batches, a transaction each, and returns counts of what it did."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlmodel import Session
+
+from mdm_server.auth import service as auth_service
+from mdm_server.commands import enforcement
+from mdm_server.commands import service as commands_service
+from mdm_server.context import AppContext
+from mdm_server.devices import service as devices_service
+from mdm_server.devices.renewal import renew_certificates
+from mdm_server.enrolment import service as enrolment_service
+from mdm_server.policies import compliance
+from mdm_server.scheduler.runner import Job, run_job
+
+BATCH = 200
+
+
+def _in_batches(context: AppContext, step: Callable[[Session], int]) -> int:
+    """Run `step` (which handles at most BATCH items) until it handles fewer."""
+    total = 0
+    while True:
+        with context.database.unit_of_work() as session:
+            done = step(session)
+        total += done
+        if done < BATCH:
+            return total
+
+
+def evaluate_compliance(context: AppContext, now: datetime) -> dict[str, int]:
+    """Evaluate devices whose compliance time alone can change, then carry out the ladder
+    actions that are due (DESIGN.md flow 4), so ladders advance for devices that stay away."""
+    report = compliance.sweep(context.database, now=now, batch=BATCH)
+    carried = notified = 0
+    while True:
+        with context.database.unit_of_work() as session:
+            run = enforcement.carry_out_ladder(
+                session, wakeups=context.wakeups, now=now, limit=BATCH
+            )
+        carried += run.carried_out
+        notified += run.notified
+        if run.carried_out + run.notified < BATCH:
+            break
+    return {
+        "evaluated": report.devices,
+        "status_changed": report.changed,
+        "actions_carried_out": carried,
+        "notified": notified,
+    }
+
+
+def enforce_offline_limits(context: AppContext, now: datetime) -> dict[str, int]:
+    """Lock the secure side of devices silent past their policy's offline grace; crypto-shred
+    those silent past its crypto-shred limit."""
+    locked = shredded = 0
+    after: uuid.UUID | None = None
+    interval = timedelta(seconds=context.settings.checkin_interval_s)
+    while True:
+        with context.database.unit_of_work() as session:
+            run, after = enforcement.enforce_offline_limits(
+                session,
+                wakeups=context.wakeups,
+                checkin_interval=interval,
+                now=now,
+                after=after,
+                limit=BATCH,
+            )
+        locked += run.locked
+        shredded += run.shredded
+        if after is None:
+            return {"locked": locked, "shredded": shredded}
+
+
+def expire_commands(context: AppContext, now: datetime) -> dict[str, int]:
+    """Expire commands whose time to live ran out, each audited: nothing expires silently."""
+    expired = _in_batches(
+        context, lambda session: commands_service.expire_due(session, now=now, limit=BATCH)
+    )
+    return {"expired": expired}
+
+
+def renew_device_certificates(context: AppContext, now: datetime) -> dict[str, int]:
+    settings = context.settings
+    renewed = _in_batches(
+        context,
+        lambda session: renew_certificates(
+            session,
+            ca=context.ca,
+            days=settings.device_certificate_days,
+            window=timedelta(days=settings.device_certificate_renew_days),
+            now=now,
+            limit=BATCH,
+        ),
+    )
+    return {"renewed": renewed}
+
+
+def expire_enrolment_tokens(context: AppContext, now: datetime) -> dict[str, int]:
+    expired = _in_batches(
+        context,
+        lambda session: enrolment_service.record_expired_tokens(session, now=now, limit=BATCH),
+    )
+    return {"expired": expired}
+
+
+def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
+    """Forget device assertion ids past their expiry, and refresh tokens long expired."""
+    with context.database.unit_of_work() as session:
+        assertions = devices_service.purge_expired_assertions(session, now=now)
+        refresh = auth_service.purge_expired_refresh_tokens(session, now=now)
+    return {"assertion_ids_purged": assertions, "refresh_tokens_purged": refresh}
+
+
+def jobs(context: AppContext) -> list[Job]:
+    """Every job, with how often it runs."""
+    return [
+        Job(
+            "evaluate_compliance",
+            timedelta(minutes=context.settings.compliance_sweep_minutes),
+            evaluate_compliance,
+        ),
+        Job("enforce_offline_limits", timedelta(minutes=5), enforce_offline_limits),
+        Job("expire_commands", timedelta(minutes=1), expire_commands),
+        Job("renew_device_certificates", timedelta(hours=1), renew_device_certificates),
+        Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
+        Job("cleanup", timedelta(minutes=5), cleanup),
+    ]
+
+
+def job_named(context: AppContext, name: str) -> Job:
+    return next(job for job in jobs(context) if job.name == name)
+
+
+def start_scheduler(context: AppContext) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    for job in jobs(context):
+        scheduler.add_job(
+            run_job,
+            "interval",
+            args=[context, job],
+            seconds=job.every.total_seconds(),
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+        )
+    scheduler.start()
+    return scheduler
