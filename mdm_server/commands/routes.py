@@ -5,6 +5,7 @@ lost."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Annotated
 
@@ -36,6 +37,7 @@ from mdm_server.devices.models import DeviceState
 from mdm_server.devices.service import device_actor
 from mdm_server.errors import InvalidRequestError
 
+log = logging.getLogger("tabard.commands")
 commands_router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 me_router = APIRouter(prefix="/api/v1/me", tags=["officers"])
@@ -199,7 +201,10 @@ async def poll_commands(
     poll: answered the moment a command is queued, or with none when the wait ends."""
     with context.wakeups.subscribe(caller.claimed_device_id()) as woken:
         envelopes = await run_in_threadpool(_deliver_authenticated, caller, context)
-        if envelopes or wait == 0 or not await _woken(woken, request, wait):
+        if envelopes or wait == 0:
+            return CommandDelivery(commands=envelopes)
+        log.debug("long poll open for device %s, up to %d s", caller.claimed_device_id(), wait)
+        if not await _woken(woken, request, wait):
             return CommandDelivery(commands=envelopes)
     envelopes = await run_in_threadpool(_deliver_again, caller.claimed_device_id(), context)
     return CommandDelivery(commands=envelopes)

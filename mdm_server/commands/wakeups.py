@@ -137,6 +137,7 @@ class PostgresListener:
             try:
                 with psycopg.connect(self.url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    log.info("listening for command wake-ups on PostgreSQL")
                     failures = 0
                     self.wakeups.wake_all()  # anything queued while we were away
                     while not self._stop.is_set():
