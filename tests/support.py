@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func
@@ -32,3 +34,17 @@ def error_of(response: Any) -> str:
     body = response.json()
     assert set(body) == {"error", "detail"}, body
     return str(body["error"])
+
+
+WAIT_S = 60.0
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
+    """Poll `condition` until it returns something truthy (a process we do not control)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from typing import Annotated
 
@@ -43,6 +44,7 @@ device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 me_router = APIRouter(prefix="/api/v1/me", tags=["officers"])
 
 MAX_WAIT_S = 60
+IDLE_ANSWER_SPREAD = 0.5  # an idle poll is answered in the second half of its wait
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -211,18 +213,28 @@ async def poll_commands(
 
 
 async def _woken(woken: asyncio.Event, request: Request, wait: int) -> bool:
-    """Whether the wake-up came within `wait` seconds, looking every second whether the
-    device hung up (a poll nobody waits for should not hold the server)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while (left := deadline - loop.time()) > 0:
-        try:
-            await asyncio.wait_for(woken.wait(), timeout=min(left, 1.0))
-            return True
-        except TimeoutError:
-            if await request.is_disconnected():
-                return False
-    return False
+    """Whether the wake-up came before the wait ended. The wait ends at a random moment in
+    its second half, so polls that began together (a fleet reconnecting after a restart) do
+    not all come back together; and at once if the device hangs up, so a poll nobody waits
+    for does not hold the server."""
+    hung_up = asyncio.ensure_future(_hang_up(request))
+    wake = asyncio.ensure_future(woken.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {wake, hung_up},
+            timeout=wait * random.uniform(1 - IDLE_ANSWER_SPREAD, 1.0),  # noqa: S311
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        hung_up.cancel()
+        wake.cancel()
+    return wake in done
+
+
+async def _hang_up(request: Request) -> None:
+    """Returns when the client disconnects (the request has no body left to read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @device_router.post("/commands/{command_id}/receipt")

@@ -64,6 +64,11 @@ class Wakeups:
                     if not waiting:
                         del self._waiters[device_id]
 
+    def waiting(self, device_id: uuid.UUID) -> int:
+        """How many of this process's polls wait for `device_id`."""
+        with self._lock:
+            return len(self._waiters.get(device_id, ()))
+
     def wake(self, device_ids: Iterable[uuid.UUID]) -> None:
         """Wake this process's polls for these devices (thread-safe)."""
         with self._lock:

@@ -3,6 +3,7 @@ still current, runs each once, and returns receipts the server verifies."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -11,9 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from device_agent.agent import Agent
 from device_agent.executor import poll_once
+from device_agent.state import PLATFORM_FILE
 from mdm_server.crypto.command_signing import CommandSigner, EnvelopeClaims
 from tests.agent.test_secure_side import Device, personal_side, run, work_profile
 from tests.factories.commands import send
+from tests.factories.staff import headers_for
 
 
 def command_state(device: Device, command_id: str) -> dict[str, Any]:
@@ -151,3 +154,48 @@ class TestExecutor:
         assert work_profile(offline_device.state) is not None
         assert agent.executor.journal.entries == {}
         assert command_state(offline_device, command["id"])["state"] == "cancelled"
+
+    def test_an_approved_full_wipe_resets_the_device_and_ends_its_enrolment(
+        self, offline_device: Device, first_entry: Any
+    ) -> None:
+        agent: Agent = first_entry(offline_device)
+        photo = "/data/local/tmp/holiday.jpg"  # something of the officer's own
+        agent.platform.device.fs.write(photo, b"\xff\xd8", mode=0o644, mtime=1_700_000_000)  # type: ignore[attr-defined]
+        agent.keep_platform()
+        assert photo in personal_side(offline_device.state)["files"]
+        device_id = offline_device.state.enrolment().device_id
+        command = send(
+            offline_device.client,
+            offline_device.admin,
+            device_id,
+            "wipe_device",
+            reason="stolen; officer cannot recover it",
+        )
+        assert command["state"] == "pending_approval"
+        assert run(poll_once(agent, wait_s=0)) == []  # nothing runs before a second approval
+        second = headers_for(offline_device.app, "it_admin")
+        approved = offline_device.client.post(
+            f"/api/v1/commands/{command['id']}/approve", headers=second
+        )
+        assert approved.status_code == 200, approved.text
+
+        (outcome,) = run(poll_once(agent, wait_s=0))
+        assert (outcome["type"], outcome["result"]) == ("wipe_device", "succeeded")
+        shown = command_state(offline_device, command["id"])
+        assert (shown["state"], shown["receipt_verified"]) == ("succeeded", True)
+        assert shown["evidence"]["factory_reset"] is True
+        detail = offline_device.client.get(
+            f"/api/v1/devices/{device_id}", headers=offline_device.admin
+        ).json()
+        assert detail["state"] == "wiped"
+        assert detail["certificates"] and all(c["revoked_at"] for c in detail["certificates"])
+
+        wiped = json.loads(offline_device.state.path(PLATFORM_FILE).read_text())["device"]
+        assert [user["id"] for user in wiped["users"]] == [0]
+        assert wiped["settings"]["global"]["adb_enabled"] == "0"
+        left = [path for path, entry in wiped["files"].items() if entry["mode"][:5] == "0o100"]
+        assert left == [], "no regular file survives a reset"
+        assert agent.executor.reset_reported
+        agent.forget()
+        assert not offline_device.state.path("enrolment.json").exists()
+        assert not offline_device.state.path("container.db").exists()

@@ -7,11 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlmodel import Session, col, select
 
@@ -19,20 +18,9 @@ from mdm_server.audit.models import AuditEvent
 from mdm_server.config import Settings
 from mdm_server.db import Database
 from tests.e2e.harness import Tabard
+from tests.support import wait_for
 
-WAIT_S = 60.0
 T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll `condition` until it returns something truthy (a process we do not control)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def answering(path: Path) -> bool:

@@ -29,6 +29,7 @@ class Tabard:
     database_url: str | None = None
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    server_pid: int | None = None  # while `serving`
 
     @property
     def url(self) -> str:
@@ -94,6 +95,7 @@ class Tabard:
             text=True,
             env=self.env(),
         )
+        self.server_pid = process.pid
         lines: list[str] = []
         started = threading.Event()
 

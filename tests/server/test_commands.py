@@ -3,7 +3,10 @@ expiry and lost devices, over the API (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +16,10 @@ from fastapi.testclient import TestClient
 
 from mdm_server.commands import service
 from mdm_server.commands.models import Command
+from mdm_server.db import Database
+from mdm_server.main import create_app
 from mdm_server.scheduler import exclusive, job_named, run_job
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_settings
 from tests.factories.commands import (
     open_envelope,
     poll,
@@ -25,7 +30,7 @@ from tests.factories.commands import (
 from tests.factories.devices import SimulatedDevice
 from tests.factories.enrolment import create_token
 from tests.factories.staff import bearer, create_staff, headers_for
-from tests.support import audit_events, count, error_of
+from tests.support import audit_events, count, error_of, wait_for
 
 
 @pytest.fixture
@@ -524,3 +529,47 @@ class TestScheduledJobs:
             assert second is (backend != "postgresql")
         with exclusive(context, "expire_commands") as again:
             assert again
+
+
+class TestLongPoll:
+    """Polls held open on a server whose transactions really commit, so a second request can
+    queue while the first waits."""
+
+    @pytest.fixture
+    def live(
+        self, committed_database: Database, tmp_path: Path, clock: FakeClock
+    ) -> Iterator[tuple[FastAPI, TestClient, SimulatedDevice]]:
+        """The app, a client, and a device enrolled with it."""
+        app = create_app(make_settings(tmp_path / "data"), database=committed_database, clock=clock)
+        with TestClient(app) as client:
+            device = SimulatedDevice()
+            token = create_token(client, headers_for(app, "it_admin"))["token"]
+            assert device.enrol(client, token).status_code == 201
+            yield app, client, device
+
+    def test_a_held_poll_answers_the_moment_a_command_is_queued(
+        self, live: tuple[FastAPI, TestClient, SimulatedDevice], clock: FakeClock
+    ) -> None:
+        app, client, device = live
+        answers: list[Any] = []
+        holder = threading.Thread(
+            target=lambda: answers.append(poll(client, device, now=clock(), wait=60))
+        )
+        holder.start()
+        wakeups = app.state.context.wakeups
+        wait_for(lambda: wakeups.waiting(uuid.UUID(device.device_id)) == 1, "the poll to wait")
+        sent = send(client, headers_for(app, "it_admin"), device.serial, "lock_secure_side")
+        holder.join(timeout=30)
+        assert not holder.is_alive(), "the poll was not answered"
+        (answer,) = answers
+        (envelope,) = answer.json()["commands"]
+        claims = open_envelope(client, envelope, device_id=device.device_id, now=clock())
+        assert (claims["command_id"], claims["type"]) == (sent["id"], "lock_secure_side")
+        assert wakeups.waiting(uuid.UUID(device.device_id)) == 0
+
+    def test_an_idle_poll_ends_empty_when_its_wait_runs_out(
+        self, live: tuple[FastAPI, TestClient, SimulatedDevice], clock: FakeClock
+    ) -> None:
+        _, client, device = live
+        answer = poll(client, device, now=clock(), wait=1)
+        assert (answer.status_code, answer.json()) == (200, {"commands": []})
