@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 import uuid
@@ -48,7 +49,8 @@ class LoadResult:
         }
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response (Content-Length framed, as uvicorn sends): status and body."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
@@ -57,8 +59,12 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    status, _ = await read_response(reader)
     return status
 
 
@@ -103,7 +109,40 @@ async def _run(
     )
 
 
-def _request(method: str, path: str, host: str, body: bytes = b"", auth: str = "") -> bytes:
+def device_assertion(device: DeviceCredentials, key: Any, method: str, path: str) -> str:
+    """A fresh device assertion (docs/device-protocol.md section 3) for one request."""
+    issued = int(time.time())
+    claims = {
+        "iss": device.device_id,
+        "sub": device.device_id,
+        "aud": device.audience,
+        "iat": issued,
+        "exp": issued + 30,
+        "jti": uuid.uuid4().hex,
+        "htm": method,
+        "htu": path,
+    }
+    return jwt.encode(claims, key, algorithm="ES256")
+
+
+def on_each_backend(run: Callable[[str, str | None], dict[str, Any]]) -> dict[str, Any]:
+    """`run(name, database_url)` on SQLite, and on a fresh PostgreSQL database when
+    TABARD_TEST_DATABASE_URL is set: the figures by backend."""
+    from tests.databases import PostgresDatabases
+
+    results = {"sqlite": run("sqlite", None)}
+    pg_url = os.environ.get("TABARD_TEST_DATABASE_URL")
+    if pg_url:
+        databases = PostgresDatabases(pg_url)
+        url = databases.create()
+        try:
+            results["postgresql"] = run("postgresql", url)
+        finally:
+            databases.drop(url)
+    return results
+
+
+def request_bytes(method: str, path: str, host: str, body: bytes = b"", auth: str = "") -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
     if auth:
         lines.append(f"Authorization: Bearer {auth}")
@@ -163,26 +202,12 @@ def checkin_load(
     def make_request() -> bytes:
         index = next(counter) % len(devices)
         device = devices[index]
-        issued = int(time.time())
-        assertion = jwt.encode(
-            {
-                "iss": device.device_id,
-                "sub": device.device_id,
-                "aud": device.audience,
-                "iat": issued,
-                "exp": issued + 30,
-                "jti": uuid.uuid4().hex,
-                "htm": "POST",
-                "htu": path,
-            },
-            keys[index],  # type: ignore[arg-type]
-            algorithm="ES256",
-        )
+        assertion = device_assertion(device, keys[index], "POST", path)
         posture = {**POSTURE, "collected_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
         if index % FAILING_EVERY == 0:
             posture["usb_debugging"] = True
         body = json.dumps({"posture": posture}).encode()
-        return _request("POST", path, f"{host}:{port}", body, assertion)
+        return request_bytes("POST", path, f"{host}:{port}", body, assertion)
 
     result = asyncio.run(
         _run(host, port, make_request, connections=connections, warmup_s=warmup_s, seconds=seconds)
@@ -194,7 +219,7 @@ def trivial_load(
     host: str, port: int, connections: int, warmup_s: float, seconds: float
 ) -> dict[str, Any]:
     """The baseline: a trivial FastAPI endpoint (GET /api/v1/health) on the same server."""
-    request = _request("GET", "/api/v1/health", f"{host}:{port}")
+    request = request_bytes("GET", "/api/v1/health", f"{host}:{port}")
     result = asyncio.run(
         _run(
             host, port, lambda: request, connections=connections, warmup_s=warmup_s, seconds=seconds

@@ -30,8 +30,7 @@ from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._load import DeviceCredentials, checkin_load, trivial_load
-from tests.databases import PostgresDatabases
+from bench._load import DeviceCredentials, checkin_load, on_each_backend, trivial_load
 from tests.e2e.harness import Tabard
 
 BASELINE = Path(__file__).resolve().parents[1] / "examples" / "policies" / "fleet-baseline.yaml"
@@ -156,15 +155,7 @@ def main() -> None:
         "access_log": args.access_log,
         "cpus": os.cpu_count(),
     }
-    results["sqlite"] = run_backend("sqlite", None, args)
-    pg_url = os.environ.get("TABARD_TEST_DATABASE_URL")
-    if pg_url:
-        databases = PostgresDatabases(pg_url)
-        url = databases.create()
-        try:
-            results["postgresql"] = run_backend("postgresql", url, args)
-        finally:
-            databases.drop(url)
+    results.update(on_each_backend(lambda name, url: run_backend(name, url, args)))
     print(json.dumps(results, sort_keys=True))
 
 
