@@ -41,6 +41,9 @@ class Actor:
         return cls(type="system", id=None, name=name, role="system")
 
 
+SCHEDULER = Actor.system("scheduler")  # the server's scheduled jobs
+
+
 def record(
     session: Session,
     *,

@@ -32,17 +32,17 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from mdm_server.audit.service import Actor, record
+from mdm_server.audit.service import SCHEDULER, record
 from mdm_server.commands import service
 from mdm_server.commands.catalogue import KINDS
 from mdm_server.commands.models import OPEN_STATES, Command
 from mdm_server.commands.wakeups import Wakeups
 from mdm_server.devices.models import Device, DeviceState
+from mdm_server.policies import repository as policies_repository
 from mdm_server.policies.models import ActionState, EnforcementAction
 from mdm_server.policies.resolution import resolve_device
 from mdm_server.secure import keys
 
-SCHEDULER = Actor.system("scheduler")
 REQUESTER = service.Requester(actor=SCHEDULER, user_id=None)
 # The ladder's action -> the command that carries it out (none: audited only).
 LADDER_COMMANDS: dict[str, str | None] = {
@@ -180,16 +180,19 @@ def enforce_offline_limits(
     if after is not None:
         query = query.where(col(Device.id) > after)
     devices = list(session.exec(query).all())
+    epoch = policies_repository.current_epoch(session)  # lets resolutions come from the cache
     locked = shredded = 0
     for device in devices:
         heard = device.last_seen_at or device.enrolled_at
-        policy, _ = resolve_device(session, device_id=device.id, group=device.group_name)
+        policy, _ = resolve_device(
+            session, device_id=device.id, group=device.group_name, epoch=epoch
+        )
         limits = offline_limits(policy.settings, checkin_interval=checkin_interval)
         silent = now - heard
         if limits.shred_after is not None and silent >= limits.shred_after:
             if _shred(session, device, heard=heard, limits=limits, wakeups=wakeups, now=now):
                 shredded += 1
-        elif silent >= limits.lock_after and not _sent_since(
+        elif silent >= limits.lock_after and not _already_sent(
             session, device.id, "lock_secure_side", heard
         ):
             _offline_event(session, device, "lock_after", limits.lock_after, heard, now)
@@ -216,7 +219,7 @@ def _shred(
     now: datetime,
 ) -> bool:
     """Destroy the container key and queue the deletion of the container, once per absence."""
-    if _sent_since(session, device.id, "wipe_secure_side", heard):
+    if _already_sent(session, device.id, "wipe_secure_side", heard):
         return False
     assert limits.shred_after is not None
     reason = f"offline since {heard.isoformat()}, past its policy's crypto-shred limit"
@@ -226,7 +229,7 @@ def _shred(
     return True
 
 
-def _sent_since(session: Session, device_id: uuid.UUID, kind: str, since: datetime) -> bool:
+def _already_sent(session: Session, device_id: uuid.UUID, kind: str, since: datetime) -> bool:
     """Whether a command of this kind was queued for the device after it was last heard from,
     or one is still waiting to be carried out (by anyone: IT's own wipe counts)."""
     query = select(Command.id).where(

@@ -201,14 +201,15 @@ async def poll_commands(
 ) -> CommandDelivery:
     """Signed envelopes for this device's waiting commands, in order. With `wait`, a long
     poll: answered the moment a command is queued, or with none when the wait ends."""
-    with context.wakeups.subscribe(caller.claimed_device_id()) as woken:
+    device_id = caller.claimed_device_id()  # verified by the first delivery
+    with context.wakeups.subscribe(device_id) as woken:
         envelopes = await run_in_threadpool(_deliver_authenticated, caller, context)
         if envelopes or wait == 0:
             return CommandDelivery(commands=envelopes)
-        log.debug("long poll open for device %s, up to %d s", caller.claimed_device_id(), wait)
+        log.debug("long poll open for device %s, up to %d s", device_id, wait)
         if not await _woken(woken, request, wait):
             return CommandDelivery(commands=envelopes)
-    envelopes = await run_in_threadpool(_deliver_again, caller.claimed_device_id(), context)
+    envelopes = await run_in_threadpool(_deliver_again, device_id, context)
     return CommandDelivery(commands=envelopes)
 
 

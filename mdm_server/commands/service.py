@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from mdm_server.audit.service import Actor, record
+from mdm_server.audit.service import SCHEDULER, Actor, record
 from mdm_server.commands import repository
 from mdm_server.commands.catalogue import CommandKind, kind_of, validate_params
 from mdm_server.commands.models import OPEN_STATES, Command, CommandState
@@ -383,7 +383,7 @@ def expire_due(session: Session, *, now: datetime, limit: int = 500) -> int:
             session,
             command,
             "command.expired",
-            actor=Actor.system("scheduler"),
+            actor=SCHEDULER,
             now=now,
             state_before=before,
             expires_at=command.expires_at.isoformat() if command.expires_at else None,

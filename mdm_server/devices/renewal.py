@@ -13,11 +13,9 @@ from cryptography.x509 import load_pem_x509_certificate
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mdm_server.audit.service import Actor, record
+from mdm_server.audit.service import SCHEDULER, record
 from mdm_server.crypto.ca import DeviceCA
 from mdm_server.devices.models import Device, DeviceCertificate, DeviceState
-
-RENEWER = Actor.system("scheduler")
 
 
 def renew_certificates(
@@ -58,7 +56,7 @@ def renew_certificates(
         session.add(DeviceCertificate.issued(device.id, issued, now=now))
         record(
             session,
-            actor=RENEWER,
+            actor=SCHEDULER,
             action="device.certificate_renewed",
             now=now,
             target_type="device",

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from mdm_server.audit.service import Actor, record
+from mdm_server.audit.service import SCHEDULER, Actor, record
 from mdm_server.config import Settings
 from mdm_server.crypto import secrets
 from mdm_server.crypto.ca import DeviceCA, parse_device_csr
@@ -44,7 +44,7 @@ def record_expired_tokens(session: Session, *, now: datetime, limit: int = 500) 
         session.add(token)
         record(
             session,
-            actor=Actor.system("scheduler"),
+            actor=SCHEDULER,
             action="enrolment.token_expired",
             now=now,
             target_type="enrolment_token",

@@ -19,32 +19,34 @@ router = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
 class JobPublic(BaseModel):
     name: str
     every_s: int
-    last_started_at: datetime | None
-    last_finished_at: datetime | None
-    last_worker: str | None
-    last_result: dict[str, Any] | None
-    last_error: str | None
-    runs: int
+    last_started_at: datetime | None = None  # never run: no times, no result
+    last_finished_at: datetime | None = None
+    last_worker: str | None = None
+    last_result: dict[str, Any] | None = None
+    last_error: str | None = None
+    runs: int = 0
+
+
+_LAST_RUN = (
+    "last_started_at",
+    "last_finished_at",
+    "last_worker",
+    "last_result",
+    "last_error",
+    "runs",
+)
 
 
 @router.get("/jobs")
 def list_jobs(_: FleetReader, context: ContextDep) -> list[JobPublic]:
-    """Every scheduled job, how often it runs, and its last run (never run: no times)."""
+    """Every scheduled job, how often it runs, and its last run."""
     with context.database.unit_of_work(write=False) as session:
         runs = {row.name: row for row in job_status(session)}
-    answer = []
-    for job in jobs(context):
-        row = runs.get(job.name)
-        answer.append(
-            JobPublic(
-                name=job.name,
-                every_s=int(job.every.total_seconds()),
-                last_started_at=row.last_started_at if row else None,
-                last_finished_at=row.last_finished_at if row else None,
-                last_worker=row.last_worker if row else None,
-                last_result=row.last_result if row else None,
-                last_error=row.last_error if row else None,
-                runs=row.runs if row else 0,
-            )
+    return [
+        JobPublic(
+            name=job.name,
+            every_s=int(job.every.total_seconds()),
+            **(runs[job.name].model_dump(include=set(_LAST_RUN)) if job.name in runs else {}),
         )
-    return answer
+        for job in jobs(context)
+    ]

@@ -24,13 +24,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, text
 from sqlmodel import Session, col, select, update
 
-from mdm_server.audit.service import Actor, record
+from mdm_server.audit.service import SCHEDULER, record
 from mdm_server.context import AppContext
 from mdm_server.db import insert_ignoring_conflicts
 from mdm_server.scheduler.models import ScheduledJob
 
 log = logging.getLogger("tabard.scheduler")
-SCHEDULER = Actor.system("scheduler")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # A run may be claimed once this much of the interval has passed since the last one began:
 # workers whose timers fire a few seconds apart then still share one run per interval.

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.agents import agent_running, audit_trail, wait_for
+from tests.e2e.agents import agent_running, audit_trail
 from tests.e2e.harness import Tabard
 from tests.e2e.test_secure_side import COLLAR, PASSWORD, enrol_assigned_j5
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -21,9 +21,10 @@ from device_agent.outbox import FILE as OUTBOX_FILE
 from device_agent.outbox import Outbox
 from mdm_server.audit.models import AuditEvent
 from mdm_server.devices.models import DeviceEvent, DeviceEventHead
-from tests.e2e.agents import agent_running, read_database, wait_for
+from tests.e2e.agents import agent_running, read_database
 from tests.e2e.chaos import FlakyProxy
 from tests.e2e.harness import Tabard
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long enough passphrase"

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.agents import agent_running, audit_trail, wait_for
+from tests.e2e.agents import agent_running, audit_trail
 from tests.e2e.harness import Tabard
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long enough passphrase"

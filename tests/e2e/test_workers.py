@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.databases import PostgresDatabases
-from tests.e2e.agents import agent_running, audit_trail, wait_for
+from tests.e2e.agents import agent_running, audit_trail
 from tests.e2e.harness import Tabard, free_port
 from tests.e2e.test_commands import command
 from tests.e2e.test_secure_side import PASSWORD, enrol_assigned_j5
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 POLL = re.compile(r"GET /api/v1/device/commands 200 ")

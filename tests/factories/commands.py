@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -128,3 +129,15 @@ def submit_receipt(
 ) -> Response:
     path = f"/api/v1/device/commands/{command_id}/receipt"
     return client.post(path, json={"receipt": receipt}, headers=device.auth("POST", path, now=now))
+
+
+def command_of(client: TestClient, headers: dict[str, str], command_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/v1/commands/{command_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def delivered(client: TestClient, device: Any, clock: Callable[[], datetime]) -> list[str]:
+    response = poll(client, device, now=clock())
+    assert response.status_code == 200, response.text
+    return list(response.json()["commands"])

@@ -36,3 +36,8 @@ class TestSettings:
 
     def test_relative_data_dir_is_made_absolute(self) -> None:
         assert Settings(data_dir=Path("var")).data_dir.is_absolute()
+
+    def test_refuses_a_renewal_window_as_long_as_the_certificate(self) -> None:
+        with pytest.raises(ValidationError, match="device_certificate_renew_days must be less"):
+            Settings(device_certificate_days=30, device_certificate_renew_days=30)
+        assert Settings(device_certificate_days=31, device_certificate_renew_days=30)
