@@ -5,7 +5,9 @@ exceptions turned into messages that say what to do."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
 import socket
 from pathlib import Path
 from types import TracebackType
@@ -14,10 +16,13 @@ from adb_shell.adb_device import AdbDevice
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import (
+    AdbCommandFailureException,
     AdbConnectionError,
     AdbTimeoutError,
     DeviceAuthError,
     InvalidResponseError,
+    InvalidTransportError,
+    PushFailedError,
     TcpTimeoutException,
 )
 from adb_shell.transport.tcp_transport import TcpTransport
@@ -42,11 +47,19 @@ class AdbError(AgentError):
 
 class NoDelayTcpTransport(TcpTransport):  # type: ignore[misc]
     """adb-shell writes a message's header and payload separately; with Nagle's algorithm on,
-    every request waits for the device's delayed ACK (40 ms on Linux)."""
+    every request waits for the device's delayed ACK (40 ms on Linux). And adb-shell reads an
+    orderly close as "no data yet", so a pulled cable would only show after the read timeout:
+    here it is an error at once."""
 
     def connect(self, transport_timeout_s: float | None) -> None:
         super().connect(transport_timeout_s)
         self._connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def bulk_read(self, numbytes: int, transport_timeout_s: float | None) -> bytes:
+        data = super().bulk_read(numbytes, transport_timeout_s)
+        if not data and numbytes:
+            raise ConnectionResetError("the device closed the connection")
+        return bytes(data)
 
 
 def host_signer(directory: Path) -> PythonRSASigner:
@@ -72,15 +85,45 @@ def parse_target(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class AdbConnection:
-    """One authenticated ADB connection to a device over TCP."""
+# `shell:` (v1) merges stderr into stdout and carries no exit status, so commands run by
+# `run()` print theirs last (../shared/reference/android-adb.md section 2).
+_STATUS = re.compile(r"(?:^|\n)__RC=(\d+)\n?$")
 
-    def __init__(self, host: str, port: int, signer: PythonRSASigner) -> None:
-        self.address = f"{host}:{port}"
-        self._device = AdbDevice(
+
+class AdbConnection:
+    """One authenticated ADB connection to a device, over TCP or (with the `usb` extra) USB."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        signer: PythonRSASigner,
+        *,
+        device: AdbDevice | None = None,
+        auth_timeout_s: float = TIMEOUT_S,
+    ) -> None:
+        self.address = f"{host}:{port}" if device is None else host
+        self._device = device or AdbDevice(
             NoDelayTcpTransport(host, port), default_transport_timeout_s=TIMEOUT_S
         )
         self._signer = signer
+        self._auth_timeout_s = auth_timeout_s
+
+    @classmethod
+    def over_usb(
+        cls, serial: str, signer: PythonRSASigner, *, auth_timeout_s: float = TIMEOUT_S
+    ) -> AdbConnection:
+        """A connection to the USB device with this serial (`adb devices` shows it)."""
+        from adb_shell.adb_device import AdbDeviceUsb
+
+        try:
+            device = AdbDeviceUsb(serial=serial, default_transport_timeout_s=TIMEOUT_S)
+        except InvalidTransportError:
+            raise AdbError(
+                "USB needs the `usb` extra: pip install 'tabard[usb]' (libusb1); "
+                "or switch the device to ADB over TCP and use --target"
+            ) from None
+        return cls(f"usb:{serial}", 0, signer, device=device, auth_timeout_s=auth_timeout_s)
 
     def __enter__(self) -> AdbConnection:
         self.connect()
@@ -97,7 +140,9 @@ class AdbConnection:
     def connect(self) -> None:
         try:
             self._device.connect(
-                rsa_keys=[self._signer], auth_timeout_s=TIMEOUT_S, read_timeout_s=TIMEOUT_S
+                rsa_keys=[self._signer],
+                auth_timeout_s=self._auth_timeout_s,
+                read_timeout_s=TIMEOUT_S,
             )
         except DeviceAuthError:
             raise AdbError(
@@ -106,8 +151,9 @@ class AdbConnection:
             ) from None
         except (AdbTimeoutError, TcpTimeoutException):
             raise AdbError(
-                f"{self.address} did not answer in {TIMEOUT_S:.0f} s: if the device shows a USB "
-                "debugging prompt, accept it; otherwise check it is on and reachable"
+                f"{self.address} did not let this host in: accept the USB debugging prompt on "
+                'the device (tick "Always allow") and try again; if there is no prompt, check '
+                "the device is on, reachable and has USB debugging on"
             ) from None
         except _LINK_ERRORS as exc:
             raise AdbError(f"cannot connect to {self.address}: {exc}") from None
@@ -126,6 +172,31 @@ class AdbConnection:
                 f"{self.address} went offline during `{command.split()[0]}`: {exc}"
             ) from None
         return str(output)
+
+    def run(self, command: str) -> tuple[str, int]:
+        """The command's merged output and its exit status (255 if the shell printed none)."""
+        output = self.shell(f"{command}; echo __RC=$?")
+        found = _STATUS.search(output)
+        if found is None:
+            return output, 255
+        return output[: found.start()] + ("\n" if found.group(0).startswith("\n") else ""), int(
+            found.group(1)
+        )
+
+    def push(self, data: bytes, device_path: str, *, mode: int = 0o644) -> None:
+        """Write `data` to `device_path` over the sync service."""
+        try:
+            self._device.push(
+                io.BytesIO(data),
+                device_path,
+                st_mode=0o100000 | mode,
+                transport_timeout_s=TIMEOUT_S,
+                read_timeout_s=COMMAND_TIMEOUT_S,
+            )
+        except (AdbCommandFailureException, PushFailedError) as exc:
+            raise AdbError(f"{self.address} refused the file {device_path}: {exc}") from None
+        except _LINK_ERRORS as exc:
+            raise AdbError(f"{self.address} went offline while receiving a file: {exc}") from None
 
     def close(self) -> None:
         with contextlib.suppress(*_LINK_ERRORS):

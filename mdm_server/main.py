@@ -27,6 +27,7 @@ from mdm_server.health import router as health_router
 from mdm_server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mdm_server.policies.routes import assignments_router, compliance_router, policies_router
 from mdm_server.policies.routes import device_router as device_policy_router
+from mdm_server.provisioning.routes import provisioning_router
 from mdm_server.scheduler import start_scheduler
 from mdm_server.scheduler.routes import router as scheduler_router
 from mdm_server.secure.routes import containers_router, officers_router
@@ -97,6 +98,7 @@ def create_app(
         commands_router,
         me_router,
         scheduler_router,
+        provisioning_router,
     ):
         app.include_router(router)
     install_docs(app)

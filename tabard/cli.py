@@ -12,6 +12,7 @@ from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
 from mdm_server.cli.policy import policy_app
 from mdm_server.cli.server import admin_app, db_app, serve
+from provisioning.cli import provision
 from virtual_device.cli import virtual_device
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(policy_app, name="policy")
 app.command("jobs")(jobs)
 app.add_typer(agent_app, name="agent")
 app.command("virtual-device")(virtual_device)
+app.command("provision")(provision)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -18,6 +19,8 @@ from mdm_server.db import Database, build_engine
 from mdm_server.main import create_app
 from mdm_server.migrate import upgrade
 from tests.databases import PostgresDatabases
+from tests.factories.adb import make_signer
+from virtual_device.host import DeviceHost
 
 PG_URL = os.environ.get("TABARD_TEST_DATABASE_URL")
 
@@ -164,3 +167,22 @@ def enrolled(client: TestClient, admin_headers: dict[str, str]):  # type: ignore
     response = device.enrol(client, create_token(client, admin_headers)["token"])
     assert response.status_code == 201, response.text
     return device
+
+
+@pytest.fixture(scope="session")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> PythonRSASigner:
+    """An ADB host key, as `adb` keeps in ~/.android/adbkey."""
+    return make_signer(tmp_path_factory.mktemp("adbkey"))
+
+
+@pytest.fixture(scope="session")
+def stranger(tmp_path_factory: pytest.TempPathFactory) -> PythonRSASigner:
+    """A second host key the devices have never seen."""
+    return make_signer(tmp_path_factory.mktemp("stranger"))
+
+
+@pytest.fixture
+def host() -> Iterator[DeviceHost]:
+    """Virtual devices with adbd on TCP, for as long as the test runs."""
+    with DeviceHost() as running:
+        yield running

@@ -75,6 +75,13 @@ class DeviceHost:
         """Tap "Allow" on the device's USB debugging prompt."""
         return self.call(running.daemon.approve_pending())
 
+    def unplug_after(self, running: RunningDevice, services: int) -> None:
+        """Pull the cable as the device's `services`-th next ADB service opens."""
+        self.call(_on_loop(running.daemon.unplug_after, services))
+
+    def replug(self, running: RunningDevice) -> None:
+        self.call(_on_loop(running.daemon.replug))
+
     def remove(self, running: RunningDevice) -> None:
         self.call(running.daemon.close())
         self.devices.remove(running)
@@ -88,3 +95,8 @@ class DeviceHost:
         self._thread.join(timeout=10)
         self._loop.close()
         self._started = False
+
+
+async def _on_loop(function: Any, *args: Any) -> Any:
+    """Run a plain function on the host's loop (the daemon's state belongs to it)."""
+    return function(*args)

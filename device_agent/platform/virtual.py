@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from device_agent.errors import UnsupportedError
+from device_agent.handover import ENROL_ACTION, ENROLMENT_RECEIVER, Handover, decode
 from device_agent.platform.base import DeviceFacts, Posture, ScreenLock
 from device_agent.platform.requirements import Requirement, requirements, unapplied
 from virtual_device import VirtualDevice
@@ -129,6 +130,19 @@ class VirtualPlatform:
 
     def save(self) -> dict[str, Any]:
         return {"spec": self.spec, "device": self.device.to_dict()}
+
+    def handed_over(self) -> Handover | None:
+        """The enrolment payload provisioning last handed to the agent's receiver, if any
+        (on a phone, the receiver keeps it in the agent's private storage)."""
+        for broadcast in reversed(self.device.broadcasts):
+            if broadcast.action == ENROL_ACTION and broadcast.component == ENROLMENT_RECEIVER:
+                extras = broadcast.extras
+                return Handover(
+                    payload=decode(extras.get("payload", "")),
+                    officer=extras.get("officer"),
+                    group=extras.get("group"),
+                )
+        return None
 
     def _require_secure_user(self) -> int:
         secure = _secure_user(self.device)

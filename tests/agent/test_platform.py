@@ -6,7 +6,6 @@ without touching the personal side; what a backend cannot do is refused with the
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +139,6 @@ class TestVirtualBackend:
     def test_an_unknown_spec_is_refused_with_the_forms_it_takes(self, spec: str) -> None:
         with pytest.raises(AgentError, match="adb:HOST:PORT"):
             parse_platform_spec(spec)
-
-
-@pytest.fixture
-def host() -> Iterator[DeviceHost]:
-    with DeviceHost() as running:
-        yield running
 
 
 def over_adb(host: DeviceHost, model: str, tmp_path: Path) -> tuple[RunningDevice, AdbPlatform]:

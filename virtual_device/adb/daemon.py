@@ -211,6 +211,9 @@ class Connection:
         if message.arg0 == 0 or message.arg1 != 0:
             return
         service = message.data.rstrip(b"\0").decode("utf-8", errors="replace")
+        if self.daemon.cable_pulled_by(service):
+            self.daemon.pull_cable()
+            return
         local_id = self.next_id
         self.next_id += 1
         if service.startswith("reboot:"):
@@ -238,6 +241,10 @@ class AdbDaemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keys: dict[str, HostKey] = {}
         self.key_waiting = asyncio.Event()  # set while an unknown key waits for the user
+        # Fault injection for tests and training: the cable comes out as the Nth next service
+        # opens (`unplug_after`), and stays out until `replug()`.
+        self._services_until_unplug: int | None = None
+        self.unplugged = False
 
     def authorised(self) -> list[HostKey]:
         """The keys in the device's adb_keys, parsed once each."""
@@ -265,7 +272,30 @@ class AdbDaemon:
         self.device.subscribe(self._on_device_event)
         return self.address
 
+    def unplug_after(self, services: int) -> None:
+        """Pull the cable as the `services`-th next service (a shell command, a file push)
+        is opened: it never runs, and every connection drops."""
+        self._services_until_unplug = services
+
+    def cable_pulled_by(self, service: str) -> bool:
+        if self._services_until_unplug is None:
+            return False
+        self._services_until_unplug -= 1
+        return self._services_until_unplug <= 0
+
+    def pull_cable(self) -> None:
+        self._services_until_unplug = None
+        self.unplugged = True
+        self._drop_all()
+
+    def replug(self) -> None:
+        """Put the cable back: the device accepts connections again."""
+        self.unplugged = False
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.unplugged:
+            writer.close()
+            return
         if not self.device.adb_enabled:
             writer.close()  # USB debugging is off: adbd is not running
             return

@@ -187,13 +187,35 @@ def _device_policy(ctx: Context) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _accounts(ctx: Context) -> str:
+    """`dumpsys account` (AccountManagerService.dump, Android 7): accounts per user; the model
+    keeps them as `type:name`, all on the owner."""
+    device = ctx.device
+    lines = []
+    for user_id in sorted(device.users):
+        user = device.users[user_id]
+        accounts = device.accounts if user_id == 0 else []
+        lines += [
+            f"User UserInfo{{{user.id}:{user.name}:{user.flags:x}}}:",
+            f"  Accounts: {len(accounts)}",
+        ]
+        for account in accounts:
+            kind, _, name = account.partition(":")
+            lines.append(f"    Account {{name={name}, type={kind}}}")
+        lines += ["", "  Active Sessions: 0", ""]
+    return "\n".join(lines) + "\n"
+
+
 @command("dumpsys")
 def _dumpsys(ctx: Context, args: list[str]) -> int:
     if args[:1] == ["device_policy"]:
         ctx.out(_device_policy(ctx))
         return 0
+    if args[:1] == ["account"]:
+        ctx.out(_accounts(ctx))
+        return 0
     if not args:
-        ctx.out("Currently running services:\n  device_policy\n  package\n  user\n")
+        ctx.out("Currently running services:\n  account\n  device_policy\n  package\n  user\n")
         return 0
     ctx.out(f"Can't find service: {args[0]}\n")
     return 0

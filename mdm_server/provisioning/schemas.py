@@ -1,0 +1,44 @@
+"""What `tabard provision` reports to the server as it works."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Short = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_.:@/-]*$")]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+MAX_EVENTS = 500
+
+
+class ProvisioningEvent(BaseModel):
+    """One thing that happened in a provisioning run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["run_started", "device_started", "step", "device_finished", "run_finished"]
+    run_id: uuid.UUID
+    device: Short | None = Field(default=None, description="The manifest's target or usb:SERIAL.")
+    serial: Short | None = Field(default=None, description="The serial the device reported.")
+    model: Short | None = None
+    step: int | None = Field(default=None, ge=1, le=100)
+    step_key: Short | None = None
+    outcome: Short | None = Field(
+        default=None, description="A step's outcome, or a device's or run's status."
+    )
+    mode: Short | None = None
+    dry_run: bool = False
+    devices: int | None = Field(default=None, ge=0, le=100_000)
+    ms: int | None = Field(default=None, ge=0)
+    message: Text = ""
+
+
+class ProvisioningEventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[ProvisioningEvent] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+class ProvisioningEventsRecorded(BaseModel):
+    recorded: int
