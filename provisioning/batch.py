@@ -12,6 +12,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from device_agent.adb import AdbError, parse_target
 from provisioning.runner import DeviceResult, StepResult
 
 REPORT_VERSION = 1
+STEP_SAVE_S = 0.5
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SERIAL = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MODEL = re.compile(r"^[A-Z0-9-]{2,32}$")
@@ -146,6 +148,9 @@ class Report:
         self.path = path
         self.results: dict[str, DeviceResult] = results or {}
         self._lock = threading.Lock()
+        self._saved_at = 0.0
+        self._encoded: dict[str, tuple[DeviceResult, str]] = {}
+        self._dirty: set[str] = set()
 
     @classmethod
     def load(cls, path: Path) -> Report:
@@ -167,17 +172,45 @@ class Report:
         result = self.results.get(key)
         return result is not None and result.status == "provisioned"
 
-    def update(self, result: DeviceResult) -> None:
+    def begin(self, rows: list[Row]) -> None:
+        """Every device about to be run, in the manifest's order, as pending until its turn."""
         with self._lock:
-            self.results[result.key] = result
+            for row in rows:
+                self.results[row.key] = DeviceResult(
+                    key=row.key,
+                    officer=row.officer,
+                    group=row.group,
+                    expected_model=row.expected_model,
+                    status="pending",
+                )
             self.save()
 
+    def update(self, result: DeviceResult, *, step: bool = False) -> None:
+        """Record a device's progress. A device starting or ending is saved at once; steps
+        in between at most every `STEP_SAVE_S` (a device between two saves shows as
+        in progress, which the report reads as possibly part-provisioned)."""
+        with self._lock:
+            self.results[result.key] = result
+            self._dirty.add(result.key)
+            now = time.monotonic()
+            if not step or now - self._saved_at >= STEP_SAVE_S:
+                self.save()
+                self._saved_at = now
+
     def save(self) -> None:
+        """Write the JSON and the CSV. Each device is encoded again only if it changed."""
         if self.path is None:
             return
-        devices = [result.to_dict() for result in self.results.values()]
-        document = {"version": REPORT_VERSION, "summary": self.summary(), "devices": devices}
-        _write_atomically(self.path, json.dumps(document, indent=2) + "\n")
+        devices = []
+        for key, result in self.results.items():
+            encoded = self._encoded.get(key)
+            if encoded is None or encoded[0] is not result or key in self._dirty:
+                encoded = (result, json.dumps(result.to_dict(), sort_keys=True))
+                self._encoded[key] = encoded
+            devices.append(encoded[1])
+        self._dirty.clear()
+        head = json.dumps({"version": REPORT_VERSION, "summary": self.summary()})[:-1]
+        _write_atomically(self.path, f'{head}, "devices": [\n' + ",\n".join(devices) + "\n]}\n")
         _write_atomically(self.path.with_suffix(".csv"), self.csv())
 
     def summary(self) -> dict[str, int]:
@@ -236,11 +269,8 @@ def run_batch(
     at every step."""
 
     def one(row: Row) -> None:
-        result = DeviceResult(
-            key=row.key, officer=row.officer, group=row.group, expected_model=row.expected_model
-        )
-        report.update(result)
-        work(row, result, lambda res, step: report.update(res))
+        result = report.results[row.key]
+        work(row, result, lambda res, step: report.update(res, step=step is not None))
         report.update(result)
 
     pending = []
@@ -250,6 +280,7 @@ def run_batch(
                 on_skip(row)
         else:
             pending.append(row)
+    report.begin(pending)
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="provision") as pool:
         for future in [pool.submit(one, row) for row in pending]:
             future.result()

@@ -13,6 +13,7 @@ STATUS_STYLE = {
     "refused": "yellow",
     "failed": "red",
     "in_progress": "red",
+    "pending": "dim",
 }
 
 

@@ -16,7 +16,7 @@ from provisioning.facts import Shell, read_facts
 from provisioning.plan import Options, Plan, Step, make_plan
 from provisioning.steps import STEPS, Inputs, StepError, Work, never, verify
 
-Status = Literal["provisioned", "refused", "failed", "planned", "in_progress"]
+Status = Literal["pending", "in_progress", "provisioned", "refused", "failed", "planned"]
 Outcome = Literal["done", "already", "verified", "failed"]
 
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
@@ -69,3 +76,51 @@ class RawAdb:
 
     def close(self) -> None:
         self.sock.close()
+
+
+# The real adb client (Debian's package), to show virtual devices and what Tabard leaves on
+# them are what any adb sees.
+ADB = shutil.which("adb")
+if ADB is None and os.environ.get("CI") == "true":
+    raise RuntimeError("CI must install Debian's adb package (.ci/run does)")
+needs_real_adb = pytest.mark.skipif(
+    ADB is None, reason="the real adb client is not installed: apt-get install adb"
+)
+
+
+@dataclass
+class AdbClient:
+    env: dict[str, str]
+
+    def __call__(
+        self, *args: str, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        assert ADB is not None
+        return subprocess.run(
+            [ADB, *args], env=self.env, capture_output=True, text=True, input=stdin, timeout=timeout
+        )
+
+    def on(
+        self, running: RunningDevice, *args: str, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
+        return self("-s", running.address, *args, **kwargs)  # type: ignore[arg-type]
+
+    def connected(self, running: RunningDevice) -> RunningDevice:
+        self("connect", running.address)
+        assert self.on(running, "wait-for-device", timeout=30).returncode == 0
+        return running
+
+
+@contextmanager
+def adb_server(home: Path) -> Iterator[AdbClient]:
+    """An adb server of its own: its port, its HOME (so its own host key)."""
+    from tests.e2e.harness import free_port
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANDROID")}
+    env.update(HOME=str(home), ANDROID_ADB_SERVER_PORT=str(free_port()), ADB_MDNS="0")
+    client = AdbClient(env)
+    assert client("start-server").returncode == 0
+    try:
+        yield client
+    finally:
+        client("kill-server")

@@ -4,53 +4,23 @@ tell them from phones for anything Tabard does."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port
+from tests.factories.adb import ADB, AdbClient, adb_server, needs_real_adb
 from virtual_device import VirtualDevice
 from virtual_device.host import DeviceHost, RunningDevice
 
-ADB = shutil.which("adb")
-if ADB is None and os.environ.get("CI") == "true":
-    raise RuntimeError("CI must install Debian's adb package (.ci/run does)")
-pytestmark = pytest.mark.skipif(
-    ADB is None, reason="the real adb client is not installed: apt-get install adb"
-)
-
-
-@dataclass
-class AdbClient:
-    env: dict[str, str]
-
-    def __call__(
-        self, *args: str, stdin: str | None = None, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        assert ADB is not None
-        return subprocess.run(
-            [ADB, *args], env=self.env, capture_output=True, text=True, input=stdin, timeout=timeout
-        )
-
-    def on(
-        self, running: RunningDevice, *args: str, **kwargs: object
-    ) -> subprocess.CompletedProcess[str]:
-        return self("-s", running.address, *args, **kwargs)  # type: ignore[arg-type]
+pytestmark = needs_real_adb
 
 
 @pytest.fixture
 def adb(tmp_path: Path) -> Iterator[AdbClient]:
-    """An adb server of its own: its port, its HOME (so its own host key)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANDROID")}
-    env.update(HOME=str(tmp_path), ANDROID_ADB_SERVER_PORT=str(free_port()), ADB_MDNS="0")
-    client = AdbClient(env)
-    assert client("start-server").returncode == 0
-    yield client
-    client("kill-server")
+    with adb_server(tmp_path) as client:
+        yield client
 
 
 @pytest.fixture
