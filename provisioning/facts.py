@@ -8,6 +8,20 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from device_agent.shell_output import User, parse_packages, parse_users, work_profile
+
+__all__ = [
+    "DeviceFacts",
+    "Shell",
+    "User",
+    "parse_accounts",
+    "parse_owners",
+    "parse_packages",
+    "parse_props",
+    "parse_users",
+    "read_facts",
+]
+
 _PROPS = (
     "ro.serialno",
     "ro.product.manufacturer",
@@ -19,16 +33,9 @@ _PROPS = (
     "ro.boot.warranty_bit",
     "ro.warranty_bit",
 )
-_USER = re.compile(r"UserInfo\{(\d+):([^:}]*):([0-9a-fA-F]+)\}( running)?")
 _ACCOUNT = re.compile(r"Account \{name=([^,]*), type=([^}]*)\}")
 _DEVICE_OWNER = re.compile(r"Device Owner:\s*\n\s*admin=ComponentInfo\{([^}]+)\}")
 _PROFILE_OWNER = re.compile(r"Profile Owner \(User (\d+)\):\s*\n\s*admin=ComponentInfo\{([^}]+)\}")
-FLAG_MANAGED_PROFILE = 0x20
-# Samsung's own users (android-adb.md section 3): Dual Messenger, Secure Folder, and Knox 2.x
-# containers from 100.
-DUAL_APP_USER = 95
-SECURE_FOLDER_USER = 150
-FIRST_KNOX_USER = 100
 
 
 class Shell(Protocol):
@@ -41,29 +48,6 @@ class Shell(Protocol):
     def run(self, command: str) -> tuple[str, int]: ...
 
     def push(self, data: bytes, device_path: str, *, mode: int = 0o644) -> None: ...
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    name: str
-    flags: int
-    running: bool
-
-    @property
-    def managed_profile(self) -> bool:
-        return bool(self.flags & FLAG_MANAGED_PROFILE)
-
-    @property
-    def samsung_kind(self) -> str | None:
-        """Which Samsung feature a user belongs to, if it is one of theirs."""
-        if self.id == DUAL_APP_USER or self.name == "DUAL_APP":
-            return "Dual Messenger"
-        if self.id == SECURE_FOLDER_USER or self.name == "Secure Folder":
-            return "Secure Folder"
-        if self.id >= FIRST_KNOX_USER:
-            return "Knox container"
-        return None
 
 
 @dataclass(frozen=True)
@@ -88,24 +72,13 @@ class DeviceFacts:
 
     def work_profile(self) -> User | None:
         """The managed profile that is not one of Samsung's own, if there is one."""
-        for user in self.users:
-            if user.managed_profile and user.samsung_kind is None:
-                return user
-        return None
+        return work_profile(self.users)
 
 
 def parse_props(output: str, names: tuple[str, ...] = _PROPS) -> dict[str, str]:
     """`getprop A; getprop B; ...` prints one line per property, empty when unset."""
     lines = output.split("\n")
     return {name: lines[i].strip() if i < len(lines) else "" for i, name in enumerate(names)}
-
-
-def parse_users(output: str) -> tuple[User, ...]:
-    """`pm list users`: `\\tUserInfo{id:name:hexflags} running` per user."""
-    return tuple(
-        User(int(m.group(1)), m.group(2), int(m.group(3), 16), bool(m.group(4)))
-        for m in _USER.finditer(output)
-    )
 
 
 def parse_accounts(output: str) -> tuple[str, ...]:
@@ -118,15 +91,6 @@ def parse_owners(output: str) -> tuple[str | None, dict[int, str]]:
     device_owner = _DEVICE_OWNER.search(output)
     profile_owners = {int(m.group(1)): m.group(2) for m in _PROFILE_OWNER.finditer(output)}
     return (device_owner.group(1) if device_owner else None), profile_owners
-
-
-def parse_packages(output: str) -> set[str]:
-    """`pm list packages`: `package:NAME` per line."""
-    return {
-        line.removeprefix("package:").strip()
-        for line in output.splitlines()
-        if line.startswith("package:")
-    }
 
 
 def read_facts(shell: Shell) -> DeviceFacts:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from device_agent.handover import ADMIN_RECEIVER, AGENT_PACKAGE, Handover, broadcast_command
-from provisioning.facts import Shell, parse_owners, parse_packages, parse_users
+from device_agent.shell_output import parse_packages, parse_users, work_profile
+from provisioning.facts import Shell, parse_owners
 from provisioning.plan import PROFILE_NAME, Step
 
 STAGING = "/data/local/tmp"
@@ -42,11 +43,11 @@ class Work:
         return parse_packages(self.shell.shell(f"pm list packages {' '.join(flags)} --user {user}"))
 
     def work_profile(self) -> int | None:
-        for user in parse_users(self.shell.shell("pm list users")):
-            if user.managed_profile and user.samsung_kind is None:
-                self.profile = user.id
-                return user.id
-        return None
+        found = work_profile(parse_users(self.shell.shell("pm list users")))
+        if found is None:
+            return None
+        self.profile = found.id
+        return found.id
 
     def require_profile(self) -> int:
         profile = self.profile if self.profile is not None else self.work_profile()

@@ -8,7 +8,6 @@ applied, or refused with the reason, never pretended."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,8 @@ from device_agent.adb import AdbConnection, AdbError, host_signer, parse_target
 from device_agent.errors import UnsupportedError
 from device_agent.platform.base import DeviceFacts, Posture
 from device_agent.platform.requirements import Requirement, requirements, unapplied
+from device_agent.shell_output import FIRST_KNOX_USER, parse_packages, parse_users
 
-FLAG_MANAGED_PROFILE = 0x20
-FIRST_KNOX_USER = 100
-_USER = re.compile(r"UserInfo\{(\d+):([^:]*):([0-9a-fA-F]+)\}")
 _FACT_PROPS = (
     "ro.serialno",
     "ro.product.manufacturer",
@@ -183,18 +180,14 @@ def _meet(adb: AdbConnection, wanted: Requirement, secure: int | None) -> bool:
 
 
 def _packages(output: str) -> list[str]:
-    return sorted(
-        line.removeprefix("package:").strip()
-        for line in output.splitlines()
-        if line.startswith("package:")
-    )
+    return sorted(parse_packages(output))
 
 
 def _secure_user(users: str) -> int | None:
     """The secure side's user from `pm list users`: the managed profile."""
-    for match in _USER.finditer(users):
-        if int(match.group(3), 16) & FLAG_MANAGED_PROFILE:
-            return int(match.group(1))
+    for user in parse_users(users):
+        if user.managed_profile:
+            return user.id
     return None
 
 

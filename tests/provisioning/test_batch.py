@@ -16,7 +16,7 @@ from virtual_device import VirtualDevice
 from virtual_device.host import DeviceHost, RunningDevice
 
 
-def batch(host: DeviceHost, signer: PythonRSASigner, devices: list[RunningDevice], report: Report):
+def batch(signer: PythonRSASigner, devices: list[RunningDevice], report: Report) -> list[str]:
     by_address = {running.address: running for running in devices}
     seen: list[str] = []
 
@@ -43,7 +43,7 @@ def test_a_failed_device_is_reported_part_provisioned_and_only_it_is_run_again(
     ]
     host.unplug_after(devices[2], 10)
     path = tmp_path / "report.json"
-    first = batch(host, signer, devices, Report.load(path))
+    first = batch(signer, devices, Report.load(path))
     saved = json.loads(path.read_text())
     assert sorted(first) == sorted(d.address for d in devices)
     assert saved["summary"] == {"devices": 4, "provisioned": 3, "failed": 1}
@@ -54,7 +54,7 @@ def test_a_failed_device_is_reported_part_provisioned_and_only_it_is_run_again(
     assert csv_rows[3].split(",")[6:9] == ["failed", "device_owner_work_profile", "yes"]
 
     host.replug(devices[2])
-    second = batch(host, signer, devices, Report.load(path))
+    second = batch(signer, devices, Report.load(path))
     again = json.loads(path.read_text())
     assert second == [devices[2].address]
     assert again["summary"] == {"devices": 4, "provisioned": 4}
