@@ -87,6 +87,23 @@ class Settings(BaseSettings):
         "(a grace period ending, a policy change) are evaluated again, so enforcement ladders "
         "advance for devices that stay offline.",
     )
+    audit_origin: str | None = Field(
+        default=None,
+        pattern=r"^[^\s+]+$",
+        description="The audit log's name in its signed checkpoints (no spaces, no '+'). "
+        "Default: the public URL's host and path, then /audit.",
+    )
+    audit_checkpoint_interval_s: int = Field(
+        default=60,
+        ge=1,
+        le=86400,
+        description="Sign a checkpoint of the audit log at least this often while events arrive.",
+    )
+    audit_checkpoint_events: int = Field(
+        default=1000,
+        ge=1,
+        description="... or as soon as this many events are waiting for one.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from mdm_server.audit import checkpoints
+from mdm_server.audit.notes import NoteSigner
 from mdm_server.auth.tokens import KEY_FILE as STAFF_TOKEN_KEY_FILE
 from mdm_server.auth.tokens import StaffTokens
 from mdm_server.clock import Clock, system_clock
@@ -35,6 +37,7 @@ class AppContext:
     records: RecordsConnector
     command_signer: CommandSigner
     wakeups: Wakeups
+    audit_signer: NoteSigner
 
     @classmethod
     def build(
@@ -62,4 +65,5 @@ class AppContext:
                 keys, ca=ca, issuer=settings.public_url, now=clock()
             ),
             wakeups=Wakeups(postgres=database.dialect == "postgresql"),
+            audit_signer=checkpoints.load_signer(keys, settings),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from mdm_server.audit.models import AuditEvent, AuditHead
+from mdm_server.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
 from mdm_server.auth.models import RefreshToken, StaffUser
 from mdm_server.commands.models import Command
 from mdm_server.devices.models import (
@@ -32,8 +32,10 @@ from mdm_server.secure.models import ContainerKey, OfficerPin, PolicyAcknowledge
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
+    "AuditTreeNode",
     "Command",
     "ComplianceChange",
     "ContainerKey",

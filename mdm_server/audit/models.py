@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Text
+from sqlalchemy import BigInteger, Column, LargeBinary, SmallInteger, Text
 from sqlmodel import Field, SQLModel
 
 from mdm_server.types import JSONDocument, UTCDateTime
@@ -41,3 +41,32 @@ class AuditHead(SQLModel, table=True):
 
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     last_seq: int = 0
+
+
+class AuditTreeNode(SQLModel, table=True):
+    """A perfect subtree of the RFC 9162 tree over the events: leaves
+    `[idx * 2**level, (idx + 1) * 2**level)`. Level 0 holds the leaf hashes. Written in the
+    same transaction as the events, never changed."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: int = Field(
+        primary_key=True, sa_type=SmallInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    idx: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    hash: bytes = Field(sa_type=LargeBinary(32))
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed checkpoint: the tree's size and root, as the C2SP note that was published."""
+
+    __tablename__ = "audit_checkpoints"
+
+    size: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    root: bytes = Field(sa_type=LargeBinary(32))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,13 +1,20 @@
-"""Audit queries."""
+"""Audit queries: the head counter, the stored tree's nodes and the checkpoints."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import Row, insert, select, tuple_, update
 from sqlmodel import Session, col
 
-from mdm_server.audit.models import AuditHead
+from mdm_server.audit.merkle import Node
+from mdm_server.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
+from mdm_server.db import insert_ignoring_conflicts
 
 HEAD_ID = 1
+_NODE_CHUNK = 500  # nodes per IN (...) query: well under every driver's parameter limit
+_NEW_CHECKPOINT = insert_ignoring_conflicts(AuditCheckpoint.__table__)  # type: ignore[attr-defined]
 
 
 def advance_head(session: Session, *, by: int) -> int:
@@ -22,3 +29,103 @@ def advance_head(session: Session, *, by: int) -> int:
     if last is None:
         raise RuntimeError("audit_head row is missing; run `tabard db upgrade`")
     return int(last)
+
+
+def head(session: Session) -> int:
+    """The last sequence number committed: the tree's size."""
+    value = session.execute(
+        select(col(AuditHead.last_seq)).where(col(AuditHead.id) == HEAD_ID)
+    ).scalar_one_or_none()
+    if value is None:
+        raise RuntimeError("audit_head row is missing; run `tabard db upgrade`")
+    return int(value)
+
+
+def insert_nodes(session: Session, nodes: Iterable[tuple[Node, bytes]]) -> None:
+    rows = [{"level": level, "idx": idx, "hash": value} for (level, idx), value in nodes]
+    if rows:
+        session.execute(insert(AuditTreeNode), rows)
+
+
+def read_nodes(session: Session, wanted: Iterable[Node]) -> dict[Node, bytes]:
+    """The stored nodes among `wanted` (a missing one is simply absent)."""
+    keys = sorted(set(wanted))
+    found: dict[Node, bytes] = {}
+    pair = tuple_(col(AuditTreeNode.level), col(AuditTreeNode.idx))
+    for start in range(0, len(keys), _NODE_CHUNK):
+        chunk = keys[start : start + _NODE_CHUNK]
+        rows = session.execute(
+            select(col(AuditTreeNode.level), col(AuditTreeNode.idx), col(AuditTreeNode.hash)).where(
+                pair.in_(chunk)
+            )
+        )
+        found.update({(level, idx): bytes(value) for level, idx, value in rows})
+    return found
+
+
+def leaves(session: Session, *, batch: int = 10_000) -> Iterator[tuple[int, bytes]]:
+    """Every stored leaf hash as (index, hash), in order."""
+    after = -1
+    while True:
+        rows = session.execute(
+            select(col(AuditTreeNode.idx), col(AuditTreeNode.hash))
+            .where(col(AuditTreeNode.level) == 0, col(AuditTreeNode.idx) > after)
+            .order_by(col(AuditTreeNode.idx))
+            .limit(batch)
+        ).all()
+        for idx, value in rows:
+            yield int(idx), bytes(value)
+        if len(rows) < batch:
+            return
+        after = int(rows[-1][0])
+
+
+def event_rows(session: Session, *, batch: int = 10_000) -> Iterator[Row[Any]]:
+    """Every stored event in sequence order, as plain rows (attributes named as AuditEvent's),
+    read in batches: a million of them in constant memory, without building ORM objects."""
+    table = AuditEvent.__table__  # type: ignore[attr-defined]
+    after = 0
+    while True:
+        rows = session.execute(
+            select(table).where(table.c.seq > after).order_by(table.c.seq).limit(batch)
+        ).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].seq
+
+
+def event(session: Session, seq: int) -> AuditEvent | None:
+    return session.get(AuditEvent, seq)
+
+
+def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
+    return (
+        session.execute(select(AuditCheckpoint).order_by(col(AuditCheckpoint.size).desc()).limit(1))
+        .scalars()
+        .first()
+    )
+
+
+def checkpoints(session: Session) -> list[AuditCheckpoint]:
+    return list(
+        session.execute(select(AuditCheckpoint).order_by(col(AuditCheckpoint.size))).scalars()
+    )
+
+
+def checkpoint_at(session: Session, size: int) -> AuditCheckpoint | None:
+    return session.get(AuditCheckpoint, size)
+
+
+def add_checkpoint(session: Session, checkpoint: AuditCheckpoint) -> bool:
+    """Store a checkpoint; False if one of that size exists already (another worker's)."""
+    result = session.execute(
+        _NEW_CHECKPOINT[session.get_bind().dialect.name],
+        {
+            "size": checkpoint.size,
+            "root": checkpoint.root,
+            "note": checkpoint.note,
+            "created_at": checkpoint.created_at,
+        },
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlmodel import Session
 
-from mdm_server.audit import repository
+from mdm_server.audit import merkle, repository, tree
 from mdm_server.audit.canonical import canonical_bytes, timestamp
 from mdm_server.audit.models import AuditEvent
 from mdm_server.db import on_commit
@@ -77,7 +77,25 @@ def record(
     return event.event_id
 
 
-def canonical_document(event: AuditEvent) -> dict[str, Any]:
+class EventFields(Protocol):
+    """An AuditEvent, or a plain row of the audit_events table."""
+
+    seq: int
+    event_id: uuid.UUID
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_name: str | None
+    actor_role: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    request_id: str | None
+    source_ip: str | None
+    detail: dict[str, Any]
+
+
+def canonical_document(event: EventFields) -> dict[str, Any]:
     """The JSON object whose canonical bytes are the event's leaf content."""
     return {
         "v": CANONICAL_VERSION,
@@ -106,7 +124,12 @@ def _assign_sequence(session: Session) -> None:
     if not pending:
         return
     last = repository.advance_head(session, by=len(pending))
+    first = last - len(pending) + 1
+    leaves: list[bytes] = []
     for offset, event in enumerate(pending):
-        event.seq = last - len(pending) + 1 + offset
-        event.canonical = canonical_bytes(canonical_document(event)).decode("utf-8")
-        session.add(event)
+        event.seq = first + offset
+        data = canonical_bytes(canonical_document(event))
+        event.canonical = data.decode("utf-8")
+        leaves.append(merkle.leaf_hash(data))
+    session.add_all(pending)
+    tree.append(session, first=first - 1, leaves=leaves)  # leaf index = seq - 1

@@ -12,6 +12,8 @@ from tabard.output import print_json, table, when
 
 def _every(seconds: int) -> str:
     period = timedelta(seconds=seconds)
+    if period < timedelta(minutes=1):
+        return f"{seconds} s"
     if period % timedelta(hours=1) == timedelta(0):
         return f"{period // timedelta(hours=1)} h"
     return f"{period // timedelta(minutes=1)} min"

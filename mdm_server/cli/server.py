@@ -29,7 +29,7 @@ def load_settings() -> Settings:
         fail(f"bad configuration: {problems}")
 
 
-def _schema_problem(settings: Settings) -> str | None:
+def schema_problem(settings: Settings) -> str | None:
     from sqlalchemy.exc import OperationalError
 
     from mdm_server.db import build_engine
@@ -63,7 +63,7 @@ def serve(
     from mdm_server.crypto.keystore import KeyStoreError
 
     settings = load_settings()
-    problem = _schema_problem(settings)
+    problem = schema_problem(settings)
     if problem:
         fail(problem)
     if workers > 1 and settings.effective_database_url.startswith("sqlite"):
@@ -142,7 +142,7 @@ def admin_create(
     from mdm_server.errors import TabardError
 
     settings = load_settings()
-    problem = _schema_problem(settings)
+    problem = schema_problem(settings)
     if problem:
         fail(problem)
     database = Database.from_settings(settings)

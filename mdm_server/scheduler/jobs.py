@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
+from mdm_server.audit import checkpoints
 from mdm_server.auth import service as auth_service
 from mdm_server.commands import enforcement
 from mdm_server.commands import service as commands_service
@@ -118,6 +119,23 @@ def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     return {"assertion_ids_purged": assertions, "refresh_tokens_purged": refresh}
 
 
+def checkpoint_audit_log(context: AppContext, now: datetime) -> dict[str, int]:
+    """Sign a checkpoint of the audit log when enough events, or enough time, have passed."""
+    settings = context.settings
+    with context.database.unit_of_work() as session:
+        if not checkpoints.due(
+            session,
+            now=now,
+            every_s=settings.audit_checkpoint_interval_s,
+            every_events=settings.audit_checkpoint_events,
+        ):
+            return {"checkpoints": 0}
+        made = checkpoints.make(
+            session, signer=context.audit_signer, data_dir=settings.data_dir, now=now
+        )
+    return {"checkpoints": int(made.new), "size": made.checkpoint.size}
+
+
 def jobs(context: AppContext) -> list[Job]:
     """Every job, with how often it runs."""
     return [
@@ -131,6 +149,12 @@ def jobs(context: AppContext) -> list[Job]:
         Job("renew_device_certificates", timedelta(hours=1), renew_device_certificates),
         Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
         Job("cleanup", timedelta(minutes=5), cleanup),
+        Job(
+            "checkpoint_audit_log",
+            timedelta(seconds=min(10, context.settings.audit_checkpoint_interval_s)),
+            checkpoint_audit_log,
+            audited=False,
+        ),
     ]
 
 

@@ -44,6 +44,9 @@ class Job:
     name: str
     every: timedelta
     body: JobBody  # returns counts of what it did, all zero when there was nothing to do
+    # Whether runs are audited (failures always are). Off for the checkpoint job, whose every
+    # run would otherwise add the event that makes the next checkpoint due.
+    audited: bool = True
 
 
 _CREATE_ROW = insert_ignoring_conflicts(ScheduledJob.__table__)  # type: ignore[attr-defined]
@@ -126,7 +129,7 @@ def _finish(
         row.runs += 1
         quiet = did is not None and not any(did.values())
         due_anyway = row.last_audited_at is None or now - row.last_audited_at >= QUIET_AUDIT_EVERY
-        if quiet and not due_anyway:
+        if (quiet and not due_anyway) or (error is None and not job.audited):
             row.quiet_runs += 1
         else:
             detail: dict[str, object] = {"job": job.name}

@@ -1,0 +1,124 @@
+"""`tabard audit checkpoint|verify`: run on the server host, against the database and data
+directory that TABARD_* settings name (docs/audit.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mdm_server.audit.notes import NoteSigner
+from mdm_server.cli.server import load_settings, schema_problem
+from mdm_server.config import Settings
+from mdm_server.db import Database
+from tabard.output import fail, print_json, stderr, stdout, table
+
+audit_app = typer.Typer(
+    help="The tamper-evident audit log: checkpoints, verification, witnessing, evidence.",
+    no_args_is_help=True,
+)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@contextmanager
+def _server_database() -> Iterator[tuple[Settings, Database]]:
+    settings = load_settings()
+    problem = schema_problem(settings)
+    if problem:
+        fail(problem)
+    database = Database.from_settings(settings)
+    try:
+        yield settings, database
+    finally:
+        database.dispose()
+
+
+def _signer(settings: Settings) -> NoteSigner:
+    from mdm_server.audit.checkpoints import load_signer
+    from mdm_server.crypto.keystore import KeyStore, KeyStoreError
+
+    try:
+        return load_signer(KeyStore(settings.keys_dir), settings)
+    except KeyStoreError as exc:
+        fail(str(exc))
+
+
+@audit_app.command("checkpoint")
+def checkpoint(json_output: JsonOption = False) -> None:
+    """Sign a checkpoint of the audit log now (the scheduler also does, every minute)."""
+    from mdm_server.audit import checkpoints
+    from mdm_server.clock import system_clock
+
+    with _server_database() as (settings, database):
+        signer = _signer(settings)
+        try:
+            with database.unit_of_work() as session:
+                made = checkpoints.make(
+                    session, signer=signer, data_dir=settings.data_dir, now=system_clock()
+                )
+        except checkpoints.LogContradictionError as exc:
+            fail(f"refused to sign: {exc.detail}")
+    if json_output:
+        print_json({"size": made.checkpoint.size, "new": made.new, "note": made.checkpoint.note})
+        return
+    verb = "Signed" if made.new else "Already signed:"
+    stdout.print(f"{verb} checkpoint of [bold]{made.checkpoint.size}[/] events.")
+    stdout.print(made.checkpoint.note, highlight=False, markup=False, end="")
+
+
+@audit_app.command("verify")
+def verify(json_output: JsonOption = False) -> None:
+    """Recompute the audit log's tree from the stored events and check every checkpoint.
+
+    Exits 1 naming the first bad sequence number if anything was edited, deleted, inserted,
+    reordered or truncated, or an older snapshot was restored."""
+    from mdm_server.audit import checkpoints, tree
+    from mdm_server.audit.verify import verify as verify_log
+
+    with _server_database() as (settings, database):
+        verifier = _signer(settings).verifier()
+        try:
+            published = checkpoints.published(settings.data_dir, verifier)
+        except checkpoints.LogContradictionError as exc:
+            fail(str(exc.detail))
+        with database.unit_of_work(write=False) as session:
+            total = tree.size(session)
+            with Progress(
+                TextColumn("verifying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=stderr,
+                disable=json_output or not stderr.is_terminal,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("events", total=total)
+                report = verify_log(
+                    session,
+                    verifier=verifier,
+                    published=published,
+                    progress=lambda done: bar.update(task, completed=done),
+                )
+    if json_output:
+        print_json(report.as_json())
+    elif report.ok:
+        stdout.print(
+            f"[green]The audit log verifies:[/] {report.events} events, "
+            f"{report.checkpoints} signed checkpoints (latest {report.latest_checkpoint}), "
+            f"in {report.seconds:.1f} s."
+        )
+    else:
+        table(
+            "Audit log problems",
+            ["seq", "problem", "what"],
+            [[p.seq, p.kind, p.message] for p in report.problems],
+        )
+    if not report.ok:
+        fail(
+            f"the audit log does not verify; first bad sequence number: {report.first_bad_seq}"
+            if report.first_bad_seq is not None
+            else "the audit log does not verify: a checkpoint or the stored tree was altered"
+        )
