@@ -3,17 +3,14 @@ directory that TABARD_* settings name (docs/audit.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mdm_server.audit.notes import NoteSigner
-from mdm_server.cli.server import load_settings, schema_problem
+from mdm_server.cli.server import server_database
 from mdm_server.config import Settings
-from mdm_server.db import Database
 from tabard.output import fail, print_json, stderr, stdout, table
 
 audit_app = typer.Typer(
@@ -21,19 +18,6 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-@contextmanager
-def _server_database() -> Iterator[tuple[Settings, Database]]:
-    settings = load_settings()
-    problem = schema_problem(settings)
-    if problem:
-        fail(problem)
-    database = Database.from_settings(settings)
-    try:
-        yield settings, database
-    finally:
-        database.dispose()
 
 
 def _signer(settings: Settings) -> NoteSigner:
@@ -52,7 +36,7 @@ def checkpoint(json_output: JsonOption = False) -> None:
     from mdm_server.audit import checkpoints
     from mdm_server.clock import system_clock
 
-    with _server_database() as (settings, database):
+    with server_database() as (settings, database):
         signer = _signer(settings)
         try:
             with database.unit_of_work() as session:
@@ -78,7 +62,7 @@ def verify(json_output: JsonOption = False) -> None:
     from mdm_server.audit import checkpoints, tree
     from mdm_server.audit.verify import verify as verify_log
 
-    with _server_database() as (settings, database):
+    with server_database() as (settings, database):
         verifier = _signer(settings).verifier()
         try:
             published = checkpoints.published(settings.data_dir, verifier)

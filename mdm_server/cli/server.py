@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from mdm_server.config import Settings
+
 from tabard.output import fail, print_json, read_secret_stdin, stdout
+
+if TYPE_CHECKING:
+    from mdm_server.db import Database
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_app = typer.Typer(help="Bootstrap administrators on the server host.", no_args_is_help=True)
@@ -27,6 +33,23 @@ def load_settings() -> Settings:
             for err in exc.errors()
         )
         fail(f"bad configuration: {problems}")
+
+
+@contextmanager
+def server_database() -> Iterator[tuple[Settings, Database]]:
+    """The settings and database of a command run on the server host, once the schema is
+    known to be current."""
+    from mdm_server.db import Database
+
+    settings = load_settings()
+    problem = schema_problem(settings)
+    if problem:
+        fail(problem)
+    database = Database.from_settings(settings)
+    try:
+        yield settings, database
+    finally:
+        database.dispose()
 
 
 def schema_problem(settings: Settings) -> str | None:
@@ -138,15 +161,9 @@ def admin_create(
     from mdm_server.auth.schemas import UserCreate
     from mdm_server.clock import system_clock
     from mdm_server.crypto.passwords import PasswordHasher, one_time_password
-    from mdm_server.db import Database
     from mdm_server.errors import TabardError
 
-    settings = load_settings()
-    problem = schema_problem(settings)
-    if problem:
-        fail(problem)
-    database = Database.from_settings(settings)
-    try:
+    with server_database() as (settings, database):
         with database.unit_of_work(write=False) as session:
             exists = accounts.any_active_admin(session)
         if if_missing and exists:
@@ -177,8 +194,6 @@ def admin_create(
                 )
         except TabardError as exc:
             fail(str(exc.detail))
-    finally:
-        database.dispose()
     _report_admin(username, None if password_stdin else password, settings.public_url, json_output)
 
 
