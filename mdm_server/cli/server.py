@@ -13,7 +13,6 @@ import typer
 from pydantic import ValidationError
 
 from mdm_server.config import Settings
-
 from tabard.output import fail, print_json, read_secret_stdin, stdout
 
 if TYPE_CHECKING:
