@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from mdm_server.audit.routes import router as audit_router
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.clock import Clock, system_clock
 from mdm_server.commands.routes import commands_router, me_router
@@ -99,6 +100,7 @@ def create_app(
         me_router,
         scheduler_router,
         provisioning_router,
+        audit_router,
     ):
         app.include_router(router)
     install_docs(app)

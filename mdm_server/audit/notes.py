@@ -103,7 +103,7 @@ class NoteVerifier:
     @classmethod
     def parse(cls, text: str) -> NoteVerifier:
         """Read a verifier key `name+hexid+base64key`."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # the base64 key may itself hold '+'s
         if len(parts) != 3:
             raise NoteError("a verifier key has the form name+keyid+base64key")
         name, key_hex, key_b64 = parts

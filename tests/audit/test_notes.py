@@ -46,8 +46,17 @@ def test_a_checkpoint_round_trips() -> None:
     assert note.startswith(f"{ORIGIN}\n7\n{base64.b64encode(root).decode()}\n\n\u2014 {ORIGIN} ")
     verifier = NoteVerifier.parse(signer.verifier_key())
     assert verifier.open(note, origin=ORIGIN) == Checkpoint(ORIGIN, 7, root)
-    name, key_id, key = signer.verifier_key().split("+")
+    name, key_id, key = signer.verifier_key().split("+", 2)
     assert (name, len(key_id), base64.b64decode(key)[0]) == (ORIGIN, 8, 1)
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus_is_read() -> None:
+    for seed in range(1, 40):
+        key = _signer(seed).verifier_key()
+        if "+" in key.split("+", 2)[2]:
+            assert NoteVerifier.parse(key).key_id == _signer(seed).key_id
+            return
+    raise AssertionError("no seed gave a key with '+' in its base64")
 
 
 def test_another_key_or_origin_is_refused() -> None:

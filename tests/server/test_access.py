@@ -75,6 +75,10 @@ class TestEveryRouteDeclaresAccess:
         assert len(routes) >= 20
         public = sorted(f"{m} {r.path}" for r, m, rule in routes if isinstance(rule, Public))
         assert public == [
+            "GET /api/v1/audit/checkpoint",
+            "GET /api/v1/audit/proof/consistency",
+            "GET /api/v1/audit/proof/inclusion",
+            "GET /api/v1/audit/verifier-key",
             "GET /api/v1/ca",
             "GET /api/v1/health",
             "GET /api/v1/ready",

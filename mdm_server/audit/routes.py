@@ -1,0 +1,121 @@
+"""The audit log's proofs over HTTP (docs/audit.md): what auditors, witnesses and anyone given
+an export need to check it without trusting the server.
+
+Checkpoints, the verifier key and proofs carry only sizes and hashes, as a Certificate
+Transparency log's do, so they are public: a witness needs no Tabard account. An event itself
+is personal data: auditors only, and each read is audited."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from mdm_server.audit import repository, tree
+from mdm_server.audit.merkle import ProofError
+from mdm_server.audit.service import record
+from mdm_server.auth.models import Role
+from mdm_server.deps import ContextDep, PublicAccess, StaffAccess, StaffPrincipal
+from mdm_server.errors import InvalidRequestError, NotFoundError
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+Auditor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.auditor))]
+NOTE_TYPE = "text/plain; charset=utf-8"
+
+
+class Proof(BaseModel):
+    proof: list[str]  # base64 SHA-256 hashes, RFC 9162 order
+
+
+class EventPublic(BaseModel):
+    seq: int
+    event: dict[str, Any]
+    canonical: str  # base64 of the exact leaf bytes
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(value).decode("ascii") for value in values]
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse)
+def latest_checkpoint(context: ContextDep, _: PublicAccess) -> PlainTextResponse:
+    """The latest signed checkpoint, as a C2SP signed note."""
+    with context.database.unit_of_work(write=False) as session:
+        latest = repository.latest_checkpoint(session)
+    if latest is None:
+        raise NotFoundError("no checkpoint has been signed yet; try again in a minute")
+    return PlainTextResponse(latest.note, media_type=NOTE_TYPE)
+
+
+@router.get("/verifier-key", response_class=PlainTextResponse)
+def verifier_key(context: ContextDep, _: PublicAccess) -> PlainTextResponse:
+    """The note verifier key checkpoints are signed with: `name+keyid+base64key`."""
+    return PlainTextResponse(context.audit_signer.verifier_key() + "\n", media_type=NOTE_TYPE)
+
+
+@router.get("/proof/inclusion")
+def inclusion_proof(
+    context: ContextDep,
+    _: PublicAccess,
+    seq: Annotated[int, Query(ge=1, description="The event's sequence number.")],
+    size: Annotated[int, Query(ge=1, description="The tree size of a signed checkpoint.")],
+) -> Proof:
+    """The audit path showing event `seq` in the tree of `size` events (leaf index seq - 1)."""
+    if seq > size:
+        raise InvalidRequestError(f"event {seq} is not in a tree of {size} events")
+    with context.database.unit_of_work(write=False) as session:
+        try:
+            proof = tree.inclusion_proof(session, index=seq - 1, at=size)
+        except ProofError as exc:
+            raise InvalidRequestError(str(exc)) from None
+    return Proof(proof=_b64(proof))
+
+
+@router.get("/proof/consistency")
+def consistency_proof(
+    context: ContextDep,
+    _: PublicAccess,
+    first: Annotated[int, Query(alias="from", ge=1, description="The older tree size.")],
+    second: Annotated[int, Query(alias="to", ge=1, description="The newer tree size.")],
+) -> Proof:
+    """The proof that the tree of `from` events is a prefix of the tree of `to` events."""
+    if first > second:
+        raise InvalidRequestError(f"from ({first}) must not be greater than to ({second})")
+    with context.database.unit_of_work(write=False) as session:
+        try:
+            proof = tree.consistency_proof(session, first=first, second=second)
+        except ProofError as exc:
+            raise InvalidRequestError(str(exc)) from None
+    return Proof(proof=_b64(proof))
+
+
+@router.get("/events/{seq}")
+def read_event(seq: int, context: ContextDep, caller: Auditor) -> EventPublic:
+    """One event with its exact leaf bytes (auditors; the read is itself audited)."""
+    with context.database.unit_of_work() as session:
+        event = repository.event(session, seq)
+        if event is None:
+            raise NotFoundError(f"there is no audit event {seq}")
+        record(
+            session,
+            actor=caller.actor,
+            action="audit.event_read",
+            now=context.clock(),
+            target_type="audit_event",
+            target_id=str(seq),
+        )
+        canonical = event.canonical.encode("utf-8")
+    return EventPublic(
+        seq=seq,
+        event=_document(canonical),
+        canonical=base64.b64encode(canonical).decode("ascii"),
+    )
+
+
+def _document(canonical: bytes) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(canonical)
+    return document
