@@ -3,6 +3,7 @@ directory that TABARD_* settings name (docs/audit.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -106,3 +107,58 @@ def verify(json_output: JsonOption = False) -> None:
             if report.first_bad_seq is not None
             else "the audit log does not verify: a checkpoint or the stored tree was altered"
         )
+
+
+@audit_app.command("witness")
+def witness(
+    server: Annotated[str, typer.Option(help="The Tabard server's URL.")],
+    state: Annotated[
+        Path, typer.Option(help="The witness's own directory (keep it off IT's machines).")
+    ],
+    verifier_key: Annotated[
+        str | None,
+        typer.Option(help="The log's verifier key, got out of band; pinned on first use."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the server's newest checkpoint against the one this witness holds.
+
+    Accepts it only with a valid consistency proof; refuses a smaller size or a second root for
+    the same size, keeping both notes under STATE/evidence. Exit 0 accepted or unchanged,
+    2 refused (a finding), 1 could not check."""
+    from mdm_server.audit.notes import NoteError
+    from mdm_server.audit.witness import HttpLogServer, Witness, WitnessError
+
+    keeper = Witness(state)
+    log = HttpLogServer(server)
+    try:
+        if verifier_key is not None:
+            keeper.pin(verifier_key)
+        elif keeper.pinned_key() is None:
+            fetched = log.verifier_key()
+            keeper.pin(fetched)
+            stderr.print(
+                f"[yellow]Pinned the key the server gave:[/] {fetched}\n"
+                "Compare it with the key the force published before trusting this witness."
+            )
+        result = keeper.observe(log)
+    except (WitnessError, NoteError) as exc:
+        fail(str(exc))
+    finally:
+        log.close()
+    if json_output:
+        print_json(result.as_json())
+    elif result.outcome == "refused":
+        stderr.print(
+            f"[bold red]REFUSED[/] checkpoint {result.offered} (holding {result.held}): "
+            f"{result.reason}\nEvidence kept in {result.evidence}"
+        )
+    else:
+        said = {
+            "first": f"Holding the first checkpoint: {result.offered} events.",
+            "accepted": f"Accepted checkpoint {result.offered} (consistent with {result.held}).",
+            "unchanged": f"No new checkpoint: still {result.offered} events.",
+        }[result.outcome]
+        stdout.print(f"[green]{said}[/]")
+    if result.outcome == "refused":
+        raise typer.Exit(2)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -15,6 +16,7 @@ from mdm_server.audit import checkpoints
 from mdm_server.audit.notes import NoteSigner
 from mdm_server.audit.service import Actor, record
 from mdm_server.audit.verify import Report, verify
+from mdm_server.context import AppContext
 from mdm_server.db import Database
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -69,3 +71,13 @@ def tamper(database: Database, *statements: str, **params: Any) -> None:
 def _bypass_triggers(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL session_replication_role = replica"))
+
+
+def checkpoint_app(app: FastAPI) -> int:
+    """Sign a checkpoint as the app's scheduler would, with the app's own key."""
+    context: AppContext = app.state.context
+    with context.database.unit_of_work() as session:
+        made = checkpoints.make(
+            session, signer=context.audit_signer, data_dir=context.settings.data_dir, now=NOW
+        )
+    return made.checkpoint.size

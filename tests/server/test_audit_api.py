@@ -10,21 +10,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mdm_server.audit import checkpoints, merkle
+from mdm_server.audit import merkle
 from mdm_server.audit.notes import NoteVerifier
-from mdm_server.context import AppContext
 from mdm_server.db import Database
-from tests.audit.log import NOW, write_events
+from tests.audit.log import checkpoint_app, write_events
 from tests.factories.staff import headers_for
 from tests.support import audit_events, error_of
-
-
-def _checkpoint(app: FastAPI) -> None:
-    context: AppContext = app.state.context
-    with context.database.unit_of_work() as session:
-        checkpoints.make(
-            session, signer=context.audit_signer, data_dir=context.settings.data_dir, now=NOW
-        )
 
 
 def _b64(values: list[str]) -> list[bytes]:
@@ -53,7 +44,7 @@ class TestProofs:
         self, app: FastAPI, client: TestClient, database: Database, auditor: dict[str, str]
     ) -> None:
         write_events(database, 11)
-        _checkpoint(app)
+        checkpoint_app(app)
         size, root = _signed(client)
         assert response_type(client) == "text/plain; charset=utf-8"
         for seq in range(1, size + 1):
@@ -68,10 +59,10 @@ class TestProofs:
         self, app: FastAPI, client: TestClient, database: Database
     ) -> None:
         write_events(database, 5)
-        _checkpoint(app)
+        checkpoint_app(app)
         first, first_root = _signed(client)
         write_events(database, 9, start=5)
-        _checkpoint(app)
+        checkpoint_app(app)
         second, second_root = _signed(client)
         proof = client.get(f"/api/v1/audit/proof/consistency?from={first}&to={second}").json()
         merkle.verify_consistency(first, second, first_root, second_root, _b64(proof["proof"]))
