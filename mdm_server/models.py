@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from mdm_server.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
+from mdm_server.audit.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditHead,
+    AuditIndex,
+    AuditTreeNode,
+)
 from mdm_server.auth.models import RefreshToken, StaffUser
 from mdm_server.commands.models import Command
 from mdm_server.devices.models import (
@@ -35,6 +41,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
+    "AuditIndex",
     "AuditTreeNode",
     "Command",
     "ComplianceChange",

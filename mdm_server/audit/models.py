@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, LargeBinary, SmallInteger, Text
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, SmallInteger, Text
 from sqlmodel import Field, SQLModel
 
 from mdm_server.types import JSONDocument, UTCDateTime
@@ -70,3 +70,29 @@ class AuditCheckpoint(SQLModel, table=True):
     root: bytes = Field(sa_type=LargeBinary(32))
     note: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditIndex(SQLModel, table=True):
+    """What auditors search events by, one row per event, written with it and derived from it
+    (the event's canonical bytes stay the evidence). Kept apart so the events table is only
+    ever inserted into."""
+
+    __tablename__ = "audit_index"
+    __table_args__ = (
+        Index("ix_audit_index_officer_seq", "officer", "seq"),
+        Index("ix_audit_index_device_seq", "device_id", "seq"),
+        Index("ix_audit_index_division_seq", "division", "seq"),
+        Index("ix_audit_index_action_seq", "action", "seq"),
+        Index("ix_audit_index_occurred_at", "occurred_at"),
+    )
+
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    action: str = Field(max_length=64)
+    officer: str | None = Field(default=None, max_length=16)  # collar number
+    device_id: str | None = Field(default=None, max_length=64)
+    division: str | None = Field(default=None, max_length=64)
+    transaction_type: str | None = Field(default=None, max_length=32)
+    purpose: str | None = Field(default=None, max_length=32)

@@ -9,7 +9,13 @@ from sqlalchemy import Row, insert, select, tuple_, update
 from sqlmodel import Session, col
 
 from mdm_server.audit.merkle import Node
-from mdm_server.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditTreeNode
+from mdm_server.audit.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditHead,
+    AuditIndex,
+    AuditTreeNode,
+)
 from mdm_server.db import insert_ignoring_conflicts
 
 HEAD_ID = 1
@@ -45,6 +51,11 @@ def insert_nodes(session: Session, nodes: Iterable[tuple[Node, bytes]]) -> None:
     rows = [{"level": level, "idx": idx, "hash": value} for (level, idx), value in nodes]
     if rows:
         session.execute(insert(AuditTreeNode), rows)
+
+
+def insert_index(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(AuditIndex), rows)
 
 
 def read_nodes(session: Session, wanted: Iterable[Node]) -> dict[Node, bytes]:

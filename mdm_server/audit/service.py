@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from mdm_server.audit import merkle, repository, tree
 from mdm_server.audit.canonical import canonical_bytes, timestamp
+from mdm_server.audit.index import index_row
 from mdm_server.audit.models import AuditEvent
 from mdm_server.db import on_commit
 
@@ -133,3 +134,4 @@ def _assign_sequence(session: Session) -> None:
         leaves.append(merkle.leaf_hash(data))
     session.add_all(pending)
     tree.append(session, first=first - 1, leaves=leaves)  # leaf index = seq - 1
+    repository.insert_index(session, [index_row(event) for event in pending])

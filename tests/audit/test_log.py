@@ -141,6 +141,7 @@ def _rewind_to(database: Database, size: int) -> None:
     tamper(
         database,
         "DELETE FROM audit_events WHERE seq > :size",
+        "DELETE FROM audit_index WHERE seq > :size",
         "DELETE FROM audit_tree_nodes WHERE (idx + 1) * (1 << level) > :size",
         "DELETE FROM audit_checkpoints WHERE size > :size",
         "UPDATE audit_head SET last_seq = :size",
@@ -304,6 +305,7 @@ class TestAppendOnly:
             "DELETE FROM audit_events WHERE seq = 1",
             "TRUNCATE audit_events CASCADE",
             "UPDATE audit_tree_nodes SET hash = hash",
+            "DELETE FROM audit_index",
             "DELETE FROM audit_checkpoints",
         ],
     )

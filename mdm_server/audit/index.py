@@ -1,0 +1,30 @@
+"""The search index of an event: who (the officer's collar number), which device, which
+division, what kind of transaction and for what purpose, taken from the event itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mdm_server.audit.service import EventFields
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return str(value)[:limit] if isinstance(value, str) and value else None
+
+
+def index_row(event: EventFields) -> dict[str, Any]:
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    device = detail.get("device_id") or (event.target_id if event.target_type == "device" else None)
+    return {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at,
+        "action": event.action,
+        "officer": _text(detail.get("collar_number"), 16),
+        "device_id": _text(device, 64),
+        "division": _text(detail.get("division"), 64),
+        "transaction_type": _text(detail.get("type"), 32)
+        if event.action.startswith("transaction.")
+        else None,
+        "purpose": _text(detail.get("purpose"), 32),
+    }
