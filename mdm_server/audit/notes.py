@@ -89,7 +89,12 @@ class NoteSigner:
         return NoteVerifier.parse(self.verifier_key())
 
     def sign(self, checkpoint: Checkpoint) -> str:
-        body = checkpoint.body()
+        return self.sign_text(checkpoint.body())
+
+    def sign_text(self, body: str) -> str:
+        """A signed note of `body` (lines, each ending in a newline, none empty)."""
+        if not body.endswith("\n") or "\n\n" in body:
+            raise NoteError("a note's text is non-empty lines, each ending in a newline")
         signature = base64.b64encode(self.key_id + self._key.sign(body.encode("utf-8")))
         return f"{body}\n{SIGNATURE_PREFIX}{self.name} {signature.decode('ascii')}\n"
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from mdm_server.audit import repository, tree
+from mdm_server.audit.export import ExportQuery, export
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.service import record
 from mdm_server.auth.models import Role
@@ -119,3 +121,36 @@ def read_event(seq: int, context: ContextDep, caller: Auditor) -> EventPublic:
 def _document(canonical: bytes) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(canonical)
     return document
+
+
+@router.get("/export", response_class=Response)
+def export_bundle(
+    context: ContextDep,
+    caller: Auditor,
+    start: Annotated[datetime, Query(alias="from", description="From this time (inclusive).")],
+    end: Annotated[datetime, Query(alias="to", description="Until this time (exclusive).")],
+    officer: Annotated[str | None, Query(max_length=16, description="Collar number.")] = None,
+    device: Annotated[str | None, Query(max_length=64, description="Device id.")] = None,
+) -> Response:
+    """An evidential bundle (zip) of the matching events with their proofs (auditors;
+    audited). `tabard audit verify-bundle` checks it with nothing else."""
+    for name, moment in (("from", start), ("to", end)):
+        if moment.tzinfo is None:
+            raise InvalidRequestError(f"'{name}' needs a time zone, e.g. 2026-11-21T00:00:00Z")
+    query = ExportQuery(start=start, end=end, officer=officer, device=device)
+    now = context.clock()
+    with context.database.unit_of_work() as session:
+        data = export(
+            session,
+            query=query,
+            signer=context.audit_signer,
+            data_dir=context.settings.data_dir,
+            actor=caller.actor,
+            now=now,
+        )
+    name = f"tabard-audit-{now.strftime('%Y%m%dT%H%M%SZ')}.zip"
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )

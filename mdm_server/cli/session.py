@@ -113,12 +113,11 @@ class StaffClient:
         self.session = StoredSession.from_token_pair(self.session.server, pair)
         self.session.save()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call the API; refresh the access token first if it is about to expire."""
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self.session.access_expiring():
             self._refresh()
         try:
-            response = self._http.request(
+            return self._http.request(
                 method,
                 path,
                 headers={"authorization": f"Bearer {self.session.access_token}"},
@@ -126,7 +125,17 @@ class StaffClient:
             )
         except httpx.TransportError as exc:
             fail(f"cannot reach {self.session.server}: {exc}")
-        return raise_for_error(response)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the API; refresh the access token first if it is about to expire."""
+        return raise_for_error(self._send(method, path, **kwargs))
+
+    def download(self, path: str, **kwargs: Any) -> bytes:
+        """GET a file (not JSON): its bytes, or an `ApiError` from the error body."""
+        response = self._send("GET", path, **kwargs)
+        if response.is_error:
+            raise_for_error(response)
+        return response.content
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)

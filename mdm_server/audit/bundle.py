@@ -1,0 +1,272 @@
+"""Evidential bundles (docs/audit.md): a zip a third party checks with nothing but the bundle.
+
+Members, in this order, stored uncompressed with fixed times so the zip's bytes follow from its
+contents alone (`verify` rebuilds it and compares byte for byte, so no byte anywhere can change
+unnoticed):
+- `README.txt`: for the recipient: what this is and how to check it, with or without Tabard;
+- `manifest.json`: the query, who exported it and when, the sizes, the event count;
+- `verifier-key.txt`: the log's note verifier key;
+- `checkpoint.note`: the earliest checkpoint covering every event in the bundle;
+- `latest.note`: the newest checkpoint at export time;
+- `consistency.json`: the RFC 9162 proof that the first is a prefix of the second;
+- `events.jsonl`: per line `{"seq", "canonical" (base64 leaf bytes), "inclusion" (base64 audit
+  path in checkpoint.note's tree)}`;
+- `bundle.note`: a signed note, by the log's key, listing the SHA-256 of every other member.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mdm_server.audit import merkle
+from mdm_server.audit.merkle import ProofError
+from mdm_server.audit.notes import Checkpoint, NoteError, NoteSigner, NoteVerifier
+
+FORMAT = "tabard-audit-bundle/1"
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+MEMBERS = (
+    "README.txt",
+    "manifest.json",
+    "verifier-key.txt",
+    "checkpoint.note",
+    "latest.note",
+    "consistency.json",
+    "events.jsonl",
+)
+SEAL = "bundle.note"
+
+README = """Tabard audit evidence bundle
+============================
+
+This bundle holds audit events from a Tabard audit log, with the proof that each one is in
+the log exactly as shown, and that the log was not rewritten afterwards.
+
+Check it with:  tabard audit verify-bundle BUNDLE.zip [--verifier-key KEY]
+and compare the verifier key it prints with the key the force publishes.
+
+To check it without Tabard:
+1. verifier-key.txt is a C2SP signed-note verifier key (name+keyid+base64 of 0x01 and an
+   Ed25519 public key). checkpoint.note, latest.note and bundle.note must carry a valid
+   signature by it (c2sp.org/signed-note); the checkpoints follow c2sp.org/tlog-checkpoint.
+2. bundle.note lists the SHA-256 of every other file here; each must match.
+3. Each line of events.jsonl: base64-decode "canonical" (the event's canonical JSON,
+   described in the Tabard documentation), hash it as SHA-256(0x00 || bytes), and check
+   "inclusion" as an RFC 9162 inclusion proof for leaf index seq - 1 against the size and root
+   of checkpoint.note.
+4. consistency.json is an RFC 9162 consistency proof from checkpoint.note's tree to
+   latest.note's tree.
+"""
+
+
+class BundleError(ValueError):
+    """The bundle does not verify; the message says where."""
+
+
+@dataclass
+class Contents:
+    """What goes into a bundle."""
+
+    query: dict[str, Any]
+    exported_by: str
+    exported_at: str
+    checkpoint_note: str
+    latest_note: str
+    consistency: list[bytes]
+    events: list[tuple[int, bytes, list[bytes]]]  # seq, canonical bytes, inclusion proof
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(value).decode("ascii") for value in values]
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _seal_text(files: dict[str, bytes]) -> str:
+    lines = [FORMAT] + [f"{hashlib.sha256(files[n]).hexdigest()} {n}" for n in MEMBERS]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def build(contents: Contents, *, signer: NoteSigner) -> bytes:
+    checkpoint = signer.verifier().open(contents.checkpoint_note)
+    latest = signer.verifier().open(contents.latest_note)
+    manifest = {
+        "format": FORMAT,
+        "query": contents.query,
+        "exported_by": contents.exported_by,
+        "exported_at": contents.exported_at,
+        "origin": signer.name,
+        "checkpoint_size": checkpoint.size,
+        "latest_size": latest.size,
+        "events": len(contents.events),
+    }
+    events = "".join(
+        json.dumps(
+            {"seq": seq, "canonical": _b64([data])[0], "inclusion": _b64(proof)},
+            separators=(",", ":"),
+        )
+        + "\n"
+        for seq, data, proof in contents.events
+    )
+    files = {
+        "README.txt": README.encode(),
+        "manifest.json": (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(),
+        "verifier-key.txt": (signer.verifier_key() + "\n").encode(),
+        "checkpoint.note": contents.checkpoint_note.encode(),
+        "latest.note": contents.latest_note.encode(),
+        "consistency.json": json.dumps(
+            {"from": checkpoint.size, "to": latest.size, "proof": _b64(contents.consistency)}
+        ).encode(),
+        "events.jsonl": events.encode(),
+    }
+    seal = signer.sign_text(_seal_text(files))
+    return _zip({**files, SEAL: seal.encode()})
+
+
+@dataclass
+class Verified:
+    verifier_key: str
+    origin: str
+    checkpoint_size: int
+    latest_size: int
+    events: int
+    query: dict[str, Any] = field(default_factory=dict)
+    seqs: list[int] = field(default_factory=list)
+
+
+def _read(data: bytes) -> dict[str, bytes]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            if names != [*MEMBERS, SEAL]:
+                raise BundleError(f"the bundle holds {names}, not the files of {FORMAT}")
+            files = {name: archive.read(name) for name in names}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise BundleError(f"not a readable zip: {exc}") from None
+    if _zip(files) != data:
+        raise BundleError("the zip's bytes are not those its contents give: it was altered")
+    return files
+
+
+def _text(files: dict[str, bytes], name: str) -> str:
+    try:
+        return files[name].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(f"{name} is not UTF-8 text") from None
+
+
+def _json(files: dict[str, bytes], name: str) -> Any:
+    try:
+        return json.loads(files[name])
+    except ValueError:
+        raise BundleError(f"{name} is not JSON") from None
+
+
+def verify(
+    data: bytes, *, verifier_key: str | None = None, progress: Callable[[int], None] | None = None
+) -> Verified:
+    """Check a bundle; BundleError names the first thing wrong."""
+    files = _read(data)
+    key = _text(files, "verifier-key.txt").strip()
+    if verifier_key is not None and verifier_key.strip() != key:
+        raise BundleError("the bundle was signed with another key than the one you gave")
+    try:
+        verifier = NoteVerifier.parse(key)
+        seal = verifier.verify(_text(files, SEAL))
+        checkpoint = verifier.open(_text(files, "checkpoint.note"), origin=verifier.name)
+        latest = verifier.open(_text(files, "latest.note"), origin=verifier.name)
+    except NoteError as exc:
+        raise BundleError(f"a signature does not verify: {exc}") from None
+    if not hmac.compare_digest(seal, _seal_text(files)):
+        raise BundleError("a file's SHA-256 differs from the signed list in bundle.note")
+    _check_consistency(_json(files, "consistency.json"), checkpoint, latest)
+    manifest = _json(files, "manifest.json")
+    seqs = _check_events(_text(files, "events.jsonl"), checkpoint, progress)
+    if manifest.get("events") != len(seqs):
+        raise BundleError(
+            f"the manifest counts {manifest.get('events')} events; there are {len(seqs)}"
+        )
+    return Verified(
+        verifier_key=key,
+        origin=verifier.name,
+        checkpoint_size=checkpoint.size,
+        latest_size=latest.size,
+        events=len(seqs),
+        query=manifest.get("query") or {},
+        seqs=seqs,
+    )
+
+
+def _decode(values: Any, where: str) -> list[bytes]:
+    if not isinstance(values, list):
+        raise BundleError(f"{where}: a proof is a list of base64 hashes")
+    try:
+        return [base64.b64decode(value, validate=True) for value in values]
+    except (TypeError, ValueError):
+        raise BundleError(f"{where}: a proof hash is not base64") from None
+
+
+def _check_consistency(body: Any, checkpoint: Checkpoint, latest: Checkpoint) -> None:
+    if not isinstance(body, dict) or (body.get("from"), body.get("to")) != (
+        checkpoint.size,
+        latest.size,
+    ):
+        raise BundleError("consistency.json is not from checkpoint.note to latest.note")
+    try:
+        merkle.verify_consistency(
+            checkpoint.size,
+            latest.size,
+            checkpoint.root,
+            latest.root,
+            _decode(body.get("proof"), "consistency.json"),
+        )
+    except ProofError as exc:
+        raise BundleError(f"the later checkpoint does not extend the earlier one: {exc}") from None
+
+
+def _check_events(
+    text: str, checkpoint: Checkpoint, progress: Callable[[int], None] | None
+) -> list[int]:
+    seqs: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+            seq = entry["seq"]
+            canonical = base64.b64decode(entry["canonical"], validate=True)
+            document = json.loads(canonical)
+        except (ValueError, KeyError, TypeError):
+            raise BundleError(f"events.jsonl line {number} is not an event entry") from None
+        if not isinstance(seq, int) or document.get("seq") != seq:
+            raise BundleError(f"events.jsonl line {number}: seq {seq} is not the event's own")
+        if seqs and seq <= seqs[-1]:
+            raise BundleError(f"events.jsonl line {number}: events out of order at seq {seq}")
+        try:
+            merkle.verify_inclusion(
+                seq - 1,
+                checkpoint.size,
+                merkle.leaf_hash(canonical),
+                _decode(entry.get("inclusion"), f"event {seq}"),
+                checkpoint.root,
+            )
+        except ProofError as exc:
+            raise BundleError(f"event {seq} is not proven in the checkpoint: {exc}") from None
+        seqs.append(seq)
+        if progress is not None:
+            progress(len(seqs))
+    return seqs
