@@ -47,9 +47,20 @@ def _check(value: Any, where: str) -> None:
     raise NotCanonicalError(f"{where}: {type(value).__name__} has no canonical form")
 
 
-def canonical_bytes(document: dict[str, Any]) -> bytes:
-    """The canonical encoding of a JSON object."""
+def check_canonical(document: dict[str, Any]) -> None:
+    """Refuse a document with no canonical form (NotCanonicalError says where)."""
     _check(document, "$")
+
+
+def encode_checked(document: dict[str, Any]) -> bytes:
+    """The canonical encoding of a document already checked (or of one read back from a
+    store, where anything non-canonical simply encodes differently and so shows)."""
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def canonical_bytes(document: dict[str, Any]) -> bytes:
+    """The canonical encoding of a JSON object."""
+    check_canonical(document)
+    return encode_checked(document)

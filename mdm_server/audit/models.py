@@ -13,20 +13,21 @@ from mdm_server.types import JSONDocument, UTCDateTime
 
 
 class AuditEvent(SQLModel, table=True):
-    """One event. `canonical` holds the exact canonical JSON; the other columns index it."""
+    """One event. `canonical` holds the exact canonical JSON; the other columns are its parts.
+    Searches go through `audit_index`, so the only indexes here are the keys."""
 
     __tablename__ = "audit_events"
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     event_id: uuid.UUID = Field(unique=True)
-    occurred_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
     actor_type: str = Field(max_length=16)
-    actor_id: str | None = Field(default=None, max_length=64, index=True)
+    actor_id: str | None = Field(default=None, max_length=64)
     actor_name: str | None = Field(default=None, max_length=128)
     actor_role: str | None = Field(default=None, max_length=32)
-    action: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=64)
     target_type: str | None = Field(default=None, max_length=32)
-    target_id: str | None = Field(default=None, max_length=64, index=True)
+    target_id: str | None = Field(default=None, max_length=64)
     request_id: str | None = Field(default=None, max_length=64)
     source_ip: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)

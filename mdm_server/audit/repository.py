@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Row, insert, select, tuple_, update
+from sqlalchemy import Row, insert, select, union_all, update
 from sqlmodel import Session, col
 
 from mdm_server.audit.merkle import Node
@@ -19,7 +19,8 @@ from mdm_server.audit.models import (
 from mdm_server.db import insert_ignoring_conflicts
 
 HEAD_ID = 1
-_NODE_CHUNK = 500  # nodes per IN (...) query: well under every driver's parameter limit
+_NODE_CHUNK = 500  # nodes per IN (...): well under every driver's parameter limit
+_PARTS_PER_QUERY = 60  # selects per UNION ALL (SQLite allows 500 terms of a compound)
 _NEW_CHECKPOINT = insert_ignoring_conflicts(AuditCheckpoint.__table__)  # type: ignore[attr-defined]
 
 
@@ -53,6 +54,11 @@ def insert_nodes(session: Session, nodes: Iterable[tuple[Node, bytes]]) -> None:
         session.execute(insert(AuditTreeNode), rows)
 
 
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(AuditEvent), rows)
+
+
 def insert_index(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(insert(AuditIndex), rows)
@@ -60,30 +66,42 @@ def insert_index(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def read_nodes(session: Session, wanted: Iterable[Node]) -> dict[Node, bytes]:
     """The stored nodes among `wanted` (a missing one is simply absent)."""
-    keys = sorted(set(wanted))
-    found: dict[Node, bytes] = {}
-    pair = tuple_(col(AuditTreeNode.level), col(AuditTreeNode.idx))
-    for start in range(0, len(keys), _NODE_CHUNK):
-        chunk = keys[start : start + _NODE_CHUNK]
-        rows = session.execute(
-            select(col(AuditTreeNode.level), col(AuditTreeNode.idx), col(AuditTreeNode.hash)).where(
-                pair.in_(chunk)
+    by_level: dict[int, list[int]] = {}
+    for level, idx in set(wanted):
+        by_level.setdefault(level, []).append(idx)
+    # One select per level, joined by UNION ALL into one round trip: each part walks the
+    # primary key, where a row-value IN over (level, idx) makes SQLite scan the whole table.
+    parts = []
+    for level, indexes in sorted(by_level.items()):
+        indexes.sort()
+        for start in range(0, len(indexes), _NODE_CHUNK):
+            parts.append(
+                select(col(AuditTreeNode.level), col(AuditTreeNode.idx), col(AuditTreeNode.hash))
+                .where(col(AuditTreeNode.level) == level)
+                .where(col(AuditTreeNode.idx).in_(indexes[start : start + _NODE_CHUNK]))
             )
-        )
-        found.update({(level, idx): bytes(value) for level, idx, value in rows})
+    found: dict[Node, bytes] = {}
+    for first in range(0, len(parts), _PARTS_PER_QUERY):
+        rows = session.execute(union_all(*parts[first : first + _PARTS_PER_QUERY]))
+        found.update({(int(level), int(idx)): bytes(value) for level, idx, value in rows})
     return found
 
 
-def leaves(session: Session, *, batch: int = 10_000) -> Iterator[tuple[int, bytes]]:
-    """Every stored leaf hash as (index, hash), in order."""
-    after = -1
+def leaves(
+    session: Session, *, first: int = 0, last: int | None = None, batch: int = 10_000
+) -> Iterator[tuple[int, bytes]]:
+    """Stored leaf hashes as (index, hash), in order, from `first` to `last` inclusive."""
+    after = first - 1
     while True:
-        rows = session.execute(
+        statement = (
             select(col(AuditTreeNode.idx), col(AuditTreeNode.hash))
             .where(col(AuditTreeNode.level) == 0, col(AuditTreeNode.idx) > after)
             .order_by(col(AuditTreeNode.idx))
             .limit(batch)
-        ).all()
+        )
+        if last is not None:
+            statement = statement.where(col(AuditTreeNode.idx) <= last)
+        rows = session.execute(statement).all()
         for idx, value in rows:
             yield int(idx), bytes(value)
         if len(rows) < batch:
@@ -91,19 +109,33 @@ def leaves(session: Session, *, batch: int = 10_000) -> Iterator[tuple[int, byte
         after = int(rows[-1][0])
 
 
-def event_rows(session: Session, *, batch: int = 10_000) -> Iterator[Row[Any]]:
-    """Every stored event in sequence order, as plain rows (attributes named as AuditEvent's),
-    read in batches: a million of them in constant memory, without building ORM objects."""
+def event_rows(
+    session: Session, *, low: int = 1, high: int | None = None, batch: int = 10_000
+) -> Iterator[Row[Any]]:
+    """Stored events from seq `low` to `high` inclusive, in order, as plain rows (attributes
+    named as AuditEvent's), read in batches without building ORM objects."""
     table = AuditEvent.__table__  # type: ignore[attr-defined]
-    after = 0
+    after = low - 1
     while True:
-        rows = session.execute(
-            select(table).where(table.c.seq > after).order_by(table.c.seq).limit(batch)
-        ).all()
+        statement = select(table).where(table.c.seq > after).order_by(table.c.seq).limit(batch)
+        if high is not None:
+            statement = statement.where(table.c.seq <= high)
+        rows = session.execute(statement).all()
         yield from rows
         if len(rows) < batch:
             return
         after = rows[-1].seq
+
+
+def event_seqs_after(session: Session, seq: int) -> list[int]:
+    return [
+        int(value)
+        for value in session.execute(
+            select(col(AuditEvent.seq))
+            .where(col(AuditEvent.seq) > seq)
+            .order_by(col(AuditEvent.seq))
+        ).scalars()
+    ]
 
 
 def event(session: Session, seq: int) -> AuditEvent | None:

@@ -15,9 +15,8 @@ from typing import Any, Literal, Protocol
 from sqlmodel import Session
 
 from mdm_server.audit import merkle, repository, tree
-from mdm_server.audit.canonical import canonical_bytes, timestamp
+from mdm_server.audit.canonical import check_canonical, encode_checked, timestamp
 from mdm_server.audit.index import index_row
-from mdm_server.audit.models import AuditEvent
 from mdm_server.db import on_commit
 
 CANONICAL_VERSION = 1
@@ -56,7 +55,7 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> uuid.UUID:
     """Add an audit event to this unit of work; it commits with the change it describes."""
-    event = AuditEvent(
+    event = PendingEvent(
         seq=0,
         event_id=uuid.uuid4(),
         occurred_at=now,
@@ -70,12 +69,35 @@ def record(
         request_id=actor.request_id,
         source_ip=actor.source_ip,
         detail=dict(detail or {}),
-        canonical="",
     )
-    canonical_bytes(event.detail)  # refuse a detail with no canonical form now, not at commit
+    check_canonical(event.detail)  # refuse a detail with no canonical form now, not at commit
+    timestamp(now)  # and a naive time
     session.info.setdefault(_PENDING, []).append(event)
     on_commit(session, _assign_sequence)
     return event.event_id
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An event recorded in this unit of work, numbered and written just before it commits."""
+
+    seq: int
+    event_id: uuid.UUID
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_name: str | None
+    actor_role: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    request_id: str | None
+    source_ip: str | None
+    detail: dict[str, Any]
+    canonical: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 class EventFields(Protocol):
@@ -121,7 +143,7 @@ def canonical_document(event: EventFields) -> dict[str, Any]:
 
 
 def _assign_sequence(session: Session) -> None:
-    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    pending: list[PendingEvent] = session.info.pop(_PENDING, [])
     if not pending:
         return
     last = repository.advance_head(session, by=len(pending))
@@ -129,9 +151,9 @@ def _assign_sequence(session: Session) -> None:
     leaves: list[bytes] = []
     for offset, event in enumerate(pending):
         event.seq = first + offset
-        data = canonical_bytes(canonical_document(event))
+        data = encode_checked(canonical_document(event))
         event.canonical = data.decode("utf-8")
         leaves.append(merkle.leaf_hash(data))
-    session.add_all(pending)
+    repository.insert_events(session, [event.row() for event in pending])
     tree.append(session, first=first - 1, leaves=leaves)  # leaf index = seq - 1
     repository.insert_index(session, [index_row(event) for event in pending])

@@ -12,21 +12,26 @@ shorter than a checkpoint it signed was truncated, or restored from an old snaps
 from __future__ import annotations
 
 import hmac
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import create_engine
 from sqlmodel import Session
 
 from mdm_server.audit import merkle, repository, tree
-from mdm_server.audit.canonical import NotCanonicalError, canonical_bytes
+from mdm_server.audit.canonical import NotCanonicalError, encode_checked
 from mdm_server.audit.merkle import CompactRange
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteVerifier
 from mdm_server.audit.service import canonical_document
 
 MAX_PROBLEMS = 100
-PROGRESS_EVERY = 10_000
+CHUNK = 50_000  # events per unit of row-checking work
+PARALLEL_FROM = 2 * CHUNK  # smaller logs are checked in process
 
 
 @dataclass(frozen=True)
@@ -103,10 +108,72 @@ def _signed_checkpoints(
     return roots
 
 
-def _leaves(session: Session) -> Iterator[tuple[int, bytes]]:
-    yield from repository.leaves(session)
-    while True:
-        yield (-1, b"")
+@dataclass
+class Chunk:
+    """The row checks of events `low ..= high`: what a worker hands back."""
+
+    seqs: list[int]
+    leaves: list[bytes]
+    problems: list[Problem]
+
+
+def check_rows(session: Session, low: int, high: int) -> Chunk:
+    """Each stored event from `low` to `high`: its canonical bytes rebuilt from its columns,
+    and its leaf hash against the stored tree's. Independent of every other range."""
+    stored = dict(repository.leaves(session, first=low - 1, last=high - 1))
+    chunk = Chunk([], [], [])
+    for row in repository.event_rows(session, low=low, high=high):
+        seq = int(row.seq)
+        data = row.canonical.encode("utf-8")
+        try:
+            rebuilt = encode_checked(canonical_document(row))
+        except (NotCanonicalError, ValueError, TypeError) as exc:
+            rebuilt = b""
+            chunk.problems.append(Problem(seq, "not_canonical", f"event {seq}: {exc}"))
+        if rebuilt and rebuilt != data:
+            chunk.problems.append(
+                Problem(
+                    seq, "edited", f"event {seq}: its columns no longer match its canonical form"
+                )
+            )
+        leaf = merkle.leaf_hash(data)
+        if not hmac.compare_digest(stored.get(seq - 1, b""), leaf):
+            chunk.problems.append(
+                Problem(
+                    seq, "leaf_mismatch", f"event {seq}: its hash differs from the stored tree's"
+                )
+            )
+        chunk.seqs.append(seq)
+        chunk.leaves.append(leaf)
+    return chunk
+
+
+def _check_rows_at(url: str, low: int, high: int) -> Chunk:
+    """check_rows in a worker process, on a connection of its own."""
+    from mdm_server.db import Database, normalise_url
+
+    engine = create_engine(normalise_url(url))
+    try:
+        with Database(engine).unit_of_work(write=False) as session:
+            return check_rows(session, low, high)
+    finally:
+        engine.dispose()
+
+
+def _chunks(session: Session, head: int, workers: int) -> Iterator[Chunk]:
+    """The row checks over 1 ..= head, in order: in this process for a small log, else spread
+    over `workers` processes (the checks are CPU-bound and each range stands alone)."""
+    ranges = [(low, min(low + CHUNK - 1, head)) for low in range(1, head + 1, CHUNK)]
+    if workers <= 1 or len(ranges) <= 1:
+        for low, high in ranges:
+            yield check_rows(session, low, high)
+        return
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_check_rows_at, url, low, high) for low, high in ranges]
+        for future in futures:
+            yield future.result()
 
 
 def verify(
@@ -115,58 +182,44 @@ def verify(
     verifier: NoteVerifier,
     published: Checkpoint | None = None,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> Report:
-    """Check the whole log; `progress(events_read)` is called every PROGRESS_EVERY events."""
+    """Check the whole log; `progress(events_read)` is called as the work advances."""
     started = time.perf_counter()
     report = Report(head=tree.size(session))
     roots = _signed_checkpoints(session, verifier, published, report)
     report.latest_checkpoint = max(roots, default=None)
     compact = CompactRange()
-    stored_leaves = _leaves(session)
-    stored_index, stored_leaf = next(stored_leaves)
     good_until = 0  # the largest checkpoint size that matched
     expected = 1
-    for row in repository.event_rows(session):
-        seq = int(row.seq)
-        report.events += 1
-        if progress is not None and report.events % PROGRESS_EVERY == 0:
-            progress(report.events)
-        if seq > report.head:
-            report.add(
-                seq, "beyond_head", f"event {seq} lies beyond the log's head ({report.head})"
-            )
-            continue
-        while expected < seq:  # events missing here: carry on with the tree's stored leaves
-            report.add(expected, "missing", f"event {expected} is missing")
-            while 0 <= stored_index < expected - 1:
-                stored_index, stored_leaf = next(stored_leaves)
-            if stored_index != expected - 1:
-                break
-            compact.append(stored_leaf)
+    stuck = False
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    for chunk in _chunks(session, report.head, workers if report.head > PARALLEL_FROM else 1):
+        for problem in chunk.problems:
+            report.add(problem.seq, problem.kind, problem.message)
+        for seq, leaf in zip(chunk.seqs, chunk.leaves, strict=True):
+            report.events += 1
+            if stuck:
+                continue
+            while expected < seq:  # events missing here: carry on with the tree's stored leaves
+                report.add(expected, "missing", f"event {expected} is missing")
+                kept = repository.read_nodes(session, [(0, expected - 1)]).get((0, expected - 1))
+                if kept is None:
+                    break
+                compact.append(kept)
+                good_until = _check_root(compact, roots, good_until, report)
+                expected += 1
+            if seq != expected:
+                stuck = True  # neither events nor stored leaves can rebuild the tree further
+                continue
+            compact.append(leaf)
             good_until = _check_root(compact, roots, good_until, report)
             expected += 1
-        if seq != expected:
-            break  # neither events nor stored leaves can rebuild the tree further
-        data = row.canonical.encode("utf-8")
-        try:
-            rebuilt = canonical_bytes(canonical_document(row))
-        except NotCanonicalError as exc:
-            rebuilt = b""
-            report.add(seq, "not_canonical", f"event {seq}: {exc}")
-        if rebuilt and rebuilt != data:
-            report.add(
-                seq, "edited", f"event {seq}: its columns no longer match its canonical form"
-            )
-        leaf = merkle.leaf_hash(data)
-        while 0 <= stored_index < seq - 1:
-            stored_index, stored_leaf = next(stored_leaves)
-        if stored_index != seq - 1 or not hmac.compare_digest(stored_leaf, leaf):
-            report.add(
-                seq, "leaf_mismatch", f"event {seq}: its hash differs from the stored tree's"
-            )
-        compact.append(leaf)
-        good_until = _check_root(compact, roots, good_until, report)
-        expected += 1
+        if progress is not None:
+            progress(report.events)
+    for seq in repository.event_seqs_after(session, report.head):
+        report.events += 1
+        report.add(seq, "beyond_head", f"event {seq} lies beyond the log's head ({report.head})")
     last = expected - 1
     if last < report.head:
         report.add(last + 1, "truncated", f"events {last + 1} to {report.head} are missing")

@@ -319,3 +319,33 @@ class TestAppendOnly:
         with pytest.raises(DBAPIError, match="append-only"), database.unit_of_work() as session:
             session.execute(text(statement))
         assert check(database, data_dir, signer).ok
+
+
+class TestVerifyInParallel:
+    def test_workers_find_what_one_process_finds(
+        self,
+        committed_database: Database,
+        data_dir: Path,
+        signer: NoteSigner,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from mdm_server.audit import verify as verification
+
+        monkeypatch.setattr(verification, "CHUNK", 7)
+        monkeypatch.setattr(verification, "PARALLEL_FROM", 10)
+        write_events(committed_database, 40, per_unit=10)
+        checkpoint(committed_database, data_dir, signer)
+        with committed_database.unit_of_work(write=False) as session:
+            clean = verification.verify(session, verifier=signer.verifier(), workers=2)
+        assert clean.ok and clean.events == 40, clean.problems
+        tamper(
+            committed_database,
+            "UPDATE audit_events SET canonical = replace(canonical, 'INV', 'XXX') WHERE seq = 23",
+            "DELETE FROM audit_events WHERE seq = 31",
+        )
+        with committed_database.unit_of_work(write=False) as session:
+            both = verification.verify(session, verifier=signer.verifier(), workers=2)
+            alone = verification.verify(session, verifier=signer.verifier(), workers=1)
+        assert both.first_bad_seq == alone.first_bad_seq == 23
+        assert [(p.seq, p.kind) for p in both.problems] == [(p.seq, p.kind) for p in alone.problems]
+        assert (31, "missing") in [(p.seq, p.kind) for p in both.problems]

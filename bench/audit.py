@@ -1,0 +1,207 @@
+"""The audit log on SQLite: appending, proving, verifying and searching.
+
+1. Appended and committed events per second, in units of work of `--batch` events (how the
+   device outbox and bulk jobs write), against a baseline of one event per unit of work.
+2. Inclusion proofs per second from the stored tree at full size (random events), against a
+   baseline of the same proofs from a tree held whole in memory.
+3. `tabard audit verify`'s pass over the whole log (`--events`, default 1,000,000), against a
+   baseline pass that only reads the stored leaf hashes and folds them into the root.
+4. One officer's search (their newest 50 events, then all of one day) over the whole log
+   through the search index, against a baseline scan of the events' JSON for the same officer.
+
+Ends with one JSON line.
+
+    python bench/audit.py [--events 1000000] [--batch 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+
+from mdm_server.audit import checkpoints, merkle, repository, tree
+from mdm_server.audit.notes import NoteSigner
+from mdm_server.audit.service import Actor, record
+from mdm_server.audit.verify import verify
+from mdm_server.db import Database, build_engine
+from mdm_server.migrate import upgrade
+from tests.conftest import make_settings
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+OFFICERS = [f"{1000 + n}" for n in range(2000)]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def write(database: Database, first: int, count: int, batch: int) -> float:
+    """Write `count` search events in units of `batch`; seconds taken."""
+    started = time.perf_counter()
+    for offset in range(0, count, batch):
+        with database.unit_of_work() as session:
+            for n in range(first + offset, first + min(offset + batch, count)):
+                collar = OFFICERS[n % len(OFFICERS)]
+                record(
+                    session,
+                    actor=Actor(type="staff", id=f"u{collar}", name=f"pc{collar}", role="officer"),
+                    action="transaction.person_search",
+                    now=START + timedelta(seconds=n * 2),
+                    target_type="device",
+                    target_id=f"dev-{n % 9000}",
+                    detail={
+                        "type": "person_search",
+                        "purpose": "INV",
+                        "collar_number": collar,
+                        "division": f"D{n % 12}",
+                        "device_id": f"dev-{n % 9000}",
+                        "subject": {"surname": f"Surname{n % 50000}", "forename": "Alex"},
+                        "outcome": "answered",
+                        "result_count": n % 4,
+                    },
+                )
+    return time.perf_counter() - started
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+def proofs(database: Database, size: int, samples: int) -> tuple[float, float]:
+    rng = random.Random(7)
+    seqs = [rng.randint(1, size) for _ in range(samples)]
+    with database.unit_of_work(write=False) as session:
+        started = time.perf_counter()
+        for seq in seqs:
+            tree.inclusion_proof(session, index=seq - 1, at=size)
+        stored = time.perf_counter() - started
+        leaves = [leaf for _, leaf in repository.leaves(session)]
+    memory = merkle.MemoryTree(leaves)
+    started = time.perf_counter()
+    for seq in seqs:
+        memory.inclusion(seq - 1, size)
+    in_memory = time.perf_counter() - started
+    return rate(samples, stored), rate(samples, in_memory)
+
+
+def search_ms(database: Database, statement: str, params: dict[str, Any], runs: int) -> float:
+    times = []
+    with database.unit_of_work(write=False) as session:
+        for _ in range(runs):
+            started = time.perf_counter()
+            session.execute(text(statement), params).all()
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--baseline-events", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        settings = make_settings(directory, database_url=f"sqlite:///{directory}/audit.db")
+        engine = build_engine(settings)
+        upgrade(engine)
+        database = Database(engine)
+        signer = NoteSigner("bench/audit", Ed25519PrivateKey.generate())
+
+        single = write(database, 0, args.baseline_events, 1)
+        log(f"baseline: {args.baseline_events} events, one per unit: {single:.1f} s")
+        remaining = args.events - args.baseline_events
+        batched = 0.0
+        written = args.baseline_events
+        step = max(args.batch, 100_000)
+        while written < args.events:
+            count = min(step, args.events - written)
+            batched += write(database, written, count, args.batch)
+            written += count
+            log(f"  {written:,} events ({rate(written - args.baseline_events, batched):,.0f}/s)")
+        with database.unit_of_work() as session:
+            checkpoints.make(session, signer=signer, data_dir=directory, now=datetime.now(UTC))
+
+        proofs_stored, proofs_memory = proofs(database, args.events, 5000)
+
+        with database.unit_of_work(write=False) as session:
+            report = verify(session, verifier=signer.verifier(), published=None)
+            assert report.ok, report.problems
+            verify_s = report.seconds
+            started = time.perf_counter()
+            root = merkle.root_of(leaf for _, leaf in repository.leaves(session))
+            fold_s = time.perf_counter() - started
+            assert root == tree.root(session, args.events)
+
+        officer = OFFICERS[123]
+        page_ms = search_ms(
+            database,
+            "SELECT e.seq, e.canonical FROM audit_index i JOIN audit_events e ON e.seq = i.seq "
+            "WHERE i.officer = :o ORDER BY i.seq DESC LIMIT 50",
+            {"o": officer},
+            runs=20,
+        )
+        day_ms = search_ms(
+            database,
+            "SELECT e.seq, e.canonical FROM audit_index i JOIN audit_events e ON e.seq = i.seq "
+            "WHERE i.officer = :o AND i.occurred_at >= :a AND i.occurred_at < :b ORDER BY i.seq",
+            {"o": officer, "a": "2026-11-10 00:00:00.000000", "b": "2026-11-11 00:00:00.000000"},
+            runs=20,
+        )
+        scan_ms = search_ms(
+            database,
+            "SELECT seq, canonical FROM audit_events WHERE json_extract(detail, '$.collar_number')"
+            " = :o ORDER BY seq DESC LIMIT 50",
+            {"o": officer},
+            runs=3,
+        )
+        engine.dispose()
+
+    figures = {
+        "events": args.events,
+        "batch": args.batch,
+        "append_batched_per_s": round(rate(remaining, batched)),
+        "append_single_per_s": round(rate(args.baseline_events, single)),
+        "inclusion_proofs_per_s": round(proofs_stored),
+        "inclusion_proofs_in_memory_per_s": round(proofs_memory),
+        "verify_s": round(verify_s, 2),
+        "leaf_fold_s": round(fold_s, 2),
+        "officer_newest_50_ms": round(page_ms, 2),
+        "officer_one_day_ms": round(day_ms, 2),
+        "officer_scan_ms": round(scan_ms, 1),
+    }
+    print(
+        f"append, batches of {args.batch}: {figures['append_batched_per_s']:,}/s "
+        f"(one per unit: {figures['append_single_per_s']:,}/s, "
+        f"x{figures['append_batched_per_s'] / figures['append_single_per_s']:.1f})"
+    )
+    print(
+        f"inclusion proofs from the stored tree: {figures['inclusion_proofs_per_s']:,}/s "
+        f"(whole tree in memory: {figures['inclusion_proofs_in_memory_per_s']:,}/s)"
+    )
+    print(
+        f"verify {args.events:,} events: {verify_s:.1f} s "
+        f"(folding the stored leaves alone: {fold_s:.1f} s)"
+    )
+    print(
+        f"officer search, newest 50: {page_ms:.2f} ms; one day: {day_ms:.2f} ms "
+        f"(scan of the events' JSON: {scan_ms:.0f} ms, x{scan_ms / page_ms:.0f})"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
