@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from mdm_server.audit import merkle, repository, tree
 from mdm_server.audit.canonical import check_canonical, encode_checked, timestamp
+from mdm_server.audit.ids import uuid7
 from mdm_server.audit.index import index_row
 from mdm_server.db import on_commit
 
@@ -57,7 +58,7 @@ def record(
     """Add an audit event to this unit of work; it commits with the change it describes."""
     event = PendingEvent(
         seq=0,
-        event_id=uuid.uuid4(),
+        event_id=uuid7(),
         occurred_at=now,
         actor_type=actor.type,
         actor_id=actor.id,

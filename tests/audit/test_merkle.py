@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,13 @@ def test_impossible_consistency_requests_are_refused() -> None:
         merkle.consistency_ranges(5, 4)
     with pytest.raises(ProofError):
         MemoryTree(_leaves(3)).consistency(1, 4)
+
+
+def test_event_ids_are_version_7_and_sort_by_time() -> None:
+    from mdm_server.audit.ids import uuid7
+
+    ids = [uuid7() for _ in range(50)]
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in ids)
+    assert len(set(ids)) == 50
+    first, last = ids[0].int >> 80, ids[-1].int >> 80
+    assert first <= last
