@@ -113,6 +113,8 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler logs every run of every job at INFO; Tabard logs what each run did.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
 def create_app_from_env() -> FastAPI:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.agents import audit_trail
 from tests.e2e.harness import Tabard
+from tests.support import wait_for
 
 PASSWORD = "correct horse battery staple"
 KILLS = 4
@@ -68,11 +69,18 @@ def _write_until_killed(
     for thread in threads:
         thread.start()
     assert enough.wait(120), f"too few events acknowledged; refusals: {refusals[:3]}"
+    signed_before = len(acknowledged)
+    wait_for(lambda: _checkpoint_size(tabard) >= signed_before, "a checkpoint under the load")
     assert tabard.server_pid is not None
     os.kill(tabard.server_pid, signal.SIGKILL)  # with requests in flight
     for thread in threads:
         thread.join(timeout=30)
     assert not refusals, refusals[:3]  # a dead server drops connections; it never says no
+
+
+def _checkpoint_size(tabard: Tabard) -> int:
+    response = httpx.get(f"{tabard.url}/api/v1/audit/checkpoint", timeout=10)
+    return int(response.text.split("\n")[1]) if response.status_code == 200 else 0
 
 
 @pytest.mark.timeout(600)
