@@ -157,7 +157,9 @@ def _read(data: bytes) -> dict[str, bytes]:
             if names != [*MEMBERS, SEAL]:
                 raise BundleError(f"the bundle holds {names}, not the files of {FORMAT}")
             files = {name: archive.read(name) for name in names}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except BundleError:
+        raise
+    except Exception as exc:  # untrusted bytes: zipfile raises many kinds of error
         raise BundleError(f"not a readable zip: {exc}") from None
     if _zip(files) != data:
         raise BundleError("the zip's bytes are not those its contents give: it was altered")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlmodel import Session
 
 from mdm_server.audit import repository, tree
+from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.models import AuditCheckpoint
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteSigner, NoteVerifier
 from mdm_server.config import Settings
@@ -91,7 +92,13 @@ def _agrees(session: Session, size: int, root: bytes, what: str, current: int) -
             f"{what} covers {size} events but the log holds {current}: events "
             f"{current + 1} to {size} are missing; run `tabard audit verify`"
         )
-    if not hmac.compare_digest(tree.root(session, size), root):
+    try:
+        recomputed = tree.root(session, size)
+    except ProofError as exc:
+        raise LogContradictionError(
+            f"the stored tree cannot give {what}'s root ({exc}); run `tabard audit verify`"
+        ) from None
+    if not hmac.compare_digest(recomputed, root):
         raise LogContradictionError(
             f"the log's first {size} events no longer hash to {what}'s root; "
             "run `tabard audit verify`"
