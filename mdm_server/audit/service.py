@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from sqlmodel import Session
 
@@ -19,6 +19,9 @@ from mdm_server.audit.canonical import check_canonical, encode_checked, timestam
 from mdm_server.audit.ids import uuid7
 from mdm_server.audit.index import index_row
 from mdm_server.db import on_commit
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
 CANONICAL_VERSION = 1
 _PENDING = "tabard.audit.pending"
@@ -101,22 +104,9 @@ class PendingEvent:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-class EventFields(Protocol):
-    """An AuditEvent, or a plain row of the audit_events table."""
-
-    seq: int
-    event_id: uuid.UUID
-    occurred_at: datetime
-    actor_type: str
-    actor_id: str | None
-    actor_name: str | None
-    actor_role: str | None
-    action: str
-    target_type: str | None
-    target_id: str | None
-    request_id: str | None
-    source_ip: str | None
-    detail: dict[str, Any]
+# What canonical_document and the index read: a PendingEvent, or a row of audit_events (its
+# columns bear the same names).
+EventFields = Union["PendingEvent", "Row[Any]"]
 
 
 def canonical_document(event: EventFields) -> dict[str, Any]:
