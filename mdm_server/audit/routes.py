@@ -113,14 +113,9 @@ def read_event(seq: int, context: ContextDep, caller: Auditor) -> EventPublic:
         canonical = event.canonical.encode("utf-8")
     return EventPublic(
         seq=seq,
-        event=_document(canonical),
+        event=json.loads(canonical),
         canonical=base64.b64encode(canonical).decode("ascii"),
     )
-
-
-def _document(canonical: bytes) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(canonical)
-    return document
 
 
 @router.get("/export", response_class=Response)

@@ -24,11 +24,8 @@ ORIGIN = "mdm.test/audit"
 OFFICER = Actor(type="staff", id="u-7", name="pc.jones", role="officer", source_ip="10.0.0.7")
 
 
-def test_signer() -> NoteSigner:
+def fixed_signer() -> NoteSigner:
     return NoteSigner(ORIGIN, ed25519.Ed25519PrivateKey.from_private_bytes(b"\x07" * 32))
-
-
-test_signer.__test__ = False  # type: ignore[attr-defined]
 
 
 def write_events(database: Database, count: int, *, per_unit: int = 3, start: int = 0) -> None:

@@ -21,7 +21,7 @@ from mdm_server.audit import bundle
 from mdm_server.audit.service import Actor, record
 from mdm_server.db import Database
 from tabard.cli import app as cli
-from tests.audit.log import NOW, checkpoint_app, test_signer
+from tests.audit.log import NOW, checkpoint_app, fixed_signer
 from tests.factories.staff import headers_for
 from tests.support import audit_events
 
@@ -114,7 +114,7 @@ def test_a_bundle_rebuilt_around_a_forged_event_fails(exported: tuple[bytes, lis
     canonical = base64.b64decode(entry["canonical"]).replace(b"Name", b"Nane")
     entry["canonical"] = base64.b64encode(canonical).decode()
     files["events.jsonl"] = "".join(f"{line}\n" for line in [json.dumps(entry), *rest]).encode()
-    forger = test_signer()
+    forger = fixed_signer()
     files["verifier-key.txt"] = (forger.verifier_key() + "\n").encode()
     files["bundle.note"] = forger.sign_text(bundle._seal_text(files)).encode()
     with pytest.raises(bundle.BundleError, match="signature"):
@@ -126,7 +126,7 @@ def test_the_recipient_can_insist_on_the_published_key(
 ) -> None:
     data, _ = exported
     with pytest.raises(bundle.BundleError, match="another key"):
-        bundle.verify(data, verifier_key=test_signer().verifier_key())
+        bundle.verify(data, verifier_key=fixed_signer().verifier_key())
 
 
 @pytest.mark.parametrize(
@@ -166,3 +166,6 @@ def test_verify_bundle_from_the_command_line(
     result = CliRunner().invoke(cli, ["audit", "verify-bundle", str(bad)])
     assert result.exit_code == 1
     assert "does not verify" in result.output
+    missing = CliRunner().invoke(cli, ["audit", "verify-bundle", str(tmp_path / "none.zip")])
+    assert missing.exit_code == 1
+    assert "cannot read" in missing.output

@@ -12,12 +12,12 @@ from mdm_server.audit import checkpoints, merkle, repository, tree
 from mdm_server.audit.notes import NoteSigner
 from mdm_server.audit.service import record
 from mdm_server.db import Database
-from tests.audit.log import NOW, OFFICER, check, checkpoint, tamper, test_signer, write_events
+from tests.audit.log import NOW, OFFICER, check, checkpoint, fixed_signer, tamper, write_events
 
 
 @pytest.fixture
 def signer() -> NoteSigner:
-    return test_signer()
+    return fixed_signer()
 
 
 @pytest.fixture

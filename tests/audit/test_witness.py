@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -14,7 +15,7 @@ from mdm_server.audit import merkle
 from mdm_server.audit.notes import Checkpoint, NoteSigner
 from mdm_server.audit.witness import HttpLogServer, Witness, WitnessError
 from mdm_server.db import Database
-from tests.audit.log import ORIGIN, checkpoint_app, test_signer, write_events
+from tests.audit.log import ORIGIN, checkpoint_app, fixed_signer, write_events
 
 
 def _leaves(tag: str, count: int) -> list[bytes]:
@@ -48,7 +49,7 @@ class ScriptedLog:
 
 @pytest.fixture
 def log() -> ScriptedLog:
-    return ScriptedLog(test_signer())
+    return ScriptedLog(fixed_signer())
 
 
 @pytest.fixture
@@ -103,8 +104,6 @@ def test_a_rewritten_history_cannot_prove_consistency(witness: Witness, log: Scr
 
 
 def test_a_note_signed_by_another_key_is_not_taken(tmp_path: Path, log: ScriptedLog) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     keeper = Witness(tmp_path / "w")
     keeper.pin(NoteSigner(ORIGIN, ed25519.Ed25519PrivateKey.generate()).verifier_key())
     log.grow(_leaves("a", 2))
@@ -114,8 +113,6 @@ def test_a_note_signed_by_another_key_is_not_taken(tmp_path: Path, log: Scripted
 
 
 def test_a_different_key_is_not_pinned_over_the_first(witness: Witness) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     other = NoteSigner(ORIGIN, ed25519.Ed25519PrivateKey.generate()).verifier_key()
     with pytest.raises(WitnessError, match="already holds the key"):
         witness.pin(other)

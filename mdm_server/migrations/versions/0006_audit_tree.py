@@ -22,13 +22,13 @@ depends_on: str | Sequence[str] | None = None
 
 APPEND_ONLY = ("audit_events", "audit_tree_nodes", "audit_checkpoints")
 # Rows of the audit tables are never updated or deleted. The one exception is retention
-# (docs/audit.md), which deletes old events' contents inside a transaction that first says so
-# with `SET LOCAL tabard.audit_retention = 'on'` and writes a signed deletion record; the
-# tree's nodes, and so every proof, stay.
+# (docs/audit.md), which deletes old events (and their search index rows, table of 0007)
+# inside a transaction that first says so with `SET LOCAL tabard.audit_retention = 'on'` and
+# writes a signed deletion record; the tree's nodes, and so every proof, stay.
 _REFUSE = """
 CREATE FUNCTION tabard_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_events'
+    IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('audit_events', 'audit_index')
        AND current_setting('tabard.audit_retention', true) = 'on' THEN
         RETURN OLD;
     END IF;

@@ -27,19 +27,6 @@ depends_on: str | Sequence[str] | None = None
 
 BATCH = 5000
 REPLACED_INDEXES = ("action", "actor_id", "occurred_at", "target_id")
-# As in 0006, and retention may now also delete the index rows of the events it deletes.
-_REFUSE = """
-CREATE OR REPLACE FUNCTION tabard_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('audit_events', 'audit_index')
-       AND current_setting('tabard.audit_retention', true) = 'on' THEN
-        RETURN OLD;
-    END IF;
-    RAISE EXCEPTION 'the audit log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$
-"""
 
 
 def upgrade() -> None:
@@ -67,8 +54,7 @@ def upgrade() -> None:
     # Searches now go through audit_index: the events' own secondary indexes only slow writes.
     for column in REPLACED_INDEXES:
         op.drop_index(f"ix_audit_events_{column}", table_name="audit_events")
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(_REFUSE)
+    if op.get_bind().dialect.name == "postgresql":  # the function 0006 made
         op.execute(
             "CREATE TRIGGER audit_index_append_only BEFORE UPDATE OR DELETE ON audit_index "
             "FOR EACH ROW EXECUTE FUNCTION tabard_audit_append_only()"
