@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from mdm_server.audit import checkpoints
+from mdm_server.audit import checkpoints, subjects
 from mdm_server.audit.notes import NoteSigner
+from mdm_server.audit.subjects import SubjectKeys
 from mdm_server.auth.tokens import KEY_FILE as STAFF_TOKEN_KEY_FILE
 from mdm_server.auth.tokens import StaffTokens
 from mdm_server.clock import Clock, system_clock
@@ -38,6 +39,7 @@ class AppContext:
     command_signer: CommandSigner
     wakeups: Wakeups
     audit_signer: NoteSigner
+    subject_keys: SubjectKeys
 
     @classmethod
     def build(
@@ -50,6 +52,7 @@ class AppContext:
             raise KeyStoreError(f"{keys.path(STAFF_TOKEN_KEY_FILE)} is not an Ed25519 key")
         database = database or Database.from_settings(settings)
         ca = DeviceCA.load_or_create(keys, now=clock(), name="Tabard Device CA")
+        master_key = MasterKey.load_or_create(keys)
         return cls(
             settings=settings,
             database=database,
@@ -59,11 +62,12 @@ class AppContext:
             passwords=PasswordHasher(settings),
             staff_tokens=StaffTokens(staff_key, settings),
             device_keys=DevicePublicKeys(),
-            master_key=MasterKey.load_or_create(keys),
+            master_key=master_key,
             records=DemoConnector(),
             command_signer=CommandSigner.load_or_create(
                 keys, ca=ca, issuer=settings.public_url, now=clock()
             ),
             wakeups=Wakeups(postgres=database.dialect == "postgresql"),
             audit_signer=checkpoints.load_signer(keys, settings),
+            subject_keys=SubjectKeys(master_key.derive(subjects.KEY_PURPOSE)),
         )

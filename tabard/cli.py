@@ -8,6 +8,7 @@ import typer
 from device_agent.cli import agent_app
 from mdm_server.cli.accounts import login, logout, users_app
 from mdm_server.cli.audit import audit_app
+from mdm_server.cli.audit_search import search as audit_search
 from mdm_server.cli.commands import commands_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
@@ -34,6 +35,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(commands_app, name="commands")
 app.add_typer(policy_app, name="policy")
 app.command("jobs")(jobs)
+audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
 app.add_typer(agent_app, name="agent")
 app.command("virtual-device")(virtual_device)

@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from mdm_server.audit import bundle, checkpoints, merkle, repository
 from mdm_server.audit.canonical import timestamp
-from mdm_server.audit.models import AuditCheckpoint, AuditEvent, AuditIndex
+from mdm_server.audit.models import AuditCheckpoint, AuditIndex
 from mdm_server.audit.notes import NoteSigner
 from mdm_server.audit.service import Actor, record
 from mdm_server.errors import InvalidRequestError
@@ -64,19 +64,6 @@ def _covering(session: Session, size: int) -> AuditCheckpoint:
     return found
 
 
-def _canonical(session: Session, seqs: list[int]) -> dict[int, bytes]:
-    found: dict[int, bytes] = {}
-    for start in range(0, len(seqs), 1000):
-        chunk = seqs[start : start + 1000]
-        rows = session.execute(
-            select(col(AuditEvent.seq), col(AuditEvent.canonical)).where(
-                col(AuditEvent.seq).in_(chunk)
-            )
-        )
-        found.update({int(seq): text.encode("utf-8") for seq, text in rows})
-    return found
-
-
 def export(
     session: Session,
     *,
@@ -101,7 +88,9 @@ def export(
     consistency = merkle.consistency_ranges(first.size, latest.size)
     wanted = merkle.nodes_for([r for rs in ranges.values() for r in rs] + consistency)
     nodes = repository.read_nodes(session, wanted)
-    canonical = _canonical(session, seqs)
+    canonical = {
+        seq: text.encode("utf-8") for seq, text in repository.canonical_texts(session, seqs).items()
+    }
     missing = [seq for seq in seqs if seq not in canonical]
     if missing:
         raise InvalidRequestError(f"audit event {missing[0]} is missing; run `tabard audit verify`")

@@ -1,9 +1,12 @@
 """The search index of an event: who (the officer's collar number), which device, which
-division, what kind of transaction and for what purpose, taken from the event itself."""
+division, what kind of transaction and for what purpose, and the subject keys of what it
+touched, taken from the event itself."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from mdm_server.audit.subjects import KEY_HEX_CHARS
 
 if TYPE_CHECKING:
     from mdm_server.audit.service import EventFields
@@ -28,3 +31,15 @@ def index_row(event: EventFields) -> dict[str, Any]:
         else None,
         "purpose": _text(detail.get("purpose"), 32),
     }
+
+
+def subject_rows(event: EventFields) -> list[dict[str, Any]]:
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    keys = detail.get("subject_keys")
+    if not isinstance(keys, list):
+        return []
+    return [
+        {"subject": key, "seq": event.seq}
+        for key in sorted({key for key in keys if isinstance(key, str)})
+        if len(key) == KEY_HEX_CHARS
+    ]

@@ -97,3 +97,15 @@ class AuditIndex(SQLModel, table=True):
     division: str | None = Field(default=None, max_length=64)
     transaction_type: str | None = Field(default=None, max_length=32)
     purpose: str | None = Field(default=None, max_length=32)
+
+
+class AuditSubject(SQLModel, table=True):
+    """Which events touched a subject (a person, vehicle or incident), by its opaque key
+    (mdm_server/audit/subjects.py): one row per key the event's detail lists."""
+
+    __tablename__ = "audit_subjects"
+
+    subject: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )

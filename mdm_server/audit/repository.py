@@ -14,6 +14,7 @@ from mdm_server.audit.models import (
     AuditEvent,
     AuditHead,
     AuditIndex,
+    AuditSubject,
     AuditTreeNode,
 )
 from mdm_server.db import insert_ignoring_conflicts
@@ -62,6 +63,25 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
 def insert_index(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(insert(AuditIndex), rows)
+
+
+def insert_subjects(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(AuditSubject), rows)
+
+
+def canonical_texts(session: Session, seqs: list[int]) -> dict[int, str]:
+    """The canonical text of each of these events that exists."""
+    found: dict[int, str] = {}
+    for start in range(0, len(seqs), 1000):
+        chunk = seqs[start : start + 1000]
+        rows = session.execute(
+            select(col(AuditEvent.seq), col(AuditEvent.canonical)).where(
+                col(AuditEvent.seq).in_(chunk)
+            )
+        )
+        found.update({int(seq): text for seq, text in rows})
+    return found
 
 
 def read_nodes(session: Session, wanted: Iterable[Node]) -> dict[Node, bytes]:

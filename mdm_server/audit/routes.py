@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
-from typing import Annotated, Any
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
-from mdm_server.audit import repository, tree
+from mdm_server.audit import repository, search, tree
 from mdm_server.audit.export import ExportQuery, export
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.service import record
 from mdm_server.auth.models import Role
 from mdm_server.deps import ContextDep, PublicAccess, StaffAccess, StaffPrincipal
 from mdm_server.errors import InvalidRequestError, NotFoundError
+from mdm_server.secure.schemas import IncidentReference, Name, Registration
+from mdm_server.validation import CollarNumber, Division
+from policies.document import PurposeCode, TransactionTypeName
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.auditor))]
@@ -147,5 +151,115 @@ def export_bundle(
     return Response(
         data,
         media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def search_filters(
+    context: ContextDep,
+    officer: Annotated[CollarNumber | None, Query(description="Collar number.")] = None,
+    device: Annotated[uuid.UUID | None, Query(description="Device id.")] = None,
+    action: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[a-z][a-z0-9_.]{0,62}\*?$",
+            description="An action, or a prefix ending in '*' (transaction.*).",
+        ),
+    ] = None,
+    transaction_type: Annotated[TransactionTypeName | None, Query(alias="type")] = None,
+    purpose: Annotated[PurposeCode | None, Query()] = None,
+    division: Annotated[Division | None, Query()] = None,
+    start: Annotated[datetime | None, Query(alias="from", description="From (inclusive).")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="Until (exclusive).")] = None,
+    surname: Annotated[Name | None, Query(description="A person searched or recorded.")] = None,
+    forename: Annotated[Name | None, Query()] = None,
+    date_of_birth: Annotated[date | None, Query()] = None,
+    registration: Annotated[Registration | None, Query(description="A vehicle.")] = None,
+    incident: Annotated[IncidentReference | None, Query(description="An incident.")] = None,
+) -> search.Filters:
+    """The search filters of the query string; one subject (person, vehicle or incident)."""
+    keys = context.subject_keys
+    subject: dict[str, str] = {}
+    subject_keys: list[str] = []
+    if forename is not None and surname is None:
+        raise InvalidRequestError("'forename' needs 'surname'")
+    if date_of_birth is not None and forename is None:
+        raise InvalidRequestError("'date_of_birth' needs 'surname' and 'forename'")
+    given = [
+        name
+        for name, value in (
+            ("surname", surname),
+            ("registration", registration),
+            ("incident", incident),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise InvalidRequestError(f"search for one subject at a time (given: {', '.join(given)})")
+    if surname is not None:
+        subject = {"surname": surname}
+        subject.update({"forename": forename} if forename else {})
+        subject.update({"date_of_birth": date_of_birth.isoformat()} if date_of_birth else {})
+        subject_keys = keys.person(surname, forename, date_of_birth)
+    elif registration is not None:
+        subject, subject_keys = {"registration": registration}, [keys.vehicle(registration)]
+    elif incident is not None:
+        subject, subject_keys = {"incident": incident}, [keys.incident(incident)]
+    return search.Filters(
+        officer=officer,
+        device=str(device) if device is not None else None,
+        action=action,
+        transaction_type=transaction_type,
+        purpose=purpose,
+        division=division,
+        start=start,
+        end=end,
+        subject=subject,
+        subject_keys=tuple(subject_keys),
+    )
+
+
+Filters = Annotated[search.Filters, Depends(search_filters)]
+
+
+class SearchPage(BaseModel):
+    events: list[dict[str, Any]]  # the events' canonical documents, newest first
+    next_before: int | None  # pass as `before` for the next page; null on the last
+
+
+@router.get("/search")
+def search_events(
+    context: ContextDep,
+    caller: Auditor,
+    filters: Filters,
+    limit: Annotated[int, Query(ge=1, le=search.MAX_PAGE)] = 50,
+    before: Annotated[
+        int | None, Query(ge=1, description="Only events before this sequence number.")
+    ] = None,
+) -> SearchPage:
+    """Audit events matching every filter given, newest first (auditors; audited)."""
+    with context.database.unit_of_work() as session:
+        page = search.search(
+            session, filters, limit=limit, before=before, actor=caller.actor, now=context.clock()
+        )
+    return SearchPage(events=page.events, next_before=page.next_before)
+
+
+@router.get("/search/export", response_class=Response)
+def export_search(
+    context: ContextDep,
+    caller: Auditor,
+    filters: Filters,
+    output: Annotated[Literal["csv", "json"], Query(alias="format")] = "csv",
+) -> Response:
+    """Every matching event, oldest first, as CSV or JSON (auditors; audited; at most
+    50,000: narrow the filters for more)."""
+    now = context.clock()
+    with context.database.unit_of_work() as session:
+        data = search.export(session, filters, output=output, actor=caller.actor, now=now)
+    name = f"tabard-audit-search-{now.strftime('%Y%m%dT%H%M%SZ')}.{output}"
+    return Response(
+        data,
+        media_type="text/csv; charset=utf-8" if output == "csv" else "application/json",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )

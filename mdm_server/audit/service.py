@@ -17,7 +17,7 @@ from sqlmodel import Session
 from mdm_server.audit import merkle, repository, tree
 from mdm_server.audit.canonical import check_canonical, encode_checked, timestamp
 from mdm_server.audit.ids import uuid7
-from mdm_server.audit.index import index_row
+from mdm_server.audit.index import index_row, subject_rows
 from mdm_server.db import on_commit
 
 if TYPE_CHECKING:
@@ -148,3 +148,4 @@ def _assign_sequence(session: Session) -> None:
     repository.insert_events(session, [event.row() for event in pending])
     tree.append(session, first=first - 1, leaves=leaves)  # leaf index = seq - 1
     repository.insert_index(session, [index_row(event) for event in pending])
+    repository.insert_subjects(session, [row for event in pending for row in subject_rows(event)])

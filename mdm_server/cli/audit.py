@@ -178,23 +178,28 @@ def export(
     from mdm_server.cli.accounts import api_errors
     from mdm_server.cli.session import StaffClient
 
-    params = {"from": _instant(start, "--from"), "to": _instant(end, "--to")}
+    params = {"from": parse_instant(start, "--from"), "to": parse_instant(end, "--to")}
     if officer:
         params["officer"] = officer
     if device:
         params["device"] = device
     with api_errors():
         data = StaffClient.from_stored().download("/api/v1/audit/export", params=params)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    write_private(out, data)
     stdout.print(
         f"Wrote {out} ({len(data):,} bytes). Check it with: tabard audit verify-bundle {out}"
     )
 
 
-def _instant(text: str, option: str) -> str:
+def write_private(out: Path, data: bytes) -> None:
+    """Write personal data where only this user may read it (mode 0600)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def parse_instant(text: str, option: str) -> str:
     from datetime import UTC, datetime
 
     try:

@@ -8,7 +8,9 @@ import os
 import secrets
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 
@@ -27,6 +29,7 @@ class MasterKey:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise KeyStoreError(f"the master key must be {KEY_BYTES} bytes")
+        self._key = key
         self._aead = AESGCM(key)
 
     @classmethod
@@ -43,6 +46,13 @@ class MasterKey:
             return self._aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], bound_to)
         except (InvalidTag, ValueError):
             raise UnwrapError("a wrapped key failed authentication") from None
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A 32-byte key for one purpose (HKDF-SHA256, RFC 5869), so that a key used for
+        something else never needs a file of its own and is never the master key itself."""
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose).derive(
+            self._key
+        )
 
     def __repr__(self) -> str:
         return "MasterKey(<hidden>)"

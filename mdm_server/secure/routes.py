@@ -84,6 +84,7 @@ def run_transaction(
             token=session_token,
             request=body,
             connector=context.records,
+            subjects=context.subject_keys,
             now=context.clock(),
         )
 

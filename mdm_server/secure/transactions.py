@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from mdm_server.audit.service import record
+from mdm_server.audit.subjects import SubjectKeys, unique
 from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import StaffUser
 from mdm_server.deps import DevicePrincipal
@@ -21,10 +22,13 @@ from mdm_server.secure.connector import RecordsConnector, RecordsUnavailableErro
 from mdm_server.secure.gate import officer_actor, policy_for
 from mdm_server.secure.schemas import (
     IncidentLookup,
+    MissingPersonReport,
     PersonSearch,
+    StopAndSearch,
     TransactionRequest,
     TransactionResult,
     VehicleSearch,
+    WitnessStatement,
 )
 from mdm_server.secure.sessions import current_session
 
@@ -61,6 +65,28 @@ def _subject(request: TransactionRequest) -> dict[str, Any]:
     return request.report.model_dump(mode="json", exclude_none=True)
 
 
+def _subject_keys(keys: SubjectKeys, request: TransactionRequest) -> list[str]:
+    """The subject keys of what the transaction looked at or recorded (docs/audit.md)."""
+    found: list[str] = []
+    if isinstance(request, PersonSearch):
+        query = request.query
+        found += keys.person(query.surname, query.forename, query.date_of_birth)
+    elif isinstance(request, VehicleSearch):
+        found.append(keys.vehicle(request.query.registration))
+    elif isinstance(request, IncidentLookup):
+        found.append(keys.incident(request.query.reference))
+    elif isinstance(request, MissingPersonReport):
+        report = request.report
+        found += keys.person(report.surname, report.forename, report.date_of_birth)
+    elif isinstance(request, WitnessStatement):
+        found += keys.person(request.report.witness_surname, request.report.witness_forename)
+    elif isinstance(request, StopAndSearch) and request.report.subject_surname:
+        found += keys.person(request.report.subject_surname, request.report.subject_forename)
+    if request.incident_reference:
+        found.append(keys.incident(request.incident_reference))
+    return unique(found)
+
+
 def _answer(
     connector: RecordsConnector, request: TransactionRequest, transaction_id: str
 ) -> dict[str, Any]:
@@ -84,6 +110,7 @@ def run_transaction(
     token: str | None,
     request: TransactionRequest,
     connector: RecordsConnector,
+    subjects: SubjectKeys,
     now: datetime,
 ) -> TransactionResult:
     """Check, record, then answer. A transaction the records system cannot answer is still
@@ -98,10 +125,12 @@ def run_transaction(
         "purpose": request.purpose,
         "incident_reference": request.incident_reference,
         "subject": _subject(request),
+        "subject_keys": _subject_keys(subjects, request),
         "collar_number": officer.collar_number,
         "division": officer.division,
         "device_id": str(caller.device.id),
         "device_serial": caller.device.serial,
+        "device_compliance": caller.device.compliance_status,
         "session_id": str(secure.id),
         "connector": connector.name,
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -72,6 +73,27 @@ def enrol_assigned_j5(tabard: Tabard) -> Path:
         "virtual:SM-J510FN",
     )
     return state
+
+
+def professional_standards_search(tabard: Tabard) -> tuple[dict[str, Any], str]:
+    """An auditor finds the officer's search for Sam Example, on screen and as CSV."""
+    tabard.run(
+        "users",
+        "create",
+        "--username",
+        "ps-auditor",
+        "--role",
+        "auditor",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    tabard.login("ps-auditor", PASSWORD + "\nan even longer passphrase")
+    who = ["--surname", "example", "--forename", "SAM", "--officer", COLLAR]
+    searched = json.loads(tabard.run("audit", "search", *who, "--json").stdout)
+    out = tabard.root / "searches.csv"
+    tabard.run("audit", "search", *who, "--csv", str(out))
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    return searched, out.read_text()
 
 
 class TestSecureSide:
@@ -159,6 +181,7 @@ class TestSecureSide:
                     ),
                     "the outbox to drain",
                 )
+            searched, exported = professional_standards_search(tabard)
         assert refused.returncode == 1
         assert "pin_change_required" in refused.stderr or "acknowledge" in refused.stderr
         assert opened["secure_side"] == "open" and opened["online"] is True
@@ -197,6 +220,17 @@ class TestSecureSide:
         assert search.detail["incident_reference"] == "INC-20261121-0042"
         assert search.detail["subject"] == {"surname": "Example", "forename": "Sam"}
         assert [e.seq for e in secure] == sorted(e.seq for e in secure)
+        assert [e["detail"]["transaction_id"] for e in searched["events"]] == [
+            found["transaction_id"]
+        ]
+        assert exported.count("transaction.person_search") == 1
+        assert exported.splitlines()[0].startswith("seq,time,action,")
+        (audited,) = [e for e in trail if e.action == "audit.searched"]
+        assert audited.actor_name == "ps-auditor"
+        assert audited.detail["filters"] == {
+            "subject": {"surname": "example", "forename": "SAM"},
+            "officer": COLLAR,
+        }
         outbox = [e.action for e in trail if e.action.startswith("device_event.")]
         assert "device_event.secure.entered" in outbox
         assert "device_event.transaction" in outbox

@@ -44,10 +44,10 @@ def open_envelope(
 
 
 def officer_with_pin(
-    app: FastAPI, client: TestClient, admin: dict[str, str], *, pin: str = PIN
+    app: FastAPI, client: TestClient, admin: dict[str, str], *, pin: str = PIN, **staff: Any
 ) -> StaffUser:
     """An officer whose PIN IT has just set (so it must be changed at first entry)."""
-    officer = create_staff(app, role="officer")
+    officer = create_staff(app, role="officer", **staff)
     response = client.put(
         f"/api/v1/officers/{officer.collar_number}/pin", json={"pin": pin}, headers=admin
     )

@@ -104,12 +104,24 @@ def scene(
     clock: FakeClock,
 ) -> Scene:
     """A device with the policy, checked in, assigned to an officer whose PIN IT has set."""
-    assert put_policy(client, admin_headers, POLICY).status_code == 201
-    assert apply(client, admin_headers, "fleet", "secure-baseline").status_code == 200
-    assert enrolled.checkin(client, now=clock()).status_code == 200
-    officer = officer_with_pin(app, client, admin_headers)
-    assign(client, admin_headers, enrolled, officer)
-    return Scene(client, admin_headers, enrolled, officer, clock, app)
+    return make_scene(app, client, admin_headers, enrolled, clock)
+
+
+def make_scene(
+    app: FastAPI,
+    client: TestClient,
+    admin: dict[str, str],
+    device: SimulatedDevice,
+    clock: FakeClock,
+    policy: dict[str, Any] = POLICY,
+    **officer: Any,
+) -> Scene:
+    assert put_policy(client, admin, policy).status_code == 201
+    assert apply(client, admin, "fleet", policy["name"]).status_code == 200
+    assert device.checkin(client, now=clock()).status_code == 200
+    person = officer_with_pin(app, client, admin, **officer)
+    assign(client, admin, device, person)
+    return Scene(client, admin, device, person, clock, app)
 
 
 class TestSetPin:

@@ -1,0 +1,237 @@
+"""Auditor search over the audit log (docs/audit.md "Searching"): by officer, device, action,
+transaction type, purpose, division, time and subject, newest first, a page at a time, or
+exported whole as CSV or JSON. Every search and export is itself an audit event, recorded in
+the same unit of work as the read.
+
+Searches read `audit_index` and `audit_subjects` for the sequence numbers, then the events
+themselves: what an auditor is shown is always the event's canonical text, the bytes the
+Merkle tree proves."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlmodel import Session, col
+
+from mdm_server.audit import repository
+from mdm_server.audit.canonical import timestamp
+from mdm_server.audit.models import AuditIndex, AuditSubject
+from mdm_server.audit.service import Actor, record
+from mdm_server.errors import InvalidRequestError
+
+MAX_PAGE = 500
+MAX_EXPORT = 50_000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What an auditor searches by. `subject_keys` are the keys of the subject described in
+    `subject` (every key must match: the most detailed one decides)."""
+
+    officer: str | None = None
+    device: str | None = None
+    action: str | None = None  # exact, or a prefix ending in '*': transaction.*
+    transaction_type: str | None = None
+    purpose: str | None = None
+    division: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    subject: dict[str, str] = field(default_factory=dict)
+    subject_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                label = "from" if name == "start" else "to"
+                raise InvalidRequestError(f"'{label}' needs a time zone, e.g. 2026-11-21T00:00:00Z")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise InvalidRequestError("'to' must be after 'from'")
+
+    def as_json(self) -> dict[str, Any]:
+        """The filters as given, for the audit record of the search (no empty ones)."""
+        out = {
+            name: timestamp(value) if isinstance(value, datetime) else value
+            for name, value in asdict(self).items()
+            if name != "subject_keys" and value not in (None, {})
+        }
+        return out
+
+
+def _matching(filters: Filters) -> Select[Any]:
+    statement = select(col(AuditIndex.seq))
+    equal = {
+        AuditIndex.officer: filters.officer,
+        AuditIndex.device_id: filters.device,
+        AuditIndex.transaction_type: filters.transaction_type,
+        AuditIndex.purpose: filters.purpose,
+        AuditIndex.division: filters.division,
+    }
+    for column, value in equal.items():
+        if value is not None:
+            statement = statement.where(col(column) == value)
+    if filters.action is not None:
+        if filters.action.endswith("*"):
+            prefix = filters.action.removesuffix("*")
+            statement = statement.where(col(AuditIndex.action).startswith(prefix, autoescape=True))
+        else:
+            statement = statement.where(col(AuditIndex.action) == filters.action)
+    if filters.start is not None:
+        statement = statement.where(col(AuditIndex.occurred_at) >= filters.start)
+    if filters.end is not None:
+        statement = statement.where(col(AuditIndex.occurred_at) < filters.end)
+    if filters.subject_keys:
+        # The most detailed key decides; the others are implied by it.
+        statement = statement.join(
+            AuditSubject, col(AuditSubject.seq) == col(AuditIndex.seq)
+        ).where(col(AuditSubject.subject) == filters.subject_keys[-1])
+    return statement
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[dict[str, Any]]  # canonical documents, newest first
+    next_before: int | None  # pass as `before` for the next page; None on the last
+
+
+def _documents(session: Session, seqs: list[int]) -> list[dict[str, Any]]:
+    texts = repository.canonical_texts(session, seqs)
+    missing = [seq for seq in seqs if seq not in texts]
+    if missing:
+        raise InvalidRequestError(f"audit event {missing[0]} is missing; run `tabard audit verify`")
+    return [json.loads(texts[seq]) for seq in seqs]
+
+
+def search(
+    session: Session,
+    filters: Filters,
+    *,
+    limit: int,
+    before: int | None,
+    actor: Actor,
+    now: datetime,
+) -> Page:
+    """One page of matching events, newest first, below sequence number `before`; audited."""
+    statement = _matching(filters)
+    if before is not None:
+        statement = statement.where(col(AuditIndex.seq) < before)
+    statement = statement.order_by(col(AuditIndex.seq).desc()).limit(limit + 1)
+    seqs = [int(seq) for seq in session.execute(statement).scalars()]
+    more = len(seqs) > limit
+    seqs = seqs[:limit]
+    events = _documents(session, seqs)
+    _audit(session, "audit.searched", filters, len(events), actor, now, before=before)
+    return Page(events=events, next_before=seqs[-1] if more else None)
+
+
+def export(
+    session: Session, filters: Filters, *, output: str, actor: Actor, now: datetime
+) -> bytes:
+    """Every matching event, oldest first, as CSV or JSON; audited. At most MAX_EXPORT."""
+    statement = _matching(filters).order_by(col(AuditIndex.seq)).limit(MAX_EXPORT + 1)
+    seqs = [int(seq) for seq in session.execute(statement).scalars()]
+    if len(seqs) > MAX_EXPORT:
+        raise InvalidRequestError(
+            f"more than {MAX_EXPORT} events match; narrow the time range or add a filter"
+        )
+    events = _documents(session, seqs)
+    _audit(session, "audit.search_exported", filters, len(events), actor, now, output=output)
+    if output == "csv":
+        return to_csv(events)
+    return (
+        json.dumps(
+            {"exported_at": timestamp(now), "filters": filters.as_json(), "events": events},
+            ensure_ascii=False,
+            indent=1,
+        )
+        + "\n"
+    ).encode("utf-8")
+
+
+def _audit(
+    session: Session,
+    action: str,
+    filters: Filters,
+    found: int,
+    actor: Actor,
+    now: datetime,
+    **extra: Any,
+) -> None:
+    detail: dict[str, Any] = {"filters": filters.as_json(), "found": found}
+    detail.update({name: value for name, value in extra.items() if value is not None})
+    if filters.subject_keys:  # so a search for a person finds who searched for them
+        detail["subject_keys"] = list(filters.subject_keys)
+    record(session, actor=actor, action=action, now=now, detail=detail)
+
+
+CSV_COLUMNS = (
+    "seq",
+    "time",
+    "action",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "officer",
+    "division",
+    "device_id",
+    "transaction_type",
+    "purpose",
+    "incident_reference",
+    "outcome",
+    "target_type",
+    "target_id",
+    "detail",
+)
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading =, +, -, @, tab or CR would otherwise
+    be read as a formula (OWASP CSV injection), so it gets a leading apostrophe."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_row(event: dict[str, Any]) -> list[str]:
+    actor = event.get("actor") or {}
+    target = event.get("target") or {}
+    detail = event.get("detail") or {}
+    values = {
+        "seq": event["seq"],
+        "time": event["time"],
+        "action": event["action"],
+        "actor_type": actor.get("type"),
+        "actor_id": actor.get("id"),
+        "actor_name": actor.get("name"),
+        "actor_role": actor.get("role"),
+        "officer": detail.get("collar_number"),
+        "division": detail.get("division"),
+        "device_id": detail.get("device_id"),
+        "transaction_type": detail.get("type")
+        if event["action"].startswith("transaction.")
+        else None,
+        "purpose": detail.get("purpose"),
+        "incident_reference": detail.get("incident_reference"),
+        "outcome": detail.get("outcome"),
+        "target_type": target.get("type"),
+        "target_id": target.get("id"),
+        "detail": detail,
+    }
+    return [_cell(values[name] if name != "seq" else str(values[name])) for name in CSV_COLUMNS]
+
+
+def to_csv(events: Iterable[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_csv_row(event) for event in events)
+    return out.getvalue().encode("utf-8")
