@@ -203,6 +203,25 @@ class Agent:
         )
         return answer
 
+    async def justifications(self) -> list[dict[str, Any]]:
+        """The open session's officer's transactions awaiting further justification."""
+        token = self._online_token()
+        async with self.client() as client:
+            return await client.justifications(session_token=token)
+
+    async def justify(self, request_id: str, answer: str) -> dict[str, Any]:
+        """Answer a request for further justification (recorded by the server, once)."""
+        token = self._online_token()
+        self.secure.require_open().last_activity = self.clock()
+        async with self.client() as client:
+            return await client.justify(request_id, answer, session_token=token)
+
+    def _online_token(self) -> str:
+        side = self.secure.require_open()
+        if side.session_token is None:
+            raise RefusedError("offline", "offline: justifications need the server")
+        return side.session_token
+
     # --- check-in and the outbox ----------------------------------------------------------
     async def check_in(self) -> dict[str, Any]:
         """Report posture; run the commands the answer carries; act on what it says about

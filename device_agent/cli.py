@@ -136,11 +136,12 @@ def run_agent(ctx: typer.Context) -> None:
 
 def _add_secure_commands() -> None:
     from device_agent.cli_secure import secure_app
-    from device_agent.cli_transactions import report_app, search_app
+    from device_agent.cli_transactions import justify, report_app, search_app
 
     agent_app.add_typer(secure_app, name="secure")
     agent_app.add_typer(search_app, name="search")
     agent_app.add_typer(report_app, name="report")
+    agent_app.command("justify")(justify)
 
 
 _add_secure_commands()

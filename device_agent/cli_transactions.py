@@ -43,6 +43,12 @@ def _send(
         return None
     recorded = when(answer["recorded_at"])
     stdout.print(f"[dim]Recorded as transaction {answer['transaction_id']} at {recorded}.[/]")
+    asked = answer.get("justification")
+    if asked:
+        stdout.print(
+            f"[bold yellow]Further justification requested:[/] {asked['question']}\n"
+            f"Answer with: tabard agent justify {asked['id']} --answer '...'"
+        )
     return dict(answer["result"])
 
 
@@ -307,3 +313,36 @@ def report_stop_and_search(
         json_output=json_output,
         report=report,
     )
+
+
+def justify(
+    ctx: typer.Context,
+    request_id: Annotated[
+        str | None, typer.Argument(help="The request to answer; none lists those waiting.")
+    ] = None,
+    answer: Annotated[
+        str | None, typer.Option(help="Why the transaction was made (10 characters or more).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Answer a request for further justification of a transaction (the random sample), or
+    list the requests waiting. The answer is recorded in the audit log, once."""
+    if request_id is None:
+        pending = agent_call(ctx, "justifications")["pending"]
+        if json_output:
+            print_json(pending)
+            return
+        table(
+            f"Justifications requested ({len(pending)})",
+            ["id", "transaction", "asked"],
+            [[p["id"], p["transaction_id"], when(p["asked_at"])] for p in pending],
+            keep_whole=["id"],
+        )
+        return
+    if not answer:
+        raise typer.BadParameter("say why the transaction was made", param_hint="--answer")
+    answered = agent_call(ctx, "justify", id=request_id, answer=answer)
+    if json_output:
+        print_json(answered)
+        return
+    stdout.print(f"Justification recorded at {when(answered['answered_at'])}.")

@@ -87,6 +87,20 @@ class ServerClient:
             headers={SESSION_HEADER: session_token},
         )
 
+    async def justifications(self, *, session_token: str) -> list[dict[str, Any]]:
+        answer = await self._device_request(
+            "GET", "/api/v1/device/justifications", None, headers={SESSION_HEADER: session_token}
+        )
+        return list(answer["items"])
+
+    async def justify(self, request_id: str, answer: str, *, session_token: str) -> dict[str, Any]:
+        return await self._device_request(
+            "POST",
+            f"/api/v1/device/justifications/{request_id}",
+            {"answer": answer},
+            headers={SESSION_HEADER: session_token},
+        )
+
     async def poll_commands(self, *, wait_s: int) -> dict[str, Any]:
         """Signed command envelopes; with `wait_s`, a long poll the server answers the moment
         one is queued."""

@@ -54,6 +54,8 @@ class Daemon:
             "enter": self._enter,
             "leave": self._leave,
             "transaction": self._transaction,
+            "justifications": self._justifications,
+            "justify": self._justify,
             "checkin": self._checkin,
             "upload": self._upload,
             "stop": self._stop,
@@ -75,6 +77,12 @@ class Daemon:
 
     async def _transaction(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self.agent.transaction(dict(request["body"]))
+
+    async def _justifications(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"pending": await self.agent.justifications()}
+
+    async def _justify(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.agent.justify(str(request["id"]), str(request["answer"]))
 
     async def _checkin(self, _: dict[str, Any]) -> dict[str, Any]:
         return await self.agent.check_in()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from mdm_server.appropriate_use import justification
 from mdm_server.audit import checkpoints, subjects
 from mdm_server.audit.notes import NoteSigner
 from mdm_server.audit.subjects import SubjectKeys
@@ -40,6 +41,7 @@ class AppContext:
     wakeups: Wakeups
     audit_signer: NoteSigner
     subject_keys: SubjectKeys
+    justification_key: bytes
 
     @classmethod
     def build(
@@ -70,4 +72,5 @@ class AppContext:
             wakeups=Wakeups(postgres=database.dialect == "postgresql"),
             audit_signer=checkpoints.load_signer(keys, settings),
             subject_keys=SubjectKeys(master_key.derive(subjects.KEY_PURPOSE)),
+            justification_key=master_key.derive(justification.KEY_PURPOSE),
         )

@@ -228,6 +228,7 @@ PUBLIC = Public()
 PublicAccess = Annotated[None, Depends(PUBLIC)]
 ITAdmin = Annotated[StaffPrincipal, Depends(StaffAccess(Role.it_admin))]
 FleetReader = Annotated[StaffPrincipal, Depends(StaffAccess(Role.it_admin, Role.auditor))]
+Auditor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.auditor))]
 AnyStaff = Annotated[StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES))]
 AnyStaffPendingPassword = Annotated[
     StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES, allow_pending_password_change=True))

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from mdm_server.appropriate_use.routes import router as appropriate_use_router
 from mdm_server.audit.routes import router as audit_router
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.clock import Clock, system_clock
@@ -101,6 +102,7 @@ def create_app(
         scheduler_router,
         provisioning_router,
         audit_router,
+        appropriate_use_router,
     ):
         app.include_router(router)
     install_docs(app)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from mdm_server.appropriate_use.models import (
+    DirectoryEntry,
+    Flag,
+    FlagNote,
+    JustificationRequest,
+    RosterShift,
+)
 from mdm_server.audit.models import (
     AuditCheckpoint,
     AuditEvent,
     AuditHead,
     AuditIndex,
+    AuditSubject,
     AuditTreeNode,
 )
 from mdm_server.auth.models import RefreshToken, StaffUser
@@ -42,6 +50,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "AuditIndex",
+    "AuditSubject",
     "AuditTreeNode",
     "Command",
     "ComplianceChange",
@@ -52,8 +61,12 @@ __all__ = [
     "DeviceCompliance",
     "DeviceEvent",
     "DeviceEventHead",
+    "DirectoryEntry",
     "EnforcementAction",
     "EnrolmentToken",
+    "Flag",
+    "FlagNote",
+    "JustificationRequest",
     "OfficerPin",
     "Policy",
     "PolicyAcknowledgement",
@@ -63,6 +76,7 @@ __all__ = [
     "PostureRecord",
     "RefreshToken",
     "ResolvedPolicyRecord",
+    "RosterShift",
     "ScheduledJob",
     "SecureSession",
     "StaffUser",

@@ -142,13 +142,17 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _settings(policy: ResolvedPolicy | PolicyDocument) -> Mapping[str, Any]:
-    resolved = policy if isinstance(policy, ResolvedPolicy) else ResolvedPolicy.single(policy)
-    return resolved.settings
+def _settings(policy: ResolvedPolicy | PolicyDocument | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A policy's settings; a mapping is taken as settings already resolved."""
+    if isinstance(policy, ResolvedPolicy):
+        return policy.settings
+    if isinstance(policy, PolicyDocument):
+        return ResolvedPolicy.single(policy).settings
+    return policy
 
 
 def review(
-    policy: ResolvedPolicy | PolicyDocument,
+    policy: ResolvedPolicy | PolicyDocument | Mapping[str, Any],
     transactions: Iterable[Transaction],
     directory: Directory,
     *,

@@ -21,15 +21,13 @@ from mdm_server.audit import repository, search, tree
 from mdm_server.audit.export import ExportQuery, export
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.service import record
-from mdm_server.auth.models import Role
-from mdm_server.deps import ContextDep, PublicAccess, StaffAccess, StaffPrincipal
+from mdm_server.deps import Auditor, ContextDep, PublicAccess
 from mdm_server.errors import InvalidRequestError, NotFoundError
 from mdm_server.secure.schemas import IncidentReference, Name, Registration
 from mdm_server.validation import CollarNumber, Division
 from policies.document import PurposeCode, TransactionTypeName
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-Auditor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.auditor))]
 NOTE_TYPE = "text/plain; charset=utf-8"
 
 

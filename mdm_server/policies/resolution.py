@@ -82,6 +82,24 @@ def _resolve_device(
     return _resolutions.get_or_compute(key, compute), rows
 
 
+def resolve_fleet(session: Session) -> ResolvedPolicy:
+    """The fleet-wide policy alone, as every device's policy starts (no group or device
+    layer: no group is named "" and no device has the nil id)."""
+    rows = [
+        row
+        for row in repository.layers_for(session, group="", device_id=uuid.UUID(int=0))
+        if row.scope == Scope.fleet
+    ]
+    key = tuple((row.scope, row.target, row.policy_id, row.version) for row in rows)
+
+    def compute() -> ResolvedPolicy:
+        return resolve(
+            [Layer(layer_name(row), _document(session, row)) for row in rows], name="fleet"
+        )
+
+    return _resolutions.get_or_compute(key, compute)
+
+
 def device_view(resolved: ResolvedPolicy) -> dict[str, Any]:
     """The part of a resolved policy a device enforces; appropriate-use thresholds and the
     enforcement ladder stay on the server."""

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
+from mdm_server.appropriate_use import flags
 from mdm_server.audit import checkpoints
 from mdm_server.auth import service as auth_service
 from mdm_server.commands import enforcement
@@ -119,6 +120,17 @@ def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     return {"assertion_ids_purged": assertions, "refresh_tokens_purged": refresh}
 
 
+def review_appropriate_use(context: AppContext, now: datetime) -> dict[str, int]:
+    """Every appropriate-use rule over the last four weeks of transactions, by the fleet's
+    policy: the volume rules, and directory changes reaching transactions already made."""
+    with context.database.unit_of_work() as session:
+        changed = flags.review_recent(session, now=now)
+    return {
+        "flags_raised": sum(1 for flag in changed if flag.raised_at == now),
+        "flags_updated": sum(1 for flag in changed if flag.raised_at != now),
+    }
+
+
 def checkpoint_audit_log(context: AppContext, now: datetime) -> dict[str, int]:
     """Sign a checkpoint of the audit log when enough events, or enough time, have passed."""
     settings = context.settings
@@ -149,6 +161,7 @@ def jobs(context: AppContext) -> list[Job]:
         Job("renew_device_certificates", timedelta(hours=1), renew_device_certificates),
         Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
         Job("cleanup", timedelta(minutes=5), cleanup),
+        Job("review_appropriate_use", timedelta(hours=24), review_appropriate_use),
         Job(
             "checkpoint_audit_log",
             timedelta(seconds=min(10, context.settings.audit_checkpoint_interval_s)),

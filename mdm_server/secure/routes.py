@@ -8,6 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 
+from mdm_server.appropriate_use import justification
+from mdm_server.appropriate_use.models import JustificationRequest
+from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import StaffUser
 from mdm_server.commands import service as commands_service
 from mdm_server.commands.catalogue import KINDS
@@ -21,6 +24,9 @@ from mdm_server.secure.schemas import (
     ContainerKeyPublic,
     ContainerWipe,
     ContainerWiped,
+    JustificationAnswer,
+    JustificationPublic,
+    JustificationsPending,
     PinSet,
     PinStatus,
     SecureSessionEnd,
@@ -85,8 +91,66 @@ def run_transaction(
             request=body,
             connector=context.records,
             subjects=context.subject_keys,
+            sample_key=context.justification_key,
             now=context.clock(),
         )
+
+
+SessionToken = Annotated[
+    str | None, Header(alias=sessions.SESSION_HEADER, description="The secure session token.")
+]
+
+
+def _justification(asked: JustificationRequest) -> JustificationPublic:
+    return JustificationPublic(
+        id=asked.id,
+        transaction_id=asked.transaction_id,
+        asked_at=asked.asked_at,
+        question=justification.QUESTION,
+        answered_at=asked.answered_at,
+        answer=asked.answer,
+    )
+
+
+@device_router.get("/justifications")
+def pending_justifications(
+    caller: DeviceCaller, context: ContextDep, session_token: SessionToken = None
+) -> JustificationsPending:
+    """The open session's officer's transactions awaiting further justification."""
+    with caller.transaction(context) as (session, device):
+        secure = sessions.current_session(
+            session, token=session_token, caller=device, now=context.clock()
+        )
+        officer = staff_repository.get_user(session, secure.officer_id)
+        assert officer is not None
+        asked = justification.pending(session, officer=officer.collar_number or "")
+        return JustificationsPending(items=[_justification(item) for item in asked])
+
+
+@device_router.post("/justifications/{request_id}")
+def answer_justification(
+    request_id: uuid.UUID,
+    body: JustificationAnswer,
+    caller: DeviceCaller,
+    context: ContextDep,
+    session_token: SessionToken = None,
+) -> JustificationPublic:
+    """The officer's further justification for a sampled transaction (recorded once, in the
+    audit log)."""
+    now = context.clock()
+    with caller.transaction(context) as (session, device):
+        secure = sessions.current_session(session, token=session_token, caller=device, now=now)
+        officer = staff_repository.get_user(session, secure.officer_id)
+        assert officer is not None
+        answered = justification.answer(
+            session,
+            request_id=request_id,
+            officer=officer.collar_number or "",
+            text=body.answer,
+            actor=gate.officer_actor(officer, device),
+            now=now,
+        )
+        return _justification(answered)
 
 
 def _pin_status(officer: StaffUser, stored: OfficerPin) -> PinStatus:

@@ -235,11 +235,36 @@ TransactionRequest = Annotated[
 ]
 
 
+class JustificationAsked(BaseModel):
+    """The transaction was drawn in the random sample: the officer is asked why."""
+
+    id: uuid.UUID
+    question: str
+
+
 class TransactionResult(BaseModel):
     transaction_id: uuid.UUID = Field(description="Its id, as the audit event records it.")
     type: str
     recorded_at: datetime
     result: dict[str, Any]
+    justification: JustificationAsked | None = Field(
+        default=None,
+        description="Set when the transaction is in the random sample asked for further "
+        "justification: answer it with POST /api/v1/device/justifications/{id}.",
+    )
+
+
+class JustificationAnswer(Strict):
+    answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)]
+
+
+class JustificationPublic(BaseModel):
+    id: uuid.UUID
+    transaction_id: uuid.UUID
+    asked_at: datetime
+    question: str
+    answered_at: datetime | None
+    answer: str | None
 
 
 class AcknowledgementPublic(BaseModel):
@@ -247,3 +272,7 @@ class AcknowledgementPublic(BaseModel):
     text_sha256: str
     device_id: uuid.UUID | None
     acknowledged_at: datetime
+
+
+class JustificationsPending(BaseModel):
+    items: list[JustificationPublic]

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from mdm_server.appropriate_use import flags, justification
+from mdm_server.appropriate_use.flags import RULES_ACTOR, transaction_of
 from mdm_server.audit.service import record
 from mdm_server.audit.subjects import SubjectKeys, unique
 from mdm_server.auth import repository as staff_repository
@@ -22,6 +24,7 @@ from mdm_server.secure.connector import RecordsConnector, RecordsUnavailableErro
 from mdm_server.secure.gate import officer_actor, policy_for
 from mdm_server.secure.schemas import (
     IncidentLookup,
+    JustificationAsked,
     MissingPersonReport,
     PersonSearch,
     StopAndSearch,
@@ -111,6 +114,7 @@ def run_transaction(
     request: TransactionRequest,
     connector: RecordsConnector,
     subjects: SubjectKeys,
+    sample_key: bytes,
     now: datetime,
 ) -> TransactionResult:
     """Check, record, then answer. A transaction the records system cannot answer is still
@@ -134,18 +138,19 @@ def run_transaction(
         "session_id": str(secure.id),
         "connector": connector.name,
     }
+    settings = policy_for(session, caller.device).settings
     try:
-        _check_against_policy(policy_for(session, caller.device).settings, request)
+        _check_against_policy(settings, request)
     except PermissionDeniedError as refusal:
         detail["outcome"] = f"refused:{refusal.error_code}"
-        _record(session, caller, officer, request, detail, now)
+        _record(session, caller, officer, request, detail, settings, now)
         refusal.keep_changes = True
         raise
     try:
         result = _answer(connector, request, str(transaction_id))
     except RecordsUnavailableError as exc:
         detail["outcome"] = "records_unavailable"
-        _record(session, caller, officer, request, detail, now)
+        _record(session, caller, officer, request, detail, settings, now)
         raise ServiceUnavailableError(
             f"the records system did not answer ({exc}); the attempt is recorded",
             code="records_unavailable",
@@ -155,9 +160,26 @@ def run_transaction(
     detail["result_count"] = _count(result)
     if "reference" in result:
         detail["reference"] = result["reference"]
-    _record(session, caller, officer, request, detail, now)
+    event_id = _record(session, caller, officer, request, detail, settings, now)
+    asked = justification.maybe_ask(
+        session,
+        key=sample_key,
+        rate=float(settings.get("appropriate_use.justification_sample_rate") or 0),
+        transaction_id=transaction_id,
+        event_id=event_id,
+        officer=officer.collar_number or "",
+        device_id=caller.device.id,
+        actor=RULES_ACTOR,
+        now=now,
+    )
     return TransactionResult(
-        transaction_id=transaction_id, type=request.type, recorded_at=now, result=result
+        transaction_id=transaction_id,
+        type=request.type,
+        recorded_at=now,
+        result=result,
+        justification=(
+            JustificationAsked(id=asked.id, question=justification.QUESTION) if asked else None
+        ),
     )
 
 
@@ -167,9 +189,11 @@ def _record(
     officer: StaffUser,
     request: TransactionRequest,
     detail: dict[str, Any],
+    settings: dict[str, Any],
     now: datetime,
 ) -> uuid.UUID:
-    return record(
+    """Record the transaction, then run the appropriate-use rules over it."""
+    event_id = record(
         session,
         actor=officer_actor(officer, caller),
         action=f"transaction.{request.type}",
@@ -178,6 +202,10 @@ def _record(
         target_id=caller.device.id,
         detail=detail,
     )
+    flags.judge(
+        session, settings=settings, transaction=transaction_of(str(event_id), now, detail), now=now
+    )
+    return event_id
 
 
 def _count(result: dict[str, Any]) -> int:

@@ -24,6 +24,7 @@ POLICY = {
     "name": "response",
     "secure_side": {"inactivity_lock_minutes": 15, "offline_grace_hours": 8},
     "appropriate_use": {
+        "justification_sample_rate": 1.0,  # every transaction asked, so the test sees one
         "policy_text_version": "2026.2",
         "policy_text": "Policing purposes only. Every search is logged and audited.",
         "transaction_types": {
@@ -145,6 +146,9 @@ class TestSecureSide:
                         "--json",
                     ).stdout
                 )
+                (waiting,) = json.loads(tabard.run(*agent, "justify", "--json").stdout)
+                why = "Suspect named by the victim of INC-20261121-0042."
+                justified = tabard.run(*agent, "justify", waiting["id"], "--answer", why)
                 filed = tabard.run(
                     *agent,
                     "report",
@@ -189,6 +193,9 @@ class TestSecureSide:
         assert found["result"]["people"]
         assert all(person["synthetic"] for person in found["result"]["people"])
         assert "Incident report filed as INC-DEMO-" in filed.stdout
+        assert waiting["transaction_id"] == found["transaction_id"]
+        assert "Further justification requested" in filed.stdout
+        assert "Justification recorded" in justified.stdout
         assert status["secure_side"] == "locked" and status["state"] == "active"
         assert after_leave.returncode == 1 and "locked" in after_leave.stderr
 
@@ -225,6 +232,8 @@ class TestSecureSide:
         ]
         assert exported.count("transaction.person_search") == 1
         assert exported.splitlines()[0].startswith("seq,time,action,")
+        (given,) = [e for e in trail if e.action == "appropriate_use.justification_given"]
+        assert (given.detail["answer"], given.detail["collar_number"]) == (why, COLLAR)
         (audited,) = [e for e in trail if e.action == "audit.searched"]
         assert audited.actor_name == "ps-auditor"
         assert audited.detail["filters"] == {
