@@ -117,7 +117,11 @@ class ServerClient:
         return await self._device_request("POST", path, {"receipt": receipt})
 
     async def upload_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        return await self._device_request("POST", "/api/v1/device/events", {"events": events})
+        """Upload outbox events, each signed with the device key."""
+        if self.identity is None:
+            raise AgentError("this device is not enrolled")
+        signed = [self.identity.sign_event(event) for event in events]
+        return await self._device_request("POST", "/api/v1/device/events", {"events": signed})
 
     async def _device_request(
         self,

@@ -9,6 +9,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -21,6 +22,8 @@ from cryptography.x509.oid import NameOID
 from device_agent.errors import AgentError, PinMismatchError
 
 ASSERTION_LIFETIME_S = 30  # the server accepts at most 60
+
+EVENT_TYPE = "tabard-device-event+jwt"
 
 
 def fingerprint(certificate_pem: str) -> str:
@@ -80,6 +83,16 @@ class DeviceIdentity:
             "htu": urlsplit(url).path,
         }
         return jwt.encode(claims, self.key, algorithm="ES256")
+
+    def sign_event(self, event: dict[str, Any], *, now: float | None = None) -> str:
+        """An outbox event as the device signs it for upload (docs/device-protocol.md §7): a
+        JWS whose payload is the event and `iss`, the device id."""
+        claims = {
+            **event,
+            "iss": self.device_id,
+            "iat": int(now if now is not None else time.time()),
+        }
+        return jwt.encode(claims, self.key, algorithm="ES256", headers={"typ": EVENT_TYPE})
 
     def private_pem(self) -> bytes:
         return self.key.private_bytes(

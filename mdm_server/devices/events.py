@@ -1,6 +1,7 @@
 """Device events from the agents' outboxes (docs/device-protocol.md §7): stored once each
 (idempotent by event id, so a retried batch is harmless), written to the audit log as they
-arrive, and the device's sequence followed so a gap is visible. Never commits."""
+arrive with the device's signature over each, and the device's sequence followed so a gap is
+visible. Never commits."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mdm_server.audit.service import Actor, record
 from mdm_server.devices import repository
 from mdm_server.devices.models import DeviceEvent
 from mdm_server.devices.schemas import (
-    DeviceEventBatch,
+    DeviceEventIn,
     DeviceEventsAccepted,
     EventConflict,
 )
@@ -25,13 +26,14 @@ def ingest(
     session: Session,
     *,
     device_id: uuid.UUID,
-    batch: DeviceEventBatch,
+    batch: list[tuple[DeviceEventIn, str]],
     actor: Actor,
     now: datetime,
 ) -> DeviceEventsAccepted:
     """Keep the batch's new events, in sequence order; report duplicates, conflicts and gaps."""
     head = repository.event_head(session, device_id)
-    incoming = sorted(batch.events, key=lambda event: event.seq)
+    signed = {event.event_id: token for event, token in batch}
+    incoming = sorted((event for event, _ in batch), key=lambda event: event.seq)
     known = repository.known_events(
         session,
         device_id,
@@ -90,6 +92,7 @@ def ingest(
                 "seq": event.seq,
                 "occurred_at": event.occurred_at.isoformat(),
                 **event.detail,
+                "signed": signed[event.event_id],  # the device's own signature over it
             },
         )
         accepted.append(event.event_id)

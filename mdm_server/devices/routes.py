@@ -12,7 +12,7 @@ from mdm_server.commands import service as commands_service
 from mdm_server.commands.routes import IdempotencyKey
 from mdm_server.commands.schemas import CommandBatch, CommandCreate, CommandTarget
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
-from mdm_server.devices import events, service
+from mdm_server.devices import events, service, signed_events
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.repository import DeviceFilter
 from mdm_server.devices.schemas import (
@@ -161,12 +161,17 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
 def upload_events(
     body: DeviceEventBatch, caller: DeviceCaller, context: ContextDep
 ) -> DeviceEventsAccepted:
-    """A batch from the device's outbox. Idempotent by event id: resending a batch is safe."""
+    """A batch from the device's outbox, each event signed by the device. Idempotent by event
+    id: resending a batch is safe. One event that fails its signature refuses the batch."""
     with caller.transaction(context) as (session, device):
+        ref = device.device
+        assert ref.certificate_serial is not None  # an authenticated device has one
+        assert ref.certificate_pem is not None
+        key = context.device_keys.get(ref.certificate_serial, ref.certificate_pem)
         return events.ingest(
             session,
-            device_id=device.device.id,
-            batch=body,
+            device_id=ref.id,
+            batch=signed_events.open_batch(body.events, device_id=ref.id, key=key),
             actor=device.actor,
             now=context.clock(),
         )

@@ -211,8 +211,17 @@ class DeviceEventIn(Strict):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+SignedEvent = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$", max_length=32_768
+    ),
+    Field(description="A JWS (compact) the device signed, its payload an event and `iss`."),
+]
+
+
 class DeviceEventBatch(Strict):
-    events: list[DeviceEventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+    events: list[SignedEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
 
 
 class EventConflict(BaseModel):

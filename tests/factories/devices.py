@@ -99,6 +99,22 @@ class SimulatedDevice:
             claims.pop(name, None)
         return jwt.encode(claims, key if key is not None else self.key, algorithm=algorithm)
 
+    def sign_event(
+        self,
+        event: dict[str, Any],
+        *,
+        key: Any = None,
+        algorithm: str = "ES256",
+        typ: str = "tabard-device-event+jwt",
+        **overrides: Any,
+    ) -> str:
+        """An outbox event signed as docs/device-protocol.md §7 says: a JWS over the event and
+        `iss` (the device id)."""
+        claims = {**event, "iss": self.device_id, **overrides}
+        return jwt.encode(
+            claims, key if key is not None else self.key, algorithm=algorithm, headers={"typ": typ}
+        )
+
     def auth(self, method: str, path: str, *, now: datetime, **overrides: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.assertion(method, path, now=now, **overrides)}"}
 

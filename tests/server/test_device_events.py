@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from mdm_server.db import Database
@@ -31,7 +36,12 @@ def event(seq: int, **overrides: Any) -> dict[str, Any]:
 def upload(
     client: TestClient, device: SimulatedDevice, events: list[dict[str, Any]], now: datetime
 ) -> Any:
-    return client.post(PATH, json={"events": events}, headers=device.auth("POST", PATH, now=now))
+    """Sign each event as the device does, and send the batch."""
+    return send(client, device, [device.sign_event(e) for e in events], now)
+
+
+def send(client: TestClient, device: SimulatedDevice, batch: list[Any], now: datetime) -> Any:
+    return client.post(PATH, json={"events": batch}, headers=device.auth("POST", PATH, now=now))
 
 
 class TestUpload:
@@ -93,15 +103,87 @@ class TestUpload:
     def test_bad_batches_are_refused_whole(
         self, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock, database: Database
     ) -> None:
-        for events in (
-            [],
-            [event(0)],
-            [event(1, type="Bad Type")],
-            [event(1, event_id="not-a-uuid")],
-            [event(1), {"seq": 2}],
-            [event(n) for n in range(1, 502)],
+        for events, field in (
+            ([event(0)], "events.0.seq"),
+            ([event(1, type="Bad Type")], "events.0.type"),
+            ([event(1, event_id="not-a-uuid")], "events.0.event_id"),
+            ([event(1), {"seq": 2}], "events.1.event_id"),
         ):
             response = upload(client, enrolled, events, clock())
             assert response.status_code == 422, events[:1]
             assert error_of(response) == "invalid_request"
+            assert field in [problem["field"] for problem in response.json()["detail"]]
+        signed = [enrolled.sign_event(event(n)) for n in range(1, 502)]
+        for batch in ([], signed, [event(1)], ["not.a-jws"]):
+            response = send(client, enrolled, batch, clock())
+            assert response.status_code == 422, str(batch)[:80]
         assert row_counts(database, DeviceEvent) == {"DeviceEvent": 0}
+
+
+class TestSignatures:
+    def test_each_audit_event_keeps_the_devices_signature_over_it(
+        self, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock, database: Database
+    ) -> None:
+        sent = event(1)
+        upload(client, enrolled, [sent], clock())
+        (audited,) = audit_events(database, "device_event.secure.entered")
+        claims = jwt.decode(
+            audited.detail["signed"], enrolled.key.public_key(), algorithms=["ES256"]
+        )
+        assert claims == {**sent, "iss": str(enrolled.device_id)}
+        assert audited.detail["event_id"] == sent["event_id"]
+
+    @pytest.mark.parametrize(
+        ("tamper", "says"),
+        [
+            ("other_key", "does not verify"),
+            ("edited_payload", "does not verify"),
+            ("hs256", "must be signed with ES256"),
+            ("none", "must be signed with ES256"),
+            ("wrong_typ", "typ must be"),
+            ("other_iss", "`iss` must be the device id"),
+            ("no_iss", "not a signed event"),
+        ],
+    )
+    def test_a_batch_with_one_bad_signature_is_refused_whole(
+        self,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        database: Database,
+        tamper: str,
+        says: str,
+    ) -> None:
+        good = enrolled.sign_event(event(1))
+        bad = _tampered(enrolled, event(2), tamper)
+        response = send(client, enrolled, [good, bad], clock())
+        assert response.status_code == 400, response.text
+        assert error_of(response) == "invalid_event_signature"
+        assert response.json()["detail"]["index"] == 1
+        assert says in response.json()["detail"]["problem"]
+        assert row_counts(database, DeviceEvent) == {"DeviceEvent": 0}
+        assert audit_events(database, "device_event.secure.entered") == []
+
+
+def _tampered(device: SimulatedDevice, sent: dict[str, Any], how: str) -> str:
+    if how == "other_key":
+        return device.sign_event(sent, key=ec.generate_private_key(ec.SECP256R1()))
+    if how == "edited_payload":
+        header, _, signature = device.sign_event(sent).split(".")
+        edited = {**sent, "iss": str(device.device_id), "type": "secure.left"}
+        payload = base64.urlsafe_b64encode(json.dumps(edited).encode()).rstrip(b"=").decode()
+        return f"{header}.{payload}.{signature}"
+    if how == "hs256":
+        return device.sign_event(
+            sent, key="a shared secret of 32 bytes or more!", algorithm="HS256"
+        )
+    if how == "none":
+        return jwt.encode({**sent, "iss": str(device.device_id)}, None, algorithm="none")
+    if how == "wrong_typ":
+        return device.sign_event(sent, typ="JWT")
+    if how == "other_iss":
+        return device.sign_event(sent, iss=str(uuid.uuid4()))
+    assert how == "no_iss"
+    return jwt.encode(
+        sent, device.key, algorithm="ES256", headers={"typ": "tabard-device-event+jwt"}
+    )
