@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         ge=1,
         description="... or as soon as this many events are waiting for one.",
     )
+    audit_retention_days: int | None = Field(
+        default=None,
+        ge=30,
+        description="Delete audit events older than this many days, each deletion recorded "
+        "and signed (docs/audit.md, Retention). Unset: keep every event.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

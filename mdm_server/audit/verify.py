@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
-from mdm_server.audit import merkle, repository, tree
+from mdm_server.audit import merkle, repository, retention, tree
 from mdm_server.audit.canonical import NotCanonicalError, encode_checked
 from mdm_server.audit.merkle import CompactRange
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteVerifier
@@ -47,6 +47,8 @@ class Report:
     head: int = 0
     checkpoints: int = 0
     latest_checkpoint: int | None = None
+    retention_through: int = 0  # events up to here were deleted by retention, on the record
+    deleted_by_retention: int = 0
     problems: list[Problem] = field(default_factory=list)
     more_problems: int = 0
     seconds: float = 0.0
@@ -73,6 +75,7 @@ class Report:
             "head": self.head,
             "checkpoints_checked": self.checkpoints,
             "latest_checkpoint": self.latest_checkpoint,
+            "deleted_by_retention": self.deleted_by_retention,
             "first_bad_seq": self.first_bad_seq,
             "problems": [problem.__dict__ for problem in self.problems],
             "more_problems": self.more_problems,
@@ -189,9 +192,10 @@ def verify(
     report = Report(head=tree.size(session))
     roots = _signed_checkpoints(session, verifier, published, report)
     report.latest_checkpoint = max(roots, default=None)
-    compact = CompactRange()
-    good_until = 0  # the largest checkpoint size that matched
-    expected = 1
+    report.retention_through, refused = retention.verified_through(session, verifier)
+    for seq, message in refused:
+        report.add(seq, "retention_record", message)
+    walk = _Walk(roots=roots, report=report)
     stuck = False
     workers = workers if workers is not None else (os.cpu_count() or 1)
     for chunk in _chunks(session, report.head, workers if report.head > PARALLEL_FROM else 1):
@@ -201,22 +205,15 @@ def verify(
             report.events += 1
             if stuck:
                 continue
-            while expected < seq:  # events missing here: carry on with the tree's stored leaves
-                report.add(expected, "missing", f"event {expected} is missing")
-                kept = repository.read_nodes(session, [(0, expected - 1)]).get((0, expected - 1))
-                if kept is None:
-                    break
-                compact.append(kept)
-                good_until = _check_root(compact, roots, good_until, report)
-                expected += 1
-            if seq != expected:
+            if walk.expected < seq:  # not stored: carry on with the tree's stored leaves
+                walk.fill_gap(session, up_to=seq - 1)
+            if seq != walk.expected:
                 stuck = True  # neither events nor stored leaves can rebuild the tree further
                 continue
-            compact.append(leaf)
-            good_until = _check_root(compact, roots, good_until, report)
-            expected += 1
+            walk.append(leaf)
         if progress is not None:
-            progress(report.events)
+            progress(report.events + report.deleted_by_retention)
+    expected = walk.expected
     for seq in repository.event_seqs_after(session, report.head):
         report.events += 1
         report.add(seq, "beyond_head", f"event {seq} lies beyond the log's head ({report.head})")
@@ -236,23 +233,49 @@ def verify(
     return report
 
 
-def _check_root(
-    compact: CompactRange, roots: dict[int, bytes], good_until: int, report: Report
-) -> int:
-    signed = roots.get(compact.size)
-    if signed is None:
-        return good_until
-    if hmac.compare_digest(compact.root(), signed):
-        return compact.size
-    named = [p.seq for p in report.problems if p.seq is not None and p.seq <= compact.size]
-    if not named:  # events and tree were altered together: place it between two checkpoints
-        report.add(
-            good_until + 1,
-            "checkpoint_mismatch",
-            f"the first {compact.size} events do not hash to checkpoint {compact.size}'s root: "
-            f"an event from {good_until + 1} to {compact.size} was altered",
-        )
-    return good_until
+@dataclass
+class _Walk:
+    """The tree rebuilt leaf by leaf, checked against each signed root it reaches."""
+
+    roots: dict[int, bytes]
+    report: Report
+    compact: CompactRange = field(default_factory=CompactRange)
+    good_until: int = 0  # the largest checkpoint size that matched
+    expected: int = 1  # the next sequence number
+
+    def append(self, leaf: bytes) -> None:
+        self.compact.append(leaf)
+        self.expected += 1
+        signed = self.roots.get(self.compact.size)
+        if signed is None:
+            return
+        size = self.compact.size
+        if hmac.compare_digest(self.compact.root(), signed):
+            self.good_until = size
+            return
+        named = [p.seq for p in self.report.problems if p.seq is not None and p.seq <= size]
+        if not named:  # events and tree were altered together: place it between checkpoints
+            self.report.add(
+                self.good_until + 1,
+                "checkpoint_mismatch",
+                f"the first {size} events do not hash to checkpoint {size}'s root: "
+                f"an event from {self.good_until + 1} to {size} was altered",
+            )
+
+    def fill_gap(self, session: Session, *, up_to: int) -> None:
+        """Events `expected ..= up_to` are not stored: their leaves come from the stored tree.
+        Those a verified retention record deleted are expected to be gone; others are missing.
+        Stops at the first leaf the tree lacks too."""
+        first = self.expected
+        for index, leaf in repository.leaves(session, first=first - 1, last=up_to - 1):
+            seq = index + 1
+            if seq != self.expected:
+                return
+            if seq <= self.report.retention_through:
+                self.report.deleted_by_retention += 1
+            else:
+                self.report.add(seq, "missing", f"event {seq} is missing")
+            self.append(leaf)
 
 
 def _check_stored_roots(session: Session, roots: dict[int, bytes], report: Report) -> None:

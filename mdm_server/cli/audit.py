@@ -96,6 +96,11 @@ def verify(json_output: JsonOption = False) -> None:
             f"{report.checkpoints} signed checkpoints (latest {report.latest_checkpoint}), "
             f"in {report.seconds:.1f} s."
         )
+        if report.deleted_by_retention:
+            stdout.print(
+                f"{report.deleted_by_retention} older events were deleted by retention, "
+                f"on signed record (up to event {report.retention_through})."
+            )
     else:
         table(
             "Audit log problems",

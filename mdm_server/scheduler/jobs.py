@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
-from mdm_server.audit import checkpoints
+from mdm_server.audit import checkpoints, retention
 from mdm_server.auth import service as auth_service
 from mdm_server.commands import enforcement
 from mdm_server.commands import service as commands_service
@@ -120,6 +120,27 @@ def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     return {"assertion_ids_purged": assertions, "refresh_tokens_purged": refresh}
 
 
+def apply_audit_retention(context: AppContext, now: datetime) -> dict[str, int]:
+    """Where TABARD_AUDIT_RETENTION_DAYS is set, delete older audit events, each deletion
+    recorded and signed; a batch at a time until nothing is due."""
+    days = context.settings.audit_retention_days
+    deleted = records = 0
+    while days is not None:
+        with context.database.unit_of_work() as session:
+            done = retention.apply(
+                session,
+                days=days,
+                signer=context.audit_signer,
+                data_dir=context.settings.data_dir,
+                now=now,
+            )
+        if done is None:
+            break
+        deleted += done.deleted
+        records += 1
+    return {"deleted": deleted, "deletion_records": records}
+
+
 def review_appropriate_use(context: AppContext, now: datetime) -> dict[str, int]:
     """Every appropriate-use rule over the last four weeks of transactions, by the fleet's
     policy: the volume rules, and directory changes reaching transactions already made."""
@@ -162,6 +183,7 @@ def jobs(context: AppContext) -> list[Job]:
         Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
         Job("cleanup", timedelta(minutes=5), cleanup),
         Job("review_appropriate_use", timedelta(hours=24), review_appropriate_use),
+        Job("apply_audit_retention", timedelta(hours=24), apply_audit_retention),
         Job(
             "checkpoint_audit_log",
             timedelta(seconds=min(10, context.settings.audit_checkpoint_interval_s)),

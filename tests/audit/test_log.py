@@ -12,17 +12,7 @@ from mdm_server.audit import checkpoints, merkle, repository, tree
 from mdm_server.audit.notes import NoteSigner
 from mdm_server.audit.service import record
 from mdm_server.db import Database
-from tests.audit.log import NOW, OFFICER, check, checkpoint, fixed_signer, tamper, write_events
-
-
-@pytest.fixture
-def signer() -> NoteSigner:
-    return fixed_signer()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+from tests.audit.log import NOW, OFFICER, check, checkpoint, tamper, write_events
 
 
 def _leaf_hashes(database: Database) -> list[bytes]:
