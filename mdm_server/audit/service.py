@@ -23,8 +23,6 @@ from mdm_server.db import on_commit
 if TYPE_CHECKING:
     from sqlalchemy import Row
 
-    from mdm_server.audit.verify import StoredEvent
-
 CANONICAL_VERSION = 1
 _PENDING = "tabard.audit.pending"
 
@@ -106,9 +104,9 @@ class PendingEvent:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-# What canonical_document and the index read: a PendingEvent, a row of audit_events, or the
-# verify pass's StoredEvent (all bear the columns' names).
-EventFields = Union["PendingEvent", "Row[Any]", "StoredEvent"]
+# What canonical_document and the index read: a PendingEvent, or a row of audit_events (its
+# columns bear the same names).
+EventFields = Union["PendingEvent", "Row[Any]"]
 
 
 def canonical_document(event: EventFields) -> dict[str, Any]:

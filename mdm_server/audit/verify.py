@@ -11,6 +11,7 @@ shorter than a checkpoint it signed was truncated, or restored from an old snaps
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import multiprocessing
@@ -29,7 +30,7 @@ from mdm_server.audit import merkle, repository, retention, tree
 from mdm_server.audit.canonical import NotCanonicalError, encode_checked
 from mdm_server.audit.merkle import CompactRange
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteVerifier
-from mdm_server.audit.service import canonical_document
+from mdm_server.audit.service import PendingEvent, canonical_document
 
 MAX_PROBLEMS = 100
 CHUNK = 50_000  # events per unit of row-checking work
@@ -122,59 +123,36 @@ class Chunk:
     problems: list[Problem]
 
 
-_COLUMNS = (
-    "seq",
-    "event_id",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "actor_role",
-    "action",
-    "target_type",
-    "target_id",
-    "request_id",
-    "source_ip",
-    "detail",
-    "canonical",
-)
+_COLUMNS = tuple(field.name for field in dataclasses.fields(PendingEvent))
 _RAW_ROWS = (
     f"SELECT {', '.join(_COLUMNS)} FROM audit_events "  # noqa: S608 (fixed column names)
     "WHERE seq >= %(low)s AND seq <= %(high)s ORDER BY seq"
 )
 
 
-@dataclass(slots=True)
-class StoredEvent:
-    """An event's columns as the driver returns them, turned into what canonical_document
-    reads: the verify pass skips the ORM's per-value type processing, its largest cost."""
-
-    seq: int
-    event_id: str
-    occurred_at: Any
-    actor_type: str
-    actor_id: str | None
-    actor_name: str | None
-    actor_role: str | None
-    action: str
-    target_type: str | None
-    target_id: str | None
-    request_id: str | None
-    source_ip: str | None
-    detail: Any
-    canonical: str
-
-    def __post_init__(self) -> None:
-        if isinstance(self.event_id, str) and len(self.event_id) == 32:  # SQLite: bare hex
-            h = self.event_id
-            self.event_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-        if isinstance(self.occurred_at, str):  # SQLite: naive UTC text
-            self.occurred_at = datetime.fromisoformat(self.occurred_at).replace(tzinfo=UTC)
-        if isinstance(self.detail, str):  # SQLite: JSON text; PostgreSQL's driver decodes
-            self.detail = json.loads(self.detail)
+_EVENT_ID, _OCCURRED_AT, _DETAIL = (
+    _COLUMNS.index(n) for n in ("event_id", "occurred_at", "detail")
+)
 
 
-def _stored_rows(session: Session, low: int, high: int) -> Iterator[StoredEvent | Problem]:
+def _event(values: Any) -> PendingEvent:
+    """An event from the driver's values, converted only as far as canonical_document needs
+    (it writes the id as text, so SQLite's bare hex becomes the dashed form, not a UUID): the
+    verify pass skips the ORM's per-value type processing, its largest cost."""
+    fields = list(values)
+    event_id = fields[_EVENT_ID]
+    if isinstance(event_id, str) and len(event_id) == 32:  # SQLite: bare hex text
+        fields[_EVENT_ID] = "-".join(
+            (event_id[:8], event_id[8:12], event_id[12:16], event_id[16:20], event_id[20:])
+        )
+    if isinstance(fields[_OCCURRED_AT], str):  # SQLite: naive UTC text
+        fields[_OCCURRED_AT] = datetime.fromisoformat(fields[_OCCURRED_AT]).replace(tzinfo=UTC)
+    if isinstance(fields[_DETAIL], str):  # SQLite: JSON text; PostgreSQL's driver decodes it
+        fields[_DETAIL] = json.loads(fields[_DETAIL])
+    return PendingEvent(*fields)
+
+
+def _driver_rows(session: Session, low: int, high: int) -> Iterator[Any]:
     connection = session.connection()
     statement = _RAW_ROWS
     if connection.dialect.paramstyle == "qmark":
@@ -182,12 +160,7 @@ def _stored_rows(session: Session, low: int, high: int) -> Iterator[StoredEvent 
         params: Any = (low, high)
     else:
         params = {"low": low, "high": high}
-    for values in connection.exec_driver_sql(statement, params):
-        try:
-            yield StoredEvent(*values)
-        except (ValueError, TypeError) as exc:  # a column no longer holds what it must
-            seq = int(values[0])
-            yield Problem(seq, "edited", f"event {seq}: a column cannot be read ({exc})")
+    return iter(connection.exec_driver_sql(statement, params))
 
 
 def check_rows(session: Session, low: int, high: int) -> Chunk:
@@ -195,14 +168,18 @@ def check_rows(session: Session, low: int, high: int) -> Chunk:
     and its leaf hash against the stored tree's. Independent of every other range."""
     stored = dict(repository.leaves(session, first=low - 1, last=high - 1))
     chunk = Chunk([], [], [])
-    for row in _stored_rows(session, low, high):
-        if isinstance(row, Problem):
-            chunk.problems.append(row)
-            continue
-        seq = int(row.seq)
-        data = row.canonical.encode("utf-8")
+    for values in _driver_rows(session, low, high):
+        seq = int(values[0])
+        data = str(values[-1]).encode("utf-8")
         try:
-            rebuilt = encode_checked(canonical_document(row))
+            event = _event(values)
+        except (ValueError, TypeError) as exc:  # a column no longer holds what it must
+            event = None
+            chunk.problems.append(
+                Problem(seq, "edited", f"event {seq}: a column cannot be read ({exc})")
+            )
+        try:
+            rebuilt = encode_checked(canonical_document(event)) if event is not None else b""
         except (NotCanonicalError, ValueError, TypeError) as exc:
             rebuilt = b""
             chunk.problems.append(Problem(seq, "not_canonical", f"event {seq}: {exc}"))

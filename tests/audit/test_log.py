@@ -340,3 +340,17 @@ class TestVerifyInParallel:
         assert both.first_bad_seq == alone.first_bad_seq == 23
         assert [(p.seq, p.kind) for p in both.problems] == [(p.seq, p.kind) for p in alone.problems]
         assert (31, "missing") in [(p.seq, p.kind) for p in both.problems]
+
+
+def test_a_column_that_cannot_be_read_is_an_edit(
+    database: Database, data_dir: Path, signer: NoteSigner
+) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("PostgreSQL's jsonb refuses text that is not JSON")
+    write_events(database, 5)
+    checkpoint(database, data_dir, signer)
+    tamper(database, "UPDATE audit_events SET detail = 'not json' WHERE seq = 3")
+    report = check(database, data_dir, signer)
+    assert report.first_bad_seq == 3
+    assert [(p.seq, p.kind) for p in report.problems] == [(3, "edited")]
+    assert "cannot be read" in report.problems[0].message
