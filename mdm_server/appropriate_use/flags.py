@@ -39,7 +39,8 @@ from policies.appropriate_use import Directory, Officer, Transaction
 
 RULES_ACTOR = Actor.system("appropriate_use")
 SCAN_DAYS = 28
-_VOLUME_RULES = "appropriate_use.rules.volume_"
+_RULES = "appropriate_use.rules."
+_VOLUME_RULES = _RULES + "volume_"
 _SHIFT_REACH = timedelta(days=2)  # longer than any shift plus the largest grace
 _JUDGED_DEVICE = ("non_compliant",)
 
@@ -136,11 +137,13 @@ def judge(
     session: Session, *, settings: Mapping[str, Any], transaction: Transaction, now: datetime
 ) -> list[Flag]:
     """The rules that need no history, over one transaction just recorded."""
-    if not transaction.officer:
-        return []
     without_volume = {
         name: value for name, value in settings.items() if not name.startswith(_VOLUME_RULES)
     }
+    if not transaction.officer or not any(
+        value for name, value in without_volume.items() if name.startswith(_RULES)
+    ):
+        return []  # no rule to run: spare the transaction the directory's queries
     known, aliases = directory(
         session,
         officers=[transaction.officer],

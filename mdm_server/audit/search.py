@@ -57,12 +57,11 @@ class Filters:
 
     def as_json(self) -> dict[str, Any]:
         """The filters as given, for the audit record of the search (no empty ones)."""
-        out = {
+        return {
             name: timestamp(value) if isinstance(value, datetime) else value
             for name, value in asdict(self).items()
             if name != "subject_keys" and value not in (None, {})
         }
-        return out
 
 
 def _matching(filters: Filters) -> Select[Any]:
