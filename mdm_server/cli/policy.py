@@ -15,13 +15,14 @@ from rich.table import Table
 
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.session import StaffClient
+from mdm_server.policies import source
+from mdm_server.policies.source import MAX_POLICY_BYTES
 from policies import PolicyError, json_schema, parse_policy
 from policies.layering import flatten
 from tabard.output import empty, fail, fields, print_json, stderr, stdout, table, when
 
 policy_app = typer.Typer(help="Policies and compliance.", no_args_is_help=True)
 
-MAX_POLICY_BYTES = 512 * 1024
 STATUS_STYLE = {
     "compliant": "green",
     "incompatible": "cyan",
@@ -35,26 +36,6 @@ TargetOption = Annotated[
 ]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice in one mapping (PyYAML would keep the last)."""
-
-
-def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{key!r} is given twice in the same mapping", mark
-            )
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
 def read_policy_file(path: Path) -> tuple[Any, str]:
     """The parsed YAML or JSON (JSON is YAML) and the text, or exit 1 saying what is wrong."""
     try:
@@ -66,13 +47,10 @@ def read_policy_file(path: Path) -> tuple[Any, str]:
     except UnicodeDecodeError:
         fail(f"{path}: not UTF-8 text")
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader), text  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        fail(f"{path}{where}: not valid YAML: {exc.problem}")
-    except yaml.YAMLError as exc:
-        fail(f"{path}: not valid YAML: {exc}")
+        return source.load(text), text
+    except source.PolicySourceError as exc:
+        where = f":{exc.line}:{exc.column}" if exc.line is not None else ""
+        fail(f"{path}{where}: {exc.problem}")
 
 
 def _parse_target(target: str) -> tuple[str, str | None]:
