@@ -110,6 +110,18 @@ class Settings(BaseSettings):
         description="Delete audit events older than this many days, each deletion recorded "
         "and signed (docs/audit.md, Retention). Unset: keep every event.",
     )
+    console_session_idle_s: int = Field(
+        default=30 * 60,
+        ge=60,
+        le=12 * 3600,
+        description="A console sign-in ends after this long without a request.",
+    )
+    console_session_max_s: int = Field(
+        default=12 * 3600,
+        ge=300,
+        le=24 * 3600,
+        description="A console sign-in ends this long after it began, however busy (a shift).",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

@@ -229,6 +229,8 @@ PublicAccess = Annotated[None, Depends(PUBLIC)]
 ITAdmin = Annotated[StaffPrincipal, Depends(StaffAccess(Role.it_admin))]
 FleetReader = Annotated[StaffPrincipal, Depends(StaffAccess(Role.it_admin, Role.auditor))]
 Auditor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.auditor))]
+Officer = Annotated[StaffPrincipal, Depends(StaffAccess(Role.officer))]
+Supervisor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.supervisor))]
 AnyStaff = Annotated[StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES))]
 AnyStaffPendingPassword = Annotated[
     StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES, allow_pending_password_change=True))
@@ -290,5 +292,7 @@ __all__ = [
     "DeviceCaller",
     "FleetReader",
     "ITAdmin",
+    "Officer",
     "PublicAccess",
+    "Supervisor",
 ]

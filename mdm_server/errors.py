@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("tabard.errors")
@@ -97,6 +97,25 @@ def error_body(code: str, detail: Detail) -> dict[str, Any]:
     return {"error": code, "detail": detail}
 
 
+# Renders an error as a page for a browser: (request, status, code, detail, headers).
+HtmlErrorRenderer = Callable[[Request, int, str, Detail, dict[str, str]], Response]
+
+
+def render_errors_as_html(app: FastAPI, prefix: str, renderer: HtmlErrorRenderer) -> None:
+    """Answer errors under `prefix` (the console) with pages instead of JSON."""
+    app.state.html_errors = (prefix, renderer)
+
+
+def _reply(
+    request: Request, status: int, code: str, detail: Detail, headers: dict[str, str] | None
+) -> Response:
+    html = getattr(request.app.state, "html_errors", None)
+    if html is not None and request.url.path.startswith(html[0]):
+        renderer: HtmlErrorRenderer = html[1]
+        return renderer(request, status, code, detail, dict(headers or {}))
+    return JSONResponse(error_body(code, detail), status_code=status, headers=headers or None)
+
+
 def _located(errors: Sequence[Any]) -> list[dict[str, str]]:
     """Pydantic errors without the offending input values, which may be secrets."""
     located = []
@@ -106,24 +125,20 @@ def _located(errors: Sequence[Any]) -> list[dict[str, str]]:
     return located
 
 
-async def _tabard_error(request: Request, exc: Exception) -> JSONResponse:
+async def _tabard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TabardError)
-    return JSONResponse(
-        error_body(exc.error_code, exc.detail), status_code=exc.status, headers=exc.headers
-    )
+    return _reply(request, exc.status, exc.error_code, exc.detail, exc.headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(err.get("type") == "json_invalid" for err in errors):
-        return JSONResponse(
-            error_body("malformed_json", "the request body is not valid JSON"), status_code=400
-        )
-    return JSONResponse(error_body("invalid_request", _located(errors)), status_code=422)
+        return _reply(request, 400, "malformed_json", "the request body is not valid JSON", None)
+    return _reply(request, 422, "invalid_request", _located(errors), None)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     codes = {
         404: "not_found",
@@ -133,19 +148,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     }
     code = codes.get(exc.status_code, "http_error")
     detail = exc.detail if exc.status_code != 404 else f"no route for {request.url.path}"
-    return JSONResponse(
-        error_body(code, detail), status_code=exc.status_code, headers=exc.headers or None
-    )
+    return _reply(request, exc.status_code, code, detail, dict(exc.headers or {}))
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
     request_id = getattr(request.state, "request_id", "-")
     log.exception(
         "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
     )
-    return JSONResponse(
-        error_body("internal_error", f"the server failed; quote request id {request_id}"),
-        status_code=500,
+    return _reply(
+        request, 500, "internal_error", f"the server failed; quote request id {request_id}", None
     )
 
 

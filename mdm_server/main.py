@@ -16,11 +16,13 @@ from mdm_server.commands.routes import commands_router, me_router
 from mdm_server.commands.routes import device_router as commands_device_router
 from mdm_server.commands.wakeups import PostgresListener
 from mdm_server.config import Settings
+from mdm_server.console import install_console
 from mdm_server.context import AppContext
 from mdm_server.db import Database
+from mdm_server.demand.routes import router as demand_router
 from mdm_server.deps import assert_every_route_declares_access
 from mdm_server.devices.routes import device_router as checkin_router
-from mdm_server.devices.routes import inventory_router
+from mdm_server.devices.routes import fleet_router, inventory_router
 from mdm_server.docs import install_docs
 from mdm_server.enrolment.routes import ca_router, tokens_router
 from mdm_server.enrolment.routes import device_router as enrolment_router
@@ -34,6 +36,7 @@ from mdm_server.scheduler import start_scheduler
 from mdm_server.scheduler.routes import router as scheduler_router
 from mdm_server.secure.routes import containers_router, officers_router
 from mdm_server.secure.routes import device_router as secure_router
+from mdm_server.secure.routes import me_router as secure_me_router
 
 VERSION = "0.1.0"
 DESCRIPTION = """Tabard enrols and polices a police force's Android fleet and guards the secure
@@ -92,6 +95,7 @@ def create_app(
         tokens_router,
         ca_router,
         inventory_router,
+        fleet_router,
         policies_router,
         assignments_router,
         compliance_router,
@@ -99,13 +103,16 @@ def create_app(
         containers_router,
         commands_router,
         me_router,
+        secure_me_router,
         scheduler_router,
         provisioning_router,
         audit_router,
         appropriate_use_router,
+        demand_router,
     ):
         app.include_router(router)
     install_docs(app)
+    install_console(app)
     assert_every_route_declares_access(app)
     return app
 

@@ -21,6 +21,7 @@ from mdm_server.audit.models import (
 )
 from mdm_server.auth.models import RefreshToken, StaffUser
 from mdm_server.commands.models import Command
+from mdm_server.console.models import ConsoleSession
 from mdm_server.devices.models import (
     Device,
     DeviceAssertion,
@@ -54,6 +55,7 @@ __all__ = [
     "AuditTreeNode",
     "Command",
     "ComplianceChange",
+    "ConsoleSession",
     "ContainerKey",
     "Device",
     "DeviceAssertion",

@@ -84,7 +84,34 @@ def complete_login(
     upgraded_hash: str | None = None,
 ) -> TokenPair:
     """Apply a login attempt's outcome: lockout counting, audit, and tokens on success.
-    `upgraded_hash` replaces the stored hash after a success, when the Argon2 cost rose.
+    `upgraded_hash` replaces the stored hash after a success, when the Argon2 cost rose."""
+    user = accept_login(
+        session,
+        username=username,
+        checked_hash=checked_hash,
+        password_ok=password_ok,
+        actor=actor,
+        now=now,
+        settings=settings,
+        upgraded_hash=upgraded_hash,
+    )
+    return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
+
+
+def accept_login(
+    session: Session,
+    *,
+    username: str,
+    checked_hash: str | None,
+    password_ok: bool,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    upgraded_hash: str | None = None,
+    via: str | None = None,
+) -> StaffUser:
+    """Apply a login attempt's outcome (lockout counting and audit) and return the account
+    on success; `via` names a way in other than the API (the console), for the audit event.
 
     Failures raise errors that keep their changes, so the failed-attempt count and the audit
     event survive the refusal."""
@@ -142,8 +169,9 @@ def complete_login(
         now=now,
         target_type="staff_user",
         target_id=user.id,
+        detail={"via": via} if via else None,
     )
-    return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
+    return user
 
 
 def issue_token_pair(
@@ -251,6 +279,30 @@ def change_password(
     tokens: StaffTokens,
 ) -> TokenPair:
     """Set a new password; every other session of the account ends."""
+    user = set_password(
+        session,
+        user_id=user_id,
+        checked_hash=checked_hash,
+        current_ok=current_ok,
+        new_hash=new_hash,
+        actor=actor,
+        now=now,
+    )
+    return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
+
+
+def set_password(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    checked_hash: str | None,
+    current_ok: bool,
+    new_hash: str,
+    actor: Actor,
+    now: datetime,
+) -> StaffUser:
+    """Replace the account's password after checking the current one; every session of the
+    account (API logins and console sign-ins) ends."""
     user = repository.get_user(session, user_id, for_update=True)
     if user is None:
         raise AuthenticationError("account no longer exists")
@@ -269,7 +321,7 @@ def change_password(
         target_type="staff_user",
         target_id=user.id,
     )
-    return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
+    return user
 
 
 def resolve_principal(session: Session, *, claims: StaffClaims, now: datetime) -> StaffUser:

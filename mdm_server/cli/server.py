@@ -99,7 +99,7 @@ def serve(
         fail(str(exc))
     stdout.print(
         f"Tabard serving on http://{host}:{port} (public URL {settings.public_url}); "
-        f"OpenAPI at http://{host}:{port}/docs"
+        f"console at http://{host}:{port}/console, OpenAPI at http://{host}:{port}/docs"
     )
     uvicorn.run(
         "mdm_server.main:create_app_from_env",
@@ -208,4 +208,5 @@ def _report_admin(username: str, one_time: str | None, url: str, json_output: bo
     if one_time:
         stdout.print(f"One-time password: [bold]{one_time}[/] (you will be asked to change it)")
     stdout.print(f"Log in with:  tabard login --server {url} --username {username}")
+    stdout.print(f"Or in a browser:  {url}/console")
     sys.stdout.flush()

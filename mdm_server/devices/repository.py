@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy
 from sqlalchemy import bindparam, delete, func, update
@@ -145,6 +145,17 @@ _RECORD_CHECKIN = (
         posture_digest=bindparam("digest"),
         posture_received_at=bindparam("now"),
         last_seen_at=bindparam("now"),
+        # What the device now says of its software replaces what it said at enrolment (an
+        # update from Android 7.0 to 9, a new security patch); silence keeps the old fact.
+        android_version=func.coalesce(
+            bindparam("android_version", type_=_devices.c.android_version.type),
+            _devices.c.android_version,
+        ),
+        sdk=func.coalesce(bindparam("sdk", type_=_devices.c.sdk.type), _devices.c.sdk),
+        security_patch=func.coalesce(
+            bindparam("security_patch", type_=_devices.c.security_patch.type),
+            _devices.c.security_patch,
+        ),
     )
     .returning(_devices.c.id)
 )
@@ -175,14 +186,29 @@ def record_checkin(
     posture: dict[str, Any] | None,
     digest: str,
     now: datetime,
+    software: SoftwareFacts | None = None,
 ) -> bool:
     """Store a check-in on an active device in one statement; False if it is not active.
     `posture` None means it has not changed, so only the times are written."""
     if posture is None:
         params: dict[str, Any] = {"device_id": device_id, "now": now}
         return session.execute(_RECORD_SEEN, params).first() is not None
-    params = {"device_id": device_id, "posture": posture, "digest": digest, "now": now}
+    params = {
+        "device_id": device_id,
+        "posture": posture,
+        "digest": digest,
+        "now": now,
+        **(software or SoftwareFacts())._asdict(),
+    }
     return session.execute(_RECORD_CHECKIN, params).first() is not None
+
+
+class SoftwareFacts(NamedTuple):
+    """The device's software as its posture reports it; None where it did not say."""
+
+    android_version: str | None = None
+    sdk: int | None = None
+    security_patch: date | None = None
 
 
 def posture_of(session: Session, device_id: uuid.UUID) -> dict[str, Any] | None:
@@ -274,6 +300,7 @@ class DeviceFilter:
     last_seen_before: datetime | None = None
     last_seen_after: datetime | None = None
     compliance: str | None = None
+    search: str | None = None  # the start of a serial or IMEI
 
 
 def list_devices(
@@ -296,6 +323,11 @@ def list_devices(
         conditions.append(col(Device.last_seen_at) < where.last_seen_before)
     if where.last_seen_after is not None:
         conditions.append(col(Device.last_seen_at) > where.last_seen_after)
+    if where.search:
+        prefix = where.search.replace("\\", "").replace("%", "").replace("_", "") + "%"
+        conditions.append(
+            sqlalchemy.or_(col(Device.serial).like(prefix), col(Device.imei).like(prefix))
+        )
     if where.compliance == "not_evaluated":
         conditions.append(col(Device.compliance_status).is_(None))
     elif where.compliance is not None:

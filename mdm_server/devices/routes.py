@@ -12,7 +12,7 @@ from mdm_server.commands import service as commands_service
 from mdm_server.commands.routes import IdempotencyKey
 from mdm_server.commands.schemas import CommandBatch, CommandCreate, CommandTarget
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
-from mdm_server.devices import events, service, signed_events
+from mdm_server.devices import events, fleet, service, signed_events
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.repository import DeviceFilter
 from mdm_server.devices.schemas import (
@@ -29,6 +29,7 @@ from mdm_server.devices.schemas import (
 )
 
 inventory_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+fleet_router = APIRouter(prefix="/api/v1/fleet", tags=["devices"])
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 
 
@@ -49,11 +50,16 @@ def list_devices(
     ] = None,
     last_seen_before: datetime | None = None,
     last_seen_after: datetime | None = None,
+    search: Annotated[
+        str | None,
+        Query(max_length=64, pattern=r"^[A-Za-z0-9]*$", description="Start of serial or IMEI."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DevicePage:
     """Devices, newest enrolment first, filtered and paginated."""
     where = DeviceFilter(
+        search=search or None,
         group=group,
         model=model,
         android_version=android_version,
@@ -66,6 +72,14 @@ def list_devices(
         return service.list_devices(
             session, where=where, officer_collar=officer, limit=limit, offset=offset
         )
+
+
+@fleet_router.get("/summary")
+def fleet_summary(_: FleetReader, context: ContextDep) -> fleet.FleetSummary:
+    """The active fleet counted by state, compliance, last check-in, Android version,
+    security-patch age, model and group."""
+    with context.database.unit_of_work(write=False) as session:
+        return fleet.summary(session, now=context.clock())
 
 
 @inventory_router.get("/{reference}")

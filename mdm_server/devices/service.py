@@ -80,7 +80,12 @@ def check_in(
             posture.model_dump(mode="json", exclude_none=True),
             resolution.privacy_contract(resolved[0]),
         )
-    if not repository.record_checkin(session, device.id, posture=document, digest=digest, now=now):
+    software = repository.SoftwareFacts(
+        posture.android_version, posture.sdk, posture.security_patch
+    )
+    if not repository.record_checkin(
+        session, device.id, posture=document, digest=digest, now=now, software=software
+    ):
         raise ConflictError("device is no longer active", code="device_not_active")
     if document is not None:
         repository.add_posture_record(

@@ -6,18 +6,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 
 from mdm_server.appropriate_use import justification
 from mdm_server.appropriate_use.models import JustificationRequest
+from mdm_server.audit.search import MAX_PAGE
 from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import StaffUser
 from mdm_server.commands import service as commands_service
 from mdm_server.commands.catalogue import KINDS
-from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin
+from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin, Officer
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
-from mdm_server.secure import gate, keys, pins, repository, sessions, transactions
+from mdm_server.secure import gate, keys, officer_view, pins, repository, sessions, transactions
 from mdm_server.secure.models import ContainerKey, OfficerPin
 from mdm_server.secure.schemas import (
     AcknowledgementPublic,
@@ -27,6 +28,8 @@ from mdm_server.secure.schemas import (
     JustificationAnswer,
     JustificationPublic,
     JustificationsPending,
+    MyDevices,
+    MyUsage,
     PinSet,
     PinStatus,
     SecureSessionEnd,
@@ -41,6 +44,7 @@ from mdm_server.validation import CollarNumber
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
 officers_router = APIRouter(prefix="/api/v1/officers", tags=["officers"])
 containers_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+me_router = APIRouter(prefix="/api/v1/me", tags=["officers"])
 
 
 @device_router.post("/secure-sessions", status_code=201)
@@ -255,3 +259,29 @@ def list_container_keys(
     with context.database.unit_of_work(write=False) as session:
         device = find_device(session, reference)
         return [_key_public(key) for key in repository.keys_of(session, device.id)]
+
+
+@me_router.get("/devices")
+def my_devices(principal: Officer, context: ContextDep) -> MyDevices:
+    """Your devices, the appropriate-use policy you work under, and your acknowledgements."""
+    with context.database.unit_of_work(write=False) as session:
+        return officer_view.my_devices(session, user_id=principal.user_id)
+
+
+@me_router.get("/usage")
+def my_usage(
+    principal: Officer,
+    context: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> MyUsage:
+    """Your own recorded use of the secure side, newest first (the read is audited)."""
+    with context.database.unit_of_work() as session:
+        return officer_view.my_usage(
+            session,
+            collar_number=principal.collar_number,
+            limit=limit,
+            before=before,
+            actor=principal.actor,
+            now=context.clock(),
+        )

@@ -276,3 +276,34 @@ class AcknowledgementPublic(BaseModel):
 
 class JustificationsPending(BaseModel):
     items: list[JustificationPublic]
+
+
+class MyDevice(BaseModel):
+    id: uuid.UUID
+    serial: str
+    model: str
+    android_version: str
+    state: str
+    compliance: str | None
+    last_seen_at: datetime | None
+    lost_at: datetime | None
+
+
+class MyPolicyText(BaseModel):
+    version: str
+    text: str
+
+
+class MyDevices(BaseModel):
+    """An officer's own view: devices, the appropriate-use text in force on the first, and
+    whether (and when) they acknowledged it."""
+
+    devices: list[MyDevice]
+    policy: MyPolicyText | None
+    policy_acknowledged: bool
+    acknowledgements: list[AcknowledgementPublic]
+
+
+class MyUsage(BaseModel):
+    events: list[dict[str, Any]]  # canonical documents, newest first
+    next_before: int | None

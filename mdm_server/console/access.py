@@ -1,0 +1,143 @@
+"""Who may open a console page: the same roles as the API route the page stands for.
+
+A page declares `ConsoleAccess.like(api_endpoint)`, which copies the roles of that endpoint's
+own access rule, so the console can never allow a role the API refuses. Signing in is by the
+session cookie alone; every request that changes something must also carry the session's
+CSRF token, in the `csrf_token` form field or the `X-CSRF-Token` header (htmx sends it)."""
+
+from __future__ import annotations
+
+import typing
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from mdm_server.auth import service as auth_service
+from mdm_server.auth.models import STAFF_ROLES, Role
+from mdm_server.console import sessions
+from mdm_server.context import AppContext
+from mdm_server.deps import AccessRule, StaffPrincipal, app_context, client_ip, request_id
+from mdm_server.errors import AuthenticationError, PermissionDeniedError
+
+SESSION_COOKIE = "tabard_session"
+LOGIN_COOKIE = "tabard_login"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class SignInRequiredError(AuthenticationError):
+    """No live console session: the console answers with the sign-in page."""
+
+    code = "sign_in_required"
+
+
+class PasswordChangeRequiredError(PermissionDeniedError):
+    """The account must choose a new password before anything else."""
+
+    code = "password_change_required"
+
+
+class CsrfError(PermissionDeniedError):
+    code = "csrf_failed"
+
+
+@dataclass(frozen=True)
+class ConsolePrincipal(StaffPrincipal):
+    """A signed-in console user: a staff principal, as the API's services take, with the
+    session's CSRF token for the forms it renders."""
+
+    session_id: uuid.UUID
+    csrf_token: str
+
+
+def api_roles(endpoint: Callable[..., Any]) -> frozenset[str]:
+    """The roles an API endpoint's access rule allows."""
+    hints = typing.get_type_hints(endpoint, include_extras=True)
+    for hint in hints.values():
+        for meta in getattr(hint, "__metadata__", ()):
+            rule = getattr(meta, "dependency", None)
+            if isinstance(rule, AccessRule):
+                return rule.roles
+    raise RuntimeError(f"{endpoint.__qualname__} declares no access rule")
+
+
+def csrf_key(context: AppContext) -> bytes:
+    return context.master_key.derive(sessions.CSRF_KEY_PURPOSE)
+
+
+class ConsoleAccess(AccessRule):
+    """The caller must hold a live console session for one of `roles` (and, unless the
+    method is safe, the session's CSRF token)."""
+
+    def __init__(self, *roles: str, allow_pending_password_change: bool = False) -> None:
+        self.roles = frozenset(roles)
+        self.allow_pending = allow_pending_password_change
+
+    @classmethod
+    def like(cls, endpoint: Callable[..., Any]) -> ConsoleAccess:
+        """The access rule of the API endpoint the page stands for."""
+        return cls(*api_roles(endpoint))
+
+    async def __call__(self, request: Request) -> ConsolePrincipal:
+        context = app_context(request)
+        secret = request.cookies.get(SESSION_COOKIE, "")
+        signed_in = await run_in_threadpool(self._resolve, context, secret)
+        if signed_in is None:
+            raise SignInRequiredError("sign in to use the console")
+        user = signed_in.user
+        token = sessions.csrf_token(csrf_key(context), signed_in.session_id)
+        if request.method not in SAFE_METHODS:
+            given = request.headers.get(CSRF_HEADER)
+            if given is None:
+                form = await request.form()
+                field = form.get(CSRF_FIELD)
+                given = field if isinstance(field, str) else None
+            if not sessions.tokens_match(given, token):
+                raise CsrfError(
+                    "this form has expired or did not come from the console; reload the page "
+                    "and try again"
+                )
+        if user.role not in self.roles:
+            raise PermissionDeniedError("this page is not open to your role")
+        if user.must_change_password and not self.allow_pending:
+            raise PasswordChangeRequiredError("choose a new password first")
+        actor = auth_service.staff_actor(
+            user, source_ip=client_ip(request), request_id=request_id(request)
+        )
+        return ConsolePrincipal(
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            collar_number=user.collar_number,
+            division=user.division,
+            actor=actor,
+            session_id=signed_in.session_id,
+            csrf_token=token,
+        )
+
+    @staticmethod
+    def _resolve(context: AppContext, secret: str) -> sessions.SignedIn | None:
+        now, settings = context.clock(), context.settings
+        with context.database.unit_of_work(write=False) as session:
+            signed_in = sessions.resolve(session, secret=secret, now=now, settings=settings)
+            stale = signed_in is not None and sessions.needs_touch(
+                session, session_id=signed_in.session_id, now=now
+            )
+        if signed_in is not None and stale:
+            with context.database.unit_of_work() as session:
+                sessions.touch(session, session_id=signed_in.session_id, now=now)
+        return signed_in
+
+
+AnySignedIn = Annotated[ConsolePrincipal, Depends(ConsoleAccess(*STAFF_ROLES))]
+AnySignedInPendingPassword = Annotated[
+    ConsolePrincipal,
+    Depends(ConsoleAccess(*STAFF_ROLES, allow_pending_password_change=True)),
+]
+OfficerSignedIn = Annotated[ConsolePrincipal, Depends(ConsoleAccess(Role.officer))]
+SupervisorSignedIn = Annotated[ConsolePrincipal, Depends(ConsoleAccess(Role.supervisor))]

@@ -1,0 +1,17 @@
+"""The console's pages, one module per audience."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mdm_server.console.pages import admin, audit, flags, fleet, officer, signin, supervisor
+
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    fleet.router,
+    admin.router,
+    audit.router,
+    flags.router,
+    officer.router,
+    supervisor.router,
+)

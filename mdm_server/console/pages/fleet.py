@@ -1,0 +1,315 @@
+"""IT's pages: the fleet at a glance, the device list, a device, and its commands.
+
+Each page calls the API endpoint it stands for, as a function, under that endpoint's own
+roles (`ConsoleAccess.like`), so the console reads and changes exactly what the API would."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mdm_server.commands import routes as commands_api
+from mdm_server.commands.catalogue import KINDS
+from mdm_server.commands.models import CommandState
+from mdm_server.commands.schemas import CommandCancel, CommandCreate, CommandTarget
+from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
+from mdm_server.console.charts import Bar, bar_chart
+from mdm_server.console.templating import render
+from mdm_server.deps import ContextDep
+from mdm_server.devices import routes as devices_api
+from mdm_server.devices.fleet import COMPLIANCE_ORDER, Count
+from mdm_server.devices.models import DeviceState
+from mdm_server.devices.schemas import DeviceRetire
+from mdm_server.errors import InvalidRequestError
+from mdm_server.policies import routes as policies_api
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+FleetReaderPage = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(devices_api.list_devices))]
+CommandSender = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(commands_api.send_command))]
+CommandReader = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(commands_api.list_commands))]
+Reason = Annotated[str, Form(max_length=500)]
+OPEN_STATES = ("pending_approval", "queued", "delivered")
+# Commands the device page offers, in the order shown; the rest are sent from the API.
+DEVICE_ACTIONS = ("lock_device", "lock_secure_side", "wipe_secure_side", "wipe_device")
+
+TONE = {
+    "compliant": "good",
+    "in_grace": "warn",
+    "incompatible": "warn",
+    "non_compliant": "bad",
+    "unknown": "muted",
+    "not_evaluated": "muted",
+    "active": "good",
+    "retired": "muted",
+    "wiped": "bad",
+    "within an hour": "good",
+    "within a day": "good",
+    "within a week": "warn",
+    "within 30 days": "bad",
+    "over 30 days ago": "bad",
+    "never": "muted",
+    "under 2 months": "good",
+    "2 to 6 months": "warn",
+    "6 to 12 months": "bad",
+    "over a year": "bad",
+    "succeeded": "good",
+    "failed": "bad",
+    "cancelled": "muted",
+    "expired": "bad",
+    "pending_approval": "warn",
+    "queued": "info",
+    "delivered": "info",
+}
+
+
+def _blank(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+def _bars(counts: list[Count]) -> list[Bar]:
+    return [
+        Bar(count.label.replace("_", " "), count.devices, TONE.get(count.label, "info"))
+        for count in counts
+    ]
+
+
+@router.get("/fleet")
+def fleet_overview(
+    request: Request, principal: FleetReaderPage, context: ContextDep
+) -> HTMLResponse:
+    """Devices by state, compliance, last check-in, Android version, patch age and model."""
+    summary = devices_api.fleet_summary(principal, context)
+    charts = [
+        ("Compliance", "compliance", summary.by_compliance),
+        ("Last check-in", "last_seen", summary.by_last_seen),
+        ("Security patch age", "patch", summary.by_patch_age),
+        ("Android version", "android_version", summary.by_android_version),
+        ("Model", "model", summary.by_model),
+        ("State (all devices)", "state", summary.by_state),
+    ]
+    compliance = {count.label: count.devices for count in summary.by_compliance}
+    stale = sum(
+        count.devices
+        for count in summary.by_last_seen
+        if count.label in ("within 30 days", "over 30 days ago", "never")
+    )
+    return render(
+        request,
+        "fleet.html",
+        principal=principal,
+        summary=summary,
+        charts=[
+            (title, key, counts, bar_chart(title, _bars(counts))) for title, key, counts in charts
+        ],
+        compliant=compliance.get("compliant", 0),
+        failing=compliance.get("non_compliant", 0),
+        stale=stale,
+    )
+
+
+@router.get("/devices")
+def device_list(
+    request: Request,
+    principal: FleetReaderPage,
+    context: ContextDep,
+    search: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9]*$")] = None,
+    state: str | None = None,
+    compliance: str | None = None,
+    group: Annotated[str | None, Query(max_length=64)] = None,
+    model: Annotated[str | None, Query(max_length=64)] = None,
+    android_version: Annotated[str | None, Query(max_length=16)] = None,
+    officer: Annotated[str | None, Query(max_length=16)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    """Every device, filtered and searched, a page at a time."""
+    filters = {
+        "search": _blank(search),
+        "state": _blank(state),
+        "compliance": _blank(compliance),
+        "group": _blank(group),
+        "model": _blank(model),
+        "android_version": _blank(android_version),
+        "officer": _blank(officer),
+    }
+    if filters["state"] is not None and filters["state"] not in DeviceState.__members__:
+        raise InvalidRequestError(f"state must be one of {', '.join(DeviceState)}")
+    if filters["compliance"] is not None and filters["compliance"] not in COMPLIANCE_ORDER:
+        raise InvalidRequestError(f"compliance must be one of {', '.join(COMPLIANCE_ORDER)}")
+    limit = 50
+    page = devices_api.list_devices(
+        principal,
+        context,
+        limit=limit,
+        offset=offset,
+        **filters,  # type: ignore[arg-type]
+    )
+    given = {key: value for key, value in filters.items() if value is not None}
+    return render(
+        request,
+        "devices.html",
+        principal=principal,
+        page=page,
+        filters=filters,
+        states=list(DeviceState),
+        compliance_states=COMPLIANCE_ORDER,
+        tone=TONE,
+        previous=urlencode({**given, "offset": max(0, offset - limit)}) if offset else None,
+        next=urlencode({**given, "offset": offset + limit})
+        if offset + limit < page.total
+        else None,
+    )
+
+
+def _device_page(
+    request: Request, principal: ConsolePrincipal, context: ContextDep, reference: str
+) -> dict[str, Any]:
+    device = devices_api.get_device(reference, principal, context)
+    explanation = policies_api.explain_device_policy(str(device.id), principal, context)
+    layers_of = {setting.path: setting.layers for setting in explanation.settings}
+    commands = commands_api.list_commands(
+        principal, context, device=str(device.id), limit=25, offset=0
+    )
+    return {
+        "device": device,
+        "explanation": explanation,
+        "findings": [
+            (finding, layers_of.get(finding.rule, [])) for finding in explanation.findings
+        ],
+        "commands": commands,
+        "live": any(command.state in OPEN_STATES for command in commands.items),
+        "tone": TONE,
+        "actions": [KINDS[name] for name in DEVICE_ACTIONS],
+        "can_command": principal.role in ConsoleAccess.like(commands_api.send_command).roles,
+    }
+
+
+@router.get("/devices/{reference}")
+def device_page(
+    reference: str,
+    request: Request,
+    principal: FleetReaderPage,
+    context: ContextDep,
+    note: Annotated[str | None, Query(max_length=32)] = None,
+    type: Annotated[str | None, Query(max_length=32)] = None,
+) -> HTMLResponse:
+    """One device: posture, findings with the policy layer behind each, commands and actions."""
+    values = _device_page(request, principal, context, reference)
+    return render(
+        request, "device.html", principal=principal, note=note, note_type=type or "", **values
+    )
+
+
+@router.get("/devices/{reference}/commands")
+def device_command_history(
+    reference: str, request: Request, principal: CommandReader, context: ContextDep
+) -> HTMLResponse:
+    """The device's command history alone (the device page refreshes it while any is open)."""
+    values = _device_page(request, principal, context, reference)
+    return render(request, "device_commands.html", principal=principal, **values)
+
+
+@router.post("/devices/{reference}/commands")
+def send_device_command(
+    reference: str,
+    request: Request,
+    principal: CommandSender,
+    context: ContextDep,
+    type: Annotated[str, Form(max_length=32)],
+    reason: Reason = "",
+) -> Response:
+    """Send one command to this device; full wipes wait for a second it_admin."""
+    if type not in DEVICE_ACTIONS:
+        raise InvalidRequestError(f"type must be one of {', '.join(DEVICE_ACTIONS)}")
+    body = CommandCreate(type=type, target=CommandTarget(device=reference), reason=_blank(reason))
+    batch = commands_api.send_command(body, principal, context, idempotency_key=None)
+    states = {command.state for command in batch.commands}
+    note = "awaiting_approval" if "pending_approval" in states else "sent"
+    target = f"/console/devices/{reference}?{urlencode({'note': note, 'type': type})}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/devices/{reference}/retire")
+def retire_device(
+    reference: str, principal: CommandSender, context: ContextDep, reason: Reason
+) -> Response:
+    """Ask to retire the device (a second it_admin approves)."""
+    devices_api.retire_device(
+        reference, DeviceRetire(reason=reason), principal, context, idempotency_key=None
+    )
+    target = (
+        f"/console/devices/{reference}?{urlencode({'note': 'awaiting_approval', 'type': 'retire'})}"
+    )
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/devices/{reference}/found")
+def mark_found(reference: str, principal: CommandSender, context: ContextDep) -> Response:
+    """Clear the device's lost report."""
+    devices_api.mark_device_found(reference, principal, context)
+    return RedirectResponse(f"/console/devices/{reference}?note=found", status_code=303)
+
+
+@router.get("/commands")
+def command_list(
+    request: Request,
+    principal: CommandReader,
+    context: ContextDep,
+    state: str | None = "pending_approval",
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    """Commands, newest first; by default those waiting for a second it_admin."""
+    chosen = _blank(state)
+    if chosen == "all":
+        chosen = None
+    page = commands_api.list_commands(principal, context, state=chosen, limit=50, offset=offset)
+    return render(
+        request,
+        "commands.html",
+        principal=principal,
+        page=page,
+        state=state or "all",
+        states=["all", *CommandState.__members__],
+        tone=TONE,
+        can_command=principal.role in ConsoleAccess.like(commands_api.send_command).roles,
+    )
+
+
+@router.get("/commands/{command_id}")
+def command_page(
+    command_id: uuid.UUID, request: Request, principal: CommandReader, context: ContextDep
+) -> HTMLResponse:
+    """One command: its history, evidence and the device's signed receipt."""
+    command = commands_api.get_command(command_id, principal, context)
+    return render(
+        request,
+        "command.html",
+        principal=principal,
+        command=command,
+        tone=TONE,
+        can_command=principal.role in ConsoleAccess.like(commands_api.send_command).roles,
+    )
+
+
+@router.post("/commands/{command_id}/approve")
+def approve_command(
+    command_id: uuid.UUID, principal: CommandSender, context: ContextDep
+) -> Response:
+    """Approve a full wipe or retire (not one you requested yourself)."""
+    commands_api.approve_command(command_id, principal, context)
+    return RedirectResponse(f"/console/commands/{command_id}", status_code=303)
+
+
+@router.post("/commands/{command_id}/cancel")
+def cancel_command(
+    command_id: uuid.UUID, principal: CommandSender, context: ContextDep, reason: Reason = ""
+) -> Response:
+    """Cancel a command that has not run."""
+    commands_api.cancel_command(
+        command_id, principal, context, body=CommandCancel(reason=_blank(reason))
+    )
+    return RedirectResponse(f"/console/commands/{command_id}", status_code=303)

@@ -1,0 +1,234 @@
+"""Signing in and out of the console, and choosing a new password."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mdm_server.auth import service as auth_service
+from mdm_server.console import sessions
+from mdm_server.console.access import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    AnySignedIn,
+    AnySignedInPendingPassword,
+    csrf_key,
+)
+from mdm_server.console.navigation import HOME
+from mdm_server.console.templating import render
+from mdm_server.context import AppContext
+from mdm_server.crypto import secrets
+from mdm_server.deps import ContextDep, PublicAccess, anonymous_actor
+from mdm_server.errors import AuthenticationError, InvalidRequestError
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+Text = Annotated[str, Form(max_length=256)]
+
+
+def _secure(context: AppContext, request: Request) -> bool:
+    return context.settings.public_url.startswith("https:") or request.url.scheme == "https"
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only console paths on this server: never another host, so sign-in is no open redirect."""
+    if not target or any(char in target for char in "\\\r\n"):
+        return None
+    if target == "/console" or target.startswith(("/console/", "/console?")):
+        return target
+    return None
+
+
+def _set_session(response: Response, request: Request, context: AppContext, secret: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=context.settings.console_session_max_s,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(context, request),
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/console")
+
+
+def _login_page(
+    request: Request,
+    context: AppContext,
+    *,
+    next_path: str | None,
+    error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    nonce = secrets.new_secret(16)
+    response = render(
+        request,
+        "login.html",
+        status_code=status,
+        csrf_token=sessions.login_csrf_token(csrf_key(context), nonce),
+        next_path=_safe_next(next_path) or "",
+        error=error,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=3600,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(context, request),
+    )
+    return response
+
+
+@router.get("/login")
+def show_login(
+    request: Request, context: ContextDep, _: PublicAccess, next: str | None = None
+) -> HTMLResponse:
+    """The sign-in form."""
+    return _login_page(request, context, next_path=next)
+
+
+@router.post("/login")
+def sign_in(
+    request: Request,
+    context: ContextDep,
+    _: PublicAccess,
+    username: Text,
+    password: Text,
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=512)] = "",
+) -> Response:
+    """Check the password as the API's login does (lockout, audit), then open a session."""
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    expected = sessions.login_csrf_token(csrf_key(context), nonce)
+    if not nonce or not sessions.tokens_match(csrf_token, expected):
+        return _login_page(
+            request,
+            context,
+            next_path=next,
+            error="The sign-in form had expired. Please sign in again.",
+            status=403,
+        )
+    database, now = context.database, context.clock()
+    with database.unit_of_work(write=False) as session:
+        stored_hash = auth_service.password_hash_for_login(session, username=username)
+    password_ok = context.passwords.verify(stored_hash, password)
+    upgraded = None
+    if password_ok and stored_hash and context.passwords.needs_rehash(stored_hash):
+        upgraded = context.passwords.hash(password)
+    try:
+        with database.unit_of_work() as session:
+            user = auth_service.accept_login(
+                session,
+                username=username,
+                checked_hash=stored_hash,
+                password_ok=password_ok,
+                upgraded_hash=upgraded,
+                actor=anonymous_actor(request),
+                now=now,
+                settings=context.settings,
+                via="console",
+            )
+            secret = sessions.start(session, user=user, now=now, settings=context.settings)
+            role, pending = user.role, user.must_change_password
+    except AuthenticationError as refused:
+        message = refused.detail if isinstance(refused.detail, str) else "sign-in refused"
+        return _login_page(request, context, next_path=next, error=message, status=401)
+    target = "/console/password" if pending else _safe_next(next) or HOME.get(role, "/console")
+    response = RedirectResponse(target, status_code=303)
+    _set_session(response, request, context, secret)
+    return response
+
+
+@router.post("/logout")
+def sign_out(
+    request: Request, principal: AnySignedInPendingPassword, context: ContextDep
+) -> Response:
+    """End this console session."""
+    with context.database.unit_of_work() as session:
+        sessions.end(
+            session,
+            secret=request.cookies.get(SESSION_COOKIE, ""),
+            actor=principal.actor,
+            now=context.clock(),
+        )
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/console")
+    return response
+
+
+@router.get("")
+def console_home(principal: AnySignedIn) -> Response:
+    """Each role's first page."""
+    return RedirectResponse(HOME.get(principal.role, "/console/login"), status_code=303)
+
+
+@router.get("/password")
+def show_password_form(
+    request: Request, principal: AnySignedInPendingPassword, context: ContextDep
+) -> HTMLResponse:
+    """Choose a new password (required at first sign-in)."""
+    return render(
+        request,
+        "password.html",
+        principal=principal,
+        minimum=context.settings.password_min_length,
+        error="",
+    )
+
+
+@router.post("/password")
+def change_password(
+    request: Request,
+    principal: AnySignedInPendingPassword,
+    context: ContextDep,
+    current_password: Text,
+    new_password: Text,
+    confirm_password: Text,
+) -> Response:
+    """Set a new password; every other session ends and this browser signs in afresh."""
+
+    def again(error: str, status: int) -> HTMLResponse:
+        return render(
+            request,
+            "password.html",
+            principal=principal,
+            minimum=context.settings.password_min_length,
+            error=error,
+            status_code=status,
+        )
+
+    if new_password != confirm_password:
+        return again("The new password and its confirmation differ.", 400)
+    try:
+        auth_service.check_password_policy(
+            new_password, settings=context.settings, username=principal.username
+        )
+    except InvalidRequestError as weak:
+        return again(str(weak.detail), 400)
+    with context.database.unit_of_work(write=False) as session:
+        stored_hash = auth_service.password_hash_for_login(session, username=principal.username)
+    current_ok = context.passwords.verify(stored_hash, current_password)
+    new_hash = context.passwords.hash(new_password)
+    now = context.clock()
+    try:
+        with context.database.unit_of_work() as session:
+            user = auth_service.set_password(
+                session,
+                user_id=principal.user_id,
+                checked_hash=stored_hash,
+                current_ok=current_ok,
+                new_hash=new_hash,
+                actor=principal.actor,
+                now=now,
+            )
+            sessions.revoke_all(session, user_id=user.id, now=now)
+            secret = sessions.start(session, user=user, now=now, settings=context.settings)
+            role = user.role
+    except AuthenticationError as refused:
+        return again(str(refused.detail), 401)
+    response = RedirectResponse(HOME.get(role, "/console"), status_code=303)
+    _set_session(response, request, context, secret)
+    return response

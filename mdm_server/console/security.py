@@ -1,0 +1,89 @@
+"""The console's response headers and error pages.
+
+Every console response carries a Content Security Policy that lets the page load scripts,
+styles and images from this server alone and send nothing anywhere else, so a stray
+`<script src=https://...>` or an injected inline script does not run, and no page can be
+framed. Errors under /console are pages, not JSON; a missing session goes to sign-in."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mdm_server.console.templating import is_htmx, render
+
+PREFIX = "/console"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class ConsoleHeadersMiddleware:
+    """Adds the console's security headers, and `no-store` to every page (pages show
+    personal data; a shared tablet's back button must not show them after sign-out)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        static = path.startswith(PREFIX + "/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), *_HEADERS]
+                cache = b"public, max-age=3600" if static else b"no-store"
+                headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                headers.append((b"cache-control", cache))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _redirect(request: Request, to: str) -> Response:
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": to})
+    return RedirectResponse(to, status_code=303)
+
+
+def render_error(
+    request: Request, status: int, code: str, detail: Any, headers: dict[str, str]
+) -> Response:
+    """An error as a page; sign-in and password changes as redirects."""
+    if code == "sign_in_required":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return _redirect(request, f"{PREFIX}/login?next={quote(target, safe='')}")
+    if code == "password_change_required":
+        return _redirect(request, f"{PREFIX}/password")
+    headers.pop("WWW-Authenticate", None)
+    problems = detail if isinstance(detail, list) else []
+    message = detail if isinstance(detail, str) else ""
+    if isinstance(detail, dict):
+        message = str(detail.get("message") or detail)
+    return render(
+        request,
+        "error.html",
+        status_code=status,
+        headers=headers,
+        status=status,
+        code=code,
+        message=message,
+        problems=problems,
+    )

@@ -1,0 +1,86 @@
+"""Pages: one Jinja2 environment, autoescaping on, and the filters the templates share."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
+
+from mdm_server.console.navigation import menu_for
+
+_environment = Environment(
+    loader=PackageLoader("mdm_server.console", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=ChainableUndefined,  # event details differ by action: a missing key is blank
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def when(value: datetime | date | None) -> str:
+    """A time as staff read it: UTC, to the minute."""
+    if value is None:
+        return "never"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return value.isoformat()
+
+
+def ago(value: datetime | None, now: datetime) -> str:
+    """How long ago, in the largest whole unit."""
+    if value is None:
+        return "never"
+    seconds = int((now - value).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def thousands(value: int | float) -> str:
+    return f"{value:,}"
+
+
+_environment.filters.update(when=when, thousands=thousands)
+
+
+def is_htmx(request: Request) -> bool:
+    """Whether htmx asked for a fragment (and did not ask to restore history)."""
+    return (
+        request.headers.get("hx-request") == "true"
+        and request.headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    principal: Any = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **values: Any,
+) -> HTMLResponse:
+    """A page, or the `fragment` block alone when htmx asked for part of one."""
+    now = request.app.state.context.clock()
+    values.update(
+        principal=principal,
+        menu=menu_for(principal.role) if principal is not None else [],
+        path=request.url.path,
+        now=now,
+        ago=lambda value: ago(value, now),
+        csrf_token=getattr(principal, "csrf_token", values.get("csrf_token", "")),
+    )
+    compiled = _environment.get_template(template)
+    if is_htmx(request) and "fragment" in compiled.blocks:
+        context = compiled.new_context(values)
+        body = "".join(compiled.blocks["fragment"](context))
+    else:
+        body = compiled.render(values)
+    return HTMLResponse(body, status_code=status_code, headers=headers)

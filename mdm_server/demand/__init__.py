@@ -1,0 +1,1 @@
+"""Demand and device health for a supervisor's division (DESIGN.md: the one-look view)."""

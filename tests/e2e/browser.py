@@ -1,0 +1,111 @@
+"""Driving Debian's Chromium with Playwright against a live `tabard serve`: each page's
+screenshot kept as a test artefact, every console error and every request leaving the
+server recorded so the test can insist there are none."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("TABARD_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("TABARD_TEST_ARTIFACTS", "test-artifacts"))
+# As the machine's probe runs Chromium: nothing in the background reaching for the internet.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_or_skip() -> str:
+    """The Chromium binary; CI installs it (.ci/run), so there its absence is a failure."""
+    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
+    pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@dataclass
+class Watch:
+    """What the pages did that they must not: console errors, failed loads, foreign requests."""
+
+    server: str
+    errors: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+
+    def attach(self, page) -> None:  # type: ignore[no-untyped-def]
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error" and self.errors.append(f"{page.url}: {message.text}")
+            ),
+        )
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        page.on("request", self._request)
+
+    def forgive_refusal(self, url: str, status: int) -> None:
+        """A refusal the test asked for is no error: Chromium logs every 4xx it loads."""
+        expected = f"{url}: Failed to load resource: the server responded with a status of {status}"
+        self.errors = [error for error in self.errors if not error.startswith(expected)]
+
+    def _request(self, request) -> None:  # type: ignore[no-untyped-def]
+        url = request.url
+        if not (url.startswith(self.server + "/") or url.startswith("data:")):
+            self.foreign.append(url)
+
+
+@dataclass
+class Camera:
+    """Numbered full-page screenshots, one folder per test run."""
+
+    folder: Path
+    taken: list[Path] = field(default_factory=list)
+
+    def shoot(self, page, name: str) -> Path:  # type: ignore[no-untyped-def]
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        path = self.folder / f"{len(self.taken) + 1:02d}-{slug}.png"
+        page.screenshot(path=str(path), full_page=True)
+        self.taken.append(path)
+        return path
+
+
+@contextmanager
+def chromium(server: str, artefacts: str) -> Iterator[tuple[object, Watch, Camera]]:
+    """A headless Chromium, the watch on its pages, and the camera."""
+    from playwright.sync_api import sync_playwright
+
+    binary = chromium_or_skip()
+    folder = ARTIFACTS / "console" / artefacts
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    watch = Watch(server)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        try:
+            yield browser, watch, Camera(folder)
+        finally:
+            browser.close()
+
+
+def new_page(browser, watch: Watch, *, tablet: bool = True):  # type: ignore[no-untyped-def]
+    """A fresh browser context (its own cookies) the size of a Galaxy Tab A held upright."""
+    viewport = {"width": 800, "height": 1280} if tablet else {"width": 1366, "height": 900}
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    watch.attach(page)
+    return page

@@ -1,0 +1,234 @@
+"""The web console in a real browser (Debian's Chromium, headless, driven by Playwright)
+against a live `tabard serve` with a running agent on a virtual J5: each role signs in and
+does its key work by clicking. Every page is photographed into test-artifacts/console/; no
+page may log a console error or fetch anything from anywhere but the server."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+import zxingcpp
+from PIL import Image
+
+from tests.e2e.agents import agent_running
+from tests.e2e.browser import chromium, new_page
+from tests.e2e.harness import Tabard
+from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_j5
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+NEW_PASSWORD = "a fresh and rather long passphrase"
+WATCHFUL = copy.deepcopy(POLICY)
+WATCHFUL["appropriate_use"]["justification_sample_rate"] = 0.0
+WATCHFUL["appropriate_use"]["rules"] = {"self_search": True}
+OWN_RECORD = {"surname": "Example", "forename": "Pat", "date_of_birth": "1985-04-12"}
+
+
+def create_user(tabard: Tabard, username: str, role: str, *extra: str) -> None:
+    tabard.run(
+        "users", "create", "--username", username, "--role", role, *extra,
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+
+
+def load_directory(tabard: Tabard, username: str) -> None:
+    """Professional standards tell the rules the officer's own record (over the API)."""
+    with httpx.Client(base_url=tabard.url, timeout=30) as api:
+        first = api.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+        token = first.json()["access_token"]
+        changed = api.post(
+            "/api/v1/auth/password",
+            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert changed.status_code == 200, changed.text
+        bearer = {"Authorization": f"Bearer {changed.json()['access_token']}"}
+        loaded = api.put(
+            "/api/v1/audit/directory",
+            json={"officers": {COLLAR: {"own": [OWN_RECORD]}}},
+            headers=bearer,
+        )
+        assert loaded.status_code == 200, loaded.text
+
+
+def sign_in(page, server: str, username: str, password: str, *, first_time: bool) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server}/console")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    if first_time:
+        page.wait_for_url("**/console/password")
+        page.get_by_label("Current password").fill(password)
+        page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+        page.get_by_label("New password again").fill(NEW_PASSWORD)
+        page.get_by_role("button", name="Set password").click()
+    page.wait_for_load_state("networkidle")
+
+
+def nav(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Follow a link of the main menu."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+    page.wait_for_load_state("networkidle")
+
+
+def officer_searches_themselves(tabard: Tabard, state: Path) -> None:
+    agent = ["agent", "--state", str(state)]
+    tabard.run(
+        *agent, "secure", "enter", "--officer", COLLAR, "--pin-stdin", "--acknowledge", "2026.2",
+        stdin="402917\n583062\n",
+    )  # fmt: skip
+    tabard.run(
+        *agent, "search", "person", "--surname", "Example", "--forename", "Pat",
+        "--purpose", "INVESTIGATION", "--incident", "INC-20261202-0007", "--json",
+    )  # fmt: skip
+
+
+def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
+    page = new_page(browser, watch, tablet=False)
+    sign_in(page, tabard.url, "admin", PASSWORD, first_time=False)
+    assert page.url.endswith("/console/fleet")
+    assert page.locator("svg.chart").count() >= 5
+    camera.shoot(page, "it fleet overview")
+    nav(page, "Devices")
+    page.get_by_label("State").select_option("active")
+    page.wait_for_load_state("networkidle")
+    camera.shoot(page, "it device list")
+    page.locator("#device-table a[href^='/console/devices/']").first.click()
+    page.wait_for_load_state("networkidle")
+    camera.shoot(page, "it device page")
+    page.get_by_label("Reason").first.fill("phone lost on patrol")  # wipe secure side's reason
+    page.get_by_role("button", name="Wipe secure side").click()
+    page.wait_for_url("**note=sent**")
+    page.locator("[data-receipt=verified]").first.wait_for(timeout=60_000)
+    assert page.locator("[data-state=succeeded]").count() == 1
+    camera.shoot(page, "it wipe with verified receipt")
+    page.locator("a[href^='/console/commands/']").first.click()
+    assert page.locator("[data-receipt=verified]").count() == 1
+    camera.shoot(page, "it command with receipt")
+    nav(page, "Enrolment tokens")
+    page.get_by_label("Group").fill("response")
+    page.get_by_role("button", name="Create token").click()
+    qr_png = camera.shoot(page, "it enrolment token")
+    shot = page.locator("[data-qr=enrolment]").screenshot()
+    (tabard.root / "qr.png").write_bytes(shot)
+    (decoded,) = zxingcpp.read_barcodes(Image.open(tabard.root / "qr.png"))
+    payload = json.loads(decoded.text)
+    assert payload["server"] == tabard.url
+    assert payload["token"] == page.locator("[data-secret]").inner_text().strip()
+    assert qr_png.exists()
+    nav(page, "Policies")
+    camera.shoot(page, "it policies")
+    page.get_by_label("Policy document").fill("name: draft\ndevice:\n  warranty_bits: 0\n")
+    page.locator("[data-check=invalid]").wait_for()
+    assert "device.warranty_bits" in page.locator("#check").inner_text()
+    camera.shoot(page, "it policy editor located error")
+    page.get_by_role("link", name="response").click()
+    page.get_by_label("Compared with").select_option("1")
+    page.get_by_role("button", name="Show").click()
+    page.locator("[data-diff]").wait_for()
+    camera.shoot(page, "it policy diff")
+    nav(page, "Commands")
+    camera.shoot(page, "it commands")
+    page.context.close()
+
+
+def auditor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
+    page = new_page(browser, watch)
+    sign_in(page, tabard.url, "ps-auditor", NEW_PASSWORD, first_time=False)
+    page.get_by_label("Officer (collar)").fill(COLLAR)
+    page.get_by_label("Transaction type").select_option("person_search")
+    page.get_by_role("button", name="Search").click()
+    results = page.locator("#results tbody tr")
+    assert results.count() == 1
+    assert "surname: Example" in results.first.inner_text()
+    camera.shoot(page, "auditor search")
+    tabard.run("audit", "checkpoint")
+    results.first.locator("a").click()
+    page.locator("[data-inclusion=proven]").wait_for()
+    camera.shoot(page, "auditor event proven")
+    nav(page, "Flags")
+    camera.shoot(page, "auditor flag queue")
+    page.get_by_role("link", name="self search").click()
+    page.get_by_label("Decision").select_option("escalated")
+    page.get_by_label("Note (required)").fill("Searched own record; refer to line manager.")
+    page.get_by_role("button", name="Record").click()
+    page.locator("[data-status=escalated]").wait_for()
+    camera.shoot(page, "auditor flag escalated")
+    nav(page, "Evidence bundle")
+    page.get_by_label("From (UTC)").fill("2020-01-01T00:00")
+    page.get_by_label("Until (UTC)").fill("2099-01-01T00:00")
+    page.get_by_label("Officer (collar number, optional)").fill(COLLAR)
+    camera.shoot(page, "auditor bundle form")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download bundle").click()
+    bundle = tabard.root / "bundle.zip"
+    download.value.save_as(bundle)
+    verified = tabard.run("audit", "verify-bundle", str(bundle), "--json")
+    assert json.loads(verified.stdout)["events"] >= 1
+    nav(page, "Checkpoints")
+    held = page.locator("pre").first.inner_text()
+    page.get_by_label("Witness checkpoint").fill(held)
+    page.get_by_role("button", name="Check").click()
+    page.locator("[data-witness=consistent]").wait_for()
+    camera.shoot(page, "auditor checkpoints and witness")
+    page.context.close()
+
+
+def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
+    page = new_page(browser, watch)
+    sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True)
+    assert page.url.endswith("/console/demand")
+    assert page.locator("svg.chart").count() == 4
+    tiles = page.locator(".tile .figure").all_inner_texts()
+    assert int(tiles[0]) >= 1  # transactions in the last 24 hours
+    camera.shoot(page, "supervisor demand")
+    page.context.close()
+
+
+def officer(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
+    page = new_page(browser, watch)
+    sign_in(page, tabard.url, "pc-4021", PASSWORD, first_time=True)
+    assert page.url.endswith("/console/me")
+    camera.shoot(page, "officer my device")
+    nav(page, "My usage")
+    assert "person search" in page.locator("table").inner_text()
+    camera.shoot(page, "officer usage")
+    nav(page, "My device")
+    page.get_by_label("Where and when you last had it (optional)").fill("left on the 42 bus")
+    page.get_by_role("button", name="Report this device lost").click()
+    page.locator("[data-lost=reported]").wait_for()
+    camera.shoot(page, "officer reported lost")
+    refused = page.goto(f"{tabard.url}/console/fleet")
+    assert refused is not None and refused.status == 403
+    watch.forgive_refusal(f"{tabard.url}/console/fleet", 403)
+    camera.shoot(page, "officer refused the fleet page")
+    page.context.close()
+
+
+class TestConsoleInABrowser:
+    def test_every_role_does_its_work_by_clicking(self, tabard: Tabard, backend: str) -> None:
+        tabard.extra_env["TABARD_CHECKIN_INTERVAL_S"] = "3600"
+        tabard.bootstrap("admin", PASSWORD)
+        with tabard.serving():
+            tabard.login("admin", PASSWORD)
+            state = enrol_assigned_j5(tabard)
+            policy = tabard.root / "watchful.yaml"
+            policy.write_text(yaml.safe_dump(WATCHFUL))
+            tabard.run("policy", "apply", str(policy), "--to", "fleet")
+            create_user(tabard, "ps-auditor", "auditor")
+            create_user(tabard, "sgt-north", "supervisor", "--division", "north")
+            load_directory(tabard, "ps-auditor")
+            with agent_running(tabard, state), chromium(tabard.url, backend) as (b, watch, cam):
+                officer_searches_themselves(tabard, state)
+                auditor(b, watch, cam, tabard)
+                it_admin(b, watch, cam, tabard)
+                supervisor(b, watch, cam, tabard)
+                officer(b, watch, cam, tabard)
+                assert watch.errors == []
+                assert watch.foreign == []
+                assert len(cam.taken) >= 20
+                assert all(path.stat().st_size > 5_000 for path in cam.taken)
