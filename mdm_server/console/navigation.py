@@ -18,6 +18,7 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
         MenuItem("Commands", "/console/commands"),
         MenuItem("Enrolment tokens", "/console/tokens"),
         MenuItem("Policies", "/console/policies"),
+        MenuItem("Provisioning", "/console/provisioning"),
     ),
     "auditor": (
         MenuItem("Audit search", "/console/audit"),

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from mdm_server.deps import ContextDep, ITAdmin
-from mdm_server.provisioning import service
-from mdm_server.provisioning.schemas import ProvisioningEventBatch, ProvisioningEventsRecorded
+from mdm_server.provisioning import runs, service
+from mdm_server.provisioning.schemas import (
+    ProvisioningEventBatch,
+    ProvisioningEventsRecorded,
+    RunDetail,
+    RunSummary,
+)
 
 provisioning_router = APIRouter(prefix="/api/v1/provisioning", tags=["provisioning"])
 
@@ -21,3 +29,19 @@ def record_provisioning_events(
             session, events=body.events, actor=principal.actor, now=context.clock()
         )
     return ProvisioningEventsRecorded(recorded=recorded)
+
+
+@provisioning_router.get("/runs")
+def list_provisioning_runs(
+    _: ITAdmin, context: ContextDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[RunSummary]:
+    """Provisioning runs, newest first, with their devices counted by outcome."""
+    with context.database.unit_of_work(write=False) as session:
+        return runs.list_runs(session, limit=limit)
+
+
+@provisioning_router.get("/runs/{run_id}")
+def get_provisioning_run(run_id: uuid.UUID, _: ITAdmin, context: ContextDep) -> RunDetail:
+    """One run: each device's result, mode and steps."""
+    with context.database.unit_of_work(write=False) as session:
+        return runs.run_detail(session, run_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -42,3 +43,39 @@ class ProvisioningEventBatch(BaseModel):
 
 class ProvisioningEventsRecorded(BaseModel):
     recorded: int
+
+
+class RunSummary(BaseModel):
+    """A provisioning run: who began it, when, and its devices counted by outcome."""
+
+    run_id: uuid.UUID
+    started_at: datetime
+    started_by: str
+    devices: int = Field(description="Devices in the run's manifest (0 if not said).")
+    dry_run: bool = False
+    finished_at: datetime | None = None
+    outcome: str | None = Field(default=None, description="complete or incomplete; null: running.")
+    results: dict[str, int] = Field(default_factory=dict, description="Devices per outcome.")
+
+
+class StepRun(BaseModel):
+    step: int
+    key: str
+    outcome: str
+    message: str = ""
+    ms: int | None = None
+
+
+class DeviceRun(BaseModel):
+    device: str
+    serial: str | None = None
+    model: str | None = None
+    mode: str | None = None
+    outcome: str | None = None
+    message: str = ""
+    finished_at: datetime | None = None
+    steps: list[StepRun] = Field(default_factory=list)
+
+
+class RunDetail(RunSummary):
+    device_runs: list[DeviceRun]

@@ -131,3 +131,25 @@ class TestPolicies:
         refused = auditor.post("/console/policies", {"text": POLICY_V2})
         assert refused.status_code == 403
         assert count(database, PolicyVersion) == 1
+
+
+class TestProvisioningRuns:
+    def test_lists_runs_and_shows_each_devices_result(
+        self, browser_for: Callable[..., Browser], client, admin_headers
+    ) -> None:
+        import uuid
+
+        from tests.server.test_provisioning_events import URL, a_run
+
+        run_id = str(uuid.uuid4())
+        assert client.post(URL, json=a_run(run_id), headers=admin_headers).status_code == 201
+        browser = browser_for("it_admin")
+        listing = browser.get("/console/provisioning")
+        assert f"/console/provisioning/{run_id}" in listing.text
+        assert "1 provisioned, 1 refused" in listing.text
+        page = browser.get(f"/console/provisioning/{run_id}")
+        assert 'data-result="provisioned"' in page.text
+        assert 'data-result="refused"' in page.text
+        assert "Google account" in page.text
+        assert 'data-outcome="incomplete"' in page.text
+        assert browser.get(f"/console/provisioning/{uuid.uuid4()}").status_code == 404

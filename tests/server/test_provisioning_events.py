@@ -88,3 +88,60 @@ class TestRecordProvisioningEvents:
 
     def test_anonymous_callers_are_refused(self, client: TestClient) -> None:
         assert client.post(URL, json=events()).status_code == 401
+
+
+def a_run(run_id: str, *, finished: bool = True) -> dict[str, Any]:
+    """Two devices: one provisioned in two steps, one refused for its accounts."""
+    good = {"device": "127.0.0.1:5555", "serial": "R58M0001", "model": "SM-J530F"}
+    bad = {"device": "127.0.0.1:5556", "serial": "R58M0002", "model": "SM-T580"}
+    run = [
+        {"kind": "run_started", "run_id": run_id, "devices": 2},
+        {"kind": "device_started", "run_id": run_id, "mode": "device_owner_work_profile", **good},
+        {"kind": "step", "run_id": run_id, "step": 1, "step_key": "install_agent",
+         "outcome": "done", **good},
+        {"kind": "step", "run_id": run_id, "step": 2, "step_key": "set_device_owner",
+         "outcome": "already", **good},
+        {"kind": "device_finished", "run_id": run_id, "outcome": "provisioned", **good},
+        {"kind": "device_finished", "run_id": run_id, "outcome": "refused",
+         "message": "the device has a Google account; remove it first", **bad},
+    ]  # fmt: skip
+    if finished:
+        run.append(
+            {"kind": "run_finished", "run_id": run_id, "devices": 2, "outcome": "incomplete"}
+        )
+    return {"events": run}
+
+
+class TestProvisioningRuns:
+    def test_runs_are_read_back_newest_first_with_results_per_device(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        older, newer = str(uuid.uuid4()), str(uuid.uuid4())
+        assert client.post(URL, json=a_run(older), headers=admin_headers).status_code == 201
+        cut_short = a_run(newer, finished=False)
+        assert client.post(URL, json=cut_short, headers=admin_headers).status_code == 201
+        runs = client.get("/api/v1/provisioning/runs", headers=admin_headers).json()
+        assert [run["run_id"] for run in runs] == [newer, older]
+        assert runs[1]["outcome"] == "incomplete"
+        assert runs[1]["results"] == {"provisioned": 1, "refused": 1}
+        assert runs[0]["outcome"] is None and runs[0]["finished_at"] is None
+        detail = client.get(f"/api/v1/provisioning/runs/{older}", headers=admin_headers).json()
+        by_serial = {device["serial"]: device for device in detail["device_runs"]}
+        assert by_serial["R58M0001"]["outcome"] == "provisioned"
+        assert by_serial["R58M0001"]["mode"] == "device_owner_work_profile"
+        assert [step["key"] for step in by_serial["R58M0001"]["steps"]] == [
+            "install_agent",
+            "set_device_owner",
+        ]
+        assert by_serial["R58M0002"]["outcome"] == "refused"
+        assert "Google account" in by_serial["R58M0002"]["message"]
+
+    def test_an_unknown_run_is_404(self, client: TestClient, admin_headers: dict[str, str]) -> None:
+        response = client.get(f"/api/v1/provisioning/runs/{uuid.uuid4()}", headers=admin_headers)
+        assert response.status_code == 404
+        assert error_of(response) == "not_found"
+
+    @pytest.mark.parametrize("role", ["auditor", "supervisor", "officer"])
+    def test_only_it_reads_runs(self, app: FastAPI, client: TestClient, role: str) -> None:
+        response = client.get("/api/v1/provisioning/runs", headers=headers_for(app, role))
+        assert response.status_code == 403

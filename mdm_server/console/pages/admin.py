@@ -1,5 +1,6 @@
-"""IT's enrolment tokens (with the QR code on screen, and a card to print) and policies
-(versions, a diff between two, an editor that validates as you paste, and assignment)."""
+"""IT's enrolment tokens (with the QR code on screen, and a card to print), policies
+(versions, a diff between two, an editor that validates as you paste, and assignment) and
+provisioning runs with each device's result."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from mdm_server.errors import InvalidRequestError, UnprocessableError
 from mdm_server.policies import routes as policies_api
 from mdm_server.policies import source
 from mdm_server.policies.schemas import AssignmentRequest, PolicySubmission
+from mdm_server.provisioning import routes as provisioning_api
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 TokenAdmin = Annotated[
@@ -33,6 +35,9 @@ PolicyReader = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(policies_a
 PolicyWriter = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(policies_api.store_policy))]
 PolicyChecker = Annotated[
     ConsolePrincipal, Depends(ConsoleAccess.like(policies_api.validate_policy))
+]
+ProvisioningReader = Annotated[
+    ConsolePrincipal, Depends(ConsoleAccess.like(provisioning_api.list_provisioning_runs))
 ]
 Short = Annotated[str, Form(max_length=200)]
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # policy and group names, as the API's paths
@@ -233,3 +238,21 @@ def assign_policy(
     else:
         raise InvalidRequestError("choose the fleet, or a group or device and name it")
     return RedirectResponse("/console/policies", status_code=303)
+
+
+@router.get("/provisioning")
+def provisioning_runs(
+    request: Request, principal: ProvisioningReader, context: ContextDep
+) -> HTMLResponse:
+    """`tabard provision` runs, newest first, with their devices counted by outcome."""
+    runs = provisioning_api.list_provisioning_runs(principal, context, limit=50)
+    return render(request, "provisioning.html", principal=principal, runs=runs)
+
+
+@router.get("/provisioning/{run_id}")
+def provisioning_run(
+    run_id: uuid.UUID, request: Request, principal: ProvisioningReader, context: ContextDep
+) -> HTMLResponse:
+    """One run: each device's result, mode and steps."""
+    run = provisioning_api.get_provisioning_run(run_id, principal, context)
+    return render(request, "provisioning_run.html", principal=principal, run=run)
