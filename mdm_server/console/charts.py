@@ -6,6 +6,7 @@ table of the same figures beside each chart."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -78,7 +79,8 @@ def column_chart(
     height, left, bottom, top_pad = 260, 44, 40, 16
     plot_w, plot_h = width - left - 10, height - bottom - top_pad
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
-    top = max(totals, default=0) or 1
+    tick = max(1, math.ceil(max(totals, default=0) / 4))  # whole numbers on the axis
+    top = tick * 4
     step = plot_w / max(1, len(labels))
     bar_w = max(2.0, step * 0.7)
     parts = [
@@ -89,14 +91,14 @@ def column_chart(
         + _attr("; ".join(f"{label}: {total}" for label, total in zip(labels, totals, strict=True)))
         + "</desc>",
     ]
-    for tick in range(5):
-        value = round(top * tick / 4)
-        y = top_pad + plot_h - plot_h * tick / 4
+    for step in range(5):
+        value = tick * step
+        y = top_pad + plot_h - plot_h * step / 4
         parts.append(
             f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c9d1dc"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:,}</text>'
         )
-    label_every = max(1, len(labels) // 12)
+    label_every = max(1, math.ceil(len(labels) / 8))
     for index, label in enumerate(labels):
         x = left + index * step + (step - bar_w) / 2
         base = float(top_pad + plot_h)

@@ -28,6 +28,9 @@ PAGES = {
     "/console/fleet": {"it_admin", "auditor"},
     "/console/devices": {"it_admin", "auditor"},
     "/console/commands": {"it_admin", "auditor"},
+    "/console/tokens": {"it_admin"},
+    "/console/policies": {"it_admin", "auditor"},
+    "/console/provisioning": {"it_admin"},
     "/console/audit": {"auditor"},
     "/console/audit/bundle": {"auditor"},
     "/console/audit/checkpoints": {"auditor"},
@@ -204,6 +207,45 @@ class TestIT:
         assert approved.status_code == 303
         assert "queued" in second.get(f"/console/commands/{command_id}").text
         assert len(audit_events(database, "command.approved")) == 1
+
+    def test_assigns_the_device_and_shows_its_posture(
+        self,
+        app: FastAPI,
+        client: TestClient,
+        clock: FakeClock,
+        browser_for: Callable[..., Browser],
+        enrolled: SimulatedDevice,
+        database: Database,
+    ) -> None:
+        from tests.factories.staff import create_staff
+
+        officer = create_staff(app, role="officer")
+        browser = browser_for("it_admin")
+        page = browser.get(f"/console/devices/{enrolled.device_id}")
+        assert "No posture yet" in page.text
+        done = browser.post(
+            f"/console/devices/{enrolled.device_id}/assignment",
+            {"officer": officer.collar_number, "group": "traffic"},
+        )
+        assert done.status_code == 303
+        after = browser.get(done.headers["location"])
+        assert f"{officer.username} ({officer.collar_number})" in after.text
+        assert "Assignment saved" in after.text
+        assert len(audit_events(database, "device.assigned")) == 1
+        unknown = browser.post(
+            f"/console/devices/{enrolled.device_id}/assignment", {"officer": "999999"}
+        )
+        assert unknown.status_code == 400
+        assert "no officer with collar number 999999" in unknown.text
+        nothing = browser.post(f"/console/devices/{enrolled.device_id}/assignment", {})
+        assert nothing.status_code == 400
+        updated = enrolled.posture(android_version="9", sdk=28, security_patch="2019-08-01")
+        assert enrolled.checkin(client, now=clock(), posture=updated).status_code == 200
+        posture = browser.get(f"/console/devices/{enrolled.device_id}").text
+        assert "<dt>Encrypted</dt><dd>yes</dd>" in posture
+        assert "<dt>Android</dt><dd>9 (SDK 28)</dd>" in posture
+        assert "<dt>Security patch</dt><dd>2019-08-01</dd>" in posture
+        assert "1 personal, 1 work" in posture
 
     def test_filters_search_and_htmx_fragments(
         self, browser_for: Callable[..., Browser], enrolled: SimulatedDevice

@@ -68,18 +68,41 @@ class Watch:
             self.foreign.append(url)
 
 
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def accessibility_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """axe-core's WCAG A and AA violations on the page as shown, one line each. Evaluated
+    through the DevTools protocol, which the page's CSP does not govern, so the page under
+    test keeps its real CSP."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})"
+        ".then(r => r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +"
+        " v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', ')))",
+        AXE_TAGS,
+    )
+    return [f"{page.url}: {line}" for line in result]
+
+
 @dataclass
 class Camera:
     """Numbered full-page screenshots, one folder per test run."""
 
     folder: Path
     taken: list[Path] = field(default_factory=list)
+    inaccessible: list[str] = field(default_factory=list)
 
     def shoot(self, page, name: str) -> Path:  # type: ignore[no-untyped-def]
+        """A full-page screenshot, and the page's accessibility checked as it stands."""
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         path = self.folder / f"{len(self.taken) + 1:02d}-{slug}.png"
         page.screenshot(path=str(path), full_page=True)
         self.taken.append(path)
+        self.inaccessible.extend(accessibility_violations(page))
         return path
 
 

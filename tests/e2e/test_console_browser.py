@@ -75,6 +75,19 @@ def nav(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_load_state("networkidle")
 
 
+def focused(page) -> str:  # type: ignore[no-untyped-def]
+    return str(page.evaluate("document.activeElement.innerText || ''")).strip()
+
+
+def tab_to(page, selector: str, *, most: int = 40) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab until the element matching `selector` has the focus."""
+    for _ in range(most):
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} cannot be reached with Tab")
+
+
 def officer_searches_themselves(tabard: Tabard, state: Path) -> None:
     agent = ["agent", "--state", str(state)]
     tabard.run(
@@ -198,8 +211,14 @@ def officer(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     assert "person search" in page.locator("table").inner_text()
     camera.shoot(page, "officer usage")
     nav(page, "My device")
-    page.get_by_label("Where and when you last had it (optional)").fill("left on the 42 bus")
-    page.get_by_role("button", name="Report this device lost").click()
+    # By keyboard alone: Tab from the top of the page to the note, type, Tab to the button.
+    page.keyboard.press("Tab")
+    assert focused(page) == "Skip to content"
+    tab_to(page, "input[name=note]")
+    page.keyboard.type("left on the 42 bus")
+    tab_to(page, "button.danger")
+    assert focused(page) == "Report this device lost"
+    page.keyboard.press("Enter")
     page.locator("[data-lost=reported]").wait_for()
     camera.shoot(page, "officer reported lost")
     refused = page.goto(f"{tabard.url}/console/fleet")
@@ -228,7 +247,8 @@ class TestConsoleInABrowser:
                 it_admin(b, watch, cam, tabard)
                 supervisor(b, watch, cam, tabard)
                 officer(b, watch, cam, tabard)
-                assert watch.errors == []
-                assert watch.foreign == []
+                assert watch.errors == [], watch.errors
+                assert watch.foreign == [], watch.foreign
+                assert cam.inaccessible == [], "\n".join(cam.inaccessible)
                 assert len(cam.taken) >= 20
                 assert all(path.stat().st_size > 5_000 for path in cam.taken)

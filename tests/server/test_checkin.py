@@ -116,3 +116,23 @@ class TestCheckin:
         self, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock
     ) -> None:
         assert enrolled.checkin(client, now=clock(), posture={}).status_code == 200
+
+    def test_keeps_the_devices_software_current_and_silence_changes_nothing(
+        self,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        admin_headers: dict[str, str],
+    ) -> None:
+        def shown() -> tuple[str, int, str]:
+            device = client.get(f"/api/v1/devices/{enrolled.device_id}", headers=admin_headers)
+            body = device.json()
+            return body["android_version"], body["sdk"], body["security_patch"]
+
+        assert shown() == ("7.0", 24, "2017-06-01")  # as enrolled
+        updated = enrolled.posture(android_version="9", sdk=28, security_patch="2019-08-01")
+        assert enrolled.checkin(client, now=clock(), posture=updated).status_code == 200
+        assert shown() == ("9", 28, "2019-08-01")
+        clock.advance(minutes=5)
+        assert enrolled.checkin(client, now=clock(), posture={"encrypted": True}).status_code == 200
+        assert shown() == ("9", 28, "2019-08-01")

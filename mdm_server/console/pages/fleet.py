@@ -18,12 +18,13 @@ from mdm_server.commands.models import CommandState
 from mdm_server.commands.schemas import CommandCancel, CommandCreate, CommandTarget
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, bar_chart
+from mdm_server.console.forms import build
 from mdm_server.console.templating import render
 from mdm_server.deps import ContextDep
 from mdm_server.devices import routes as devices_api
 from mdm_server.devices.fleet import COMPLIANCE_ORDER, Count
 from mdm_server.devices.models import DeviceState
-from mdm_server.devices.schemas import DeviceRetire
+from mdm_server.devices.schemas import DeviceAssignment, DeviceRetire
 from mdm_server.errors import InvalidRequestError
 from mdm_server.policies import routes as policies_api
 
@@ -231,6 +232,29 @@ def send_device_command(
     note = "awaiting_approval" if "pending_approval" in states else "sent"
     target = f"/console/devices/{reference}?{urlencode({'note': note, 'type': type})}"
     return RedirectResponse(target, status_code=303)
+
+
+@router.post("/devices/{reference}/assignment")
+def assign_device(
+    reference: str,
+    principal: CommandSender,
+    context: ContextDep,
+    officer: Annotated[str, Form(max_length=16)] = "",
+    group: Annotated[str, Form(max_length=64)] = "",
+    unassign: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Assign the device to an officer and/or a group (or take it from its officer)."""
+    fields: dict[str, Any] = {}
+    if unassign:
+        fields["officer"] = None
+    elif officer.strip():
+        fields["officer"] = officer.strip()
+    if group.strip():
+        fields["group"] = group.strip()
+    if not fields:
+        raise InvalidRequestError("give an officer's collar number or a group")
+    devices_api.assign_device(reference, build(DeviceAssignment, **fields), principal, context)
+    return RedirectResponse(f"/console/devices/{reference}?note=assigned", status_code=303)
 
 
 @router.post("/devices/{reference}/retire")
