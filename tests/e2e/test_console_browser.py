@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from pathlib import Path
 
 import httpx
@@ -55,13 +56,39 @@ def load_directory(tabard: Tabard, username: str) -> None:
         assert loaded.status_code == 200, loaded.text
 
 
-def sign_in(page, server: str, username: str, password: str, *, first_time: bool) -> None:  # type: ignore[no-untyped-def]
+def report_a_provisioning_run(tabard: Tabard) -> None:
+    """A batch of one device, as `tabard provision` reports it (over the API, as IT)."""
+    run = str(uuid.uuid4())
+    device = {"device": "usb:R58M1234", "serial": "R58M1234", "model": "SM-J530F"}
+    events = [
+        {"kind": "run_started", "run_id": run, "devices": 1},
+        {"kind": "step", "run_id": run, "step": 1, "step_key": "install_agent",
+         "outcome": "done", **device},
+        {"kind": "device_finished", "run_id": run, "outcome": "provisioned",
+         "mode": "device_owner_work_profile", **device},
+        {"kind": "run_finished", "run_id": run, "devices": 1, "outcome": "complete"},
+    ]  # fmt: skip
+    with httpx.Client(base_url=tabard.url, timeout=30) as api:
+        login = api.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD})
+        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        sent = api.post("/api/v1/provisioning/events", json={"events": events}, headers=bearer)
+        assert sent.status_code == 201, sent.text
+
+
+def sign_in(  # type: ignore[no-untyped-def]
+    page, server: str, username: str, password: str, *, first_time: bool, camera=None
+) -> None:
     page.goto(f"{server}/console")
+    page.wait_for_url("**/console/login?next=*")
+    if camera is not None:
+        camera.shoot(page, "sign in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     if first_time:
         page.wait_for_url("**/console/password")
+        if camera is not None:
+            camera.shoot(page, "choose a new password")
         page.get_by_label("Current password").fill(password)
         page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
         page.get_by_label("New password again").fill(NEW_PASSWORD)
@@ -102,7 +129,7 @@ def officer_searches_themselves(tabard: Tabard, state: Path) -> None:
 
 def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
     page = new_page(browser, watch, tablet=False)
-    sign_in(page, tabard.url, "admin", PASSWORD, first_time=False)
+    sign_in(page, tabard.url, "admin", PASSWORD, first_time=False, camera=camera)
     assert page.url.endswith("/console/fleet")
     assert page.locator("svg.chart").count() >= 5
     camera.shoot(page, "it fleet overview")
@@ -139,6 +166,14 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
     page.locator("[data-check=invalid]").wait_for()
     assert "device.warranty_bits" in page.locator("#check").inner_text()
     camera.shoot(page, "it policy editor located error")
+    nav(page, "Enrolment tokens")
+    camera.shoot(page, "it enrolment tokens")
+    nav(page, "Provisioning")
+    camera.shoot(page, "it provisioning runs")
+    page.locator("a[href^='/console/provisioning/']").first.click()
+    assert page.locator("[data-result=provisioned]").count() == 1
+    camera.shoot(page, "it provisioning run")
+    nav(page, "Policies")
     page.get_by_role("link", name="response").click()
     page.get_by_label("Compared with").select_option("1")
     page.get_by_role("button", name="Show").click()
@@ -193,7 +228,7 @@ def auditor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
 
 def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
     page = new_page(browser, watch)
-    sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True)
+    sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True, camera=camera)
     assert page.url.endswith("/console/demand")
     assert page.locator("svg.chart").count() == 4
     tiles = page.locator(".tile .figure").all_inner_texts()
@@ -241,6 +276,7 @@ class TestConsoleInABrowser:
             create_user(tabard, "ps-auditor", "auditor")
             create_user(tabard, "sgt-north", "supervisor", "--division", "north")
             load_directory(tabard, "ps-auditor")
+            report_a_provisioning_run(tabard)
             with agent_running(tabard, state), chromium(tabard.url, backend) as (b, watch, cam):
                 officer_searches_themselves(tabard, state)
                 auditor(b, watch, cam, tabard)
@@ -250,5 +286,5 @@ class TestConsoleInABrowser:
                 assert watch.errors == [], watch.errors
                 assert watch.foreign == [], watch.foreign
                 assert cam.inaccessible == [], "\n".join(cam.inaccessible)
-                assert len(cam.taken) >= 20
+                assert len(cam.taken) >= 26
                 assert all(path.stat().st_size > 5_000 for path in cam.taken)
