@@ -15,6 +15,7 @@ from mdm_server.audit import checkpoints, retention
 from mdm_server.auth import service as auth_service
 from mdm_server.commands import enforcement
 from mdm_server.commands import service as commands_service
+from mdm_server.console import sessions as console_sessions
 from mdm_server.context import AppContext
 from mdm_server.devices import service as devices_service
 from mdm_server.devices.renewal import renew_certificates
@@ -113,11 +114,17 @@ def expire_enrolment_tokens(context: AppContext, now: datetime) -> dict[str, int
 
 
 def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
-    """Forget device assertion ids past their expiry, and refresh tokens long expired."""
+    """Forget device assertion ids past their expiry, and refresh tokens and console sessions
+    long expired."""
     with context.database.unit_of_work() as session:
         assertions = devices_service.purge_expired_assertions(session, now=now)
         refresh = auth_service.purge_expired_refresh_tokens(session, now=now)
-    return {"assertion_ids_purged": assertions, "refresh_tokens_purged": refresh}
+        console = console_sessions.purge_expired(session, now=now)
+    return {
+        "assertion_ids_purged": assertions,
+        "refresh_tokens_purged": refresh,
+        "console_sessions_purged": console,
+    }
 
 
 def apply_audit_retention(context: AppContext, now: datetime) -> dict[str, int]:

@@ -209,3 +209,19 @@ class TestPasswordChange:
         )
         assert response.status_code == 401
         assert audit_events(database, "auth.password_changed") == []
+
+
+class TestHousekeeping:
+    def test_the_cleanup_job_forgets_sessions_a_day_after_they_end(
+        self, app: FastAPI, browser_for: Callable[..., Browser], clock: FakeClock, database
+    ) -> None:
+        from mdm_server.scheduler import job_named, run_job
+
+        browser_for("officer")
+        context = app.state.context
+        clock.advance(hours=12, minutes=1)  # past the absolute limit: ended, kept a day
+        assert run_job(context, job_named(context, "cleanup"))["console_sessions_purged"] == 0
+        assert count(database, ConsoleSession) == 1
+        clock.advance(days=1)
+        assert run_job(context, job_named(context, "cleanup"))["console_sessions_purged"] == 1
+        assert count(database, ConsoleSession) == 0

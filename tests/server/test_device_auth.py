@@ -223,6 +223,7 @@ class TestDeviceAssertion:
         assert run_job(context, job_named(context, "cleanup")) == {
             "assertion_ids_purged": 1,
             "refresh_tokens_purged": 0,
+            "console_sessions_purged": 0,
         }
         assert count(database, DeviceAssertion) == 0
 

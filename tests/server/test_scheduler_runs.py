@@ -55,6 +55,13 @@ class TestScheduledJobs:
             assert again
 
 
+QUIET_CLEANUP = {
+    "assertion_ids_purged": 0,
+    "refresh_tokens_purged": 0,
+    "console_sessions_purged": 0,
+}
+
+
 class TestRuns:
     def test_quiet_runs_are_counted_and_summarised_hourly(
         self, app: FastAPI, clock: FakeClock
@@ -62,14 +69,14 @@ class TestRuns:
         context: AppContext = app.state.context
         job = job_named(context, "cleanup")
         for _ in range(4):
-            assert run_job(context, job) == {"assertion_ids_purged": 0, "refresh_tokens_purged": 0}
+            assert run_job(context, job) == QUIET_CLEANUP
             clock.advance(minutes=20)
         runs = audit_events(context.database, "scheduler.job_ran")
         assert [run.detail["quiet_runs"] for run in runs] == [0, 2]
         with context.database.unit_of_work(write=False) as session:
             (status,) = job_status(session)
         assert (status.name, status.runs, status.quiet_runs) == ("cleanup", 4, 0)
-        assert status.last_result == {"assertion_ids_purged": 0, "refresh_tokens_purged": 0}
+        assert status.last_result == QUIET_CLEANUP
 
     def test_a_run_is_not_repeated_within_its_interval(
         self, app: FastAPI, clock: FakeClock
@@ -151,10 +158,7 @@ class TestJobsApi:
         listed = {job["name"]: job for job in response.json()}
         assert set(listed) == {job.name for job in jobs(context)}
         assert listed["cleanup"]["runs"] == 1
-        assert listed["cleanup"]["last_result"] == {
-            "assertion_ids_purged": 0,
-            "refresh_tokens_purged": 0,
-        }
+        assert listed["cleanup"]["last_result"] == QUIET_CLEANUP
         assert listed["expire_commands"] == {
             "name": "expire_commands",
             "every_s": 60,
