@@ -15,6 +15,7 @@ from mdm_server.auth.tokens import StaffTokens
 from mdm_server.clock import Clock, system_clock
 from mdm_server.commands.wakeups import Wakeups
 from mdm_server.config import Settings
+from mdm_server.console import sessions as console_sessions
 from mdm_server.crypto.ca import DeviceCA
 from mdm_server.crypto.command_signing import CommandSigner
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
@@ -42,6 +43,7 @@ class AppContext:
     audit_signer: NoteSigner
     subject_keys: SubjectKeys
     justification_key: bytes
+    console_csrf_key: bytes
 
     @classmethod
     def build(
@@ -73,4 +75,5 @@ class AppContext:
             audit_signer=checkpoints.load_signer(keys, settings),
             subject_keys=SubjectKeys(master_key.derive(subjects.KEY_PURPOSE)),
             justification_key=master_key.derive(justification.KEY_PURPOSE),
+            console_csrf_key=master_key.derive(console_sessions.CSRF_KEY_PURPOSE),
         )

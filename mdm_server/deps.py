@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mdm_server.audit.service import Actor
 from mdm_server.auth import service as auth_service
-from mdm_server.auth.models import STAFF_ROLES, Role
+from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser
 from mdm_server.context import AppContext
 from mdm_server.devices import authentication
 from mdm_server.devices import repository as devices_repository
@@ -86,28 +86,22 @@ class StaffPrincipal:
 class StaffAccess(AccessRule):
     """The caller must present a staff access token for one of `roles`."""
 
-    def __init__(self, *roles: Role, allow_pending_password_change: bool = False) -> None:
+    wrong_role = "this needs one of the roles: {allowed}"
+    must_change_first = "change your password first (POST /api/v1/auth/password)"
+
+    def __init__(self, *roles: str, allow_pending_password_change: bool = False) -> None:
         self.roles = frozenset(roles)
         self.allow_pending = allow_pending_password_change
 
-    def __call__(self, request: Request, context: ContextDep) -> StaffPrincipal:
-        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationError(
-                "missing Authorization: Bearer <access token>; log in at /api/v1/auth/login"
-            )
-        now = context.clock()
-        claims = context.staff_tokens.verify(token.strip(), now=now)
-        with context.database.unit_of_work(write=False) as session:
-            user = auth_service.resolve_principal(session, claims=claims, now=now)
+    def admit(self, user: StaffUser, request: Request) -> StaffPrincipal:
+        """The account as a principal, if its role is allowed here and it need not first
+        choose a new password."""
         if user.role not in self.roles:
-            allowed = ", ".join(sorted(self.roles))
-            raise PermissionDeniedError(f"this needs one of the roles: {allowed}")
-        if user.must_change_password and not self.allow_pending:
             raise PermissionDeniedError(
-                "change your password first (POST /api/v1/auth/password)",
-                code="password_change_required",
+                self.wrong_role.format(allowed=", ".join(sorted(self.roles)))
             )
+        if user.must_change_password and not self.allow_pending:
+            raise PermissionDeniedError(self.must_change_first, code="password_change_required")
         actor = auth_service.staff_actor(
             user, source_ip=client_ip(request), request_id=request_id(request)
         )
@@ -119,6 +113,18 @@ class StaffAccess(AccessRule):
             division=user.division,
             actor=actor,
         )
+
+    def __call__(self, request: Request, context: ContextDep) -> StaffPrincipal:
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError(
+                "missing Authorization: Bearer <access token>; log in at /api/v1/auth/login"
+            )
+        now = context.clock()
+        claims = context.staff_tokens.verify(token.strip(), now=now)
+        with context.database.unit_of_work(write=False) as session:
+            user = auth_service.resolve_principal(session, claims=claims, now=now)
+        return self.admit(user, request)
 
 
 @dataclass(frozen=True)

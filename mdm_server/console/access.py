@@ -16,11 +16,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from mdm_server.auth import service as auth_service
-from mdm_server.auth.models import STAFF_ROLES, Role
+from mdm_server.auth.models import STAFF_ROLES
 from mdm_server.console import sessions
 from mdm_server.context import AppContext
-from mdm_server.deps import AccessRule, StaffPrincipal, app_context, client_ip, request_id
+from mdm_server.deps import AccessRule, StaffAccess, StaffPrincipal, app_context
 from mdm_server.errors import AuthenticationError, PermissionDeniedError
 
 SESSION_COOKIE = "tabard_session"
@@ -34,12 +33,6 @@ class SignInRequiredError(AuthenticationError):
     """No live console session: the console answers with the sign-in page."""
 
     code = "sign_in_required"
-
-
-class PasswordChangeRequiredError(PermissionDeniedError):
-    """The account must choose a new password before anything else."""
-
-    code = "password_change_required"
 
 
 class CsrfError(PermissionDeniedError):
@@ -66,58 +59,39 @@ def api_roles(endpoint: Callable[..., Any]) -> frozenset[str]:
     raise RuntimeError(f"{endpoint.__qualname__} declares no access rule")
 
 
-def csrf_key(context: AppContext) -> bytes:
-    return context.master_key.derive(sessions.CSRF_KEY_PURPOSE)
-
-
-class ConsoleAccess(AccessRule):
+class ConsoleAccess(StaffAccess):
     """The caller must hold a live console session for one of `roles` (and, unless the
-    method is safe, the session's CSRF token)."""
+    method is safe, the session's CSRF token). Roles and the password-change rule are the
+    API's own (`StaffAccess.admit`); only the credential differs."""
 
-    def __init__(self, *roles: str, allow_pending_password_change: bool = False) -> None:
-        self.roles = frozenset(roles)
-        self.allow_pending = allow_pending_password_change
+    wrong_role = "this page is not open to your role"
+    must_change_first = "choose a new password first"
 
     @classmethod
     def like(cls, endpoint: Callable[..., Any]) -> ConsoleAccess:
         """The access rule of the API endpoint the page stands for."""
         return cls(*api_roles(endpoint))
 
-    async def __call__(self, request: Request) -> ConsolePrincipal:
+    async def __call__(self, request: Request) -> ConsolePrincipal:  # type: ignore[override]
         context = app_context(request)
         secret = request.cookies.get(SESSION_COOKIE, "")
         signed_in = await run_in_threadpool(self._resolve, context, secret)
         if signed_in is None:
             raise SignInRequiredError("sign in to use the console")
-        user = signed_in.user
-        token = sessions.csrf_token(csrf_key(context), signed_in.session_id)
+        token = sessions.csrf_token(context.console_csrf_key, signed_in.session_id)
         if request.method not in SAFE_METHODS:
             given = request.headers.get(CSRF_HEADER)
             if given is None:
-                form = await request.form()
-                field = form.get(CSRF_FIELD)
+                field = (await request.form()).get(CSRF_FIELD)
                 given = field if isinstance(field, str) else None
             if not sessions.tokens_match(given, token):
                 raise CsrfError(
                     "this form has expired or did not come from the console; reload the page "
                     "and try again"
                 )
-        if user.role not in self.roles:
-            raise PermissionDeniedError("this page is not open to your role")
-        if user.must_change_password and not self.allow_pending:
-            raise PasswordChangeRequiredError("choose a new password first")
-        actor = auth_service.staff_actor(
-            user, source_ip=client_ip(request), request_id=request_id(request)
-        )
+        principal = self.admit(signed_in.user, request)
         return ConsolePrincipal(
-            user_id=user.id,
-            username=user.username,
-            role=user.role,
-            collar_number=user.collar_number,
-            division=user.division,
-            actor=actor,
-            session_id=signed_in.session_id,
-            csrf_token=token,
+            **vars(principal), session_id=signed_in.session_id, csrf_token=token
         )
 
     @staticmethod
@@ -125,10 +99,7 @@ class ConsoleAccess(AccessRule):
         now, settings = context.clock(), context.settings
         with context.database.unit_of_work(write=False) as session:
             signed_in = sessions.resolve(session, secret=secret, now=now, settings=settings)
-            stale = signed_in is not None and sessions.needs_touch(
-                session, session_id=signed_in.session_id, now=now
-            )
-        if signed_in is not None and stale:
+        if signed_in is not None and now - signed_in.last_seen_at >= sessions.TOUCH_EVERY:
             with context.database.unit_of_work() as session:
                 sessions.touch(session, session_id=signed_in.session_id, now=now)
         return signed_in
@@ -139,5 +110,3 @@ AnySignedInPendingPassword = Annotated[
     ConsolePrincipal,
     Depends(ConsoleAccess(*STAFF_ROLES, allow_pending_password_change=True)),
 ]
-OfficerSignedIn = Annotated[ConsolePrincipal, Depends(ConsoleAccess(Role.officer))]
-SupervisorSignedIn = Annotated[ConsolePrincipal, Depends(ConsoleAccess(Role.supervisor))]

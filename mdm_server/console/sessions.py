@@ -36,6 +36,7 @@ class SignedIn:
 
     session_id: uuid.UUID
     user: StaffUser
+    last_seen_at: datetime
 
 
 def start(session: Session, *, user: StaffUser, now: datetime, settings: Settings) -> str:
@@ -72,12 +73,7 @@ def resolve(session: Session, *, secret: str, now: datetime, settings: Settings)
         return None
     if stored.created_at < user.sessions_valid_after:
         return None
-    return SignedIn(session_id=stored.id, user=user)
-
-
-def needs_touch(session: Session, *, session_id: uuid.UUID, now: datetime) -> bool:
-    stored = session.get(ConsoleSession, session_id)
-    return stored is not None and now - stored.last_seen_at >= TOUCH_EVERY
+    return SignedIn(session_id=stored.id, user=user, last_seen_at=stored.last_seen_at)
 
 
 def touch(session: Session, *, session_id: uuid.UUID, now: datetime) -> None:
@@ -87,11 +83,9 @@ def touch(session: Session, *, session_id: uuid.UUID, now: datetime) -> None:
     )
 
 
-def end(session: Session, *, secret: str, actor: Actor, now: datetime) -> None:
-    """Sign out: the session can never be used again. Unknown cookies are ignored."""
-    stored = session.exec(
-        select(ConsoleSession).where(col(ConsoleSession.token_digest) == secrets.digest(secret))
-    ).first()
+def end(session: Session, *, session_id: uuid.UUID, actor: Actor, now: datetime) -> None:
+    """Sign out: the session can never be used again."""
+    stored = session.get(ConsoleSession, session_id)
     if stored is None or stored.revoked_at is not None:
         return
     stored.revoked_at = now
@@ -124,16 +118,19 @@ def purge_expired(session: Session, *, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _mac(key: bytes, message: bytes) -> str:
+    mac = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
 def csrf_token(key: bytes, session_id: uuid.UUID) -> str:
     """The CSRF token every form and htmx request of this session must carry."""
-    mac = hmac.new(key, b"session:" + session_id.bytes, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+    return _mac(key, b"session:" + session_id.bytes)
 
 
 def login_csrf_token(key: bytes, nonce: str) -> str:
     """The CSRF token of the sign-in form, bound to a nonce in a cookie (before any session)."""
-    mac = hmac.new(key, b"login:" + nonce.encode("utf-8"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+    return _mac(key, b"login:" + nonce.encode("utf-8"))
 
 
 def tokens_match(given: str | None, expected: str) -> bool:

@@ -47,7 +47,43 @@ def thousands(value: int | float) -> str:
     return f"{value:,}"
 
 
+# The tone (good, warn, bad, info, muted) each status is shown in, wherever it appears: badges
+# by their class, chart bars by their colour. Each badge also carries its word.
+TONES: dict[str, str] = {
+    "compliant": "good",
+    "in_grace": "warn",
+    "incompatible": "warn",
+    "non_compliant": "bad",
+    "unknown": "muted",
+    "not_evaluated": "muted",
+    "active": "good",
+    "retired": "muted",
+    "wiped": "bad",
+    "within an hour": "good",
+    "within a day": "good",
+    "within a week": "warn",
+    "within 30 days": "bad",
+    "over 30 days ago": "bad",
+    "never": "muted",
+    "under 2 months": "good",
+    "2 to 6 months": "warn",
+    "6 to 12 months": "bad",
+    "over a year": "bad",
+    "succeeded": "good",
+    "failed": "bad",
+    "cancelled": "muted",
+    "expired": "bad",
+    "pending_approval": "warn",
+    "queued": "info",
+    "delivered": "info",
+    "open": "warn",
+    "dismissed": "muted",
+    "escalated": "bad",
+}
+
+
 _environment.filters.update(when=when, thousands=thousands)
+_environment.globals["tone"] = TONES
 
 
 def is_htmx(request: Request) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from mdm_server.audit.models import AuditIndex
@@ -71,7 +71,7 @@ def demand(session: Session, *, division: str, days: int, now: datetime) -> Dema
             col(AuditIndex.division) == division,
             col(AuditIndex.transaction_type).is_not(None),
             col(AuditIndex.occurred_at) >= since,
-            func.substr(col(AuditIndex.action), 1, 12) == "transaction.",
+            col(AuditIndex.action).startswith("transaction."),
         )
     ).all()
     typed = [(occurred_at, str(kind)) for occurred_at, kind, _ in rows]

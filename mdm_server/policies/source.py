@@ -57,20 +57,25 @@ def load(text: str) -> Any:
         raise PolicySourceError(f"not valid YAML: {exc}") from None
 
 
-def line_of(text: str, path: str) -> int | None:
-    """The line (from 1) of the dotted `path` in the YAML text, as near as it exists."""
+def lines_of(text: str, paths: list[str]) -> list[int | None]:
+    """The line (from 1) of each dotted path in the YAML text, as near as it exists; the
+    text is composed once for all of them."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return None
+        return [None] * len(paths)
+    return [_line(root, path) for path in paths]
+
+
+def _line(node: Any, path: str) -> int | None:
     line = None
     for part in path.split("."):
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-            if match is None:
+            found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+            if found is None:
                 break
-            key = next(k for k, v in node.value if v is match)
-            line, node = key.start_mark.line + 1, match
+            key, node = found
+            line = key.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
             node = node.value[int(part)]
             line = node.start_mark.line + 1

@@ -17,24 +17,44 @@ from mdm_server.provisioning.schemas import DeviceRun, RunDetail, RunSummary, St
 KINDS = ("run_started", "device_started", "step", "device_finished", "run_finished")
 
 
-def _events(session: Session, kinds: Sequence[str], *, since: int = 0) -> list[Any]:
-    """Provisioning audit events of these kinds from `since` on, oldest first."""
+def _events(
+    session: Session,
+    kinds: Sequence[str],
+    *,
+    since: int = 0,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[Any]:
+    """Provisioning audit events of these kinds from `since` on, oldest first unless asked."""
+    seq = col(AuditEvent.seq)
     return list(
         session.execute(
             select(
-                col(AuditEvent.seq),
+                seq,
                 col(AuditEvent.occurred_at),
                 col(AuditEvent.action),
                 col(AuditEvent.actor_name),
                 col(AuditEvent.detail),
             )
-            .join(AuditIndex, col(AuditIndex.seq) == col(AuditEvent.seq))
+            .join(AuditIndex, col(AuditIndex.seq) == seq)
             .where(
                 col(AuditIndex.action).in_([f"provisioning.{kind}" for kind in kinds]),
                 col(AuditIndex.seq) >= since,
             )
-            .order_by(col(AuditEvent.seq))
+            .order_by(seq.desc() if newest_first else seq)
+            .limit(limit)
         ).all()
+    )
+
+
+def _summary(started: Any) -> RunSummary:
+    """A run as its `run_started` event tells it."""
+    return RunSummary(
+        run_id=uuid.UUID(str(started.detail["run_id"])),
+        started_at=started.occurred_at,
+        started_by=started.actor_name or "unknown",
+        devices=int(started.detail.get("devices") or 0),
+        dry_run=bool(started.detail.get("dry_run")),
     )
 
 
@@ -44,26 +64,10 @@ def _device(detail: dict[str, Any]) -> str:
 
 def list_runs(session: Session, *, limit: int) -> list[RunSummary]:
     """The newest runs, each with its devices counted by outcome."""
-    started = session.execute(
-        select(col(AuditEvent.seq), col(AuditEvent.occurred_at), col(AuditEvent.actor_name),
-               col(AuditEvent.detail))
-        .join(AuditIndex, col(AuditIndex.seq) == col(AuditEvent.seq))
-        .where(col(AuditIndex.action) == "provisioning.run_started")
-        .order_by(col(AuditEvent.seq).desc())
-        .limit(limit)
-    ).all()  # fmt: skip
+    started = _events(session, ("run_started",), newest_first=True, limit=limit)
     if not started:
         return []
-    runs = {
-        str(detail["run_id"]): RunSummary(
-            run_id=uuid.UUID(str(detail["run_id"])),
-            started_at=occurred_at,
-            started_by=actor or "unknown",
-            devices=int(detail.get("devices") or 0),
-            dry_run=bool(detail.get("dry_run")),
-        )
-        for _, occurred_at, actor, detail in started
-    }
+    runs = {str(row.detail["run_id"]): _summary(row) for row in started}
     since = min(seq for seq, *_ in started)
     for _, occurred_at, action, _, detail in _events(
         session, ("device_finished", "run_finished"), since=since
@@ -89,13 +93,7 @@ def run_detail(session: Session, run_id: uuid.UUID) -> RunDetail:
     if not found:
         raise NotFoundError(f"there is no provisioning run {run_id}")
     start = found[0]
-    summary = RunSummary(
-        run_id=run_id,
-        started_at=start.occurred_at,
-        started_by=start.actor_name or "unknown",
-        devices=int(start.detail.get("devices") or 0),
-        dry_run=bool(start.detail.get("dry_run")),
-    )
+    summary = _summary(start)
     devices: dict[str, DeviceRun] = {}
     for _, occurred_at, action, _, detail in _events(session, KINDS[1:], since=start.seq):
         if str(detail.get("run_id")) != str(run_id):

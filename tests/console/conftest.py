@@ -9,7 +9,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.factories.staff import PASSWORD, create_staff
+from mdm_server.audit import checkpoints
+from tests.conftest import FakeClock
+from tests.factories.devices import SimulatedDevice
+from tests.factories.staff import PASSWORD, context_of, create_staff
+from tests.server.test_appropriate_use import WATCHFUL
+from tests.server.test_secure import Scene, make_scene
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -66,3 +71,28 @@ def browser_for(app: FastAPI) -> Iterator[Callable[..., Browser]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def scene(
+    app: FastAPI,
+    client: TestClient,
+    admin_headers: dict[str, str],
+    enrolled: SimulatedDevice,
+    clock: FakeClock,
+) -> Scene:
+    """An officer with a PIN on an enrolled, assigned device, under the watchful policy."""
+    return make_scene(app, client, admin_headers, enrolled, clock, policy=WATCHFUL)
+
+
+def checkpoint(app: FastAPI) -> int:
+    """Sign a checkpoint of the audit log now; its size."""
+    context = context_of(app)
+    with context.database.unit_of_work() as session:
+        made = checkpoints.make(
+            session,
+            signer=context.audit_signer,
+            data_dir=context.settings.data_dir,
+            now=context.clock(),
+        )
+        return made.checkpoint.size

@@ -32,7 +32,8 @@ TokenAdmin = Annotated[
     ConsolePrincipal, Depends(ConsoleAccess.like(tokens_api.create_enrolment_token))
 ]
 PolicyReader = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(policies_api.list_policies))]
-PolicyWriter = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(policies_api.store_policy))]
+WRITING_POLICY = ConsoleAccess.like(policies_api.store_policy)
+PolicyWriter = Annotated[ConsolePrincipal, Depends(WRITING_POLICY)]
 PolicyChecker = Annotated[
     ConsolePrincipal, Depends(ConsoleAccess.like(policies_api.validate_policy))
 ]
@@ -111,7 +112,7 @@ def policy_list(request: Request, principal: PolicyReader, context: ContextDep) 
         principal=principal,
         policies=policies_api.list_policies(principal, context),
         assignments=policies_api.list_assignments(principal, context),
-        can_write=principal.role in ConsoleAccess.like(policies_api.store_policy).roles,
+        can_write=principal.role in WRITING_POLICY.roles,
     )
 
 
@@ -156,7 +157,7 @@ def policy_page(
         text=_text(shown),
         base=base,
         diff=diff,
-        can_write=principal.role in ConsoleAccess.like(policies_api.store_policy).roles,
+        can_write=principal.role in WRITING_POLICY.roles,
     )
 
 
@@ -167,10 +168,12 @@ def _check(principal: ConsolePrincipal, text: str) -> tuple[Any, list[dict[str, 
     except source.PolicySourceError as exc:
         return None, [{"line": exc.line, "where": "", "problem": exc.problem}]
     report = policies_api.validate_policy(principal, document)
-    problems = []
-    for error in report.errors:
-        where, _, problem = error.partition(": ")
-        problems.append({"line": source.line_of(text, where), "where": where, "problem": problem})
+    located = [error.partition(": ")[::2] for error in report.errors]
+    lines = source.lines_of(text, [where for where, _ in located])
+    problems = [
+        {"line": line, "where": where, "problem": problem}
+        for (where, problem), line in zip(located, lines, strict=True)
+    ]
     return (document if report.valid else None), problems
 
 

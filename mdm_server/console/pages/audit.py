@@ -7,7 +7,7 @@ import base64
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -29,6 +29,7 @@ from policies.document import PurposeCode, TransactionTypeName
 
 router = APIRouter(prefix="/console/audit", include_in_schema=False)
 AuditorPage = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(audit_api.search_events))]
+READING_JOBS = ConsoleAccess.like(list_jobs)
 ExportPage = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(audit_api.export_bundle))]
 TRANSACTION_TYPES: tuple[str, ...] = TransactionTypeName.__args__  # type: ignore[attr-defined]
 Action = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{0,62}\*?$")]
@@ -54,6 +55,7 @@ class SearchForm(BaseModel):
     incident: IncidentReference | None = None
     before: int | None = Field(default=None, ge=1)
     limit: int = Field(default=50, ge=1, le=search.MAX_PAGE)
+    format: Literal["csv", "json"] = "csv"  # of an export
 
 
 class BundleForm(BaseModel):
@@ -122,10 +124,7 @@ def audit_search(request: Request, principal: AuditorPage, context: ContextDep) 
 def export_search(request: Request, principal: AuditorPage, context: ContextDep) -> Response:
     """The matching events as CSV or JSON (audited)."""
     form = parse(SearchForm, request.query_params)
-    output = request.query_params.get("format", "csv")
-    if output not in ("csv", "json"):
-        output = "csv"
-    return audit_api.export_search(context, principal, _filters(context, form), output=output)  # type: ignore[arg-type]
+    return audit_api.export_search(context, principal, _filters(context, form), output=form.format)
 
 
 @dataclass(frozen=True)
@@ -139,24 +138,45 @@ class Inclusion:
     problem: str
 
 
-def _inclusion(context: ContextDep, seq: int, canonical: bytes) -> Inclusion:
+@dataclass(frozen=True)
+class Published:
+    """What the log publishes to anyone, read from its public routes as a witness reads it:
+    the verifier key and the latest checkpoint, opened with that key."""
+
+    key: str
+    verifier: NoteVerifier
+    note: str  # empty before the first checkpoint
+    latest: Checkpoint | None  # None if there is none, or it does not verify
+    problem: str  # why `latest` is None
+
+
+def _published(context: ContextDep) -> Published:
+    key = bytes(audit_api.verifier_key(context, None).body).decode().strip()
+    verifier = NoteVerifier.parse(key)
     try:
-        note = audit_api.latest_checkpoint(context, None).body
+        note = bytes(audit_api.latest_checkpoint(context, None).body).decode()
     except NotFoundError:
-        return Inclusion(False, None, 0, "no checkpoint has been signed yet")
-    verifier = NoteVerifier.parse(bytes(audit_api.verifier_key(context, None).body).decode())
+        return Published(key, verifier, "", None, "no checkpoint has been signed yet")
     try:
-        checkpoint = verifier.open(bytes(note).decode("utf-8"))
+        return Published(key, verifier, note, verifier.open(note), "")
     except NoteError as exc:
-        return Inclusion(False, None, 0, f"the latest checkpoint does not verify: {exc}")
+        return Published(key, verifier, note, None, f"the latest checkpoint does not verify: {exc}")
+
+
+def _hashes(proof: audit_api.Proof) -> list[bytes]:
+    return [base64.b64decode(item) for item in proof.proof]
+
+
+def _inclusion(context: ContextDep, seq: int, canonical: bytes) -> Inclusion:
+    published = _published(context)
+    checkpoint = published.latest
+    if checkpoint is None:
+        return Inclusion(False, None, 0, published.problem)
     if seq > checkpoint.size:
         return Inclusion(
             False, checkpoint, 0, "written after the latest checkpoint; the next one includes it"
         )
-    proof = [
-        base64.b64decode(item)
-        for item in audit_api.inclusion_proof(context, None, seq=seq, size=checkpoint.size).proof
-    ]
+    proof = _hashes(audit_api.inclusion_proof(context, None, seq=seq, size=checkpoint.size))
     try:
         merkle.verify_inclusion(
             seq - 1, checkpoint.size, merkle.leaf_hash(canonical), proof, checkpoint.root
@@ -237,25 +257,21 @@ class WitnessResult:
 
 
 def _witness_result(context: ContextDep, note: str) -> WitnessResult:
-    text = note.replace("\r\n", "\n").strip() + "\n"
-    verifier = NoteVerifier.parse(bytes(audit_api.verifier_key(context, None).body).decode())
+    published = _published(context)
     try:
-        held = verifier.open(text)
+        held = published.verifier.open(note.replace("\r\n", "\n").strip() + "\n")
     except NoteError as exc:
         return WitnessResult(False, f"Not a checkpoint this log signed: {exc}.")
-    latest = verifier.open(bytes(audit_api.latest_checkpoint(context, None).body).decode())
+    latest = published.latest
+    if latest is None:
+        return WitnessResult(False, f"The log has nothing to compare with: {published.problem}.")
     if held.size > latest.size:
         return WitnessResult(
             False,
             f"The witness holds {held.size:,} events but the log now has only {latest.size:,}: "
             "the log has been truncated or an old copy restored. Keep both notes as evidence.",
         )
-    proof = [
-        base64.b64decode(item)
-        for item in audit_api.consistency_proof(
-            context, None, first=held.size, second=latest.size
-        ).proof
-    ]
+    proof = _hashes(audit_api.consistency_proof(context, None, first=held.size, second=latest.size))
     try:
         merkle.verify_consistency(held.size, latest.size, held.root, latest.root, proof)
     except merkle.ProofError as exc:
@@ -279,20 +295,15 @@ def _checkpoints(
     witness_note: str,
     result: WitnessResult | None,
 ) -> HTMLResponse:
-    key = bytes(audit_api.verifier_key(context, None).body).decode().strip()
-    try:
-        note = bytes(audit_api.latest_checkpoint(context, None).body).decode()
-        latest: Checkpoint | None = NoteVerifier.parse(key).open(note)
-    except NotFoundError:
-        note, latest = "", None
+    published = _published(context)
     jobs = {job.name: job for job in _jobs(principal, context)}
     return render(
         request,
         "audit_checkpoints.html",
         principal=principal,
-        note=note,
-        latest=latest,
-        verifier_key=key,
+        note=published.note,
+        latest=published.latest,
+        verifier_key=published.key,
         job=jobs.get("checkpoint_audit_log"),
         witness_note=witness_note,
         result=result,
@@ -301,6 +312,6 @@ def _checkpoints(
 
 
 def _jobs(principal: ConsolePrincipal, context: ContextDep) -> list[Any]:
-    if principal.role not in ConsoleAccess.like(list_jobs).roles:
+    if principal.role not in READING_JOBS.roles:
         return []
     return list_jobs(principal, context)

@@ -20,7 +20,6 @@ router = APIRouter(prefix="/console/flags", include_in_schema=False)
 FlagReader = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(flags_api.flag_queue))]
 FlagReviewer = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(flags_api.review_flag))]
 Status = Literal["open", "dismissed", "escalated", "all"]
-TONE = {"open": "warn", "dismissed": "muted", "escalated": "bad"}
 
 
 @router.get("")
@@ -50,7 +49,6 @@ def flag_queue(
         status=status,
         officer=officer or "",
         statuses=Status.__args__,  # type: ignore[attr-defined]
-        tone=TONE,
         offset=offset,
     )
 
@@ -64,7 +62,7 @@ def flag_page(
 ) -> HTMLResponse:
     """A flag with its evidence and notes, and the review form (the read is audited)."""
     flag = flags_api.read_flag(flag_id, principal, context)
-    return render(request, "flag.html", principal=principal, flag=flag, tone=TONE)
+    return render(request, "flag.html", principal=principal, flag=flag)
 
 
 @router.post("/{flag_id}/review")

@@ -19,7 +19,7 @@ from mdm_server.commands.schemas import CommandCancel, CommandCreate, CommandTar
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, bar_chart
 from mdm_server.console.forms import build
-from mdm_server.console.templating import render
+from mdm_server.console.templating import TONES, render
 from mdm_server.deps import ContextDep
 from mdm_server.devices import routes as devices_api
 from mdm_server.devices.fleet import COMPLIANCE_ORDER, Count
@@ -31,41 +31,13 @@ from mdm_server.policies import routes as policies_api
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 FleetReaderPage = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(devices_api.list_devices))]
-CommandSender = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(commands_api.send_command))]
+SENDING = ConsoleAccess.like(commands_api.send_command)
+CommandSender = Annotated[ConsolePrincipal, Depends(SENDING)]
 CommandReader = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(commands_api.list_commands))]
 Reason = Annotated[str, Form(max_length=500)]
 OPEN_STATES = ("pending_approval", "queued", "delivered")
 # Commands the device page offers, in the order shown; the rest are sent from the API.
 DEVICE_ACTIONS = ("lock_device", "lock_secure_side", "wipe_secure_side", "wipe_device")
-
-TONE = {
-    "compliant": "good",
-    "in_grace": "warn",
-    "incompatible": "warn",
-    "non_compliant": "bad",
-    "unknown": "muted",
-    "not_evaluated": "muted",
-    "active": "good",
-    "retired": "muted",
-    "wiped": "bad",
-    "within an hour": "good",
-    "within a day": "good",
-    "within a week": "warn",
-    "within 30 days": "bad",
-    "over 30 days ago": "bad",
-    "never": "muted",
-    "under 2 months": "good",
-    "2 to 6 months": "warn",
-    "6 to 12 months": "bad",
-    "over a year": "bad",
-    "succeeded": "good",
-    "failed": "bad",
-    "cancelled": "muted",
-    "expired": "bad",
-    "pending_approval": "warn",
-    "queued": "info",
-    "delivered": "info",
-}
 
 
 def _blank(value: str | None) -> str | None:
@@ -74,7 +46,7 @@ def _blank(value: str | None) -> str | None:
 
 def _bars(counts: list[Count]) -> list[Bar]:
     return [
-        Bar(count.label.replace("_", " "), count.devices, TONE.get(count.label, "info"))
+        Bar(count.label.replace("_", " "), count.devices, TONES.get(count.label, "info"))
         for count in counts
     ]
 
@@ -158,7 +130,6 @@ def device_list(
         filters=filters,
         states=list(DeviceState),
         compliance_states=COMPLIANCE_ORDER,
-        tone=TONE,
         previous=urlencode({**given, "offset": max(0, offset - limit)}) if offset else None,
         next=urlencode({**given, "offset": offset + limit})
         if offset + limit < page.total
@@ -166,26 +137,34 @@ def device_list(
     )
 
 
+def _command_history(
+    principal: ConsolePrincipal, context: ContextDep, device_id: str
+) -> dict[str, Any]:
+    """The device's newest commands, and whether any is still open (the page then refreshes
+    them every two seconds)."""
+    commands = commands_api.list_commands(principal, context, device=device_id, limit=25, offset=0)
+    return {
+        "device_id": device_id,
+        "commands": commands,
+        "live": any(command.state in OPEN_STATES for command in commands.items),
+    }
+
+
 def _device_page(
-    request: Request, principal: ConsolePrincipal, context: ContextDep, reference: str
+    principal: ConsolePrincipal, context: ContextDep, reference: str
 ) -> dict[str, Any]:
     device = devices_api.get_device(reference, principal, context)
     explanation = policies_api.explain_device_policy(str(device.id), principal, context)
     layers_of = {setting.path: setting.layers for setting in explanation.settings}
-    commands = commands_api.list_commands(
-        principal, context, device=str(device.id), limit=25, offset=0
-    )
     return {
         "device": device,
         "explanation": explanation,
         "findings": [
             (finding, layers_of.get(finding.rule, [])) for finding in explanation.findings
         ],
-        "commands": commands,
-        "live": any(command.state in OPEN_STATES for command in commands.items),
-        "tone": TONE,
         "actions": [KINDS[name] for name in DEVICE_ACTIONS],
-        "can_command": principal.role in ConsoleAccess.like(commands_api.send_command).roles,
+        "can_command": principal.role in SENDING.roles,
+        **_command_history(principal, context, str(device.id)),
     }
 
 
@@ -199,7 +178,7 @@ def device_page(
     type: Annotated[str | None, Query(max_length=32)] = None,
 ) -> HTMLResponse:
     """One device: posture, findings with the policy layer behind each, commands and actions."""
-    values = _device_page(request, principal, context, reference)
+    values = _device_page(principal, context, reference)
     return render(
         request, "device.html", principal=principal, note=note, note_type=type or "", **values
     )
@@ -210,7 +189,7 @@ def device_command_history(
     reference: str, request: Request, principal: CommandReader, context: ContextDep
 ) -> HTMLResponse:
     """The device's command history alone (the device page refreshes it while any is open)."""
-    values = _device_page(request, principal, context, reference)
+    values = _command_history(principal, context, reference)
     return render(request, "device_commands.html", principal=principal, **values)
 
 
@@ -298,8 +277,7 @@ def command_list(
         page=page,
         state=state or "all",
         states=["all", *CommandState.__members__],
-        tone=TONE,
-        can_command=principal.role in ConsoleAccess.like(commands_api.send_command).roles,
+        can_command=principal.role in SENDING.roles,
     )
 
 
@@ -314,8 +292,7 @@ def command_page(
         "command.html",
         principal=principal,
         command=command,
-        tone=TONE,
-        can_command=principal.role in ConsoleAccess.like(commands_api.send_command).roles,
+        can_command=principal.role in SENDING.roles,
     )
 
 

@@ -14,7 +14,6 @@ from mdm_server.console.access import (
     SESSION_COOKIE,
     AnySignedIn,
     AnySignedInPendingPassword,
-    csrf_key,
 )
 from mdm_server.console.navigation import HOME
 from mdm_server.console.templating import render
@@ -66,7 +65,7 @@ def _login_page(
         request,
         "login.html",
         status_code=status,
-        csrf_token=sessions.login_csrf_token(csrf_key(context), nonce),
+        csrf_token=sessions.login_csrf_token(context.console_csrf_key, nonce),
         next_path=_safe_next(next_path) or "",
         error=error,
     )
@@ -102,7 +101,7 @@ def sign_in(
 ) -> Response:
     """Check the password as the API's login does (lockout, audit), then open a session."""
     nonce = request.cookies.get(LOGIN_COOKIE, "")
-    expected = sessions.login_csrf_token(csrf_key(context), nonce)
+    expected = sessions.login_csrf_token(context.console_csrf_key, nonce)
     if not nonce or not sessions.tokens_match(csrf_token, expected):
         return _login_page(
             request,
@@ -143,16 +142,11 @@ def sign_in(
 
 
 @router.post("/logout")
-def sign_out(
-    request: Request, principal: AnySignedInPendingPassword, context: ContextDep
-) -> Response:
+def sign_out(principal: AnySignedInPendingPassword, context: ContextDep) -> Response:
     """End this console session."""
     with context.database.unit_of_work() as session:
         sessions.end(
-            session,
-            secret=request.cookies.get(SESSION_COOKIE, ""),
-            actor=principal.actor,
-            now=context.clock(),
+            session, session_id=principal.session_id, actor=principal.actor, now=context.clock()
         )
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/console")

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, Series, bar_chart, column_chart
-from mdm_server.console.templating import render
+from mdm_server.console.templating import TONES, render
 from mdm_server.demand import routes as demand_api
 from mdm_server.demand.schemas import Buckets
 from mdm_server.deps import ContextDep
@@ -18,7 +18,6 @@ router = APIRouter(prefix="/console/demand", include_in_schema=False)
 SupervisorPage = Annotated[
     ConsolePrincipal, Depends(ConsoleAccess.like(demand_api.division_demand))
 ]
-COMPLIANCE_TONE = {"compliant": "good", "in_grace": "warn", "incompatible": "warn"}
 
 
 def _columns(title: str, buckets: Buckets, fmt: str) -> object:
@@ -47,7 +46,7 @@ def demand_view(
     health = bar_chart(
         "Devices by compliance",
         [
-            Bar(status.replace("_", " "), count, COMPLIANCE_TONE.get(status, "bad"))
+            Bar(status.replace("_", " "), count, TONES.get(status, "bad"))
             for status, count in sorted(demand.health.by_compliance.items())
         ],
     )
