@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -38,25 +39,38 @@ def login(body: LoginRequest, request: Request, context: ContextDep, _: PublicAc
 
     Repeated failures lock the account for a while. The Argon2id check runs outside any
     transaction so that a login never holds the database's write lock while it hashes."""
-    database, now = context.database, context.clock()
-    with database.unit_of_work(write=False) as session:
-        stored_hash = service.password_hash_for_login(session, username=body.username)
-    password_ok = context.passwords.verify(stored_hash, body.password)
-    upgraded_hash = None
-    if password_ok and stored_hash and context.passwords.needs_rehash(stored_hash):
-        upgraded_hash = context.passwords.hash(body.password)  # cost settings were raised
-    with database.unit_of_work() as session:
+    checked = check_password(context, body.username, body.password)
+    with context.database.unit_of_work() as session:
         return service.complete_login(
             session,
             username=body.username,
-            checked_hash=stored_hash,
-            password_ok=password_ok,
-            upgraded_hash=upgraded_hash,
+            checked_hash=checked.stored_hash,
+            password_ok=checked.ok,
+            upgraded_hash=checked.upgraded_hash,
             actor=anonymous_actor(request),
-            now=now,
+            now=context.clock(),
             settings=context.settings,
             tokens=context.staff_tokens,
         )
+
+
+@dataclass(frozen=True)
+class CheckedPassword:
+    stored_hash: str | None  # the hash checked against (None: no such user)
+    ok: bool
+    upgraded_hash: str | None  # a new hash at today's Argon2 cost, when the old one was cheaper
+
+
+def check_password(context: AppContext, username: str, password: str) -> CheckedPassword:
+    """Check a sign-in's password outside any transaction, so that a login never holds the
+    database's write lock while Argon2id hashes (the API's login and the console's)."""
+    with context.database.unit_of_work(write=False) as session:
+        stored_hash = service.password_hash_for_login(session, username=username)
+    ok = context.passwords.verify(stored_hash, password)
+    upgraded = None
+    if ok and stored_hash and context.passwords.needs_rehash(stored_hash):
+        upgraded = context.passwords.hash(password)  # cost settings were raised
+    return CheckedPassword(stored_hash, ok, upgraded)
 
 
 @auth_router.post("/refresh")

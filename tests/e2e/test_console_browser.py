@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.e2e.agents import agent_running
 from tests.e2e.browser import chromium, new_page
@@ -93,12 +95,17 @@ def sign_in(  # type: ignore[no-untyped-def]
         page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
         page.get_by_label("New password again").fill(NEW_PASSWORD)
         page.get_by_role("button", name="Set password").click()
+    # A click only starts the navigation: wait until the role's first page has arrived.
+    page.wait_for_url(lambda url: "/console/login" not in url and "/console/password" not in url)
     page.wait_for_load_state("networkidle")
 
 
 def nav(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Follow a link of the main menu."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+    """Follow a link of the main menu, and wait for its page."""
+    link = page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(f"**{href}")
     page.wait_for_load_state("networkidle")
 
 
@@ -131,6 +138,7 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
     page = new_page(browser, watch, tablet=False)
     sign_in(page, tabard.url, "admin", PASSWORD, first_time=False, camera=camera)
     assert page.url.endswith("/console/fleet")
+    page.locator("svg.chart").first.wait_for()
     assert page.locator("svg.chart").count() >= 5
     camera.shoot(page, "it fleet overview")
     nav(page, "Devices")
@@ -138,28 +146,30 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
     page.wait_for_load_state("networkidle")
     camera.shoot(page, "it device list")
     page.locator("#device-table a[href^='/console/devices/']").first.click()
+    page.wait_for_url(re.compile(r"/console/devices/[0-9a-f-]{36}$"))
     page.wait_for_load_state("networkidle")
     camera.shoot(page, "it device page")
     page.get_by_label("Reason").first.fill("phone lost on patrol")  # wipe secure side's reason
     page.get_by_role("button", name="Wipe secure side").click()
     page.wait_for_url("**note=sent**")
     page.locator("[data-receipt=verified]").first.wait_for(timeout=60_000)
-    assert page.locator("[data-state=succeeded]").count() == 1
+    expect(page.locator("[data-state=succeeded]")).to_have_count(1)
     camera.shoot(page, "it wipe with verified receipt")
     page.locator("a[href^='/console/commands/']").first.click()
-    assert page.locator("[data-receipt=verified]").count() == 1
+    page.wait_for_url(re.compile(r"/console/commands/[0-9a-f-]{36}$"))
+    expect(page.locator("[data-receipt=verified]")).to_have_count(1)
     camera.shoot(page, "it command with receipt")
     nav(page, "Enrolment tokens")
     page.get_by_label("Group").fill("response")
     page.get_by_role("button", name="Create token").click()
-    qr_png = camera.shoot(page, "it enrolment token")
+    page.locator("[data-qr=enrolment]").wait_for()
+    camera.shoot(page, "it enrolment token")
     shot = page.locator("[data-qr=enrolment]").screenshot()
     (tabard.root / "qr.png").write_bytes(shot)
     (decoded,) = zxingcpp.read_barcodes(Image.open(tabard.root / "qr.png"))
     payload = json.loads(decoded.text)
     assert payload["server"] == tabard.url
     assert payload["token"] == page.locator("[data-secret]").inner_text().strip()
-    assert qr_png.exists()
     nav(page, "Policies")
     camera.shoot(page, "it policies")
     page.get_by_label("Policy document").fill("name: draft\ndevice:\n  warranty_bits: 0\n")
@@ -171,7 +181,7 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
     nav(page, "Provisioning")
     camera.shoot(page, "it provisioning runs")
     page.locator("a[href^='/console/provisioning/']").first.click()
-    assert page.locator("[data-result=provisioned]").count() == 1
+    expect(page.locator("[data-result=provisioned]")).to_have_count(1)
     camera.shoot(page, "it provisioning run")
     nav(page, "Policies")
     page.get_by_role("link", name="response").click()
@@ -191,7 +201,7 @@ def auditor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     page.get_by_label("Transaction type").select_option("person_search")
     page.get_by_role("button", name="Search").click()
     results = page.locator("#results tbody tr")
-    assert results.count() == 1
+    expect(results).to_have_count(1)
     assert "surname: Example" in results.first.inner_text()
     camera.shoot(page, "auditor search")
     tabard.run("audit", "checkpoint")
@@ -230,7 +240,7 @@ def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[
     page = new_page(browser, watch)
     sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True, camera=camera)
     assert page.url.endswith("/console/demand")
-    assert page.locator("svg.chart").count() == 4
+    expect(page.locator("svg.chart")).to_have_count(4)
     tiles = page.locator(".tile .figure").all_inner_texts()
     assert int(tiles[0]) >= 1  # transactions in the last 24 hours
     camera.shoot(page, "supervisor demand")
@@ -243,7 +253,7 @@ def officer(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     assert page.url.endswith("/console/me")
     camera.shoot(page, "officer my device")
     nav(page, "My usage")
-    assert "person search" in page.locator("table").inner_text()
+    expect(page.locator("table")).to_contain_text("person search")
     camera.shoot(page, "officer usage")
     nav(page, "My device")
     # By keyboard alone: Tab from the top of the page to the note, type, Tab to the button.

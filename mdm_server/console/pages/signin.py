@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mdm_server.auth import service as auth_service
+from mdm_server.auth.routes import check_password
 from mdm_server.console import sessions
 from mdm_server.console.access import (
     LOGIN_COOKIE,
@@ -110,21 +111,16 @@ def sign_in(
             error="The sign-in form had expired. Please sign in again.",
             status=403,
         )
-    database, now = context.database, context.clock()
-    with database.unit_of_work(write=False) as session:
-        stored_hash = auth_service.password_hash_for_login(session, username=username)
-    password_ok = context.passwords.verify(stored_hash, password)
-    upgraded = None
-    if password_ok and stored_hash and context.passwords.needs_rehash(stored_hash):
-        upgraded = context.passwords.hash(password)
+    checked = check_password(context, username, password)
+    now = context.clock()
     try:
-        with database.unit_of_work() as session:
+        with context.database.unit_of_work() as session:
             user = auth_service.accept_login(
                 session,
                 username=username,
-                checked_hash=stored_hash,
-                password_ok=password_ok,
-                upgraded_hash=upgraded,
+                checked_hash=checked.stored_hash,
+                password_ok=checked.ok,
+                upgraded_hash=checked.upgraded_hash,
                 actor=anonymous_actor(request),
                 now=now,
                 settings=context.settings,
