@@ -3,11 +3,12 @@ and get the receipt to the server (again later if it does not get through)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from device_agent.client import ServerClient
 from device_agent.commands import (
@@ -19,19 +20,42 @@ from device_agent.commands import (
     sign_receipt,
 )
 from device_agent.errors import AgentError, ServerError, UnreachableError
-from device_agent.secure import ATTEMPTS_FILE
-
-if TYPE_CHECKING:
-    from device_agent.agent import Agent
+from device_agent.identity import DeviceIdentity
+from device_agent.platform.base import Platform
+from device_agent.secure import ATTEMPTS_FILE, Clock, SecureSide
+from device_agent.state import AgentState, EnrolmentRecord
 
 log = logging.getLogger("tabard.agent")
 Handler = Callable[[Command, ServerClient], Awaitable[dict[str, Any]]]
 
 
+class CommandHost(Protocol):
+    """What the executor needs of the agent it runs commands for (device_agent.agent.Agent):
+    the executor depends on this, not on the agent, so the agent alone imports the other."""
+
+    state: AgentState
+    record: EnrolmentRecord
+    identity: DeviceIdentity
+    platform: Platform
+    secure: SecureSide
+    lock: asyncio.Lock
+    clock: Clock
+    executor: Executor
+
+    def client(self) -> ServerClient: ...
+    def event(self, kind: str, **detail: Any) -> None: ...
+    async def leave(self, reason: str = "leave") -> dict[str, Any]: ...
+    async def report(self, client: ServerClient) -> dict[str, Any]: ...
+    def applied_policy(self) -> dict[str, Any]: ...
+    async def apply_policy(self, client: ServerClient) -> None: ...
+    def shred(self, *, reason: str, key_id: str | None) -> dict[str, Any]: ...
+    def keep_platform(self) -> None: ...
+
+
 class Executor:
     """The agent's command executor."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: CommandHost) -> None:
         self.agent = agent
         self.signers = Signers(agent.state)
         self.journal = Journal(agent.state)
@@ -183,7 +207,7 @@ class Executor:
         return await self._wipe_secure_side(command, client)
 
 
-async def poll_once(agent: Agent, *, wait_s: int) -> list[dict[str, Any]]:
+async def poll_once(agent: CommandHost, *, wait_s: int) -> list[dict[str, Any]]:
     """One long poll, then run what it brought."""
     async with agent.client() as client:
         with contextlib.suppress(UnreachableError):
