@@ -4,19 +4,35 @@ touched, taken from the event itself."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from mdm_server.audit.subjects import KEY_HEX_CHARS
 
-if TYPE_CHECKING:
-    from mdm_server.audit.service import EventFields
+
+class IndexedEvent(Protocol):
+    """What the index reads of an event: the service's PendingEvent as it is written, or a
+    stored event as a migration re-indexes it."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target_type(self) -> str | None: ...
+    @property
+    def target_id(self) -> str | None: ...
+    @property
+    def detail(self) -> Any: ...
 
 
 def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if isinstance(value, str) and value else None
 
 
-def index_row(event: EventFields) -> dict[str, Any]:
+def index_row(event: IndexedEvent) -> dict[str, Any]:
     detail = event.detail if isinstance(event.detail, dict) else {}
     device = detail.get("device_id") or (event.target_id if event.target_type == "device" else None)
     return {
@@ -33,7 +49,7 @@ def index_row(event: EventFields) -> dict[str, Any]:
     }
 
 
-def subject_rows(event: EventFields) -> list[dict[str, Any]]:
+def subject_rows(event: IndexedEvent) -> list[dict[str, Any]]:
     detail = event.detail if isinstance(event.detail, dict) else {}
     keys = detail.get("subject_keys")
     if not isinstance(keys, list):
