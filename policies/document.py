@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from policies.settings import STRATEGIES, flatten_mapping
+
 SCHEMA_VERSION = 1
 
 PACKAGE_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
@@ -271,8 +273,6 @@ class PolicyDocument(Section):
     def _known_settings_set_here(
         cls, paths: bool | list[str], info: ValidationInfo
     ) -> bool | list[str]:
-        from policies.layering import STRATEGIES, flatten_mapping
-
         if not isinstance(paths, list):
             return paths
         unknown = [path for path in paths if path not in STRATEGIES]
