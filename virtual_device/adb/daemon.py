@@ -89,6 +89,10 @@ class Connection:
     log: logging.Logger = log
 
     @property
+    def device(self) -> VirtualDevice:
+        return self.daemon.device
+
+    @property
     def checksums(self) -> bool:
         return self.version < VERSION_SKIP_CHECKSUM
 

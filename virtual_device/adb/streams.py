@@ -5,15 +5,14 @@ and the host's data acknowledged with OKAY once consumed (AOSP adb/protocol.txt)
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from virtual_device.adb.protocol import A_CLSE, A_OKAY, A_WRTE, Message
 from virtual_device.adb.sync import SyncSession
+from virtual_device.model import VirtualDevice
 from virtual_device.shell import Shell
-
-if TYPE_CHECKING:
-    from virtual_device.adb.daemon import Connection
 
 # Shell protocol v2 packet ids (AOSP adb/shell_service.h, ShellProtocol).
 ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW_SIZE = range(6)
@@ -25,10 +24,26 @@ def v2_packet(packet_id: int, data: bytes) -> bytes:
     return V2_HEADER.pack(packet_id, len(data)) + data
 
 
+class StreamHost(Protocol):
+    """What a stream needs of the connection it runs on (virtual_device.adb.daemon's
+    Connection): the device behind it, the payload size agreed in the handshake, the table of
+    open streams, and a way to send."""
+
+    @property
+    def device(self) -> VirtualDevice: ...
+    @property
+    def max_payload(self) -> int: ...
+    @property
+    def streams(self) -> dict[int, Stream]: ...
+    @property
+    def log(self) -> logging.Logger: ...
+    async def send(self, message: Message) -> None: ...
+
+
 class Stream:
     """One open service on a connection."""
 
-    def __init__(self, connection: Connection, local_id: int, remote_id: int) -> None:
+    def __init__(self, connection: StreamHost, local_id: int, remote_id: int) -> None:
         self.connection = connection
         self.local_id = local_id
         self.remote_id = remote_id
@@ -39,8 +54,8 @@ class Stream:
         self.task: asyncio.Task[None] | None = None
 
     @property
-    def device(self):  # type: ignore[no-untyped-def]
-        return self.connection.daemon.device
+    def device(self) -> VirtualDevice:
+        return self.connection.device
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._guarded())
@@ -102,7 +117,7 @@ class ShellStream(Stream):
     """`shell:` (v1) and `exec:`: raw bytes, stderr merged into stdout, no exit status. With
     no command, an interactive session on a pseudo-terminal."""
 
-    def __init__(self, connection: Connection, local_id: int, remote_id: int, command: str) -> None:
+    def __init__(self, connection: StreamHost, local_id: int, remote_id: int, command: str) -> None:
         super().__init__(connection, local_id, remote_id)
         self.command = command
 
@@ -122,7 +137,7 @@ class ShellV2Stream(Stream):
     channels (AOSP adb/shell_service.cpp, ShellProtocol)."""
 
     def __init__(
-        self, connection: Connection, local_id: int, remote_id: int, command: str, pty: bool
+        self, connection: StreamHost, local_id: int, remote_id: int, command: str, pty: bool
     ) -> None:
         super().__init__(connection, local_id, remote_id)
         self.command = command
