@@ -47,6 +47,7 @@ class TestShellLanguage:
             ("getprop ro.product.model | grep SM", "SM-J530F\n", 0),
             ("pm list users | wc -l", "2\n", 0),
             ("exit 3; echo never", "", 3),
+            ("false; exit; echo never", "", 1),
         ],
     )
     def test_lists_quotes_pipes_and_status(self, line: str, out: str, status: int) -> None:

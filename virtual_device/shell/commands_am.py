@@ -4,7 +4,7 @@ enrolment payload reaches the Tabard agent), with Android 7's outputs."""
 from __future__ import annotations
 
 from virtual_device.android import Broadcast
-from virtual_device.shell.interpreter import Context, command
+from virtual_device.shell.registry import Context, command
 
 MASTER_CLEAR = "android.intent.action.MASTER_CLEAR"
 # Intent flag the am command adds to broadcasts it sends (FLAG_RECEIVER_FOREGROUND).

@@ -7,7 +7,7 @@ import stat
 import time
 
 from virtual_device.fs import MESSAGES, FsError
-from virtual_device.shell.interpreter import COMMANDS, Context, command
+from virtual_device.shell.registry import COMMANDS, Context, command
 
 SHELL_IDS = (
     "uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),1011(adb),"

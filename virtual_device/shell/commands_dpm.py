@@ -4,7 +4,7 @@ refusals (AOSP frameworks/base/cmds/dpm, DevicePolicyManagerService, android-7.1
 from __future__ import annotations
 
 from virtual_device.android import Component
-from virtual_device.shell.interpreter import Context, command
+from virtual_device.shell.registry import Context, command
 
 DPM_USAGE = """usage: dpm [subcommand] [options]
 usage: dpm set-active-admin [ --user <USER_ID> | current ] <COMPONENT>

@@ -6,7 +6,7 @@ from __future__ import annotations
 from virtual_device.android import Package
 from virtual_device.apk import ApkError, read_apk
 from virtual_device.fs import FsError
-from virtual_device.shell.interpreter import Context, command
+from virtual_device.shell.registry import Context, command
 
 
 class _Args:

@@ -5,12 +5,15 @@ channels and shell v1 can merge them as adbd's v1 service does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from virtual_device.fs import MESSAGES, FsError
 from virtual_device.model import VirtualDevice
+
+# The builtins register themselves in COMMANDS on import.
+from virtual_device.shell import commands_am, commands_basic, commands_dpm, commands_pm  # noqa: F401
 from virtual_device.shell.parser import Command, Segment, ShellSyntaxError, parse
+from virtual_device.shell.registry import COMMANDS, Context, Exit
 
 SH = "/system/bin/sh"
 ENVIRONMENT = {
@@ -40,47 +43,6 @@ class ShellResult:
     def merged(self) -> bytes:
         """Both streams in the order written, as shell v1 delivers them."""
         return b"".join(data for _, data in self.chunks)
-
-
-class Exit(Exception):  # noqa: N818 - control flow for the `exit` builtin, not an error
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-
-@dataclass
-class Context:
-    """What a command sees: the device, its arguments' stdin, and where to write."""
-
-    device: VirtualDevice
-    shell: Shell
-    stdin: bytes = b""
-    chunks: list[tuple[int, bytes]] = field(default_factory=list)
-
-    def out(self, text: str | bytes) -> None:
-        self.chunks.append((1, text.encode() if isinstance(text, str) else text))
-
-    def err(self, text: str | bytes) -> None:
-        self.chunks.append((2, text.encode() if isinstance(text, str) else text))
-
-    def fail(self, text: str, code: int = 1) -> int:
-        self.err(text if text.endswith("\n") else text + "\n")
-        return code
-
-
-Builtin = Callable[[Context, list[str]], int]
-COMMANDS: dict[str, Builtin] = {}
-
-
-def command(*names: str) -> Callable[[Builtin], Builtin]:
-    """Register a builtin under its names (and its /system/bin path)."""
-
-    def register(function: Builtin) -> Builtin:
-        for name in names:
-            COMMANDS[name] = function
-            COMMANDS[f"/system/bin/{name}"] = function
-        return function
-
-    return register
 
 
 class Shell:
@@ -172,7 +134,7 @@ class Shell:
                 return 1
         if not args:
             return 0
-        context = Context(device=self.device, shell=self, stdin=stdin)
+        context = Context(device=self.device, status=self.status, stdin=stdin)
         builtin = COMMANDS.get(args[0])
         if builtin is None:
             context.err(f"{SH}: {args[0]}: not found\n")
@@ -190,12 +152,3 @@ class Shell:
             else:
                 sink.append((int(route), data))  # type: ignore[call-overload]
         return status
-
-
-@command("exit")
-def _exit(ctx: Context, args: list[str]) -> int:
-    raise Exit(int(args[0]) if args and args[0].isdigit() else ctx.shell.status)
-
-
-# The builtins register themselves on import.
-from virtual_device.shell import commands_am, commands_basic, commands_dpm, commands_pm  # noqa: E402, F401
