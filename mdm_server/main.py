@@ -16,7 +16,7 @@ from mdm_server.commands.routes import commands_router, me_router
 from mdm_server.commands.routes import device_router as commands_device_router
 from mdm_server.commands.wakeups import PostgresListener
 from mdm_server.config import Settings
-from mdm_server.console import install_console
+from mdm_server.console.install import install_console
 from mdm_server.context import AppContext
 from mdm_server.db import Database
 from mdm_server.demand.routes import router as demand_router

@@ -1,24 +1,3 @@
 """The web console: server-rendered pages over the same services, roles and audit as the API
-(docs/console.md)."""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
-
-STATIC_DIR = Path(__file__).parent / "static"
-
-
-def install_console(app: FastAPI) -> None:
-    """Mount the console's pages, static files, headers and error pages on the app."""
-    from mdm_server.console.pages import ROUTERS
-    from mdm_server.console.security import PREFIX, ConsoleHeadersMiddleware, render_error
-    from mdm_server.errors import render_errors_as_html
-
-    for router in ROUTERS:
-        app.include_router(router)
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    app.add_middleware(ConsoleHeadersMiddleware)
-    render_errors_as_html(app, PREFIX, render_error)
+(docs/console.md). `install.install_console(app)` puts it on the app; this package imports
+nothing itself, so its modules can import `mdm_server.console.sessions` from anywhere."""
