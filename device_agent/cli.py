@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -126,10 +127,12 @@ def run_agent(ctx: typer.Context) -> None:
     """Run the agent: check-ins, the outbox, and the secure side on a Unix socket in the state
     directory. Stops on SIGTERM or Ctrl-C."""
     from device_agent.daemon import run as run_daemon
-    from mdm_server.main import configure_logging
 
     state: AgentState = ctx.obj
-    configure_logging("INFO")
+    # The agent's own logging: it never imports the server (DESIGN.md's packages).
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     with agent_errors():
         run_daemon(state)
 
