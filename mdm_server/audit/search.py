@@ -5,24 +5,28 @@ the same unit of work as the read.
 
 Searches read `audit_index` and `audit_subjects` for the sequence numbers, then the events
 themselves: what an auditor is shown is always the event's canonical text, the bytes the
-Merkle tree proves."""
+Merkle tree proves.
+
+Also here: the query behind an officer's view of their own record (`own_events`), which the
+caller narrows to the actions an officer may see (mdm_server/secure/officer_view.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterable
+import uuid
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlmodel import Session, col
 
 from mdm_server.audit import repository
 from mdm_server.audit.canonical import timestamp
-from mdm_server.audit.models import AuditIndex, AuditSubject
+from mdm_server.audit.models import AuditEvent, AuditIndex, AuditSubject
 from mdm_server.audit.service import Actor, record
 from mdm_server.errors import InvalidRequestError
 
@@ -128,6 +132,49 @@ def search(
     events = _documents(session, seqs)
     _audit(session, "audit.searched", filters, len(events), actor, now, before=before)
     return Page(events=events, next_before=seqs[-1] if more else None)
+
+
+def _own(collar_number: str, user_id: str, actions: Collection[str]) -> list[ColumnElement[bool]]:
+    return [
+        col(AuditIndex.officer) == collar_number,
+        col(AuditIndex.action).in_(sorted(actions)),
+        # Never another member of staff's doing, whichever action it is.
+        or_(col(AuditEvent.actor_type) != "staff", col(AuditEvent.actor_id) == user_id),
+    ]
+
+
+def own_events(
+    session: Session,
+    *,
+    collar_number: str,
+    user_id: str,
+    actions: Collection[str],
+    limit: int,
+    before: uuid.UUID | None,
+) -> tuple[list[AuditEvent], bool]:
+    """One page of an officer's own events among `actions`, newest first, older than the event
+    `before` (itself one of them); and whether older ones remain. Not audited: the caller
+    records the read. Paged by event id, never by sequence number: the gaps between an
+    officer's sequence numbers would count what others recorded about them."""
+    where = _own(collar_number, user_id, actions)
+    joined = col(AuditIndex.seq) == col(AuditEvent.seq)
+    statement = select(AuditEvent).join(AuditIndex, joined).where(*where)
+    if before is not None:
+        anchor = session.execute(
+            select(col(AuditEvent.seq))
+            .join(AuditIndex, joined)
+            .where(*where, col(AuditEvent.event_id) == before)
+        ).scalar_one_or_none()
+        if anchor is None:  # someone else's, or none at all: the same answer
+            raise InvalidRequestError(
+                f"'before' ({before}) is not an event of your own record; start again from "
+                "the first page",
+                code="invalid_cursor",
+            )
+        statement = statement.where(col(AuditIndex.seq) < anchor)
+    statement = statement.order_by(col(AuditIndex.seq).desc()).limit(limit + 1)
+    found = list(session.execute(statement).scalars())
+    return found[:limit], len(found) > limit
 
 
 def export(

@@ -46,6 +46,7 @@ def report_lost(
     session: Session,
     *,
     user_id: uuid.UUID,
+    collar_number: str | None,
     actor: Actor,
     report: LostDeviceReport,
     wakeups: Wakeups,
@@ -64,7 +65,7 @@ def report_lost(
         now=now,
         target_type="device",
         target_id=device.id,
-        detail={"serial": device.serial, "note": report.note},
+        detail={"serial": device.serial, "note": report.note, "collar_number": collar_number},
     )
     destroyed = keys.destroy(
         session, device_id=device.id, reason="reported lost", actor=actor, now=now

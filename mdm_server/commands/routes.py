@@ -271,6 +271,7 @@ def report_device_lost(
         return lost.report_lost(
             session,
             user_id=principal.user_id,
+            collar_number=principal.collar_number,
             actor=principal.actor,
             report=body or LostDeviceReport(),
             wakeups=context.wakeups,

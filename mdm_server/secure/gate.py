@@ -305,6 +305,7 @@ def open_session(
         pins.change_pin(
             session,
             stored=stored_pin,
+            officer=officer,
             new_pin=request.new_pin,
             current_pin=request.pin,
             passwords=context.passwords,

@@ -1,21 +1,25 @@
 """What officers may see of themselves: their devices, the appropriate-use policy they work
-under and their acknowledgements of it, and their own recorded usage."""
+under and their acknowledgements of it, and their own recorded actions. Never professional
+standards' interest in them (DESIGN.md, "Who must not see")."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from mdm_server.audit import search
-from mdm_server.audit.service import Actor
+from mdm_server.audit.models import AuditEvent
+from mdm_server.audit.service import Actor, record
 from mdm_server.devices import repository as devices_repository
 from mdm_server.secure import gate, repository
 from mdm_server.secure.schemas import (
     AcknowledgementPublic,
     MyDevice,
     MyDevices,
+    MyEvent,
     MyPolicyText,
     MyUsage,
 )
@@ -61,24 +65,95 @@ def my_devices(session: Session, *, user_id: uuid.UUID) -> MyDevices:
     )
 
 
+# Deny by default: the actions an officer is shown of their own record, each in words. An
+# action not listed here, whoever did it, is never shown to an officer: professional
+# standards' activity about them (flags raised, read, noted, reviewed; auditors' searches,
+# reads and exports) above all (docs/appropriate-use.md, "What an officer sees").
+OFFICER_ACTIONS: dict[str, str] = {
+    "secure.session_opened": "entered the secure side",
+    "secure.session_ended": "left the secure side",
+    "device_event.secure.entered": "entered the secure side (as the device recorded it)",
+    "device_event.secure.left": "left the secure side (as the device recorded it)",
+    "device_event.secure.denied": "was refused the secure side (as the device recorded it)",
+    "secure.pin_wrong": "entered a wrong PIN",
+    "secure.pin_locked_out": "PIN locked out after wrong attempts",
+    "secure.pin_changed": "changed the PIN",
+    "secure.policy_acknowledged": "acknowledged the appropriate-use policy",
+    "transaction.person_search": "person search",
+    "transaction.vehicle_search": "vehicle search",
+    "transaction.incident_lookup": "incident lookup",
+    "transaction.incident_report": "incident report",
+    "transaction.missing_person_report": "missing person report",
+    "transaction.witness_statement": "witness statement",
+    "transaction.stop_and_search": "stop and search",
+    "appropriate_use.justification_requested": "asked for further justification (random check)",
+    "appropriate_use.justification_given": "gave further justification",
+    "device.reported_lost": "reported the device lost",
+}
+OWN_USAGE_READ = "audit.own_usage_read"
+
+
+def _words(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _shown(event: AuditEvent) -> MyEvent:
+    """The event as its officer sees it: the parts of its detail that say what they did, and
+    nothing of who else acted or looked (no actor, no sequence number, no subject keys)."""
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    return MyEvent(
+        id=event.event_id,
+        time=event.occurred_at,
+        action=event.action,
+        what=OFFICER_ACTIONS[event.action],
+        device_serial=_words(detail.get("device_serial") or detail.get("serial")),
+        purpose=_words(detail.get("purpose")),
+        incident_reference=_words(detail.get("incident_reference")),
+        outcome=_words(detail.get("outcome")),
+        reference=_words(detail.get("reference")),
+        reason=_words(detail.get("reason")),
+        policy_text_version=_words(detail.get("policy_text_version")),
+        transaction_id=_words(detail.get("transaction_id")),
+        answer=_words(detail.get("answer")),
+        note=_words(detail.get("note")),
+    )
+
+
 def my_usage(
     session: Session,
     *,
+    user_id: uuid.UUID,
     collar_number: str | None,
     limit: int,
-    before: int | None,
+    before: uuid.UUID | None,
     actor: Actor,
     now: datetime,
 ) -> MyUsage:
-    """The officer's own recorded events, newest first (the read is audited, as any search)."""
+    """The officer's own actions, newest first, as `OFFICER_ACTIONS` allows. The read is
+    audited under the officer's collar number (so professional standards see who read an
+    officer's record, the officer included), and never listed back to the officer."""
     if collar_number is None:
         return MyUsage(events=[], next_before=None)
-    page = search.search(
+    found, more = search.own_events(
         session,
-        search.Filters(officer=collar_number),
+        collar_number=collar_number,
+        user_id=str(user_id),
+        actions=OFFICER_ACTIONS,
         limit=limit,
         before=before,
-        actor=actor,
-        now=now,
     )
-    return MyUsage(events=page.events, next_before=page.next_before)
+    record(
+        session,
+        actor=actor,
+        action=OWN_USAGE_READ,
+        now=now,
+        detail={
+            "collar_number": collar_number,
+            "found": len(found),
+            **({"before": str(before)} if before is not None else {}),
+        },
+    )
+    return MyUsage(
+        events=[_shown(event) for event in found],
+        next_before=found[-1].event_id if more else None,
+    )

@@ -193,6 +193,7 @@ def change_pin(
     session: Session,
     *,
     stored: OfficerPin,
+    officer: StaffUser,
     new_pin: str,
     current_pin: str,
     passwords: PasswordHasher,
@@ -214,4 +215,5 @@ def change_pin(
         now=now,
         target_type="staff_user",
         target_id=stored.user_id,
+        detail={"collar_number": officer.collar_number},
     )

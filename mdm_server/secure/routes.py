@@ -273,12 +273,18 @@ def my_usage(
     principal: Officer,
     context: ContextDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[
+        uuid.UUID | None,
+        Query(description="The `next_before` of the previous page: only events older than it."),
+    ] = None,
 ) -> MyUsage:
-    """Your own recorded use of the secure side, newest first (the read is audited)."""
+    """Your own recorded actions on the secure side, newest first: entries and exits,
+    transactions, PIN changes, acknowledgements, justification asked and given, a lost report
+    (the read is audited)."""
     with context.database.unit_of_work() as session:
         return officer_view.my_usage(
             session,
+            user_id=principal.user_id,
             collar_number=principal.collar_number,
             limit=limit,
             before=before,

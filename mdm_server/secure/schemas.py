@@ -304,6 +304,30 @@ class MyDevices(BaseModel):
     acknowledgements: list[AcknowledgementPublic]
 
 
+class MyEvent(BaseModel):
+    """One event of an officer's own record, as the officer is shown it: what they did, never
+    who else looked (docs/appropriate-use.md, "What an officer sees")."""
+
+    id: uuid.UUID = Field(description="The event's id in the audit log.")
+    time: datetime = Field(description="When the server recorded it.")
+    action: str
+    what: str = Field(description="The action in words.")
+    device_serial: str | None = None
+    purpose: str | None = None
+    incident_reference: str | None = None
+    outcome: str | None = None
+    reference: str | None = Field(default=None, description="A filed report's reference.")
+    reason: str | None = Field(default=None, description="Why a session ended or was refused.")
+    policy_text_version: str | None = None
+    transaction_id: str | None = Field(
+        default=None, description="The transaction a justification request is about."
+    )
+    answer: str | None = Field(default=None, description="The justification given.")
+    note: str | None = Field(default=None, description="A lost report's note.")
+
+
 class MyUsage(BaseModel):
-    events: list[dict[str, Any]]  # canonical documents, newest first
-    next_before: int | None
+    events: list[MyEvent] = Field(description="Newest first.")
+    next_before: uuid.UUID | None = Field(
+        description="Pass as `before` for the next (older) page; null on the last."
+    )

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from mdm_server.audit.service import record
+from mdm_server.auth import repository as staff_repository
 from mdm_server.crypto.secrets import digest
 from mdm_server.deps import DevicePrincipal
 from mdm_server.errors import AuthenticationError, NotFoundError
@@ -72,6 +73,7 @@ def end_session(
         return secure
     secure.ended_at, secure.end_reason = now, reason
     session.add(secure)
+    officer = staff_repository.get_user(session, secure.officer_id)
     record(
         session,
         actor=caller.actor,
@@ -79,6 +81,11 @@ def end_session(
         now=now,
         target_type="device",
         target_id=caller.device.id,
-        detail={"session_id": str(secure.id), "reason": reason},
+        detail={
+            "session_id": str(secure.id),
+            "reason": reason,
+            # found under the officer's collar number, as the session's opening is
+            "collar_number": officer.collar_number if officer is not None else None,
+        },
     )
     return secure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -52,8 +53,8 @@ def my_usage(
     request: Request,
     principal: OfficerPage,
     context: ContextDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[uuid.UUID | None, Query()] = None,
 ) -> HTMLResponse:
-    """Your own recorded use of the secure side, newest first."""
+    """Your own recorded actions on the secure side, newest first."""
     usage = secure_api.my_usage(principal, context, limit=50, before=before)
     return render(request, "me_usage.html", principal=principal, usage=usage)

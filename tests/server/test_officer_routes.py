@@ -1,0 +1,542 @@
+"""Every route an officer can reach, in a world where professional standards have taken an
+interest in them (DESIGN.md "Who must not see", docs/appropriate-use.md "What an officer sees").
+
+The routes are enumerated from the app: the API and console routes whose access rule admits
+the officer role or anyone (`StaffAccess`, `ConsoleAccess.like`, `Public`), the device routes
+the officer's device calls for them, and the app's documents and static files. Each has a probe
+below, and a route without one fails `test_every_route_an_officer_can_reach_is_probed`: a new
+officer route cannot go unchecked. No probe's answer may name professional standards' activity
+(flag ids, auditors, their notes, their events and actions, the words flag, review and audit
+search); and every read answers the same before and after professional standards act, so
+nothing shows in counts, totals, paging cursors or gaps either."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
+from starlette.routing import Mount, Route
+
+from mdm_server.auth.models import Role, StaffUser
+from mdm_server.console.pages.officer import OfficerPage
+from mdm_server.db import Database
+from mdm_server.deps import DeviceAccess, Officer, Public, declared_routes
+from mdm_server.scheduler.jobs import review_appropriate_use
+from tests.console.conftest import Browser, checkpoint
+from tests.factories.commands import open_envelope, poll, sign_receipt, submit_receipt
+from tests.factories.secure import NEW_PIN, SESSIONS
+from tests.factories.staff import PASSWORD, bearer, context_of, create_staff
+from tests.server.test_appropriate_use import SAM
+from tests.server.test_audit_search import person, vehicle
+from tests.server.test_device_events import event, upload
+from tests.server.test_officer_view import justification_path, officer_works_a_shift
+from tests.server.test_officer_view import scene as scene  # the fixture: every transaction sampled
+from tests.server.test_secure import Scene
+from tests.support import audit_events
+
+READ = "read"  # the officer's own data: says nothing, and the same before and after
+DOCUMENT = "document"  # the same for everyone: the same before and after
+LOG = "log"  # the public log's latest checkpoint: its size counts the whole force's events
+WRITE = "write"  # changes something: says nothing
+LAST = "last"  # signs the officer out or changes their password: after everything else
+
+WORDS = (
+    re.compile(r"flag", re.IGNORECASE),
+    re.compile(r"review", re.IGNORECASE),
+    re.compile(r"audit[ ._-]?search", re.IGNORECASE),
+)
+CSRF = re.compile(r'(name="csrf_token" value=|"X-CSRF-Token": )"[^"]*"')
+NOTES = ("Searched own record twice; refer to line manager.", "Line manager spoke to them.")
+AUDITOR = "ps-hastings"
+
+
+@dataclass
+class World:
+    """One officer mid-shift on their device, signed in to the API and the console."""
+
+    app: FastAPI
+    scene: Scene
+    api: dict[str, str]
+    console: Browser
+    token: str
+    checkpoint_size: int
+    auditor: StaffUser | None = None
+    flag_ids: list[str] = field(default_factory=list)
+    flag_seq: int = 0
+    markers: set[str] = field(default_factory=set)
+    usage_cursor: str = ""
+
+    @property
+    def client(self) -> TestClient:
+        return self.scene.client
+
+    @property
+    def officer(self) -> StaffUser:
+        return self.scene.officer
+
+    def device_get(self, path: str, *, secure: bool = False, **params: Any) -> Response:
+        headers = self.scene.device.auth("GET", path, now=self.scene.clock())
+        if secure:
+            headers["X-Tabard-Session"] = self.token
+        return self.client.get(path, params=params, headers=headers)
+
+    def device_post(self, path: str, body: Any, *, secure: bool = False) -> Response:
+        headers = self.scene.device.auth("POST", path, now=self.scene.clock())
+        if secure:
+            headers["X-Tabard-Session"] = self.token
+        return self.client.post(path, json=body, headers=headers)
+
+
+@pytest.fixture
+def world(app: FastAPI, scene: Scene) -> World:
+    token = officer_works_a_shift(scene)
+    uploaded = upload(
+        scene.client,
+        scene.device,
+        [event(1, detail={"collar_number": scene.officer.collar_number, "online": True})],
+        scene.clock(),
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    console = Browser(TestClient(app, follow_redirects=False))
+    assert console.sign_in(scene.officer.username).status_code == 303
+    first = scene.client.get(
+        "/api/v1/me/usage", params={"limit": 2}, headers=bearer(app, scene.officer)
+    )
+    return World(
+        app=app,
+        scene=scene,
+        api=bearer(app, scene.officer),
+        console=console,
+        token=token,
+        checkpoint_size=checkpoint(app),
+        usage_cursor=str(first.json()["next_before"]),
+    )
+
+
+def professional_standards_act(world: World, database: Database) -> None:
+    """Everything professional standards do about the officer: load their own record, flag
+    their search of it (the nightly review), read, note, escalate and dismiss the flag; search
+    the log for them, read the events found, export the search and an evidence bundle, read
+    their justifications; and the same through the console."""
+    app, client, collar = world.app, world.client, world.officer.collar_number
+    auditor = create_staff(app, role="auditor", username=AUDITOR)
+    headers = bearer(app, auditor)
+    before = {event.event_id for event in audit_events(database)}
+    directory = {"officers": {collar: {"own": [SAM]}}}
+    assert client.put("/api/v1/audit/directory", json=directory, headers=headers).is_success
+    review_appropriate_use(context_of(app), world.scene.clock())
+    flags = client.get("/api/v1/audit/flags", params={"status": "all"}, headers=headers).json()
+    world.flag_ids = [str(flag["id"]) for flag in flags["items"]]
+    assert world.flag_ids, "the nightly review raised no flag"
+    flag = f"/api/v1/audit/flags/{world.flag_ids[0]}"
+    steps = [
+        client.get(flag, headers=headers),
+        client.post(f"{flag}/notes", json={"note": NOTES[0]}, headers=headers),
+        client.post(
+            f"{flag}/review", json={"decision": "escalated", "note": NOTES[0]}, headers=headers
+        ),
+        client.post(
+            f"{flag}/review", json={"decision": "dismissed", "note": NOTES[1]}, headers=headers
+        ),
+        client.get("/api/v1/audit/justifications", params={"officer": collar}, headers=headers),
+        client.get("/api/v1/audit/search/export", params={"officer": collar}, headers=headers),
+    ]
+    found = client.get("/api/v1/audit/search", params={"officer": collar}, headers=headers)
+    steps.append(found)
+    steps.extend(
+        client.get(f"/api/v1/audit/events/{found_event['seq']}", headers=headers)
+        for found_event in found.json()["events"]
+    )
+    now = world.scene.clock()
+    window = {
+        "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(days=1)).isoformat(),
+    }
+    steps.append(
+        client.get("/api/v1/audit/export", params={**window, "officer": collar}, headers=headers)
+    )
+    assert all(step.is_success for step in steps), [s.text for s in steps if not s.is_success]
+    standards = Browser(TestClient(app, follow_redirects=False))
+    assert standards.sign_in(AUDITOR).status_code == 303
+    for page in (
+        "/console/flags",
+        f"/console/flags/{world.flag_ids[0]}",
+        f"/console/audit?officer={collar}",
+    ):
+        assert standards.get(page).status_code == 200, page
+    world.auditor = auditor
+    theirs = [
+        e
+        for e in audit_events(database)
+        if e.event_id not in before
+        and (e.actor_id == str(auditor.id) or e.action.startswith("appropriate_use.flag"))
+    ]
+    (raised, *_) = [e for e in theirs if e.action == "appropriate_use.flag_raised"]
+    world.flag_seq = raised.seq
+    world.markers = {
+        *world.flag_ids,
+        AUDITOR,
+        str(auditor.id),
+        *NOTES,
+        *(str(e.event_id) for e in theirs),
+        *(e.action for e in theirs),
+    }
+
+
+# --- the probes: how an officer (or their device) calls each route ------------------------
+
+
+def _api(world: World, method: str, path: str, **kwargs: Any) -> Response:
+    return world.client.request(method, path, headers=world.api, **kwargs)
+
+
+def usage_pages(world: World) -> list[Response]:
+    answers = [_api(world, "GET", "/api/v1/me/usage")]
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        answers.append(_api(world, "GET", "/api/v1/me/usage", params=params))
+        cursor = answers[-1].json()["next_before"]
+        if cursor is None:
+            return answers
+        params["before"] = cursor
+
+
+def enter_again(world: World) -> list[Response]:
+    opened = world.scene.enter(pin=NEW_PIN)
+    if opened.status_code == 201:
+        world.token = str(opened.json()["session_token"])
+    return [opened]
+
+
+def transact(world: World) -> list[Response]:
+    """A search of their own record again: the rules add it to the dismissed flag and reopen
+    it, in the same unit of work as the search."""
+    answers = [
+        world.scene.transact(world.token, person(SAM["surname"], SAM["forename"])),
+        world.scene.transact(world.token, vehicle("XY99 ZZZ")),
+    ]
+    assert all(answer.status_code == 200 for answer in answers), answers[-1].text
+    return answers
+
+
+def justify(world: World) -> list[Response]:
+    pending = world.device_get("/api/v1/device/justifications", secure=True).json()["items"]
+    return [
+        world.device_post(
+            justification_path(item["id"]), {"answer": "Stopped on the A40 for speed."}, secure=True
+        )
+        for item in pending[:1]
+    ]
+
+
+def end_session(world: World) -> list[Response]:
+    opened = world.scene.enter(pin=NEW_PIN)
+    world.token = str(opened.json()["session_token"])
+    path = f"{SESSIONS}/{opened.json()['session_id']}/end"
+    return [opened, world.device_post(path, {"reason": "leave"})]
+
+
+def receipt(world: World) -> list[Response]:
+    answers = [poll(world.client, world.scene.device, now=world.scene.clock())]
+    envelopes = answers[0].json()["commands"]
+    assert envelopes, "the lost report queued no command"
+    device_id = world.scene.device.device_id
+    claims = open_envelope(world.client, envelopes[0], device_id=device_id, now=world.scene.clock())
+    signed = sign_receipt(
+        world.scene.device, envelopes[0], command_id=claims["command_id"], now=world.scene.clock()
+    )
+    answers.append(
+        submit_receipt(
+            world.client, world.scene.device, claims["command_id"], signed, now=world.scene.clock()
+        )
+    )
+    return answers
+
+
+def auth_session(world: World) -> list[Response]:
+    login = world.client.post(
+        "/api/v1/auth/login", json={"username": world.officer.username, "password": PASSWORD}
+    )
+    refreshed = world.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
+    )
+    out = world.client.post(
+        "/api/v1/auth/logout", json={"refresh_token": refreshed.json()["refresh_token"]}
+    )
+    return [login, refreshed, out]
+
+
+def console_sign_in(world: World) -> list[Response]:
+    fresh = Browser(TestClient(world.app, follow_redirects=False))
+    return [fresh.client.get("/console/login"), fresh.sign_in(world.officer.username)]
+
+
+NEW_PASSWORD = "a different and longer passphrase"
+
+
+Call = Callable[[World], list[Response]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How an officer (or their device) calls one route; its answers."""
+
+    method: str
+    path: str
+    kind: str
+    call: Call
+
+
+def _get(path: str, **params: Any) -> Call:
+    return lambda world: [_api(world, "GET", path, params=params)]
+
+
+def _page(path: str) -> Call:
+    return lambda world: [world.console.get(path)]
+
+
+def enrol_without_a_token(world: World) -> list[Response]:
+    return [world.client.post("/api/v1/device/enrol", json={"token": "a guess"})]
+
+
+def check_in(world: World) -> list[Response]:
+    return [world.scene.device.checkin(world.client, now=world.scene.clock())]
+
+
+def proofs(world: World) -> list[Response]:
+    size = world.checkpoint_size
+    return [
+        _api(world, "GET", "/api/v1/audit/proof/inclusion", params={"seq": 1, "size": size}),
+        _api(world, "GET", "/api/v1/audit/proof/consistency", params={"from": 1, "to": size}),
+    ]
+
+
+def console_usage(world: World) -> list[Response]:
+    return [
+        world.console.get("/console/me/usage"),
+        world.console.get(f"/console/me/usage?before={world.usage_cursor}"),
+    ]
+
+
+def device_events(world: World) -> list[Response]:
+    left = event(2, type="secure.left", detail={"collar_number": world.officer.collar_number})
+    return [upload(world.client, world.scene.device, [left], world.scene.clock())]
+
+
+def report_lost(world: World) -> list[Response]:
+    return [_api(world, "POST", "/api/v1/me/device/lost", json={"note": "left on the bus"})]
+
+
+def report_lost_in_console(world: World) -> list[Response]:
+    return [world.console.post("/console/me/lost", {"device": str(world.scene.device.device_id)})]
+
+
+def change_password(world: World) -> list[Response]:
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    return [_api(world, "POST", "/api/v1/auth/password", json=body)]
+
+
+def change_password_in_console(world: World) -> list[Response]:
+    form = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    return [world.console.post("/console/password", {**form, "confirm_password": NEW_PASSWORD})]
+
+
+def _device_get(path: str, *, secure: bool = False, **params: Any) -> Call:
+    return lambda world: [world.device_get(path, secure=secure, **params)]
+
+
+# In the order they run: reads, then what the device does in a shift, then the lost report
+# (it shuts the secure side), then signing in and out.
+PROBES = (
+    Probe("GET", "/api/v1/health", READ, _get("/api/v1/health")),
+    Probe("GET", "/api/v1/ready", READ, _get("/api/v1/ready")),
+    Probe("GET", "/api/v1/ca", READ, _get("/api/v1/ca")),
+    Probe("GET", "/api/v1/audit/verifier-key", READ, _get("/api/v1/audit/verifier-key")),
+    Probe("GET", "/api/v1/audit/proof/inclusion", READ, proofs),
+    Probe("GET", "/api/v1/audit/proof/consistency", READ, proofs),
+    Probe("GET", "/api/v1/audit/checkpoint", LOG, _get("/api/v1/audit/checkpoint")),
+    Probe("GET", "/openapi.json", DOCUMENT, _get("/openapi.json")),
+    Probe("GET", "/docs", DOCUMENT, _get("/docs")),
+    Probe("GET", "/redoc", DOCUMENT, _get("/redoc")),
+    Probe("GET", "/api-docs-assets/{path}", DOCUMENT, _get("/api-docs-assets/swagger-ui.css")),
+    Probe("GET", "/console/static/{path}", DOCUMENT, _get("/console/static/console.css")),
+    Probe("GET", "/api/v1/policies/schema", DOCUMENT, _get("/api/v1/policies/schema")),
+    Probe("GET", "/api/v1/auth/me", READ, _get("/api/v1/auth/me")),
+    Probe("GET", "/api/v1/me/devices", READ, _get("/api/v1/me/devices")),
+    Probe("GET", "/api/v1/me/usage", READ, usage_pages),
+    Probe("GET", "/console/login", READ, lambda world: console_sign_in(world)[:1]),
+    Probe("GET", "/console", READ, _page("/console")),
+    Probe("GET", "/console/me", READ, _page("/console/me")),
+    Probe("GET", "/console/me/usage", READ, console_usage),
+    Probe("GET", "/console/password", READ, _page("/console/password")),
+    Probe("GET", "/api/v1/device/policy", READ, _device_get("/api/v1/device/policy")),
+    Probe("GET", "/api/v1/device/commands", READ, _device_get("/api/v1/device/commands", wait=0)),
+    Probe(
+        "GET",
+        "/api/v1/device/justifications",
+        READ,
+        _device_get("/api/v1/device/justifications", secure=True),
+    ),
+    Probe("POST", "/api/v1/device/enrol", WRITE, enrol_without_a_token),
+    Probe("POST", "/api/v1/device/checkin", WRITE, check_in),
+    Probe("POST", "/api/v1/device/events", WRITE, device_events),
+    Probe("POST", "/api/v1/device/secure-sessions", WRITE, enter_again),
+    Probe("POST", "/api/v1/device/transactions", WRITE, transact),
+    Probe("POST", "/api/v1/device/justifications/{request_id}", WRITE, justify),
+    Probe("POST", "/api/v1/device/secure-sessions/{session_id}/end", WRITE, end_session),
+    Probe("POST", "/api/v1/me/device/lost", WRITE, report_lost),
+    Probe("POST", "/console/me/lost", WRITE, report_lost_in_console),
+    Probe("POST", "/api/v1/device/commands/{command_id}/receipt", WRITE, receipt),
+    Probe("POST", "/api/v1/auth/login", WRITE, auth_session),
+    Probe("POST", "/api/v1/auth/refresh", WRITE, auth_session),
+    Probe("POST", "/api/v1/auth/logout", WRITE, auth_session),
+    Probe("POST", "/console/login", WRITE, console_sign_in),
+    Probe("POST", "/api/v1/auth/password", LAST, change_password),
+    Probe("POST", "/console/password", LAST, change_password_in_console),
+    Probe("POST", "/console/logout", LAST, lambda world: [world.console.post("/console/logout")]),
+)
+
+
+def officer_reachable(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) an officer can call: routes whose access rule admits the officer
+    or anyone, the device routes (their device calls them for them), and what the app serves
+    outside the API's routes (its OpenAPI document and static files)."""
+    found: set[tuple[str, str]] = set()
+    for route in declared_routes(app):
+        if any(
+            isinstance(rule, Public | DeviceAccess) or Role.officer in rule.roles
+            for rule in route.rules
+        ):
+            found.update((method, route.path) for method in route.methods - {"HEAD"})
+    for served in app.routes:
+        if isinstance(served, Mount):
+            found.add(("GET", served.path + "/{path}"))
+        elif type(served) is Route:
+            found.update((method, served.path) for method in (served.methods or set()) - {"HEAD"})
+    return found
+
+
+def leaks(world: World, answer: Response, *, words: bool) -> list[str]:
+    """What of professional standards' activity the answer shows (body and headers)."""
+    shown = answer.text + "\n" + "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
+    found = [marker for marker in sorted(world.markers) if marker.lower() in shown.lower()]
+    if words:
+        found.extend(pattern.pattern for pattern in WORDS if pattern.search(shown))
+    return found
+
+
+def as_compared(answer: Response) -> tuple[int, str | None, str]:
+    """An answer as two calls of one route can be compared: a sign-in form's fresh token
+    aside (it differs every time, whoever acts)."""
+    return answer.status_code, answer.headers.get("location"), CSRF.sub(r"\1TOKEN", answer.text)
+
+
+def run(world: World, kinds: tuple[str, ...]) -> Iterator[tuple[Probe, Response]]:
+    for probe in PROBES:
+        if probe.kind in kinds:
+            for answer in probe.call(world):
+                assert answer.status_code < 500, (probe.path, answer.text)
+                yield probe, answer
+
+
+class TestEveryOfficerRoute:
+    def test_every_route_an_officer_can_reach_is_probed(self, app: FastAPI) -> None:
+        probed = {(probe.method, probe.path) for probe in PROBES}
+        reachable = officer_reachable(app)
+        assert reachable - probed == set(), "add a probe for each new route an officer can reach"
+        assert probed - reachable == set(), "a probe for a route that no longer exists"
+
+    def test_a_new_officer_route_without_a_probe_is_noticed(self, app: FastAPI) -> None:
+        @app.get("/api/v1/me/something-new")
+        def something_new(_: Officer) -> dict[str, str]:
+            return {}
+
+        @app.get("/console/me/something-new")
+        def something_new_page(_: OfficerPage) -> dict[str, str]:
+            return {}
+
+        probed = {(probe.method, probe.path) for probe in PROBES}
+        assert officer_reachable(app) - probed == {
+            ("GET", "/api/v1/me/something-new"),
+            ("GET", "/console/me/something-new"),
+        }
+
+    def test_no_answer_shows_professional_standards_activity(
+        self, world: World, database: Database
+    ) -> None:
+        professional_standards_act(world, database)
+        found: list[tuple[str, str, list[str]]] = []
+        for kinds in ((READ, DOCUMENT, LOG), (WRITE,), (READ, LOG), (LAST,)):
+            for probe, answer in run(world, kinds):
+                shown = leaks(world, answer, words=probe.kind != DOCUMENT)
+                if shown:
+                    found.append((probe.method, probe.path, shown))
+        assert found == []
+        raised = audit_events(database, "appropriate_use.flag_updated")
+        assert raised, "the officer's search after the dismissal reopened the flag"
+
+    def test_no_read_changes_when_professional_standards_act(
+        self, world: World, database: Database
+    ) -> None:
+        before = [(probe.path, as_compared(a)) for probe, a in run(world, (READ, DOCUMENT))]
+
+        professional_standards_act(world, database)
+
+        after = [(probe.path, as_compared(a)) for probe, a in run(world, (READ, DOCUMENT))]
+        assert len(after) == len(before)
+        changed = [b[0] for b, a in zip(before, after, strict=True) if a != b]
+        assert changed == []
+
+
+class TestRefusals:
+    def test_an_officer_is_refused_alike_whether_or_not_the_thing_named_exists(
+        self, world: World, database: Database
+    ) -> None:
+        """On every route not open to officers that names something in its path, an officer
+        gets one answer for a thing that exists (the flag about them, its audit event, their
+        device), one that does not, and one that could not."""
+        professional_standards_act(world, database)
+        assert world.auditor is not None
+        real = {
+            "flag_id": world.flag_ids[0],
+            "seq": str(world.flag_seq),
+            "reference": str(world.scene.device.device_id),
+            "username": AUDITOR,
+            "collar_number": world.officer.collar_number or "",
+        }
+        reachable = officer_reachable(world.app)
+        checked = 0
+        for route in declared_routes(world.app):
+            names = re.findall(r"{(\w+)}", route.path)
+            if not names:
+                continue
+            for method in route.methods - {"HEAD"}:
+                if (method, route.path) in reachable:
+                    continue
+                answers = set()
+                for value in (None, str(uuid.uuid4()), "no-such-thing"):
+                    path, given = route.path, []
+                    for name in names:
+                        given.append(value or real.get(name) or str(uuid.uuid4()))
+                        path = path.replace(f"{{{name}}}", given[-1])
+                    if path.startswith("/console"):
+                        headers = {"X-CSRF-Token": world.console.csrf}
+                        answer = world.console.client.request(method, path, headers=headers)
+                    else:
+                        answer = world.client.request(method, path, headers=world.api)
+                    text = answer.text
+                    for shown in given:
+                        text = text.replace(shown, "X")
+                    answers.add((answer.status_code, text))
+                assert len(answers) == 1, (method, route.path, answers)
+                assert next(iter(answers))[0] == 403, (method, route.path, answers)
+                checked += 1
+        assert checked >= 40
