@@ -147,6 +147,7 @@ class Agent:
         if side is not None:
             with contextlib.suppress(UnsupportedError):
                 self.platform.clear_clipboard()  # nothing copied inside stays to paste outside
+                self.keep_platform()
             self.event(
                 "secure.left",
                 collar_number=side.collar_number,
