@@ -34,8 +34,7 @@ from device_agent.state import (
     WIPED_FILE,
     AgentState,
 )
-
-UPLOAD_BATCH = 200
+from device_agent.upload import Uploader
 
 
 class Agent:
@@ -56,7 +55,7 @@ class Agent:
         self.clock = clock
         self.transport = transport
         self.checked_in_at: datetime | None = None
-        self.acknowledged = 0  # events the server has confirmed since the agent started
+        self.uploader = Uploader(self.outbox, self.client, clock=clock)
         self.outbox_changed = asyncio.Event()
         self.lock = asyncio.Lock()
         self.executor = Executor(self)
@@ -147,6 +146,7 @@ class Agent:
         if side is not None:
             with contextlib.suppress(UnsupportedError):
                 self.platform.clear_clipboard()  # nothing copied inside stays to paste outside
+                self.keep_platform()
             self.event(
                 "secure.left",
                 collar_number=side.collar_number,
@@ -296,21 +296,12 @@ class Agent:
 
     async def upload(self) -> int:
         """Send what the outbox holds, oldest first; how many the server now has."""
-        sent = 0
-        while True:
-            batch = self.outbox.pending(UPLOAD_BATCH)
-            if not batch:
-                return sent
-            async with self.client() as client:
-                answer = await client.upload_events([event.as_protocol() for event in batch])
-            done = [str(e) for e in answer["accepted"]] + [str(e) for e in answer["duplicates"]]
-            self.outbox.acknowledge(done)
-            sent += len(done)
-            self.acknowledged += len(done)
-            if answer.get("conflicts"):
-                raise AgentError(
-                    f"the server refused {len(answer['conflicts'])} events as conflicts"
-                )
+        return await self.uploader.upload()
+
+    @property
+    def acknowledged(self) -> int:
+        """Events the server has confirmed since the agent started."""
+        return self.uploader.acknowledged
 
     def forget(self) -> None:
         """After a factory reset: nothing of the enrolment survives on the device."""
@@ -341,7 +332,7 @@ class Agent:
             "session_expires_at": side.expires_at.isoformat() if side else None,
             "container_key_id": self.secure.held_key_id(),
             "offline_until": offline.until if offline else None,
-            "outbox_pending": self.outbox.count(),
+            **self.uploader.status(),
             "last_checkin": self.checked_in_at.isoformat() if self.checked_in_at else None,
         }
 

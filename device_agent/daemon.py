@@ -2,7 +2,8 @@
 CLI on a Unix socket in the state directory (`agent.sock`, mode 0600: only the device's own
 user may talk to it), one JSON request per line and one JSON answer per line, and runs three
 loops: check-in (the interval from policy, with jitter, and exponential backoff on failure),
-the outbox upload, and the secure side's inactivity and maximum-length lock."""
+the outbox upload (backing off at most a minute; a refusal retrying cannot change waits until
+asked), and the secure side's inactivity and maximum-length lock."""
 
 from __future__ import annotations
 
@@ -23,10 +24,14 @@ from device_agent.agent import Agent
 from device_agent.errors import AgentError, RefusedError, ServerError
 from device_agent.executor import poll_once
 from device_agent.state import AgentState
+from device_agent.upload import OutboxStalledError
 
 SOCKET_FILE = "agent.sock"
 LOCK_FILE = "agent.lock"
 MAX_BACKOFF_S = 900.0
+# No event waits longer than this for the server to come back: uploads are small, and the
+# audit log is only as current as the slowest outbox.
+MAX_UPLOAD_BACKOFF_S = 60.0
 MAX_REQUEST_BYTES = 64 * 1024
 # 401 codes saying the device is out of service (retired, wiped, certificate revoked).
 NO_LONGER_ACCEPTED = ("certificate_revoked", "device_not_active")
@@ -39,9 +44,9 @@ def jittered(seconds: float, rng: random.Random) -> float:
     return seconds * rng.uniform(0.9, 1.1)
 
 
-def backoff(failures: int, base: float, rng: random.Random) -> float:
+def backoff(failures: int, base: float, rng: random.Random, *, cap: float = MAX_BACKOFF_S) -> float:
     """Exponential backoff with full jitter (capped), after `failures` failures in a row."""
-    return rng.uniform(0, min(MAX_BACKOFF_S, base * 2 ** min(failures, 16)))
+    return rng.uniform(0, min(cap, base * 2 ** min(failures, 16)))
 
 
 class Daemon:
@@ -49,6 +54,7 @@ class Daemon:
         self.agent = agent
         self.rng = rng or random.Random()  # noqa: S311 (jitter, not secrets)
         self.stopping = asyncio.Event()
+        self.upload_asked = asyncio.Event()  # someone asked for an upload: a stall may be over
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             "status": self._status,
             "enter": self._enter,
@@ -88,6 +94,7 @@ class Daemon:
         return await self.agent.check_in()
 
     async def _upload(self, _: dict[str, Any]) -> dict[str, Any]:
+        self.upload_asked.set()
         return {"uploaded": await self.agent.upload(), "pending": self.agent.outbox.count()}
 
     async def _stop(self, _: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +154,15 @@ class Daemon:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
 
+    async def _until(self, event: asyncio.Event) -> None:
+        """Wait for `event`, or for the daemon to stop."""
+        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.stopping.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
     async def checkin_loop(self) -> None:
         failures = 0
         while not self.stopping.is_set():
@@ -168,11 +184,19 @@ class Daemon:
             try:
                 await self.agent.upload()
                 failures = 0
+            except OutboxStalledError as exc:
+                # Retrying cannot change this answer: the status shows it; try again when asked
+                # (or when the agent restarts), not on a timer for ever.
+                log.error("the server refuses the outbox (%s); uploads wait until asked", exc)
+                failures = 0
+                self.upload_asked.clear()
+                await self._until(self.upload_asked)
+                continue
             except AgentError as exc:
                 # A long outbox goes up in several batches: a failure after some got through is
                 # the first of a new run, not one more in an old one.
                 failures = 1 if self.agent.acknowledged > before else failures + 1
-                delay = backoff(failures, 1.0, self.rng)
+                delay = backoff(failures, 1.0, self.rng, cap=MAX_UPLOAD_BACKOFF_S)
                 log.warning("outbox upload failed (%s); next try in %.1f s", exc, delay)
                 await self._sleep(delay)
                 continue

@@ -105,6 +105,7 @@ class Executor:
             evidence, result, error = await handler(command, client), "succeeded", None
         except AgentError as exc:
             evidence, result, error = {}, "failed", str(exc) or type(exc).__name__
+        agent.keep_platform()  # what it changed on the device (a lock, say) survives a restart
         executed = agent.clock()
         receipt = sign_receipt(
             agent.identity,

@@ -215,6 +215,12 @@ def devices_list(
     )
 
 
+def _cloned(at: str | None) -> str:
+    if not at:
+        return "no"
+    return f"a copy was found in use {when(at)}: secure side shut until re-enrolled"
+
+
 @devices_app.command("show")
 def devices_show(
     reference: Annotated[
@@ -240,6 +246,7 @@ def devices_show(
             ("Knox", device["knox_version"]),
             ("warranty bit", device["warranty_bit"]),
             ("state", device["state"]),
+            ("cloned", _cloned(device.get("cloned_at"))),
             ("compliance", device["compliance"] or "not evaluated yet"),
             ("policy version", device["policy_version"]),
             ("group", device["group"]),

@@ -1,7 +1,8 @@
 """Device events from the agents' outboxes (docs/device-protocol.md §7): stored once each
 (idempotent by event id, so a retried batch is harmless), written to the audit log as they
 arrive with the device's signature over each, and the device's sequence followed so a gap is
-visible. Never commits."""
+visible. A number another event already holds marks a copy of the device in use (see
+`clones`). Never commits."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.devices import repository
+from mdm_server.devices import clones, repository
 from mdm_server.devices.models import DeviceEvent
 from mdm_server.devices.schemas import (
     DeviceEventIn,
@@ -47,23 +48,17 @@ def ingest(
     seen_ids = {event_id for event_id, _ in known}
     for event in incoming:
         if event.event_id in seen_ids:
-            if taken.get(event.seq) != event.event_id:
-                conflicts.append(
-                    EventConflict(
-                        event_id=event.event_id,
-                        seq=event.seq,
-                        problem="this event id arrived before with another sequence number",
-                    )
-                )
-            else:
-                duplicates.append(event.event_id)
+            # Kept once, by its id, whatever number it carries now (a renumbered event whose
+            # answer was lost comes back under its new number).
+            duplicates.append(event.event_id)
             continue
         if event.seq in taken:
             conflicts.append(
                 EventConflict(
                     event_id=event.event_id,
                     seq=event.seq,
-                    problem="another event already has this sequence number",
+                    problem="another event signed by this device already has this sequence "
+                    "number: a copy of the device is in use; renumber from resequence_from",
                 )
             )
             continue
@@ -104,10 +99,21 @@ def ingest(
         head.highest_seq = highest
         head.contiguous_seq = repository.contiguous_from(session, device_id, head.contiguous_seq)
         session.add(head)
+    if conflicts:
+        clones.conflicts_found(
+            session,
+            device_id=device_id,
+            conflicts=conflicts,
+            held_by=taken,
+            signed=signed,
+            actor=actor,
+            now=now,
+        )
     return DeviceEventsAccepted(
         accepted=accepted,
         duplicates=duplicates,
         conflicts=conflicts,
+        resequence_from=head.highest_seq + 1 if conflicts else None,
         contiguous_seq=head.contiguous_seq,
         highest_seq=head.highest_seq,
         missing=repository.missing_ranges(

@@ -59,6 +59,10 @@ class Device(SQLModel, table=True):
     # Reported lost by its officer: the secure side stays shut until IT marks it found.
     lost_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lost_reported_by: str | None = Field(default=None, max_length=128)
+    # When the server first held two different events the device key signed under one sequence
+    # number: a copy of the device's state is in use (docs/device-protocol.md §7.1). The secure
+    # side stays shut; the remedy is re-enrolment, which gives the real handset a new key.
+    cloned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The policy the device was last told to hold (a resolved policy's id), the policy epoch it
     # was resolved at, its compliance then, and when time alone could change that compliance
     # (a grace period ending, say): a check-in with nothing new before then reads these alone.

@@ -161,6 +161,12 @@ class DevicePublic(BaseModel):
     lost_at: datetime | None = Field(
         default=None, description="When its officer reported it lost; null when not lost."
     )
+    cloned_at: datetime | None = Field(
+        default=None,
+        description="When the server found a copy of this device in use (two different events "
+        "signed by its key under one sequence number); null when none was found. The secure "
+        "side stays shut: re-enrol the officer's handset.",
+    )
     compliance: str | None = Field(
         description="compliant, incompatible, in_grace, non_compliant, unknown, or null if "
         "never evaluated."
@@ -232,11 +238,19 @@ class EventConflict(BaseModel):
 
 class DeviceEventsAccepted(BaseModel):
     """What became of a batch. `accepted` and `duplicates` are both safe to drop from the
-    outbox; `conflicts` were refused (a sequence number already used by another event)."""
+    outbox. `conflicts` were not kept: another event the device key signed already holds their
+    sequence number (a copy of the device is in use); renumber them from `resequence_from`,
+    sign them again and send them again."""
 
     accepted: list[uuid.UUID]
     duplicates: list[uuid.UUID]
     conflicts: list[EventConflict]
+    resequence_from: int | None = Field(
+        default=None,
+        description="With conflicts: the first sequence number free for them. Give the "
+        "conflicting events new numbers from here (or above anything the device has used), "
+        "keeping their event ids, and send them again.",
+    )
     contiguous_seq: int = Field(description="Every event up to this number has arrived.")
     highest_seq: int
     missing: list[tuple[int, int]] = Field(

@@ -140,6 +140,7 @@ def to_public(device: Device, officer: StaffUser | None) -> DevicePublic:
         retired_at=device.retired_at,
         retired_reason=device.retired_reason,
         lost_at=device.lost_at,
+        cloned_at=device.cloned_at,
         compliance=device.compliance_status,
         policy_version=device.policy_version,
     )

@@ -149,6 +149,27 @@ def _check_not_leaving_service(
         )
 
 
+def _check_not_cloned(
+    session: Session, *, device: DeviceRef, cloned_at: datetime | None, actor: Actor, now: datetime
+) -> None:
+    """Shut once a copy of the device was found in use: both copies hold the device key, so
+    either could receive the container key; only re-enrolment (a new key, on the officer's
+    handset alone) opens it again (docs/device-protocol.md §7.1)."""
+    if cloned_at is not None:
+        found = f"{cloned_at:%Y-%m-%d %H:%M:%S} UTC"
+        raise _refuse(
+            session,
+            actor=actor,
+            device=device,
+            now=now,
+            code="device_cloned",
+            detail={
+                "message": f"a copy of this device was found in use at {found}; IT must "
+                "re-enrol it before the secure side opens again"
+            },
+        )
+
+
 def _check_compliance(session: Session, *, device: DeviceRef, actor: Actor, now: datetime) -> None:
     """Compliant, incompatible or in grace, with no blocking enforcement due; else refused
     naming the failing findings."""
@@ -291,6 +312,7 @@ def open_session(
     _check_not_leaving_service(
         session, device=device, lost_at=assigned.lost_at, actor=actor, now=now
     )
+    _check_not_cloned(session, device=device, cloned_at=assigned.cloned_at, actor=actor, now=now)
     _check_compliance(session, device=device, actor=actor, now=now)
     if stored_pin.must_change:
         if request.new_pin is None:

@@ -155,6 +155,38 @@ class TestExecutor:
         assert agent.executor.journal.entries == {}
         assert command_state(offline_device, command["id"])["state"] == "cancelled"
 
+    def test_a_remote_lock_is_saved_and_survives_an_agent_restart(
+        self, offline_device: Device, first_entry: Any
+    ) -> None:
+        agent: Agent = first_entry(offline_device)
+        saved = offline_device.state.path(PLATFORM_FILE)
+        assert json.loads(saved.read_text())["device"]["locked"] is False
+        command = send(
+            offline_device.client,
+            offline_device.admin,
+            offline_device.state.enrolment().device_id,
+            "lock_device",
+        )
+        (outcome,) = run(poll_once(agent, wait_s=0))
+        assert (outcome["command_id"], outcome["result"]) == (command["id"], "succeeded")
+        assert json.loads(saved.read_text())["device"]["locked"] is True
+        agent.close()
+        restarted = offline_device.agent()
+        try:
+            assert restarted.platform.device.locked is True  # type: ignore[attr-defined]
+        finally:
+            restarted.close()
+
+    def test_the_clipboard_cleared_on_leaving_is_saved_cleared(
+        self, offline_device: Device, first_entry: Any
+    ) -> None:
+        agent: Agent = first_entry(offline_device)
+        agent.platform.device.set_clipboard("PNC: Sam Example, 1990-01-31")  # type: ignore[attr-defined]
+        agent.keep_platform()
+        run(agent.leave())
+        saved = json.loads(offline_device.state.path(PLATFORM_FILE).read_text())["device"]
+        assert saved["clipboard"] is None
+
     def test_an_approved_full_wipe_resets_the_device_and_ends_its_enrolment(
         self, offline_device: Device, first_entry: Any
     ) -> None:

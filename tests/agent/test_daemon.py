@@ -12,8 +12,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from device_agent.daemon import MAX_BACKOFF_S, MAX_REQUEST_BYTES, Daemon, backoff, jittered
+from device_agent.daemon import (
+    MAX_BACKOFF_S,
+    MAX_REQUEST_BYTES,
+    MAX_UPLOAD_BACKOFF_S,
+    Daemon,
+    backoff,
+    jittered,
+)
 from device_agent.errors import UnreachableError
+from device_agent.upload import OutboxStalledError
 from tests.agent.test_secure_side import setup_device
 
 
@@ -101,17 +109,76 @@ class _FlakyUploads:
         raise UnreachableError("cannot reach the server")
 
 
+def upload_delays(progress: list[bool]) -> list[float]:
+    """The upload loop's waits between tries while every upload fails (True: after a batch
+    got through), read at the top of their jitter."""
+    agent = _FlakyUploads(progress)
+    daemon = Daemon(agent, rng=_Ceiling())  # type: ignore[arg-type]
+    delays: list[float] = []
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+        if not agent.progress:
+            daemon.stopping.set()
+
+    daemon._sleep = record  # type: ignore[method-assign]
+    asyncio.run(daemon.upload_loop())
+    return delays
+
+
 class TestUploadBackoff:
     def test_a_failure_after_progress_starts_the_backoff_again(self) -> None:
-        agent = _FlakyUploads([False, False, False, True, False])
+        assert upload_delays([False, False, False, True, False]) == [2.0, 4.0, 8.0, 2.0, 4.0]
+
+    def test_no_event_waits_more_than_a_minute_however_long_the_server_is_away(self) -> None:
+        delays = upload_delays([False] * 14)
+        assert delays[:6] == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
+        assert max(delays) == MAX_UPLOAD_BACKOFF_S == 60.0
+
+
+class _StalledOutbox:
+    """An agent whose server refuses its outbox for good until someone asks again."""
+
+    def __init__(self) -> None:
+        self.acknowledged = 0
+        self.outbox_changed = asyncio.Event()
+        self.calls: list[str] = []
+        self.refused = asyncio.Event()
+        self.retried = asyncio.Event()
+        self.outbox = self
+
+    def count(self) -> int:
+        return 0
+
+    async def upload(self) -> int:
+        self.calls.append("upload")
+        if len(self.calls) == 1:
+            self.refused.set()
+            raise OutboxStalledError("device_not_active (401): the device is retired")
+        if len(self.calls) == 3:
+            self.retried.set()
+        return 0
+
+
+class TestStalledUploads:
+    def test_a_refusal_retrying_cannot_change_waits_until_an_upload_is_asked_for(self) -> None:
+        agent = _StalledOutbox()
         daemon = Daemon(agent, rng=_Ceiling())  # type: ignore[arg-type]
-        delays: list[float] = []
+        timed: list[float] = []
 
-        async def record(seconds: float) -> None:
-            delays.append(seconds)
-            if not agent.progress:
-                daemon.stopping.set()
+        async def no_timed_retry(seconds: float) -> None:
+            timed.append(seconds)
 
-        daemon._sleep = record  # type: ignore[method-assign]
-        asyncio.run(daemon.upload_loop())
-        assert delays == [2.0, 4.0, 8.0, 2.0, 4.0]
+        daemon._sleep = no_timed_retry  # type: ignore[method-assign]
+
+        async def scenario() -> None:
+            loop = asyncio.create_task(daemon.upload_loop())
+            await agent.refused.wait()  # the loop's first upload, refused for good
+            asked = await daemon.handle({"op": "upload"})  # `upload` on the agent's socket
+            assert asked["ok"] is True
+            await agent.retried.wait()  # and the loop goes on
+            loop.cancel()
+
+        asyncio.run(scenario())
+        assert agent.calls == ["upload", "upload", "upload"]
+        assert timed == []  # never retried on a timer

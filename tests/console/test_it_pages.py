@@ -17,6 +17,23 @@ from tests.support import audit_events, count
 
 
 class TestIT:
+    def test_the_device_page_says_when_a_copy_of_the_device_was_found_in_use(
+        self,
+        browser_for: Callable[..., Browser],
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+    ) -> None:
+        from tests.server.test_device_events import event, upload
+
+        browser = browser_for("it_admin")
+        upload(client, enrolled, [event(1)], clock())
+        assert 'id="cloned"' not in browser.get(f"/console/devices/{enrolled.device_id}").text
+        upload(client, enrolled, [event(1)], clock())  # another event under the same number
+        page = browser.get(f"/console/devices/{enrolled.device_id}").text
+        assert 'id="cloned"' in page
+        assert "A copy of this device was found in use" in page
+
     def test_wipes_the_secure_side_from_the_device_page(
         self, browser_for: Callable[..., Browser], enrolled: SimulatedDevice, database: Database
     ) -> None:

@@ -1,4 +1,5 @@
-"""Device events from the agents' outboxes: kept once each, audited, gaps reported."""
+"""Device events from the agents' outboxes: kept once each, audited, gaps reported; a copy of
+a device in use (two events signed under one number) flagged, audited and resolved."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.db import Database
 from mdm_server.devices.models import DeviceEvent
 from tests.conftest import FakeClock
 from tests.factories.devices import SimulatedDevice
+from tests.server.test_secure import NEW_PIN, make_scene
 from tests.support import audit_events, error_of, row_counts
 
 PATH = "/api/v1/device/events"
@@ -84,6 +87,7 @@ class TestUpload:
         body = upload(client, enrolled, [clash], clock()).json()
         assert body["accepted"] == []
         assert body["conflicts"][0]["event_id"] == clash["event_id"]
+        assert body["resequence_from"] == 2
 
     def test_events_of_two_devices_do_not_mix(
         self,
@@ -163,6 +167,116 @@ class TestSignatures:
         assert says in response.json()["detail"]["problem"]
         assert row_counts(database, DeviceEvent) == {"DeviceEvent": 0}
         assert audit_events(database, "device_event.secure.entered") == []
+
+
+def device_answer(client: TestClient, admin: dict[str, str], device: SimulatedDevice) -> Any:
+    response = client.get(f"/api/v1/devices/{device.device_id}", headers=admin)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class TestClones:
+    """Two copies of one device's state: the same key, the same counter, different events."""
+
+    def test_the_later_copy_is_told_where_to_renumber_and_the_device_is_flagged(
+        self,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        database: Database,
+        admin_headers: dict[str, str],
+    ) -> None:
+        first = [event(1), event(2), event(3)]
+        upload(client, enrolled, first, clock())
+        assert device_answer(client, admin_headers, enrolled)["cloned_at"] is None
+        copy = [event(2, type="transaction"), event(3, type="secure.left"), event(4)]
+        body = upload(client, enrolled, copy, clock()).json()
+        assert body["accepted"] == [copy[2]["event_id"]]
+        assert [c["event_id"] for c in body["conflicts"]] == [e["event_id"] for e in copy[:2]]
+        assert body["resequence_from"] == 5  # after every number the server holds
+        shown = device_answer(client, admin_headers, enrolled)
+        assert shown["cloned_at"] == clock().isoformat().replace("+00:00", "Z")
+
+        (detected,) = audit_events(database, "device.clone_detected")
+        assert detected.target_id == str(enrolled.device_id)
+        assert detected.detail["first_detection"] is True
+        assert detected.detail["conflict_count"] == 2
+        assert detected.detail["conflicts"] == [
+            {"seq": 2, "event_id": copy[0]["event_id"], "held_by_event_id": first[1]["event_id"]},
+            {"seq": 3, "event_id": copy[1]["event_id"], "held_by_event_id": first[2]["event_id"]},
+        ]
+        # Evidence anyone with the device certificate can check: the key signed this event
+        # under number 2, and (in the log) another event under the same number.
+        claims = jwt.decode(
+            detected.detail["signed"], enrolled.key.public_key(), algorithms=["ES256"]
+        )
+        assert claims == {**copy[0], "iss": str(enrolled.device_id)}
+        held = [
+            e
+            for e in audit_events(database)
+            if e.action.startswith("device_event.") and e.detail["seq"] == 2
+        ]
+        assert [e.detail["event_id"] for e in held] == [first[1]["event_id"]]
+
+    def test_renumbered_events_are_kept_once_each_with_the_devices_signature(
+        self, client: TestClient, enrolled: SimulatedDevice, clock: FakeClock, database: Database
+    ) -> None:
+        upload(client, enrolled, [event(1), event(2)], clock())
+        copy = [event(1, type="transaction"), event(2, type="secure.left")]
+        start = upload(client, enrolled, copy, clock()).json()["resequence_from"]
+        renumbered = [{**e, "seq": start + n} for n, e in enumerate(copy)]
+        body = upload(client, enrolled, renumbered, clock()).json()
+        assert body["accepted"] == [e["event_id"] for e in renumbered]
+        assert (body["contiguous_seq"], body["highest_seq"], body["missing"]) == (4, 4, [])
+        # Sent again, under the new number (a lost answer) or the old (a stale copy): once.
+        for again in (renumbered, copy):
+            body = upload(client, enrolled, again, clock()).json()
+            assert (body["accepted"], body["conflicts"]) == ([], [])
+            assert body["duplicates"] == [e["event_id"] for e in again]
+        assert row_counts(database, DeviceEvent) == {"DeviceEvent": 4}
+        (kept,) = audit_events(database, "device_event.transaction")
+        claims = jwt.decode(kept.detail["signed"], enrolled.key.public_key(), algorithms=["ES256"])
+        assert (claims["event_id"], claims["seq"]) == (copy[0]["event_id"], start)
+
+    def test_each_later_meeting_is_audited_and_the_first_detection_stays(
+        self,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        database: Database,
+        admin_headers: dict[str, str],
+    ) -> None:
+        upload(client, enrolled, [event(1)], clock())
+        upload(client, enrolled, [event(1)], clock())
+        flagged = device_answer(client, admin_headers, enrolled)["cloned_at"]
+        clock.advance(minutes=5)
+        upload(client, enrolled, [event(2)], clock())
+        body = upload(client, enrolled, [event(2)], clock()).json()
+        assert body["resequence_from"] == 3
+        assert device_answer(client, admin_headers, enrolled)["cloned_at"] == flagged
+        detections = audit_events(database, "device.clone_detected")
+        assert [d.detail["first_detection"] for d in detections] == [True, False]
+        assert {d.detail["cloned_at"] for d in detections} == {detections[0].detail["cloned_at"]}
+
+    def test_a_device_with_a_copy_in_use_may_not_open_the_secure_side(
+        self,
+        app: FastAPI,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        database: Database,
+        admin_headers: dict[str, str],
+    ) -> None:
+        scene = make_scene(app, client, admin_headers, enrolled, clock)
+        scene.first_entry()
+        upload(client, enrolled, [event(1)], clock())
+        upload(client, enrolled, [event(1)], clock())
+        response = scene.enter(pin=NEW_PIN)
+        assert response.status_code == 403, response.text
+        assert error_of(response) == "device_cloned"
+        assert "re-enrol" in response.json()["detail"]["message"]
+        (refused,) = audit_events(database, "secure.entry_refused")
+        assert refused.detail["reason"] == "device_cloned"
 
 
 def _tampered(device: SimulatedDevice, sent: dict[str, Any], how: str) -> str:
