@@ -1,9 +1,9 @@
 """Cloned devices: when the server first held two different events that the one device key
 signed under the same sequence number (a copy of the device's state in use elsewhere).
 
-Revision ID: 0017
+Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-03
+Create Date: 2026-12-04
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 
 from mdm_server.types import UTCDateTime
 
-revision: str = "0017"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
