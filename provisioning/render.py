@@ -14,6 +14,7 @@ STATUS_STYLE = {
     "failed": "red",
     "in_progress": "red",
     "pending": "dim",
+    "skipped": "green",
 }
 
 
@@ -68,6 +69,7 @@ def print_results(
             ]
             for result in results
         ],
+        keep_whole=["device", "serial"],
     )
     counts = ", ".join(
         f"{count} {status}" for status, count in summary.items() if status != "devices"

@@ -41,7 +41,7 @@ def test_a_failed_device_is_reported_part_provisioned_and_only_it_is_run_again(
     devices = [
         host.add(VirtualDevice.create("SM-T580", seed=i), accept_new_keys=True) for i in range(4)
     ]
-    host.unplug_after(devices[2], 10)
+    host.unplug_after(devices[2], 12)
     path = tmp_path / "report.json"
     first = batch(signer, devices, Report.load(path))
     saved = json.loads(path.read_text())
