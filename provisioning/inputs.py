@@ -112,15 +112,23 @@ def _payload(path: Path | None, files: RunFiles) -> None:
     )
 
 
-def _agent_apk(path: Path, files: RunFiles) -> None:
-    data = _read(path, "an APK", MAX_APK_BYTES, files.problems)
+def _apk(path: Path, label: str, problems: list[str]) -> tuple[bytes, ApkFacts] | None:
+    """The APK at `path` and what it names, or None with the problem said."""
+    data = _read(path, "an APK", MAX_APK_BYTES, problems)
     if data is None:
-        return
+        return None
     try:
-        facts = read_apk_facts(data)
+        return data, read_apk_facts(data)
     except ValueError as exc:
-        files.problems.append(f"--apk {path}: {exc}")
+        problems.append(f"{label}{path}: {exc}")
+        return None
+
+
+def _agent_apk(path: Path, files: RunFiles) -> None:
+    read = _apk(path, "--apk ", files.problems)
+    if read is None:
         return
+    data, facts = read
     if facts.package is not None and facts.package != AGENT_PACKAGE:
         files.problems.append(
             f"--apk {path}: this is {facts.package}, not the Tabard agent ({AGENT_PACKAGE})"
@@ -139,22 +147,18 @@ def _apps(directory: Path, files: RunFiles) -> None:
     if not directory.is_dir():
         files.problems.append(f"--apps {directory}: not a directory of <package>.apk files")
         return
-    for apk in sorted(directory.glob("*.apk")):
-        data = _read(apk, "an APK", MAX_APK_BYTES, files.problems)
-        if data is None:
+    for path in sorted(directory.glob("*.apk")):
+        read = _apk(path, "", files.problems)
+        if read is None:
             continue
-        try:
-            facts = read_apk_facts(data)
-        except ValueError as exc:
-            files.problems.append(f"{apk}: {exc}")
-            continue
-        if facts.package is not None and facts.package != apk.stem:
+        data, facts = read
+        if facts.package is not None and facts.package != path.stem:
             files.problems.append(
-                f"{apk}: this is {facts.package}; name it {facts.package}.apk, or give the "
-                f"APK of {apk.stem}"
+                f"{path}: this is {facts.package}; name it {facts.package}.apk, or give the "
+                f"APK of {path.stem}"
             )
-            continue
-        files.app_apks[apk.stem] = data
+        else:
+            files.app_apks[path.stem] = data
 
 
 def _policy(path: Path, files: RunFiles) -> None:
