@@ -183,10 +183,13 @@ def test_unknown_officers_and_groups_are_refused_before_any_device_changes(
         tabard.login("admin", PASSWORD)
         officers(tabard, "C200")
         token = installed(tabard, uses=3)
+        files = write_inputs(tabard.root / "inputs")
         for dry_run in ((), ("--dry-run",)):
-            args = ("--manifest", str(manifest), "--payload", str(token), *dry_run)
-            refused = provision(tabard, *args, check=False)
-            assert refused.returncode == 2
+            refused = tabard.run(
+                "provision", "--manifest", str(manifest), "--payload", str(token),
+                "--apk", str(files["apk"]), "--apps", str(files["apps"]), *dry_run, check=False,
+            )  # fmt: skip
+            assert refused.returncode == 2, refused.stdout
             assert refused.stderr.split("\n")[1:3] == [
                 "  - line 3: no officer has collar number C404",
                 "  - line 4: no enrolment token, device or group policy names group reponse",
