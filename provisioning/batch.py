@@ -21,10 +21,14 @@ from typing import Any
 
 from device_agent.adb import AdbError, parse_target
 from provisioning.runner import DeviceResult, StepResult
+from tabard.output import when
 
 REPORT_VERSION = 1
 STEP_SAVE_S = 0.5
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# As the server names them (mdm_server/validation.py), so a row the manifest accepts is one
+# the server accepts too.
+_COLLAR = re.compile(r"^[A-Za-z0-9]{1,16}$")
+_GROUP = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SERIAL = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _MODEL = re.compile(r"^[A-Z0-9-]{2,32}$")
 CSV_COLUMNS = (
@@ -45,7 +49,11 @@ CSV_COLUMNS = (
 
 
 class ManifestError(ValueError):
-    """The manifest cannot be used; the message names the line and what to fix."""
+    """The manifest cannot be used; each problem names its line and what to fix."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class Row:
     officer: str | None
     group: str | None
     expected_model: str | None
+    line: int | None = None  # in the manifest
 
     @property
     def key(self) -> str:
@@ -65,18 +74,20 @@ class Row:
 
 _ALLOWED = {
     "serial": "letters, digits, '.', '_' and '-'",
-    "officer": "letters, digits, '.', '_' and '-' (a collar number)",
-    "group": "letters, digits, '.', '_' and '-'",
+    "officer": "a collar number: up to 16 letters and digits",
+    "group": "lowercase letters, digits, '_' and '-', up to 64",
     "expected_model": "a model number such as SM-J530F",
 }
 
 
-def _field(where: str, column: str, value: str, pattern: re.Pattern[str]) -> str | None:
+def _field(
+    where: str, column: str, value: str, pattern: re.Pattern[str], problems: list[str]
+) -> str | None:
     value = value.strip()
     if not value:
         return None
     if not pattern.match(value):
-        raise ManifestError(f"{where}{column} {value!r} is not valid: use {_ALLOWED[column]}")
+        problems.append(f'{where}{column} "{value}" is not valid: use {_ALLOWED[column]}')
     return value
 
 
@@ -88,25 +99,33 @@ def checked_row(
     group: str | None,
     expected_model: str | None,
     where: str = "",
+    line: int | None = None,
 ) -> Row:
-    """A row whose every value is safe to put on a device's command line."""
+    """A row whose every value is safe to put on a device's command line, or ManifestError
+    naming each value that is not."""
+    problems: list[str] = []
     if target:
         try:
             parse_target(target)
         except AdbError as exc:
-            raise ManifestError(f"{where}{exc}") from None
-    return Row(
+            problems.append(f"{where}{exc}")
+    row = Row(
         target=target or None,
-        usb_serial=_field(where, "serial", usb_serial or "", _SERIAL),
-        officer=_field(where, "officer", officer or "", _NAME),
-        group=_field(where, "group", group or "", _NAME),
-        expected_model=_field(where, "expected_model", expected_model or "", _MODEL),
+        usb_serial=_field(where, "serial", usb_serial or "", _SERIAL, problems),
+        officer=_field(where, "officer", officer or "", _COLLAR, problems),
+        group=_field(where, "group", group or "", _GROUP, problems),
+        expected_model=_field(where, "expected_model", expected_model or "", _MODEL, problems),
+        line=line,
     )
+    if problems:
+        raise ManifestError(*problems)
+    return row
 
 
 def read_manifest(text: str) -> list[Row]:
     """The manifest's rows: a header naming `target` or `serial`, and optionally `officer`,
-    `group` and `expected_model`; one device per row, none twice."""
+    `group` and `expected_model`; one device per row, none twice. Every mistake is named at
+    once, each with its line."""
     reader = csv.DictReader(io.StringIO(text))
     columns = {name.strip() for name in reader.fieldnames or ()}
     if not columns & {"target", "serial"}:
@@ -118,24 +137,34 @@ def read_manifest(text: str) -> list[Row]:
     if unknown:
         raise ManifestError(f"line 1: unknown column(s) {', '.join(sorted(unknown))}")
     rows: list[Row] = []
+    problems: list[str] = []
     seen: dict[str, int] = {}
     for line, raw in enumerate(reader, start=2):
         values = {key.strip(): (value or "") for key, value in raw.items() if key}
         target, serial = values.get("target", "").strip(), values.get("serial", "").strip()
         if bool(target) == bool(serial):
-            raise ManifestError(f"line {line}: give exactly one of target and serial")
-        row = checked_row(
-            target=target,
-            usb_serial=serial,
-            officer=values.get("officer"),
-            group=values.get("group"),
-            expected_model=values.get("expected_model"),
-            where=f"line {line}: ",
-        )
+            problems.append(f"line {line}: give exactly one of target and serial")
+            continue
+        try:
+            row = checked_row(
+                target=target,
+                usb_serial=serial,
+                officer=values.get("officer"),
+                group=values.get("group"),
+                expected_model=values.get("expected_model"),
+                where=f"line {line}: ",
+                line=line,
+            )
+        except ManifestError as exc:
+            problems.extend(exc.problems)
+            continue
         if row.key in seen:
-            raise ManifestError(f"line {line}: {row.key} is already on line {seen[row.key]}")
+            problems.append(f"line {line}: {row.key} is already on line {seen[row.key]}")
+            continue
         seen[row.key] = line
         rows.append(row)
+    if problems:
+        raise ManifestError(*problems)
     if not rows:
         raise ManifestError("the manifest lists no devices")
     return rows
@@ -214,10 +243,7 @@ class Report:
         _write_atomically(self.path.with_suffix(".csv"), self.csv())
 
     def summary(self) -> dict[str, int]:
-        counts = {"devices": len(self.results)}
-        for result in self.results.values():
-            counts[result.status] = counts.get(result.status, 0) + 1
-        return counts
+        return summarise(self.results.values())
 
     def csv(self) -> str:
         out = io.StringIO()
@@ -226,6 +252,33 @@ class Report:
         for result in self.results.values():
             writer.writerow(csv_row(result))
         return out.getvalue()
+
+
+def summarise(results: Iterable[DeviceResult]) -> dict[str, int]:
+    """How many devices, and how many ended each way."""
+    counts = {"devices": 0}
+    for result in results:
+        counts["devices"] += 1
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return counts
+
+
+def skipped(previous: DeviceResult) -> DeviceResult:
+    """A device a resumed run leaves alone, because an earlier run with the same report
+    provisioned it: what it is, and when that was."""
+    return DeviceResult(
+        key=previous.key,
+        officer=previous.officer,
+        group=previous.group,
+        expected_model=previous.expected_model,
+        status="skipped",
+        serial=previous.serial,
+        model=previous.model,
+        android_version=previous.android_version,
+        mode=previous.mode,
+        device_id=previous.device_id,
+        message=f"already done in the run of {when(previous.finished_at)}; not touched",
+    )
 
 
 def csv_row(result: DeviceResult) -> list[Any]:

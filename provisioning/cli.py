@@ -1,20 +1,21 @@
 """`tabard provision`: one device (`--target` or `--usb`) or a batch (`--manifest`), with a plan
-to read first (`--dry-run`), live progress, a report, and every step on the audit record."""
+to read first (`--dry-run`), live progress, a report, and every step on the audit record.
+
+Nothing on any device is touched until everything the run was given has been checked, and
+every problem is named at once: the manifest, the payload, the APKs, the policy, and, with
+the server, the officers, groups and enrolment token. A dry run makes the same checks."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from device_agent.adb import AdbConnection, host_signer, parse_target
-from device_agent.errors import AgentError
-from device_agent.payload import EnrolmentPayload
 from provisioning.batch import (
     ManifestError,
     Report,
@@ -22,68 +23,31 @@ from provisioning.batch import (
     checked_row,
     read_manifest,
     run_batch,
+    skipped,
+    summarise,
 )
+from provisioning.enrolling import WAIT_S, Enrolling, TokenUses
 from provisioning.facts import Shell
+from provisioning.inputs import RunFiles, read_run_files
 from provisioning.plan import Options
 from provisioning.render import print_plan, print_results
 from provisioning.runner import DeviceResult, StepResult
 from provisioning.runner import provision as provision_device
+from provisioning.server import Server, StaffFleet, check_enrolment_server, check_run
 from provisioning.steps import Inputs
 from provisioning.trail import AuditTrail
-from tabard.output import fail, print_json, stderr
+from tabard.output import print_json, stderr
 
-MAX_APK_BYTES = 512 * 1024 * 1024
-
-
-def _read(path: Path, what: str, limit: int = MAX_APK_BYTES) -> bytes:
-    try:
-        if path.stat().st_size > limit:
-            fail(f"{path}: larger than {limit // (1024 * 1024)} MiB; is it {what}?", code=2)
-        return path.read_bytes()
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}", code=2)
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
-def _payload(path: Path | None, dry_run: bool) -> str:
-    """The QR payload's JSON, from the payload itself or `tabard tokens create --json`."""
-    if path is None:
-        if dry_run:
-            return ""
-        fail("give --payload FILE: the enrolment payload (`tabard tokens create --json`)", code=2)
-    text = _read(path, "an enrolment payload", 64 * 1024).decode(errors="replace")
-    try:
-        data = json.loads(text)
-        if isinstance(data, dict) and isinstance(data.get("payload"), dict):
-            text = json.dumps(data["payload"])
-        parsed = EnrolmentPayload.parse(text)
-    except (AgentError, ValueError) as exc:
-        fail(f"{path}: {exc}", code=2)
-    return json.dumps(
-        {"server": parsed.server, "token": parsed.token, "ca_sha256": parsed.ca_sha256}
+def _refuse(problems: list[str]) -> NoReturn:
+    stderr.print(
+        "[bold red]error:[/] the run cannot start, and no device was touched:", highlight=False
     )
-
-
-def _policy(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    from mdm_server.cli.policy import read_policy_file
-    from policies import PolicyError, parse_policy
-
-    data, _ = read_policy_file(path)
-    try:
-        parse_policy(data)
-    except PolicyError as error:
-        fail(f"{path}: not a valid policy: {'; '.join(error.errors[:3])}", code=2)
-    return dict(data)
-
-
-def _apps(directory: Path | None) -> dict[str, bytes]:
-    """`--apps DIR`: police app APKs named `<package>.apk`."""
-    if directory is None:
-        return {}
-    if not directory.is_dir():
-        fail(f"--apps {directory}: not a directory of <package>.apk files", code=2)
-    return {apk.stem: _read(apk, "an APK") for apk in sorted(directory.glob("*.apk"))}
+    for problem in problems:
+        stderr.print(f"  - {problem}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
 
 
 def _rows(
@@ -100,7 +64,7 @@ def _rows(
         if value
     ]
     if len(chosen) != 1:
-        fail("give exactly one of --target HOST:PORT, --usb SERIAL or --manifest FILE", code=2)
+        _refuse(["give exactly one of --target HOST:PORT, --usb SERIAL or --manifest FILE"])
     if manifest is None:
         try:
             return [
@@ -114,23 +78,51 @@ def _rows(
                 )
             ]
         except ManifestError as exc:
-            fail(str(exc), code=2)
+            _refuse(exc.problems)
     try:
-        return read_manifest(_read(manifest, "a manifest", 16 * 1024 * 1024).decode())
-    except (ManifestError, UnicodeDecodeError) as exc:
-        fail(f"{manifest}: {exc}", code=2)
+        if manifest.stat().st_size > MAX_MANIFEST_BYTES:
+            _refuse([f"{manifest}: larger than 16 MiB; is it a manifest?"])
+        return read_manifest(manifest.read_text(encoding="utf-8"))
+    except OSError as exc:
+        _refuse([f"{manifest}: {exc.strerror or exc}"])
+    except UnicodeDecodeError:
+        _refuse([f"{manifest}: not UTF-8 text"])
+    except ManifestError as exc:
+        _refuse([f"{manifest}: {problem}" for problem in exc.problems])
 
 
-def _audit() -> AuditTrail | None:
-    """The audit trail through the stored IT session, or None if there is none."""
+def _server() -> Server | None:
+    """IT's stored session, or None if there is none."""
     from mdm_server.cli.session import SESSION_FILE, StaffClient, config_dir
 
     if not (config_dir() / SESSION_FILE).exists():
         return None
-    client = StaffClient.from_stored()
-    return AuditTrail(
-        lambda events: client.post("/api/v1/provisioning/events", json={"events": events})
-    )
+    return Server(StaffClient.from_stored())
+
+
+def _checks(
+    rows: list[Row], state: Report, files: RunFiles, server: Server | None, agents: Path | None
+) -> tuple[list[str], TokenUses]:
+    """Everything the run would fail on before it touched a device, all at once; and the
+    enrolment token's uses, for the devices to share out."""
+    problems = list(files.problems)
+    pending = [row for row in rows if not state.done(row.key)]
+    if agents is not None:
+        on_usb = [row.key for row in pending if row.usb_serial]
+        if on_usb:
+            problems.append(
+                f"--agents runs each agent over ADB on TCP; these are on USB: {', '.join(on_usb)}"
+            )
+        if files.enrolment is not None and (unreachable := check_enrolment_server(files.enrolment)):
+            problems.append(unreachable)
+    if server is None:
+        problems.append(
+            "log in first (`tabard login`): every run is recorded under your name, and its "
+            "officers, groups and enrolment token are checked with the server"
+        )
+        return problems, TokenUses(None)
+    preflight = check_run(server, pending, enrolment=files.enrolment)
+    return problems + preflight.problems, preflight.tokens
 
 
 def provision(
@@ -154,6 +146,17 @@ def provision(
     policy: Annotated[
         Path | None, typer.Option(help="Policy whose apps, blocked apps and settings to apply.")
     ] = None,
+    agents: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run each device's agent from this host, its state in DIR/SERIAL "
+            "(virtual devices, which have no agent app of their own)."
+        ),
+    ] = None,
+    enrol_timeout: Annotated[
+        float,
+        typer.Option(min=1, max=3600, help="Seconds to wait for a phone's agent to enrol."),
+    ] = WAIT_S,
     knox_licensed: Annotated[
         bool,
         typer.Option("--knox-licensed", help="Android 7.x: device owner with a Knox Workspace."),
@@ -172,36 +175,40 @@ def provision(
         float, typer.Option(min=1, max=600, help="Seconds to wait for the USB debugging prompt.")
     ] = 30.0,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+        bool,
+        typer.Option("--dry-run", help="Check everything and print the plan; change nothing."),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Prepare devices over ADB: install the agent, set owners, make the secure side, apply
-    the baseline and hand over enrolment. Exit 0 only if every device ended as planned."""
+    the baseline, hand over enrolment, then see the agent enrol, assign the device and see it
+    check in. Exit 0 only if every device ended as planned."""
     from mdm_server.cli.session import config_dir
 
     rows = _rows(target, usb, manifest, officer, group, expected_model)
     if report is not None and report.suffix != ".json":
-        fail("--report must name a .json file (the CSV is written beside it)", code=2)
+        _refuse(["--report must name a .json file (the CSV is written beside it)"])
     try:
         state = Report.load(report) if report is not None else Report(None)
     except ManifestError as exc:
-        fail(str(exc), code=2)
-    inputs = Inputs(
-        payload=_payload(payload, dry_run),
-        agent_apk=_read(apk, "an APK") if apk else None,
-        app_apks=_apps(apps),
-    )
-    policy_document = _policy(policy)
+        _refuse(exc.problems)
+    files = read_run_files(payload=payload, apk=apk, apps=apps, policy=policy)
+    server = _server()
+    problems, tokens = _checks(rows, state, files, server, agents)
+    if problems:
+        _refuse(problems)
+    assert server is not None
     signer = host_signer(config_dir())
-    trail = _audit()
-    if trail is None and not dry_run:
-        fail("log in first (`tabard login`): every provisioning run is recorded under your name")
-    if trail is not None:
-        try:
-            trail.start(devices=len(rows), dry_run=dry_run)
-        except Exception as exc:  # nothing is touched unless the start is on record
-            fail(f"the server did not record the run's start, so nothing was touched: {exc}")
+    trail = AuditTrail(server.post_events)
+    try:
+        trail.start(devices=len(rows), dry_run=dry_run)
+    except Exception as exc:  # nothing is touched unless the start is on record
+        _refuse([f"the server did not record the run's start: {exc}"])
+    inputs = Inputs(payload=files.payload, agent_apk=files.agent_apk, app_apks=files.app_apks)
+    enrolment = Enrolling(
+        StaffFleet(server), host_keys=config_dir(), tokens=tokens, wait_s=enrol_timeout
+    )
+    done = {row.key for row in rows if state.done(row.key)}
 
     @contextmanager
     def connect(row: Row) -> Iterator[Shell]:
@@ -233,47 +240,62 @@ def provision(
                 inputs=inputs,
                 options=Options(
                     apk=inputs.agent_apk is not None,
+                    app_files=frozenset(inputs.app_apks),
                     knox_licensed=knox_licensed,
-                    policy=policy_document,
+                    policy=files.policy,
                     expected_model=row.expected_model,
                     officer=row.officer,
                     group=row.group,
+                    enrol=True,
+                    agents=str(agents) if agents is not None else None,
                 ),
                 dry_run=dry_run,
                 listener=listener,
+                target=row.target,
+                enrolment=enrolment,
             )
             progress.update(task, visible=False)
             progress.advance(overall)
 
-        def skipped(row: Row) -> None:
+        def skip(row: Row) -> None:
+            _tell(trail, "device_finished", skipped(state.results[row.key]), None, dry_run)
             progress.advance(overall)
 
-        run_batch(rows, state, work, parallel=parallel, on_skip=skipped)
-    results = [state.results[row.key] for row in rows]
-    summary = state.summary()
-    undelivered = 0
-    if trail is not None:
-        trail.add("run_finished", devices=len(rows), outcome=_outcome(results, dry_run))
-        undelivered = trail.close()
+        run_batch(rows, state, work, parallel=parallel, on_skip=skip)
+    results = [
+        skipped(state.results[row.key]) if row.key in done else state.results[row.key]
+        for row in rows
+    ]
+    trail.add("run_finished", devices=len(rows), outcome=_outcome(results, dry_run))
+    _finish(results, trail, dry_run=dry_run, json_output=json_output, report=report)
+
+
+def _finish(
+    results: list[DeviceResult],
+    trail: AuditTrail,
+    *,
+    dry_run: bool,
+    json_output: bool,
+    report: Path | None,
+) -> None:
+    """Say how the run ended, and exit non-zero unless every device ended as planned."""
+    undelivered = trail.close()
+    summary = summarise(results)
     if json_output:
-        print_json(
-            {
-                "run_id": str(trail.run_id) if trail else None,
-                "summary": summary,
-                "devices": [r.to_dict() for r in results],
-            }
-        )
+        devices = [result.to_dict() for result in results]
+        print_json({"run_id": str(trail.run_id), "summary": summary, "devices": devices})
     elif dry_run and len(results) == 1:
         print_plan(results[0])
     else:
         print_results(results, summary, dry_run=dry_run, report=report)
     if undelivered:
-        reason = trail.last_error if trail else ""
-        fail(
-            f"{undelivered} audit event(s) did not reach the server ({reason}); "
-            "the report has the outcomes"
+        stderr.print(
+            f"[bold red]error:[/] {undelivered} audit event(s) did not reach the server "
+            f"({trail.last_error}); the report has the outcomes",
+            highlight=False,
         )
-    if any(r.status not in ("provisioned", "planned") for r in results):
+        raise typer.Exit(1)
+    if any(r.status not in ("provisioned", "planned", "skipped") for r in results):
         raise typer.Exit(1)
 
 
@@ -295,8 +317,8 @@ def _line(result: DeviceResult, step: StepResult | None) -> str:
 
 
 def _outcome(results: list[DeviceResult], dry_run: bool) -> str:
-    good = "planned" if dry_run else "provisioned"
-    return "complete" if all(r.status == good for r in results) else "incomplete"
+    good = ("planned" if dry_run else "provisioned", "skipped")
+    return "complete" if all(r.status in good for r in results) else "incomplete"
 
 
 def _tell(

@@ -64,6 +64,8 @@ class DeviceFacts:
     accounts: tuple[str, ...] = ()  # "type:name"
     device_owner: str | None = None  # the component, "pkg/cls"
     profile_owners: dict[int, str] = field(default_factory=dict)
+    packages: tuple[str, ...] = ()  # on the device for any user (`pm list packages -u`)
+    personal_packages: tuple[str, ...] = ()  # installed for user 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -94,7 +96,7 @@ def parse_owners(output: str) -> tuple[str | None, dict[int, str]]:
 
 
 def read_facts(shell: Shell) -> DeviceFacts:
-    """The device's facts, read with four shell commands."""
+    """The device's facts, read with six shell commands."""
     props = parse_props(shell.shell("; ".join(f"getprop {name}" for name in _PROPS)))
     device_owner, profile_owners = parse_owners(shell.shell("dumpsys device_policy"))
     sdk = props["ro.build.version.sdk"]
@@ -112,4 +114,6 @@ def read_facts(shell: Shell) -> DeviceFacts:
         accounts=parse_accounts(shell.shell("dumpsys account")),
         device_owner=device_owner,
         profile_owners=profile_owners,
+        packages=tuple(sorted(parse_packages(shell.shell("pm list packages -u")))),
+        personal_packages=tuple(sorted(parse_packages(shell.shell("pm list packages --user 0")))),
     )

@@ -37,11 +37,14 @@ class Options:
     """What the run was given, beyond the device itself."""
 
     apk: bool = False  # an agent APK to install (`--apk`)
+    app_files: frozenset[str] = frozenset()  # packages whose APKs were given (`--apps`)
     knox_licensed: bool = False  # a Knox licence the agent can activate (`--knox-licensed`)
     policy: dict[str, Any] | None = None  # the policy document the baseline comes from
     expected_model: str | None = None  # the manifest's expected model
     officer: str | None = None
     group: str | None = None
+    enrol: bool = False  # see the agent enrol, assign the device and see it check in
+    agents: str | None = None  # where this host keeps each device's agent (`--agents DIR`)
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,31 @@ def preconditions(facts: DeviceFacts, options: Options) -> list[Refusal]:
                 "its own console, or factory-reset the device",
             )
         )
+    missing = missing_apks(facts, options)
+    if missing:
+        refusals.append(
+            Refusal(
+                "apks_missing",
+                f"these apps are not on the device and their APKs were not given: "
+                f"{', '.join(missing)}; for virtual devices, `tabard virtual-device apks "
+                "--out DIR` makes them (docs/virtual-devices.md)",
+            )
+        )
     return refusals
+
+
+def missing_apks(facts: DeviceFacts, options: Options) -> list[str]:
+    """The files the run would need for this device and was not given, each as the option
+    that gives it: the agent (`--apk FILE`), and every police app neither on the device nor
+    in `--apps DIR`. The Knox Workspace's apps are the agent's to install, not the shell's."""
+    missing = []
+    if not options.apk and AGENT_PACKAGE not in facts.personal_packages:
+        missing.append(f"the Tabard agent ({AGENT_PACKAGE}: --apk FILE)")
+    if choose_mode(facts, options)[0] is not Mode.DEVICE_OWNER_KNOX_WORKSPACE:
+        _, _, work = _baseline(options.policy)
+        on_device = set(facts.packages) | options.app_files
+        missing += [f"{package}.apk in --apps DIR" for package in work if package not in on_device]
+    return missing
 
 
 def _baseline(policy: dict[str, Any] | None) -> tuple[list[list[str]], list[str], list[str]]:
@@ -218,6 +245,7 @@ def make_plan(facts: DeviceFacts, options: Options) -> Plan:
             "Hand the enrolment payload to the agent",
             {"officer": options.officer, "group": options.group},
         ),
+        *_enrolment_steps(facts, options),
         ("verify", "Read the end state back", {}),
     ]
     steps = tuple(
@@ -234,6 +262,46 @@ def make_plan(facts: DeviceFacts, options: Options) -> Plan:
         steps=() if refusals else steps,
         notes=_notes(mode, options),
     )
+
+
+def _enrolment_steps(facts: DeviceFacts, options: Options) -> list[tuple[str, str, dict[str, Any]]]:
+    """After the hand-over: the agent enrols (this host runs it, with `--agents DIR`; otherwise
+    the agent on the device does, and the run waits for it), the device is assigned to the
+    manifest's officer and group, and it checks in."""
+    if not options.enrol:
+        return []
+    agent = f"{options.agents.rstrip('/')}/{facts.serial}" if options.agents else None
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "enrol_agent",
+            f"Enrol the agent (its state in {agent})" if agent else "Wait for the agent to enrol",
+            {"agent": agent, "serial": facts.serial},
+        )
+    ]
+    if options.officer or options.group:
+        whom = " and ".join(
+            part
+            for part in (
+                f"officer {options.officer}" if options.officer else "",
+                f"group {options.group}" if options.group else "",
+            )
+            if part
+        )
+        steps.append(
+            (
+                "assign",
+                f"Assign it to {whom}",
+                {"officer": options.officer, "group": options.group, "serial": facts.serial},
+            )
+        )
+    steps.append(
+        (
+            "first_checkin",
+            "Check in" if agent else "Wait for the first check-in",
+            {"agent": agent, "serial": facts.serial},
+        )
+    )
+    return steps
 
 
 def _notes(mode: Mode, options: Options) -> tuple[str, ...]:

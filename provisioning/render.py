@@ -14,6 +14,7 @@ STATUS_STYLE = {
     "failed": "red",
     "in_progress": "red",
     "pending": "dim",
+    "skipped": "green",
 }
 
 
@@ -51,23 +52,25 @@ def print_plan(result: DeviceResult) -> None:
 def print_results(
     results: list[DeviceResult], summary: dict[str, int], *, dry_run: bool, report: Path | None
 ) -> None:
+    """One row per device; the steps done only for a real run (a plan has done none)."""
+    columns = ["device", "serial", "model", "mode", "status", *([] if dry_run else ["steps"])]
     table(
         "Provisioning plan" if dry_run else "Provisioning",
-        ["device", "serial", "model", "android", "mode", "status", "steps", "message"],
+        [*columns, "message"],
         [
             [
                 result.key,
                 result.serial or "",
-                result.model or "",
-                result.android_version or "",
+                " ".join(filter(None, (result.model, result.android_version))),
                 result.mode or "",
                 f"[{STATUS_STYLE.get(result.status, 'white')}]{result.status}[/]"
                 + (" [red](part-provisioned)[/]" if result.half_provisioned else ""),
-                _steps(result),
+                *([] if dry_run else [_steps(result)]),
                 result.message,
             ]
             for result in results
         ],
+        keep_whole=["device", "serial", "mode", "status"],
     )
     counts = ", ".join(
         f"{count} {status}" for status, count in summary.items() if status != "devices"

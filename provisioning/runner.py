@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from device_agent.errors import AgentError
+from provisioning import enrolling
+from provisioning.enrolling import Enrolling
 from provisioning.facts import Shell, read_facts
 from provisioning.plan import Options, Plan, Step, make_plan
-from provisioning.steps import STEPS, Inputs, StepError, Work, never, verify
+from provisioning.steps import STEPS, Check, Inputs, StepError, Work, never
 
-Status = Literal["pending", "in_progress", "provisioned", "refused", "failed", "planned"]
+Status = Literal["pending", "in_progress", "provisioned", "refused", "failed", "planned", "skipped"]
 Outcome = Literal["done", "already", "verified", "failed"]
 
 
@@ -52,6 +54,7 @@ class DeviceResult:
     started_at: str | None = None
     finished_at: str | None = None
     ms: int = 0
+    device_id: str | None = None  # the server's, once the agent has enrolled
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +70,12 @@ class DeviceResult:
 
 
 Listener = Callable[[str, DeviceResult, StepResult | None], None]
+REGISTRY = {
+    **STEPS,
+    "enrol_agent": (enrolling.agent_enrolled, enrolling.enrol_agent),
+    "assign": (enrolling.assigned, enrolling.assign),
+    "first_checkin": (enrolling.checked_in, enrolling.check_in),
+}
 Connect = Callable[[], AbstractContextManager[Shell]]
 
 
@@ -86,8 +95,11 @@ def provision(
     options: Options,
     dry_run: bool = False,
     listener: Listener | None = None,
+    target: str | None = None,
+    enrolment: Enrolling | None = None,
 ) -> DeviceResult:
-    """Provision the device `connect()` reaches, filling in `result` as it goes."""
+    """Provision the device `connect()` reaches, filling in `result` as it goes. `target` is
+    its HOST:PORT for an agent run from this host; `enrolment` sees the agent enrol."""
     notify = listener or (lambda kind, res, step: None)
     started = time.monotonic()
     result.started_at, result.status = _now(), "in_progress"
@@ -95,7 +107,10 @@ def provision(
     try:
         with connect() as shell:
             facts = read_facts(shell)
+            work = Work(shell, inputs, target=target, enrolling=enrolment)
             plan = make_plan(facts, options)
+            if not plan.refused:
+                plan = enrolling.admit(plan, work)
             _describe(result, plan)
             notify("device_started", result, None)
             if plan.refused:
@@ -104,7 +119,7 @@ def provision(
             elif dry_run:
                 result.status, result.message = "planned", f"{len(plan.steps)} steps planned"
             else:
-                _carry_out(result, plan, Work(shell, inputs), notify)
+                _carry_out(result, plan, work, notify)
     except AgentError as exc:  # the link: refused, unauthorised, dropped
         result.status = "failed"
         result.message = _where(result, str(exc))
@@ -150,13 +165,27 @@ def _carry_out(result: DeviceResult, plan: Plan, work: Work, notify: Listener) -
             notify("step", result, done)
             raise
         result.steps.append(done)
+        result.device_id = work.device_id or result.device_id
         notify("step", result, done)
         if done.outcome == "failed":
             result.status = "failed"
             result.message = f"step {step.number} ({step.title}) failed: {done.message}"
             return
     result.status = "provisioned"
-    result.message = f"{plan.mode.value if plan.mode else ''} ready for enrolment"
+    result.message = _done(plan, result)
+
+
+def _done(plan: Plan, result: DeviceResult) -> str:
+    """What a provisioned device has become, in a few words."""
+    keys = {step.key: step for step in plan.steps}
+    if "enrol_agent" not in keys:
+        return f"{plan.mode.value if plan.mode else ''} ready for enrolment"
+    said = [f"enrolled as device {(result.device_id or '')[:8]}"]
+    if "assign" in keys:
+        params = keys["assign"].params
+        said += [f"officer {params['officer']}"] if params["officer"] else []
+        said += [f"group {params['group']}"] if params["group"] else []
+    return ", ".join([*said, "checked in"])
 
 
 def _run_step(work: Work, step: Step, plan: Plan) -> Outcome:
@@ -165,10 +194,20 @@ def _run_step(work: Work, step: Step, plan: Plan) -> Outcome:
         if wrong:
             raise StepError("read back, these do not hold: " + "; ".join(wrong))
         return "verified"
-    check, action = STEPS[step.key]
+    check, action = REGISTRY[step.key]
     if check(work, step):
         return "already"
     action(work, step)
     if check is not never and not check(work, step):
         raise StepError("the device reported success, but reading it back shows it not done")
     return "done"
+
+
+def verify(work: Work, steps: tuple[Step, ...]) -> list[str]:
+    """Every earlier step's check, read back: the titles of those that fail."""
+    checks: dict[str, Check] = {key: check for key, (check, _) in REGISTRY.items()}
+    return [
+        step.title
+        for step in steps
+        if step.key in checks and checks[step.key] is not never and not checks[step.key](work, step)
+    ]

@@ -9,11 +9,15 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from device_agent.handover import ADMIN_RECEIVER, AGENT_PACKAGE, Handover, broadcast_command
 from device_agent.shell_output import parse_packages, parse_users, work_profile
 from provisioning.facts import Shell, parse_owners
 from provisioning.plan import PROFILE_NAME, Step
+
+if TYPE_CHECKING:
+    from provisioning.enrolling import Enrolling
 
 STAGING = "/data/local/tmp"
 
@@ -38,6 +42,9 @@ class Work:
     shell: Shell
     inputs: Inputs
     profile: int | None = None
+    target: str | None = None  # HOST:PORT, for an agent this host runs over ADB
+    enrolling: Enrolling | None = None  # the server, to see the agent enrol and assign it
+    device_id: str | None = None  # the server's id for the device, once it has enrolled
 
     def packages(self, user: int, *flags: str) -> set[str]:
         return parse_packages(self.shell.shell(f"pm list packages {' '.join(flags)} --user {user}"))
@@ -220,14 +227,3 @@ STEPS: dict[str, tuple[Check, Action]] = {
     "apply_settings": (settings_applied, apply_settings),
     "hand_over_enrolment": (never, hand_over_enrolment),
 }
-
-
-def verify(work: Work, steps: tuple[Step, ...]) -> list[str]:
-    """Every earlier step's check, read back from the device: the titles of those that fail."""
-    return [
-        step.title
-        for step in steps
-        if step.key in STEPS
-        and STEPS[step.key][0] is not never
-        and not STEPS[step.key][0](work, step)
-    ]

@@ -15,7 +15,7 @@ from mdm_server.cli.jobs import jobs
 from mdm_server.cli.policy import policy_app
 from mdm_server.cli.server import admin_app, db_app, serve
 from provisioning.cli import provision
-from virtual_device.cli import virtual_device
+from virtual_device.cli import virtual_device_app
 
 app = typer.Typer(
     name="tabard",
@@ -38,7 +38,7 @@ app.command("jobs")(jobs)
 audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
 app.add_typer(agent_app, name="agent")
-app.command("virtual-device")(virtual_device)
+app.add_typer(virtual_device_app, name="virtual-device")
 app.command("provision")(provision)
 
 

@@ -72,14 +72,15 @@ def fields(title: str, pairs: Iterable[tuple[str, Any]]) -> None:
 
 
 def when(value: str | None) -> str:
-    """An API timestamp as a person reads it: `2026-11-21 09:30Z`."""
+    """An API timestamp as a person reads it, to the second with its zone:
+    `2026-11-21 09:30:05Z`."""
     if not value:
         return ""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def short_id(value: str) -> str:

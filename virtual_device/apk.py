@@ -3,7 +3,8 @@
 A real APK is a zip whose AndroidManifest.xml is compiled binary XML. A virtual device reads
 the same zip, but expects the manifest as plain XML text: enough to name the package, its
 version and its device-admin receivers. `build_apk` makes such a file for tests, demos and
-provisioning runs."""
+provisioning runs; `tabard_apks` makes the set `tabard provision` needs for virtual devices
+(`tabard virtual-device apks`)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ def build_apk(
         archive.writestr("AndroidManifest.xml", manifest)
         archive.writestr("classes.dex", b"dex\n035\0")
     return out.getvalue()
+
+
+def tabard_apks(extra_packages: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """The Tabard agent (with its device-admin receiver `.Admin`, so it can be made device
+    and profile owner) and the police apps, by package, as a virtual device accepts them."""
+    from virtual_device.scenarios import POLICE_APPS, TABARD_DPC
+
+    agent = TABARD_DPC.package
+    admin = TABARD_DPC.cls.removeprefix(agent)
+    apks = {agent: build_apk(agent, version_code=1, admin_receivers=(admin,))}
+    for package in dict.fromkeys((*POLICE_APPS, *extra_packages)):
+        apks[package] = build_apk(package)
+    return apks
 
 
 def read_apk(data: bytes) -> ApkInfo:

@@ -1,9 +1,11 @@
-"""`tabard virtual-device`: run virtual Galaxy devices with adbd on TCP until stopped."""
+"""`tabard virtual-device`: run virtual Galaxy devices with adbd on TCP until stopped, and
+`tabard virtual-device apks`: the agent and police app APKs they accept."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sys
 from pathlib import Path
@@ -13,10 +15,18 @@ import typer
 
 from virtual_device import scenarios
 from virtual_device.adb.daemon import AdbDaemon
+from virtual_device.apk import read_apk, tabard_apks
 from virtual_device.model import VirtualDevice
 from virtual_device.profiles import PROFILES
 
 STATE_VERSION = 1
+AGENT_APK = "tabard-agent.apk"
+APPS_DIR = "apps"
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
+
+virtual_device_app = typer.Typer(
+    help="Virtual Galaxy devices whose adbd a real adb client cannot tell from a phone."
+)
 
 
 def load_state(path: Path) -> list[VirtualDevice]:
@@ -87,7 +97,9 @@ async def serve(
         await daemon.close()
 
 
+@virtual_device_app.callback(invoke_without_command=True)
 def virtual_device(
+    ctx: typer.Context,
     model: Annotated[
         str, typer.Option(help=f"One of {', '.join(sorted({p.model for p in PROFILES.values()}))}.")
     ] = "SM-J530F",
@@ -115,7 +127,10 @@ def virtual_device(
         bool, typer.Option("--json", help="Print one JSON object per device.")
     ] = False,
 ) -> None:
-    """Run virtual Galaxy devices whose adbd a real adb client cannot tell from a phone."""
+    """Run virtual Galaxy devices whose adbd a real adb client cannot tell from a phone;
+    `apks` makes the agent and police app APKs they accept."""
+    if ctx.invoked_subcommand is not None:
+        return
     if scenario not in scenarios.SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario!r}", param_hint="--scenario")
     try:
@@ -145,3 +160,52 @@ def virtual_device(
         if state is not None:
             save_state(state, devices)
             print(f"Saved {len(devices)} device(s) to {state}", file=sys.stderr, flush=True)
+
+
+@virtual_device_app.command("apks")
+def apks(
+    out: Annotated[Path, typer.Option(help="Directory to write them to (made if missing).")],
+    package: Annotated[
+        list[str] | None,
+        typer.Option(help="Another police app to make, beside the five Tabard knows (repeat)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Write the Tabard agent APK (OUT/tabard-agent.apk) and the police app APKs
+    (OUT/apps/<package>.apk) for `tabard provision --apk ... --apps ...` on virtual devices.
+    They install on virtual devices only: a phone needs the force's signed builds."""
+    bad = [name for name in package or () if not _PACKAGE.match(name)]
+    if bad:
+        typer.echo(
+            f"error: not a package name: {', '.join(bad)} (like uk.police.example)", err=True
+        )
+        raise typer.Exit(2)
+    built = tabard_apks(tuple(package or ()))
+    agent, *_ = built
+    written = []
+    try:
+        (out / APPS_DIR).mkdir(parents=True, exist_ok=True)
+        for name, data in built.items():
+            path = out / AGENT_APK if name == agent else out / APPS_DIR / f"{name}.apk"
+            path.write_bytes(data)
+            info = read_apk(data)
+            written.append(
+                {"path": str(path), "package": name, "admin_receivers": list(info.admin_receivers)}
+            )
+    except OSError as error:
+        typer.echo(f"error: cannot write to {out}: {error.strerror or error}", err=True)
+        raise typer.Exit(1) from None
+    if json_output:
+        print(
+            json.dumps({"apk": str(out / AGENT_APK), "apps": str(out / APPS_DIR), "files": written})
+        )
+        return
+    print(f"Wrote {len(written)} APKs for virtual devices:")
+    for entry in written:
+        admin = (
+            f" (device admin {', '.join(entry['admin_receivers'])})"
+            if entry["admin_receivers"]
+            else ""
+        )
+        print(f"  {entry['path']}  {entry['package']}{admin}")
+    print(f"Provision with: --apk {out / AGENT_APK} --apps {out / APPS_DIR}")

@@ -182,7 +182,7 @@ def revoke_token(
     return to_public(token, created_by=creator, officer=officer, now=now)
 
 
-def _usable_token(session: Session, secret: str, *, now: datetime) -> EnrolmentToken:
+def usable_token(session: Session, secret: str, *, now: datetime) -> EnrolmentToken:
     """The token for `secret`, if it may enrol another device now.
 
     The lookup is by SHA-256 digest, so its timing reveals nothing about the secret, and the
@@ -216,7 +216,7 @@ def enrol(
 ) -> EnrolmentResponse:
     """Enrol a device: check the token, issue its certificate, create it, audit it."""
     csr = parse_device_csr(request.csr)
-    token = _usable_token(session, request.token, now=now)
+    token = usable_token(session, request.token, now=now)
     facts = request.facts
     existing = devices_repository.active_by_serial(session, facts.serial)
     device = Device(

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, status
 from mdm_server.deps import ContextDep, ITAdmin
 from mdm_server.provisioning import runs, service
 from mdm_server.provisioning.schemas import (
+    ProvisioningCheck,
+    ProvisioningCheckResult,
     ProvisioningEventBatch,
     ProvisioningEventsRecorded,
     RunDetail,
@@ -29,6 +31,16 @@ def record_provisioning_events(
             session, events=body.events, actor=principal.actor, now=context.clock()
         )
     return ProvisioningEventsRecorded(recorded=recorded)
+
+
+@provisioning_router.post("/checks")
+def check_provisioning_run(
+    body: ProvisioningCheck, _: ITAdmin, context: ContextDep
+) -> ProvisioningCheckResult:
+    """Check a run's officers, groups and enrolment token before any device is touched:
+    every problem at once. Changes nothing."""
+    with context.database.unit_of_work(write=False) as session:
+        return service.check_run(session, check=body, now=context.clock())
 
 
 @provisioning_router.get("/runs")

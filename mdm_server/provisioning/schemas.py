@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from mdm_server.validation import CollarNumber, GroupName
+
 Short = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_.:@/-]*$")]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 MAX_EVENTS = 500
@@ -79,3 +81,39 @@ class DeviceRun(BaseModel):
 
 class RunDetail(RunSummary):
     device_runs: list[DeviceRun]
+
+
+class ProvisioningCheck(BaseModel):
+    """What a provisioning run will ask of the server, checked before any device is touched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    officers: list[CollarNumber] = Field(
+        default_factory=list, max_length=100_000, description="The manifest's collar numbers."
+    )
+    groups: list[GroupName] = Field(
+        default_factory=list, max_length=10_000, description="The manifest's groups."
+    )
+    token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
+        default=None,
+        description="The enrolment payload's token: checked, never stored, never recorded.",
+    )
+    devices: int = Field(
+        default=0, ge=0, le=100_000, description="Devices the run will enrol with the token."
+    )
+
+
+class CheckProblem(BaseModel):
+    """One thing the run would fail on."""
+
+    field: Literal["officer", "group", "token"]
+    value: str | None = Field(description="The collar number or group; null for the token.")
+    problem: str
+
+
+class ProvisioningCheckResult(BaseModel):
+    """Every problem at once; none means the run may start."""
+
+    problems: list[CheckProblem]
+    token_group: str | None = Field(default=None, description="The group the token enrols into.")
+    token_uses_left: int | None = None

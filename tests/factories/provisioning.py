@@ -68,7 +68,8 @@ def inputs(payload: str = PAYLOAD, *, no_agent: bool = False, no_apps: bool = Fa
 
 
 def options(**changes: Any) -> Options:
-    return Options(**{"apk": True, "policy": baseline_policy(), **changes})
+    given = {"apk": True, "app_files": frozenset(POLICE_APPS), "policy": baseline_policy()}
+    return Options(**{**given, **changes})
 
 
 def connector(running: RunningDevice, signer: PythonRSASigner, *, auth_timeout_s: float = 10):
@@ -97,6 +98,12 @@ def run(
         DeviceResult(key=running.address),
         connect=connector(running, signer, auth_timeout_s=auth_timeout_s),
         inputs=inputs(payload, no_agent=no_agent, no_apps=no_apps),
-        options=options(**option_changes),
+        options=options(
+            **{
+                "apk": not no_agent,
+                **({"app_files": frozenset()} if no_apps else {}),
+                **option_changes,
+            }
+        ),
         dry_run=dry_run,
     )

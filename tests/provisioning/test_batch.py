@@ -9,8 +9,8 @@ from typing import Any
 
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-from provisioning.batch import Report, Row, run_batch
-from provisioning.runner import DeviceResult, provision
+from provisioning.batch import Report, Row, run_batch, skipped, summarise
+from provisioning.runner import DeviceResult, StepResult, provision
 from tests.factories.provisioning import connector, inputs, options
 from virtual_device import VirtualDevice
 from virtual_device.host import DeviceHost, RunningDevice
@@ -41,7 +41,7 @@ def test_a_failed_device_is_reported_part_provisioned_and_only_it_is_run_again(
     devices = [
         host.add(VirtualDevice.create("SM-T580", seed=i), accept_new_keys=True) for i in range(4)
     ]
-    host.unplug_after(devices[2], 10)
+    host.unplug_after(devices[2], 12)
     path = tmp_path / "report.json"
     first = batch(signer, devices, Report.load(path))
     saved = json.loads(path.read_text())
@@ -75,3 +75,26 @@ def test_pending_devices_are_listed_in_manifest_order_before_any_runs(
         ("10.0.0.2:5555", "pending"),
     ]
     assert not Report.load(tmp_path / "r.json").done("10.0.0.3:5555")
+
+
+def test_a_device_done_in_an_earlier_run_is_said_to_be_skipped_and_when() -> None:
+    done = DeviceResult(
+        key="127.0.0.1:5555",
+        officer="C1",
+        status="provisioned",
+        serial="0123456789abcdef",
+        model="SM-T580",
+        mode="device_owner_work_profile",
+        device_id="0b6f3f0e-1c1e-4a39-9d1c-0d4f6ab7c0de",
+        finished_at="2026-11-21T09:30:05+00:00",
+        steps=[StepResult(1, "install_agent", "Install the Tabard agent", "done")],
+    )
+    result = skipped(done)
+    assert result.status == "skipped" and result.steps == []
+    assert result.message == "already done in the run of 2026-11-21 09:30:05Z; not touched"
+    assert (result.serial, result.device_id, result.officer) == (
+        done.serial,
+        done.device_id,
+        done.officer,
+    )
+    assert summarise([result, done]) == {"devices": 2, "skipped": 1, "provisioned": 1}

@@ -44,6 +44,12 @@ POLICY = {
 }
 
 
+def given(**changes: object) -> Options:
+    """Options for a run given the agent's APK and the police app's."""
+    files: dict[str, object] = {"apk": True, "app_files": frozenset({"uk.police.pnc.mobile"})}
+    return Options(**{**files, **changes})  # type: ignore[arg-type]
+
+
 def facts(version: int = 27, **changes: object) -> DeviceFacts:
     versions = {24: "7.0", 25: "7.1.1", 27: "8.1.0", 28: "9", 23: "6.0.1"}
     base = DeviceFacts(
@@ -120,13 +126,13 @@ class TestMode:
 
 class TestPreconditions:
     def codes(self, facts_: DeviceFacts, options: Options | None = None) -> list[str]:
-        return [refusal.code for refusal in preconditions(facts_, options or Options())]
+        return [refusal.code for refusal in preconditions(facts_, options or given())]
 
     def test_a_factory_fresh_device_passes(self) -> None:
         assert self.codes(facts()) == []
 
     def test_accounts(self) -> None:
-        refusals = preconditions(facts(accounts=("com.google:a@gmail.com",)), Options())
+        refusals = preconditions(facts(accounts=("com.google:a@gmail.com",)), given())
         assert [r.code for r in refusals] == ["accounts_present"]
         assert "com.google" in refusals[0].reason and "a@gmail.com" not in refusals[0].reason
 
@@ -136,7 +142,7 @@ class TestPreconditions:
     @pytest.mark.parametrize(("user", "name"), [(150, "Secure Folder"), (95, "DUAL_APP")])
     def test_secure_folder_and_dual_messenger(self, user: int, name: str) -> None:
         extra = User(user, name, 0x1030, False)
-        refusals = preconditions(facts(users=(OWNER, extra)), Options())
+        refusals = preconditions(facts(users=(OWNER, extra)), given())
         assert [r.code for r in refusals] == ["samsung_users_present"]
         assert ("Secure Folder" if user == 150 else "Dual Messenger") in refusals[0].reason
 
@@ -149,7 +155,7 @@ class TestPreconditions:
         assert self.codes(ours) == []
 
     def test_wrong_model_and_old_android(self) -> None:
-        assert self.codes(facts(23), Options(expected_model="SM-J530F")) == [
+        assert self.codes(facts(23), given(expected_model="SM-J530F")) == [
             "wrong_model",
             "android_too_old",
         ]
@@ -164,7 +170,7 @@ class TestPlan:
         return [step.key for step in make_plan(facts_, options).steps]
 
     def test_android_8_plan(self) -> None:
-        assert self.keys(facts(27), Options(apk=True, policy=POLICY)) == [
+        assert self.keys(facts(27), given(apk=True, policy=POLICY)) == [
             "install_agent",
             "set_device_owner",
             "create_work_profile",
@@ -179,17 +185,17 @@ class TestPlan:
         ]
 
     def test_android_7_profile_owner_plan_sets_no_device_owner(self) -> None:
-        keys = self.keys(facts(25), Options(policy=POLICY))
+        keys = self.keys(facts(25), given(policy=POLICY))
         assert "set_device_owner" not in keys and "set_profile_owner" in keys
 
     def test_knox_plan_leaves_the_workspace_to_the_agent(self) -> None:
-        plan = make_plan(facts(24), Options(knox_licensed=True, policy=POLICY))
+        plan = make_plan(facts(24), given(knox_licensed=True, policy=POLICY))
         keys = [step.key for step in plan.steps]
         assert "set_device_owner" in keys and "create_work_profile" not in keys
         assert any("Knox SDK" in note for note in plan.notes)
 
     def test_settings_that_would_cut_the_link_are_left_to_the_agent(self) -> None:
-        plan = make_plan(facts(27), Options(policy=POLICY))
+        plan = make_plan(facts(27), given(policy=POLICY))
         (settings,) = [s.params["settings"] for s in plan.steps if s.key == "apply_settings"]
         assert [
             "secure",
@@ -201,7 +207,7 @@ class TestPlan:
         assert any("USB debugging" in note for note in plan.notes)
 
     def test_a_refused_plan_has_no_steps_and_says_why(self) -> None:
-        plan = make_plan(facts(warranty_bit=1), Options())
+        plan = make_plan(facts(warranty_bit=1), given())
         assert (
             plan.refused
             and plan.steps == ()
@@ -209,8 +215,65 @@ class TestPlan:
         )
 
     def test_steps_are_numbered_in_order_and_the_plan_is_plain_data(self) -> None:
-        plan = make_plan(facts(27), Options(policy=POLICY))
+        plan = make_plan(facts(27), given(policy=POLICY))
         assert [step.number for step in plan.steps] == list(range(1, len(plan.steps) + 1))
         import json
 
         assert json.loads(json.dumps(plan.to_dict()))["mode"] == "device_owner_work_profile"
+
+
+class TestMissingApks:
+    def test_every_missing_file_is_named_in_one_refusal(self) -> None:
+        policy = {
+            "secure_side": {
+                "allowed_apps": [{"package": "uk.police.pnc.mobile"}, {"package": "uk.police.gate"}]
+            }
+        }
+        refusals = preconditions(facts(27), Options(policy=policy))
+        assert [r.code for r in refusals] == ["apks_missing"]
+        reason = refusals[0].reason
+        assert "the Tabard agent (uk.police.tabard.agent: --apk FILE)" in reason
+        assert "uk.police.pnc.mobile.apk in --apps DIR" in reason
+        assert "uk.police.gate.apk in --apps DIR" in reason
+        assert "tabard virtual-device apks --out DIR" in reason
+
+    def test_apps_already_on_the_device_and_an_installed_agent_need_no_file(self) -> None:
+        on_device = facts(
+            27,
+            packages=("uk.police.pnc.mobile", "uk.police.tabard.agent"),
+            personal_packages=("uk.police.tabard.agent",),
+        )
+        assert preconditions(on_device, Options(policy=POLICY)) == []
+
+    def test_a_knox_workspace_s_apps_are_the_agent_s_to_install(self) -> None:
+        assert preconditions(facts(25), Options(apk=True, knox_licensed=True, policy=POLICY)) == []
+
+    def test_the_refused_plan_has_no_steps(self) -> None:
+        plan = make_plan(facts(27), Options(policy=POLICY))
+        assert plan.refused and plan.steps == ()
+
+
+class TestEnrolmentSteps:
+    def keys(self, options: Options) -> list[str]:
+        return [step.key for step in make_plan(facts(27), options).steps][-5:]
+
+    def test_after_the_hand_over_the_agent_enrols_is_assigned_and_checks_in(self) -> None:
+        plan = make_plan(facts(27), given(enrol=True, officer="C1234", group="response"))
+        tail = [(step.key, step.title) for step in plan.steps][-5:]
+        assert tail == [
+            ("hand_over_enrolment", "Hand the enrolment payload to the agent"),
+            ("enrol_agent", "Wait for the agent to enrol"),
+            ("assign", "Assign it to officer C1234 and group response"),
+            ("first_checkin", "Wait for the first check-in"),
+            ("verify", "Read the end state back"),
+        ]
+
+    def test_with_agents_this_host_runs_each_one_in_a_directory_named_by_serial(self) -> None:
+        plan = make_plan(facts(27), given(enrol=True, agents="agents/"))
+        (enrol,) = [step for step in plan.steps if step.key == "enrol_agent"]
+        assert enrol.title == "Enrol the agent (its state in agents/0123456789abcdef)"
+        assert enrol.params == {"agent": "agents/0123456789abcdef", "serial": "0123456789abcdef"}
+        assert "assign" not in [step.key for step in plan.steps]
+
+    def test_without_a_server_there_are_none(self) -> None:
+        assert "enrol_agent" not in self.keys(given())

@@ -152,7 +152,7 @@ class TestFailures:
         self, host: DeviceHost, signer: PythonRSASigner
     ) -> None:
         running = fresh(host, "SM-J530F", "9")
-        host.unplug_after(running, 12)  # facts take 4 services, then the steps begin
+        host.unplug_after(running, 14)  # facts take 6 services, then the steps begin
         broken = run(running, signer)
         assert broken.status == "failed" and broken.half_provisioned
         failed = broken.steps[-1]
@@ -171,22 +171,28 @@ class TestFailures:
         assert all(outcomes[key] == "already" for key in done_before)
         assert_managed(running.device, device_owner=True)
 
-    def test_no_agent_on_the_device_and_no_apk_fails_at_the_first_step(
+    def test_missing_apks_refuse_the_device_naming_every_one_and_change_nothing(
         self, host: DeviceHost, signer: PythonRSASigner
     ) -> None:
         running = fresh(host)
-        result = run(running, signer, apk=False, no_agent=True)
-        assert result.status == "failed" and not result.half_provisioned
-        assert "give its APK with --apk" in result.message
+        before = state(running)
+        result = run(running, signer, no_agent=True, no_apps=True)
+        assert result.status == "refused" and not result.half_provisioned
+        assert [refusal["code"] for refusal in result.refusals] == ["apks_missing"]
+        assert "the Tabard agent (uk.police.tabard.agent: --apk FILE)" in result.message
+        for package in POLICE_APPS:
+            assert f"{package}.apk in --apps DIR" in result.message
+        assert "tabard virtual-device apks" in result.message
+        assert result.steps == [] and state(running) == before
 
-    def test_a_police_app_with_no_apk_fails_its_step_and_says_which(
+    def test_a_police_app_already_on_the_device_needs_no_apk(
         self, host: DeviceHost, signer: PythonRSASigner
     ) -> None:
-        running = fresh(host)
-        result = run(running, signer, no_apps=True)
-        assert result.status == "failed" and result.half_provisioned
-        assert result.steps[-1].key == "install_work_apps"
-        assert "uk.police" in result.message and "--apps DIR" in result.message
+        running = host.add(
+            apply(VirtualDevice.create("SM-T580", seed=7), "managed"), accept_new_keys=True
+        )
+        result = run(running, signer, no_agent=True, no_apps=True)
+        assert result.status == "provisioned", result.message
 
 
 def test_usb_without_the_extra_says_how_to_get_it(signer: PythonRSASigner) -> None:

@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.db import Database
-from tests.factories.staff import headers_for
+from tests.factories.enrolment import create_token
+from tests.factories.staff import create_staff, headers_for
+from tests.server.test_policies import BASELINE, apply, put_policy
 from tests.support import audit_events, error_of
 
 URL = "/api/v1/provisioning/events"
@@ -144,4 +146,81 @@ class TestProvisioningRuns:
     @pytest.mark.parametrize("role", ["auditor", "supervisor", "officer"])
     def test_only_it_reads_runs(self, app: FastAPI, client: TestClient, role: str) -> None:
         response = client.get("/api/v1/provisioning/runs", headers=headers_for(app, role))
+        assert response.status_code == 403
+
+
+CHECKS = "/api/v1/provisioning/checks"
+
+
+class TestCheckProvisioningRun:
+    def test_every_unknown_officer_and_group_and_a_disabled_officer_at_once(
+        self, app: FastAPI, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        create_token(client, admin_headers, group="response")
+        create_staff(app, role="officer", collar="C1234")
+        create_staff(app, role="auditor", collar="A77")
+        disabled = create_staff(app, role="officer", collar="C999")
+        client.post(f"/api/v1/users/{disabled.username}/disable", headers=admin_headers)
+        body = {
+            "officers": ["C1234", "C0000", "A77", "C999", "C0000"],
+            "groups": ["response", "reponse", "traffic"],
+        }
+        response = client.post(CHECKS, json=body, headers=admin_headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["problems"] == [
+            {"field": "officer", "value": "A77", "problem": "no officer has collar number A77"},
+            {"field": "officer", "value": "C0000", "problem": "no officer has collar number C0000"},
+            {"field": "officer", "value": "C999", "problem": "officer C999's account is disabled"},
+            {
+                "field": "group",
+                "value": "reponse",
+                "problem": "no enrolment token, device or group policy names group reponse",
+            },
+            {
+                "field": "group",
+                "value": "traffic",
+                "problem": "no enrolment token, device or group policy names group traffic",
+            },
+        ]
+
+    def test_a_group_with_a_policy_is_known(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        stored = put_policy(client, admin_headers, {**BASELINE, "name": "traffic-unit"})
+        assert stored.status_code == 201, stored.text
+        applied = apply(client, admin_headers, "group/traffic", "traffic-unit")
+        assert applied.status_code == 200, applied.text
+        answer = client.post(CHECKS, json={"groups": ["traffic"]}, headers=admin_headers).json()
+        assert answer["problems"] == []
+
+    def test_the_token_must_be_usable_for_every_device_still_to_enrol(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        token = create_token(client, admin_headers, group="response", uses=2)["token"]
+        enough = {"token": token, "devices": 2}
+        answer = client.post(CHECKS, json=enough, headers=admin_headers).json()
+        assert answer == {"problems": [], "token_group": "response", "token_uses_left": 2}
+        short = client.post(CHECKS, json={**enough, "devices": 3}, headers=admin_headers).json()
+        assert short["problems"] == [
+            {
+                "field": "token",
+                "value": None,
+                "problem": "the enrolment token has 2 use(s) left for 3 device(s); make one "
+                "with --uses 3 or more",
+            }
+        ]
+        unknown = client.post(CHECKS, json={"token": "x" * 43}, headers=admin_headers).json()
+        assert unknown["problems"][0]["problem"] == "enrolment token not recognised"
+
+    def test_it_changes_nothing_and_never_records_the_token(
+        self, client: TestClient, admin_headers: dict[str, str], database: Database
+    ) -> None:
+        token = create_token(client, admin_headers)["token"]
+        before = len(audit_events(database))
+        client.post(CHECKS, json={"token": token, "officers": ["C1"]}, headers=admin_headers)
+        assert len(audit_events(database)) == before
+
+    @pytest.mark.parametrize("role", ["auditor", "supervisor", "officer"])
+    def test_only_it_may_check_a_run(self, app: FastAPI, client: TestClient, role: str) -> None:
+        response = client.post(CHECKS, json={}, headers=headers_for(app, role))
         assert response.status_code == 403

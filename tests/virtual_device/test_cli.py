@@ -14,7 +14,10 @@ from pathlib import Path
 from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-from tests.factories.adb import TIMEOUT_S
+from tests.factories.adb import TIMEOUT_S, adb_server, needs_real_adb
+from virtual_device import VirtualDevice
+from virtual_device.host import DeviceHost
+from virtual_device.scenarios import POLICE_APPS
 
 
 @contextmanager
@@ -87,3 +90,45 @@ class TestVirtualDeviceCommand:
         )
         assert result.returncode == 1
         assert "SM-J530F" in result.stderr
+
+
+@needs_real_adb
+class TestApks:
+    def test_the_apks_install_with_the_real_adb_client_and_the_agent_can_own_the_device(
+        self, tmp_path: Path, host: DeviceHost
+    ) -> None:
+        out = tmp_path / "apks"
+        made = subprocess.run(
+            [sys.executable, "-m", "tabard", "virtual-device", "apks", "--out", str(out),
+             "--package", "uk.police.traffic", "--json"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        written = json.loads(made.stdout)
+        assert written["apk"] == str(out / "tabard-agent.apk")
+        apps = sorted(path.name for path in (out / "apps").iterdir())
+        assert apps == sorted(f"{name}.apk" for name in (*POLICE_APPS, "uk.police.traffic"))
+        running = host.add(VirtualDevice.create("SM-T580", seed=4), accept_new_keys=True)
+        with adb_server(tmp_path) as adb:
+            adb.connected(running)
+            for apk in [out / "tabard-agent.apk", *sorted((out / "apps").iterdir())]:
+                assert adb.on(running, "push", str(apk), "/data/local/tmp/x.apk").returncode == 0
+                installed = adb.on(running, "shell", "pm install -r /data/local/tmp/x.apk")
+                assert installed.stdout == "Success\n", (apk, installed.stdout)
+            owner = adb.on(
+                running, "shell", "dpm set-device-owner uk.police.tabard.agent/.Admin"
+            ).stdout
+            listed = adb.on(running, "shell", "pm list packages uk.police").stdout
+        assert owner.startswith("Success: Device owner set to package")
+        assert sorted(listed.split()) == sorted(
+            f"package:{name}"
+            for name in ("uk.police.tabard.agent", *POLICE_APPS, "uk.police.traffic")
+        )
+
+    def test_a_package_name_that_is_not_one_is_refused(self, tmp_path: Path) -> None:
+        made = subprocess.run(
+            [sys.executable, "-m", "tabard", "virtual-device", "apks", "--out", str(tmp_path),
+             "--package", 'x"/><evil'],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert made.returncode == 2 and "not a package name" in made.stderr
+        assert not (tmp_path / "apps").exists()
