@@ -26,8 +26,8 @@ from provisioning.batch import (
     skipped,
     summarise,
 )
-from provisioning.enrolling import WAIT_S, Enrolling, TokenUses
 from provisioning.facts import Shell
+from provisioning.fleet import WAIT_S, Enrolling, TokenUses
 from provisioning.inputs import RunFiles, read_run_files
 from provisioning.plan import Options
 from provisioning.render import print_plan, print_results

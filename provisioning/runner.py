@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from device_agent.errors import AgentError
 from provisioning import enrolling
-from provisioning.enrolling import Enrolling
 from provisioning.facts import Shell, read_facts
+from provisioning.fleet import Enrolling
 from provisioning.plan import Options, Plan, Step, make_plan
 from provisioning.steps import STEPS, Check, Inputs, StepError, Work, never
 

@@ -17,7 +17,7 @@ import typer
 from device_agent.identity import fingerprint
 from device_agent.payload import EnrolmentPayload
 from provisioning.batch import Row
-from provisioning.enrolling import FleetDevice, FleetError, TokenUses
+from provisioning.fleet import FleetDevice, FleetError, TokenUses
 from tabard.output import describe_detail
 
 if TYPE_CHECKING:

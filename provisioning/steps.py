@@ -17,7 +17,7 @@ from provisioning.facts import Shell, parse_owners
 from provisioning.plan import PROFILE_NAME, Step
 
 if TYPE_CHECKING:
-    from provisioning.enrolling import Enrolling
+    from provisioning.fleet import Enrolling
 
 STAGING = "/data/local/tmp"
 
