@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from mdm_server.scheduler.routes import router as scheduler_router
 from mdm_server.secure.routes import containers_router, officers_router
 from mdm_server.secure.routes import device_router as secure_router
 from mdm_server.secure.routes import me_router as secure_me_router
+from mdm_server.stopping import hearing_stop_signals
 
 VERSION = "0.1.0"
 DESCRIPTION = """Tabard enrols and polices a police force's Android fleet and guards the secure
@@ -58,7 +60,9 @@ def create_app(
             listener.start()
         scheduler = start_scheduler(context) if settings.scheduler_enabled else None
         try:
-            yield
+            # A stop answers held long polls at once, so the server need not wait them out.
+            with hearing_stop_signals(asyncio.get_running_loop(), context.wakeups.stop):
+                yield
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)

@@ -219,3 +219,24 @@ class TestLongPoll:
         _, client, device = live
         answer = poll(client, device, now=clock(), wait=1)
         assert (answer.status_code, answer.json()) == (200, {"commands": []})
+
+    def test_a_stop_answers_a_held_poll_at_once_and_every_poll_after(
+        self, live: tuple[FastAPI, TestClient, SimulatedDevice], clock: FakeClock
+    ) -> None:
+        app, client, device = live
+        answers: list[Any] = []
+        holder = threading.Thread(
+            target=lambda: answers.append(poll(client, device, now=clock(), wait=60))
+        )
+        holder.start()
+        wakeups = app.state.context.wakeups
+        wait_for(lambda: wakeups.waiting(uuid.UUID(device.device_id)) == 1, "the poll to wait")
+        wakeups.stop()  # what SIGTERM to `tabard serve` does first
+        holder.join(timeout=30)
+        assert not holder.is_alive(), "the poll was not answered"
+        for answer in (answers[0], poll(client, device, now=clock(), wait=60)):
+            assert answer.status_code == 503
+            assert error_of(answer) == "server_stopping"
+            assert answer.headers["retry-after"].isdigit()
+        assert wakeups.waiting(uuid.UUID(device.device_id)) == 0
+        assert poll(client, device, now=clock(), wait=0).status_code == 200  # no wait, no hold
