@@ -126,8 +126,9 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # APScheduler logs every run of every job at INFO; Tabard logs what each run did.
-    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    # APScheduler logs each job it adds and every run of every job at INFO; Tabard logs one
+    # line when the scheduler starts, and what each run did.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def create_app_from_env() -> FastAPI:
