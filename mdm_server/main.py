@@ -56,7 +56,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listener = None
         if context.database.dialect == "postgresql":
-            listener = PostgresListener(settings.effective_database_url, context.wakeups)
+            # The database the app was given, which a test's settings need not name.
+            url = context.database.engine.url.render_as_string(hide_password=False)
+            listener = PostgresListener(url, context.wakeups)
             listener.start()
         scheduler = start_scheduler(context) if settings.scheduler_enabled else None
         try:
