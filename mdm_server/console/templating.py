@@ -56,6 +56,7 @@ TONES: dict[str, str] = {
     "non_compliant": "bad",
     "unknown": "muted",
     "not_evaluated": "muted",
+    "not_applicable": "muted",
     "active": "good",
     "retired": "muted",
     "wiped": "bad",

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from mdm_server.audit.service import Actor, record
 from mdm_server.db import Database
 from mdm_server.devices.lookup import find_device
+from mdm_server.devices.models import COMPLIANCE_NOT_APPLICABLE, Device, DeviceState
 from mdm_server.devices.repository import DeviceRef
 from mdm_server.errors import UnprocessableError
 from mdm_server.policies import repository
@@ -279,18 +280,33 @@ def _record_actions(
             session.add(row)
     for name, row in open_rows.items():
         if name not in due:
-            row.state = ActionState.superseded
-            row.closed_at = now
-            session.add(row)
-            record(
-                session,
-                actor=COMPLIANCE_ACTOR,
-                action="enforcement.action_superseded",
-                now=now,
-                target_type="device",
-                target_id=device_id,
-                detail={"action": name, "reason": "no longer due"},
-            )
+            _supersede(session, row, reason="no longer due", now=now)
+
+
+def _supersede(session: Session, row: EnforcementAction, *, reason: str, now: datetime) -> None:
+    """Close an open enforcement action before it is carried out (again), audited."""
+    row.state = ActionState.superseded
+    row.closed_at = now
+    session.add(row)
+    record(
+        session,
+        actor=COMPLIANCE_ACTOR,
+        action="enforcement.action_superseded",
+        now=now,
+        target_type="device",
+        target_id=row.device_id,
+        detail={"action": row.action, "reason": reason},
+    )
+
+
+def stand_down(session: Session, *, device: Device, reason: str, now: datetime) -> None:
+    """The device has left service (retired or wiped): nothing is evaluated or enforced
+    against it any more. Its open enforcement actions are superseded, each audited, and no
+    review is scheduled; its last result stays, as history, in its compliance record."""
+    device.compliance_review_at = None
+    session.add(device)
+    for row in repository.open_actions(session, device.id):
+        _supersede(session, row, reason=reason, now=now)
 
 
 @dataclass(frozen=True)
@@ -342,6 +358,7 @@ def explain(session: Session, reference: str, *, now: datetime) -> Explanation:
     evaluation = evaluate(resolved, device.posture or {}, now=now, first_seen=_first_seen(stored))
     found = repository.find_resolved_id(session, resolved.digest)
     applied = (device.posture or {}).get("policy_version_applied")
+    in_service = device.state == DeviceState.active  # else nothing is due, nothing applies
     return Explanation(
         device_id=device.id,
         serial=device.serial,
@@ -357,11 +374,12 @@ def explain(session: Session, reference: str, *, now: datetime) -> Explanation:
             )
             for path, origin in resolved.provenance.items()
         ],
-        status=evaluation.status,
+        status=evaluation.status if in_service else COMPLIANCE_NOT_APPLICABLE,
         findings=[FindingPublic(**_finding_json(finding)) for finding in evaluation.findings],
         actions=[
             ActionPublic(action=a.action, severity=a.severity, rules=list(a.rules), due_at=a.due_at)
             for a in evaluation.actions
+            if in_service
         ],
         evaluated_at=now,
         posture_received_at=device.posture_received_at,

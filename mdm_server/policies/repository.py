@@ -286,9 +286,12 @@ def actions(
 
 
 def actions_due_counts(session: Session) -> Sequence[tuple[str, int]]:
+    """(action, how many are due) over active devices."""
     query = (
         select(EnforcementAction.action, func.count())
+        .join(Device, col(Device.id) == col(EnforcementAction.device_id))
         .where(col(EnforcementAction.state) == ActionState.due)
+        .where(col(Device.state) == DeviceState.active)
         .group_by(col(EnforcementAction.action))
     )
     return session.exec(query).all()
