@@ -313,6 +313,21 @@ def stand_down(session: Session, *, device: Device, reason: str, now: datetime) 
 class SweepReport:
     devices: int
     changed: int
+    stood_down: int = 0  # open actions of devices already out of service, superseded
+
+
+def stand_down_out_of_service(database: Database, *, now: datetime, batch: int = 200) -> int:
+    """Supersede, audited, the open enforcement actions of devices already retired or wiped
+    (left open by a release before retiring stood them down); how many."""
+    done = 0
+    while True:
+        with database.unit_of_work() as session:
+            rows = repository.open_actions_out_of_service(session, limit=batch)
+            for row, state in rows:
+                _supersede(session, row, reason=f"device {state}", now=now)
+        done += len(rows)
+        if len(rows) < batch:
+            return done
 
 
 def sweep(database: Database, *, now: datetime, batch: int = 200) -> SweepReport:
@@ -342,7 +357,8 @@ def sweep(database: Database, *, now: datetime, batch: int = 200) -> SweepReport
                 devices += 1
                 changed += result.previous_status != result.status
         if len(rows) < batch:
-            return SweepReport(devices=devices, changed=changed)
+            stood_down = stand_down_out_of_service(database, now=now, batch=batch)
+            return SweepReport(devices=devices, changed=changed, stood_down=stood_down)
         after = rows[-1].id
 
 

@@ -54,6 +54,7 @@ def evaluate_compliance(context: AppContext, now: datetime) -> dict[str, int]:
     return {
         "evaluated": report.devices,
         "status_changed": report.changed,
+        "actions_stood_down": report.stood_down,
         "actions_carried_out": carried,
         "notified": notified,
     }

@@ -4,6 +4,7 @@ against it any more (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.commands import enforcement
+from mdm_server.devices.models import Device, DeviceState
 from mdm_server.policies import compliance
 from tests.conftest import FakeClock
 from tests.factories.commands import delivered, retire, send, sign_receipt, submit_receipt
@@ -124,3 +126,27 @@ class TestOutOfService:
         assert (ladder.carried_out, ladder.notified) == (0, 0)
         due_events = audit_events(database, "enforcement.action_due")
         assert [event.detail["action"] for event in due_events] == ["notify"]  # from before
+
+
+def test_the_sweep_stands_down_actions_left_open_on_devices_retired_before(
+    app: FastAPI,
+    client: TestClient,
+    admin_headers: dict[str, str],
+    enrolled: SimulatedDevice,
+    clock: FakeClock,
+) -> None:
+    """A device retired by a release that left its ladder open: the next sweep closes it."""
+    in_grace(client, admin_headers, enrolled, clock)
+    database = app.state.context.database
+    with database.unit_of_work() as session:  # as retiring used to: the state alone
+        device = session.get(Device, uuid.UUID(enrolled.device_id))
+        assert device is not None
+        device.state = DeviceState.retired
+        session.add(device)
+
+    report = compliance.sweep(database, now=clock())
+
+    assert (report.devices, report.stood_down) == (0, 1)
+    (stood_down,) = audit_events(database, "enforcement.action_superseded")
+    assert stood_down.detail == {"action": "notify", "reason": "device retired"}
+    assert compliance.sweep(database, now=clock()).stood_down == 0
