@@ -35,6 +35,8 @@ MAX_UPLOAD_BACKOFF_S = 60.0
 MAX_REQUEST_BYTES = 64 * 1024
 # 401 codes saying the device is out of service (retired, wiped, certificate revoked).
 NO_LONGER_ACCEPTED = ("certificate_revoked", "device_not_active")
+# 503 code of a long poll answered because the server is stopping (a restart, say).
+SERVER_STOPPING = "server_stopping"
 COMMAND_WAIT_S = 25  # the long poll's wait; the server holds it at most 60 s
 log = logging.getLogger("tabard.agent")
 
@@ -218,9 +220,16 @@ class Daemon:
                     log.warning("the server no longer accepts this device (%s)", exc.code)
                     self.agent.shred(reason=exc.code, key_id=self.agent.secure.held_key_id())
                     return
-                failures += 1
-                delay = backoff(failures, 1.0, self.rng)
-                log.warning("command poll failed (%s); next try in %.1f s", exc, delay)
+                if isinstance(exc, ServerError) and exc.code == SERVER_STOPPING:
+                    # Expected, not a failure: come back as after a first failure, so the
+                    # poll neither hammers a server going down nor waits long for its return.
+                    failures = 1
+                    delay = backoff(failures, 1.0, self.rng)
+                    log.info("the server is stopping; polling again in %.1f s", delay)
+                else:
+                    failures += 1
+                    delay = backoff(failures, 1.0, self.rng)
+                    log.warning("command poll failed (%s); next try in %.1f s", exc, delay)
             if self.agent.executor.reset_reported:
                 log.warning("factory reset carried out; the agent forgets its enrolment")
                 self.agent.forget()

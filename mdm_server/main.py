@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from mdm_server.scheduler.routes import router as scheduler_router
 from mdm_server.secure.routes import containers_router, officers_router
 from mdm_server.secure.routes import device_router as secure_router
 from mdm_server.secure.routes import me_router as secure_me_router
+from mdm_server.stopping import hearing_stop_signals
 
 VERSION = "0.1.0"
 DESCRIPTION = """Tabard enrols and polices a police force's Android fleet and guards the secure
@@ -54,11 +56,15 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         listener = None
         if context.database.dialect == "postgresql":
-            listener = PostgresListener(settings.effective_database_url, context.wakeups)
+            # The database the app was given, which a test's settings need not name.
+            url = context.database.engine.url.render_as_string(hide_password=False)
+            listener = PostgresListener(url, context.wakeups)
             listener.start()
         scheduler = start_scheduler(context) if settings.scheduler_enabled else None
         try:
-            yield
+            # A stop answers held long polls at once, so the server need not wait them out.
+            with hearing_stop_signals(asyncio.get_running_loop(), context.wakeups.stop):
+                yield
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
@@ -122,8 +128,9 @@ def configure_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # APScheduler logs every run of every job at INFO; Tabard logs what each run did.
-    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    # APScheduler logs each job it adds and every run of every job at INFO; Tabard logs one
+    # line when the scheduler starts, and what each run did.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def create_app_from_env() -> FastAPI:

@@ -88,6 +88,10 @@ class NoteSigner:
     def verifier(self) -> NoteVerifier:
         return NoteVerifier.parse(self.verifier_key())
 
+    def named(self, name: str) -> NoteSigner:
+        """The same key under another name (key ids differ by name)."""
+        return NoteSigner(name, self._key)
+
     def sign(self, checkpoint: Checkpoint) -> str:
         return self.sign_text(checkpoint.body())
 
@@ -144,6 +148,16 @@ class NoteVerifier:
         if origin is not None and checkpoint.origin != origin:
             raise NoteError(f"the checkpoint is for {checkpoint.origin!r}, not {origin!r}")
         return checkpoint
+
+
+def signer_names(note: str) -> list[str]:
+    """The key names on a note's signature lines, in order; none if it is not a signed note.
+    Says nothing of whether any signature verifies."""
+    try:
+        _, signatures = _split_note(note)
+    except NoteError:
+        return []
+    return [name for name, _ in signatures]
 
 
 def _split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:

@@ -32,6 +32,17 @@ from mdm_server.errors import InvalidRequestError
 
 MAX_PAGE = 500
 MAX_EXPORT = 50_000
+DEVICE_EVENT = "device_event."  # the actions of events from a device's outbox
+
+
+def device_time(event: dict[str, Any]) -> str | None:
+    """When an event from a device's outbox happened, by the device's clock (its detail's
+    `occurred_at`); the event's own `time` is when the server received it, which for work done
+    offline may be hours later. None for an event the server recorded as it happened."""
+    if not str(event.get("action", "")).startswith(DEVICE_EVENT):
+        return None
+    moment = (event.get("detail") or {}).get("occurred_at")
+    return moment if isinstance(moment, str) else None
 
 
 @dataclass(frozen=True)
@@ -235,6 +246,7 @@ CSV_COLUMNS = (
     "target_type",
     "target_id",
     "detail",
+    "device_time",  # when a device event happened on the device; `time` is its receipt
 )
 
 
@@ -271,6 +283,7 @@ def _csv_row(event: dict[str, Any]) -> list[str]:
         "target_type": target.get("type"),
         "target_id": target.get("id"),
         "detail": detail,
+        "device_time": device_time(event),
     }
     return [_cell(values[name] if name != "seq" else str(values[name])) for name in CSV_COLUMNS]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +14,10 @@ from mdm_server.audit.notes import NoteSigner
 from mdm_server.cli.server import server_database
 from mdm_server.config import Settings
 from tabard.output import fail, print_json, stderr, stdout, table
+
+if TYPE_CHECKING:
+    from mdm_server.audit.origin import LogOrigin
+    from mdm_server.db import Database
 
 audit_app = typer.Typer(
     help="The tamper-evident audit log: checkpoints, verification, witnessing, evidence.",
@@ -32,6 +36,27 @@ def _signer(settings: Settings) -> NoteSigner:
         fail(str(exc))
 
 
+def _log_signer(settings: Settings, database: Database) -> tuple[NoteSigner, LogOrigin]:
+    """The checkpoint key under the origin the log was signed as (docs/audit.md): read off
+    the log, so the command needs no TABARD_PUBLIC_URL; TABARD_AUDIT_ORIGIN overrides."""
+    from mdm_server.audit.origin import log_signer
+
+    with database.unit_of_work(write=False) as session:
+        return log_signer(
+            session,
+            data_dir=settings.data_dir,
+            signer=_signer(settings),
+            configured=settings.audit_origin,
+        )
+
+
+def _hinted(message: str, signer: NoteSigner, found: LogOrigin) -> str:
+    from mdm_server.audit.origin import hint
+
+    said = hint(signer.name, found)
+    return f"{message}; {said}" if said else message
+
+
 @audit_app.command("checkpoint")
 def checkpoint(json_output: JsonOption = False) -> None:
     """Sign a checkpoint of the audit log now (the scheduler also does, every minute)."""
@@ -39,14 +64,14 @@ def checkpoint(json_output: JsonOption = False) -> None:
     from mdm_server.clock import system_clock
 
     with server_database() as (settings, database):
-        signer = _signer(settings)
+        signer, found = _log_signer(settings, database)
         try:
             with database.unit_of_work() as session:
                 made = checkpoints.make(
                     session, signer=signer, data_dir=settings.data_dir, now=system_clock()
                 )
         except checkpoints.LogContradictionError as exc:
-            fail(f"refused to sign: {exc.detail}")
+            fail(_hinted(f"refused to sign: {exc.detail}", signer, found))
     if json_output:
         print_json({"size": made.checkpoint.size, "new": made.new, "note": made.checkpoint.note})
         return
@@ -65,11 +90,12 @@ def verify(json_output: JsonOption = False) -> None:
     from mdm_server.audit.verify import verify as verify_log
 
     with server_database() as (settings, database):
-        verifier = _signer(settings).verifier()
+        signer, found = _log_signer(settings, database)
+        verifier = signer.verifier()
         try:
             published = checkpoints.published(settings.data_dir, verifier)
         except checkpoints.LogContradictionError as exc:
-            fail(str(exc.detail))
+            fail(_hinted(str(exc.detail), signer, found))
         with database.unit_of_work(write=False) as session:
             total = tree.size(session)
             with Progress(
@@ -89,13 +115,14 @@ def verify(json_output: JsonOption = False) -> None:
                     progress=lambda done: bar.update(task, completed=done),
                 )
     if json_output:
-        print_json(report.as_json())
+        print_json({**report.as_json(), "origin": signer.name})
     elif report.ok:
         stdout.print(
             f"[green]The audit log verifies:[/] {report.events} events, "
             f"{report.checkpoints} signed checkpoints (latest {report.latest_checkpoint}), "
             f"in {report.seconds:.1f} s."
         )
+        stdout.print(f"Log origin: {signer.name}", highlight=False)
         if report.deleted_by_retention:
             stdout.print(
                 f"{report.deleted_by_retention} older events were deleted by retention, "
@@ -109,9 +136,13 @@ def verify(json_output: JsonOption = False) -> None:
         )
     if not report.ok:
         fail(
-            f"the audit log does not verify; first bad sequence number: {report.first_bad_seq}"
-            if report.first_bad_seq is not None
-            else "the audit log does not verify: a checkpoint or the stored tree was altered"
+            _hinted(
+                f"the audit log does not verify; first bad sequence number: {report.first_bad_seq}"
+                if report.first_bad_seq is not None
+                else "the audit log does not verify: a checkpoint or the stored tree was altered",
+                signer,
+                found,
+            )
         )
 
 

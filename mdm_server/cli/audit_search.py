@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,16 +110,34 @@ def _what(event: dict[str, Any]) -> str:
     return f"{target.get('type')} {target.get('id')}" if target else ""
 
 
+def _second(value: str) -> str:
+    """A time from an event, in UTC to the second, as the table shows times."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _show(page: dict[str, Any]) -> None:
+    from mdm_server.audit.search import device_time
+
     events = page["events"]
+    columns = ["seq", "time", "action", "who", "what"]
+    rows = [
+        [str(e["seq"]), e["time"][:19].replace("T", " "), e["action"], _who(e), _what(e)]
+        for e in events
+    ]
+    on_device = [device_time(e) for e in events]
+    if any(on_device):  # a device's event: `time` is its receipt, this when it happened
+        columns.insert(2, "on device")
+        for row, moment in zip(rows, on_device, strict=True):
+            row.insert(2, _second(moment) if moment else "")
     table(
-        f"{len(events)} audit events, newest first",
-        ["seq", "time", "action", "who", "what"],
-        [
-            [str(e["seq"]), e["time"][:19].replace("T", " "), e["action"], _who(e), _what(e)]
-            for e in events
-        ],
-        keep_whole=["seq", "time"],
+        f"{len(events)} audit events, newest first (times UTC)",
+        columns,
+        rows,
+        keep_whole=["seq", "time", "on device"],
     )
     if page["next_before"] is not None:
         stdout.print(f"More: add --before {page['next_before']}")

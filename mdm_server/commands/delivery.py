@@ -23,6 +23,7 @@ from mdm_server.crypto.command_signing import (
 from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.models import DeviceState
 from mdm_server.errors import ConflictError, NotFoundError
+from mdm_server.policies import compliance
 
 KEEP_DIGESTS = 8  # envelopes remembered per command, to check receipts against
 
@@ -144,6 +145,7 @@ def _device_wiped(session: Session, command: Command, *, actor: Actor, now: date
     assert device is not None
     device.state = DeviceState.wiped
     session.add(device)
+    compliance.stand_down(session, device=device, reason="device wiped", now=now)
     revoked = devices_repository.revoke_certificates(session, device.id, now=now, reason="wiped")
     record(
         session,

@@ -36,7 +36,7 @@ from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
 from mdm_server.devices.service import device_actor
-from mdm_server.errors import InvalidRequestError
+from mdm_server.errors import InvalidRequestError, ServiceUnavailableError
 
 log = logging.getLogger("tabard.commands")
 commands_router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
@@ -45,6 +45,7 @@ me_router = APIRouter(prefix="/api/v1/me", tags=["officers"])
 
 MAX_WAIT_S = 60
 IDLE_ANSWER_SPREAD = 0.5  # an idle poll is answered in the second half of its wait
+STOPPING_RETRY_AFTER_S = 2  # a restart takes about this long
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -200,7 +201,8 @@ async def poll_commands(
     ] = 0,
 ) -> CommandDelivery:
     """Signed envelopes for this device's waiting commands, in order. With `wait`, a long
-    poll: answered the moment a command is queued, or with none when the wait ends."""
+    poll: answered the moment a command is queued, or with none when the wait ends; or, if the
+    server is stopping, at once with 503 `server_stopping` (poll again after `Retry-After`)."""
     device_id = caller.claimed_device_id()  # verified by the first delivery
     with context.wakeups.subscribe(device_id) as woken:
         envelopes = await run_in_threadpool(_deliver_authenticated, caller, context)
@@ -209,6 +211,12 @@ async def poll_commands(
         log.debug("long poll open for device %s, up to %d s", device_id, wait)
         if not await _woken(woken, request, wait):
             return CommandDelivery(commands=envelopes)
+    if context.wakeups.stopping:
+        raise ServiceUnavailableError(
+            "the server is stopping; poll again in a moment",
+            code="server_stopping",
+            headers={"Retry-After": str(STOPPING_RETRY_AFTER_S), "Connection": "close"},
+        )
     envelopes = await run_in_threadpool(_deliver_again, device_id, context)
     return CommandDelivery(commands=envelopes)
 

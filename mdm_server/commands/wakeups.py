@@ -6,7 +6,11 @@ so a burst of commands wakes a poll once. With several workers over PostgreSQL t
 transaction also runs `pg_notify('tabard_commands', device ids)`, which PostgreSQL delivers
 to every listening worker only if, and when, the transaction commits; each worker's listener
 thread then wakes its own polls. A listener that loses its connection wakes every poll (they
-look again, so nothing queued meanwhile is missed) and reconnects."""
+look again, so nothing queued meanwhile is missed) and reconnects.
+
+When the server is asked to stop, `stop()` wakes every poll and marks the process stopping:
+each poll, and any that arrives after, is answered at once (`server_stopping`, come back), so
+the server need not wait out the longest poll before it exits."""
 
 from __future__ import annotations
 
@@ -46,6 +50,17 @@ class Wakeups:
         self.postgres = postgres
         self._waiters: dict[uuid.UUID, set[Waiter]] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the server is stopping: a poll should be answered now, not held."""
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """The server is stopping: wake every poll, and every poll from now on at once."""
+        self._stopping.set()
+        self.wake_all()
 
     @contextmanager
     def subscribe(self, device_id: uuid.UUID) -> Iterator[asyncio.Event]:
@@ -54,6 +69,8 @@ class Wakeups:
         waiter = Waiter(asyncio.Event(), asyncio.get_running_loop())
         with self._lock:
             self._waiters.setdefault(device_id, set()).add(waiter)
+        if self.stopping:  # after adding: a stop in between has woken it, or this does
+            waiter.event.set()
         try:
             yield waiter.event
         finally:
@@ -122,6 +139,7 @@ class PostgresListener:
     """A thread holding one connection that LISTENs on the commands channel."""
 
     RECONNECT_S = (0.5, 1.0, 2.0, 5.0)
+    TICK_S = 0.25  # how often it looks up from waiting to see whether it should stop
 
     def __init__(self, url: str, wakeups: Wakeups) -> None:
         self.url = libpq_url(url)
@@ -146,7 +164,7 @@ class PostgresListener:
                     failures = 0
                     self.wakeups.wake_all()  # anything queued while we were away
                     while not self._stop.is_set():
-                        for note in connection.notifies(timeout=1.0):
+                        for note in connection.notifies(timeout=self.TICK_S):
                             self.wakeups.wake(_device_ids(note.payload))
             except psycopg.Error as exc:
                 delay = self.RECONNECT_S[min(failures, len(self.RECONNECT_S) - 1)]

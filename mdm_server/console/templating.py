@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
 
+from mdm_server.audit.search import device_time
 from mdm_server.console.navigation import menu_for
 
 _environment = Environment(
@@ -27,6 +28,23 @@ def when(value: datetime | date | None) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
     return value.isoformat()
+
+
+def stamp(value: str | datetime | None) -> str:
+    """An instant from an event (RFC 3339 text or a datetime) as people read it: UTC, to the
+    second. Text that is not a time is shown as it is."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def ago(value: datetime | None, now: datetime) -> str:
@@ -56,6 +74,7 @@ TONES: dict[str, str] = {
     "non_compliant": "bad",
     "unknown": "muted",
     "not_evaluated": "muted",
+    "not_applicable": "muted",
     "active": "good",
     "retired": "muted",
     "wiped": "bad",
@@ -82,8 +101,8 @@ TONES: dict[str, str] = {
 }
 
 
-_environment.filters.update(when=when, thousands=thousands)
-_environment.globals["tone"] = TONES
+_environment.filters.update(when=when, thousands=thousands, stamp=stamp)
+_environment.globals.update(tone=TONES, device_time=device_time)
 
 
 def is_htmx(request: Request) -> bool:

@@ -82,11 +82,13 @@ def ingest(
             now=now,
             target_type="device",
             target_id=device_id,
+            # The audit event's time is when the server received it; `occurred_at` when it
+            # happened, by the device's clock. The device's own detail cannot overwrite either.
             detail={
+                **event.detail,
                 "event_id": str(event.event_id),
                 "seq": event.seq,
                 "occurred_at": event.occurred_at.isoformat(),
-                **event.detail,
                 "signed": signed[event.event_id],  # the device's own signature over it
             },
         )

@@ -20,6 +20,11 @@ class DeviceState(StrEnum):
     wiped = "wiped"
 
 
+# The compliance a retired or wiped device reads as: out of service, nothing is evaluated or
+# enforced against it, whatever its last evaluation said (kept in its compliance history).
+COMPLIANCE_NOT_APPLICABLE = "not_applicable"
+
+
 class Device(SQLModel, table=True):
     """One enrolled handset or tablet. A serial may appear many times in history, but only one
     record per serial is ever active."""

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from mdm_server.auth.models import StaffUser
 from mdm_server.db import insert_ignoring_conflicts
 from mdm_server.devices.models import (
+    COMPLIANCE_NOT_APPLICABLE,
     Device,
     DeviceAssertion,
     DeviceCertificate,
@@ -328,9 +329,15 @@ def list_devices(
         conditions.append(
             sqlalchemy.or_(col(Device.serial).like(prefix), col(Device.imei).like(prefix))
         )
-    if where.compliance == "not_evaluated":
+    # A compliance status is a statement about a device in service; a retired or wiped one's
+    # last status is history, and it reads as not applicable.
+    if where.compliance == COMPLIANCE_NOT_APPLICABLE:
+        conditions.append(col(Device.state) != DeviceState.active)
+    elif where.compliance == "not_evaluated":
+        conditions.append(col(Device.state) == DeviceState.active)
         conditions.append(col(Device.compliance_status).is_(None))
     elif where.compliance is not None:
+        conditions.append(col(Device.state) == DeviceState.active)
         conditions.append(col(Device.compliance_status) == where.compliance)
     query = query.where(*conditions)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()

@@ -45,7 +45,8 @@ def list_devices(
     compliance: Annotated[
         str | None,
         Query(
-            description="compliant, in_grace, non_compliant, incompatible, unknown, not_evaluated"
+            description="compliant, in_grace, non_compliant, incompatible, unknown, "
+            "not_evaluated (active devices), or not_applicable (retired or wiped)"
         ),
     ] = None,
     last_seen_before: datetime | None = None,

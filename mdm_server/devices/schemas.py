@@ -169,7 +169,7 @@ class DevicePublic(BaseModel):
     )
     compliance: str | None = Field(
         description="compliant, incompatible, in_grace, non_compliant, unknown, or null if "
-        "never evaluated."
+        "never evaluated; not_applicable for a retired or wiped device."
     )
     policy_version: int | None = Field(description="The policy version the device was last told.")
 

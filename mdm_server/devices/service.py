@@ -16,7 +16,12 @@ from mdm_server.auth.models import Role, StaffUser
 from mdm_server.config import Settings
 from mdm_server.devices import repository
 from mdm_server.devices.lookup import find_device
-from mdm_server.devices.models import Device, DeviceState, PostureRecord
+from mdm_server.devices.models import (
+    COMPLIANCE_NOT_APPLICABLE,
+    Device,
+    DeviceState,
+    PostureRecord,
+)
 from mdm_server.devices.repository import DeviceFilter, DeviceRef
 from mdm_server.devices.schemas import (
     CertificatePublic,
@@ -35,8 +40,8 @@ from mdm_server.policies.models import ComplianceStatus
 from policies.posture import within_contract
 
 # A device's compliance as the inventory filters it; `not_evaluated` means never checked in
-# since policies were introduced.
-COMPLIANCE_FILTERS = (*ComplianceStatus.__members__, "not_evaluated")
+# since policies were introduced, `not_applicable` retired or wiped.
+COMPLIANCE_FILTERS = (*ComplianceStatus.__members__, "not_evaluated", COMPLIANCE_NOT_APPLICABLE)
 
 
 def device_actor(
@@ -141,9 +146,17 @@ def to_public(device: Device, officer: StaffUser | None) -> DevicePublic:
         retired_reason=device.retired_reason,
         lost_at=device.lost_at,
         cloned_at=device.cloned_at,
-        compliance=device.compliance_status,
+        compliance=compliance_of(device),
         policy_version=device.policy_version,
     )
+
+
+def compliance_of(device: Device) -> str | None:
+    """The device's compliance as people are shown it: not applicable once it is out of
+    service, whatever its last evaluation said."""
+    if device.state != DeviceState.active:
+        return COMPLIANCE_NOT_APPLICABLE
+    return device.compliance_status
 
 
 def officer_by_collar(session: Session, collar_number: str) -> StaffUser:
@@ -261,6 +274,7 @@ def retire(session: Session, *, device: Device, reason: str, actor: Actor, now: 
     device.retired_at = now
     device.retired_reason = reason
     session.add(device)
+    compliance.stand_down(session, device=device, reason="device retired", now=now)
     revoked = repository.revoke_certificates(session, device.id, now=now, reason="retired")
     record(
         session,

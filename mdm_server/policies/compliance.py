@@ -17,6 +17,7 @@ from sqlmodel import Session
 from mdm_server.audit.service import Actor, record
 from mdm_server.db import Database
 from mdm_server.devices.lookup import find_device
+from mdm_server.devices.models import COMPLIANCE_NOT_APPLICABLE, Device, DeviceState
 from mdm_server.devices.repository import DeviceRef
 from mdm_server.errors import UnprocessableError
 from mdm_server.policies import repository
@@ -279,24 +280,54 @@ def _record_actions(
             session.add(row)
     for name, row in open_rows.items():
         if name not in due:
-            row.state = ActionState.superseded
-            row.closed_at = now
-            session.add(row)
-            record(
-                session,
-                actor=COMPLIANCE_ACTOR,
-                action="enforcement.action_superseded",
-                now=now,
-                target_type="device",
-                target_id=device_id,
-                detail={"action": name, "reason": "no longer due"},
-            )
+            _supersede(session, row, reason="no longer due", now=now)
+
+
+def _supersede(session: Session, row: EnforcementAction, *, reason: str, now: datetime) -> None:
+    """Close an open enforcement action before it is carried out (again), audited."""
+    row.state = ActionState.superseded
+    row.closed_at = now
+    session.add(row)
+    record(
+        session,
+        actor=COMPLIANCE_ACTOR,
+        action="enforcement.action_superseded",
+        now=now,
+        target_type="device",
+        target_id=row.device_id,
+        detail={"action": row.action, "reason": reason},
+    )
+
+
+def stand_down(session: Session, *, device: Device, reason: str, now: datetime) -> None:
+    """The device has left service (retired or wiped): nothing is evaluated or enforced
+    against it any more. Its open enforcement actions are superseded, each audited, and no
+    review is scheduled; its last result stays, as history, in its compliance record."""
+    device.compliance_review_at = None
+    session.add(device)
+    for row in repository.open_actions(session, device.id):
+        _supersede(session, row, reason=reason, now=now)
 
 
 @dataclass(frozen=True)
 class SweepReport:
     devices: int
     changed: int
+    stood_down: int = 0  # open actions of devices already out of service, superseded
+
+
+def stand_down_out_of_service(database: Database, *, now: datetime, batch: int = 200) -> int:
+    """Supersede, audited, the open enforcement actions of devices already retired or wiped
+    (left open by a release before retiring stood them down); how many."""
+    done = 0
+    while True:
+        with database.unit_of_work() as session:
+            rows = repository.open_actions_out_of_service(session, limit=batch)
+            for row, state in rows:
+                _supersede(session, row, reason=f"device {state}", now=now)
+        done += len(rows)
+        if len(rows) < batch:
+            return done
 
 
 def sweep(database: Database, *, now: datetime, batch: int = 200) -> SweepReport:
@@ -326,7 +357,8 @@ def sweep(database: Database, *, now: datetime, batch: int = 200) -> SweepReport
                 devices += 1
                 changed += result.previous_status != result.status
         if len(rows) < batch:
-            return SweepReport(devices=devices, changed=changed)
+            stood_down = stand_down_out_of_service(database, now=now, batch=batch)
+            return SweepReport(devices=devices, changed=changed, stood_down=stood_down)
         after = rows[-1].id
 
 
@@ -342,6 +374,7 @@ def explain(session: Session, reference: str, *, now: datetime) -> Explanation:
     evaluation = evaluate(resolved, device.posture or {}, now=now, first_seen=_first_seen(stored))
     found = repository.find_resolved_id(session, resolved.digest)
     applied = (device.posture or {}).get("policy_version_applied")
+    in_service = device.state == DeviceState.active  # else nothing is due, nothing applies
     return Explanation(
         device_id=device.id,
         serial=device.serial,
@@ -357,11 +390,12 @@ def explain(session: Session, reference: str, *, now: datetime) -> Explanation:
             )
             for path, origin in resolved.provenance.items()
         ],
-        status=evaluation.status,
+        status=evaluation.status if in_service else COMPLIANCE_NOT_APPLICABLE,
         findings=[FindingPublic(**_finding_json(finding)) for finding in evaluation.findings],
         actions=[
             ActionPublic(action=a.action, severity=a.severity, rules=list(a.rules), due_at=a.due_at)
             for a in evaluation.actions
+            if in_service
         ],
         evaluated_at=now,
         posture_received_at=device.posture_received_at,

@@ -126,7 +126,7 @@ class ComplianceChange(SQLModel, table=True):
 
 class ActionState(StrEnum):
     due = "due"  # waiting to be carried out
-    superseded = "superseded"  # the device recovered before it was carried out
+    superseded = "superseded"  # no longer due: the device recovered, or left service
 
 
 class EnforcementAction(SQLModel, table=True):

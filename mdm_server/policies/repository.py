@@ -285,10 +285,28 @@ def actions(
     return session.exec(query).all()
 
 
+def open_actions_out_of_service(
+    session: Session, *, limit: int
+) -> Sequence[tuple[EnforcementAction, str]]:
+    """Open enforcement actions of devices no longer active, with the device's state."""
+    query = (
+        select(EnforcementAction, Device.state)
+        .join(Device, col(Device.id) == col(EnforcementAction.device_id))
+        .where(col(EnforcementAction.state) == ActionState.due)
+        .where(col(Device.state) != DeviceState.active)
+        .order_by(col(EnforcementAction.id))
+        .limit(limit)
+    )
+    return session.exec(query).all()
+
+
 def actions_due_counts(session: Session) -> Sequence[tuple[str, int]]:
+    """(action, how many are due) over active devices."""
     query = (
         select(EnforcementAction.action, func.count())
+        .join(Device, col(Device.id) == col(EnforcementAction.device_id))
         .where(col(EnforcementAction.state) == ActionState.due)
+        .where(col(Device.state) == DeviceState.active)
         .group_by(col(EnforcementAction.action))
     )
     return session.exec(query).all()

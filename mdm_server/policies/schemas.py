@@ -119,7 +119,10 @@ class Explanation(BaseModel):
         description="The policy version the device last said it applied."
     )
     settings: list[SettingPublic]
-    status: str
+    status: str = Field(
+        description="Compliance now; not_applicable for a retired or wiped device, which has "
+        "no actions due either."
+    )
     findings: list[FindingPublic]
     actions: list[ActionPublic]
     evaluated_at: datetime

@@ -21,7 +21,7 @@ from mdm_server.devices import service as devices_service
 from mdm_server.devices.renewal import renew_certificates
 from mdm_server.enrolment import service as enrolment_service
 from mdm_server.policies import compliance
-from mdm_server.scheduler.runner import Job, run_job
+from mdm_server.scheduler.runner import Job, log, run_job
 
 BATCH = 200
 
@@ -54,6 +54,7 @@ def evaluate_compliance(context: AppContext, now: datetime) -> dict[str, int]:
     return {
         "evaluated": report.devices,
         "status_changed": report.changed,
+        "actions_stood_down": report.stood_down,
         "actions_carried_out": carried,
         "notified": notified,
     }
@@ -205,8 +206,10 @@ def job_named(context: AppContext, name: str) -> Job:
 
 
 def start_scheduler(context: AppContext) -> BackgroundScheduler:
+    """Start every job on its interval; says so in one log line (`tabard jobs` lists them)."""
     scheduler = BackgroundScheduler(timezone="UTC")
-    for job in jobs(context):
+    scheduled = jobs(context)
+    for job in scheduled:
         scheduler.add_job(
             run_job,
             "interval",
@@ -217,4 +220,5 @@ def start_scheduler(context: AppContext) -> BackgroundScheduler:
             coalesce=True,
         )
     scheduler.start()
+    log.info("scheduler started: %d jobs (`tabard jobs` lists them)", len(scheduled))
     return scheduler

@@ -4,12 +4,18 @@ the session and container key they get if so. Never commits.
 Checked in this order, each refusal naming its reason: the officer's collar number and PIN
 (attempts counted, lockout after the policy's limit), the officer may use this device (it is
 assigned to them), the device is compliant or within grace and not blocked by enforcement, the
-PIN need not be changed (or is changed now), and the current appropriate-use policy text is
-acknowledged (or is acknowledged now)."""
+PIN need not be changed (or a new one is given, and is acceptable), and the current
+appropriate-use policy text is acknowledged (or is acknowledged now).
+
+Every check passes before anything the entry changes is written: the new PIN, the
+acknowledgement and the session are written together, after the last check, in the request's
+one transaction. A refused entry leaves only its audit event and the PIN's count of wrong
+attempts (a right PIN ends a run of wrong ones, whatever is refused after it). Compliance may
+be brought up to date on the way, as a check-in would: that is the device's record, not the
+entry's."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,14 +31,15 @@ from mdm_server.crypto.device_wrap import wrap_for_device
 from mdm_server.crypto.secrets import digest, new_secret
 from mdm_server.deps import DevicePrincipal
 from mdm_server.devices import repository as devices_repository
+from mdm_server.devices.models import Device
 from mdm_server.devices.repository import DeviceRef
 from mdm_server.errors import AuthenticationError, PermissionDeniedError
 from mdm_server.policies import compliance
 from mdm_server.policies import repository as policy_repository
 from mdm_server.policies.models import ComplianceStatus
 from mdm_server.policies.resolution import resolve_device
-from mdm_server.secure import keys, pins, repository
-from mdm_server.secure.models import PolicyAcknowledgement, SecureSession
+from mdm_server.secure import acknowledgements, keys, pins, repository
+from mdm_server.secure.models import OfficerPin, SecureSession
 from mdm_server.secure.schemas import (
     OfficerOnDevice,
     OfflineAllowance,
@@ -211,7 +218,7 @@ def _check_compliance(session: Session, *, device: DeviceRef, actor: Actor, now:
         )
 
 
-def _acknowledge(
+def _acknowledgement_due(
     session: Session,
     *,
     officer: StaffUser,
@@ -220,14 +227,17 @@ def _acknowledge(
     offered: str | None,
     actor: Actor,
     now: datetime,
-) -> None:
-    """The current appropriate-use text must be acknowledged before entry; an acknowledgement
-    is kept with a digest of the exact text it accepted."""
-    version = policy.get("appropriate_use.policy_text_version")
-    if version is None or repository.acknowledgement(session, officer.id, version) is not None:
-        return
-    text = policy.get("appropriate_use.policy_text") or ""
-    if offered != version:
+) -> acknowledgements.Pending | None:
+    """The current appropriate-use text must be acknowledged before entry: refused unless it
+    was already, or is offered now (then returned, to be kept once every check has passed)."""
+    pending = acknowledgements.pending(
+        session,
+        officer=officer,
+        device_id=device.id,
+        version=policy.get("appropriate_use.policy_text_version"),
+        text=policy.get("appropriate_use.policy_text") or "",
+    )
+    if pending is not None and offered != pending.version:
         raise _refuse(
             session,
             actor=actor,
@@ -235,35 +245,59 @@ def _acknowledge(
             now=now,
             code="acknowledgement_required",
             detail={
-                "message": f"read and acknowledge appropriate-use policy {version} first",
-                "policy_text_version": version,
-                "text": text,
+                "message": f"read and acknowledge appropriate-use policy {pending.version} first",
+                "policy_text_version": pending.version,
+                "text": pending.text,
             },
         )
-    text_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    session.add(
-        PolicyAcknowledgement(
-            officer_id=officer.id,
-            text_version=version,
-            text_sha256=text_sha256,
-            device_id=device.id,
-            acknowledged_at=now,
+    return pending
+
+
+def _assigned(
+    session: Session, *, officer: StaffUser, device: DeviceRef, actor: Actor, now: datetime
+) -> Device:
+    """The device, if it is assigned to the officer; else refused."""
+    assigned = devices_repository.get_device(session, device.id)
+    if assigned is None or assigned.officer_id != officer.id:
+        raise _refuse(
+            session,
+            actor=actor,
+            device=device,
+            now=now,
+            code="device_not_assigned",
+            detail={
+                "message": f"this device is not assigned to officer {officer.collar_number}; "
+                "IT assigns it with `tabard devices assign`"
+            },
         )
-    )
-    record(
-        session,
-        actor=actor,
-        action="secure.policy_acknowledged",
-        now=now,
-        target_type="staff_user",
-        target_id=officer.id,
-        detail={
-            "collar_number": officer.collar_number,
-            "policy_text_version": version,
-            "text_sha256": text_sha256,
-            "device_id": str(device.id),
-        },
-    )
+    return assigned
+
+
+def _new_pin_due(
+    session: Session,
+    *,
+    stored: OfficerPin,
+    request: SecureSessionOpen,
+    device: DeviceRef,
+    actor: Actor,
+    now: datetime,
+) -> str | None:
+    """The new PIN to set, where the one IT set must be changed: refused if none is given,
+    refused (422) if it breaks the rules; None where no change is due. Writes nothing but a
+    refusal."""
+    if not stored.must_change:
+        return None
+    if request.new_pin is None:
+        raise _refuse(
+            session,
+            actor=actor,
+            device=device,
+            now=now,
+            code="pin_change_required",
+            detail={"message": "choose a new PIN: the one IT set must be changed now"},
+        )
+    pins.check_new_pin(request.new_pin, current_pin=request.pin)
+    return request.new_pin
 
 
 def _officer(session: Session, collar_number: str, context: AppContext, pin: str) -> StaffUser:
@@ -296,45 +330,16 @@ def open_session(
         actor=actor,
         now=now,
     )
-    assigned = devices_repository.get_device(session, device.id)
-    if assigned is None or assigned.officer_id != officer.id:
-        raise _refuse(
-            session,
-            actor=actor,
-            device=device,
-            now=now,
-            code="device_not_assigned",
-            detail={
-                "message": f"this device is not assigned to officer {officer.collar_number}; "
-                "IT assigns it with `tabard devices assign`"
-            },
-        )
+    assigned = _assigned(session, officer=officer, device=device, actor=actor, now=now)
     _check_not_leaving_service(
         session, device=device, lost_at=assigned.lost_at, actor=actor, now=now
     )
     _check_not_cloned(session, device=device, cloned_at=assigned.cloned_at, actor=actor, now=now)
     _check_compliance(session, device=device, actor=actor, now=now)
-    if stored_pin.must_change:
-        if request.new_pin is None:
-            raise _refuse(
-                session,
-                actor=actor,
-                device=device,
-                now=now,
-                code="pin_change_required",
-                detail={"message": "choose a new PIN: the one IT set must be changed now"},
-            )
-        pins.change_pin(
-            session,
-            stored=stored_pin,
-            officer=officer,
-            new_pin=request.new_pin,
-            current_pin=request.pin,
-            passwords=context.passwords,
-            actor=actor,
-            now=now,
-        )
-    _acknowledge(
+    new_pin = _new_pin_due(
+        session, stored=stored_pin, request=request, device=device, actor=actor, now=now
+    )
+    acknowledgement = _acknowledgement_due(
         session,
         officer=officer,
         device=device,
@@ -343,6 +348,20 @@ def open_session(
         actor=actor,
         now=now,
     )
+    # Every check has passed: only now does the entry change anything.
+    if new_pin is not None:
+        pins.change_pin(
+            session,
+            stored=stored_pin,
+            officer=officer,
+            new_pin=new_pin,
+            current_pin=request.pin,
+            passwords=context.passwords,
+            actor=actor,
+            now=now,
+        )
+    if acknowledgement is not None:
+        acknowledgement.keep(session, actor=actor, now=now)
     return _start(
         session,
         officer=officer,

@@ -104,6 +104,7 @@ def _shown(event: AuditEvent) -> MyEvent:
     return MyEvent(
         id=event.event_id,
         time=event.occurred_at,
+        on_device_at=search.device_time({"action": event.action, "detail": detail}),
         action=event.action,
         what=OFFICER_ACTIONS[event.action],
         device_serial=_words(detail.get("device_serial") or detail.get("serial")),

@@ -189,6 +189,13 @@ def verify_pin(
     )
 
 
+def check_new_pin(new_pin: str, *, current_pin: str) -> None:
+    """A new PIN must keep the rules and differ from the current one; refused otherwise."""
+    check_pin_rules(new_pin)
+    if new_pin == current_pin:
+        raise InvalidRequestError("the new PIN must differ from the current one", code="weak_pin")
+
+
 def change_pin(
     session: Session,
     *,
@@ -201,9 +208,7 @@ def change_pin(
     now: datetime,
 ) -> None:
     """The officer replaces their PIN (required at first entry after IT set it)."""
-    check_pin_rules(new_pin)
-    if new_pin == current_pin:
-        raise InvalidRequestError("the new PIN must differ from the current one", code="weak_pin")
+    check_new_pin(new_pin, current_pin=current_pin)
     stored.pin_hash = passwords.hash(new_pin)
     stored.must_change = False
     stored.set_at = now

@@ -310,6 +310,11 @@ class MyEvent(BaseModel):
 
     id: uuid.UUID = Field(description="The event's id in the audit log.")
     time: datetime = Field(description="When the server recorded it.")
+    on_device_at: datetime | None = Field(
+        default=None,
+        description="When it happened on the device, for work the device recorded and sent "
+        "later (offline); null for what the server recorded as it happened.",
+    )
     action: str
     what: str = Field(description="The action in words.")
     device_serial: str | None = None

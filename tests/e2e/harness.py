@@ -30,6 +30,7 @@ class Tabard:
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     server_pid: int | None = None  # while `serving`
+    server: subprocess.Popen[str] | None = None  # while `serving`, to stop it some other way
 
     @property
     def url(self) -> str:
@@ -96,6 +97,7 @@ class Tabard:
             env=self.env(),
         )
         self.server_pid = process.pid
+        self.server = process
         lines: list[str] = []
         started = threading.Event()
 

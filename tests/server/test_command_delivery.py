@@ -177,6 +177,21 @@ class TestReceipts:
         assert (response.status_code, error_of(response)) == (404, "command_not_found")
 
 
+def hold_a_poll(
+    app: FastAPI, client: TestClient, device: SimulatedDevice, clock: FakeClock
+) -> tuple[threading.Thread, list[Any]]:
+    """A long poll held open in a thread of its own, once the server holds it; its answer
+    goes into the list."""
+    answers: list[Any] = []
+    holder = threading.Thread(
+        target=lambda: answers.append(poll(client, device, now=clock(), wait=60))
+    )
+    holder.start()
+    wakeups = app.state.context.wakeups
+    wait_for(lambda: wakeups.waiting(uuid.UUID(device.device_id)) == 1, "the poll to wait")
+    return holder, answers
+
+
 class TestLongPoll:
     """Polls held open on a server whose transactions really commit, so a second request can
     queue while the first waits."""
@@ -197,13 +212,8 @@ class TestLongPoll:
         self, live: tuple[FastAPI, TestClient, SimulatedDevice], clock: FakeClock
     ) -> None:
         app, client, device = live
-        answers: list[Any] = []
-        holder = threading.Thread(
-            target=lambda: answers.append(poll(client, device, now=clock(), wait=60))
-        )
-        holder.start()
+        holder, answers = hold_a_poll(app, client, device, clock)
         wakeups = app.state.context.wakeups
-        wait_for(lambda: wakeups.waiting(uuid.UUID(device.device_id)) == 1, "the poll to wait")
         sent = send(client, headers_for(app, "it_admin"), device.serial, "lock_secure_side")
         holder.join(timeout=30)
         assert not holder.is_alive(), "the poll was not answered"
@@ -219,3 +229,19 @@ class TestLongPoll:
         _, client, device = live
         answer = poll(client, device, now=clock(), wait=1)
         assert (answer.status_code, answer.json()) == (200, {"commands": []})
+
+    def test_a_stop_answers_a_held_poll_at_once_and_every_poll_after(
+        self, live: tuple[FastAPI, TestClient, SimulatedDevice], clock: FakeClock
+    ) -> None:
+        app, client, device = live
+        holder, answers = hold_a_poll(app, client, device, clock)
+        wakeups = app.state.context.wakeups
+        wakeups.stop()  # what SIGTERM to `tabard serve` does first
+        holder.join(timeout=30)
+        assert not holder.is_alive(), "the poll was not answered"
+        for answer in (answers[0], poll(client, device, now=clock(), wait=60)):
+            assert answer.status_code == 503
+            assert error_of(answer) == "server_stopping"
+            assert answer.headers["retry-after"].isdigit()
+        assert wakeups.waiting(uuid.UUID(device.device_id)) == 0
+        assert poll(client, device, now=clock(), wait=0).status_code == 200  # no wait, no hold

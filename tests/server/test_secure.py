@@ -15,7 +15,12 @@ from fastapi.testclient import TestClient
 
 from mdm_server.auth.models import StaffUser
 from mdm_server.db import Database
-from mdm_server.secure.models import ContainerKey, SecureSession
+from mdm_server.secure.models import (
+    ContainerKey,
+    OfficerPin,
+    PolicyAcknowledgement,
+    SecureSession,
+)
 from tests.conftest import FakeClock
 from tests.factories.commands import retire
 from tests.factories.devices import SimulatedDevice
@@ -317,6 +322,44 @@ class TestGate:
         ).json()
         assert [a["text_version"] for a in acknowledgements] == ["2027.1", "2026.2"]
 
+    @pytest.mark.parametrize("stopped_by", ["acknowledgement_required", "device_non_compliant"])
+    def test_a_refused_entry_with_a_new_pin_changes_nothing(
+        self, scene: Scene, database: Database, stopped_by: str
+    ) -> None:
+        """Everything the entry would write waits for the last check: a refusal after the PIN
+        change was accepted leaves the PIN IT set, unacknowledged text and no session."""
+        offered: dict[str, Any] = {"new_pin": NEW_PIN}
+        if stopped_by == "device_non_compliant":
+            posture = scene.device.posture(warranty_bit=1)
+            checked_in = scene.device.checkin(scene.client, now=scene.clock(), posture=posture)
+            assert checked_in.status_code == 200
+            offered["acknowledge_policy_text_version"] = "2026.2"
+        before = _pin_of(database, scene.officer)
+        seq_before = len(audit_events(database))
+
+        refused = scene.enter(**offered)
+
+        assert (refused.status_code, error_of(refused)) == (403, stopped_by)
+        assert _pin_of(database, scene.officer) == before  # same hash, still to be changed
+        assert row_counts(database, PolicyAcknowledgement, SecureSession) == {
+            "PolicyAcknowledgement": 0,
+            "SecureSession": 0,
+        }
+        written = [e.action for e in audit_events(database)[seq_before:]]
+        assert "secure.pin_changed" not in written
+        assert "secure.entry_refused" in written
+        assert error_of(scene.enter(pin=NEW_PIN)) == "invalid_pin"  # the new PIN is not set
+
+    def test_a_weak_new_pin_is_refused_before_anything_is_written(
+        self, scene: Scene, database: Database
+    ) -> None:
+        before = _pin_of(database, scene.officer)
+        response = scene.enter(new_pin="111111", acknowledge_policy_text_version="2026.2")
+        assert (response.status_code, error_of(response)) == (422, "weak_pin")
+        assert _pin_of(database, scene.officer) == before
+        assert row_counts(database, PolicyAcknowledgement, SecureSession)["SecureSession"] == 0
+        assert audit_events(database, "secure.policy_acknowledged") == []
+
     def test_bad_requests_change_nothing(self, scene: Scene, database: Database) -> None:
         before = row_counts(database, SecureSession, ContainerKey)
         for body in ({}, {"collar_number": "1"}, {"collar_number": "bad collar", "pin": "1"}):
@@ -326,6 +369,13 @@ class TestGate:
             )
             assert response.status_code == 422
         assert row_counts(database, SecureSession, ContainerKey) == before
+
+
+def _pin_of(database: Database, officer: StaffUser) -> tuple[str, bool]:
+    with database.unit_of_work(write=False) as session:
+        stored = session.get(OfficerPin, officer.id)
+        assert stored is not None
+        return stored.pin_hash, stored.must_change
 
 
 class TestTransactions:
