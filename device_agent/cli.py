@@ -16,7 +16,7 @@ from device_agent.errors import AgentError
 from device_agent.payload import EnrolmentPayload
 from device_agent.platform.factory import SPEC_HELP, open_platform
 from device_agent.state import AgentState
-from tabard.output import describe_detail, fail, fields, print_json, stdout
+from tabard.output import describe_detail, fail, fields, print_json, readable, stdout
 
 T = TypeVar("T")
 
@@ -118,7 +118,7 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(report)
         return
-    fields("Agent", [(key, value) for key, value in report.items()])
+    fields("Agent", readable(report))
 
 
 @agent_app.command("run")

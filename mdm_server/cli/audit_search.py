@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mdm_server.cli.audit import JsonOption, parse_instant, write_private
-from tabard.output import print_json, stdout, table
+from tabard.output import plain, print_json, stdout, table, when
 
 
 def _filters(**given: Any) -> dict[str, Any]:
@@ -103,22 +103,24 @@ def _what(event: dict[str, Any]) -> str:
     if event["action"].startswith("transaction."):
         parts = [detail.get("purpose"), detail.get("incident_reference"), detail.get("outcome")]
         subject = detail.get("subject") or {}
-        summary = ", ".join(str(value) for value in subject.values())[:60]
-        return " · ".join(str(part) for part in (*parts, summary) if part)
+        summary = ", ".join(plain(value) for value in subject.values())[:60]
+        return " · ".join(plain(part) for part in (*parts, summary) if part)
     target = event.get("target") or {}
     return f"{target.get('type')} {target.get('id')}" if target else ""
 
 
+def event_table(title: str, events: list[dict[str, Any]]) -> None:
+    """Audit events (their canonical documents) as a table: who did what, when."""
+    table(
+        title,
+        ["seq", "time", "action", "who", "what"],
+        [[e["seq"], when(e["time"]), e["action"], _who(e), _what(e)] for e in events],
+        keep_whole=["time", "action"],
+    )
+
+
 def _show(page: dict[str, Any]) -> None:
     events = page["events"]
-    table(
-        f"{len(events)} audit events, newest first",
-        ["seq", "time", "action", "who", "what"],
-        [
-            [str(e["seq"]), e["time"][:19].replace("T", " "), e["action"], _who(e), _what(e)]
-            for e in events
-        ],
-        keep_whole=["seq", "time"],
-    )
+    event_table(f"{len(events)} audit events, newest first", events)
     if page["next_before"] is not None:
         stdout.print(f"More: add --before {page['next_before']}")
