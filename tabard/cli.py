@@ -12,6 +12,7 @@ from mdm_server.cli.audit_search import search as audit_search
 from mdm_server.cli.commands import commands_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
+from mdm_server.cli.me import me_app
 from mdm_server.cli.policy import policy_app
 from mdm_server.cli.server import admin_app, db_app, serve
 from provisioning.cli import provision
@@ -37,6 +38,7 @@ app.add_typer(policy_app, name="policy")
 app.command("jobs")(jobs)
 audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
+app.add_typer(me_app, name="me")
 app.add_typer(agent_app, name="agent")
 app.command("virtual-device")(virtual_device)
 app.command("provision")(provision)
