@@ -210,6 +210,27 @@ def users_unlock(username: str, json_output: JsonOption = False) -> None:
     _account_action(username, "unlock", json_output)
 
 
+@users_app.command("reset-password")
+def users_reset_password(
+    username: Annotated[str, typer.Argument(help="The account's username.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Give an account a temporary password, shown this once: its sessions end, a login
+    lockout is cleared, and the user must choose their own password at next login."""
+    with api_errors():
+        user = StaffClient.from_stored().post(f"/api/v1/users/{segment(username)}/reset-password")
+    if json_output:
+        print_json(user)
+        return
+    stdout.print(
+        f"Password of [bold]{user['username']}[/] reset; their sessions have ended and they "
+        "must choose a new password at next login."
+    )
+    stdout.print(
+        f"Temporary password (shown once): [bold]{user['one_time_password']}[/]", highlight=False
+    )
+
+
 def _ask_new_pin() -> str:
     first = getpass.getpass("Officer's new PIN: ")
     if first != getpass.getpass("Repeat the PIN: "):

@@ -1,10 +1,13 @@
 """IT's commands against a running server: commands named by the short ids their list shows,
-plain refusals of ids that cannot be one, and lost devices marked and filtered."""
+plain refusals of ids that cannot be one, lost devices marked and filtered, and a staff
+password reset."""
 
 from __future__ import annotations
 
+from mdm_server.auth.models import StaffUser
 from tests.cli.conftest import REPR_MARKS, VALIDATION_DUMP, Live, row_of
-from tests.factories.staff import bearer, create_staff
+from tests.factories.staff import PASSWORD, bearer, context_of, create_staff
+from tests.support import audit_events
 
 
 class TestCommandShortIds:
@@ -78,3 +81,69 @@ class TestLostDevices:
         assert seen in row_of(live.ok("devices", "list").stdout, device.serial)
         refused = live.tabard("devices", "list", "--last-seen-after", "yesterday")
         assert refused.exit_code == 2 and "not an ISO date or time" in refused.output
+
+
+def _login(live: Live, user: StaffUser, password: str) -> int | str:
+    """200, or the error code of the refusal."""
+    with live.http() as http:
+        answer = http.post(
+            "/api/v1/auth/login", json={"username": user.username, "password": password}
+        )
+    return 200 if answer.status_code == 200 else str(answer.json()["error"])
+
+
+class TestPasswordReset:
+    def test_it_gives_a_temporary_password_that_must_be_changed_and_ends_sessions(
+        self, live: Live
+    ) -> None:
+        live.login("it_admin")
+        user = create_staff(live.app, role="auditor")
+        with live.http() as http:
+            pair = http.post(
+                "/api/v1/auth/login", json={"username": user.username, "password": PASSWORD}
+            ).json()
+        live.clock.advance(seconds=1)
+
+        reset = live.ok("users", "reset-password", user.username).stdout
+        assert "must choose a new password at next login" in reset
+        temporary = row_of(reset, "Temporary password (shown once):").split(":")[-1].strip()
+        assert len(temporary) >= 12
+
+        headers = {"authorization": f"Bearer {pair['access_token']}"}
+        with live.http() as http:
+            assert http.get("/api/v1/auth/me", headers=headers).status_code == 401
+            refreshed = http.post(
+                "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+            )
+            assert refreshed.status_code == 401
+            assert _login(live, user, PASSWORD) == "invalid_credentials"
+            fresh = http.post(
+                "/api/v1/auth/login", json={"username": user.username, "password": temporary}
+            )
+            assert fresh.status_code == 200 and fresh.json()["password_change_required"] is True
+        (event,) = audit_events(context_of(live.app).database, "staff_user.password_reset")
+        assert event.detail == {"username": user.username}
+        assert temporary not in event.canonical
+
+    def test_json_carries_the_temporary_password_and_a_lockout_is_cleared(self, live: Live) -> None:
+        live.login("it_admin")
+        user = create_staff(live.app, role="officer")
+        for _ in range(5):
+            assert _login(live, user, "not the password at all") == "invalid_credentials"
+        assert _login(live, user, PASSWORD) == "account_locked"
+
+        answer = live.json("users", "reset-password", user.username)
+        assert answer["must_change_password"] is True and answer["locked_until"] is None
+        assert _login(live, user, answer["one_time_password"]) == 200
+
+    def test_only_it_resets_and_never_their_own(self, live: Live) -> None:
+        admin = live.login("it_admin")
+        assert "cannot reset your own password" in live.refused(
+            "users", "reset-password", admin.username
+        )
+        assert "no staff account named" in live.refused("users", "reset-password", "nobody")
+        other = create_staff(live.app, role="it_admin")
+        live.login("auditor")
+        said = live.refused("users", "reset-password", other.username)
+        assert "forbidden" in said or "it_admin" in said
+        assert _login(live, other, PASSWORD) == 200
