@@ -10,6 +10,7 @@ from mdm_server.cli.accounts import login, logout, users_app
 from mdm_server.cli.audit import audit_app
 from mdm_server.cli.audit_search import search as audit_search
 from mdm_server.cli.commands import commands_app
+from mdm_server.cli.demand import demand
 from mdm_server.cli.flags import directory_app, flags_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
@@ -41,6 +42,7 @@ audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
 app.add_typer(flags_app, name="flags")
 app.add_typer(directory_app, name="directory")
+app.command("demand")(demand)
 app.add_typer(me_app, name="me")
 app.add_typer(agent_app, name="agent")
 app.command("virtual-device")(virtual_device)
