@@ -156,16 +156,16 @@ def _date(text: str | None) -> str | None:
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise typer.BadParameter(f"'{text}' is not a date (YYYY-MM-DD)") from None
 
 
 def _moment(text: str) -> str:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a time (YYYY-MM-DDTHH:MM[Z])") from None
+        raise typer.BadParameter(f"'{text}' is not a time (YYYY-MM-DDTHH:MM[Z])") from None
     if moment.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} needs a time zone, e.g. {text}Z")
+        raise typer.BadParameter(f"'{text}' needs a time zone, e.g. {text}Z")
     return moment.isoformat()
 
 

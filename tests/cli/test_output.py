@@ -8,11 +8,14 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from device_agent.errors import ServerError
+from tabard.cli import app
 from tabard.output import describe_detail, fail, fields, plain, table, when
 from tests.cli.conftest import REPR_MARKS, Live, cells, row_of
 
@@ -57,6 +60,19 @@ class TestPlainWords:
     def test_the_agents_server_errors_carry_no_repr(self) -> None:
         error = ServerError(403, "acknowledgement_required", {"message": "acknowledge 2026.2"})
         assert str(error) == "server refused (403 acknowledgement_required): acknowledge 2026.2"
+
+
+class TestTypedValues:
+    def test_a_bad_time_or_date_is_quoted_as_typed(self, tmp_path: Path) -> None:
+        runner = CliRunner()
+        search = runner.invoke(app, ["audit", "search", "--from", "10 o'clock"])
+        assert search.exit_code == 2 and "'10 o'clock' is not an ISO date or time" in search.output
+        agent = ["agent", "--state", str(tmp_path)]
+        person = runner.invoke(
+            app,
+            [*agent, "search", "person", "--surname", "Doe", "--purpose", "P", "--dob", "o'May"],
+        )
+        assert person.exit_code == 2 and "'o'May' is not a date" in person.output
 
 
 class TestTables:
