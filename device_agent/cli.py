@@ -13,14 +13,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from device_agent.cli_secure import agent_state
 from device_agent.errors import AgentError
 from device_agent.payload import EnrolmentPayload
 from device_agent.platform.factory import SPEC_HELP, open_platform
 from device_agent.state import AgentState
-from tabard.output import describe_detail, fail, fields, print_json, stdout
+from tabard.output import describe_detail, fail, fields, print_json, readable, stdout
 
 T = TypeVar("T")
 
+MAX_PAYLOAD_CHARS = 64 * 1024
 agent_app = typer.Typer(help="The on-device agent.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -29,10 +31,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def agent_options(
     ctx: typer.Context,
     state: Annotated[
-        Path, typer.Option("--state", help="The agent's state directory (keys, enrolment).")
-    ],
+        Path | None,
+        typer.Option(
+            "--state", help="The agent's state directory (keys, enrolment); every command needs it."
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = AgentState(state)
+    ctx.obj = AgentState(state) if state is not None else None
 
 
 @contextmanager
@@ -51,11 +56,29 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
+def _read_payload(path: Path) -> str:
+    try:
+        if str(path) == "-":
+            text = sys.stdin.read(MAX_PAYLOAD_CHARS + 1)
+        else:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                text = handle.read(MAX_PAYLOAD_CHARS + 1)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    if len(text) > MAX_PAYLOAD_CHARS:
+        fail(f"{path} is too large to be an enrolment payload")
+    return text
+
+
 @agent_app.command("enrol")
 def enrol(
     ctx: typer.Context,
     payload: Annotated[
-        Path | None, typer.Option(help="File with the enrolment payload JSON ('-' for stdin).")
+        Path | None,
+        typer.Option(
+            help="The enrolment payload: the QR code's JSON, or the file `tabard tokens create "
+            "--json` wrote ('-' for standard input)."
+        ),
     ] = None,
     server: Annotated[str | None, typer.Option(help="Server URL, instead of --payload.")] = None,
     token: Annotated[str | None, typer.Option(help="Enrolment token, with --server.")] = None,
@@ -68,11 +91,10 @@ def enrol(
     """Enrol this device from a QR payload, or from --server and --token."""
     from device_agent.enrolment import enrol as enrol_device
 
-    state: AgentState = ctx.obj
+    state = agent_state(ctx)
     with agent_errors():
         if payload is not None:
-            text = sys.stdin.read() if str(payload) == "-" else payload.read_text()
-            parsed = EnrolmentPayload.parse(text)
+            parsed = EnrolmentPayload.parse(_read_payload(payload))
         elif server and token:
             parsed = EnrolmentPayload.of(server, token, ca_sha256)
         else:
@@ -93,7 +115,7 @@ def checkin(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Send one posture report to the server now."""
     from device_agent.checkin import check_in
 
-    state: AgentState = ctx.obj
+    state = agent_state(ctx)
     with agent_errors():
         answer = run(check_in(state=state))
     if json_output:
@@ -111,7 +133,7 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     from device_agent.control import call
     from device_agent.daemon import SOCKET_FILE
 
-    state: AgentState = ctx.obj
+    state = agent_state(ctx)
     with agent_errors():
         record = state.enrolment()
         running = call(state, "status") if state.path(SOCKET_FILE).exists() else None
@@ -119,7 +141,7 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(report)
         return
-    fields("Agent", [(key, value) for key, value in report.items()])
+    fields("Agent", readable(report))
 
 
 @agent_app.command("run")
@@ -128,7 +150,7 @@ def run_agent(ctx: typer.Context) -> None:
     directory. Stops on SIGTERM or Ctrl-C."""
     from device_agent.daemon import run as run_daemon
 
-    state: AgentState = ctx.obj
+    state = agent_state(ctx)
     # The agent's own logging: it never imports the server (DESIGN.md's packages).
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

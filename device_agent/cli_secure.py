@@ -19,8 +19,21 @@ secure_app = typer.Typer(help="Enter and leave the secure side.", no_args_is_hel
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def agent_state(ctx: typer.Context) -> AgentState:
+    """The state directory `tabard agent --state DIR` named; without one, say how to give it.
+    (Optional on the group, so that `tabard agent COMMAND --help` works without it.)"""
+    state = ctx.obj
+    if not isinstance(state, AgentState):
+        command = " ".join(ctx.command_path.split()[2:]) or "COMMAND"
+        fail(
+            f"say which agent: tabard agent --state DIR {command} ... "
+            "(DIR is the agent's state directory, e.g. ./agent)"
+        )
+    return state
+
+
 def agent_call(ctx: typer.Context, op: str, **arguments: Any) -> dict[str, Any]:
-    state: AgentState = ctx.obj
+    state = agent_state(ctx)
     try:
         return call(state, op, **arguments)
     except AgentAnswerError as exc:
@@ -70,7 +83,7 @@ def secure_enter(
     json_output: JsonOption = False,
 ) -> None:
     """Enter the secure side (the one button)."""
-    state: AgentState = ctx.obj
+    state = agent_state(ctx)
     pin, new_pin = _read_pins(pin_stdin)
     while True:
         try:

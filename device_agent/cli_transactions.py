@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from device_agent.cli_secure import JsonOption, agent_call
-from tabard.output import fields, print_json, stdout, table, when
+from tabard.output import fields, print_json, readable, stdout, table, when
 
 search_app = typer.Typer(help="Searches through the secure side.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports through the secure side.", no_args_is_help=True)
@@ -147,7 +147,7 @@ def search_incident(
         if not result["found"]:
             stdout.print(f"No incident {reference}.")
         else:
-            fields(f"Incident {reference}", list(result["incident"].items()))
+            fields(f"Incident {reference}", readable(result["incident"]))
 
 
 def _date(text: str | None) -> str | None:
@@ -156,16 +156,16 @@ def _date(text: str | None) -> str | None:
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise typer.BadParameter(f"'{text}' is not a date (YYYY-MM-DD)") from None
 
 
 def _moment(text: str) -> str:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a time (YYYY-MM-DDTHH:MM[Z])") from None
+        raise typer.BadParameter(f"'{text}' is not a time (YYYY-MM-DDTHH:MM[Z])") from None
     if moment.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} needs a time zone, e.g. {text}Z")
+        raise typer.BadParameter(f"'{text}' needs a time zone, e.g. {text}Z")
     return moment.isoformat()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tabard.words import describe_detail
+
 
 class AgentError(Exception):
     """Something the agent cannot do, with a message saying what to do about it."""
@@ -35,7 +37,7 @@ class ServerError(AgentError):
         self.status = status
         self.code = code
         self.detail = detail
-        super().__init__(f"server refused ({status} {code}): {detail}")
+        super().__init__(f"server refused ({status} {code}): {describe_detail(detail)}")
 
 
 class ServerUnavailableError(ServerError, UnreachableError):

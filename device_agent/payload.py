@@ -20,11 +20,14 @@ class EnrolmentPayload:
 
     @classmethod
     def parse(cls, text: str) -> EnrolmentPayload:
-        """Parse and check a payload (the QR code's text, or the JSON IT printed)."""
+        """Parse and check a payload: the QR code's text, or the whole object
+        `tabard tokens create --json` printed, whose `payload` member it is."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
             raise AgentError("enrolment payload is not JSON") from None
+        if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+            data = data["payload"]
         if not isinstance(data, dict):
             raise AgentError("enrolment payload must be a JSON object")
         missing = [key for key in ("server", "token", "ca_sha256") if not data.get(key)]
@@ -36,7 +39,7 @@ class EnrolmentPayload:
     def of(cls, server: str, token: str, ca_sha256: str | None) -> EnrolmentPayload:
         parts = urlsplit(server)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise AgentError(f"server must be an http(s) URL, not {server!r}")
+            raise AgentError(f"server must be an http(s) URL, not '{server}'")
         if not token:
             raise AgentError("enrolment token is empty")
         if ca_sha256 is not None:

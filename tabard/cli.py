@@ -10,8 +10,11 @@ from mdm_server.cli.accounts import login, logout, users_app
 from mdm_server.cli.audit import audit_app
 from mdm_server.cli.audit_search import search as audit_search
 from mdm_server.cli.commands import commands_app
+from mdm_server.cli.demand import demand
+from mdm_server.cli.flags import directory_app, flags_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
+from mdm_server.cli.me import me_app
 from mdm_server.cli.policy import policy_app
 from mdm_server.cli.server import admin_app, db_app, serve
 from provisioning.cli import provision
@@ -37,6 +40,10 @@ app.add_typer(policy_app, name="policy")
 app.command("jobs")(jobs)
 audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
+app.add_typer(flags_app, name="flags")
+app.add_typer(directory_app, name="directory")
+app.command("demand")(demand)
+app.add_typer(me_app, name="me")
 app.add_typer(agent_app, name="agent")
 app.add_typer(virtual_device_app, name="virtual-device")
 app.command("provision")(provision)

@@ -4,21 +4,50 @@ and errors on stderr with a non-zero exit."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-stdout = Console()
-stderr = Console(stderr=True)
+from tabard.words import describe_detail as describe_detail
+from tabard.words import plain as plain
+from tabard.words import when as when
+
+# Printed to a pipe or a file, output is for the next program or for reading later, not for a
+# screen: lines as long as their content, rather than Rich's 80 columns that cut ids and times
+# into slivers. COLUMNS, when set, still wins.
+PIPE_WIDTH = 1000
+ID_COLUMNS = frozenset({"id", "serial", "device", "seq", "username", "collar", "officer"})
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Console(Console):
+    """Rich's console, as wide as its content when it is not writing to a terminal."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        measured = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in os.environ:
+            return ConsoleDimensions(PIPE_WIDTH, measured.height)
+        return measured
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+stdout = _Console()
+stderr = _Console(stderr=True)
 
 
 def print_json(data: Any) -> None:
@@ -27,21 +56,18 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def describe_detail(detail: Any) -> str:
-    """A server error's `detail` as one readable line (located errors joined)."""
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict) and "field" in item:
-                parts.append(f"{item['field']}: {item.get('problem', '')}")
-            else:
-                parts.append(str(item))
-        return "; ".join(parts)
-    return str(detail)
+def styled(value: Any, style: str) -> Text:
+    """A cell shown in a style (a state's colour); its text is never read as markup."""
+    return Text(plain(value), style=style)
+
+
+def _cell(value: Any) -> Text:
+    """What a table shows for a value: styled text as it is, anything else in plain words."""
+    return value if isinstance(value, Text) else Text(plain(value))
 
 
 def table(
@@ -51,41 +77,49 @@ def table(
     *,
     keep_whole: Sequence[str] = (),
 ) -> None:
-    """A table; columns named in `keep_whole` (identifiers people copy) never wrap."""
-    grid = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        whole = column in keep_whole
+    """A table. The first column, the usual identifier columns (`ID_COLUMNS`) and those named
+    in `keep_whole` never wrap: people copy what is in them."""
+    grid = Table(header_style="bold")
+    for index, column in enumerate(columns):
+        whole = index == 0 or column in ID_COLUMNS or column in keep_whole
         grid.add_column(column, overflow="fold", no_wrap=whole)
     for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+        grid.add_row(*(_cell(cell) for cell in row))
+    _title(title)
     stdout.print(grid)
 
 
 def fields(title: str, pairs: Iterable[tuple[str, Any]]) -> None:
     """A two-column key/value table."""
-    grid = Table(title=title, title_justify="left", show_header=False)
-    grid.add_column(style="bold")
+    grid = Table(show_header=False)
+    grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, value in pairs:
-        grid.add_row(key, "" if value is None else str(value))
+        grid.add_row(key, _cell(value))
+    _title(title)
     stdout.print(grid)
 
 
-def when(value: str | None) -> str:
-    """An API timestamp as a person reads it, to the second with its zone:
-    `2026-11-21 09:30:05Z`."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+def readable(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    """An API object's members for `fields`: names in words, and its times (members named
+    `..._at` or `..._until`) as people read them."""
+    return [
+        (
+            name.replace("_", " "),
+            when(value) if isinstance(value, str) and name.endswith(("_at", "_until")) else value,
+        )
+        for name, value in document.items()
+    ]
+
+
+def _title(title: str) -> None:
+    """A table's title on a line of its own, so it is never wrapped to the table's width."""
+    stdout.print(Text(title, style="table.title"))
 
 
 def short_id(value: str) -> str:
-    """The first eight characters of an id: enough to tell devices apart on screen, and
-    accepted wherever a device is named."""
+    """The first eight characters of an id: enough to tell things apart on screen, and
+    accepted wherever the thing is named."""
     return value[:8]
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from sqlmodel import Session, col
 
 from mdm_server.appropriate_use import review
 from mdm_server.appropriate_use.models import Flag, FlagNote, JustificationRequest
@@ -23,6 +24,7 @@ from mdm_server.appropriate_use.schemas import (
     JustificationRecord,
 )
 from mdm_server.deps import Auditor, ContextDep
+from mdm_server.short_ids import resolve_id
 from mdm_server.validation import CollarNumber
 
 router = APIRouter(prefix="/api/v1/audit", tags=["appropriate use"])
@@ -89,12 +91,21 @@ def flag_queue(
         return FlagPage(items=[_public(flag) for flag in flags], total=total)
 
 
+FlagRef = Annotated[
+    str, Path(description="The flag id, or its first 4 to 8 characters as lists show them.")
+]
+
+
+def _flag_id(session: Session, reference: str) -> uuid.UUID:
+    return resolve_id(session, col(Flag.id), reference, noun="flag")
+
+
 @router.get("/flags/{flag_id}")
-def read_flag(flag_id: uuid.UUID, caller: Auditor, context: ContextDep) -> FlagDetail:
+def read_flag(flag_id: FlagRef, caller: Auditor, context: ContextDep) -> FlagDetail:
     """A flag with its notes and the transactions behind it (the read is audited)."""
     with context.database.unit_of_work() as session:
         flag, notes, evidence = review.read(
-            session, flag_id, actor=caller.actor, now=context.clock()
+            session, _flag_id(session, flag_id), actor=caller.actor, now=context.clock()
         )
         return FlagDetail(
             **_public(flag).model_dump(),
@@ -105,14 +116,14 @@ def read_flag(flag_id: uuid.UUID, caller: Auditor, context: ContextDep) -> FlagD
 
 @router.post("/flags/{flag_id}/review")
 def review_flag(
-    flag_id: uuid.UUID, body: FlagReview, caller: Auditor, context: ContextDep
+    flag_id: FlagRef, body: FlagReview, caller: Auditor, context: ContextDep
 ) -> FlagPublic:
     """Dismiss or escalate an open flag, dismiss an escalated one, or reopen a dismissed one;
     always with a note (audited)."""
     with context.database.unit_of_work() as session:
         flag = review.decide(
             session,
-            flag_id,
+            _flag_id(session, flag_id),
             to=body.decision,
             note=body.note,
             actor=caller.actor,
@@ -123,12 +134,17 @@ def review_flag(
 
 @router.post("/flags/{flag_id}/notes", status_code=201)
 def note_flag(
-    flag_id: uuid.UUID, body: FlagNoteAdd, caller: Auditor, context: ContextDep
+    flag_id: FlagRef, body: FlagNoteAdd, caller: Auditor, context: ContextDep
 ) -> FlagPublic:
     """Add a note to a flag without moving it (audited)."""
     with context.database.unit_of_work() as session:
         flag = review.decide(
-            session, flag_id, to=None, note=body.note, actor=caller.actor, now=context.clock()
+            session,
+            _flag_id(session, flag_id),
+            to=None,
+            note=body.note,
+            actor=caller.actor,
+            now=context.clock(),
         )
         return _public(flag)
 

@@ -120,8 +120,7 @@ def set_disabled(
                 "refusing to disable the last active it_admin", code="last_admin"
             )
         user.disabled_at = now
-        user.sessions_valid_after = now.replace(microsecond=0)
-        repository.revoke_user_refresh_tokens(session, user.id, now=now)
+        repository.end_sessions(session, user, now=now)
         record(
             session,
             actor=actor,
@@ -158,6 +157,38 @@ def unlock(session: Session, *, username: str, actor: Actor, now: datetime) -> S
         session,
         actor=actor,
         action="staff_user.unlocked",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+        detail={"username": username},
+    )
+    return user
+
+
+def reset_password(
+    session: Session, *, username: str, password_hash: str, actor: Actor, now: datetime
+) -> StaffUser:
+    """IT sets a temporary password: the account's sessions end, a lockout is cleared, and the
+    user must choose their own password at next login. Your own password you change yourself,
+    with your current one."""
+    user = repository.get_user_by_username(session, username, for_update=True)
+    if user is None:
+        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+    if actor.type == "staff" and actor.id == str(user.id):
+        raise PermissionDeniedError(
+            "you cannot reset your own password; change it with your current one "
+            "(POST /api/v1/auth/password), or ask another it_admin",
+            code="own_password",
+        )
+    user.password_hash = password_hash
+    user.must_change_password = True
+    user.failed_logins = 0
+    user.locked_until = None
+    repository.end_sessions(session, user, now=now)
+    record(
+        session,
+        actor=actor,
+        action="staff_user.password_reset",
         now=now,
         target_type="staff_user",
         target_id=user.id,

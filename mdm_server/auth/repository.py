@@ -85,6 +85,14 @@ def revoke_user_refresh_tokens(session: Session, user_id: uuid.UUID, *, now: dat
     )
 
 
+def end_sessions(session: Session, user: StaffUser, *, now: datetime) -> None:
+    """End every session of the account: access tokens issued before this second and console
+    sign-ins stop working, and its refresh tokens are revoked."""
+    user.sessions_valid_after = now.replace(microsecond=0)
+    session.add(user)
+    revoke_user_refresh_tokens(session, user.id, now=now)
+
+
 def delete_expired_refresh_tokens(session: Session, *, before: datetime) -> int:
     result = session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) < before))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -220,3 +220,20 @@ def unlock_user(username: str, principal: ITAdmin, context: ContextDep) -> UserP
             session, username=username, actor=principal.actor, now=context.clock()
         )
         return service.to_public(user)
+
+
+@users_router.post("/{username}/reset-password")
+def reset_password(username: str, principal: ITAdmin, context: ContextDep) -> UserCreated:
+    """Give the account a temporary password, returned this once: its sessions end and the
+    user must choose their own password at next login (audited)."""
+    generated = one_time_password()
+    password_hash = context.passwords.hash(generated)
+    with context.database.unit_of_work() as session:
+        user = accounts.reset_password(
+            session,
+            username=username,
+            password_hash=password_hash,
+            actor=principal.actor,
+            now=context.clock(),
+        )
+        return UserCreated(**service.to_public(user).model_dump(), one_time_password=generated)

@@ -310,9 +310,7 @@ def set_password(
         raise AuthenticationError("current password is wrong", code="invalid_credentials")
     user.password_hash = new_hash
     user.must_change_password = False
-    user.sessions_valid_after = now.replace(microsecond=0)
-    session.add(user)
-    repository.revoke_user_refresh_tokens(session, user.id, now=now)
+    repository.end_sessions(session, user, now=now)
     record(
         session,
         actor=actor,

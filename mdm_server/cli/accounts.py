@@ -11,7 +11,13 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from mdm_server.cli.session import ApiError, StaffClient, StoredSession, raise_for_error
+from mdm_server.cli.session import (
+    ApiError,
+    StaffClient,
+    StoredSession,
+    raise_for_error,
+    segment,
+)
 from tabard.output import (
     describe_detail,
     fail,
@@ -20,6 +26,7 @@ from tabard.output import (
     read_secret_stdin,
     stdout,
     table,
+    when,
 )
 
 users_app = typer.Typer(help="Staff accounts (it_admin).", no_args_is_help=True)
@@ -109,7 +116,7 @@ def _user_rows(users: list[dict[str, Any]]) -> list[list[Any]]:
             u["collar_number"],
             u["division"],
             "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active"),
-            u["last_login_at"],
+            when(u["last_login_at"]) or "never",
         ]
         for u in users
     ]
@@ -157,9 +164,7 @@ def users_list(
     """List staff accounts."""
     params = {"role": role, "division": division, "include_disabled": include_disabled}
     with api_errors():
-        page = StaffClient.from_stored().get(
-            "/api/v1/users", params={k: v for k, v in params.items() if v is not None}
-        )
+        page = StaffClient.from_stored().get("/api/v1/users", params=params)
     if json_output:
         print_json(page)
         return
@@ -172,7 +177,7 @@ def users_list(
 
 def _account_action(username: str, action: str, json_output: bool) -> None:
     with api_errors():
-        user = StaffClient.from_stored().post(f"/api/v1/users/{username}/{action}")
+        user = StaffClient.from_stored().post(f"/api/v1/users/{segment(username)}/{action}")
     if json_output:
         print_json(user)
     else:
@@ -182,7 +187,7 @@ def _account_action(username: str, action: str, json_output: bool) -> None:
             [
                 ("role", user["role"]),
                 ("disabled", user["disabled"]),
-                ("locked until", user["locked_until"]),
+                ("locked until", when(user["locked_until"])),
             ],
         )
 
@@ -205,6 +210,27 @@ def users_unlock(username: str, json_output: JsonOption = False) -> None:
     _account_action(username, "unlock", json_output)
 
 
+@users_app.command("reset-password")
+def users_reset_password(
+    username: Annotated[str, typer.Argument(help="The account's username.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Give an account a temporary password, shown this once: its sessions end, a login
+    lockout is cleared, and the user must choose their own password at next login."""
+    with api_errors():
+        user = StaffClient.from_stored().post(f"/api/v1/users/{segment(username)}/reset-password")
+    if json_output:
+        print_json(user)
+        return
+    stdout.print(
+        f"Password of [bold]{user['username']}[/] reset; their sessions have ended and they "
+        "must choose a new password at next login."
+    )
+    stdout.print(
+        f"Temporary password (shown once): [bold]{user['one_time_password']}[/]", highlight=False
+    )
+
+
 def _ask_new_pin() -> str:
     first = getpass.getpass("Officer's new PIN: ")
     if first != getpass.getpass("Repeat the PIN: "):
@@ -221,8 +247,8 @@ def _pin_status(collar: str, status: dict[str, Any], json_output: bool, title: s
         [
             ("must change at next entry", status["must_change"]),
             ("wrong attempts", status["failed_attempts"]),
-            ("locked until", status["locked_until"]),
-            ("set", status["set_at"]),
+            ("locked until", when(status["locked_until"])),
+            ("set", when(status["set_at"])),
         ],
     )
 
@@ -238,7 +264,9 @@ def users_set_pin(
     """Set an officer's secure-side PIN (6 to 12 digits); they must change it at first entry."""
     pin = read_secret_stdin("PIN") if pin_stdin else _ask_new_pin()
     with api_errors():
-        status = StaffClient.from_stored().put(f"/api/v1/officers/{collar}/pin", json={"pin": pin})
+        status = StaffClient.from_stored().put(
+            f"/api/v1/officers/{segment(collar)}/pin", json={"pin": pin}
+        )
     _pin_status(collar, status, json_output, "PIN set; the officer must change it at first entry")
 
 
@@ -249,5 +277,7 @@ def users_clear_pin_lockout(
 ) -> None:
     """Clear an officer's secure-side PIN lockout (audited)."""
     with api_errors():
-        status = StaffClient.from_stored().post(f"/api/v1/officers/{collar}/pin/clear-lockout")
+        status = StaffClient.from_stored().post(
+            f"/api/v1/officers/{segment(collar)}/pin/clear-lockout"
+        )
     _pin_status(collar, status, json_output, "PIN lockout cleared")

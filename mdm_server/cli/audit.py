@@ -242,7 +242,7 @@ def parse_instant(text: str, option: str) -> str:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(
-            f"{text!r} is not an ISO date or time", param_hint=option
+            f"'{text}' is not an ISO date or time", param_hint=option
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

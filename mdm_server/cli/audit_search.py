@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from mdm_server.cli.audit import JsonOption, parse_instant, write_private
-from tabard.output import print_json, stdout, table
+from tabard.output import plain, print_json, stdout, table, when
 
 
 def _filters(**given: Any) -> dict[str, Any]:
@@ -104,40 +103,32 @@ def _what(event: dict[str, Any]) -> str:
     if event["action"].startswith("transaction."):
         parts = [detail.get("purpose"), detail.get("incident_reference"), detail.get("outcome")]
         subject = detail.get("subject") or {}
-        summary = ", ".join(str(value) for value in subject.values())[:60]
-        return " · ".join(str(part) for part in (*parts, summary) if part)
+        summary = ", ".join(plain(value) for value in subject.values())[:60]
+        return " · ".join(plain(part) for part in (*parts, summary) if part)
     target = event.get("target") or {}
     return f"{target.get('type')} {target.get('id')}" if target else ""
 
 
-def _second(value: str) -> str:
-    """A time from an event, in UTC to the second, as the table shows times."""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def event_table(title: str, events: list[dict[str, Any]]) -> None:
+    """Audit events (their canonical documents) as a table: who did what, when. A device's
+    event also says when it happened on the device; its `time` is when the server received it."""
+    from mdm_server.audit.search import device_time
+
+    columns = ["seq", "time", "action", "who", "what"]
+    rows: list[list[Any]] = [
+        [e["seq"], when(e["time"]), e["action"], _who(e), _what(e)] for e in events
+    ]
+    on_device = [device_time(e) for e in events]
+    if any(on_device):
+        columns.insert(2, "on device")
+        for row, moment in zip(rows, on_device, strict=True):
+            row.insert(2, when(moment))
+    table(title, columns, rows, keep_whole=["time", "on device", "action"])
 
 
 def _show(page: dict[str, Any]) -> None:
-    from mdm_server.audit.search import device_time
 
     events = page["events"]
-    columns = ["seq", "time", "action", "who", "what"]
-    rows = [
-        [str(e["seq"]), e["time"][:19].replace("T", " "), e["action"], _who(e), _what(e)]
-        for e in events
-    ]
-    on_device = [device_time(e) for e in events]
-    if any(on_device):  # a device's event: `time` is its receipt, this when it happened
-        columns.insert(2, "on device")
-        for row, moment in zip(rows, on_device, strict=True):
-            row.insert(2, _second(moment) if moment else "")
-    table(
-        f"{len(events)} audit events, newest first (times UTC)",
-        columns,
-        rows,
-        keep_whole=["seq", "time", "on device"],
-    )
+    event_table(f"{len(events)} audit events, newest first", events)
     if page["next_before"] is not None:
         stdout.print(f"More: add --before {page['next_before']}")

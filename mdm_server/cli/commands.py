@@ -5,10 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from mdm_server.cli.accounts import JsonOption, api_errors
-from mdm_server.cli.session import StaffClient
-from tabard.output import empty, fail, fields, print_json, short_id, stdout, table, when
+from mdm_server.cli.session import StaffClient, segment
+from tabard.output import (
+    empty,
+    fail,
+    fields,
+    plain,
+    print_json,
+    short_id,
+    stdout,
+    styled,
+    table,
+    when,
+)
 
 commands_app = typer.Typer(
     help="Commands to devices: lock, wipe, retire, ... (it_admin; auditors may read).",
@@ -27,7 +39,17 @@ STATE_STYLE = {
 
 
 def _state(value: str) -> str:
+    """A state in its colour, for a line of text."""
     return f"[{STATE_STYLE.get(value, 'white')}]{value}[/]"
+
+
+def _state_cell(value: str) -> Text:
+    return styled(value, STATE_STYLE.get(value, "white"))
+
+
+CommandId = Annotated[
+    str, typer.Argument(help="The command id, or its first 8 characters as `list` shows them.")
+]
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -36,7 +58,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            fail(f"--param {pair!r}: write it as key=value")
+            fail(f"--param '{pair}': write it as key=value")
         if value in ("true", "false"):
             params[key] = value == "true"
         elif value.lstrip("-").isdigit():
@@ -48,12 +70,15 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 def _show(command: dict[str, Any]) -> None:
     fields(
-        f"Command {command['id']}",
+        f"Command {short_id(command['id'])} ({command['id']})",
         [
             ("type", command["type"]),
-            ("device", f"{command.get('device_serial') or ''} ({command['device_id']})"),
-            ("state", _state(command["state"])),
-            ("params", command["params"] or ""),
+            (
+                "device",
+                f"{command.get('device_serial') or ''} ({short_id(command['device_id'])})",
+            ),
+            ("state", _state_cell(command["state"])),
+            ("params", plain(command["params"])),
             ("reason", command["reason"] or ""),
             ("requested", f"{when(command['created_at'])} by {command['requested_by']}"),
             (
@@ -63,10 +88,15 @@ def _show(command: dict[str, Any]) -> None:
                 else "",
             ),
             ("expires", when(command["expires_at"]) or "never (only cancelling ends it)"),
-            ("delivered", f"{when(command['delivered_at'])} ({command['deliveries']} times)"),
+            (
+                "delivered",
+                f"{when(command['delivered_at'])} ({command['deliveries']} times)"
+                if command["delivered_at"]
+                else "not yet",
+            ),
             ("executed", when(command["executed_at"])),
             ("receipt", "verified (signed by the device)" if command["receipt_verified"] else ""),
-            ("evidence", command["evidence"] or ""),
+            ("evidence", plain(command["evidence"])),
             ("error", command["error"] or ""),
             (
                 "cancelled",
@@ -113,24 +143,20 @@ def commands_send(
         return
     for command in batch["commands"]:
         again = " (already open; not sent twice)" if command["id"] in batch["reused"] else ""
+        shown = short_id(command["id"])
         stdout.print(
-            f"Command {command['id']}: {command['type']} to {command['device_serial']} is "
+            f"Command {shown}: {command['type']} to {command['device_serial']} is "
             f"{_state(command['state'])}{again}."
         )
         if command["state"] == "pending_approval":
-            stdout.print(
-                f"A second it_admin must approve it: tabard commands approve {command['id']}"
-            )
+            stdout.print(f"A second it_admin must approve it: tabard commands approve {shown}")
 
 
 @commands_app.command("show")
-def commands_show(
-    command_id: Annotated[str, typer.Argument(help="The command id.")],
-    json_output: JsonOption = False,
-) -> None:
+def commands_show(command_id: CommandId, json_output: JsonOption = False) -> None:
     """One command: its state, times, evidence and whether its receipt verified."""
     with api_errors():
-        command = StaffClient.from_stored().get(f"/api/v1/commands/{command_id}")
+        command = StaffClient.from_stored().get(f"/api/v1/commands/{segment(command_id)}")
     if json_output:
         print_json(command)
     else:
@@ -148,9 +174,7 @@ def commands_list(
     """Commands, newest first."""
     query = {"device": device, "state": state, "type": command_type, "limit": limit}
     with api_errors():
-        page = StaffClient.from_stored().get(
-            "/api/v1/commands", params={k: v for k, v in query.items() if v is not None}
-        )
+        page = StaffClient.from_stored().get("/api/v1/commands", params=query)
     if json_output:
         print_json(page)
         return
@@ -165,7 +189,7 @@ def commands_list(
                 short_id(c["id"]),
                 c["type"],
                 c["device_serial"],
-                _state(c["state"]),
+                _state_cell(c["state"]),
                 when(c["created_at"]),
                 c["requested_by"],
                 when(c["executed_at"]),
@@ -176,32 +200,32 @@ def commands_list(
 
 
 @commands_app.command("approve")
-def commands_approve(
-    command_id: Annotated[str, typer.Argument(help="The command id.")],
-    json_output: JsonOption = False,
-) -> None:
+def commands_approve(command_id: CommandId, json_output: JsonOption = False) -> None:
     """Approve a full wipe or retire someone else requested."""
     with api_errors():
-        command = StaffClient.from_stored().post(f"/api/v1/commands/{command_id}/approve")
+        command = StaffClient.from_stored().post(f"/api/v1/commands/{segment(command_id)}/approve")
     if json_output:
         print_json(command)
     else:
         stdout.print(
-            f"Command {command['id']} ({command['type']}) approved: {_state(command['state'])}."
+            f"Command {short_id(command['id'])} ({command['type']}) approved: "
+            f"{_state(command['state'])}."
         )
 
 
 @commands_app.command("cancel")
 def commands_cancel(
-    command_id: Annotated[str, typer.Argument(help="The command id.")],
+    command_id: CommandId,
     reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Cancel a command that has not run (a refused approval, too)."""
     body = {"reason": reason} if reason is not None else None
     with api_errors():
-        command = StaffClient.from_stored().post(f"/api/v1/commands/{command_id}/cancel", json=body)
+        command = StaffClient.from_stored().post(
+            f"/api/v1/commands/{segment(command_id)}/cancel", json=body
+        )
     if json_output:
         print_json(command)
     else:
-        stdout.print(f"Command {command['id']} ({command['type']}) cancelled.")
+        stdout.print(f"Command {short_id(command['id'])} ({command['type']}) cancelled.")

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from mdm_server.cli.accounts import JsonOption, api_errors
-from mdm_server.cli.session import StaffClient
+from mdm_server.cli.audit import parse_instant
+from mdm_server.cli.session import StaffClient, segment
 from tabard.output import (
     empty,
     fail,
     fields,
     parse_duration,
+    plain,
     print_json,
     short_id,
     stdout,
+    styled,
     table,
     when,
 )
@@ -78,7 +81,7 @@ def tokens_create(
             ("group", created["group"]),
             ("officer", created["officer"]),
             ("uses", created["uses_allowed"]),
-            ("expires", created["expires_at"]),
+            ("expires", when(created["expires_at"])),
             ("QR code", str(qr) if qr else "(use --qr FILE.png to write one)"),
         ],
     )
@@ -127,11 +130,29 @@ def tokens_list(
 def tokens_revoke(token_id: str, json_output: JsonOption = False) -> None:
     """Revoke a token so no further device can enrol with it."""
     with api_errors():
-        token = StaffClient.from_stored().post(f"/api/v1/enrolment-tokens/{token_id}/revoke")
+        token = StaffClient.from_stored().post(
+            f"/api/v1/enrolment-tokens/{segment(token_id)}/revoke"
+        )
     if json_output:
         print_json(token)
     else:
         stdout.print(f"Token {token['id']} is {token['status']}.")
+
+
+LOST = styled("LOST", "bold red")
+
+
+def _state(device: dict[str, Any]) -> Text | str:
+    """The device's state, or LOST while its officer's report stands."""
+    return LOST if device.get("lost_at") else str(device["state"])
+
+
+def _compliance(device: dict[str, Any], *, unevaluated: str) -> str:
+    """The device's compliance in words; a retired or wiped device has none to speak of."""
+    status = device["compliance"]
+    if status == "not_applicable":
+        return f"not applicable (the device is {device['state']})"
+    return str(status) if status else unevaluated
 
 
 def _device_rows(devices: list[dict[str, Any]]) -> list[list[Any]]:
@@ -143,8 +164,8 @@ def _device_rows(devices: list[dict[str, Any]]) -> list[list[Any]]:
             d["android_version"],
             d["group"],
             (d["officer"] or {}).get("collar_number"),
-            d["state"],
-            d["compliance"] or "-",
+            _state(d),
+            _compliance(d, unevaluated="-"),
             when(d["last_seen_at"]),
         ]
         for d in devices
@@ -164,8 +185,18 @@ def devices_list(
             help="compliant, in_grace, non_compliant, incompatible, unknown or not_evaluated."
         ),
     ] = None,
-    last_seen_before: Annotated[datetime | None, typer.Option(help="ISO time.")] = None,
-    last_seen_after: Annotated[datetime | None, typer.Option(help="ISO time.")] = None,
+    lost: Annotated[
+        bool | None,
+        typer.Option(
+            "--lost/--not-lost", help="Only devices reported lost, or only those not lost."
+        ),
+    ] = None,
+    last_seen_before: Annotated[
+        str | None, typer.Option(help="ISO date or time (UTC unless it says its zone).")
+    ] = None,
+    last_seen_after: Annotated[
+        str | None, typer.Option(help="ISO date or time (UTC unless it says its zone).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     json_output: JsonOption = False,
@@ -178,15 +209,18 @@ def devices_list(
         "android_version": android,
         "state": state,
         "compliance": compliance,
+        "lost": lost,
         "limit": limit,
         "offset": offset,
-        "last_seen_before": last_seen_before.isoformat() if last_seen_before else None,
-        "last_seen_after": last_seen_after.isoformat() if last_seen_after else None,
+        "last_seen_before": (
+            parse_instant(last_seen_before, "--last-seen-before") if last_seen_before else None
+        ),
+        "last_seen_after": (
+            parse_instant(last_seen_after, "--last-seen-after") if last_seen_after else None
+        ),
     }
     with api_errors():
-        page = StaffClient.from_stored().get(
-            "/api/v1/devices", params={k: v for k, v in params.items() if v is not None}
-        )
+        page = StaffClient.from_stored().get("/api/v1/devices", params=params)
     if json_output:
         print_json(page)
         return
@@ -211,7 +245,6 @@ def devices_list(
             "last seen",
         ],
         _device_rows(page["items"]),
-        keep_whole=("id", "serial"),
     )
 
 
@@ -230,13 +263,21 @@ def devices_show(
 ) -> None:
     """One device: identity, assignment, certificate and latest posture."""
     with api_errors():
-        device = StaffClient.from_stored().get(f"/api/v1/devices/{reference}")
+        device = StaffClient.from_stored().get(f"/api/v1/devices/{segment(reference)}")
     if json_output:
         print_json(device)
         return
     officer = device["officer"] or {}
+    lost = (
+        styled(
+            f"LOST: reported {when(device['lost_at'])}; clear with `tabard devices found`",
+            "bold red",
+        )
+        if device.get("lost_at")
+        else "no"
+    )
     fields(
-        f"Device {device['id']}",
+        f"Device {short_id(device['id'])} ({device['id']})",
         [
             ("serial", device["serial"]),
             ("IMEI", device["imei"]),
@@ -247,12 +288,13 @@ def devices_show(
             ("warranty bit", device["warranty_bit"]),
             ("state", device["state"]),
             ("cloned", _cloned(device.get("cloned_at"))),
-            ("compliance", device["compliance"] or "not evaluated yet"),
+            ("lost", lost),
+            ("compliance", _compliance(device, unevaluated="not evaluated yet")),
             ("policy version", device["policy_version"]),
             ("group", device["group"]),
             ("officer", officer.get("collar_number")),
-            ("enrolled", device["enrolled_at"]),
-            ("last seen", device["last_seen_at"]),
+            ("enrolled", when(device["enrolled_at"])),
+            ("last seen", when(device["last_seen_at"]) or "never"),
         ],
     )
     posture = device["posture"] or {}
@@ -268,9 +310,9 @@ def devices_show(
 
 
 def _short(value: Any) -> str:
-    if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
         return ", ".join(f"{k}: {len(v)} apps" for k, v in value.items())
-    return str(value)
+    return plain(value)
 
 
 @devices_app.command("assign")
@@ -295,7 +337,7 @@ def devices_assign(
         fail("nothing to change: give --officer, --unassign or --group")
     with api_errors():
         device = StaffClient.from_stored().patch(
-            f"/api/v1/devices/{reference}/assignment", json=body
+            f"/api/v1/devices/{segment(reference)}/assignment", json=body
         )
     if json_output:
         print_json(device)
@@ -320,18 +362,20 @@ def devices_retire(
         raise typer.Exit(1)
     with api_errors():
         batch = StaffClient.from_stored().post(
-            f"/api/v1/devices/{reference}/retire", json={"reason": reason}
+            f"/api/v1/devices/{segment(reference)}/retire", json={"reason": reason}
         )
     if json_output:
         print_json(batch)
         return
     (command,) = batch["commands"]
     stdout.print(
-        f"Retiring device {command['device_serial']} ({command['device_id']}) is "
-        f"{command['state']} (command {command['id']})."
+        f"Retiring device {command['device_serial']} ({short_id(command['device_id'])}) is "
+        f"{command['state']} (command {short_id(command['id'])})."
     )
     if command["state"] == "pending_approval":
-        stdout.print(f"A second it_admin must approve it: tabard commands approve {command['id']}")
+        stdout.print(
+            f"A second it_admin must approve it: tabard commands approve {short_id(command['id'])}"
+        )
 
 
 @devices_app.command("found")
@@ -343,7 +387,7 @@ def devices_found(
 ) -> None:
     """Clear a lost report, so the device's secure side may be opened again."""
     with api_errors():
-        device = StaffClient.from_stored().post(f"/api/v1/devices/{reference}/found")
+        device = StaffClient.from_stored().post(f"/api/v1/devices/{segment(reference)}/found")
     if json_output:
         print_json(device)
     else:
@@ -367,14 +411,15 @@ def devices_wipe_secure_side(
         raise typer.Exit(1)
     with api_errors():
         wiped = StaffClient.from_stored().post(
-            f"/api/v1/devices/{reference}/secure-side/wipe", json={"reason": reason}
+            f"/api/v1/devices/{segment(reference)}/secure-side/wipe", json={"reason": reason}
         )
     if json_output:
         print_json(wiped)
     elif wiped["destroyed"] is None:
-        stdout.print(f"Device {wiped['device_id']}: {wiped['detail']}.")
+        stdout.print(f"Device {short_id(wiped['device_id'])}: {wiped['detail']}.")
     else:
         stdout.print(
-            f"Device {wiped['device_id']}: container key {wiped['destroyed']['id']} destroyed "
-            f"at {wiped['destroyed']['destroyed_at']}."
+            f"Device {short_id(wiped['device_id'])}: container key "
+            f"{short_id(wiped['destroyed']['id'])} destroyed "
+            f"at {when(wiped['destroyed']['destroyed_at'])}."
         )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from rich.text import Text
+
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.session import StaffClient
-from tabard.output import print_json, table, when
+from tabard.output import plain, print_json, styled, table, when
 
 
 def _every(seconds: int) -> str:
@@ -19,12 +21,14 @@ def _every(seconds: int) -> str:
     return f"{period // timedelta(minutes=1)} min"
 
 
-def _result(job: dict[str, Any]) -> str:
+def _result(job: dict[str, Any]) -> Text | str:
     if job["last_error"]:
-        return f"[red]failed: {job['last_error']}[/]"
+        return styled(f"failed: {job['last_error']}", "red")
     result = job["last_result"] or {}
-    done = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in result.items() if n)
-    return done or ("[dim]nothing to do[/]" if job["last_result"] is not None else "")
+    done = ", ".join(f"{name.replace('_', ' ')} {plain(n)}" for name, n in result.items() if n)
+    if done or job["last_result"] is None:
+        return done
+    return styled("nothing to do", "dim")
 
 
 def jobs(json_output: JsonOption = False) -> None:
@@ -42,7 +46,9 @@ def jobs(json_output: JsonOption = False) -> None:
             [
                 job["name"],
                 _every(job["every_s"]),
-                when(job["last_started_at"]) if job["last_started_at"] else "[yellow]never[/]",
+                when(job["last_started_at"])
+                if job["last_started_at"]
+                else styled("never", "yellow"),
                 job["last_worker"],
                 job["runs"],
                 _result(job),

@@ -12,14 +12,27 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.table import Table
+from rich.text import Text
 
 from mdm_server.cli.accounts import JsonOption, api_errors
-from mdm_server.cli.session import StaffClient
+from mdm_server.cli.session import StaffClient, segment
 from mdm_server.policies import source
 from mdm_server.policies.source import MAX_POLICY_BYTES
 from policies import PolicyError, json_schema, parse_policy
 from policies.layering import flatten
-from tabard.output import empty, fail, fields, print_json, stderr, stdout, table, when
+from tabard.output import (
+    empty,
+    fail,
+    fields,
+    plain,
+    print_json,
+    short_id,
+    stderr,
+    stdout,
+    styled,
+    table,
+    when,
+)
 
 policy_app = typer.Typer(help="Policies and compliance.", no_args_is_help=True)
 
@@ -66,7 +79,7 @@ def _assignment_path(scope: str, name: str | None) -> str:
     return (
         "/api/v1/policy-assignments/fleet"
         if name is None
-        else f"/api/v1/policy-assignments/{scope}/{name}"
+        else f"/api/v1/policy-assignments/{scope}/{segment(name)}"
     )
 
 
@@ -121,7 +134,7 @@ def apply(
     client = StaffClient.from_stored()
     body = {"document": data, "source": text, "comment": comment}
     with api_errors():
-        stored = client.put(f"/api/v1/policies/{document.name}", json=body)
+        stored = client.put(f"/api/v1/policies/{segment(document.name)}", json=body)
         assigned = client.put(_assignment_path(scope, name), json={"policy": document.name})
     if json_output:
         print_json({"stored": stored, "assignment": assigned})
@@ -178,7 +191,7 @@ def list_policies(json_output: JsonOption = False) -> None:
 def versions(name: str, json_output: JsonOption = False) -> None:
     """Every version of a policy, newest first."""
     with api_errors():
-        listing = StaffClient.from_stored().get(f"/api/v1/policies/{name}/versions")
+        listing = StaffClient.from_stored().get(f"/api/v1/policies/{segment(name)}/versions")
     if json_output:
         print_json(listing)
         return
@@ -209,9 +222,9 @@ def show(
 ) -> None:
     """A policy version as its author wrote it."""
     path = (
-        f"/api/v1/policies/{name}"
+        f"/api/v1/policies/{segment(name)}"
         if version is None
-        else f"/api/v1/policies/{name}/versions/{version}"
+        else f"/api/v1/policies/{segment(name)}/versions/{version}"
     )
     with api_errors():
         shown = StaffClient.from_stored().get(path)
@@ -222,19 +235,13 @@ def show(
     print(shown["source"] or yaml.safe_dump(shown["document"], sort_keys=False), end="")
 
 
-def _styled(status: str | None) -> str:
+def _styled(status: str | None) -> Text:
     label = status or "not_evaluated"
-    return f"[{STATUS_STYLE.get(label, '')}]{label}[/]"
+    return styled(label, STATUS_STYLE.get(label, ""))
 
 
 def _value(value: Any, *, width: int = 60) -> str:
-    if isinstance(value, list | dict):
-        if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            text = ", ".join(value)
-        else:
-            text = json.dumps(value, separators=(", ", ": "))
-    else:
-        text = "" if value is None else str(value)
+    text = plain(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -246,7 +253,7 @@ def explain(
     """A device's policy: its layers, each setting with the layer that set it, and its
     findings and actions due now."""
     with api_errors():
-        shown = StaffClient.from_stored().get(f"/api/v1/devices/{device}/policy")
+        shown = StaffClient.from_stored().get(f"/api/v1/devices/{segment(device)}/policy")
     if json_output:
         print_json(shown)
         return
@@ -254,7 +261,7 @@ def explain(
         f"{layer['layer']} ({layer['policy']} v{layer['version']})" for layer in shown["layers"]
     )
     fields(
-        f"Device {shown['serial']} ({shown['device_id'][:8]})",
+        f"Device {shown['serial']} ({short_id(shown['device_id'])})",
         [
             ("group", shown["group"]),
             ("layers", layers or "none: no policy applies"),
@@ -263,7 +270,7 @@ def explain(
             ("compliance now", _styled(shown["status"])),
             (
                 "last stored",
-                f"{_styled(shown['stored_status'])} at {when(shown['stored_at'])}"
+                Text.assemble(_styled(shown["stored_status"]), f" at {when(shown['stored_at'])}")
                 if shown["stored_at"]
                 else "never",
             ),

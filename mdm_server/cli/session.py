@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -68,6 +69,14 @@ class StoredSession:
         return datetime.fromisoformat(self.expires_at) - REFRESH_MARGIN <= datetime.now(UTC)
 
 
+def segment(value: str) -> str:
+    """Something a person typed (an id, a serial, a name), as one segment of an API path:
+    it can name nothing but what it says, never `..` or another route."""
+    if "/" in value or not value:
+        fail(f"'{value}' is not a name or id Tabard uses: it cannot be empty or contain '/'")
+    return quote(value, safe="").replace(".", "%2E")
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, detail: Any) -> None:
         super().__init__(f"{code}: {describe_detail(detail)}")
@@ -114,6 +123,9 @@ class StaffClient:
         self.session.save()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        params = kwargs.get("params")
+        if isinstance(params, dict):  # an option left unset is left out
+            kwargs["params"] = {name: value for name, value in params.items() if value is not None}
         if self.session.access_expiring():
             self._refresh()
         try:

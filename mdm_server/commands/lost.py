@@ -19,6 +19,7 @@ from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.models import Device
 from mdm_server.errors import InvalidRequestError, NotFoundError
 from mdm_server.secure import keys
+from mdm_server.short_ids import ID_PREFIX
 
 LOST_COMMANDS = ("lock_device", "wipe_secure_side")
 
@@ -26,10 +27,12 @@ LOST_COMMANDS = ("lock_device", "wipe_secure_side")
 def _reported_device(session: Session, user_id: uuid.UUID, report: LostDeviceReport) -> Device:
     mine = devices_repository.active_of_officer(session, user_id)
     if report.device is not None:
-        chosen = [d for d in mine if report.device in (d.serial, str(d.id))]
-        if not chosen:
+        chosen = [d for d in mine if _named(d, report.device)]
+        if len(chosen) != 1:
             raise NotFoundError(
-                f"no active device {report.device!r} is assigned to you", code="device_not_found"
+                f"no active device '{report.device}' is assigned to you; give its serial or "
+                "its id as your device list shows it",
+                code="device_not_found",
             )
         return chosen[0]
     if not mine:
@@ -40,6 +43,13 @@ def _reported_device(session: Session, user_id: uuid.UUID, report: LostDeviceRep
             code="device_ambiguous",
         )
     return mine[0]
+
+
+def _named(device: Device, reference: str) -> bool:
+    """Whether the officer named this device: its serial, its id, or the start of its id."""
+    if reference in (device.serial, str(device.id)):
+        return True
+    return bool(ID_PREFIX.match(reference)) and str(device.id).startswith(reference.lower())
 
 
 def report_lost(

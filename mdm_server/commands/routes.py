@@ -10,12 +10,13 @@ import random
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
 from mdm_server.commands import delivery, lost, repository, service
 from mdm_server.commands.catalogue import KINDS
-from mdm_server.commands.models import CommandState
+from mdm_server.commands.models import Command, CommandState
 from mdm_server.commands.repository import CommandFilter
 from mdm_server.commands.schemas import (
     CommandBatch,
@@ -37,6 +38,7 @@ from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
 from mdm_server.devices.service import device_actor
 from mdm_server.errors import InvalidRequestError, ServiceUnavailableError
+from mdm_server.short_ids import resolve_id
 
 log = logging.getLogger("tabard.commands")
 commands_router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
@@ -119,47 +121,59 @@ def list_command_types(_: FleetReader) -> list[CommandKindPublic]:
     ]
 
 
+CommandRef = Annotated[
+    str,
+    Path(description="The command id, or its first 4 to 8 characters as lists show them."),
+]
+
+
+def _command_id(session: Session, reference: str) -> uuid.UUID:
+    return resolve_id(session, col(Command.id), reference, noun="command")
+
+
 @commands_router.get("/{command_id}")
-def get_command(command_id: uuid.UUID, _: FleetReader, context: ContextDep) -> CommandDetail:
+def get_command(command_id: CommandRef, _: FleetReader, context: ContextDep) -> CommandDetail:
     """One command with its history's times, its evidence and the device's signed receipt."""
     with context.database.unit_of_work(write=False) as session:
-        return service.get_detail(session, command_id)
+        return service.get_detail(session, _command_id(session, command_id))
 
 
 @commands_router.post("/{command_id}/approve")
 def approve_command(
-    command_id: uuid.UUID, principal: ITAdmin, context: ContextDep
+    command_id: CommandRef, principal: ITAdmin, context: ContextDep
 ) -> CommandDetail:
     """Approve a full wipe or retire: any it_admin but the one who requested it."""
     approver = service.Requester(actor=principal.actor, user_id=principal.user_id)
     with context.database.unit_of_work() as session:
+        found = _command_id(session, command_id)
         service.approve(
             session,
-            command_id=command_id,
+            command_id=found,
             approver=approver,
             wakeups=context.wakeups,
             now=context.clock(),
         )
-        return service.get_detail(session, command_id)
+        return service.get_detail(session, found)
 
 
 @commands_router.post("/{command_id}/cancel")
 def cancel_command(
-    command_id: uuid.UUID,
+    command_id: CommandRef,
     principal: ITAdmin,
     context: ContextDep,
     body: Annotated[CommandCancel | None, Body()] = None,
 ) -> CommandDetail:
     """Cancel a command that cannot have run yet (a refused approval is a cancel, too)."""
     with context.database.unit_of_work() as session:
+        found = _command_id(session, command_id)
         service.cancel(
             session,
-            command_id=command_id,
+            command_id=found,
             actor=principal.actor,
             reason=body.reason if body is not None else None,
             now=context.clock(),
         )
-        return service.get_detail(session, command_id)
+        return service.get_detail(session, found)
 
 
 def _deliver_authenticated(caller: DeviceCaller, context: AppContext) -> list[str]:

@@ -302,6 +302,7 @@ class DeviceFilter:
     last_seen_after: datetime | None = None
     compliance: str | None = None
     search: str | None = None  # the start of a serial or IMEI
+    lost: bool | None = None  # reported lost by its officer (None: either)
 
 
 def list_devices(
@@ -329,6 +330,9 @@ def list_devices(
         conditions.append(
             sqlalchemy.or_(col(Device.serial).like(prefix), col(Device.imei).like(prefix))
         )
+    if where.lost is not None:
+        lost_at = col(Device.lost_at)
+        conditions.append(lost_at.is_not(None) if where.lost else lost_at.is_(None))
     # A compliance status is a statement about a device in service; a retired or wiped one's
     # last status is history, and it reads as not applicable.
     if where.compliance == COMPLIANCE_NOT_APPLICABLE:

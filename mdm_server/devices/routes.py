@@ -51,6 +51,10 @@ def list_devices(
     ] = None,
     last_seen_before: datetime | None = None,
     last_seen_after: datetime | None = None,
+    lost: Annotated[
+        bool | None,
+        Query(description="true: only devices reported lost; false: only those not lost."),
+    ] = None,
     search: Annotated[
         str | None,
         Query(max_length=64, pattern=r"^[A-Za-z0-9]*$", description="Start of serial or IMEI."),
@@ -68,6 +72,7 @@ def list_devices(
         last_seen_before=last_seen_before,
         last_seen_after=last_seen_after,
         compliance=compliance,
+        lost=lost,
     )
     with context.database.unit_of_work(write=False) as session:
         return service.list_devices(

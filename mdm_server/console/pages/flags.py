@@ -61,7 +61,7 @@ def flag_page(
     context: ContextDep,
 ) -> HTMLResponse:
     """A flag with its evidence and notes, and the review form (the read is audited)."""
-    flag = flags_api.read_flag(flag_id, principal, context)
+    flag = flags_api.read_flag(str(flag_id), principal, context)
     return render(request, "flag.html", principal=principal, flag=flag)
 
 
@@ -75,8 +75,8 @@ def review_flag(
 ) -> Response:
     """Dismiss, escalate or reopen, always with a note; or add a note alone."""
     if decision == "note":
-        flags_api.note_flag(flag_id, build(FlagNoteAdd, note=note), principal, context)
+        flags_api.note_flag(str(flag_id), build(FlagNoteAdd, note=note), principal, context)
     else:
         body = build(FlagReview, decision=decision, note=note)
-        flags_api.review_flag(flag_id, body, principal, context)
+        flags_api.review_flag(str(flag_id), body, principal, context)
     return RedirectResponse(f"/console/flags/{flag_id}", status_code=303)

@@ -286,7 +286,7 @@ def command_page(
     command_id: uuid.UUID, request: Request, principal: CommandReader, context: ContextDep
 ) -> HTMLResponse:
     """One command: its history, evidence and the device's signed receipt."""
-    command = commands_api.get_command(command_id, principal, context)
+    command = commands_api.get_command(str(command_id), principal, context)
     return render(
         request,
         "command.html",
@@ -301,7 +301,7 @@ def approve_command(
     command_id: uuid.UUID, principal: CommandSender, context: ContextDep
 ) -> Response:
     """Approve a full wipe or retire (not one you requested yourself)."""
-    commands_api.approve_command(command_id, principal, context)
+    commands_api.approve_command(str(command_id), principal, context)
     return RedirectResponse(f"/console/commands/{command_id}", status_code=303)
 
 
@@ -311,6 +311,6 @@ def cancel_command(
 ) -> Response:
     """Cancel a command that has not run."""
     commands_api.cancel_command(
-        command_id, principal, context, body=CommandCancel(reason=_blank(reason))
+        str(command_id), principal, context, body=CommandCancel(reason=_blank(reason))
     )
     return RedirectResponse(f"/console/commands/{command_id}", status_code=303)
