@@ -51,9 +51,10 @@ REFUSED = "refused:"  # the outcome of a transaction the server refused, before 
 RecordedTransaction = tuple[uuid.UUID, datetime, Mapping[str, Any]]  # event id, time, detail
 
 
-def refused(detail: Mapping[str, Any]) -> bool:
-    """Whether the server refused this recorded transaction (it was never answered)."""
-    return str(detail.get("outcome") or "").startswith(REFUSED)
+def refused(outcome: object) -> bool:
+    """Whether a transaction's recorded outcome says the server refused it (so it was never
+    answered)."""
+    return isinstance(outcome, str) and outcome.startswith(REFUSED)
 
 
 def _judged(events: Iterable[RecordedTransaction]) -> list[Transaction]:
@@ -62,7 +63,7 @@ def _judged(events: Iterable[RecordedTransaction]) -> list[Transaction]:
     transactions = [
         transaction_of(str(event_id), at, detail)
         for event_id, at, detail in events
-        if not refused(detail)
+        if not refused(detail.get("outcome"))
     ]
     return [tx for tx in transactions if tx.officer]
 
