@@ -39,6 +39,7 @@ CHAR_PX = 7.2  # the width of a 12 px label's average character
 LABEL_ROTATION = 45
 LABEL_SPACING_PX = 22  # between rotated labels' baselines, so no two touch
 VALUE_AXIS_PX = 70  # the value axis, its labels and the margins: not room for columns
+DOTS_UP_TO = 31  # buckets, past which a line drawn apart is a line without a dot on each
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def column_chart(
                 "name": apart.name,
                 "symbol": "circle",
                 "symbolSize": 7,
+                "showSymbol": len(labels) <= DOTS_UP_TO,  # a dot per bucket, while they fit
                 "itemStyle": {"color": APART},
                 "lineStyle": {"color": APART, "type": "dashed", "width": 2},
                 "data": list(apart.values),
