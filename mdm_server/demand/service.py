@@ -11,30 +11,20 @@ Buckets run oldest first, so the current hour (or day) is the last."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from mdm_server.appropriate_use.flags import refused
-from mdm_server.audit.models import AuditIndex
-from mdm_server.auth.models import StaffUser
+from mdm_server.demand import repository
+from mdm_server.demand.repository import HourCount
 from mdm_server.demand.schemas import Buckets, Demand, DivisionHealth, TypeSeries, Workload
-from mdm_server.devices.models import Device, DeviceState
 from policies.document import TransactionTypeName
 
 TYPES: tuple[str, ...] = TransactionTypeName.__args__  # type: ignore[attr-defined]
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 ANSWERED = "answered"
-
-
-@dataclass(frozen=True)
-class _Row:
-    occurred_at: datetime
-    type: str
-    purpose: str | None
-    outcome: str | None
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:
@@ -43,20 +33,20 @@ def _floor(moment: datetime, step: timedelta) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _buckets(rows: list[_Row], first: datetime, step: timedelta, n: int) -> Buckets:
-    counts: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+def _buckets(counts: Iterable[HourCount], first: datetime, step: timedelta, n: int) -> Buckets:
+    answered: dict[str, list[int]] = defaultdict(lambda: [0] * n)
     refusals, unanswered = [0] * n, [0] * n
-    for row in rows:
-        index = int((row.occurred_at - first) / step)
+    for one in counts:
+        index = int((_floor(one.hour, step) - first) / step)
         if not 0 <= index < n:
             continue
-        if row.outcome == ANSWERED:
-            counts[row.type][index] += 1
-        elif refused(row.outcome):
-            refusals[index] += 1
+        if one.outcome == ANSWERED:
+            answered[one.type][index] += one.count
+        elif refused(one.outcome):
+            refusals[index] += one.count
         else:
-            unanswered[index] += 1
-    series = [TypeSeries(type=kind, counts=counts[kind]) for kind in TYPES if kind in counts]
+            unanswered[index] += one.count
+    series = [TypeSeries(type=kind, counts=answered[kind]) for kind in TYPES if kind in answered]
     return Buckets(
         starts=[first + step * i for i in range(n)],
         series=series,
@@ -68,16 +58,16 @@ def _buckets(rows: list[_Row], first: datetime, step: timedelta, n: int) -> Buck
     )
 
 
-def _workload(rows: list[_Row], first_day: datetime, days: int) -> Workload:
+def _workload(counts: Iterable[HourCount], first_day: datetime, days: int) -> Workload:
     missing, safeguarding = [0] * days, [0] * days
-    for row in rows:
-        index = int((row.occurred_at - first_day) / DAY)
-        if row.outcome != ANSWERED or not 0 <= index < days:
+    for one in counts:
+        index = int((_floor(one.hour, DAY) - first_day) / DAY)
+        if one.outcome != ANSWERED or not 0 <= index < days:
             continue
-        if row.type == "missing_person_report" or row.purpose == "MISSING_PERSON":
-            missing[index] += 1
-        if row.purpose is not None and row.purpose.startswith("SAFEGUARD"):
-            safeguarding[index] += 1
+        if one.type == "missing_person_report" or one.purpose == "MISSING_PERSON":
+            missing[index] += one.count
+        if one.purpose is not None and one.purpose.startswith("SAFEGUARD"):
+            safeguarding[index] += one.count
     return Workload(
         starts=[first_day + DAY * i for i in range(days)],
         missing_person=missing,
@@ -86,11 +76,7 @@ def _workload(rows: list[_Row], first_day: datetime, days: int) -> Workload:
 
 
 def _health(session: Session, division: str, *, now: datetime) -> DivisionHealth:
-    rows = session.execute(
-        select(col(Device.compliance_status), col(Device.last_seen_at), col(Device.lost_at))
-        .join(StaffUser, col(StaffUser.id) == col(Device.officer_id))
-        .where(col(StaffUser.division) == division, col(Device.state) == DeviceState.active)
-    ).all()
+    rows = repository.active_devices(session, division=division)
     compliance = Counter(status or "not_evaluated" for status, _, _ in rows)
     return DivisionHealth(
         devices=len(rows),
@@ -106,26 +92,14 @@ def demand(session: Session, *, division: str, days: int, now: datetime) -> Dema
     missing-person and safeguarding workload, and its devices' health."""
     first_day = _floor(now, DAY) - DAY * (days - 1)
     first_hour = _floor(now, HOUR) - HOUR * 23
-    since = min(first_day, first_hour)
-    found = session.execute(
-        select(
-            col(AuditIndex.occurred_at),
-            col(AuditIndex.transaction_type),
-            col(AuditIndex.purpose),
-            col(AuditIndex.outcome),
-        ).where(
-            col(AuditIndex.division) == division,
-            col(AuditIndex.transaction_type).is_not(None),
-            col(AuditIndex.occurred_at) >= since,
-            col(AuditIndex.action).startswith("transaction."),
-        )
-    ).all()
-    rows = [_Row(at, str(kind), purpose, outcome) for at, kind, purpose, outcome in found]
+    counts = repository.transactions_by_hour(
+        session, division=division, since=min(first_day, first_hour)
+    )
     return Demand(
         division=division,
         generated_at=now,
-        hourly=_buckets(rows, first_hour, HOUR, 24),
-        daily=_buckets(rows, first_day, DAY, days),
-        workload=_workload(rows, first_day, days),
+        hourly=_buckets(counts, first_hour, HOUR, 24),
+        daily=_buckets(counts, first_day, DAY, days),
+        workload=_workload(counts, first_day, days),
         health=_health(session, division, now=now),
     )

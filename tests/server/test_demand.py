@@ -5,7 +5,7 @@ counted, refused ones apart and never in a total, buckets oldest first with the 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,14 @@ from sqlalchemy.engine import Engine
 
 from mdm_server.audit.canonical import canonical_bytes
 from mdm_server.audit.models import AuditEvent
-from mdm_server.audit.service import canonical_document
+from mdm_server.audit.service import Actor, canonical_document, record
 from mdm_server.db import build_engine
 from mdm_server.migrate import upgrade
 from tests.audit.log import NOW
 from tests.conftest import FakeClock, dispose_engine, make_settings
 from tests.databases import PostgresDatabases
 from tests.factories.devices import SimulatedDevice
-from tests.factories.staff import headers_for
+from tests.factories.staff import context_of, headers_for
 from tests.server.test_audit_search import person, vehicle
 from tests.server.test_secure import Scene, make_scene
 
@@ -99,6 +99,38 @@ class TestDemand:
         later = demand_of(made, days=7)["hourly"]
         assert by_type(later)["person_search"][-4:] == [2, 0, 0, 0]
         assert later["refused"][-4:] == [2, 0, 0, 0]
+
+    def test_each_transaction_falls_in_its_own_hour_and_day(
+        self, app: FastAPI, client: TestClient, clock: FakeClock
+    ) -> None:
+        clock.now = datetime(2026, 12, 4, 17, 30, tzinfo=UTC)
+        at = {
+            "this hour": (datetime(2026, 12, 4, 17, 5, tzinfo=UTC), "answered"),
+            "after midnight": (datetime(2026, 12, 4, 0, 10, tzinfo=UTC), "answered"),
+            "before midnight": (datetime(2026, 12, 3, 23, 59, tzinfo=UTC), "refused:x"),
+            "25 hours ago": (datetime(2026, 12, 3, 16, 0, tzinfo=UTC), "answered"),
+            "13 days ago": (datetime(2026, 11, 21, 12, 0, tzinfo=UTC), "answered"),
+            "14 days ago": (datetime(2026, 11, 20, 23, 59, tzinfo=UTC), "answered"),
+            "elsewhere": (datetime(2026, 12, 4, 17, 6, tzinfo=UTC), "answered"),
+        }
+        with context_of(app).database.unit_of_work() as session:
+            for name, (when, outcome) in at.items():
+                detail = {"type": "vehicle_search", "purpose": "ROAD_TRAFFIC", "outcome": outcome}
+                detail["division"] = "south" if name == "elsewhere" else "north"
+                record(session, actor=Actor.system("t"), action="transaction.vehicle_search",
+                       now=when, detail=detail)  # fmt: skip
+        supervisor = headers_for(app, "supervisor", division="north")
+        demand = client.get(DEMAND, params={"days": 14}, headers=supervisor).json()
+        hourly, daily = demand["hourly"], demand["daily"]
+        assert hourly["starts"][0] == "2026-12-03T18:00:00Z"
+        assert hourly["starts"][-1] == "2026-12-04T17:00:00Z"
+        answered = by_type(hourly)["vehicle_search"]
+        assert [i for i, n in enumerate(answered) if n] == [6, 23]  # 00:00 and 17:00
+        assert [i for i, n in enumerate(hourly["refused"]) if n] == [5]  # 23:00
+        assert daily["starts"][0] == "2026-11-21T00:00:00Z"
+        assert by_type(daily)["vehicle_search"] == [1] + [0] * 11 + [1, 2]
+        assert daily["refused"] == [0] * 12 + [1, 0]
+        assert daily["total"] == 4 and daily["refused_total"] == 1
 
 
 def old_event(seq: int, action: str, detail: dict[str, Any]) -> dict[str, Any]:
