@@ -1,11 +1,12 @@
 """The console's server time on a force-sized install: 10,000 devices and 1,000,000 audit
 events on SQLite.
 
-For each page (the fleet overview, the device list, an officer's audit search) the server's
-time to answer, measured in process (the app called through its ASGI interface, as a browser's
-request would reach it after the network), median and 95th percentile over `--runs`
-requests. The baseline, in the same run: the JSON API route the page stands for (the page
-calls that route's function, then draws), so the ratio is what drawing the page adds.
+For each page (the fleet overview, the device list, a division's demand, an officer's audit
+search) the server's time to answer, measured in process (the app called through its ASGI
+interface, as a browser's request would reach it after the network), median and 95th
+percentile over `--runs` requests. The baseline, in the same run: the JSON API route the page
+stands for (the page calls that route's function, then draws), so the ratio is what drawing
+the page adds.
 
 Ends with one JSON line.
 
@@ -155,13 +156,22 @@ def main() -> None:
         with TestClient(app) as page_client, TestClient(app) as api_client:
             admin = create_staff(app, role="it_admin")
             auditor = create_staff(app, role="auditor")
+            supervisor = create_staff(app, role="supervisor", division="D0")
             admin_api = bearer(app, admin)
             auditor_api = bearer(app, auditor)
+            supervisor_api = bearer(app, supervisor)
             officer = OFFICERS[123]
             figures = {}
             for name, page, api, user, token in (
                 ("fleet overview", "/console/fleet", "/api/v1/fleet/summary", admin, admin_api),
                 ("device list", "/console/devices", "/api/v1/devices?limit=50", admin, admin_api),
+                (
+                    "demand (one division, 14 days)",
+                    "/console/demand",
+                    "/api/v1/demand?days=14",
+                    supervisor,
+                    supervisor_api,
+                ),
                 (
                     "audit search (one officer)",
                     f"/console/audit?officer={officer}",
@@ -182,7 +192,7 @@ def main() -> None:
                     "ratio": round(page_p50 / api_p50, 2),
                 }
                 print(
-                    f"{name:28} page p50 {page_p50:7.1f} ms  p95 {page_p95:7.1f} ms   "
+                    f"{name:31} page p50 {page_p50:7.1f} ms  p95 {page_p95:7.1f} ms   "
                     f"API (baseline) p50 {api_p50:7.1f} ms  p95 {api_p95:7.1f} ms   "
                     f"page/API {page_p50 / api_p50:.2f}   target < 300 ms"
                 )

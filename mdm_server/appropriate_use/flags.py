@@ -3,6 +3,10 @@
 and over the last weeks every night (by the fleet's policy, which is when the volume rules,
 needing history, can run, and when a directory change reaches transactions already made).
 
+Only transactions the server let through are judged: one it refused (its outcome
+`refused:<code>`, mdm_server/secure/transactions.py) consulted nothing and disclosed nothing,
+so it raises no flag, neither as it is recorded nor at night.
+
 A flag is one per rule, officer and subject (or day); new evidence joins the flag it supports,
 and reopens it if it had been dismissed. Every flag raised or changed is an audit event. Its
 evidence is the audit event ids of the transactions, which the reviewer reads from the log
@@ -43,6 +47,25 @@ _RULES = "appropriate_use.rules."
 _VOLUME_RULES = _RULES + "volume_"
 _SHIFT_REACH = timedelta(days=2)  # longer than any shift plus the largest grace
 _JUDGED_DEVICE = ("non_compliant",)
+REFUSED = "refused:"  # the outcome of a transaction the server refused, before its code
+RecordedTransaction = tuple[uuid.UUID, datetime, Mapping[str, Any]]  # event id, time, detail
+
+
+def refused(outcome: object) -> bool:
+    """Whether a transaction's recorded outcome says the server refused it (so it was never
+    answered)."""
+    return isinstance(outcome, str) and outcome.startswith(REFUSED)
+
+
+def _judged(events: Iterable[RecordedTransaction]) -> list[Transaction]:
+    """The rules' view of the transactions they judge: those an officer made and the server
+    did not refuse."""
+    transactions = [
+        transaction_of(str(event_id), at, detail)
+        for event_id, at, detail in events
+        if not refused(detail.get("outcome"))
+    ]
+    return [tx for tx in transactions if tx.officer]
 
 
 def transaction_of(event_id: str, at: datetime, detail: Mapping[str, Any]) -> Transaction:
@@ -134,24 +157,26 @@ def _as_identities(transaction: Transaction, aliases: Mapping[str, str]) -> Tran
 
 
 def judge(
-    session: Session, *, settings: Mapping[str, Any], transaction: Transaction, now: datetime
+    session: Session, *, settings: Mapping[str, Any], event: RecordedTransaction, now: datetime
 ) -> list[Flag]:
     """The rules that need no history, over one transaction just recorded."""
     without_volume = {
         name: value for name, value in settings.items() if not name.startswith(_VOLUME_RULES)
     }
-    if not transaction.officer or not any(
+    judged = _judged([event])
+    if not judged or not any(
         value for name, value in without_volume.items() if name.startswith(_RULES)
     ):
-        return []  # no rule to run: spare the transaction the directory's queries
+        return []  # refused, or no rule to run: spare the transaction the directory's queries
+    (transaction,) = judged
     known, aliases = directory(
         session,
         officers=[transaction.officer],
         subjects=transaction.subjects,
         around=(transaction.at, transaction.at),
     )
-    judged = [_as_identities(transaction, aliases)]
-    return raise_flags(session, rules.review(without_volume, judged, known), now=now)
+    identified = [_as_identities(transaction, aliases)]
+    return raise_flags(session, rules.review(without_volume, identified, known), now=now)
 
 
 def raise_flags(session: Session, found: Iterable[rules.Flag], *, now: datetime) -> list[Flag]:
@@ -230,12 +255,11 @@ def scan(
     session: Session,
     *,
     settings: Mapping[str, Any],
-    events: Iterable[tuple[uuid.UUID, datetime, Mapping[str, Any]]],
+    events: Iterable[RecordedTransaction],
     now: datetime,
 ) -> list[Flag]:
     """Every rule over these transaction events (event id, time, detail) together."""
-    transactions = [transaction_of(str(event_id), at, detail) for event_id, at, detail in events]
-    transactions = [tx for tx in transactions if tx.officer]
+    transactions = _judged(events)
     known, aliases = directory(session, officers={tx.officer for tx in transactions})
     judged = [_as_identities(tx, aliases) for tx in transactions]
     return raise_flags(session, rules.review(settings, judged, known), now=now)

@@ -1,6 +1,6 @@
 """The search index of an event: who (the officer's collar number), which device, which
-division, what kind of transaction and for what purpose, and the subject keys of what it
-touched, taken from the event itself."""
+division, what kind of transaction, for what purpose and with what outcome, and the subject
+keys of what it touched, taken from the event itself."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def _text(value: Any, limit: int) -> str | None:
     return str(value)[:limit] if isinstance(value, str) and value else None
 
 
+def outcome_of(action: str, detail: Any) -> str | None:
+    """A transaction's outcome as its event records it (`answered`, `refused:<code>`,
+    `records_unavailable`); None for any other event."""
+    if not action.startswith("transaction.") or not isinstance(detail, dict):
+        return None
+    return _text(detail.get("outcome"), 64)
+
+
 def index_row(event: IndexedEvent) -> dict[str, Any]:
     detail = event.detail if isinstance(event.detail, dict) else {}
     device = detail.get("device_id") or (event.target_id if event.target_type == "device" else None)
@@ -46,6 +54,7 @@ def index_row(event: IndexedEvent) -> dict[str, Any]:
         if event.action.startswith("transaction.")
         else None,
         "purpose": _text(detail.get("purpose"), 32),
+        "outcome": outcome_of(event.action, detail),
     }
 
 

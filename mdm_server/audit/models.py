@@ -97,6 +97,7 @@ class AuditIndex(SQLModel, table=True):
     division: str | None = Field(default=None, max_length=64)
     transaction_type: str | None = Field(default=None, max_length=32)
     purpose: str | None = Field(default=None, max_length=32)
+    outcome: str | None = Field(default=None, max_length=64)  # of a transaction
 
 
 class AuditSubject(SQLModel, table=True):

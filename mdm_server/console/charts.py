@@ -1,15 +1,23 @@
-"""Charts as SVG drawn on the server: no script, no request anywhere, readable without colour.
+"""Charts: the server decides what to draw, Apache ECharts draws it in the browser.
 
-Each chart is an `<svg role="img">` with a `<title>` and `<desc>` for screen readers, and every
-bar carries its number as text, so the chart does not depend on colour or hover. Pages show a
-table of the same figures beside each chart."""
+ECharts (static/vendor/echarts/, served by Tabard itself) reads each chart's option from the
+`data-chart` attribute of an empty `<div>`; `console.js` loads the library when a page (or an
+htmx fragment) holds a chart and draws every one with the SVG renderer. No inline script and
+no style attribute is written, so the console's Content Security Policy stays strict.
+
+Each chart is `role="img"` with a label that says its title and every figure, for screen
+readers; horizontal bars carry their number as text, so nothing depends on colour or hover;
+pages show a table of the same figures beside each chart. Columns over time run oldest first,
+so the newest bucket is at the right edge, each column over its own label."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
@@ -23,6 +31,15 @@ TONES = {
     "info": "#1d5fa8",
     "muted": "#5a6472",
 }
+INK, MUTED, LINE = "#1b1f24", "#4a5563", "#c9d1dc"
+FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+APART = INK  # the series shown apart from the stack (refused transactions): a dashed line
+ROW_PX, COLUMNS_PX = 34, 300
+CHAR_PX = 7.2  # the width of a 12 px label's average character
+LABEL_ROTATION = 45
+LABEL_SPACING_PX = 22  # between rotated labels' baselines, so no two touch
+VALUE_AXIS_PX = 70  # the value axis, its labels and the margins: not room for columns
+DOTS_UP_TO = 31  # buckets, past which a line drawn apart is a line without a dot on each
 
 
 @dataclass(frozen=True)
@@ -32,98 +49,176 @@ class Bar:
     tone: str = "info"
 
 
-def _attr(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def bar_chart(title: str, bars: Sequence[Bar], *, width: int = 360) -> Markup:
-    """Horizontal bars, one per label, each with its count written beside it."""
-    row, label_w, gap = 26, 120, 6
-    height = max(1, len(bars)) * row + 8
-    top = max((bar.value for bar in bars), default=0) or 1
-    span = width - label_w - 50
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
-        f'xmlns="http://www.w3.org/2000/svg" focusable="false">',
-        f"<title>{_attr(title)}</title>",
-        "<desc>"
-        + _attr("; ".join(f"{bar.label}: {bar.value}" for bar in bars) or "no data")
-        + "</desc>",
-    ]
-    for index, bar in enumerate(bars):
-        y = 4 + index * row
-        length = round(span * bar.value / top) if bar.value else 0
-        colour = TONES.get(bar.tone, bar.tone)
-        parts.append(
-            f'<text x="{label_w - gap}" y="{y + 17}" text-anchor="end">{_attr(bar.label)}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{max(length, 1)}" height="{row - 8}" '
-            f'fill="{_attr(colour)}"/>'
-            f'<text x="{label_w + length + gap}" y="{y + 17}">{bar.value:,}</text>'
-        )
-    if not bars:
-        parts.append(f'<text x="{label_w}" y="20">No data yet</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - every interpolated value is escaped above
-
-
 @dataclass(frozen=True)
 class Series:
     name: str
     values: Sequence[int]
 
 
-def column_chart(
-    title: str, labels: Sequence[str], series: Sequence[Series], *, width: int = 720
+def _text_style(size: int = 13) -> dict[str, Any]:
+    return {"color": INK, "fontFamily": FONT, "fontSize": size}
+
+
+def _rotated_px(labels: Sequence[str]) -> int:
+    """How far the longest label reaches below the axis once rotated."""
+    longest = max((len(label) for label in labels), default=0) * CHAR_PX
+    return math.ceil(longest * math.sin(math.radians(LABEL_ROTATION)) + 12)
+
+
+def _chart(
+    title: str,
+    description: str,
+    option: dict[str, Any],
+    height: int,
+    *,
+    thin: dict[str, int] | None = None,
 ) -> Markup:
-    """Stacked columns over time (hours or days), with a legend and a value axis."""
-    height, left, bottom, top_pad = 260, 44, 40, 16
-    plot_w, plot_h = width - left - 10, height - bottom - top_pad
-    totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
-    tick = max(1, math.ceil(max(totals, default=0) / 4))  # whole numbers on the axis
-    top = tick * 4
-    step = plot_w / max(1, len(labels))
-    bar_w = max(2.0, step * 0.7)
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {width} {height + 24 * len(series)}" '
-        f'xmlns="http://www.w3.org/2000/svg" focusable="false">',
-        f"<title>{_attr(title)}</title>",
-        "<desc>"
-        + _attr("; ".join(f"{label}: {total}" for label, total in zip(labels, totals, strict=True)))
-        + "</desc>",
+    """The chart's placeholder: its accessible name, its height, its ECharts option, and
+    how console.js thins its time axis's labels (`thin`, for column charts)."""
+    option = {"animation": False, "textStyle": _text_style(), **option}
+    drawing: dict[str, Any] = {"height": height, "option": option}
+    if thin is not None:
+        drawing["thin"] = thin
+    data = json.dumps(drawing, separators=(",", ":"))
+    label = f"{title}. {description}" if description else title
+    return Markup(  # noqa: S704 - every interpolated value is escaped here
+        f'<div class="chart" role="img" aria-label="{escape(label)}" '
+        f'data-chart="{escape(data)}"></div>'
+    )
+
+
+def bar_chart(title: str, bars: Sequence[Bar]) -> Markup:
+    """Horizontal bars, one per label (first at the top), each with its count written beside
+    it."""
+    if not bars:
+        return Markup('<p class="muted">No data yet.</p>')
+    option = {
+        "grid": {"left": 8, "right": 56, "top": 4, "bottom": 4, "containLabel": True},
+        "xAxis": {"type": "value", "show": False, "minInterval": 1},
+        "yAxis": {
+            "type": "category",
+            "inverse": True,
+            "data": [bar.label for bar in bars],
+            "axisTick": {"show": False},
+            "axisLine": {"lineStyle": {"color": LINE}},
+            "axisLabel": {**_text_style(), "width": 140, "overflow": "truncate"},
+        },
+        "series": [
+            {
+                "type": "bar",
+                "barMaxWidth": 22,
+                "label": {"show": True, "position": "right", **_text_style()},
+                "data": [
+                    {"value": bar.value, "itemStyle": {"color": TONES.get(bar.tone, bar.tone)}}
+                    for bar in bars
+                ],
+            }
+        ],
+    }
+    description = "; ".join(f"{bar.label}: {bar.value:,}" for bar in bars)
+    return _chart(title, description, option, height=len(bars) * ROW_PX + 8)
+
+
+def _legend(keys: Sequence[tuple[str, str, bool]]) -> str:
+    """The legend as a list under the chart, wrapping as the page narrows: each key's swatch
+    (an SVG presentation attribute, which the CSP allows where a style attribute is not) and
+    its name."""
+    items = []
+    for name, colour, line in keys:
+        mark = (
+            f'<line x1="0" y1="7" x2="16" y2="7" stroke="{escape(colour)}" stroke-width="2" '
+            f'stroke-dasharray="4 2"/><circle cx="8" cy="7" r="3.5" fill="{escape(colour)}"/>'
+            if line
+            else f'<rect width="16" height="14" rx="2" fill="{escape(colour)}"/>'
+        )
+        items.append(
+            f'<li><svg class="swatch" width="16" height="14" aria-hidden="true" '
+            f'focusable="false">{mark}</svg>{escape(name)}</li>'
+        )
+    return f'<ul class="legend">{"".join(items)}</ul>'
+
+
+def column_chart(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    axis: str,
+    zone: str = "UTC",
+    apart: Series | None = None,
+) -> Markup:
+    """Stacked columns over time, oldest first, so the newest is at the right edge, each over
+    its own label, with a legend and a whole-number value axis. `axis` names the time axis
+    (and its zone); `apart` is drawn as a dashed line over the columns, never added to their
+    stack; the tooltip names each bucket with its `zone`. Where the chart is too narrow for
+    every label, console.js keeps every n-th counting back from the newest, which is always
+    labelled (`thin`)."""
+    totals = [sum(one.values[i] for one in series) for i in range(len(labels))]
+    colours = [PALETTE[number % len(PALETTE)] for number in range(len(series))]
+    drawn: list[dict[str, Any]] = [
+        {
+            "type": "bar",
+            "name": one.name,
+            "stack": "total",
+            "barMaxWidth": 40,
+            "itemStyle": {"color": colour},
+            "data": list(one.values),
+        }
+        for one, colour in zip(series, colours, strict=True)
     ]
-    for step in range(5):
-        value = tick * step
-        y = top_pad + plot_h - plot_h * step / 4
-        parts.append(
-            f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c9d1dc"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:,}</text>'
+    keys = [(one.name, colour, False) for one, colour in zip(series, colours, strict=True)]
+    if apart is not None:
+        drawn.append(
+            {
+                "type": "line",
+                "name": apart.name,
+                "symbol": "circle",
+                "symbolSize": 7,
+                "showSymbol": len(labels) <= DOTS_UP_TO,  # a dot per bucket, while they fit
+                "itemStyle": {"color": APART},
+                "lineStyle": {"color": APART, "type": "dashed", "width": 2},
+                "data": list(apart.values),
+            }
         )
-    label_every = max(1, math.ceil(len(labels) / 8))
-    for index, label in enumerate(labels):
-        x = left + index * step + (step - bar_w) / 2
-        base = float(top_pad + plot_h)
-        for number, one in enumerate(series):
-            value = one.values[index]
-            if not value:
-                continue
-            h = plot_h * value / top
-            base -= h
-            colour = PALETTE[number % len(PALETTE)]
-            parts.append(
-                f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{colour}"><title>{_attr(one.name)}, {_attr(label)}: {value}</title></rect>'
-            )
-        if index % label_every == 0:
-            parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{top_pad + plot_h + 16}" '
-                f'text-anchor="middle">{_attr(label)}</text>'
-            )
-    for number, one in enumerate(series):
-        y = height + 24 * number
-        colour = PALETTE[number % len(PALETTE)]
-        parts.append(
-            f'<rect x="{left}" y="{y - 12}" width="14" height="14" fill="{colour}"/>'
-            f'<text x="{left + 20}" y="{y}">{_attr(one.name)} ({sum(one.values):,})</text>'
-        )
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - every interpolated value is escaped above
+        keys.append((apart.name, APART, True))
+    option = {
+        # Drawn in the chart (richText), not as HTML with style attributes the CSP refuses;
+        # the bucket named with its zone, then each series' figure.
+        "tooltip": {
+            "trigger": "axis",
+            "renderMode": "richText",
+            "textStyle": _text_style(),
+            "formatter": "\n".join(
+                [f"{{b0}} ({zone})", *(f"{{a{n}}}: {{c{n}}}" for n in range(len(drawn)))]
+            ),
+        },
+        # The labels' room is kept by containLabel; the axis name's, under them, by `bottom`.
+        "grid": {"left": 8, "right": 16, "top": 16, "bottom": 28, "containLabel": True},
+        "xAxis": {
+            "type": "category",
+            "data": list(labels),
+            "name": axis,
+            "nameLocation": "middle",
+            "nameGap": _rotated_px(labels) + 16,
+            "nameTextStyle": _text_style(),
+            "axisTick": {"alignWithLabel": True, "interval": 0},
+            "axisLine": {"lineStyle": {"color": MUTED}},
+            "axisLabel": {**_text_style(12), "rotate": LABEL_ROTATION, "interval": 0},
+        },
+        "yAxis": {
+            "type": "value",
+            "minInterval": 1,
+            "splitLine": {"lineStyle": {"color": LINE}},
+            "axisLabel": _text_style(12),
+        },
+        "series": drawn,
+    }
+    figures = "; ".join(
+        f"{label}: {total:,}" for label, total in zip(labels, totals, strict=True) if total
+    )
+    description = f"{sum(totals):,} in all" + (f"; {figures}" if figures else "")
+    if apart is not None:
+        description += f". {apart.name}: {sum(apart.values):,} in all"
+    thin = {"count": len(labels), "px": LABEL_SPACING_PX, "reserved": VALUE_AXIS_PX}
+    chart = _chart(title, description, option, height=COLUMNS_PX, thin=thin)
+    return chart + Markup(_legend(keys))  # noqa: S704 - _legend escapes every value

@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mdm_server.console.templating import is_htmx, render
+from mdm_server.console.templating import is_htmx, plain, render
 
 PREFIX = "/console"
 CONTENT_SECURITY_POLICY = (
@@ -75,8 +75,11 @@ def render_error(
     headers.pop("WWW-Authenticate", None)
     problems = detail if isinstance(detail, list) else []
     message = detail if isinstance(detail, str) else ""
-    if isinstance(detail, dict):
-        message = str(detail.get("message") or detail)
+    if isinstance(detail, dict):  # a message, and what else the error says, in words
+        rest = {key: value for key, value in detail.items() if key != "message"}
+        message = plain(detail.get("message") or rest)
+        if detail.get("message") and rest:
+            message += f" ({plain(rest)})"
     return render(
         request,
         "error.html",

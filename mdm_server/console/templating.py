@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from mdm_server.audit.search import device_time
 from mdm_server.console.navigation import menu_for
@@ -21,30 +24,75 @@ _environment = Environment(
 )
 
 
-def when(value: datetime | date | None) -> str:
-    """A time as staff read it: UTC, to the minute."""
-    if value is None:
-        return "never"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    return value.isoformat()
-
-
-def stamp(value: str | datetime | None) -> str:
-    """An instant from an event (RFC 3339 text or a datetime) as people read it: UTC, to the
-    second. Text that is not a time is shown as it is."""
+def when(value: datetime | date | str | None) -> str:
+    """A time as staff read it: in UTC, to the second, saying so (the console shows every
+    time in UTC). Takes a datetime (one without a zone is UTC, as Tabard stores them) or an
+    ISO 8601 text, such as an audit event's `time`."""
     if value is None or value == "":
-        return ""
+        return "never"
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            return value
-    else:
-        moment = value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            return str(value)
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo is not None else value
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.isoformat()  # a date: no time, no zone
+
+
+def when_markup(value: datetime | date | str | None) -> Markup:
+    """`when` for a page: a `<time>` that may break between its date and its time of day,
+    never inside either."""
+    text = when(value)
+    date_part, _, rest = text.partition(" ")
+    if not rest:
+        return Markup("{}").format(text)
+    moment = value if isinstance(value, datetime) else None
+    stamp = f' datetime="{escape(moment.isoformat())}"' if moment else ""
+    return Markup(  # noqa: S704 - both parts are escaped
+        f'<time{stamp}><span class="nowrap">{escape(date_part)}</span> '
+        f'<span class="nowrap">{escape(rest)}</span></time>'
+    )
+
+
+def plain(value: Any) -> str:
+    """A value in words, never as Python writes it: lists as `a, b`, mappings as `key: value;
+    ...`, yes and no, none, times by `when`."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, Mapping):
+        pairs = [f"{str(key).replace('_', ' ')}: {plain(item)}" for key, item in value.items()]
+        return "; ".join(pairs) or "none"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(plain(item) for item in value) or "none"
+    return str(value)
+
+
+def dotted(value: object) -> Markup:
+    """A dotted name (`transaction.person_search`, `device.min_android_version`) that may
+    break after a dot, never inside a part."""
+    parts = re.split(r"(?<=\.)", str(value))  # each part keeps its dot
+    return Markup("<wbr>").join(escape(part) for part in parts)
+
+
+def short_id(value: object) -> str:
+    """The first eight characters of an id, as the CLI shows them and every command takes."""
+    return str(value)[:8]
+
+
+def outcome(value: str | None) -> str:
+    """A transaction's recorded outcome in words: `refused:purpose_not_allowed` is
+    `refused: purpose not allowed`."""
+    if not value:
+        return ""
+    kind, _, why = value.partition(":")
+    words = kind.replace("_", " ")
+    return f"{words}: {why.replace('_', ' ')}" if why else words
 
 
 def ago(value: datetime | None, now: datetime) -> str:
@@ -101,7 +149,16 @@ TONES: dict[str, str] = {
 }
 
 
-_environment.filters.update(when=when, thousands=thousands, stamp=stamp)
+_environment.filters.update(
+    when=when_markup,
+    when_text=when,  # in attributes (title="...")
+    thousands=thousands,
+    plain=plain,
+    short_id=short_id,
+    outcome=outcome,
+    dotted=dotted,
+    stamp=when,  # an event's instant, inside <time class="instant"> (event_time.html)
+)
 _environment.globals.update(tone=TONES, device_time=device_time)
 
 
@@ -132,6 +189,13 @@ def render(
         ago=lambda value: ago(value, now),
         csrf_token=getattr(principal, "csrf_token", values.get("csrf_token", "")),
     )
+    path = request.url.path
+    here = [
+        item.href
+        for item in values["menu"]
+        if path == item.href or path.startswith(item.href + "/")
+    ]
+    values["current"] = max(here, key=len, default=None)  # the most specific menu item
     compiled = _environment.get_template(template)
     if is_htmx(request) and "fragment" in compiled.blocks:
         context = compiled.new_context(values)

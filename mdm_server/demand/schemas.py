@@ -13,15 +13,26 @@ class TypeSeries(BaseModel):
 
 
 class Buckets(BaseModel):
-    """Transactions per type over consecutive buckets (hours or days, in UTC)."""
+    """Answered transactions per type over consecutive buckets (hours or days, in UTC), oldest
+    first, so the newest is last; refused and unanswered ones apart, never in `series` or
+    `total`."""
 
-    starts: list[datetime]
-    series: list[TypeSeries]
-    total: int
+    starts: list[datetime] = Field(description="Each bucket's start (UTC), oldest first.")
+    series: list[TypeSeries] = Field(description="Answered transactions, one series per type.")
+    total: int = Field(description="Answered transactions in all the buckets.")
+    refused: list[int] = Field(
+        description="Transactions the server refused (policy), per bucket; not in `total`."
+    )
+    refused_total: int
+    unanswered: list[int] = Field(
+        description="Transactions the records system did not answer, per bucket; not in `total`."
+    )
+    unanswered_total: int
 
 
 class Workload(BaseModel):
-    """Missing-person and safeguarding work per day, over the same days."""
+    """Missing-person and safeguarding work per day (answered transactions), over the same
+    days."""
 
     starts: list[datetime]
     missing_person: list[int]

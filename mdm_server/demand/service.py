@@ -1,26 +1,30 @@
 """Counting a division's demand from the audit index and its devices' health.
 
 Transactions are the `transaction.*` events the audit index holds with the officer's
-division; nothing here reads a subject or a name, only types, purposes and times.
+division; nothing here reads a subject or a name, only types, purposes, outcomes and times.
+Demand is what was answered: a transaction the server refused (outcome `refused:<code>`) or the
+records system did not answer is counted apart, never in a total or in the workload.
 Missing-person work is a `missing_person_report`, or any transaction whose purpose code is
-MISSING_PERSON; safeguarding work is any transaction whose purpose code begins SAFEGUARD."""
+MISSING_PERSON; safeguarding work is any transaction whose purpose code begins SAFEGUARD.
+Buckets run oldest first, so the current hour (or day) is the last."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from mdm_server.audit.models import AuditIndex
-from mdm_server.auth.models import StaffUser
+from mdm_server.appropriate_use.flags import refused
+from mdm_server.demand import repository
+from mdm_server.demand.repository import HourCount
 from mdm_server.demand.schemas import Buckets, Demand, DivisionHealth, TypeSeries, Workload
-from mdm_server.devices.models import Device, DeviceState
 from policies.document import TransactionTypeName
 
 TYPES: tuple[str, ...] = TransactionTypeName.__args__  # type: ignore[attr-defined]
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+ANSWERED = "answered"
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:
@@ -29,26 +33,50 @@ def _floor(moment: datetime, step: timedelta) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _buckets(rows: list[tuple[datetime, str]], first: datetime, step: timedelta, n: int) -> Buckets:
-    counts: dict[str, list[int]] = defaultdict(lambda: [0] * n)
-    for occurred_at, kind in rows:
-        index = int((occurred_at - first) / step)
-        if 0 <= index < n:
-            counts[kind][index] += 1
-    series = [TypeSeries(type=kind, counts=counts[kind]) for kind in TYPES if kind in counts]
+def _buckets(counts: Iterable[HourCount], first: datetime, step: timedelta, n: int) -> Buckets:
+    answered: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    refusals, unanswered = [0] * n, [0] * n
+    for one in counts:
+        index = int((_floor(one.hour, step) - first) / step)
+        if not 0 <= index < n:
+            continue
+        if one.outcome == ANSWERED:
+            answered[one.type][index] += one.count
+        elif refused(one.outcome):
+            refusals[index] += one.count
+        else:
+            unanswered[index] += one.count
+    series = [TypeSeries(type=kind, counts=answered[kind]) for kind in TYPES if kind in answered]
     return Buckets(
         starts=[first + step * i for i in range(n)],
         series=series,
         total=sum(sum(one.counts) for one in series),
+        refused=refusals,
+        refused_total=sum(refusals),
+        unanswered=unanswered,
+        unanswered_total=sum(unanswered),
+    )
+
+
+def _workload(counts: Iterable[HourCount], first_day: datetime, days: int) -> Workload:
+    missing, safeguarding = [0] * days, [0] * days
+    for one in counts:
+        index = int((_floor(one.hour, DAY) - first_day) / DAY)
+        if one.outcome != ANSWERED or not 0 <= index < days:
+            continue
+        if one.type == "missing_person_report" or one.purpose == "MISSING_PERSON":
+            missing[index] += one.count
+        if one.purpose is not None and one.purpose.startswith("SAFEGUARD"):
+            safeguarding[index] += one.count
+    return Workload(
+        starts=[first_day + DAY * i for i in range(days)],
+        missing_person=missing,
+        safeguarding=safeguarding,
     )
 
 
 def _health(session: Session, division: str, *, now: datetime) -> DivisionHealth:
-    rows = session.execute(
-        select(col(Device.compliance_status), col(Device.last_seen_at), col(Device.lost_at))
-        .join(StaffUser, col(StaffUser.id) == col(Device.officer_id))
-        .where(col(StaffUser.division) == division, col(Device.state) == DeviceState.active)
-    ).all()
+    rows = repository.active_devices(session, division=division)
     compliance = Counter(status or "not_evaluated" for status, _, _ in rows)
     return DivisionHealth(
         devices=len(rows),
@@ -59,41 +87,19 @@ def _health(session: Session, division: str, *, now: datetime) -> DivisionHealth
 
 
 def demand(session: Session, *, division: str, days: int, now: datetime) -> Demand:
-    """The division's transactions by type per hour (24 h) and per day (`days`), its
+    """The division's answered transactions by type per hour (the last 24 hours, the current
+    one last) and per day (`days`, today last), refused and unanswered ones apart, its
     missing-person and safeguarding workload, and its devices' health."""
     first_day = _floor(now, DAY) - DAY * (days - 1)
     first_hour = _floor(now, HOUR) - HOUR * 23
-    since = min(first_day, first_hour)
-    rows = session.execute(
-        select(
-            col(AuditIndex.occurred_at), col(AuditIndex.transaction_type), col(AuditIndex.purpose)
-        ).where(
-            col(AuditIndex.division) == division,
-            col(AuditIndex.transaction_type).is_not(None),
-            col(AuditIndex.occurred_at) >= since,
-            col(AuditIndex.action).startswith("transaction."),
-        )
-    ).all()
-    typed = [(occurred_at, str(kind)) for occurred_at, kind, _ in rows]
-    missing = [0] * days
-    safeguarding = [0] * days
-    for occurred_at, kind, purpose in rows:
-        index = int((occurred_at - first_day) / DAY)
-        if not 0 <= index < days:
-            continue
-        if kind == "missing_person_report" or purpose == "MISSING_PERSON":
-            missing[index] += 1
-        if purpose is not None and purpose.startswith("SAFEGUARD"):
-            safeguarding[index] += 1
+    counts = repository.transactions_by_hour(
+        session, division=division, since=min(first_day, first_hour)
+    )
     return Demand(
         division=division,
         generated_at=now,
-        hourly=_buckets(typed, first_hour, HOUR, 24),
-        daily=_buckets(typed, first_day, DAY, days),
-        workload=Workload(
-            starts=[first_day + DAY * i for i in range(days)],
-            missing_person=missing,
-            safeguarding=safeguarding,
-        ),
+        hourly=_buckets(counts, first_hour, HOUR, 24),
+        daily=_buckets(counts, first_day, DAY, days),
+        workload=_workload(counts, first_day, days),
         health=_health(session, division, now=now),
     )

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags, justification
-from mdm_server.appropriate_use.flags import RULES_ACTOR, transaction_of
+from mdm_server.appropriate_use.flags import RULES_ACTOR
 from mdm_server.audit.service import record
 from mdm_server.audit.subjects import SubjectKeys, unique
 from mdm_server.auth import repository as staff_repository
@@ -202,9 +202,7 @@ def _record(
         target_id=caller.device.id,
         detail=detail,
     )
-    flags.judge(
-        session, settings=settings, transaction=transaction_of(str(event_id), now, detail), now=now
-    )
+    flags.judge(session, settings=settings, event=(event_id, now, detail), now=now)
     return event_id
 
 

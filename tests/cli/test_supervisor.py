@@ -14,8 +14,10 @@ from tests.cli.conftest import REPR_MARKS, Live, cells, row_of
 from tests.factories.staff import context_of
 
 
-def record_transactions(live: Live, *, division: str, kinds: list[str]) -> None:
-    """Transactions as the gateway records them (answered), in `division`, this hour."""
+def record_transactions(
+    live: Live, *, division: str, kinds: list[str], outcome: str = "answered"
+) -> None:
+    """Transactions as the gateway records them, in `division`, this hour."""
     context = context_of(live.app)
     with context.database.unit_of_work() as session:
         for kind in kinds:
@@ -29,7 +31,7 @@ def record_transactions(live: Live, *, division: str, kinds: list[str]) -> None:
                     "division": division,
                     "type": kind,
                     "purpose": "INVESTIGATION",
-                    "outcome": "answered",
+                    "outcome": outcome,
                 },
             )
 
@@ -40,6 +42,9 @@ class TestDemand:
             live, division="north", kinds=["person_search", "person_search", "vehicle_search"]
         )
         record_transactions(live, division="south", kinds=["person_search"])
+        record_transactions(
+            live, division="north", kinds=["person_search"], outcome="refused:not_compliant"
+        )
         live.login("supervisor", division="north")
 
         view = live.json("demand", "--days", "7")
@@ -48,11 +53,20 @@ class TestDemand:
 
         shown = live.ok("demand", "--days", "7").stdout
         assert "Demand in division north, as of " in shown and " UTC." in shown
-        hourly = shown[shown.index("Hourly (total 3)") : shown.index("Daily (total 3)")]
-        assert cells(row_of(hourly, "person_search")) == ["from", "person_search", "vehicle_search"]
+        # Answered demand is the total; the refused transaction is shown apart, never added.
+        hourly = shown[
+            shown.index("Hourly (total 3, refused total 1") : shown.index("Daily (total 3")
+        ]
+        assert cells(row_of(hourly, "person_search")) == [
+            "from",
+            "person_search",
+            "vehicle_search",
+            "refused",
+            "unanswered",
+        ]
         this_hour = live.clock().replace(minute=0, second=0, microsecond=0)
         row = cells(row_of(hourly, this_hour.strftime("%Y-%m-%d %H:%M:%S UTC")))
-        assert row[1:] == ["2", "1"]
+        assert row[1:] == ["2", "1", "1", "0"]
         assert len([line for line in hourly.splitlines() if " UTC " in line]) == 24
         workload = shown[shown.index("Workload") :]
         assert cells(row_of(workload, "safeguarding")) == ["from", "missing person", "safeguarding"]

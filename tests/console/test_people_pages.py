@@ -15,6 +15,15 @@ from tests.server.test_secure import Scene
 from tests.support import audit_events
 
 
+def tile(html: str, label: str) -> str:
+    """The figure on the page's tile with this label."""
+    found = re.search(
+        rf'<span class="figure">([\d,]+)</span><span class="label">{re.escape(label)}</span>', html
+    )
+    assert found, f"no tile {label!r}"
+    return found.group(1)
+
+
 class TestOfficer:
     def test_reports_their_device_lost_and_its_key_is_destroyed(
         self, scene: Scene, app: FastAPI, database: Database
@@ -58,15 +67,25 @@ class TestSupervisor:
         page = mine.get("/console/demand")
         assert page.status_code == 200
         assert "person search" in page.text
-        figure = re.search(
-            r'<span class="figure">(\d+)</span><span class="label">transactions, last 24 h',
-            page.text,
-        )
-        assert figure and figure.group(1) == "3"
+        assert tile(page.text, "transactions answered, last 24 h") == "3"
         assert "Alpha" not in page.text
         other = browser_for("supervisor", division="elsewhere").get("/console/demand")
-        figure = re.search(
-            r'<span class="figure">(\d+)</span><span class="label">transactions, last 24 h',
-            other.text,
-        )
-        assert figure and figure.group(1) == "0"
+        assert tile(other.text, "transactions answered, last 24 h") == "0"
+
+    def test_refused_transactions_are_shown_apart_and_never_counted(
+        self, scene: Scene, browser_for: Callable[..., Browser]
+    ) -> None:
+        token = str(scene.first_entry()["session_token"])
+        assert scene.transact(token, person("Alpha")).status_code == 200
+        refused = {**person("Beta"), "purpose": "ROAD_TRAFFIC"}  # not a person-search purpose
+        assert scene.transact(token, refused).status_code == 403
+        page = browser_for("supervisor", division=scene.officer.division).get("/console/demand")
+        assert tile(page.text, "transactions answered, last 24 h") == "1"
+        assert tile(page.text, "transactions answered, last 14 days") == "1"
+        assert tile(page.text, "refused by policy, last 14 days (not counted)") == "1"
+        assert "Answered transactions per hour, last 24 hours. 1 in all" in page.text
+        assert "refused (not counted): 1 in all" in page.text
+        now = scene.clock()
+        this_hour = now.strftime("%a %d %b, %H:00") + " UTC"
+        last_row = re.findall(r"<tr><td class=\"nowrap\">([^<]+)</td>", page.text)[23]
+        assert last_row == this_hour  # the hour table runs oldest first: the current hour last

@@ -1,6 +1,7 @@
-"""Driving Debian's Chromium with Playwright against a live `tabard serve`: each page's
-screenshot kept as a test artefact, every console error and every request leaving the
-server recorded so the test can insist there are none."""
+"""Driving Debian's Chromium with Playwright against a live `tabard serve`: each page
+photographed at the widths the console is used at (1400 and 800 CSS px) and kept as a test
+artefact, every console error (a Content Security Policy violation among them) and every
+request leaving the server recorded so the test can insist there are none."""
 
 from __future__ import annotations
 
@@ -88,22 +89,49 @@ def accessibility_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
     return [f"{page.url}: {line}" for line in result]
 
 
+WIDTHS = (1400, 800)  # a desk's console, and a Galaxy Tab A held upright
+SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def drawn(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until every chart on the page is drawn, and the page has painted since (charts
+    redraw to their new width as the window is resized)."""
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('[data-chart]'))"
+        ".every(chart => chart.dataset.drawn === 'true' && chart.querySelector('svg'))"
+    )
+    page.evaluate(SETTLED)
+
+
 @dataclass
 class Camera:
-    """Numbered full-page screenshots, one folder per test run."""
+    """Numbered full-page screenshots at each width, one folder per test run."""
 
     folder: Path
     taken: list[Path] = field(default_factory=list)
     inaccessible: list[str] = field(default_factory=list)
+    shots: int = 0
 
-    def shoot(self, page, name: str) -> Path:  # type: ignore[no-untyped-def]
-        """A full-page screenshot, and the page's accessibility checked as it stands."""
+    def shoot(self, page, name: str) -> list[Path]:  # type: ignore[no-untyped-def]
+        """The page photographed whole at 1400 and at 800 px wide, its accessibility checked
+        at each, and the window put back as it was."""
+        self.shots += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        path = self.folder / f"{len(self.taken) + 1:02d}-{slug}.png"
-        page.screenshot(path=str(path), full_page=True)
-        self.taken.append(path)
-        self.inaccessible.extend(accessibility_violations(page))
-        return path
+        viewport = page.viewport_size
+        paths = []
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": viewport["height"]})
+            drawn(page)
+            path = self.folder / f"{self.shots:02d}-{slug}-{width}.png"
+            page.screenshot(path=str(path), full_page=True)
+            paths.append(path)
+            self.inaccessible.extend(
+                f"{line} ({width} px)" for line in accessibility_violations(page)
+            )
+        page.set_viewport_size(viewport)
+        drawn(page)
+        self.taken.extend(paths)
+        return paths
 
 
 @contextmanager

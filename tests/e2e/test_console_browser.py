@@ -1,15 +1,20 @@
 """The web console in a real browser (Debian's Chromium, headless, driven by Playwright)
 against a live `tabard serve` with a running agent on a virtual J5: each role signs in and
-does its key work by clicking. Every page is photographed into test-artifacts/console/; no
-page may log a console error or fetch anything from anywhere but the server."""
+does its key work by clicking. Every page is photographed at 1400 and at 800 px wide into
+test-artifacts/console/<backend>/; no page may log a console error (a Content Security Policy
+violation is one) or fetch anything from anywhere but the server."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -18,8 +23,9 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
+from tests.e2e import browser
 from tests.e2e.agents import agent_running
-from tests.e2e.browser import chromium, new_page
+from tests.e2e.browser import chromium, drawn, new_page
 from tests.e2e.harness import Tabard
 from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_j5
 
@@ -132,14 +138,19 @@ def officer_searches_themselves(tabard: Tabard, state: Path) -> None:
         *agent, "search", "person", "--surname", "Example", "--forename", "Pat",
         "--purpose", "INVESTIGATION", "--incident", "INC-20261202-0007", "--json",
     )  # fmt: skip
+    refused = tabard.run(
+        *agent, "search", "person", "--surname", "Example", "--forename", "Pat",
+        "--purpose", "SAFEGUARDING", "--incident", "INC-20261202-0007", "--json", check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0, refused.stdout  # the policy allows INVESTIGATION only
 
 
 def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
     page = new_page(browser, watch, tablet=False)
     sign_in(page, tabard.url, "admin", PASSWORD, first_time=False, camera=camera)
     assert page.url.endswith("/console/fleet")
-    page.locator("svg.chart").first.wait_for()
-    assert page.locator("svg.chart").count() >= 5
+    drawn(page)
+    expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(6)
     camera.shoot(page, "it fleet overview")
     nav(page, "Devices")
     page.get_by_label("State").select_option("active")
@@ -190,6 +201,10 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
     page.locator("[data-diff]").wait_for()
     camera.shoot(page, "it policy diff")
     nav(page, "Commands")
+    page.get_by_label("State").select_option("all")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**state=all")
+    expect(page.locator("tbody tr")).to_have_count(1)  # the wipe
     camera.shoot(page, "it commands")
     page.context.close()
 
@@ -201,8 +216,10 @@ def auditor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     page.get_by_label("Transaction type").select_option("person_search")
     page.get_by_role("button", name="Search").click()
     results = page.locator("#results tbody tr")
-    expect(results).to_have_count(1)
-    assert "surname: Example" in results.first.inner_text()
+    expect(results).to_have_count(2)  # newest first: the refused search, then the answered
+    assert "refused: purpose not allowed" in results.first.inner_text()
+    assert "surname: Example" in results.last.inner_text()
+    assert "answered" in results.last.inner_text()
     camera.shoot(page, "auditor search")
     tabard.run("audit", "checkpoint")
     results.first.locator("a").click()
@@ -240,10 +257,31 @@ def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[
     page = new_page(browser, watch)
     sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True, camera=camera)
     assert page.url.endswith("/console/demand")
-    expect(page.locator("svg.chart")).to_have_count(4)
-    tiles = page.locator(".tile .figure").all_inner_texts()
-    assert int(tiles[0]) >= 1  # transactions in the last 24 hours
+    drawn(page)
+    expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(4)
+    tiles = dict(
+        zip(
+            page.locator(".tile .label").all_inner_texts(),
+            page.locator(".tile .figure").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert tiles["transactions answered, last 24 h"] == "1"  # the refused one is not counted
+    assert tiles["refused by policy, last 14 days (not counted)"] == "1"
+    hourly = page.locator("[data-chart]").first
+    box = hourly.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] - 30, box["y"] + box["height"] / 2)  # the tooltip
+    page.locator("[data-chart] svg text", has_text="person search").first.wait_for()
+    page.mouse.move(0, 0)  # and away, so the photograph shows every label
+    for summary in page.locator("details summary").all():
+        summary.click()  # each chart's table, open beside it
     camera.shoot(page, "supervisor demand")
+    page.get_by_label("Days", exact=True).select_option("90")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**days=90")
+    drawn(page)
+    camera.shoot(page, "supervisor demand 90 days")
     page.context.close()
 
 
@@ -296,5 +334,41 @@ class TestConsoleInABrowser:
                 assert watch.errors == [], watch.errors
                 assert watch.foreign == [], watch.foreign
                 assert cam.inaccessible == [], "\n".join(cam.inaccessible)
-                assert len(cam.taken) >= 26
+                assert cam.shots >= 27 and len(cam.taken) == 2 * cam.shots
                 assert all(path.stat().st_size > 5_000 for path in cam.taken)
+
+
+class TestWhereTheBrowserTestRuns:
+    """It needs Chromium and nothing else: SQLite always, PostgreSQL as well when configured;
+    a missing Chromium skips it on a laptop and fails it in CI, which installs Chromium."""
+
+    def test_the_sqlite_run_needs_no_postgresql(self, tmp_path: Path) -> None:
+        """Its fixtures set up without TABARD_TEST_DATABASE_URL (pytest --setup-only): the
+        SQLite run goes ahead; only the PostgreSQL run is skipped."""
+        report = tmp_path / "report.xml"
+        env = {k: v for k, v in os.environ.items() if k not in ("TABARD_TEST_DATABASE_URL", "CI")}
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "--setup-only", "-q", "-p", "no:cacheprovider",
+             f"--junitxml={report}", f"{__file__}::TestConsoleInABrowser"],
+            capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=120,
+        )  # fmt: skip
+        cases = {
+            case.get("name", ""): [child.tag for child in case]
+            for case in ElementTree.parse(report).iter("testcase")
+        }
+        assert cases == {
+            "test_every_role_does_its_work_by_clicking[sqlite]": [],
+            "test_every_role_does_its_work_by_clicking[postgresql]": ["skipped"],
+        }
+
+    def test_a_missing_chromium_skips_on_a_laptop(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(browser, "CHROMIUM", "/nowhere/chromium")
+        monkeypatch.delenv("CI", raising=False)
+        with pytest.raises(pytest.skip.Exception):
+            browser.chromium_or_skip()
+
+    def test_a_missing_chromium_fails_in_ci(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(browser, "CHROMIUM", "/nowhere/chromium")
+        monkeypatch.setenv("CI", "true")
+        with pytest.raises(pytest.fail.Exception, match="installs Debian's chromium"):
+            browser.chromium_or_skip()

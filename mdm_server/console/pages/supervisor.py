@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, Series, bar_chart, column_chart
@@ -18,12 +19,19 @@ router = APIRouter(prefix="/console/demand", include_in_schema=False)
 SupervisorPage = Annotated[
     ConsolePrincipal, Depends(ConsoleAccess.like(demand_api.division_demand))
 ]
+HOUR_LABEL, DAY_LABEL = "%H:00", "%a %d %b"  # the zone is named on each axis and table: UTC
+SHORT_DAY_LABEL = "%d %b"  # past a month of days, the weekday is left out of the chart
 
 
-def _columns(title: str, buckets: Buckets, fmt: str) -> object:
-    labels = [start.strftime(fmt) for start in buckets.starts]
-    series = [Series(one.type.replace("_", " "), one.counts) for one in buckets.series]
-    return column_chart(title, labels, series)
+def _columns(title: str, buckets: Buckets, fmt: str, axis: str) -> Markup:
+    """Answered transactions stacked by type, refused ones as a line apart."""
+    return column_chart(
+        title,
+        [start.strftime(fmt) for start in buckets.starts],
+        [Series(one.type.replace("_", " "), one.counts) for one in buckets.series],
+        axis=axis,
+        apart=Series("refused (not counted)", buckets.refused) if buckets.refused_total else None,
+    )
 
 
 @router.get("")
@@ -33,15 +41,18 @@ def demand_view(
     context: ContextDep,
     days: Annotated[int, Query(ge=1, le=90)] = 14,
 ) -> HTMLResponse:
-    """Transactions per hour and per day, missing-person and safeguarding work, device health."""
+    """Answered transactions per hour and per day (refused ones apart), missing-person and
+    safeguarding work, device health."""
     demand = demand_api.division_demand(principal, context, days=days)
+    day_label = DAY_LABEL if days <= 31 else SHORT_DAY_LABEL
     workload = column_chart(
         "Missing-person and safeguarding work per day",
-        [start.strftime("%d %b") for start in demand.workload.starts],
+        [start.strftime(day_label) for start in demand.workload.starts],
         [
             Series("missing person", demand.workload.missing_person),
             Series("safeguarding", demand.workload.safeguarding),
         ],
+        axis="Day (UTC)",
     )
     health = bar_chart(
         "Devices by compliance",
@@ -56,8 +67,20 @@ def demand_view(
         principal=principal,
         demand=demand,
         days=days,
-        hourly=_columns("Transactions per hour, last 24 hours (UTC)", demand.hourly, "%H:00"),
-        daily=_columns(f"Transactions per day, last {days} days", demand.daily, "%d %b"),
+        hourly=_columns(
+            "Answered transactions per hour, last 24 hours",
+            demand.hourly,
+            HOUR_LABEL,
+            "Hour starting (UTC)",
+        ),
+        daily=_columns(
+            f"Answered transactions per day, last {days} days",
+            demand.daily,
+            day_label,
+            "Day (UTC)",
+        ),
         workload=workload,
         health=health,
+        hour_label=HOUR_LABEL,
+        day_label=DAY_LABEL,
     )

@@ -6,3 +6,74 @@ document.addEventListener("click", (event) => {
     window.print();
   }
 });
+
+// Charts: each <div data-chart> holds its ECharts option as JSON (mdm_server/console/charts.py).
+// Apache ECharts, served by Tabard itself, is loaded the first time a page or an htmx fragment
+// holds a chart, and draws each one with its SVG renderer (no canvas, no inline style).
+const ECHARTS = "/console/static/vendor/echarts/echarts.common.min.js";
+let echartsLoading = null;
+
+function loadEcharts() {
+  if (window.echarts) {
+    return Promise.resolve(window.echarts);
+  }
+  if (!echartsLoading) {
+    echartsLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = ECHARTS;
+      script.onload = () => resolve(window.echarts);
+      script.onerror = () => reject(new Error("could not load " + ECHARTS));
+      document.head.appendChild(script);
+    });
+  }
+  return echartsLoading;
+}
+
+// Columns over time: where the chart is too narrow for every label, keep every n-th counting
+// back from the newest (the right edge), so each label stays under its own column, none
+// touches another, and the newest is always labelled.
+function thinLabels(drawn, element, thin) {
+  const room = Math.max(element.clientWidth - thin.reserved, 1);
+  const every = Math.max(1, Math.ceil((thin.count * thin.px) / room));
+  if (element.dataset.every === String(every)) {
+    return;
+  }
+  element.dataset.every = String(every);
+  const last = thin.count - 1;
+  drawn.setOption({
+    xAxis: { axisLabel: { interval: (index) => (last - index) % every === 0 } },
+  });
+}
+
+function drawCharts(root) {
+  const pending = Array.from(root.querySelectorAll("[data-chart]:not([data-drawn])"));
+  if (root.matches && root.matches("[data-chart]:not([data-drawn])")) {
+    pending.push(root);
+  }
+  if (pending.length === 0) {
+    return;
+  }
+  for (const element of pending) {
+    element.dataset.drawn = "pending"; // htmx:load and DOMContentLoaded may both see it
+  }
+  loadEcharts().then((echarts) => {
+    for (const element of pending) {
+      const chart = JSON.parse(element.dataset.chart);
+      element.style.height = chart.height + "px"; // CSSOM, which the CSP allows
+      const drawn = echarts.init(element, null, { renderer: "svg" });
+      drawn.setOption(chart.option);
+      const fit = () => {
+        drawn.resize();
+        if (chart.thin) {
+          thinLabels(drawn, element, chart.thin);
+        }
+      };
+      fit();
+      new ResizeObserver(fit).observe(element);
+      element.dataset.drawn = "true";
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => drawCharts(document));
+document.addEventListener("htmx:load", (event) => drawCharts(event.target));
