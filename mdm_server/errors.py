@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("tabard.errors")
@@ -116,13 +117,27 @@ def _reply(
     return JSONResponse(error_body(code, detail), status_code=status, headers=headers or None)
 
 
-def _located(errors: Sequence[Any]) -> list[dict[str, str]]:
-    """Pydantic errors without the offending input values, which may be secrets."""
-    located = []
+# Pydantic's prefixes for a validator's own words: Python talking, not Tabard.
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def problem_text(message: object) -> str:
+    """A pydantic message as words for people: without Python's `Value error, ` prefix."""
+    text = str(message)
+    for prefix in _PYDANTIC_PREFIXES:
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
+def located(errors: Sequence[Any], *, where: str = "body") -> list[dict[str, str]]:
+    """Pydantic errors as `{"field", "problem"}`, without the offending input values, which
+    may be secrets."""
+    found = []
     for err in errors:
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
-        located.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", ""))})
-    return located
+        found.append({"field": ".".join(loc) or where, "problem": problem_text(err.get("msg"))})
+    return found
 
 
 async def _tabard_error(request: Request, exc: Exception) -> Response:
@@ -135,7 +150,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     errors = exc.errors()
     if any(err.get("type") == "json_invalid" for err in errors):
         return _reply(request, 400, "malformed_json", "the request body is not valid JSON", None)
-    return _reply(request, 422, "invalid_request", _located(errors), None)
+    return _reply(request, 422, "invalid_request", located(errors), None)
+
+
+async def _model_error(request: Request, exc: Exception) -> Response:
+    """A model built inside a route or service from what the caller sent (a reference too
+    short to be a device, say) refused it: the caller's mistake, so a located 422."""
+    assert isinstance(exc, ValidationError)
+    log.info("%s refused by %s inside %s", request.method, exc.title, request.url.path)
+    return _reply(request, 422, "invalid_request", located(exc.errors()), None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -165,5 +188,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every exception through one place."""
     app.add_exception_handler(TabardError, _tabard_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ValidationError, _model_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

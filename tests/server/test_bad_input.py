@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from mdm_server.audit.models import AuditEvent
 from mdm_server.auth.models import RefreshToken, StaffUser
+from mdm_server.commands.models import Command
 from mdm_server.config import Settings
 from mdm_server.db import Database
 from mdm_server.deps import PUBLIC
@@ -182,3 +183,39 @@ class TestErrorsThemselves:
 
     def test_every_response_carries_a_request_id(self, client: TestClient) -> None:
         assert len(client.get("/api/v1/health").headers["x-request-id"]) == 32
+
+
+class TestModelsBuiltInsideRoutes:
+    """A model a route or service builds from what the caller sent may refuse it; that is the
+    caller's mistake, answered as a located 422, never a 500."""
+
+    @pytest.mark.parametrize("reference", ["a", "ab", "abc"])
+    def test_retiring_by_a_reference_too_short_is_a_422(
+        self, app: FastAPI, admin_headers: dict[str, str], reference: str
+    ) -> None:
+        before = row_counts(app.state.context.database, Command, AuditEvent)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.post(
+                f"/api/v1/devices/{reference}/retire",
+                json={"reason": "screen smashed on patrol"},
+                headers=admin_headers,
+            )
+        assert response.status_code == 422, response.text
+        assert error_of(response) == "invalid_request"
+        [problem] = response.json()["detail"]
+        assert problem["field"] == "device"
+        assert "at least 4 characters" in problem["problem"]
+        assert row_counts(app.state.context.database, Command, AuditEvent) == before
+
+    def test_a_validators_own_words_carry_no_python_prefix(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        response = client.post(
+            "/api/v1/commands",
+            json={"type": "lock_device", "target": {}, "reason": "testing the lock"},
+            headers=admin_headers,
+        )
+        assert response.status_code == 422
+        problems = [item["problem"] for item in response.json()["detail"]]
+        assert "give exactly one of device, devices, group or filter" in problems
+        assert not any("Value error" in problem for problem in problems)
