@@ -164,13 +164,19 @@ async def _model_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     codes = {
+        400: "malformed_body",
         404: "not_found",
         405: "method_not_allowed",
         401: "unauthenticated",
         413: "payload_too_large",
     }
     code = codes.get(exc.status_code, "http_error")
-    detail = exc.detail if exc.status_code != 404 else f"no route for {request.url.path}"
+    detail: Detail = exc.detail
+    if exc.status_code == 404:
+        detail = f"no route for {request.url.path}"
+    elif exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # FastAPI's body reader failed on it: JSON nested past what the parser can follow.
+        detail = "the request body is nested too deeply to read"
     return _reply(request, exc.status_code, code, detail, dict(exc.headers or {}))
 
 
