@@ -17,6 +17,8 @@ from mdm_server.errors import AuthenticationError
 
 ALGORITHM = "EdDSA"
 KEY_FILE = "staff-tokens.key"
+# How far ahead of the server's clock a token may say it was issued (several API nodes).
+CLOCK_SKEW = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,14 @@ class StaffTokens:
             raise AuthenticationError("access token rejected: malformed claims") from None
         if now >= expires_at:
             raise AuthenticationError("access token expired; refresh it or log in again")
-        if issued_at > now + timedelta(seconds=30):
+        if issued_at > now + CLOCK_SKEW:
             raise AuthenticationError("access token issued in the future")
+        # A signature proves who issued the token, not that it was issued as configured: a
+        # token living longer than the configured lifetime was not made by `issue`.
+        if expires_at - issued_at > self._ttl:
+            raise AuthenticationError(
+                "access token lives longer than this server issues them; log in again"
+            )
         return StaffClaims(
             user_id=user_id,
             username=str(claims.get("name", "")),
