@@ -185,8 +185,14 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception(
         "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
     )
+    # Starlette answers this outside every middleware, so it adds the headers they would.
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Request-ID": request_id,
+    }
     return _reply(
-        request, 500, "internal_error", f"the server failed; quote request id {request_id}", None
+        request, 500, "internal_error", f"the server failed; quote request id {request_id}", headers
     )
 
 
