@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
+
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _not_a_number(value: object) -> object:
+    """Pydantic reads a number as seconds since 1970; the schema, and people, mean a date."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError("must be a date and time such as 2026-11-21T09:30:00Z")
+    return value
+
 
 Username = Annotated[
     str,
@@ -27,4 +39,10 @@ GroupName = Annotated[
     Field(description="A device group: lowercase letters, digits, '_' or '-', up to 64."),
 ]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
 DisplayName = Annotated[str, StringConstraints(max_length=128)]
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_not_a_number),
+    Field(description="A date and time in ISO 8601, with its zone: 2026-11-21T09:30:00Z."),
+]

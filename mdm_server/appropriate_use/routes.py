@@ -23,6 +23,7 @@ from mdm_server.appropriate_use.schemas import (
     JustificationRecord,
 )
 from mdm_server.deps import Auditor, ContextDep
+from mdm_server.errors import error_responses
 from mdm_server.validation import CollarNumber
 
 router = APIRouter(prefix="/api/v1/audit", tags=["appropriate use"])
@@ -103,7 +104,7 @@ def read_flag(flag_id: uuid.UUID, caller: Auditor, context: ContextDep) -> FlagD
         )
 
 
-@router.post("/flags/{flag_id}/review")
+@router.post("/flags/{flag_id}/review", responses=error_responses(409))
 def review_flag(
     flag_id: uuid.UUID, body: FlagReview, caller: Auditor, context: ContextDep
 ) -> FlagPublic:

@@ -17,7 +17,7 @@ from mdm_server.commands.schemas import LostDeviceReport, LostDeviceReported
 from mdm_server.commands.wakeups import Wakeups
 from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.models import Device
-from mdm_server.errors import InvalidRequestError, NotFoundError
+from mdm_server.errors import InvalidRequestError, NotFoundError, quoted
 from mdm_server.secure import keys
 
 LOST_COMMANDS = ("lock_device", "wipe_secure_side")
@@ -29,7 +29,8 @@ def _reported_device(session: Session, user_id: uuid.UUID, report: LostDeviceRep
         chosen = [d for d in mine if report.device in (d.serial, str(d.id))]
         if not chosen:
             raise NotFoundError(
-                f"no active device {report.device!r} is assigned to you", code="device_not_found"
+                f"no active device {quoted(report.device)} is assigned to you",
+                code="device_not_found",
             )
         return chosen[0]
     if not mine:

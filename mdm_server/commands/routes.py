@@ -36,7 +36,7 @@ from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
 from mdm_server.devices.service import device_actor
-from mdm_server.errors import InvalidRequestError
+from mdm_server.errors import InvalidRequestError, error_responses
 
 log = logging.getLogger("tabard.commands")
 commands_router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
@@ -55,7 +55,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-@commands_router.post("", status_code=201)
+@commands_router.post("", status_code=201, responses=error_responses(404, 409))
 def send_command(
     body: CommandCreate,
     principal: ITAdmin,
@@ -76,7 +76,7 @@ def send_command(
         )
 
 
-@commands_router.get("")
+@commands_router.get("", responses=error_responses(404))
 def list_commands(
     _: FleetReader,
     context: ContextDep,
@@ -125,7 +125,7 @@ def get_command(command_id: uuid.UUID, _: FleetReader, context: ContextDep) -> C
         return service.get_detail(session, command_id)
 
 
-@commands_router.post("/{command_id}/approve")
+@commands_router.post("/{command_id}/approve", responses=error_responses(409))
 def approve_command(
     command_id: uuid.UUID, principal: ITAdmin, context: ContextDep
 ) -> CommandDetail:
@@ -142,7 +142,7 @@ def approve_command(
         return service.get_detail(session, command_id)
 
 
-@commands_router.post("/{command_id}/cancel")
+@commands_router.post("/{command_id}/cancel", responses=error_responses(409))
 def cancel_command(
     command_id: uuid.UUID,
     principal: ITAdmin,
@@ -238,7 +238,7 @@ async def _hang_up(request: Request) -> None:
         pass
 
 
-@device_router.post("/commands/{command_id}/receipt")
+@device_router.post("/commands/{command_id}/receipt", responses=error_responses(409))
 def submit_receipt(
     command_id: uuid.UUID, body: ReceiptIn, caller: DeviceCaller, context: ContextDep
 ) -> ReceiptRecorded:
@@ -260,7 +260,7 @@ def submit_receipt(
         return ReceiptRecorded(command_id=command.id, state=command.state, duplicate=duplicate)
 
 
-@me_router.post("/device/lost")
+@me_router.post("/device/lost", responses=error_responses(404))
 def report_device_lost(
     principal: AnyStaff,
     context: ContextDep,

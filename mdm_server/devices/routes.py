@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -27,6 +26,8 @@ from mdm_server.devices.schemas import (
     DeviceRetire,
     PostureEntry,
 )
+from mdm_server.errors import error_responses
+from mdm_server.validation import Moment
 
 inventory_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 fleet_router = APIRouter(prefix="/api/v1/fleet", tags=["devices"])
@@ -48,8 +49,8 @@ def list_devices(
             description="compliant, in_grace, non_compliant, incompatible, unknown, not_evaluated"
         ),
     ] = None,
-    last_seen_before: datetime | None = None,
-    last_seen_after: datetime | None = None,
+    last_seen_before: Moment | None = None,
+    last_seen_after: Moment | None = None,
     search: Annotated[
         str | None,
         Query(max_length=64, pattern=r"^[A-Za-z0-9]*$", description="Start of serial or IMEI."),
@@ -147,7 +148,7 @@ def mark_device_found(reference: str, principal: ITAdmin, context: ContextDep) -
         )
 
 
-@device_router.post("/checkin")
+@device_router.post("/checkin", responses=error_responses(409))
 def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) -> CheckinResponse:
     """Report posture; the answer carries pending commands, the policy version the device
     should hold, and when to check in next."""

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 Short = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_.:@/-]*$")]
 Text = Annotated[str, StringConstraints(max_length=2000)]
@@ -23,15 +23,15 @@ class ProvisioningEvent(BaseModel):
     device: Short | None = Field(default=None, description="The manifest's target or usb:SERIAL.")
     serial: Short | None = Field(default=None, description="The serial the device reported.")
     model: Short | None = None
-    step: int | None = Field(default=None, ge=1, le=100)
+    step: StrictInt | None = Field(default=None, ge=1, le=100)
     step_key: Short | None = None
     outcome: Short | None = Field(
         default=None, description="A step's outcome, or a device's or run's status."
     )
     mode: Short | None = None
-    dry_run: bool = False
-    devices: int | None = Field(default=None, ge=0, le=100_000)
-    ms: int | None = Field(default=None, ge=0)
+    dry_run: StrictBool = False
+    devices: StrictInt | None = Field(default=None, ge=0, le=100_000)
+    ms: StrictInt | None = Field(default=None, ge=0)
     message: Text = ""
 
 
