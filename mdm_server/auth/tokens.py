@@ -88,7 +88,7 @@ class StaffTokens:
                 },
             )
         except jwt.PyJWTError as exc:
-            raise AuthenticationError(f"access token rejected: {exc}") from None
+            raise AuthenticationError(f"access token rejected: {_why(exc)}") from None
         try:
             issued_at = datetime.fromtimestamp(int(claims["iat"]), tz=now.tzinfo)
             expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
@@ -115,3 +115,18 @@ class StaffTokens:
             token_id=str(claims["jti"]),
             password_change_required=bool(claims.get("pwd_change", False)),
         )
+
+
+def _why(exc: jwt.PyJWTError) -> str:
+    """PyJWT's refusal in words (its own messages can quote Python's codec errors)."""
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "it was issued for another audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "it was issued by another server"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it lacks the `{exc.claim}` claim"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "its signature does not verify"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return f"it must be signed with {ALGORITHM}"
+    return "it is not a well-formed token; log in again"

@@ -174,6 +174,23 @@ class TestAccessToken:
         response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
         assert response.status_code == (200 if accepted else 401), response.text
 
+    @pytest.mark.parametrize(
+        ("token", "says"),
+        [
+            ("abc", "not a well-formed token"),
+            ("__4.e30.c2ln", "not a well-formed token"),  # a header that is not UTF-8
+            ("eyJhbGciOiJub25lIn0.e30.", "must be signed with EdDSA"),
+        ],
+    )
+    def test_a_refused_token_is_explained_in_words(
+        self, client: TestClient, token: str, says: str
+    ) -> None:
+        response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        detail = response.json()["detail"]
+        assert detail.startswith("access token rejected: ") and says in detail
+        assert "codec" not in detail and "padding" not in detail
+
     def test_disabling_an_account_ends_its_live_tokens(
         self, app: FastAPI, client: TestClient, admin_headers: dict[str, str]
     ) -> None:
