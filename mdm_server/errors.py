@@ -146,7 +146,8 @@ ERROR_STATUSES: dict[int, str] = {
     409: "Conflicts with the current state: already done, under way, or ambiguous.",
     410: "No longer available.",
     413: "The request body is larger than the server accepts.",
-    422: "Well-formed but not acceptable: `detail` lists each problem with its field.",
+    422: "Well-formed but not acceptable: `detail` lists each problem with its field, or says "
+    "what to change.",
     503: "A service this needs is unavailable; try again.",
 }
 

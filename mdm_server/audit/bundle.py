@@ -23,7 +23,6 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +30,7 @@ from typing import IO, Any
 from mdm_server.audit import merkle
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteSigner, NoteVerifier
+from mdm_server.audit.zipstream import Comparison, chunks, opened
 
 FORMAT = "tabard-audit-bundle/1"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -54,7 +54,6 @@ MAX_EVENTS_BYTES = 4 << 30
 MAX_OTHER_BYTES = 1 << 20
 MAX_TOTAL_BYTES = MAX_EVENTS_BYTES + len(MEMBERS) * MAX_OTHER_BYTES
 MAX_LINE_BYTES = 1 << 20  # one line of events.jsonl: an event and its proof
-CHUNK = 1 << 20
 
 README = """Tabard audit evidence bundle
 ============================
@@ -172,44 +171,6 @@ class Verified:
     seqs: list[int] = field(default_factory=list)
 
 
-class _Comparison(io.RawIOBase):
-    """A seekable sink for zipfile that keeps nothing: each write is compared with the bundle's
-    own bytes at the same offset. zipfile writes a member's header, its data, then the header
-    again with the CRC; the last write at an offset is the one that counts."""
-
-    def __init__(self, original: IO[bytes]) -> None:
-        super().__init__()
-        self._original = original
-        self._position = 0
-        self._end = 0
-        self._matches: dict[int, bool] = {}
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._position = offset if whence == io.SEEK_SET else self._end + offset
-        return self._position
-
-    def write(self, data: Any) -> int:
-        written = bytes(data)
-        self._original.seek(self._position)
-        self._matches[self._position] = self._original.read(len(written)) == written
-        self._position += len(written)
-        self._end = max(self._end, self._position)
-        return len(written)
-
-    def same_as_original(self) -> bool:
-        self._original.seek(0, io.SEEK_END)
-        return all(self._matches.values()) and self._end == self._original.tell()
-
-
 def _check_directory(archive: zipfile.ZipFile) -> None:
     """Refuse, from the zip's directory alone, a bundle that would take more than a genuine
     one to read: other members, a compressed member, or members larger than any bundle holds."""
@@ -238,24 +199,18 @@ def _check_directory(archive: zipfile.ZipFile) -> None:
         raise BundleError(f"the members add up to {total:,} bytes; at most {MAX_TOTAL_BYTES:,}")
 
 
-def _chunks(archive: zipfile.ZipFile, name: str) -> Iterator[bytes]:
-    with archive.open(name) as member:
-        while chunk := member.read(CHUNK):
-            yield chunk
-
-
 def _digests_of_canonical(archive: zipfile.ZipFile, original: IO[bytes]) -> dict[str, str]:
     """Each member's SHA-256, read once; and proof the zip's bytes are exactly those its
     contents give (rebuilt as `build` writes it, compared as it goes, held nowhere)."""
     digests: dict[str, str] = {}
-    comparison = _Comparison(original)
+    comparison = Comparison(original)
     with zipfile.ZipFile(comparison, "w", compression=zipfile.ZIP_STORED) as rebuilt:
         for info in archive.infolist():
             digest = hashlib.sha256()
             entry = _member_info(info.filename)
             entry.file_size = info.file_size  # as writestr sets it: decides zip64
             with rebuilt.open(entry, "w") as out:
-                for chunk in _chunks(archive, info.filename):
+                for chunk in chunks(archive, info.filename):
                     digest.update(chunk)
                     out.write(chunk)
             digests[info.filename] = digest.hexdigest()
@@ -264,24 +219,8 @@ def _digests_of_canonical(archive: zipfile.ZipFile, original: IO[bytes]) -> dict
     return digests
 
 
-@contextmanager
-def _opened(source: bytes | Path) -> Iterator[tuple[zipfile.ZipFile, IO[bytes]]]:
-    """The bundle as a zip, and a second handle on its bytes for the layout comparison."""
-    with ExitStack() as stack:
-        handles: list[IO[bytes]]
-        if isinstance(source, Path):
-            handles = [stack.enter_context(source.open("rb")) for _ in range(2)]
-        else:
-            handles = [io.BytesIO(source), io.BytesIO(source)]
-        try:
-            archive = stack.enter_context(zipfile.ZipFile(handles[0]))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-            raise BundleError(f"not a readable zip: {exc}") from None
-        yield archive, handles[1]
-
-
 def _small(archive: zipfile.ZipFile, name: str) -> bytes:
-    return b"".join(_chunks(archive, name))
+    return b"".join(chunks(archive, name))
 
 
 def verify(
@@ -292,13 +231,13 @@ def verify(
 ) -> Verified:
     """Check a bundle (its bytes, or a file read as a stream); BundleError names the first
     thing wrong. Memory stays small whatever the bundle holds: events are read line by line."""
-    with _opened(source) as (archive, original):
-        try:
+    try:
+        with opened(source) as (archive, original):
             return _verify(archive, original, verifier_key, progress)
-        except BundleError:
-            raise
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-            raise BundleError(f"not a readable zip: {exc}") from None
+    except BundleError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise BundleError(f"not a readable zip: {exc}") from None
 
 
 def _verify(
