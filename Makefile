@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench-checkin clean
+.PHONY: run test fuzz lint format bench-checkin clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tabard needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -30,6 +30,10 @@ run: $(VENV)/.installed
 ## test: install with dev extras and run the whole suite
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## fuzz: Schemathesis over the whole OpenAPI document as each staff role (also part of `make test`)
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest tests/fuzz -p no:cacheprovider -s $(PYTEST_ARGS)
 
 ## lint: ruff (lint and format) and mypy
 lint: $(VENV)/.installed-dev

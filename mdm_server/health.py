@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from mdm_server.deps import ContextDep, PublicAccess
-from mdm_server.errors import ServiceUnavailableError
+from mdm_server.errors import ServiceUnavailableError, error_responses
 from mdm_server.migrate import current_revision, head_revision
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
@@ -18,7 +18,7 @@ def health(_: PublicAccess) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
+@router.get("/ready", responses=error_responses(503))
 def ready(context: ContextDep, _: PublicAccess) -> dict[str, str]:
     """Readiness: the database answers and its schema is current."""
     try:

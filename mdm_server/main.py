@@ -29,7 +29,11 @@ from mdm_server.enrolment.routes import ca_router, tokens_router
 from mdm_server.enrolment.routes import device_router as enrolment_router
 from mdm_server.errors import install_error_handlers
 from mdm_server.health import router as health_router
-from mdm_server.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from mdm_server.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    ResponseHeadersMiddleware,
+)
 from mdm_server.policies.routes import assignments_router, compliance_router, policies_router
 from mdm_server.policies.routes import device_router as device_policy_router
 from mdm_server.provisioning.routes import provisioning_router
@@ -119,6 +123,8 @@ def create_app(
         app.include_router(router)
     install_docs(app)
     install_console(app)
+    # Outermost, so answers the other middleware make themselves (a 413) carry them too.
+    app.add_middleware(ResponseHeadersMiddleware)
     assert_every_route_declares_access(app)
     return app
 

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids with an access log, and a request body size limit."""
+"""Pure ASGI middleware: request ids with an access log, a request body size limit, and the
+headers every answer carries."""
 
 from __future__ import annotations
 
@@ -58,6 +59,49 @@ class RequestContextMiddleware:
                     (time.perf_counter() - started) * 1000,
                     request_id,
                 )
+
+
+API_PREFIX = "/api/"
+# Public material anyone may fetch, the same for every caller, that changes only when keys
+# rotate: a verifier may keep it a few minutes. Every other API answer is `no-store`.
+CACHEABLE: dict[str, bytes] = {
+    "/api/v1/ca": b"public, max-age=300",
+    "/api/v1/audit/verifier-key": b"public, max-age=300",
+}
+NO_STORE = b"no-store"
+
+
+class ResponseHeadersMiddleware:
+    """`X-Content-Type-Options: nosniff` on every answer, so no browser reads JSON or a
+    download as a page; and `Cache-Control: no-store` on every API answer, which carry tokens
+    and personal data that no proxy or browser cache may keep (RFC 9111 section 5.2.2.5),
+    except a successful answer of public material listed in CACHEABLE."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        api = path.startswith(API_PREFIX)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                if api:
+                    ok = 200 <= message["status"] < 300
+                    cache = CACHEABLE.get(path, NO_STORE) if ok else NO_STORE
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", cache))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class BodyTooLargeError(HTTPException):

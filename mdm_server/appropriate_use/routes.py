@@ -24,6 +24,7 @@ from mdm_server.appropriate_use.schemas import (
     JustificationRecord,
 )
 from mdm_server.deps import Auditor, ContextDep
+from mdm_server.errors import error_responses
 from mdm_server.short_ids import resolve_id
 from mdm_server.validation import CollarNumber
 
@@ -114,7 +115,7 @@ def read_flag(flag_id: FlagRef, caller: Auditor, context: ContextDep) -> FlagDet
         )
 
 
-@router.post("/flags/{flag_id}/review")
+@router.post("/flags/{flag_id}/review", responses=error_responses(409))
 def review_flag(
     flag_id: FlagRef, body: FlagReview, caller: Auditor, context: ContextDep
 ) -> FlagPublic:

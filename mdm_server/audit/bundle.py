@@ -22,13 +22,15 @@ import hmac
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from mdm_server.audit import merkle
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteSigner, NoteVerifier
+from mdm_server.audit.zipstream import Comparison, chunks, opened
 
 FORMAT = "tabard-audit-bundle/1"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -42,6 +44,16 @@ MEMBERS = (
     "events.jsonl",
 )
 SEAL = "bundle.note"
+
+# What `verify` will read, checked against the zip's directory before any member is opened.
+# A genuine bundle's members are stored, never compressed, so nothing is inflated at all; these
+# bound the bytes read. Measured (bench/bundle.py): events.jsonl takes 1,654 bytes an event at
+# a million events (a 20-hash inclusion proof each), 1.65 GB in all; no other member passes a
+# few KB whatever the bundle holds.
+MAX_EVENTS_BYTES = 4 << 30
+MAX_OTHER_BYTES = 1 << 20
+MAX_TOTAL_BYTES = MAX_EVENTS_BYTES + len(MEMBERS) * MAX_OTHER_BYTES
+MAX_LINE_BYTES = 1 << 20  # one line of events.jsonl: an event and its proof
 
 README = """Tabard audit evidence bundle
 ============================
@@ -87,20 +99,29 @@ def _b64(values: list[bytes]) -> list[str]:
     return [base64.b64encode(value).decode("ascii") for value in values]
 
 
+def _member_info(name: str) -> zipfile.ZipInfo:
+    """A member's entry: stored, fixed time and mode, so the zip follows from its contents."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.external_attr = 0o644 << 16
+    info.create_system = 3
+    return info
+
+
 def _zip(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, data in files.items():
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            archive.writestr(info, data)
+            archive.writestr(_member_info(name), data)
     return buffer.getvalue()
 
 
-def _seal_text(files: dict[str, bytes]) -> str:
-    lines = [FORMAT] + [f"{hashlib.sha256(files[n]).hexdigest()} {n}" for n in MEMBERS]
+def _seal_of(digests: dict[str, str]) -> str:
+    lines = [FORMAT] + [f"{digests[name]} {name}" for name in MEMBERS]
     return "".join(f"{line}\n" for line in lines)
+
+
+def _seal_text(files: dict[str, bytes]) -> str:
+    return _seal_of({name: hashlib.sha256(files[name]).hexdigest() for name in MEMBERS})
 
 
 def build(contents: Contents, *, signer: NoteSigner) -> bytes:
@@ -150,20 +171,115 @@ class Verified:
     seqs: list[int] = field(default_factory=list)
 
 
-def _read(data: bytes) -> dict[str, bytes]:
+def _check_directory(archive: zipfile.ZipFile) -> None:
+    """Refuse, from the zip's directory alone, a bundle that would take more than a genuine
+    one to read: other members, a compressed member, or members larger than any bundle holds."""
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    if names != [*MEMBERS, SEAL]:
+        raise BundleError(
+            f"the bundle holds {', '.join(names) or 'nothing'}; {FORMAT} holds "
+            f"{', '.join([*MEMBERS, SEAL])}, in that order"
+        )
+    total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise BundleError(
+                f"{info.filename} is compressed; Tabard stores every member of a bundle as it "
+                "is, so this zip was made by something else (refused without inflating it)"
+            )
+        limit = MAX_EVENTS_BYTES if info.filename == "events.jsonl" else MAX_OTHER_BYTES
+        if info.file_size > limit:
+            raise BundleError(
+                f"{info.filename} says it holds {info.file_size:,} bytes; a bundle's "
+                f"{info.filename} holds at most {limit:,} (refused without reading it)"
+            )
+        total += info.file_size
+    if total > MAX_TOTAL_BYTES:
+        raise BundleError(f"the members add up to {total:,} bytes; at most {MAX_TOTAL_BYTES:,}")
+
+
+def _digests_of_canonical(archive: zipfile.ZipFile, original: IO[bytes]) -> dict[str, str]:
+    """Each member's SHA-256, read once; and proof the zip's bytes are exactly those its
+    contents give (rebuilt as `build` writes it, compared as it goes, held nowhere)."""
+    digests: dict[str, str] = {}
+    comparison = Comparison(original)
+    with zipfile.ZipFile(comparison, "w", compression=zipfile.ZIP_STORED) as rebuilt:
+        for info in archive.infolist():
+            digest = hashlib.sha256()
+            entry = _member_info(info.filename)
+            entry.file_size = info.file_size  # as writestr sets it: decides zip64
+            with rebuilt.open(entry, "w") as out:
+                for chunk in chunks(archive, info.filename):
+                    digest.update(chunk)
+                    out.write(chunk)
+            digests[info.filename] = digest.hexdigest()
+    if not comparison.same_as_original():
+        raise BundleError("the zip's bytes are not those its contents give: it was altered")
+    return digests
+
+
+def _small(archive: zipfile.ZipFile, name: str) -> bytes:
+    return b"".join(chunks(archive, name))
+
+
+def verify(
+    source: bytes | Path,
+    *,
+    verifier_key: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Verified:
+    """Check a bundle (its bytes, or a file read as a stream); BundleError names the first
+    thing wrong. Memory stays small whatever the bundle holds: events are read line by line."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            if names != [*MEMBERS, SEAL]:
-                raise BundleError(f"the bundle holds {names}, not the files of {FORMAT}")
-            files = {name: archive.read(name) for name in names}
+        with opened(source) as (archive, original):
+            return _verify(archive, original, verifier_key, progress)
     except BundleError:
         raise
-    except Exception as exc:  # untrusted bytes: zipfile raises many kinds of error
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
         raise BundleError(f"not a readable zip: {exc}") from None
-    if _zip(files) != data:
-        raise BundleError("the zip's bytes are not those its contents give: it was altered")
-    return files
+
+
+def _verify(
+    archive: zipfile.ZipFile,
+    original: IO[bytes],
+    verifier_key: str | None,
+    progress: Callable[[int], None] | None,
+) -> Verified:
+    _check_directory(archive)
+    digests = _digests_of_canonical(archive, original)
+    files = {name: _small(archive, name) for name in (*MEMBERS, SEAL) if name != "events.jsonl"}
+    key = _text(files, "verifier-key.txt").strip()
+    if verifier_key is not None and verifier_key.strip() != key:
+        raise BundleError("the bundle was signed with another key than the one you gave")
+    try:
+        verifier = NoteVerifier.parse(key)
+        seal = verifier.verify(_text(files, SEAL))
+        checkpoint = verifier.open(_text(files, "checkpoint.note"), origin=verifier.name)
+        latest = verifier.open(_text(files, "latest.note"), origin=verifier.name)
+    except NoteError as exc:
+        raise BundleError(f"a signature does not verify: {exc}") from None
+    if not hmac.compare_digest(seal, _seal_of(digests)):
+        raise BundleError("a file's SHA-256 differs from the signed list in bundle.note")
+    _check_consistency(_json(files, "consistency.json"), checkpoint, latest)
+    manifest = _json(files, "manifest.json")
+    if not isinstance(manifest, dict):
+        raise BundleError("manifest.json is not a JSON object")
+    with archive.open("events.jsonl") as events:
+        seqs = _check_events(events, checkpoint, progress)
+    if manifest.get("events") != len(seqs):
+        raise BundleError(
+            f"the manifest counts {manifest.get('events')} events; there are {len(seqs)}"
+        )
+    return Verified(
+        verifier_key=key,
+        origin=verifier.name,
+        checkpoint_size=checkpoint.size,
+        latest_size=latest.size,
+        events=len(seqs),
+        query=manifest.get("query") or {},
+        seqs=seqs,
+    )
 
 
 def _text(files: dict[str, bytes], name: str) -> str:
@@ -178,41 +294,6 @@ def _json(files: dict[str, bytes], name: str) -> Any:
         return json.loads(files[name])
     except ValueError:
         raise BundleError(f"{name} is not JSON") from None
-
-
-def verify(
-    data: bytes, *, verifier_key: str | None = None, progress: Callable[[int], None] | None = None
-) -> Verified:
-    """Check a bundle; BundleError names the first thing wrong."""
-    files = _read(data)
-    key = _text(files, "verifier-key.txt").strip()
-    if verifier_key is not None and verifier_key.strip() != key:
-        raise BundleError("the bundle was signed with another key than the one you gave")
-    try:
-        verifier = NoteVerifier.parse(key)
-        seal = verifier.verify(_text(files, SEAL))
-        checkpoint = verifier.open(_text(files, "checkpoint.note"), origin=verifier.name)
-        latest = verifier.open(_text(files, "latest.note"), origin=verifier.name)
-    except NoteError as exc:
-        raise BundleError(f"a signature does not verify: {exc}") from None
-    if not hmac.compare_digest(seal, _seal_text(files)):
-        raise BundleError("a file's SHA-256 differs from the signed list in bundle.note")
-    _check_consistency(_json(files, "consistency.json"), checkpoint, latest)
-    manifest = _json(files, "manifest.json")
-    seqs = _check_events(_text(files, "events.jsonl"), checkpoint, progress)
-    if manifest.get("events") != len(seqs):
-        raise BundleError(
-            f"the manifest counts {manifest.get('events')} events; there are {len(seqs)}"
-        )
-    return Verified(
-        verifier_key=key,
-        origin=verifier.name,
-        checkpoint_size=checkpoint.size,
-        latest_size=latest.size,
-        events=len(seqs),
-        query=manifest.get("query") or {},
-        seqs=seqs,
-    )
 
 
 def _decode(values: Any, where: str) -> list[bytes]:
@@ -242,11 +323,24 @@ def _check_consistency(body: Any, checkpoint: Checkpoint, latest: Checkpoint) ->
         raise BundleError(f"the later checkpoint does not extend the earlier one: {exc}") from None
 
 
+def _lines(events: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """events.jsonl's lines, numbered from 1, none longer than MAX_LINE_BYTES."""
+    number = 0
+    while line := events.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES:
+            raise BundleError(
+                f"events.jsonl line {number} runs past {MAX_LINE_BYTES:,} bytes; an event and "
+                "its proof take a few KB (refused without reading the rest)"
+            )
+        yield number, line.rstrip(b"\n")
+
+
 def _check_events(
-    text: str, checkpoint: Checkpoint, progress: Callable[[int], None] | None
+    events: IO[bytes], checkpoint: Checkpoint, progress: Callable[[int], None] | None
 ) -> list[int]:
     seqs: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in _lines(events):
         try:
             entry = json.loads(line)
             seq = entry["seq"]
@@ -254,7 +348,7 @@ def _check_events(
             document = json.loads(canonical)
         except (ValueError, KeyError, TypeError):
             raise BundleError(f"events.jsonl line {number} is not an event entry") from None
-        if not isinstance(seq, int) or document.get("seq") != seq:
+        if not isinstance(seq, int) or not isinstance(document, dict) or document.get("seq") != seq:
             raise BundleError(f"events.jsonl line {number}: seq {seq} is not the event's own")
         if seqs and seq <= seqs[-1]:
             raise BundleError(f"events.jsonl line {number}: events out of order at seq {seq}")

@@ -146,7 +146,7 @@ class NoteVerifier:
         """The checkpoint in `note`, if this key signed it; NoteError otherwise."""
         checkpoint = parse_checkpoint(self.verify(note))
         if origin is not None and checkpoint.origin != origin:
-            raise NoteError(f"the checkpoint is for {checkpoint.origin!r}, not {origin!r}")
+            raise NoteError(f"the checkpoint is for '{checkpoint.origin}', not '{origin}'")
         return checkpoint
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -22,9 +22,9 @@ from mdm_server.audit.export import ExportQuery, export
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.service import record
 from mdm_server.deps import Auditor, ContextDep, PublicAccess
-from mdm_server.errors import InvalidRequestError, NotFoundError
+from mdm_server.errors import InvalidRequestError, NotFoundError, error_responses
 from mdm_server.secure.schemas import IncidentReference, Name, Registration
-from mdm_server.validation import CollarNumber, Division
+from mdm_server.validation import CollarNumber, Division, Moment
 from policies.document import PurposeCode, TransactionTypeName
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -45,7 +45,7 @@ def _b64(values: list[bytes]) -> list[str]:
     return [base64.b64encode(value).decode("ascii") for value in values]
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse)
+@router.get("/checkpoint", response_class=PlainTextResponse, responses=error_responses(404))
 def latest_checkpoint(context: ContextDep, _: PublicAccess) -> PlainTextResponse:
     """The latest signed checkpoint, as a C2SP signed note."""
     with context.database.unit_of_work(write=False) as session:
@@ -124,8 +124,8 @@ def read_event(seq: int, context: ContextDep, caller: Auditor) -> EventPublic:
 def export_bundle(
     context: ContextDep,
     caller: Auditor,
-    start: Annotated[datetime, Query(alias="from", description="From this time (inclusive).")],
-    end: Annotated[datetime, Query(alias="to", description="Until this time (exclusive).")],
+    start: Annotated[Moment, Query(alias="from", description="From this time (inclusive).")],
+    end: Annotated[Moment, Query(alias="to", description="Until this time (exclusive).")],
     officer: Annotated[str | None, Query(max_length=16, description="Collar number.")] = None,
     device: Annotated[str | None, Query(max_length=64, description="Device id.")] = None,
 ) -> Response:
@@ -167,8 +167,8 @@ def search_filters(
     transaction_type: Annotated[TransactionTypeName | None, Query(alias="type")] = None,
     purpose: Annotated[PurposeCode | None, Query()] = None,
     division: Annotated[Division | None, Query()] = None,
-    start: Annotated[datetime | None, Query(alias="from", description="From (inclusive).")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="Until (exclusive).")] = None,
+    start: Annotated[Moment | None, Query(alias="from", description="From (inclusive).")] = None,
+    end: Annotated[Moment | None, Query(alias="to", description="Until (exclusive).")] = None,
     surname: Annotated[Name | None, Query(description="A person searched or recorded.")] = None,
     forename: Annotated[Name | None, Query()] = None,
     date_of_birth: Annotated[date | None, Query()] = None,

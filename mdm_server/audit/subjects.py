@@ -21,12 +21,15 @@ import hmac
 from collections.abc import Iterable
 from datetime import date
 
+from mdm_server.validation import name_key
+
 KEY_PURPOSE = b"tabard/audit/subject-key/v1"
 KEY_HEX_CHARS = 32  # 128 bits
 
 
 def _name(value: str) -> str:
-    return " ".join(value.split()).casefold()
+    """Names the same way on write (a transaction, a directory entry) as on search."""
+    return name_key(value)
 
 
 def registration(value: str) -> str:

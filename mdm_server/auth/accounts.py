@@ -17,6 +17,7 @@ from mdm_server.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    quoted,
 )
 
 
@@ -39,7 +40,7 @@ def create_user(
     """A new staff account; refuses a taken username or collar number."""
     _check_officer_fields(data)
     if repository.get_user_by_username(session, data.username) is not None:
-        raise ConflictError(f"username {data.username!r} is taken", code="username_taken")
+        raise ConflictError(f"username {quoted(data.username)} is taken", code="username_taken")
     if data.collar_number and repository.get_user_by_collar(session, data.collar_number):
         raise ConflictError(
             f"collar number {data.collar_number} belongs to another account", code="collar_taken"
@@ -88,7 +89,7 @@ def list_users(
     offset: int = 0,
 ) -> tuple[Sequence[StaffUser], int]:
     if role is not None and role not in STAFF_ROLES:
-        raise InvalidRequestError(f"unknown role {role!r}")
+        raise InvalidRequestError(f"unknown role {quoted(role)}")
     return repository.list_users(
         session,
         role=role,
@@ -102,7 +103,7 @@ def list_users(
 def get_user_by_username(session: Session, username: str) -> StaffUser:
     user = repository.get_user_by_username(session, username)
     if user is None:
-        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+        raise NotFoundError(f"no staff account named {quoted(username)}", code="user_not_found")
     return user
 
 
@@ -113,7 +114,7 @@ def set_disabled(
     be disabled, so the fleet is never left without an administrator."""
     user = repository.get_user_by_username(session, username, for_update=True)
     if user is None:
-        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+        raise NotFoundError(f"no staff account named {quoted(username)}", code="user_not_found")
     if disabled and user.disabled_at is None:
         if user.role == Role.it_admin and repository.count_active_admins(session) <= 1:
             raise PermissionDeniedError(
@@ -149,7 +150,7 @@ def unlock(session: Session, *, username: str, actor: Actor, now: datetime) -> S
     """Clear a login lockout before it expires."""
     user = repository.get_user_by_username(session, username, for_update=True)
     if user is None:
-        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+        raise NotFoundError(f"no staff account named {quoted(username)}", code="user_not_found")
     user.locked_until = None
     user.failed_logins = 0
     session.add(user)
@@ -173,7 +174,7 @@ def reset_password(
     with your current one."""
     user = repository.get_user_by_username(session, username, for_update=True)
     if user is None:
-        raise NotFoundError(f"no staff account named {username!r}", code="user_not_found")
+        raise NotFoundError(f"no staff account named {quoted(username)}", code="user_not_found")
     if actor.type == "staff" and actor.id == str(user.id):
         raise PermissionDeniedError(
             "you cannot reset your own password; change it with your current one "

@@ -28,12 +28,13 @@ from mdm_server.deps import (
     StaffPrincipal,
     anonymous_actor,
 )
+from mdm_server.errors import error_responses
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
-@auth_router.post("/login")
+@auth_router.post("/login", responses=error_responses(401))
 def login(body: LoginRequest, request: Request, context: ContextDep, _: PublicAccess) -> TokenPair:
     """Exchange a username and password for an access token and a refresh token.
 
@@ -73,7 +74,7 @@ def check_password(context: AppContext, username: str, password: str) -> Checked
     return CheckedPassword(stored_hash, ok, upgraded)
 
 
-@auth_router.post("/refresh")
+@auth_router.post("/refresh", responses=error_responses(401))
 def refresh_tokens(
     body: RefreshRequest, request: Request, context: ContextDep, _: PublicAccess
 ) -> TokenPair:
@@ -134,7 +135,7 @@ def who_am_i(principal: AnyStaffPendingPassword, context: ContextDep) -> UserPub
         return service.to_public(accounts.get_user_by_username(session, principal.username))
 
 
-@users_router.post("", status_code=status.HTTP_201_CREATED)
+@users_router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_user(body: UserCreate, principal: ITAdmin, context: ContextDep) -> UserCreated:
     """Create a staff account. Without a password, a one-time password is generated and
     returned once. Either way the user must choose their own at first login."""

@@ -17,6 +17,8 @@ from mdm_server.errors import AuthenticationError
 
 ALGORITHM = "EdDSA"
 KEY_FILE = "staff-tokens.key"
+# How far ahead of the server's clock a token may say it was issued (several API nodes).
+CLOCK_SKEW = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class StaffTokens:
                 },
             )
         except jwt.PyJWTError as exc:
-            raise AuthenticationError(f"access token rejected: {exc}") from None
+            raise AuthenticationError(f"access token rejected: {_why(exc)}") from None
         try:
             issued_at = datetime.fromtimestamp(int(claims["iat"]), tz=now.tzinfo)
             expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
@@ -96,8 +98,14 @@ class StaffTokens:
             raise AuthenticationError("access token rejected: malformed claims") from None
         if now >= expires_at:
             raise AuthenticationError("access token expired; refresh it or log in again")
-        if issued_at > now + timedelta(seconds=30):
+        if issued_at > now + CLOCK_SKEW:
             raise AuthenticationError("access token issued in the future")
+        # A signature proves who issued the token, not that it was issued as configured: a
+        # token living longer than the configured lifetime was not made by `issue`.
+        if expires_at - issued_at > self._ttl:
+            raise AuthenticationError(
+                "access token lives longer than this server issues them; log in again"
+            )
         return StaffClaims(
             user_id=user_id,
             username=str(claims.get("name", "")),
@@ -107,3 +115,18 @@ class StaffTokens:
             token_id=str(claims["jti"]),
             password_change_required=bool(claims.get("pwd_change", False)),
         )
+
+
+def _why(exc: jwt.PyJWTError) -> str:
+    """PyJWT's refusal in words (its own messages can quote Python's codec errors)."""
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "it was issued for another audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "it was issued by another server"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it lacks the `{exc.claim}` claim"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "its signature does not verify"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return f"it must be signed with {ALGORITHM}"
+    return "it is not a well-formed token; log in again"

@@ -263,11 +263,9 @@ def verify_bundle(
     from mdm_server.audit.bundle import verify as check
 
     try:
-        data = path.read_bytes()
+        verified = check(path, verifier_key=verifier_key)  # read as a stream, never whole
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror}")
-    try:
-        verified = check(data, verifier_key=verifier_key)
     except BundleError as exc:
         fail(f"the bundle does not verify: {exc}")
     if json_output:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from mdm_server.errors import InvalidRequestError
+from mdm_server.errors import InvalidRequestError, quoted
 
 
 class NoParams(BaseModel):
@@ -85,7 +85,7 @@ def kind_of(name: str) -> CommandKind:
     kind = KINDS.get(name)
     if kind is None:
         raise InvalidRequestError(
-            f"unknown command type {name!r}; use one of: {', '.join(KINDS)}",
+            f"unknown command type {quoted(name)}; use one of: {', '.join(KINDS)}",
             code="unknown_command_type",
         )
     return kind

@@ -17,7 +17,7 @@ from mdm_server.commands.schemas import LostDeviceReport, LostDeviceReported
 from mdm_server.commands.wakeups import Wakeups
 from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.models import Device
-from mdm_server.errors import InvalidRequestError, NotFoundError
+from mdm_server.errors import InvalidRequestError, NotFoundError, quoted
 from mdm_server.secure import keys
 from mdm_server.short_ids import ID_PREFIX
 
@@ -30,7 +30,7 @@ def _reported_device(session: Session, user_id: uuid.UUID, report: LostDeviceRep
         chosen = [d for d in mine if _named(d, report.device)]
         if len(chosen) != 1:
             raise NotFoundError(
-                f"no active device '{report.device}' is assigned to you; give its serial or "
+                f"no active device {quoted(report.device)} is assigned to you; give its serial or "
                 "its id as your device list shows it",
                 code="device_not_found",
             )

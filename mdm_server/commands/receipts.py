@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mdm_server.errors import InvalidRequestError
+from mdm_server.errors import InvalidRequestError, quoted
 
 RECEIPT_TYPE = "tabard-receipt+jwt"
 RESULTS = ("succeeded", "failed")
@@ -52,9 +52,9 @@ def verify_receipt(
     names this device and command; else a 400 saying what is wrong."""
     header = _header(token)
     if header.get("alg") != "ES256":
-        raise InvalidReceiptError(f"receipt must be signed ES256, not {header.get('alg')!r}")
+        raise InvalidReceiptError(f"receipt must be signed ES256, not {quoted(header.get('alg'))}")
     if header.get("typ") != RECEIPT_TYPE:
-        raise InvalidReceiptError(f"receipt header `typ` must be {RECEIPT_TYPE!r}")
+        raise InvalidReceiptError(f"receipt header `typ` must be {quoted(RECEIPT_TYPE)}")
     try:
         claims = jwt.decode(
             token,

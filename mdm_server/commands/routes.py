@@ -37,7 +37,7 @@ from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
 from mdm_server.devices.service import device_actor
-from mdm_server.errors import InvalidRequestError, ServiceUnavailableError
+from mdm_server.errors import InvalidRequestError, ServiceUnavailableError, error_responses
 from mdm_server.short_ids import resolve_id
 
 log = logging.getLogger("tabard.commands")
@@ -58,7 +58,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-@commands_router.post("", status_code=201)
+@commands_router.post("", status_code=201, responses=error_responses(404, 409))
 def send_command(
     body: CommandCreate,
     principal: ITAdmin,
@@ -79,7 +79,7 @@ def send_command(
         )
 
 
-@commands_router.get("")
+@commands_router.get("", responses=error_responses(404))
 def list_commands(
     _: FleetReader,
     context: ContextDep,
@@ -138,7 +138,7 @@ def get_command(command_id: CommandRef, _: FleetReader, context: ContextDep) -> 
         return service.get_detail(session, _command_id(session, command_id))
 
 
-@commands_router.post("/{command_id}/approve")
+@commands_router.post("/{command_id}/approve", responses=error_responses(409))
 def approve_command(
     command_id: CommandRef, principal: ITAdmin, context: ContextDep
 ) -> CommandDetail:
@@ -156,7 +156,7 @@ def approve_command(
         return service.get_detail(session, found)
 
 
-@commands_router.post("/{command_id}/cancel")
+@commands_router.post("/{command_id}/cancel", responses=error_responses(409))
 def cancel_command(
     command_id: CommandRef,
     principal: ITAdmin,
@@ -260,7 +260,7 @@ async def _hang_up(request: Request) -> None:
         pass
 
 
-@device_router.post("/commands/{command_id}/receipt")
+@device_router.post("/commands/{command_id}/receipt", responses=error_responses(409))
 def submit_receipt(
     command_id: uuid.UUID, body: ReceiptIn, caller: DeviceCaller, context: ContextDep
 ) -> ReceiptRecorded:
@@ -282,7 +282,7 @@ def submit_receipt(
         return ReceiptRecorded(command_id=command.id, state=command.state, duplicate=duplicate)
 
 
-@me_router.post("/device/lost")
+@me_router.post("/device/lost", responses=error_responses(404))
 def report_device_lost(
     principal: AnyStaff,
     context: ContextDep,

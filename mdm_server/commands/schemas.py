@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from mdm_server.validation import CollarNumber, GroupName
+from mdm_server.validation import CollarNumber, GroupName, Moment
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 DeviceReference = Annotated[str, StringConstraints(min_length=4, max_length=64)]
@@ -30,7 +30,7 @@ class DeviceSelector(Strict):
     compliance: str | None = Field(
         default=None, description="compliant, in_grace, non_compliant, incompatible, unknown"
     )
-    last_seen_before: datetime | None = None
+    last_seen_before: Moment | None = None
 
 
 class CommandTarget(Strict):

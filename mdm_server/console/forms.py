@@ -13,19 +13,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mdm_server.errors import UnprocessableError
+from mdm_server.errors import located as located_errors
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
 def located(exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic's errors as `{"field", "problem"}`, without the values given (may be secrets)."""
-    return [
-        {
-            "field": ".".join(str(part) for part in error["loc"]) or "form",
-            "problem": str(error["msg"]),
-        }
-        for error in exc.errors()
-    ]
+    return located_errors(exc.errors(), where="form")
 
 
 def parse(model: type[Model], fields: Mapping[str, Any]) -> Model:

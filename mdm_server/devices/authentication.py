@@ -25,7 +25,7 @@ from mdm_server.cache import BoundedCache
 from mdm_server.devices import repository
 from mdm_server.devices.models import DeviceState
 from mdm_server.devices.repository import DeviceRef
-from mdm_server.errors import AuthenticationError
+from mdm_server.errors import AuthenticationError, quoted
 
 ALGORITHM = "ES256"
 MAX_LIFETIME_S = 60
@@ -81,7 +81,7 @@ def _unverified_device_id(token: str) -> uuid.UUID:
         raise AssertionRejectedError("device assertion is not a JWT")
     if header.get("alg") != ALGORITHM:
         raise AssertionRejectedError(
-            f"device assertion must be signed with {ALGORITHM}, not {header.get('alg')!r}"
+            f"device assertion must be signed with {ALGORITHM}, not {quoted(header.get('alg'))}"
         )
     try:
         return uuid.UUID(str(payload["sub"]))
@@ -104,7 +104,7 @@ def _verified_claims(token: str, key: ec.EllipticCurvePublicKey, audience: str) 
             },
         )
     except jwt.InvalidAudienceError:
-        raise AssertionRejectedError(f"device assertion `aud` must be {audience!r}") from None
+        raise AssertionRejectedError(f"device assertion `aud` must be {quoted(audience)}") from None
     except jwt.MissingRequiredClaimError as exc:
         raise AssertionRejectedError(f"device assertion lacks the `{exc.claim}` claim") from None
     except jwt.InvalidSignatureError:
@@ -137,9 +137,9 @@ def _check_binding(claims: dict[str, Any], *, device_id: uuid.UUID, method: str,
     if claims["iss"] != str(device_id) or claims["sub"] != str(device_id):
         raise AssertionRejectedError("device assertion `iss` and `sub` must both be the device id")
     if claims["htm"] != method:
-        raise AssertionRejectedError(f"device assertion `htm` must be {method!r}")
+        raise AssertionRejectedError(f"device assertion `htm` must be {quoted(method)}")
     if claims["htu"] != path:
-        raise AssertionRejectedError(f"device assertion `htu` must be {path!r}")
+        raise AssertionRejectedError(f"device assertion `htu` must be {quoted(path)}")
     jti = claims["jti"]
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH or not jti.isprintable():
         raise AssertionRejectedError(

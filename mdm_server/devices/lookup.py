@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from mdm_server.devices import repository
 from mdm_server.devices.models import Device
-from mdm_server.errors import ConflictError, NotFoundError
+from mdm_server.errors import ConflictError, NotFoundError, quoted
 
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F]{4,8}$")
 
@@ -19,7 +19,9 @@ def find_device(session: Session, reference: str, *, for_update: bool = False) -
     characters of its id when they name exactly one device."""
     device = _by_reference(session, reference, for_update=for_update)
     if device is None:
-        raise NotFoundError(f"no device with id or serial {reference!r}", code="device_not_found")
+        raise NotFoundError(
+            f"no device with id or serial {quoted(reference)}", code="device_not_found"
+        )
     return device
 
 
@@ -36,7 +38,7 @@ def _by_reference(session: Session, reference: str, *, for_update: bool) -> Devi
     matches = repository.by_id_prefix(session, reference.lower())
     if len(matches) > 1:
         raise ConflictError(
-            f"{reference!r} is the start of several device ids; give more of it",
+            f"{quoted(reference)} is the start of several device ids; give more of it",
             code="ambiguous_device",
         )
     if not matches:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -27,6 +26,8 @@ from mdm_server.devices.schemas import (
     DeviceRetire,
     PostureEntry,
 )
+from mdm_server.errors import error_responses
+from mdm_server.validation import Moment
 
 inventory_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 fleet_router = APIRouter(prefix="/api/v1/fleet", tags=["devices"])
@@ -49,8 +50,8 @@ def list_devices(
             "not_evaluated (active devices), or not_applicable (retired or wiped)"
         ),
     ] = None,
-    last_seen_before: datetime | None = None,
-    last_seen_after: datetime | None = None,
+    last_seen_before: Moment | None = None,
+    last_seen_after: Moment | None = None,
     lost: Annotated[
         bool | None,
         Query(description="true: only devices reported lost; false: only those not lost."),
@@ -153,7 +154,7 @@ def mark_device_found(reference: str, principal: ITAdmin, context: ContextDep) -
         )
 
 
-@device_router.post("/checkin")
+@device_router.post("/checkin", responses=error_responses(409))
 def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) -> CheckinResponse:
     """Report posture; the answer carries pending commands, the policy version the device
     should hold, and when to check in next."""

@@ -15,7 +15,7 @@ from jwt.utils import base64url_decode
 from pydantic import ValidationError
 
 from mdm_server.devices.schemas import DeviceEventIn
-from mdm_server.errors import InvalidRequestError, UnprocessableError
+from mdm_server.errors import InvalidRequestError, UnprocessableError, quoted
 
 ALGORITHM = "ES256"
 EVENT_TYPE = "tabard-device-event+jwt"
@@ -42,9 +42,9 @@ def open_event(
     """The event a signed event holds, once its signature, type and issuer check out."""
     header = _header(token)
     if header.get("alg") != ALGORITHM:
-        raise _refuse(index, f"must be signed with {ALGORITHM}, not {header.get('alg')!r}")
+        raise _refuse(index, f"must be signed with {ALGORITHM}, not {quoted(header.get('alg'))}")
     if header.get("typ") != EVENT_TYPE:
-        raise _refuse(index, f"the JWS header's typ must be {EVENT_TYPE!r}")
+        raise _refuse(index, f"the JWS header's typ must be {quoted(EVENT_TYPE)}")
     try:
         claims = jwt.decode(
             token,

@@ -17,6 +17,7 @@ from mdm_server.enrolment.schemas import (
     EnrolmentTokenList,
     EnrolmentTokenPublic,
 )
+from mdm_server.errors import error_responses
 
 tokens_router = APIRouter(prefix="/api/v1/enrolment-tokens", tags=["enrolment"])
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])
@@ -70,7 +71,9 @@ def revoke_enrolment_token(
         )
 
 
-@device_router.post("/enrol", status_code=status.HTTP_201_CREATED)
+@device_router.post(
+    "/enrol", status_code=status.HTTP_201_CREATED, responses=error_responses(401, 403, 409)
+)
 def enrol_device(
     body: EnrolmentRequest, request: Request, context: ContextDep, _: PublicAccess
 ) -> EnrolmentResponse:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from mdm_server.deps import AnyStaff, ContextDep, DeviceCaller, FleetReader, ITAdmin
+from mdm_server.errors import error_responses
 from mdm_server.policies import compliance, resolution, service
 from mdm_server.policies.models import Scope
 from mdm_server.policies.schemas import (
@@ -129,7 +130,7 @@ def _unassign(scope: Scope, reference: str | None, principal: Any, context: Any)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@assignments_router.put("/fleet")
+@assignments_router.put("/fleet", responses=error_responses(404))
 def assign_fleet(
     body: AssignmentRequest, principal: ITAdmin, context: ContextDep
 ) -> AssignmentPublic:
@@ -153,7 +154,9 @@ def assign_device(
     return _assign(Scope.device, reference, body, principal, context)
 
 
-@assignments_router.delete("/fleet", status_code=status.HTTP_204_NO_CONTENT)
+@assignments_router.delete(
+    "/fleet", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
+)
 def unassign_fleet(principal: ITAdmin, context: ContextDep) -> Response:
     return _unassign(Scope.fleet, None, principal, context)
 

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from mdm_server.audit.service import Actor, record
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
-from mdm_server.errors import ConflictError, NotFoundError, UnprocessableError
+from mdm_server.errors import ConflictError, NotFoundError, UnprocessableError, quoted
 from mdm_server.policies import repository
 from mdm_server.policies.models import (
     Policy,
@@ -76,7 +76,12 @@ def store(
     document = parse(submission.document)
     if document.name != name:
         raise UnprocessableError(
-            [{"field": "name", "problem": f"is {document.name!r}, but the URL names {name!r}"}],
+            [
+                {
+                    "field": "name",
+                    "problem": f"is {quoted(document.name)}, but the URL names {quoted(name)}",
+                }
+            ],
             code="invalid_policy",
         )
     digest = version_digest(document)
@@ -126,7 +131,7 @@ def store(
 def _policy(session: Session, name: str) -> Policy:
     policy = repository.policy_by_name(session, name)
     if policy is None:
-        raise NotFoundError(f"no policy named {name!r}", code="policy_not_found")
+        raise NotFoundError(f"no policy named {quoted(name)}", code="policy_not_found")
     return policy
 
 
@@ -160,7 +165,8 @@ def get_version(session: Session, name: str, number: int | None) -> PolicyVersio
         if stored.version == wanted:
             return _version_public(policy, stored, username, full=True)
     raise NotFoundError(
-        f"policy {name!r} has versions 1 to {policy.current_version}", code="version_not_found"
+        f"policy {quoted(name)} has versions 1 to {policy.current_version}",
+        code="version_not_found",
     )
 
 

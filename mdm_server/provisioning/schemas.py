@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from mdm_server.validation import CollarNumber, GroupName
 
@@ -25,15 +25,15 @@ class ProvisioningEvent(BaseModel):
     device: Short | None = Field(default=None, description="The manifest's target or usb:SERIAL.")
     serial: Short | None = Field(default=None, description="The serial the device reported.")
     model: Short | None = None
-    step: int | None = Field(default=None, ge=1, le=100)
+    step: StrictInt | None = Field(default=None, ge=1, le=100)
     step_key: Short | None = None
     outcome: Short | None = Field(
         default=None, description="A step's outcome, or a device's or run's status."
     )
     mode: Short | None = None
-    dry_run: bool = False
-    devices: int | None = Field(default=None, ge=0, le=100_000)
-    ms: int | None = Field(default=None, ge=0)
+    dry_run: StrictBool = False
+    devices: StrictInt | None = Field(default=None, ge=0, le=100_000)
+    ms: StrictInt | None = Field(default=None, ge=0)
     message: Text = ""
 
 
@@ -98,7 +98,7 @@ class ProvisioningCheck(BaseModel):
         default=None,
         description="The enrolment payload's token: checked, never stored, never recorded.",
     )
-    devices: int = Field(
+    devices: StrictInt = Field(
         default=0, ge=0, le=100_000, description="Devices the run will enrol with the token."
     )
 

@@ -18,6 +18,7 @@ from mdm_server.commands.catalogue import KINDS
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin, Officer
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
+from mdm_server.errors import error_responses
 from mdm_server.secure import gate, keys, officer_view, pins, repository, sessions, transactions
 from mdm_server.secure.models import ContainerKey, OfficerPin
 from mdm_server.secure.schemas import (
@@ -47,7 +48,7 @@ containers_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 me_router = APIRouter(prefix="/api/v1/me", tags=["officers"])
 
 
-@device_router.post("/secure-sessions", status_code=201)
+@device_router.post("/secure-sessions", status_code=201, responses=error_responses(403))
 def open_secure_session(
     body: SecureSessionOpen, caller: DeviceCaller, context: ContextDep
 ) -> SecureSessionOpened:
@@ -75,7 +76,7 @@ def end_secure_session(
         )
 
 
-@device_router.post("/transactions")
+@device_router.post("/transactions", responses=error_responses(403, 503))
 def run_transaction(
     body: TransactionRequest,
     caller: DeviceCaller,
@@ -131,7 +132,7 @@ def pending_justifications(
         return JustificationsPending(items=[_justification(item) for item in asked])
 
 
-@device_router.post("/justifications/{request_id}")
+@device_router.post("/justifications/{request_id}", responses=error_responses(409))
 def answer_justification(
     request_id: uuid.UUID,
     body: JustificationAnswer,

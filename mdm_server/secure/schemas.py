@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from mdm_server.validation import CollarNumber
+from mdm_server.validation import CollarNumber, PersonName
 from policies.document import PurposeCode
 
 Pin = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -17,7 +17,7 @@ IncidentReference = Annotated[
     StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9/-]{2,31}$"),
     Field(description="An incident or log reference such as INC-20261121-0042."),
 ]
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z '.-]{0,63}$")]
+Name = PersonName
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Registration = Annotated[

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
+import tracemalloc
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -169,3 +172,112 @@ def test_verify_bundle_from_the_command_line(
     missing = CliRunner().invoke(cli, ["audit", "verify-bundle", str(tmp_path / "none.zip")])
     assert missing.exit_code == 1
     assert "cannot read" in missing.output
+
+
+ZEROS = 300 * 1024 * 1024  # what the probe's 308 KB bundle held
+
+
+def zip_bomb(path: Path, *, events_bytes: int = ZEROS) -> Path:
+    """A bundle's member names, with events.jsonl 300 MB of zeros deflated to a few hundred
+    KB, written in pieces so the test itself never holds it."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in (*bundle.MEMBERS, bundle.SEAL):
+            info = zipfile.ZipInfo(name, date_time=bundle.ZIP_TIME)
+            if name == "events.jsonl":
+                info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                if name == "events.jsonl":
+                    for _ in range(events_bytes // (1 << 20)):
+                        member.write(bytes(1 << 20))
+                else:
+                    member.write(b"{}\n")
+    return path
+
+
+# Peak resident memory from the kernel's own count for this process image (VmHWM), not
+# ru_maxrss, which Linux carries over from the parent across fork and exec.
+MAXRSS = """
+import sys
+from pathlib import Path
+from tabard.cli import main
+sys.argv = ["tabard", "audit", "verify-bundle", sys.argv[1]]
+try:
+    main()
+    code = 0
+except SystemExit as exit:
+    code = exit.code or 0
+status = Path("/proc/self/status").read_text()
+peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+print(code, peak, file=sys.stderr)
+"""
+
+
+def verify_in_a_process(path: Path) -> tuple[int, int, str]:
+    """Exit code, peak resident memory (KiB) and output of `tabard audit verify-bundle`."""
+    done = subprocess.run(
+        [sys.executable, "-c", MAXRSS, str(path)], capture_output=True, text=True, check=False
+    )
+    *said, last = done.stderr.strip().splitlines()
+    code, maxrss = last.split()
+    return int(code), int(maxrss), done.stdout + "\n".join(said)
+
+
+class TestUntrustedBundles:
+    """A bundle is untrusted bytes from outside: reading it costs what a genuine one would."""
+
+    def test_a_zip_bomb_is_refused_without_inflating_it(self, tmp_path: Path) -> None:
+        bomb = zip_bomb(tmp_path / "bomb.zip")
+        assert bomb.stat().st_size < 1024 * 1024
+        tracemalloc.start()
+        try:
+            with pytest.raises(bundle.BundleError, match="compressed") as refused:
+                bundle.verify(bomb)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert "events.jsonl is compressed" in str(refused.value)
+        assert "refused without inflating it" in str(refused.value)
+        assert peak < 4 * 1024 * 1024
+
+    def test_the_command_line_refuses_a_bomb_in_bounded_memory(
+        self, exported: tuple[bytes, list[int]], tmp_path: Path
+    ) -> None:
+        genuine = tmp_path / "genuine.zip"
+        genuine.write_bytes(exported[0])
+        code, baseline_kib, _ = verify_in_a_process(genuine)
+        assert code == 0
+        code, bomb_kib, output = verify_in_a_process(zip_bomb(tmp_path / "bomb.zip"))
+        # The probe saw 678 MB for this bundle; now it costs what a 5-event bundle does.
+        assert bomb_kib - baseline_kib < 32 * 1024, (bomb_kib, baseline_kib)
+        assert code == 1
+        assert "events.jsonl is compressed" in output
+
+    def test_a_member_larger_than_any_bundle_holds_is_refused_unread(
+        self, exported: tuple[bytes, list[int]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        data, _ = exported
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            size = archive.getinfo("events.jsonl").file_size
+        monkeypatch.setattr(bundle, "MAX_EVENTS_BYTES", size - 1)
+        with pytest.raises(bundle.BundleError, match=f"holds {size:,} bytes"):
+            bundle.verify(data)
+
+    def test_a_line_without_end_is_refused_in_bounded_memory(self) -> None:
+        endless = io.BytesIO(bytes(5 * bundle.MAX_LINE_BYTES))
+        tracemalloc.start()
+        try:
+            with pytest.raises(bundle.BundleError, match="line 1 runs past"):
+                list(bundle._lines(endless))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 3 * bundle.MAX_LINE_BYTES
+
+    def test_other_members_are_named_in_words(self, tmp_path: Path) -> None:
+        other = tmp_path / "other.zip"
+        with zipfile.ZipFile(other, "w") as archive:
+            archive.writestr("notes.txt", "hello")
+        with pytest.raises(bundle.BundleError) as refused:
+            bundle.verify(other)
+        assert str(refused.value).startswith("the bundle holds notes.txt; ")
+        assert "[" not in str(refused.value)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
+
+import pytest
 
 from mdm_server.db import Database
 from mdm_server.enrolment.models import EnrolmentToken
@@ -117,6 +120,31 @@ class TestPolicies:
         assert response.status_code == 422
         assert "device" in response.text
         assert count(database, PolicyVersion) == 0
+
+    def test_yaml_nested_hundreds_deep_is_refused_on_its_line_without_a_traceback(
+        self,
+        browser_for: Callable[..., Browser],
+        database: Database,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        deep = "name: patrol\ndescription: " + "{a: " * 300 + "1" + "}" * 300 + "\n"  # ~1.5 KB
+        browser = browser_for("it_admin")
+        browser.get("/console/policies")
+        with caplog.at_level(logging.INFO):
+            check = browser.client.post(
+                "/console/policies/validate",
+                data={"text": deep},
+                headers={"X-CSRF-Token": browser.csrf, "HX-Request": "true"},
+            )
+            saved = browser.post("/console/policies", {"text": deep})
+        assert check.status_code == 200
+        assert 'data-check="invalid"' in check.text
+        assert "Line 2" in check.text and "nested more than 32 levels deep" in check.text
+        assert saved.status_code == 422
+        assert "nested more than 32 levels deep" in saved.text
+        assert count(database, PolicyVersion) == 0
+        assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+        assert "Traceback" not in caplog.text
 
     def test_auditors_read_policies_but_cannot_write_them(
         self, browser_for: Callable[..., Browser], database: Database

@@ -91,7 +91,7 @@ def test_a_device_done_in_an_earlier_run_is_said_to_be_skipped_and_when() -> Non
     )
     result = skipped(done)
     assert result.status == "skipped" and result.steps == []
-    assert result.message == "already done in the run of 2026-11-21 09:30:05Z; not touched"
+    assert result.message == "already done in the run of 2026-11-21 09:30:05 UTC; not touched"
     assert (result.serial, result.device_id, result.officer) == (
         done.serial,
         done.device_id,

@@ -5,7 +5,9 @@ random justification sample answered through the device."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -268,6 +270,28 @@ class TestFlagsAtIngestion:
         assert set(flags) == {"declared_association", "colleague_search", "protected_person"}
         assert flags["colleague_search"]["detail"]["colleague"] == colleague.collar_number
         assert flags["declared_association"]["score"] > flags["protected_person"]["score"]
+
+    def test_directory_names_in_any_alphabet_match_however_searches_spell_them(
+        self, client: TestClient, auditor: dict[str, str], scene: Scene, token: str
+    ) -> None:
+        nfd = functools.partial(unicodedata.normalize, "NFD")
+        loaded = load(
+            client,
+            auditor,
+            {
+                "officers": {
+                    scene.officer.collar_number: {
+                        "associations": [{"surname": nfd("Ó Briain"), "forename": "Siân"}]
+                    }
+                },
+                "protected": [{"surname": "O\u2019Neill-Łukasz", "forename": "Zoë"}],
+            },
+        )
+        assert (loaded["associations"], loaded["protected"]) == (1, 1)
+        searched(scene, token, person("ó briain", nfd("SIÂN")))
+        searched(scene, token, person("o'neill-łukasz", "ZOË"))
+        flags = {f["rule"] for f in queue(client, auditor)}
+        assert flags == {"declared_association", "protected_person"}
 
     def test_outside_the_roster_but_not_inside_it(
         self, client: TestClient, auditor: dict[str, str], scene: Scene, token: str

@@ -4,8 +4,10 @@ audit record of each search, and the bad requests that change nothing."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -128,6 +130,42 @@ class TestFilters:
         cars = found(client, auditor, registration="AB 12CDE", action="transaction.*")
         assert cars == ids(force, south, 2) + ids(force, north, 2)
         assert found(client, auditor, surname="Nobody") == []
+
+    def test_names_in_any_alphabet_match_however_they_were_typed(
+        self, client: TestClient, force: Force, auditor: dict[str, str]
+    ) -> None:
+        """UK police records hold such names daily: each is accepted, kept in one form, and
+        found by any spelling of it (decomposed or composed accents, a phone's apostrophe or
+        the plain one, any case, stray spaces)."""
+        nfd = functools.partial(unicodedata.normalize, "NFD")
+        south = force.south.collar_number
+        force.as_(force.south, person(nfd("Ó Briain"), nfd("Siân")))  # combining accents
+        force.as_(force.south, person("O\u2019Neill", "Zoë"))  # a phone's apostrophe
+        force.as_(force.south, person("Smith-Jones", "Łukasz"))
+        force.as_(force.south, person("d'Arcy", "Siân", "1990-02-03"))
+        assert found(client, auditor, surname="ó briain", forename="SIÂN") == ids(force, south, 3)
+        assert found(client, auditor, surname="O'Neill") == ids(force, south, 4)
+        assert found(client, auditor, surname=nfd("o\u2019neill"), forename=nfd("ZOË")) == ids(
+            force, south, 4
+        )
+        assert found(client, auditor, surname="SMITH-JONES", forename="łukasz") == ids(
+            force, south, 5
+        )
+        born = found(
+            client, auditor, surname="D\u2019ARCY ", forename=" siân", date_of_birth="1990-02-03"
+        )
+        assert born == ids(force, south, 6)
+        assert found(client, auditor, surname="Zoë") == []
+
+    @pytest.mark.parametrize("surname", ["R2D2", "<script>", "Smith\x00", "-Smith", "Smith;"])
+    def test_what_is_no_name_is_refused_saying_why(
+        self, client: TestClient, auditor: dict[str, str], surname: str
+    ) -> None:
+        response = client.get(SEARCH, params={"surname": surname}, headers=auditor)
+        assert response.status_code == 422, response.text
+        [problem] = response.json()["detail"]
+        assert problem["field"] == "query.surname"
+        assert "letter" in problem["problem"]
 
     def test_by_type_purpose_division_device_and_time(
         self, client: TestClient, force: Force, auditor: dict[str, str]

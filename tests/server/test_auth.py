@@ -5,13 +5,15 @@ import json
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from mdm_server.auth.models import RefreshToken
+from mdm_server.auth.tokens import KEY_FILE
 from tests.conftest import FakeClock
-from tests.factories.staff import PASSWORD, bearer, create_staff
+from tests.factories.staff import PASSWORD, bearer, context_of, create_staff
 from tests.support import audit_events, count, error_of
 
 
@@ -142,6 +144,52 @@ class TestAccessToken:
         body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
         forged = {"Authorization": f"Bearer {head}.{body}.{signature}"}
         assert client.get("/api/v1/users", headers=forged).status_code == 401
+
+    @pytest.mark.parametrize(
+        ("lifetime_s", "issued_ahead_s", "accepted"),
+        [
+            (15 * 60, 0, True),  # exactly the configured lifetime
+            (15 * 60 + 1, 0, False),
+            (10 * 365 * 86400, 0, False),  # a correctly signed token good for ten years
+            (60, 30, True),  # issued within the clock skew
+            (60, 3600, False),  # issued an hour in the future
+        ],
+    )
+    def test_a_signed_token_must_keep_to_the_configured_lifetime(
+        self,
+        app: FastAPI,
+        client: TestClient,
+        clock: FakeClock,
+        lifetime_s: int,
+        issued_ahead_s: int,
+        accepted: bool,
+    ) -> None:
+        context = context_of(app)
+        key = context.keys.private_key(KEY_FILE, ed25519.Ed25519PrivateKey.generate)
+        token = bearer(app, create_staff(app))["Authorization"].split()[1]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        claims["iat"] = int(clock().timestamp()) + issued_ahead_s
+        claims["exp"] = claims["iat"] + lifetime_s
+        forged = jwt.encode(claims, key, algorithm="EdDSA")
+        response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
+        assert response.status_code == (200 if accepted else 401), response.text
+
+    @pytest.mark.parametrize(
+        ("token", "says"),
+        [
+            ("abc", "not a well-formed token"),
+            ("__4.e30.c2ln", "not a well-formed token"),  # a header that is not UTF-8
+            ("eyJhbGciOiJub25lIn0.e30.", "must be signed with EdDSA"),
+        ],
+    )
+    def test_a_refused_token_is_explained_in_words(
+        self, client: TestClient, token: str, says: str
+    ) -> None:
+        response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        detail = response.json()["detail"]
+        assert detail.startswith("access token rejected: ") and says in detail
+        assert "codec" not in detail and "padding" not in detail
 
     def test_disabling_an_account_ends_its_live_tokens(
         self, app: FastAPI, client: TestClient, admin_headers: dict[str, str]

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from mdm_server.audit.models import AuditEvent
 from mdm_server.auth.models import RefreshToken, StaffUser
+from mdm_server.commands.models import Command
 from mdm_server.config import Settings
 from mdm_server.db import Database
 from mdm_server.deps import PUBLIC
@@ -21,6 +22,7 @@ from mdm_server.main import create_app
 from tests.conftest import FakeClock, make_settings
 from tests.factories.devices import SimulatedDevice
 from tests.factories.enrolment import create_token
+from tests.factories.staff import headers_for
 from tests.support import error_of, row_counts
 
 TABLES = (
@@ -182,3 +184,83 @@ class TestErrorsThemselves:
 
     def test_every_response_carries_a_request_id(self, client: TestClient) -> None:
         assert len(client.get("/api/v1/health").headers["x-request-id"]) == 32
+
+
+class TestModelsBuiltInsideRoutes:
+    """A model a route or service builds from what the caller sent may refuse it; that is the
+    caller's mistake, answered as a located 422, never a 500."""
+
+    @pytest.mark.parametrize("reference", ["a", "ab", "abc"])
+    def test_retiring_by_a_reference_too_short_is_a_422(
+        self, app: FastAPI, admin_headers: dict[str, str], reference: str
+    ) -> None:
+        before = row_counts(app.state.context.database, Command, AuditEvent)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.post(
+                f"/api/v1/devices/{reference}/retire",
+                json={"reason": "screen smashed on patrol"},
+                headers=admin_headers,
+            )
+        assert response.status_code == 422, response.text
+        assert error_of(response) == "invalid_request"
+        [problem] = response.json()["detail"]
+        assert problem["field"] == "device"
+        assert "at least 4 characters" in problem["problem"]
+        assert row_counts(app.state.context.database, Command, AuditEvent) == before
+
+    def test_a_validators_own_words_carry_no_python_prefix(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        response = client.post(
+            "/api/v1/commands",
+            json={"type": "lock_device", "target": {}, "reason": "testing the lock"},
+            headers=admin_headers,
+        )
+        assert response.status_code == 422
+        problems = [item["problem"] for item in response.json()["detail"]]
+        assert "give exactly one of device, devices, group or filter" in problems
+        assert not any("Value error" in problem for problem in problems)
+
+
+class TestValuesTooLargeToStore:
+    """A number the schema allows but the database cannot hold (past 64 bits) is a 422, on
+    SQLite (OverflowError) and PostgreSQL (DataError) alike, never a 500."""
+
+    @pytest.mark.parametrize(
+        ("role", "url"),
+        [
+            ("it_admin", "/api/v1/users?offset=9223372036854775808"),
+            ("it_admin", "/api/v1/devices?offset=9223372036854775808"),
+            ("it_admin", "/api/v1/commands?offset=9223372036854775808"),
+            ("auditor", "/api/v1/audit/events/9223372036854775808"),
+            ("auditor", "/api/v1/audit/flags?offset=9223372036854775808"),
+        ],
+    )
+    def test_a_number_past_64_bits_is_a_422(self, app: FastAPI, role: str, url: str) -> None:
+        headers = headers_for(app, role)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get(url, headers=headers)
+        assert response.status_code == 422, response.text
+        assert error_of(response) == "out_of_range"
+        assert "too large" in response.json()["detail"]
+
+
+class TestWordsNotPython:
+    """What the caller sent is quoted in words, never as a Python repr with escapes."""
+
+    def test_a_reference_with_control_characters_is_quoted_plainly(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        response = client.get("/api/v1/devices/J5%01%1f\U000d69a2x", headers=admin_headers)
+        assert response.status_code == 404
+        detail = response.json()["detail"]
+        assert detail == "no device with id or serial 'J5\ufffd\ufffd\ufffdx'"
+        assert "\\x" not in response.text and "\\U" not in response.text
+
+    def test_an_unknown_command_type_is_quoted_plainly(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        body = {"type": "lock\x16", "target": {"device": "abcd"}, "reason": "testing words"}
+        response = client.post("/api/v1/commands", json=body, headers=admin_headers)
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("unknown command type 'lock\ufffd'; use one of")

@@ -457,6 +457,28 @@ class TestBadRequests:
         missing = client.put("/api/v1/policies/x", json={}, headers=admin_headers)
         assert missing.status_code == 422
 
+    @pytest.mark.parametrize("depth", [300, 900, 5000])
+    def test_a_document_nested_hundreds_deep_is_a_clear_4xx(
+        self, app: FastAPI, client: TestClient, admin_headers: dict[str, str], depth: int
+    ) -> None:
+        nested = "[" * depth + "]" * depth
+        headers = {**admin_headers, "content-type": "application/json"}
+        stored = client.put(
+            "/api/v1/policies/deep",
+            content='{"document": {"name": "deep", "description": ' + nested + "}}",
+            headers=headers,
+        )
+        checked = client.post("/api/v1/policies/validate", content=nested, headers=headers)
+        if depth < 1000:  # JSON the parser can follow: the document's own problem, located
+            assert (stored.status_code, error_of(stored)) == (422, "invalid_policy")
+            assert stored.json()["detail"] == [{"field": "description", "problem": "must be text"}]
+            assert checked.json()["valid"] is False
+        else:  # past what the JSON parser follows: said so, not a generic parse error
+            for response in (stored, checked):
+                assert (response.status_code, error_of(response)) == (400, "malformed_body")
+                assert response.json()["detail"] == "the request body is nested too deeply to read"
+        assert row_counts(app.state.context.database, PolicyVersion) == {"PolicyVersion": 0}
+
     def test_a_retired_device_cannot_take_a_policy(
         self,
         app: FastAPI,

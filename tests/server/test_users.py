@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import unicodedata
+
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -36,6 +39,34 @@ class TestCreateUser:
         assert event.detail["collar_number"] == "4521"
         assert event.target_id == created["id"]
         assert created["one_time_password"] not in event.canonical
+
+    @pytest.mark.parametrize(
+        ("given", "kept"),
+        [
+            (unicodedata.normalize("NFD", "Siân  O\u2019Neill "), "Siân O'Neill"),
+            ("Zoë Smith\u2010Jones", "Zoë Smith-Jones"),
+            ("Łukasz d'Arcy", "Łukasz d'Arcy"),
+            ("Ó Briain", "Ó Briain"),
+        ],
+    )
+    def test_display_names_in_any_alphabet_are_kept_in_one_form(
+        self, client: TestClient, admin_headers: dict[str, str], given: str, kept: str
+    ) -> None:
+        body = {"username": "sgt.name", "role": "auditor", "display_name": given}
+        response = client.post("/api/v1/users", headers=admin_headers, json=body)
+        assert response.status_code == 201, response.text
+        shown = client.get("/api/v1/users/sgt.name", headers=admin_headers).json()
+        assert shown["display_name"] == kept
+
+    def test_a_display_name_with_control_characters_is_refused(
+        self, client: TestClient, admin_headers: dict[str, str]
+    ) -> None:
+        body = {"username": "sgt.name", "role": "auditor", "display_name": "Sam\x00Example"}
+        response = client.post("/api/v1/users", headers=admin_headers, json=body)
+        assert response.status_code == 422
+        [problem] = response.json()["detail"]
+        assert problem["field"] == "display_name"
+        assert "control characters" in problem["problem"]
 
     def test_an_officer_needs_a_collar_number_and_division(
         self, client: TestClient, admin_headers: dict[str, str]
