@@ -13,6 +13,7 @@ from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoes
 from markupsafe import Markup, escape
 
 from mdm_server.audit.search import device_time
+from mdm_server.console.identifiers import action_words, grouped, json_bytes
 from mdm_server.console.navigation import menu_for
 
 _environment = Environment(
@@ -113,6 +114,17 @@ def thousands(value: int | float) -> str:
     return f"{value:,}"
 
 
+def noun(count: int, singular: str, plural: str | None = None) -> str:
+    """The noun that agrees with `count`: `transaction` for 1, `transactions` for any other."""
+    return singular if count == 1 else (plural or f"{singular}s")
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """A count in words: `1 transaction`, `0 transactions`, `2,400 hashes` (`plural` where
+    adding an s is wrong)."""
+    return f"{count:,} {noun(count, singular, plural)}"
+
+
 # The tone (good, warn, bad, info, muted) each status is shown in, wherever it appears: badges
 # by their class, chart bars by their colour. Each badge also carries its word.
 TONES: dict[str, str] = {
@@ -157,6 +169,11 @@ _environment.filters.update(
     short_id=short_id,
     outcome=outcome,
     dotted=dotted,
+    grouped=grouped,
+    json_bytes=json_bytes,
+    action_words=action_words,
+    counted=counted,
+    noun=noun,
     stamp=when,  # an event's instant, inside <time class="instant"> (event_time.html)
 )
 _environment.globals.update(tone=TONES, device_time=device_time)

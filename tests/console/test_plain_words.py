@@ -12,11 +12,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
+from mdm_server.console.identifiers import action_words, grouped, json_bytes
 from mdm_server.console.security import render_error
-from mdm_server.console.templating import dotted, outcome, plain, short_id, when
+from mdm_server.console.templating import counted, dotted, noun, outcome, plain, short_id, when
 from mdm_server.db import Database
 from tests.conftest import FakeClock
 from tests.console.conftest import Browser
+from tests.console.reading import copied
 from tests.factories.commands import delivered, open_envelope, send, sign_receipt, submit_receipt
 from tests.factories.devices import SimulatedDevice
 from tests.server.test_audit_search import person
@@ -60,6 +62,17 @@ class TestFilters:
     def test_dotted_names_break_only_after_a_dot(self) -> None:
         assert dotted("transaction.person_search") == "transaction.<wbr>person_search"
         assert dotted("<b>.x") == "&lt;b&gt;.<wbr>x"
+
+    def test_counts_in_words_agree_with_their_noun(self) -> None:
+        assert counted(1, "transaction") == "1 transaction"
+        assert counted(0, "transaction") == "0 transactions"
+        assert counted(2_400, "hash", "hashes") == "2,400 hashes"
+        assert noun(1, "device") == "device" and noun(3, "device") == "devices"
+
+    def test_an_action_code_reads_as_words(self) -> None:
+        assert action_words("transaction.person_search") == "person search"
+        assert action_words("secure.pin_changed") == "changed the PIN"
+        assert action_words("enrolment_token.created") == "enrolment token created"
 
     def test_outcomes_and_short_ids(self) -> None:
         assert outcome("refused:purpose_not_allowed") == "refused: purpose not allowed"
@@ -147,3 +160,30 @@ class TestIdentifiers:
         rule = re.search(r"([^{}]*)\{[^}]*white-space: nowrap[^}]*\}", css)
         assert rule is not None
         assert {"td code", "td .mono", "td.mono"} <= {s.strip() for s in rule.group(1).split(",")}
+
+    def test_long_hex_is_grouped_in_fours_and_copies_exactly(self) -> None:
+        key = "81c3396e1a05481bdb85e1c832caa94d"
+        shown = grouped(key)
+        groups = re.findall(r"<span>([0-9a-f]+)</span>", shown)
+        assert groups == ["81c3", "396e", "1a05", "481b", "db85", "e1c8", "32ca", "a94d"]
+        assert shown.count("<wbr>") == len(groups) - 1  # a line breaks only between groups
+        assert copied(shown) == key  # the gaps are margins, not spaces
+        assert grouped("INC-2026") == "INC-2026" and grouped("<b>") == "&lt;b&gt;"
+        assert grouped("a1b2c3") == "a1b2c3"  # short: as it is
+
+    def test_json_bytes_break_only_between_tokens_and_copy_exactly(self) -> None:
+        text = (
+            '{"action":"transaction.person_search","id":"01a242c7-2c26-7bde-accd-8e2328ad56ef",'
+            '"note":"left on the 42 bus","keys":["81c3396e1a05481bdb85e1c832caa94d"],'
+            '"quote":"a\\"b<c>","seq":29}'
+        )
+        shown = json_bytes(text)
+        assert copied(shown) == text
+        for before in re.findall(r"(.)<wbr>", shown):
+            assert before in ",:{["  # never inside a string
+        whole = re.findall(r'<span class="nowrap">([^<]+)</span>', shown)
+        assert "&#34;transaction.person_search&#34;" in whole
+        assert "&#34;01a242c7-2c26-7bde-accd-8e2328ad56ef&#34;" in whole  # not at its hyphens
+        assert "&#34;81c3396e1a05481bdb85e1c832caa94d&#34;" in whole
+        assert not any("bus" in one for one in whole)  # prose may wrap at its spaces
+        assert "<c>" not in shown

@@ -90,6 +90,23 @@ def accessibility_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 WIDTHS = (1400, 800)  # a desk's console, and a Galaxy Tab A held upright
+# What the window cuts off: a page wider than the window, or a table shown wider than the box
+# it sits in (so part of it is out of sight until someone thinks to scroll).
+CUT_OFF = """() => {
+  const cut = [];
+  const page = document.documentElement.scrollWidth;
+  if (page > window.innerWidth) {
+    cut.push(`the page is ${page} px wide`);
+  }
+  for (const table of document.querySelectorAll("main table")) {
+    const box = table.parentElement;
+    if (table.offsetParent !== null && table.offsetWidth > box.clientWidth + 1) {
+      const name = table.id || (table.querySelector("th") || table).textContent.trim();
+      cut.push(`table ${name}: ${table.offsetWidth} px in ${box.clientWidth} px`);
+    }
+  }
+  return cut;
+}"""
 SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
@@ -110,11 +127,12 @@ class Camera:
     folder: Path
     taken: list[Path] = field(default_factory=list)
     inaccessible: list[str] = field(default_factory=list)
+    cut_off: list[str] = field(default_factory=list)
     shots: int = 0
 
     def shoot(self, page, name: str) -> list[Path]:  # type: ignore[no-untyped-def]
-        """The page photographed whole at 1400 and at 800 px wide, its accessibility checked
-        at each, and the window put back as it was."""
+        """The page photographed whole at 1400 and at 800 px wide, its accessibility and
+        anything the window cuts off checked at each, and the window put back as it was."""
         self.shots += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         viewport = page.viewport_size
@@ -127,6 +145,9 @@ class Camera:
             paths.append(path)
             self.inaccessible.extend(
                 f"{line} ({width} px)" for line in accessibility_violations(page)
+            )
+            self.cut_off.extend(
+                f"{page.url}: {line} ({width} px)" for line in page.evaluate(CUT_OFF)
             )
         page.set_viewport_size(viewport)
         drawn(page)

@@ -92,4 +92,5 @@ class TestOfficerPagesInABrowser:
                 assert watch.errors == [], watch.errors
                 assert watch.foreign == [], watch.foreign
                 assert camera.inaccessible == [], "\n".join(camera.inaccessible)
+                assert camera.cut_off == [], "\n".join(camera.cut_off)
                 assert len(camera.taken) == 4

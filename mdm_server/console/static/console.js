@@ -7,6 +7,43 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// Copy buttons: <button data-copy="ID"> copies the text of the element with that id exactly
+// as it is (a command, a payload); hidden until script can do it. Where the clipboard is out
+// of reach, the text is selected for Ctrl+C instead.
+function showCopyButtons(root) {
+  for (const button of root.querySelectorAll("button[data-copy][hidden]")) {
+    button.hidden = false;
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-copy]");
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source) {
+    return;
+  }
+  const said = button.textContent;
+  const done = (words) => {
+    button.textContent = words;
+    setTimeout(() => {
+      button.textContent = said;
+    }, 2000);
+  };
+  const select = () => {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    done("Selected: press Ctrl+C");
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(source.textContent).then(() => done("Copied"), select);
+  } else {
+    select();
+  }
+});
+
 // Charts: each <div data-chart> holds its ECharts option as JSON (mdm_server/console/charts.py).
 // Apache ECharts, served by Tabard itself, is loaded the first time a page or an htmx fragment
 // holds a chart, and draws each one with its SVG renderer (no canvas, no inline style).
@@ -75,5 +112,11 @@ function drawCharts(root) {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => drawCharts(document));
-document.addEventListener("htmx:load", (event) => drawCharts(event.target));
+document.addEventListener("DOMContentLoaded", () => {
+  drawCharts(document);
+  showCopyButtons(document);
+});
+document.addEventListener("htmx:load", (event) => {
+  drawCharts(event.target);
+  showCopyButtons(event.target);
+});
