@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import re
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -21,6 +25,18 @@ device:
   warranty_bit_must_be_zero: true
 """
 POLICY_V2 = POLICY_V1 + "  encryption_required: true\n"
+PAYLOAD_FILE = re.compile(
+    r'<a class="button secondary" href="data:application/json;charset=utf-8,([^"]+)" '
+    r'download="(tabard-enrolment-[a-z0-9_-]+\.json)"'
+)
+
+
+def payload_file(page: str) -> dict[str, Any]:
+    """The enrolment payload the token page offers as a file to download."""
+    link = PAYLOAD_FILE.search(page)
+    assert link, "no payload file to download"
+    parsed: dict[str, Any] = json.loads(unquote(html.unescape(link.group(1))))
+    return parsed
 
 
 class TestTokens:
@@ -36,7 +52,7 @@ class TestTokens:
         secret = re.search(r"data-secret>([^<]+)<", page.text)
         assert secret
         assert re.search(r'src="data:image/svg\+xml[^"]+" alt="Enrolment QR code', page.text)
-        assert f"&#34;token&#34;:&#34;{secret.group(1)}&#34;" in page.text  # the payload
+        assert payload_file(page.text)["token"] == secret.group(1)
         assert count(database, EnrolmentToken) == 1
         assert len(audit_events(database, "enrolment_token.created")) == 1
         listing = browser.get("/console/tokens")

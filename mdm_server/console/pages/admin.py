@@ -93,6 +93,7 @@ def create_token(
         token=created,
         qr_svg=code.svg_data_uri(scale=6, border=4),
         payload=qr.payload_text(created.payload),
+        payload_file=f"tabard-enrolment-{created.group}.json",
     )
 
 
