@@ -8,7 +8,8 @@ no style attribute is written, so the console's Content Security Policy stays st
 Each chart is `role="img"` with a label that says its title and every figure, for screen
 readers; horizontal bars carry their number as text, so nothing depends on colour or hover;
 pages show a table of the same figures beside each chart. Columns over time run oldest first,
-so the newest bucket is at the right edge, each column over its own label."""
+so the newest bucket is at the right edge, each column over its own label, and that bucket,
+still running, is marked "so far". A chart with nothing to draw says so in words."""
 
 from __future__ import annotations
 
@@ -33,13 +34,17 @@ TONES = {
 }
 INK, MUTED, LINE = "#1b1f24", "#4a5563", "#c9d1dc"
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
-APART = INK  # the series shown apart from the stack (refused transactions): a dashed line
-ROW_PX, COLUMNS_PX = 34, 300
+# The series shown apart from the stack (refused transactions): hollow columns beside it,
+# outlined in ink, a colour no stacked series has.
+APART, PAPER = INK, "#ffffff"
+SO_FAR_TINT = 0.6  # how far towards white the newest, still running, bucket is drawn
+EDGE_PX = 1.5  # a hollow or running column's edge
+ROW_PX = 34  # a horizontal bar's row
+PLOT_PX, MARGIN_PX, NAME_PX = 200, 16, 18  # columns' own height; the margins; an axis name
 CHAR_PX = 7.2  # the width of a 12 px label's average character
 LABEL_ROTATION = 45
 LABEL_SPACING_PX = 22  # between rotated labels' baselines, so no two touch
-VALUE_AXIS_PX = 70  # the value axis, its labels and the margins: not room for columns
-DOTS_UP_TO = 31  # buckets, past which a line drawn apart is a line without a dot on each
+MANY = 32  # buckets, from which columns are too narrow for an edge: the gap narrows instead
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,16 @@ def _chart(
     )
 
 
-def bar_chart(title: str, bars: Sequence[Bar]) -> Markup:
+def empty_state(words: str) -> Markup:
+    """What a chart with nothing to draw shows instead of an empty axis."""
+    return Markup('<p class="muted empty" data-empty>{}</p>').format(words)
+
+
+def bar_chart(title: str, bars: Sequence[Bar], *, empty: str = "Nothing to count yet.") -> Markup:
     """Horizontal bars, one per label (first at the top), each with its count written beside
-    it."""
+    it; `empty` in words when there is no bar."""
     if not bars:
-        return Markup('<p class="muted">No data yet.</p>')
+        return empty_state(empty)
     option = {
         "grid": {"left": 8, "right": 56, "top": 4, "bottom": 4, "containLabel": True},
         "xAxis": {"type": "value", "show": False, "minInterval": 1},
@@ -119,23 +129,57 @@ def bar_chart(title: str, bars: Sequence[Bar]) -> Markup:
     return _chart(title, description, option, height=len(bars) * ROW_PX + 8)
 
 
-def _legend(keys: Sequence[tuple[str, str, bool]]) -> str:
+@dataclass(frozen=True)
+class _Key:
+    """A legend entry: its words and how its swatch is drawn."""
+
+    name: str
+    fill: str
+    edge: str | None = None
+    dashed: bool = False
+
+
+def _legend(keys: Sequence[_Key]) -> str:
     """The legend as a list under the chart, wrapping as the page narrows: each key's swatch
     (an SVG presentation attribute, which the CSP allows where a style attribute is not) and
     its name."""
     items = []
-    for name, colour, line in keys:
-        mark = (
-            f'<line x1="0" y1="7" x2="16" y2="7" stroke="{escape(colour)}" stroke-width="2" '
-            f'stroke-dasharray="4 2"/><circle cx="8" cy="7" r="3.5" fill="{escape(colour)}"/>'
-            if line
-            else f'<rect width="16" height="14" rx="2" fill="{escape(colour)}"/>'
+    for key in keys:
+        edge = (
+            f' stroke="{escape(key.edge)}" stroke-width="1.5"'
+            + (' stroke-dasharray="3 2"' if key.dashed else "")
+            if key.edge
+            else ""
         )
         items.append(
             f'<li><svg class="swatch" width="16" height="14" aria-hidden="true" '
-            f'focusable="false">{mark}</svg>{escape(name)}</li>'
+            f'focusable="false"><rect x="1" y="1" width="14" height="12" rx="2" '
+            f'fill="{escape(key.fill)}"{edge}/></svg>{escape(key.name)}</li>'
         )
     return f'<ul class="legend">{"".join(items)}</ul>'
+
+
+def _tint(colour: str, share: float = SO_FAR_TINT) -> str:
+    """`colour` moved `share` of the way towards white."""
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(part + (255 - part) * share):02x}" for part in (red, green, blue))
+
+
+def _figures(
+    values: Sequence[int],
+    *,
+    edge: dict[str, Any] | None = None,
+    newest: dict[str, Any] | None = None,
+) -> list[Any]:
+    """A series' figures as ECharts draws them: `edge` on each column with a height (a column
+    of none draws nothing, not a line along the axis), and `newest`'s look on the newest."""
+    figures: list[Any] = []
+    for number, value in enumerate(values):
+        style = dict(edge or {}) if value else {}
+        if newest is not None and value and number == len(values) - 1:
+            style.update(newest)
+        figures.append({"value": value, "itemStyle": style} if style else value)
+    return figures
 
 
 def column_chart(
@@ -146,15 +190,26 @@ def column_chart(
     axis: str,
     zone: str = "UTC",
     apart: Series | None = None,
+    so_far: str | None = None,
+    empty: str = "Nothing in this period.",
 ) -> Markup:
     """Stacked columns over time, oldest first, so the newest is at the right edge, each over
     its own label, with a legend and a whole-number value axis. `axis` names the time axis
-    (and its zone); `apart` is drawn as a dashed line over the columns, never added to their
-    stack; the tooltip names each bucket with its `zone`. Where the chart is too narrow for
-    every label, console.js keeps every n-th counting back from the newest, which is always
-    labelled (`thin`)."""
+    (and its zone); `apart` is drawn as hollow columns beside the stack, never added to it;
+    `so_far` names the newest bucket while it is still running (`this hour`, `today`), drawn
+    lighter with a dashed edge and labelled "so far", so a bucket half counted does not read
+    as a fall. With nothing to draw, `empty` says so in words. The tooltip names each bucket
+    with its `zone`. Where the chart is too narrow for every label, console.js keeps every
+    n-th counting back from the newest, which is always labelled (`thin`)."""
     totals = [sum(one.values[i] for one in series) for i in range(len(labels))]
+    if not any(totals) and not (apart is not None and any(apart.values)):
+        return empty_state(empty)
+    labels = list(labels)
+    if so_far is not None:
+        labels[-1] = f"{labels[-1]} so far"
     colours = [PALETTE[number % len(PALETTE)] for number in range(len(series))]
+    roomy = len(labels) < MANY  # columns wide enough for a dashed edge to read as one
+    dashed = {"borderWidth": EDGE_PX, "borderType": "dashed"} if roomy else {}
     drawn: list[dict[str, Any]] = [
         {
             "type": "bar",
@@ -162,25 +217,54 @@ def column_chart(
             "stack": "total",
             "barMaxWidth": 40,
             "itemStyle": {"color": colour},
-            "data": list(one.values),
+            "data": _figures(
+                one.values,
+                newest={"color": _tint(colour), "borderColor": colour, **dashed}
+                if so_far is not None
+                else None,
+            ),
         }
         for one, colour in zip(series, colours, strict=True)
     ]
-    keys = [(one.name, colour, False) for one, colour in zip(series, colours, strict=True)]
+    keys = [_Key(one.name, colour) for one, colour in zip(series, colours, strict=True)]
     if apart is not None:
         drawn.append(
             {
-                "type": "line",
+                "type": "bar",
                 "name": apart.name,
-                "symbol": "circle",
-                "symbolSize": 7,
-                "showSymbol": len(labels) <= DOTS_UP_TO,  # a dot per bucket, while they fit
-                "itemStyle": {"color": APART},
-                "lineStyle": {"color": APART, "type": "dashed", "width": 2},
-                "data": list(apart.values),
+                "stack": "apart",  # its own stack: beside the answered columns, never on them
+                "barMaxWidth": 40,
+                "itemStyle": {"color": PAPER},
+                "data": _figures(
+                    apart.values,
+                    edge={"borderColor": APART, "borderWidth": EDGE_PX},
+                    newest=dashed if so_far is not None else None,
+                ),
             }
         )
-        keys.append((apart.name, APART, True))
+        keys.append(_Key(apart.name, PAPER, APART))
+    if so_far is not None:
+        keys.append(
+            _Key(
+                f"{so_far}, so far (lighter)",
+                _tint(PALETTE[0]),
+                PALETTE[0] if roomy else None,
+                roomy,
+            )
+        )
+    if not roomy:
+        drawn[0]["barCategoryGap"] = "10%"  # the gap is per axis: set on its first series
+    # Room for the rotated labels and, under them, the axis name, reckoned from the labels
+    # (not left to ECharts, which does not count the name), and for the value axis's labels.
+    below = _rotated_px(labels)
+    highest = max([*totals, *(apart.values if apart is not None else [])])
+    value_px = math.ceil((len(f"{highest:,}") + 1) * CHAR_PX)  # +1: the axis rounds up
+    grid = {
+        "left": MARGIN_PX + value_px,
+        "right": MARGIN_PX,
+        "top": MARGIN_PX,
+        "bottom": below + MARGIN_PX + NAME_PX,
+    }
     option = {
         # Drawn in the chart (richText), not as HTML with style attributes the CSP refuses;
         # the bucket named with its zone, then each series' figure.
@@ -192,14 +276,13 @@ def column_chart(
                 [f"{{b0}} ({zone})", *(f"{{a{n}}}: {{c{n}}}" for n in range(len(drawn)))]
             ),
         },
-        # The labels' room is kept by containLabel; the axis name's, under them, by `bottom`.
-        "grid": {"left": 8, "right": 16, "top": 16, "bottom": 28, "containLabel": True},
+        "grid": grid,
         "xAxis": {
             "type": "category",
-            "data": list(labels),
+            "data": labels,
             "name": axis,
             "nameLocation": "middle",
-            "nameGap": _rotated_px(labels) + 16,
+            "nameGap": below + MARGIN_PX,
             "nameTextStyle": _text_style(),
             "axisTick": {"alignWithLabel": True, "interval": 0},
             "axisLine": {"lineStyle": {"color": MUTED}},
@@ -219,6 +302,7 @@ def column_chart(
     description = f"{sum(totals):,} in all" + (f"; {figures}" if figures else "")
     if apart is not None:
         description += f". {apart.name}: {sum(apart.values):,} in all"
-    thin = {"count": len(labels), "px": LABEL_SPACING_PX, "reserved": VALUE_AXIS_PX}
-    chart = _chart(title, description, option, height=COLUMNS_PX, thin=thin)
+    thin = {"count": len(labels), "px": LABEL_SPACING_PX, "reserved": grid["left"] + grid["right"]}
+    height = grid["top"] + PLOT_PX + grid["bottom"]
+    chart = _chart(title, description, option, height=height, thin=thin)
     return chart + Markup(_legend(keys))  # noqa: S704 - _legend escapes every value

@@ -80,12 +80,14 @@ class TestSupervisor:
         refused = {**person("Beta"), "purpose": "ROAD_TRAFFIC"}  # not a person-search purpose
         assert scene.transact(token, refused).status_code == 403
         page = browser_for("supervisor", division=scene.officer.division).get("/console/demand")
-        assert tile(page.text, "transactions answered, last 24 h") == "1"
-        assert tile(page.text, "transactions answered, last 14 days") == "1"
+        assert (
+            tile(page.text, "transaction answered, last 24 h") == "1"
+        )  # one, not "1 transactions"
+        assert tile(page.text, "transaction answered, last 14 days") == "1"
         assert tile(page.text, "refused by policy, last 14 days (not counted)") == "1"
         assert "Answered transactions per hour, last 24 hours. 1 in all" in page.text
         assert "refused (not counted): 1 in all" in page.text
         now = scene.clock()
-        this_hour = now.strftime("%a %d %b, %H:00") + " UTC"
+        this_hour = now.strftime("%a %d %b, %H:00") + " UTC, so far"  # not over yet
         last_row = re.findall(r"<tr><td class=\"nowrap\">([^<]+)</td>", page.text)[23]
         assert last_row == this_hour  # the hour table runs oldest first: the current hour last

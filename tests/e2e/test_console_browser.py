@@ -181,6 +181,12 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
     payload = json.loads(decoded.text)
     assert payload["server"] == tabard.url
     assert payload["token"] == page.locator("[data-secret]").inner_text().strip()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the payload file").click()
+    assert download.value.suggested_filename == "tabard-enrolment-response.json"
+    saved = tabard.root / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert json.loads(saved.read_text()) == payload  # the file the agent's --payload takes
     nav(page, "Policies")
     camera.shoot(page, "it policies")
     page.get_by_label("Policy document").fill("name: draft\ndevice:\n  warranty_bits: 0\n")
@@ -258,7 +264,11 @@ def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[
     sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True, camera=camera)
     assert page.url.endswith("/console/demand")
     drawn(page)
-    expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(4)
+    # Hourly, daily and device health: no missing-person work, so that chart says so in words.
+    expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(3)
+    expect(page.locator("[data-empty]")).to_have_text(
+        "No missing-person or safeguarding work in this period."
+    )
     tiles = dict(
         zip(
             page.locator(".tile .label").all_inner_texts(),
@@ -266,7 +276,7 @@ def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[
             strict=True,
         )
     )
-    assert tiles["transactions answered, last 24 h"] == "1"  # the refused one is not counted
+    assert tiles["transaction answered, last 24 h"] == "1"  # the refused one is not counted
     assert tiles["refused by policy, last 14 days (not counted)"] == "1"
     hourly = page.locator("[data-chart]").first
     box = hourly.bounding_box()
@@ -334,6 +344,7 @@ class TestConsoleInABrowser:
                 assert watch.errors == [], watch.errors
                 assert watch.foreign == [], watch.foreign
                 assert cam.inaccessible == [], "\n".join(cam.inaccessible)
+                assert cam.cut_off == [], "\n".join(cam.cut_off)
                 assert cam.shots >= 27 and len(cam.taken) == 2 * cam.shots
                 assert all(path.stat().st_size > 5_000 for path in cam.taken)
 

@@ -77,7 +77,8 @@ def fleet_overview(
         principal=principal,
         summary=summary,
         charts=[
-            (title, key, counts, bar_chart(title, _bars(counts))) for title, key, counts in charts
+            (title, key, counts, bar_chart(title, _bars(counts), empty="No devices."))
+            for title, key, counts in charts
         ],
         compliant=compliance.get("compliant", 0),
         failing=compliance.get("non_compliant", 0),

@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, Series, bar_chart, column_chart
-from mdm_server.console.templating import TONES, render
+from mdm_server.console.templating import TONES, counted, render
 from mdm_server.demand import routes as demand_api
 from mdm_server.demand.schemas import Buckets
 from mdm_server.deps import ContextDep
@@ -23,14 +23,20 @@ HOUR_LABEL, DAY_LABEL = "%H:00", "%a %d %b"  # the zone is named on each axis an
 SHORT_DAY_LABEL = "%d %b"  # past a month of days, the weekday is left out of the chart
 
 
-def _columns(title: str, buckets: Buckets, fmt: str, axis: str) -> Markup:
-    """Answered transactions stacked by type, refused ones as a line apart."""
+NO_TRANSACTIONS = "No transactions in this period."
+
+
+def _columns(title: str, buckets: Buckets, fmt: str, axis: str, so_far: str) -> Markup:
+    """Answered transactions stacked by type, refused ones in hollow columns beside them, the
+    running bucket marked `so_far`."""
     return column_chart(
         title,
         [start.strftime(fmt) for start in buckets.starts],
         [Series(one.type.replace("_", " "), one.counts) for one in buckets.series],
         axis=axis,
         apart=Series("refused (not counted)", buckets.refused) if buckets.refused_total else None,
+        so_far=so_far,
+        empty=NO_TRANSACTIONS,
     )
 
 
@@ -53,6 +59,8 @@ def demand_view(
             Series("safeguarding", demand.workload.safeguarding),
         ],
         axis="Day (UTC)",
+        so_far="today",
+        empty="No missing-person or safeguarding work in this period.",
     )
     health = bar_chart(
         "Devices by compliance",
@@ -60,6 +68,7 @@ def demand_view(
             Bar(status.replace("_", " "), count, TONES.get(status, "bad"))
             for status, count in sorted(demand.health.by_compliance.items())
         ],
+        empty="No devices in the division.",
     )
     return render(
         request,
@@ -72,12 +81,14 @@ def demand_view(
             demand.hourly,
             HOUR_LABEL,
             "Hour starting (UTC)",
+            "this hour",
         ),
         daily=_columns(
-            f"Answered transactions per day, last {days} days",
+            f"Answered transactions per day, last {counted(days, 'day')}",
             demand.daily,
             day_label,
             "Day (UTC)",
+            "today",
         ),
         workload=workload,
         health=health,
