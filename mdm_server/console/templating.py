@@ -13,6 +13,7 @@ from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoes
 from markupsafe import Markup, escape
 
 from mdm_server.audit.search import device_time
+from mdm_server.auth.models import role_name
 from mdm_server.console.navigation import menu_for
 
 _environment = Environment(
@@ -71,6 +72,16 @@ def plain(value: Any) -> str:
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(plain(item) for item in value) or "none"
     return str(value)
+
+
+def sentence(value: object) -> str:
+    """A message as a sentence on a page: a capital first letter and a full stop. The API's
+    messages are written lower-case, to be read after `error:`."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text[-1] in ".!?)" else f"{text}."
 
 
 def dotted(value: object) -> Markup:
@@ -158,6 +169,8 @@ _environment.filters.update(
     outcome=outcome,
     dotted=dotted,
     stamp=when,  # an event's instant, inside <time class="instant"> (event_time.html)
+    sentence=sentence,
+    role_name=role_name,  # .one, .many, .a, .title: a role in words, never its code
 )
 _environment.globals.update(tone=TONES, device_time=device_time)
 

@@ -137,7 +137,7 @@ class TestPages:
         text = in_words(bytes(page.body).decode())
         assert "SAFEGUARDING is not a purpose (purposes: ROAD_TRAFFIC, X)" in text
         bare = render_error(request, 409, "conflict", {"devices": ["a1", "b2"]}, {})
-        assert "devices: a1, b2" in in_words(bytes(bare.body).decode())
+        assert "Devices: a1, b2." in in_words(bytes(bare.body).decode())
 
 
 class TestIdentifiers:
