@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from mdm_server.audit.search import device_time
 from mdm_server.auth.models import role_name
+from mdm_server.console.labels import action_words, actor_words, field_label, field_value
 from mdm_server.console.navigation import menu_for
 
 _environment = Environment(
@@ -170,9 +171,13 @@ _environment.filters.update(
     dotted=dotted,
     stamp=when,  # an event's instant, inside <time class="instant"> (event_time.html)
     sentence=sentence,
-    role_name=role_name,  # .one, .many, .a, .title: a role in words, never its code
+    role_name=role_name,
+    field_label=field_label,
+    action_words=action_words,  # .one, .many, .a, .title: a role in words, never its code
 )
-_environment.globals.update(tone=TONES, device_time=device_time)
+_environment.globals.update(
+    tone=TONES, device_time=device_time, field_value=field_value, actor_words=actor_words
+)
 
 
 def is_htmx(request: Request) -> bool:

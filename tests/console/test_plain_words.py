@@ -106,7 +106,7 @@ class TestPages:
         page = browser_for("it_admin").get(f"/console/commands/{command['id']}")
         text = in_words(page.text)
         assert "<dt>Parameters</dt><dd><dl" in page.text and "<dd>x</dd>" in page.text
-        assert "<dt>screens</dt><dd><ul" in page.text
+        assert "<dt>Screens</dt><dd><ul" in page.text
         assert TIME.search(text)
 
     def test_an_audit_event_and_the_search_read_as_words(
@@ -126,7 +126,7 @@ class TestPages:
         seq = audit_events(database, "transaction.person_search")[0].seq
         event = browser.get(f"/console/audit/events/{seq}")
         text = in_words(event.text)
-        assert "<dt>subject</dt><dd><dl" in event.text
+        assert "<dt>Subject searched</dt><dd><dl" in event.text
         assert TIME.search(text)
 
     def test_an_error_carrying_a_mapping_reads_as_words(self, app: FastAPI) -> None:
