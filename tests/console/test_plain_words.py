@@ -147,3 +147,18 @@ class TestIdentifiers:
         rule = re.search(r"([^{}]*)\{[^}]*white-space: nowrap[^}]*\}", css)
         assert rule is not None
         assert {"td code", "td .mono", "td.mono"} <= {s.strip() for s in rule.group(1).split(",")}
+
+
+class TestTimesInFields:
+    def test_every_time_field_says_it_is_utc_and_pages_are_british_english(
+        self, browser_for: Callable[..., Browser]
+    ) -> None:
+        browser = browser_for("auditor")
+        for path in ("/console/audit", "/console/audit/bundle"):
+            page = browser.get(path).text
+            assert page.startswith('<!doctype html>\n<html lang="en-GB">')
+            fields = re.findall(r'<input id="([^"]+)"[^>]*type="datetime-local"', page)
+            assert fields, path
+            for field in fields:
+                label = re.search(rf'<label for="{field}">([^<]*)</label>', page)
+                assert label is not None and "(UTC)" in label.group(1), (path, field)

@@ -152,10 +152,18 @@ def chromium(server: str, artefacts: str) -> Iterator[tuple[object, Watch, Camer
             browser.close()
 
 
+# The force's staff use en-GB browsers in the UK: dates in fields read dd/mm/yyyy, 24-hour.
+LOCALE = "en-GB"
+TIMEZONE = "Europe/London"
+
+
 def new_page(browser, watch: Watch, *, tablet: bool = True):  # type: ignore[no-untyped-def]
-    """A fresh browser context (its own cookies) the size of a Galaxy Tab A held upright."""
+    """A fresh browser context (its own cookies) the size of a Galaxy Tab A held upright,
+    set up as a UK member of staff's browser is (locale and time zone)."""
     viewport = {"width": 800, "height": 1280} if tablet else {"width": 1366, "height": 900}
-    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    context = browser.new_context(
+        viewport=viewport, accept_downloads=True, locale=LOCALE, timezone_id=TIMEZONE
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
     watch.attach(page)
