@@ -75,6 +75,13 @@ def plain(value: Any) -> str:
     return str(value)
 
 
+def capital(value: object) -> str:
+    """A capital first letter, the rest as written (Jinja's `capitalize` lowers the rest,
+    so "IT" would become "It")."""
+    text = str(value)
+    return text[:1].upper() + text[1:]
+
+
 def sentence(value: object) -> str:
     """A message as a sentence on a page: a capital first letter and a full stop. The API's
     messages are written lower-case, to be read after `error:`."""
@@ -171,6 +178,7 @@ _environment.filters.update(
     dotted=dotted,
     stamp=when,  # an event's instant, inside <time class="instant"> (event_time.html)
     sentence=sentence,
+    capital=capital,
     role_name=role_name,
     field_label=field_label,
     action_words=action_words,  # .one, .many, .a, .title: a role in words, never its code
