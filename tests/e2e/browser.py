@@ -89,6 +89,12 @@ def accessibility_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
     return [f"{page.url}: {line}" for line in result]
 
 
+# The force's staff use en-GB browsers in the UK: dates in fields read dd/mm/yyyy, 24-hour.
+# Chromium draws date fields in its own interface language, which it takes from the
+# environment (and has only with Debian's chromium-l10n); pages see the context's locale.
+LOCALE = "en-GB"
+TIMEZONE = "Europe/London"
+UK_ENVIRONMENT = {"LANG": "en_GB.UTF-8", "LANGUAGE": "en_GB:en"}
 WIDTHS = (1400, 800)  # a desk's console, and a Galaxy Tab A held upright
 SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
@@ -145,16 +151,13 @@ def chromium(server: str, artefacts: str) -> Iterator[tuple[object, Watch, Camer
     folder.mkdir(parents=True)
     watch = Watch(server)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=binary, args=CHROMIUM_ARGS, env={**os.environ, **UK_ENVIRONMENT}
+        )
         try:
             yield browser, watch, Camera(folder)
         finally:
             browser.close()
-
-
-# The force's staff use en-GB browsers in the UK: dates in fields read dd/mm/yyyy, 24-hour.
-LOCALE = "en-GB"
-TIMEZONE = "Europe/London"
 
 
 def new_page(browser, watch: Watch, *, tablet: bool = True):  # type: ignore[no-untyped-def]
