@@ -132,6 +132,12 @@ def thousands(value: int | float) -> str:
     return f"{value:,}"
 
 
+def counted(number: int, word: str, plural: str | None = None) -> str:
+    """A count and its noun, agreeing: "1 event", "31 events", "1 hash", "5 hashes"."""
+    noun = word if number == 1 else (plural or f"{word}s")
+    return f"{number:,} {noun}"
+
+
 # The tone (good, warn, bad, info, muted) each status is shown in, wherever it appears: badges
 # by their class, chart bars by their colour. Each badge also carries its word.
 TONES: dict[str, str] = {
@@ -172,6 +178,7 @@ _environment.filters.update(
     when=when_markup,
     when_text=when,  # in attributes (title="...")
     thousands=thousands,
+    counted=counted,
     plain=plain,
     short_id=short_id,
     outcome=outcome,

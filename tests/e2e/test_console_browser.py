@@ -293,7 +293,7 @@ def officer(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     assert page.url.endswith("/console/me")
     camera.shoot(page, "officer my device")
     nav(page, "My usage")
-    expect(page.locator("table")).to_contain_text("person search")
+    expect(page.locator("table")).to_contain_text("Person search")
     camera.shoot(page, "officer usage")
     nav(page, "My device")
     # By keyboard alone: Tab from the top of the page to the note, type, Tab to the button.

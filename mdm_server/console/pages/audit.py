@@ -19,7 +19,7 @@ from mdm_server.audit import routes as audit_api
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteVerifier
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.forms import parse, utc
-from mdm_server.console.templating import render
+from mdm_server.console.templating import counted, render
 from mdm_server.deps import ContextDep
 from mdm_server.errors import NotFoundError
 from mdm_server.scheduler.routes import list_jobs
@@ -268,7 +268,8 @@ def _witness_result(context: ContextDep, note: str) -> WitnessResult:
     if held.size > latest.size:
         return WitnessResult(
             False,
-            f"The witness holds {held.size:,} events but the log now has only {latest.size:,}: "
+            f"The witness holds {counted(held.size, 'event')} but the log now has only "
+            f"{latest.size:,}: "
             "the log has been truncated or an old copy restored. Keep both notes as evidence.",
         )
     proof = _hashes(audit_api.consistency_proof(context, None, first=held.size, second=latest.size))
@@ -282,8 +283,10 @@ def _witness_result(context: ContextDep, note: str) -> WitnessResult:
         )
     return WitnessResult(
         True,
-        f"Consistent: the witness's {held.size:,} events are the first {held.size:,} of the "
-        f"log's {latest.size:,}, unchanged (consistency proof of {len(proof)} hashes verified).",
+        f"Consistent: the witness's {counted(held.size, 'event')} "
+        f"{'is' if held.size == 1 else 'are'} the first {held.size:,} of the log's "
+        f"{latest.size:,}, unchanged (consistency proof of {counted(len(proof), 'hash', 'hashes')} "
+        "verified).",
     )
 
 
