@@ -7,10 +7,15 @@ import html
 import re
 from collections.abc import Callable
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
 from mdm_server.console.labels import action_words, field_label, field_value
 from mdm_server.db import Database
 from tests.console.conftest import Browser
 from tests.console.test_plain_words import in_words
+from tests.factories.staff import headers_for
+from tests.server.test_appropriate_use import SAM, load, own, queue
 from tests.server.test_audit_search import person
 from tests.server.test_secure import Scene
 from tests.support import audit_events
@@ -71,3 +76,19 @@ class TestTheEventPage:
         assert str(event.detail["session_id"]) in text
         assert f"{scene.officer.username} (officer)" in text
         assert '"outcome":"refused:purpose_not_allowed"' in html.unescape(page)  # exact bytes
+
+
+class TestTheFlagPage:
+    def test_a_flags_detail_is_labelled_in_words(
+        self, scene: Scene, client: TestClient, app: FastAPI, browser_for: Callable[..., Browser]
+    ) -> None:
+        api = headers_for(app, "auditor")
+        token = str(scene.first_entry()["session_token"])
+        load(client, api, own(scene.officer.collar_number, own=[SAM]))
+        assert scene.transact(token, person("Example", "Sam")).status_code == 200
+        (flag,) = queue(client, api)
+        page = browser_for("auditor").get(f"/console/flags/{flag['id']}").text
+        facts = page.split('<dl class="facts">', 1)[1].split("</dl>", 1)[0]
+        labels = re.findall(r"<dt>([^<]*)</dt>", facts)
+        assert "Subject (hashed key)" in labels
+        assert all(label[:1].isupper() and "_" not in label for label in labels), labels
