@@ -281,6 +281,12 @@ def _witness_result(context: ContextDep, note: str) -> WitnessResult:
             f"The log has rewritten its history since the witness's checkpoint ({exc}). "
             "Keep both notes as evidence.",
         )
+    if held.size == latest.size:  # verified above: the same root, so nothing to prove
+        return WitnessResult(
+            True,
+            f"Consistent: the log has exactly the witness's {counted(held.size, 'event')}, "
+            "under the same signed root; nothing has been added since.",
+        )
     return WitnessResult(
         True,
         f"Consistent: the witness's {counted(held.size, 'event')} "
