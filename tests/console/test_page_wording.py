@@ -3,6 +3,7 @@ layers said in words, columns named for people rather than by the log's internal
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -50,6 +51,9 @@ class TestPages:
         assert "Policies in force: baseline version 1, for the whole fleet." in text
         assert '<a href="/console/policies/baseline">baseline</a>' in page
         assert "Layers:" not in text
+        version = re.search(r"<dd data-policy-version>([^<]*)</dd>", page)
+        assert version is not None
+        assert version.group(1) == "1; the device has not said which it applied"
 
     def test_the_audit_search_and_a_flag_name_the_event_column_in_words(
         self, scene: Scene, browser_for: Callable[..., Browser]
