@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mdm_server.audit.service import Actor
 from mdm_server.auth import service as auth_service
-from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser
+from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name, roles_in_words
 from mdm_server.context import AppContext
 from mdm_server.devices import authentication
 from mdm_server.devices import repository as devices_repository
@@ -86,7 +86,7 @@ class StaffPrincipal:
 class StaffAccess(AccessRule):
     """The caller must present a staff access token for one of `roles`."""
 
-    wrong_role = "this needs one of the roles: {allowed}"
+    wrong_role = "this is for {allowed} only; you are signed in as {you}"
     must_change_first = "change your password first (POST /api/v1/auth/password)"
 
     def __init__(self, *roles: str, allow_pending_password_change: bool = False) -> None:
@@ -98,7 +98,9 @@ class StaffAccess(AccessRule):
         choose a new password."""
         if user.role not in self.roles:
             raise PermissionDeniedError(
-                self.wrong_role.format(allowed=", ".join(sorted(self.roles)))
+                self.wrong_role.format(
+                    allowed=roles_in_words(self.roles), you=role_name(user.role).a
+                )
             )
         if user.must_change_password and not self.allow_pending:
             raise PermissionDeniedError(self.must_change_first, code="password_change_required")

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -168,13 +169,14 @@ def render_errors_as_html(app: FastAPI, prefix: str, renderer: HtmlErrorRenderer
     app.state.html_errors = (prefix, renderer)
 
 
-def _reply(
+async def _reply(
     request: Request, status: int, code: str, detail: Detail, headers: dict[str, str] | None
 ) -> Response:
     html = getattr(request.app.state, "html_errors", None)
     if html is not None and request.url.path.startswith(html[0]):
         renderer: HtmlErrorRenderer = html[1]
-        return renderer(request, status, code, detail, dict(headers or {}))
+        # A page may look up who is signed in (its menu): off the event loop.
+        return await run_in_threadpool(renderer, request, status, code, detail, dict(headers or {}))
     return JSONResponse(error_body(code, detail), status_code=status, headers=headers or None)
 
 
@@ -203,15 +205,16 @@ def located(errors: Sequence[Any], *, where: str = "body") -> list[dict[str, str
 
 async def _tabard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TabardError)
-    return _reply(request, exc.status, exc.error_code, exc.detail, exc.headers)
+    return await _reply(request, exc.status, exc.error_code, exc.detail, exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(err.get("type") == "json_invalid" for err in errors):
-        return _reply(request, 400, "malformed_json", "the request body is not valid JSON", None)
-    return _reply(request, 422, "invalid_request", located(errors), None)
+        said = "the request body is not valid JSON"
+        return await _reply(request, 400, "malformed_json", said, None)
+    return await _reply(request, 422, "invalid_request", located(errors), None)
 
 
 async def _model_error(request: Request, exc: Exception) -> Response:
@@ -219,7 +222,7 @@ async def _model_error(request: Request, exc: Exception) -> Response:
     short to be a device, say) refused it: the caller's mistake, so a located 422."""
     assert isinstance(exc, ValidationError)
     log.info("%s refused by %s inside %s", request.method, exc.title, request.url.path)
-    return _reply(request, 422, "invalid_request", located(exc.errors()), None)
+    return await _reply(request, 422, "invalid_request", located(exc.errors()), None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -243,7 +246,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
         # FastAPI's body reader failed on it: JSON nested past what the parser can follow.
         detail = "the request body is nested too deeply to read"
-    return _reply(request, exc.status_code, code, detail, headers)
+    return await _reply(request, exc.status_code, code, detail, headers)
 
 
 def _methods_allowed(request: Request) -> list[str]:
@@ -262,7 +265,7 @@ async def _unstorable(request: Request, exc: Exception) -> Response:
     (SQLite raises OverflowError, PostgreSQL a DataError), a date past year 9999, a NUL
     character in text (PostgreSQL). The caller's to change; the transaction rolled back."""
     log.info("%s %s: a value could not be stored (%s)", request.method, request.url.path, exc)
-    return _reply(
+    return await _reply(
         request,
         422,
         "out_of_range",
@@ -283,7 +286,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
         "X-Content-Type-Options": "nosniff",
         "X-Request-ID": request_id,
     }
-    return _reply(
+    return await _reply(
         request, 500, "internal_error", f"the server failed; quote request id {request_id}", headers
     )
 

@@ -188,6 +188,27 @@ def own_events(
     return found[:limit], len(found) > limit
 
 
+def own_session_events(
+    session: Session,
+    *,
+    collar_number: str,
+    user_id: str,
+    actions: Collection[str],
+    session_ids: Collection[str],
+) -> list[tuple[str, str, uuid.UUID]]:
+    """The officer's own events among `actions` that name one of `session_ids` (a secure
+    session's id in their detail): (action, session id, event id) of each."""
+    if not session_ids:
+        return []
+    named = col(AuditEvent.detail)["session_id"].as_string()
+    statement = (
+        select(col(AuditEvent.action), named, col(AuditEvent.event_id))
+        .join(AuditIndex, col(AuditIndex.seq) == col(AuditEvent.seq))
+        .where(*_own(collar_number, user_id, actions), named.in_(sorted(session_ids)))
+    )
+    return [(str(a), str(s), uuid.UUID(str(e))) for a, s, e in session.execute(statement)]
+
+
 def export(
     session: Session, filters: Filters, *, output: str, actor: Actor, now: datetime
 ) -> bytes:

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository
-from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser
+from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name
 from mdm_server.auth.schemas import UserCreate
 from mdm_server.errors import (
     ConflictError,
@@ -118,7 +118,8 @@ def set_disabled(
     if disabled and user.disabled_at is None:
         if user.role == Role.it_admin and repository.count_active_admins(session) <= 1:
             raise PermissionDeniedError(
-                "refusing to disable the last active it_admin", code="last_admin"
+                f"refusing to disable the last active {role_name(Role.it_admin).one}",
+                code="last_admin",
             )
         user.disabled_at = now
         repository.end_sessions(session, user, now=now)
@@ -178,7 +179,7 @@ def reset_password(
     if actor.type == "staff" and actor.id == str(user.id):
         raise PermissionDeniedError(
             "you cannot reset your own password; change it with your current one "
-            "(POST /api/v1/auth/password), or ask another it_admin",
+            f"(POST /api/v1/auth/password), or ask another {role_name(Role.it_admin).one}",
             code="own_password",
         )
     user.password_hash = password_hash

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository
-from mdm_server.auth.models import RefreshToken, StaffUser
+from mdm_server.auth.models import RefreshToken, Role, StaffUser, role_name
 from mdm_server.auth.schemas import TokenPair, UserPublic
 from mdm_server.auth.tokens import StaffClaims, StaffTokens
 from mdm_server.config import Settings
@@ -137,7 +137,7 @@ def accept_login(
         audit("auth.login_refused", reason="locked")
         raise AuthenticationError(
             f"account locked until {user.locked_until.isoformat()} after repeated failed logins; "
-            "an it_admin can unlock it sooner",
+            f"{role_name(Role.it_admin).a} can unlock it sooner",
             code="account_locked",
             keep_changes=True,
         )

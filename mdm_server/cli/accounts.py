@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from mdm_server.auth.models import Role, role_name
 from mdm_server.cli.session import (
     ApiError,
     StaffClient,
@@ -29,7 +30,9 @@ from tabard.output import (
     when,
 )
 
-users_app = typer.Typer(help="Staff accounts (it_admin).", no_args_is_help=True)
+users_app = typer.Typer(
+    help=f"Staff accounts ({role_name(Role.it_admin).many}).", no_args_is_help=True
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

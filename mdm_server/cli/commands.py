@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from mdm_server.auth.models import Role, role_name
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.session import StaffClient, segment
 from tabard.output import (
@@ -23,7 +24,8 @@ from tabard.output import (
 )
 
 commands_app = typer.Typer(
-    help="Commands to devices: lock, wipe, retire, ... (it_admin; auditors may read).",
+    help=f"Commands to devices: lock, wipe, retire, ... ({role_name(Role.it_admin).many}; "
+    f"{role_name(Role.auditor).many} may read).",
     no_args_is_help=True,
 )
 
@@ -109,6 +111,12 @@ def _show(command: dict[str, Any]) -> None:
     )
 
 
+def second_approver_needed(short: str) -> str:
+    """What to do about a command waiting for a second administrator's approval."""
+    admin = role_name(Role.it_admin).one
+    return f"A second {admin} must approve it: tabard commands approve {short}"
+
+
 @commands_app.command("send")
 def commands_send(
     device: Annotated[str, typer.Argument(help="Device id (or its first 8 characters) or serial.")],
@@ -128,7 +136,7 @@ def commands_send(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Send a command to a device. Full wipes and retire wait for a second it_admin."""
+    """Send a command to a device. Full wipes and retire wait for a second IT administrator."""
     body: dict[str, Any] = {
         "type": command_type,
         "target": {"device": device},
@@ -149,7 +157,7 @@ def commands_send(
             f"{_state(command['state'])}{again}."
         )
         if command["state"] == "pending_approval":
-            stdout.print(f"A second it_admin must approve it: tabard commands approve {shown}")
+            stdout.print(second_approver_needed(shown))
 
 
 @commands_app.command("show")

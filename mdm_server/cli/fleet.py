@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from mdm_server.auth.models import Role, role_name
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.audit import parse_instant
+from mdm_server.cli.commands import second_approver_needed
 from mdm_server.cli.session import StaffClient, segment
 from tabard.output import (
     empty,
@@ -25,7 +27,9 @@ from tabard.output import (
     when,
 )
 
-tokens_app = typer.Typer(help="Enrolment tokens (it_admin).", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help=f"Enrolment tokens ({role_name(Role.it_admin).many}).", no_args_is_help=True
+)
 devices_app = typer.Typer(help="The fleet inventory.", no_args_is_help=True)
 
 
@@ -355,9 +359,9 @@ def devices_retire(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Ask to retire a device. A second it_admin approves (`tabard commands approve ID`); then
-    its certificate is revoked, so it can no longer authenticate, and its container key is
-    destroyed."""
+    """Ask to retire a device. A second IT administrator approves (`tabard commands approve
+    ID`); then its certificate is revoked, so it can no longer authenticate, and its container
+    key is destroyed."""
     if not yes and not typer.confirm(f"Retire device {reference}? It cannot be undone."):
         raise typer.Exit(1)
     with api_errors():
@@ -373,9 +377,7 @@ def devices_retire(
         f"{command['state']} (command {short_id(command['id'])})."
     )
     if command["state"] == "pending_approval":
-        stdout.print(
-            f"A second it_admin must approve it: tabard commands approve {short_id(command['id'])}"
-        )
+        stdout.print(second_approver_needed(short_id(command["id"])))
 
 
 @devices_app.command("found")

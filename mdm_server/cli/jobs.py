@@ -33,7 +33,7 @@ def _result(job: dict[str, Any]) -> Text | str:
 
 def jobs(json_output: JsonOption = False) -> None:
     """Scheduled jobs: how often each runs, its last run, where, and what it did
-    (it_admin, auditor)."""
+    (IT administrators, auditors)."""
     with api_errors():
         answer = StaffClient.from_stored().get("/api/v1/scheduler/jobs")
     if json_output:

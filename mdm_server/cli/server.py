@@ -147,12 +147,12 @@ def admin_create(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     if_missing: Annotated[
-        bool, typer.Option("--if-missing", help="Do nothing if an active it_admin exists.")
+        bool, typer.Option("--if-missing", help="Do nothing if an active IT administrator exists.")
     ] = False,
     display_name: Annotated[str, typer.Option(help="Full name.")] = "",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Create an it_admin directly in the database: the way in on a fresh install.
+    """Create an IT administrator directly in the database: the way in on a fresh install.
 
     Without --password-stdin a one-time password is printed; it must be changed at first login."""
     from mdm_server.audit.service import Actor

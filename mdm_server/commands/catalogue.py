@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from mdm_server.auth.models import Role, role_name
 from mdm_server.errors import InvalidRequestError, quoted
 
 
@@ -30,6 +31,7 @@ class CommandKind:
     params: type[NoParams] = NoParams
 
 
+SECOND_APPROVAL = f"Needs a second {role_name(Role.it_admin).one}'s approval."
 KINDS: dict[str, CommandKind] = {
     kind.name: kind
     for kind in (
@@ -46,7 +48,7 @@ KINDS: dict[str, CommandKind] = {
         ),
         CommandKind(
             "wipe_device",
-            "Factory reset. Needs a second it_admin's approval.",
+            f"Factory reset. {SECOND_APPROVAL}",
             None,
             two_person=True,
             needs_reason=True,
@@ -72,7 +74,7 @@ KINDS: dict[str, CommandKind] = {
         CommandKind(
             "retire",
             "Take the device out of service: secure side wiped, management removed, "
-            "certificates revoked. Needs a second it_admin's approval.",
+            f"certificates revoked. {SECOND_APPROVAL}",
             None,
             two_person=True,
             needs_reason=True,

@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from mdm_server.audit.service import SCHEDULER, Actor, record
+from mdm_server.auth.models import Role, role_name
 from mdm_server.commands import repository
 from mdm_server.commands.catalogue import CommandKind, kind_of, validate_params
 from mdm_server.commands.models import OPEN_STATES, Command, CommandState
@@ -300,8 +301,8 @@ def approve(
             why="the requester cannot approve their own command",
         )
         raise PermissionDeniedError(
-            f"{command.type} needs a second it_admin: you requested it, so someone else must "
-            "approve it",
+            f"{command.type.replace('_', ' ')} needs a second {role_name(Role.it_admin).one}: "
+            "you requested it, so someone else must approve it",
             code="second_approver_required",
             keep_changes=True,
         )

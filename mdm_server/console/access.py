@@ -7,6 +7,7 @@ CSRF token, in the `csrf_token` form field or the `X-CSRF-Token` header (htmx se
 
 from __future__ import annotations
 
+import logging
 import typing
 import uuid
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.auth.models import STAFF_ROLES, role_name, roles_in_words
 from mdm_server.console import sessions
 from mdm_server.context import AppContext
 from mdm_server.deps import AccessRule, StaffAccess, StaffPrincipal, app_context
@@ -27,6 +28,17 @@ LOGIN_COOKIE = "tabard_login"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in, as the page furniture (menu, name, sign-out) needs them: also on a
+    page they may not open, and on an error page."""
+
+    username: str
+    role: str
+    csrf_token: str
 
 
 class SignInRequiredError(AuthenticationError):
@@ -37,6 +49,12 @@ class SignInRequiredError(AuthenticationError):
 
 class CsrfError(PermissionDeniedError):
     code = "csrf_failed"
+
+
+class NotForYourRoleError(PermissionDeniedError):
+    """A signed-in person opened a page that is not for their role."""
+
+    code = "not_for_your_role"
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,7 @@ class ConsoleAccess(StaffAccess):
     method is safe, the session's CSRF token). Roles and the password-change rule are the
     API's own (`StaffAccess.admit`); only the credential differs."""
 
-    wrong_role = "this page is not open to your role"
+    wrong_role = "this page is for {allowed} only; you are signed in as {you}"
     must_change_first = "choose a new password first"
 
     @classmethod
@@ -79,6 +97,7 @@ class ConsoleAccess(StaffAccess):
         if signed_in is None:
             raise SignInRequiredError("sign in to use the console")
         token = sessions.csrf_token(context.console_csrf_key, signed_in.session_id)
+        request.state.console_viewer = Viewer(signed_in.user.username, signed_in.user.role, token)
         if request.method not in SAFE_METHODS:
             given = request.headers.get(CSRF_HEADER)
             if given is None:
@@ -89,6 +108,12 @@ class ConsoleAccess(StaffAccess):
                     "this form has expired or did not come from the console; reload the page "
                     "and try again"
                 )
+        if signed_in.user.role not in self.roles:
+            raise NotForYourRoleError(
+                self.wrong_role.format(
+                    allowed=roles_in_words(self.roles), you=role_name(signed_in.user.role).a
+                )
+            )
         principal = self.admit(signed_in.user, request)
         return ConsolePrincipal(
             **vars(principal), session_id=signed_in.session_id, csrf_token=token
@@ -103,6 +128,28 @@ class ConsoleAccess(StaffAccess):
             with context.database.unit_of_work() as session:
                 sessions.touch(session, session_id=signed_in.session_id, now=now)
         return signed_in
+
+
+def viewer_of(request: Request) -> Viewer | None:
+    """Who is signed in, for a page rendered outside a page's own access rule (an error page,
+    a page not found): the rule's finding if it ran, else the session cookie's, else nobody.
+    Never fails: an error page must render even when the database is what failed."""
+    stashed = getattr(request.state, "console_viewer", None)
+    if isinstance(stashed, Viewer):
+        return stashed
+    secret = request.cookies.get(SESSION_COOKIE, "")
+    if not secret:
+        return None
+    try:
+        context = app_context(request)
+        signed_in = ConsoleAccess._resolve(context, secret)
+        if signed_in is None:
+            return None
+        token = sessions.csrf_token(context.console_csrf_key, signed_in.session_id)
+    except Exception:  # the page is shown without the menu instead
+        log.warning("could not tell who is signed in for an error page", exc_info=True)
+        return None
+    return Viewer(signed_in.user.username, signed_in.user.role, token)
 
 
 AnySignedIn = Annotated[ConsolePrincipal, Depends(ConsoleAccess(*STAFF_ROLES))]

@@ -1,14 +1,12 @@
-"""Identifiers on a page: long hex in groups, exact JSON bytes that wrap only between their
-tokens, and action codes in words. Each copies exactly as it is stored: the gaps and the
-places a line may break are markup (`<wbr>`, a margin), never characters added to the text."""
+"""Identifiers on a page: long hex in groups, and exact JSON bytes that wrap only between
+their tokens. Each copies exactly as it is stored: the gaps and the places a line may break
+are markup (`<wbr>`, a margin), never characters added to the text."""
 
 from __future__ import annotations
 
 import re
 
 from markupsafe import Markup, escape
-
-from mdm_server.secure.officer_view import OFFICER_ACTIONS
 
 HEX = re.compile(r"[0-9a-fA-F]{16,}")  # digests, fingerprints, subject keys
 GROUP = 4  # hex digits to a group, as fingerprints are usually shown
@@ -55,13 +53,3 @@ def json_bytes(text: str) -> Markup:
             out.append(Markup("<wbr>"))
         at += 1
     return Markup("").join(out)
-
-
-def action_words(action: object) -> str:
-    """An audit action in words: `transaction.person_search` is `person search`; one without
-    words of its own reads as its code with spaces (`enrolment_token.created` is `enrolment
-    token created`)."""
-    code = str(action)
-    if code in OFFICER_ACTIONS:
-        return OFFICER_ACTIONS[code]
-    return code.removeprefix("transaction.").replace(".", " ").replace("_", " ")

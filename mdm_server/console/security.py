@@ -14,6 +14,8 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mdm_server.console.access import viewer_of
+from mdm_server.console.navigation import menu_for
 from mdm_server.console.templating import is_htmx, plain, render
 
 PREFIX = "/console"
@@ -66,7 +68,9 @@ def _redirect(request: Request, to: str) -> Response:
 def render_error(
     request: Request, status: int, code: str, detail: Any, headers: dict[str, str]
 ) -> Response:
-    """An error as a page; sign-in and password changes as redirects."""
+    """An error as a page in the console's own furniture (the signed-in person's menu, name
+    and sign-out, and a way back to their own start page); sign-in and password changes as
+    redirects."""
     if code == "sign_in_required":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return _redirect(request, f"{PREFIX}/login?next={quote(target, safe='')}")
@@ -80,13 +84,19 @@ def render_error(
         message = plain(detail.get("message") or rest)
         if detail.get("message") and rest:
             message += f" ({plain(rest)})"
+    if status == 404 and code == "not_found" and message.startswith("no route for "):
+        message = "there is no page at this address; check it, or start again from the menu"
+    viewer = viewer_of(request)
+    home = next(iter(menu_for(viewer.role)), None) if viewer is not None else None
     return render(
         request,
         "error.html",
+        principal=viewer,
         status_code=status,
         headers=headers,
         status=status,
         code=code,
         message=message,
         problems=problems,
+        home=home,
     )

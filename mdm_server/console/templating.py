@@ -13,7 +13,9 @@ from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoes
 from markupsafe import Markup, escape
 
 from mdm_server.audit.search import device_time
-from mdm_server.console.identifiers import action_words, grouped, json_bytes
+from mdm_server.auth.models import role_name
+from mdm_server.console.identifiers import grouped, json_bytes
+from mdm_server.console.labels import action_words, actor_words, field_label, field_value
 from mdm_server.console.navigation import menu_for
 
 _environment = Environment(
@@ -72,6 +74,23 @@ def plain(value: Any) -> str:
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(plain(item) for item in value) or "none"
     return str(value)
+
+
+def capital(value: object) -> str:
+    """A capital first letter, the rest as written (Jinja's `capitalize` lowers the rest,
+    so "IT" would become "It")."""
+    text = str(value)
+    return text[:1].upper() + text[1:]
+
+
+def sentence(value: object) -> str:
+    """A message as a sentence on a page: a capital first letter and a full stop. The API's
+    messages are written lower-case, to be read after `error:`."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text[-1] in ".!?)" else f"{text}."
 
 
 def dotted(value: object) -> Markup:
@@ -165,18 +184,24 @@ _environment.filters.update(
     when=when_markup,
     when_text=when,  # in attributes (title="...")
     thousands=thousands,
+    counted=counted,
     plain=plain,
     short_id=short_id,
     outcome=outcome,
     dotted=dotted,
     grouped=grouped,
     json_bytes=json_bytes,
-    action_words=action_words,
-    counted=counted,
     noun=noun,
     stamp=when,  # an event's instant, inside <time class="instant"> (event_time.html)
+    sentence=sentence,
+    capital=capital,
+    role_name=role_name,  # .one, .many, .a, .title: a role in words, never its code
+    field_label=field_label,
+    action_words=action_words,
 )
-_environment.globals.update(tone=TONES, device_time=device_time)
+_environment.globals.update(
+    tone=TONES, device_time=device_time, field_value=field_value, actor_words=actor_words
+)
 
 
 def is_htmx(request: Request) -> bool:

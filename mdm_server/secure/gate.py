@@ -150,7 +150,8 @@ def _check_not_leaving_service(
             now=now,
             code="device_leaving_service",
             detail={
-                "message": f"a {pending.type} command ({pending.id}) is under way for this device",
+                "message": f"a {pending.type.replace('_', ' ')} command ({pending.id}) is under "
+                "way for this device",
                 "command_id": str(pending.id),
             },
         )

@@ -91,6 +91,15 @@ OFFICER_ACTIONS: dict[str, str] = {
     "device.reported_lost": "reported the device lost",
 }
 OWN_USAGE_READ = "audit.own_usage_read"
+# The device keeps its own log of entering and leaving the secure side and sends it later;
+# online, the server recorded the same entry or exit as it happened, under the same session.
+# One action is one entry: the server's, naming the device's record of it. An entry or exit
+# the server did not record (offline, or a lock the server never heard of) is shown as the
+# device recorded it.
+DEVICE_COPIES: dict[str, str] = {
+    "device_event.secure.entered": "secure.session_opened",
+    "device_event.secure.left": "secure.session_ended",
+}
 
 
 def _words(value: Any) -> str | None:
@@ -155,6 +164,46 @@ def my_usage(
         },
     )
     return MyUsage(
-        events=[_shown(event) for event in found],
+        events=_one_per_action(session, found, collar_number=collar_number, user_id=user_id),
         next_before=found[-1].event_id if more else None,
     )
+
+
+def _session_of(event: AuditEvent) -> str | None:
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    return _words(detail.get("session_id"))
+
+
+def _one_per_action(
+    session: Session, found: list[AuditEvent], *, collar_number: str, user_id: uuid.UUID
+) -> list[MyEvent]:
+    """The page's events as the officer is shown them, an entry or exit the server and the
+    device both recorded shown once (`DEVICE_COPIES`), whichever page the other record is on."""
+    named = {
+        sid
+        for event in found
+        if event.action in DEVICE_COPIES or event.action in DEVICE_COPIES.values()
+        if (sid := _session_of(event)) is not None
+    }
+    recorded = search.own_session_events(
+        session,
+        collar_number=collar_number,
+        user_id=str(user_id),
+        actions=[*DEVICE_COPIES, *DEVICE_COPIES.values()],
+        session_ids=named,
+    )
+    by_server = {(action, sid) for action, sid, _ in recorded if action not in DEVICE_COPIES}
+    by_device = {
+        (DEVICE_COPIES[action], sid): event_id
+        for action, sid, event_id in recorded
+        if action in DEVICE_COPIES
+    }
+    shown = []
+    for event in found:
+        sid = _session_of(event)
+        if event.action in DEVICE_COPIES and (DEVICE_COPIES[event.action], sid) in by_server:
+            continue  # the server's entry stands for it
+        one = _shown(event)
+        one.device_record_id = by_device.get((event.action, sid)) if sid else None
+        shown.append(one)
+    return shown

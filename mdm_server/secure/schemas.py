@@ -329,6 +329,11 @@ class MyEvent(BaseModel):
     )
     answer: str | None = Field(default=None, description="The justification given.")
     note: str | None = Field(default=None, description="A lost report's note.")
+    device_record_id: uuid.UUID | None = Field(
+        default=None,
+        description="The device's own record of the same entry or exit (its event id), "
+        "when the server recorded it too: one action, listed once.",
+    )
 
 
 class MyUsage(BaseModel):

@@ -39,9 +39,11 @@ from mdm_server.secure.sessions import current_session
 def _check_against_policy(settings: dict[str, Any], request: TransactionRequest) -> None:
     types = settings.get("appropriate_use.transaction_types") or {}
     allowed = types.get(request.type)
+    kind = request.type.replace("_", " ")  # in words: "person search"
+    a_kind = f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
     if allowed is None:
         raise PermissionDeniedError(
-            f"the device's policy allows no {request.type} transactions "
+            f"the device's policy allows no {kind} transactions "
             "(appropriate_use.transaction_types)",
             code="transaction_not_allowed",
         )
@@ -49,14 +51,14 @@ def _check_against_policy(settings: dict[str, Any], request: TransactionRequest)
     if request.purpose not in purposes:
         raise PermissionDeniedError(
             {
-                "message": f"{request.purpose} is not a purpose for {request.type}",
+                "message": f"{request.purpose} is not a purpose for {a_kind}",
                 "purposes": purposes,
             },
             code="purpose_not_allowed",
         )
     if allowed.get("incident_reference_required") and request.incident_reference is None:
         raise PermissionDeniedError(
-            f"{request.type} needs an incident reference (--incident REF)",
+            f"{a_kind} needs an incident reference (--incident REF)",
             code="incident_reference_required",
         )
 

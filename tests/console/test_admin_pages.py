@@ -122,7 +122,8 @@ class TestPolicies:
         browser.post("/console/policies", {"text": POLICY_V2, "comment": "encrypt"})
         assert count(database, PolicyVersion) == 2
         diff = browser.get("/console/policies/patrol?version=2&base=1")
-        assert '<span class="diff-add">+  encryption_required: true</span>' in diff.text
+        assert 'data-change="added"' in diff.text
+        assert '<code class="diff-text">  encryption_required: true</code>' in diff.text
         assigned = browser.post("/console/policies/patrol/assign", {"scope": "fleet"})
         assert assigned.status_code == 303
         assert "fleet" in browser.get("/console/policies").text

@@ -73,7 +73,7 @@ class TestIT:
             f"/console/devices/{enrolled.device_id}/commands",
             {"type": "wipe_device", "reason": "seized phone"},
         )
-        assert "waiting for a second it_admin" in first.get(sent.headers["location"]).text
+        assert "waiting for a second IT administrator" in first.get(sent.headers["location"]).text
         queue_page = first.get("/console/commands")
         (command_id,) = set(re.findall(r"/console/commands/([0-9a-f-]{36})", queue_page.text))
         first.get(f"/console/commands/{command_id}")
@@ -114,7 +114,7 @@ class TestIT:
             f"/console/devices/{enrolled.device_id}/assignment", {"officer": "999999"}
         )
         assert unknown.status_code == 400
-        assert "no officer with collar number 999999" in unknown.text
+        assert "No officer with collar number 999999." in unknown.text
         nothing = browser.post(f"/console/devices/{enrolled.device_id}/assignment", {})
         assert nothing.status_code == 400
         updated = enrolled.posture(android_version="9", sdk=28, security_patch="2019-08-01")
@@ -139,7 +139,7 @@ class TestIT:
         assert enrolled.serial in fragment.text
         bad = browser.get("/console/devices?compliance=sort-of")
         assert bad.status_code == 400
-        assert "compliance must be one of" in bad.text
+        assert "Compliance must be one of" in bad.text
 
     def test_the_fleet_overview_counts_and_draws(
         self, browser_for: Callable[..., Browser], enrolled: SimulatedDevice

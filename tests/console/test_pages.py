@@ -47,7 +47,7 @@ class TestWhoMayOpenWhat:
             assert response.status_code == expected, (role, page, response.text[-400:])
             assert response.headers["content-type"].startswith("text/html")
             if expected == 403:
-                assert "not open to your role" in response.text
+                assert "This page is not for your role" in response.text
 
     @pytest.mark.parametrize("role", ROLES)
     def test_the_menu_offers_only_pages_the_role_may_open(

@@ -50,10 +50,26 @@ class TestOfficer:
         browser = Browser(TestClient(app, follow_redirects=False))
         browser.sign_in(scene.officer.username)
         usage = browser.get("/console/me/usage")
-        assert "person search" in usage.text
+        assert "<td>Person search</td>" in usage.text
         assert "INVESTIGATION" in usage.text
         me = browser.get("/console/me")
         assert "Version <strong>2026.2</strong>, which you have acknowledged" in me.text
+
+    def test_an_entry_the_server_and_the_device_both_recorded_is_one_row(
+        self, scene: Scene, app: FastAPI, client: TestClient
+    ) -> None:
+        from tests.server.test_device_events import event, upload
+
+        sid = str(scene.first_entry()["session_id"])
+        copy = event(1, detail={"collar_number": scene.officer.collar_number, "session_id": sid})
+        assert upload(client, scene.device, [copy], scene.clock()).status_code == 200
+        browser = Browser(TestClient(app, follow_redirects=False))
+        browser.sign_in(scene.officer.username)
+        usage = browser.get("/console/me/usage").text
+        rows = re.findall(r"<td>(Entered the secure side[^<]*)", usage)
+        assert rows == ["Entered the secure side"]
+        assert usage.count("data-device-record") == 1
+        assert "also recorded by your device" in usage
 
 
 class TestSupervisor:

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from mdm_server.console.identifiers import action_words, grouped, json_bytes
+from mdm_server.console.identifiers import grouped, json_bytes
 from mdm_server.console.security import render_error
 from mdm_server.console.templating import counted, dotted, noun, outcome, plain, short_id, when
 from mdm_server.db import Database
@@ -69,11 +69,6 @@ class TestFilters:
         assert counted(2_400, "hash", "hashes") == "2,400 hashes"
         assert noun(1, "device") == "device" and noun(3, "device") == "devices"
 
-    def test_an_action_code_reads_as_words(self) -> None:
-        assert action_words("transaction.person_search") == "person search"
-        assert action_words("secure.pin_changed") == "changed the PIN"
-        assert action_words("enrolment_token.created") == "enrolment token created"
-
     def test_outcomes_and_short_ids(self) -> None:
         assert outcome("refused:purpose_not_allowed") == "refused: purpose not allowed"
         assert outcome("records_unavailable") == "records unavailable"
@@ -119,7 +114,7 @@ class TestPages:
         page = browser_for("it_admin").get(f"/console/commands/{command['id']}")
         text = in_words(page.text)
         assert "<dt>Parameters</dt><dd><dl" in page.text and "<dd>x</dd>" in page.text
-        assert "<dt>screens</dt><dd><ul" in page.text
+        assert "<dt>Screens</dt><dd><ul" in page.text
         assert TIME.search(text)
 
     def test_an_audit_event_and_the_search_read_as_words(
@@ -139,7 +134,7 @@ class TestPages:
         seq = audit_events(database, "transaction.person_search")[0].seq
         event = browser.get(f"/console/audit/events/{seq}")
         text = in_words(event.text)
-        assert "<dt>subject</dt><dd><dl" in event.text
+        assert "<dt>Subject searched</dt><dd><dl" in event.text
         assert TIME.search(text)
 
     def test_an_error_carrying_a_mapping_reads_as_words(self, app: FastAPI) -> None:
@@ -150,7 +145,7 @@ class TestPages:
         text = in_words(bytes(page.body).decode())
         assert "SAFEGUARDING is not a purpose (purposes: ROAD_TRAFFIC, X)" in text
         bare = render_error(request, 409, "conflict", {"devices": ["a1", "b2"]}, {})
-        assert "devices: a1, b2" in in_words(bytes(bare.body).decode())
+        assert "Devices: a1, b2." in in_words(bytes(bare.body).decode())
 
 
 class TestIdentifiers:
@@ -187,3 +182,18 @@ class TestIdentifiers:
         assert "&#34;81c3396e1a05481bdb85e1c832caa94d&#34;" in whole
         assert not any("bus" in one for one in whole)  # prose may wrap at its spaces
         assert "<c>" not in shown
+
+
+class TestTimesInFields:
+    def test_every_time_field_says_it_is_utc_and_pages_are_british_english(
+        self, browser_for: Callable[..., Browser]
+    ) -> None:
+        browser = browser_for("auditor")
+        for path in ("/console/audit", "/console/audit/bundle"):
+            page = browser.get(path).text
+            assert page.startswith('<!doctype html>\n<html lang="en-GB">')
+            fields = re.findall(r'<input id="([^"]+)"[^>]*type="datetime-local"', page)
+            assert fields, path
+            for field in fields:
+                label = re.search(rf'<label for="{field}">([^<]*)</label>', page)
+                assert label is not None and "(UTC)" in label.group(1), (path, field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -144,6 +145,12 @@ class TestAuditor:
         browser.get("/console/audit/checkpoints")
         good = browser.post("/console/audit/checkpoints/witness", {"note": held})
         assert 'data-witness="consistent"' in good.text
+        proof = re.search(r"consistency proof of (\d+) (hash|hashes) verified", good.text)
+        assert proof is not None and (proof.group(1) == "1") == (proof.group(2) == "hash")
+        latest = browser.client.get("/api/v1/audit/checkpoint").text
+        same = browser.post("/console/audit/checkpoints/witness", {"note": latest})
+        assert "under the same signed root; nothing has been added since" in same.text
+        assert "0 hashes" not in same.text
         forged = held.replace("\n\n", "\n\n", 1).replace(held.splitlines()[1], "999999", 1)
         bad = browser.post("/console/audit/checkpoints/witness", {"note": forged})
         assert 'data-witness="inconsistent"' in bad.text

@@ -89,6 +89,12 @@ def accessibility_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
     return [f"{page.url}: {line}" for line in result]
 
 
+# The force's staff use en-GB browsers in the UK: dates in fields read dd/mm/yyyy, 24-hour.
+# Chromium draws date fields in its own interface language, which it takes from the
+# environment (and has only with Debian's chromium-l10n); pages see the context's locale.
+LOCALE = "en-GB"
+TIMEZONE = "Europe/London"
+UK_ENVIRONMENT = {"LANG": "en_GB.UTF-8", "LANGUAGE": "en_GB:en"}
 WIDTHS = (1400, 800)  # a desk's console, and a Galaxy Tab A held upright
 # What the window cuts off: a page wider than the window, or a table shown wider than the box
 # it sits in (so part of it is out of sight until someone thinks to scroll).
@@ -166,7 +172,9 @@ def chromium(server: str, artefacts: str) -> Iterator[tuple[object, Watch, Camer
     folder.mkdir(parents=True)
     watch = Watch(server)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=binary, args=CHROMIUM_ARGS, env={**os.environ, **UK_ENVIRONMENT}
+        )
         try:
             yield browser, watch, Camera(folder)
         finally:
@@ -174,9 +182,12 @@ def chromium(server: str, artefacts: str) -> Iterator[tuple[object, Watch, Camer
 
 
 def new_page(browser, watch: Watch, *, tablet: bool = True):  # type: ignore[no-untyped-def]
-    """A fresh browser context (its own cookies) the size of a Galaxy Tab A held upright."""
+    """A fresh browser context (its own cookies) the size of a Galaxy Tab A held upright,
+    set up as a UK member of staff's browser is (locale and time zone)."""
     viewport = {"width": 800, "height": 1280} if tablet else {"width": 1366, "height": 900}
-    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    context = browser.new_context(
+        viewport=viewport, accept_downloads=True, locale=LOCALE, timezone_id=TIMEZONE
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
     watch.attach(page)

@@ -218,6 +218,8 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
 def auditor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
     page = new_page(browser, watch)
     sign_in(page, tabard.url, "ps-auditor", NEW_PASSWORD, first_time=False)
+    assert page.evaluate("navigator.language") == "en-GB"
+    assert page.locator("html").get_attribute("lang") == "en-GB"
     page.get_by_label("Officer (collar)").fill(COLLAR)
     page.get_by_label("Transaction type").select_option("person_search")
     page.get_by_role("button", name="Search").click()
@@ -240,7 +242,7 @@ def auditor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     page.locator("[data-status=escalated]").wait_for()
     camera.shoot(page, "auditor flag escalated")
     nav(page, "Evidence bundle")
-    page.get_by_label("From (UTC)").fill("2020-01-01T00:00")
+    page.get_by_label("From (UTC)").fill("2020-01-01T00:00")  # an en-GB browser: 01/01/2020
     page.get_by_label("Until (UTC)").fill("2099-01-01T00:00")
     page.get_by_label("Officer (collar number, optional)").fill(COLLAR)
     camera.shoot(page, "auditor bundle form")
@@ -301,7 +303,7 @@ def officer(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     assert page.url.endswith("/console/me")
     camera.shoot(page, "officer my device")
     nav(page, "My usage")
-    expect(page.locator("table")).to_contain_text("person search")
+    expect(page.locator("table")).to_contain_text("Person search")
     camera.shoot(page, "officer usage")
     nav(page, "My device")
     # By keyboard alone: Tab from the top of the page to the note, type, Tab to the button.
@@ -371,6 +373,27 @@ class TestWhereTheBrowserTestRuns:
             "test_every_role_does_its_work_by_clicking[sqlite]": [],
             "test_every_role_does_its_work_by_clicking[postgresql]": ["skipped"],
         }
+
+    def test_pages_open_in_a_uk_browser(self) -> None:
+        """Staff use en-GB browsers in the UK: the photographs show dates as they see them."""
+        made: dict[str, object] = {}
+
+        class Page:
+            def set_default_timeout(self, ms: int) -> None: ...
+            def on(self, event: str, handler: object) -> None: ...
+
+        class Context:
+            def new_page(self) -> Page:
+                return Page()
+
+        class Browser:
+            def new_context(self, **kwargs: object) -> Context:
+                made.update(kwargs)
+                return Context()
+
+        new_page(Browser(), browser.Watch("http://127.0.0.1"))
+        assert made["locale"] == "en-GB"
+        assert made["timezone_id"] == "Europe/London"
 
     def test_a_missing_chromium_skips_on_a_laptop(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(browser, "CHROMIUM", "/nowhere/chromium")

@@ -81,8 +81,8 @@ class TestOfficerPagesInABrowser:
                         camera.shoot(page, "officer my device")
                     nav(page, "My usage")
                     table = page.locator("table")
-                    expect(table).to_contain_text("person search")
-                    expect(table).to_contain_text("acknowledged the appropriate-use policy")
+                    expect(table).to_contain_text("Person search")
+                    expect(table).to_contain_text("Acknowledged the appropriate-use policy")
                     if first_time:
                         camera.shoot(page, "officer usage")
                     for shown in (page.locator("body").inner_text(), page.content()):

@@ -226,3 +226,48 @@ class TestOwnRecord:
         response = client.get(USAGE, headers=bearer(app, other))
 
         assert response.json() == {"events": [], "next_before": None}
+
+
+class TestOneEntryPerAction:
+    """The server records an entry or exit as it happens; the device records the same one in
+    its own log and sends it later. The officer is shown one entry per thing they did."""
+
+    def test_an_entry_and_exit_both_recorded_are_listed_once_on_every_page_size(
+        self, app: FastAPI, client: TestClient, scene: Scene, database: Database
+    ) -> None:
+        from tests.factories.secure import leave
+        from tests.server.test_device_events import event, upload
+
+        opened = scene.first_entry()
+        sid = str(opened["session_id"])
+        assert leave(client, scene.device, sid, now=scene.clock()).status_code == 200
+        collar = scene.officer.collar_number
+        on_device = [
+            event(1, detail={"collar_number": collar, "online": True, "session_id": sid}),
+            event(
+                2,
+                type="secure.left",
+                detail={"collar_number": collar, "reason": "leave", "session_id": sid},
+            ),
+            event(3, detail={"collar_number": collar, "online": False}),  # offline: its own
+        ]
+        assert upload(client, scene.device, on_device, scene.clock()).status_code == 200
+        headers = bearer(app, scene.officer)
+
+        whole = pages(client, headers, limit=50)
+        one_by_one = pages(client, headers, limit=1)
+
+        assert one_by_one == whole
+        actions = [e["action"] for e in whole]
+        assert actions.count("secure.session_opened") == 1
+        assert actions.count("secure.session_ended") == 1
+        assert actions.count("device_event.secure.entered") == 1  # the offline one alone
+        assert "device_event.secure.left" not in actions
+        (alone,) = [e for e in whole if e["action"] == "device_event.secure.entered"]
+        assert alone["what"] == "entered the secure side (as the device recorded it)"
+        ids = {e.detail.get("seq"): str(e.event_id) for e in audit_events(database)
+               if e.action.startswith("device_event.secure")}  # fmt: skip
+        entered = next(e for e in whole if e["action"] == "secure.session_opened")
+        left = next(e for e in whole if e["action"] == "secure.session_ended")
+        assert (entered["device_record_id"], left["device_record_id"]) == (ids[1], ids[2])
+        assert alone["device_record_id"] is None

@@ -34,7 +34,7 @@ from tests.factories.secure import (
     open_envelope,
     transact,
 )
-from tests.factories.staff import create_staff
+from tests.factories.staff import bearer, create_staff
 from tests.server.test_policies import apply, put_policy
 from tests.support import audit_events, error_of, row_counts
 
@@ -306,6 +306,24 @@ class TestGate:
         response = scene.enter(new_pin=NEW_PIN, acknowledge_policy_text_version="2026.2")
         assert response.status_code == 401
 
+    def test_an_approved_full_wipe_under_way_shuts_the_secure_side_and_says_so_in_words(
+        self, scene: Scene
+    ) -> None:
+        body = {"type": "wipe_device", "target": {"device": str(scene.device.device_id)}}
+        sent = scene.client.post(
+            "/api/v1/commands", json={**body, "reason": "seized"}, headers=scene.admin
+        )
+        (command,) = sent.json()["commands"]
+        second = create_staff(scene.app, role="it_admin")
+        approved = scene.client.post(
+            f"/api/v1/commands/{command['id']}/approve", headers=bearer(scene.app, second)
+        )
+        assert approved.status_code == 200, approved.text
+        response = scene.enter(new_pin=NEW_PIN, acknowledge_policy_text_version="2026.2")
+        assert error_of(response) == "device_leaving_service"
+        said = response.json()["detail"]["message"]
+        assert said.startswith("a wipe device command (")  # the command in words, not its code
+
     def test_a_new_policy_text_needs_a_new_acknowledgement(self, scene: Scene) -> None:
         scene.first_entry()
         changed = {
@@ -417,6 +435,8 @@ class TestTransactions:
         assert response.status_code == 403
         assert error_of(response) == "purpose_not_allowed"
         assert response.json()["detail"]["purposes"] == ["INVESTIGATION", "SAFEGUARDING"]
+        said = response.json()["detail"]["message"]
+        assert said == "CURIOSITY is not a purpose for a person search"  # words, not a code
         [event] = audit_events(database, "transaction.person_search")
         assert event.detail["outcome"] == "refused:purpose_not_allowed"
 
@@ -427,7 +447,9 @@ class TestTransactions:
             "purpose": "INVESTIGATION",
             "query": {"reference": "INC-1234"},
         }
-        assert error_of(scene.transact(token, lookup)) == "incident_reference_required"
+        refused = scene.transact(token, lookup)
+        assert error_of(refused) == "incident_reference_required"
+        assert refused.json()["detail"].startswith("an incident lookup needs an incident reference")
         answered = scene.transact(token, {**lookup, "incident_reference": "INC-1234"})
         assert answered.status_code == 200, answered.text
 

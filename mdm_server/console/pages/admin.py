@@ -4,7 +4,6 @@ provisioning runs with each device's result."""
 
 from __future__ import annotations
 
-import difflib
 import re
 import uuid
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
+from mdm_server.console.diffs import Row, counts, line_diff, marked_lines
 from mdm_server.console.forms import build
 from mdm_server.console.templating import render
 from mdm_server.deps import ContextDep
@@ -136,18 +136,10 @@ def policy_page(
     shown = policies_api.get_policy_version(
         name, version or versions[0].version, principal, context
     )
-    diff: list[str] = []
+    older, diff = None, list[Row]()
     if base is not None:
         older = policies_api.get_policy_version(name, base, principal, context)
-        diff = list(
-            difflib.unified_diff(
-                _text(older).splitlines(),
-                _text(shown).splitlines(),
-                fromfile=f"{name} v{older.version}",
-                tofile=f"{name} v{shown.version}",
-                lineterm="",
-            )
-        )
+        diff = line_diff(_text(older), _text(shown))
     return render(
         request,
         "policy.html",
@@ -157,7 +149,9 @@ def policy_page(
         shown=shown,
         text=_text(shown),
         base=base,
+        older=older,
         diff=diff,
+        changed=counts(diff),
         can_write=principal.role in WRITING_POLICY.roles,
     )
 
@@ -192,6 +186,7 @@ def validate_text(
         principal=principal,
         checked=bool(text.strip()),
         problems=problems,
+        lines=marked_lines(text, [(p["line"], p) for p in problems]),
         name=document.get("name") if isinstance(document, dict) else None,
     )
 
@@ -204,16 +199,26 @@ def save_policy(
     text: Annotated[str, Form(max_length=source.MAX_POLICY_BYTES)] = "",
     comment: Short = "",
 ) -> Response:
-    """Store the editor's text as the named policy's next version."""
+    """Store the editor's text as the named policy's next version; a text with problems is
+    shown again as typed, each problem on its line, and nothing is stored."""
     document, problems = _check(principal, text)
     if document is None or not isinstance(document, dict):
-        raise UnprocessableError(
-            [
-                {"field": p["where"] or f"line {p['line']}", "problem": p["problem"]}
-                for p in problems
-            ]
-            or [{"field": "text", "problem": "paste a policy document"}],
-            code="invalid_policy",
+        if not problems:
+            problems = [{"line": None, "where": "", "problem": "paste a policy document"}]
+        return render(
+            request,
+            "policies.html",
+            principal=principal,
+            status_code=422,
+            policies=policies_api.list_policies(principal, context),
+            assignments=policies_api.list_assignments(principal, context),
+            can_write=True,
+            text=text,
+            comment=comment,
+            checked=True,
+            problems=problems,
+            lines=marked_lines(text, [(p["line"], p) for p in problems]),
+            name=None,
         )
     name = str(document.get("name", ""))
     body = build(PolicySubmission, document=document, source=text, comment=comment)

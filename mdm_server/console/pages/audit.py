@@ -281,11 +281,18 @@ def _witness_result(context: ContextDep, note: str) -> WitnessResult:
             f"The log has rewritten its history since the witness's checkpoint ({exc}). "
             "Keep both notes as evidence.",
         )
+    if held.size == latest.size:  # verified above: the same root, so nothing to prove
+        return WitnessResult(
+            True,
+            f"Consistent: the log has exactly the witness's {counted(held.size, 'event')}, "
+            "under the same signed root; nothing has been added since.",
+        )
     return WitnessResult(
         True,
-        f"Consistent: the log still begins with the witness's {counted(held.size, 'event')}, "
-        f"unchanged, and now holds {latest.size:,} (a consistency proof of "
-        f"{counted(len(proof), 'hash', 'hashes')}, verified).",
+        f"Consistent: the witness's {counted(held.size, 'event')} "
+        f"{'is' if held.size == 1 else 'are'} the first {held.size:,} of the log's "
+        f"{latest.size:,}, unchanged (consistency proof of {counted(len(proof), 'hash', 'hashes')} "
+        "verified).",
     )
 
 
