@@ -140,6 +140,7 @@ TONES: dict[str, str] = {
     "not_evaluated": "muted",
     "not_applicable": "muted",
     "active": "good",
+    "lost": "bad",
     "retired": "muted",
     "wiped": "bad",
     "within an hour": "good",
