@@ -31,9 +31,16 @@ from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 NEW_PASSWORD = "a fresh and rather long passphrase"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "policies"
+BASELINE = yaml.safe_load((EXAMPLES / "fleet-baseline.yaml").read_text())
 WATCHFUL = copy.deepcopy(POLICY)
 WATCHFUL["appropriate_use"]["justification_sample_rate"] = 0.0
 WATCHFUL["appropriate_use"]["rules"] = {"self_search": True}
+# The example fleet's device rules and enforcement ladders, so the device page shows what a
+# J5 out of the box fails (no screen lock, USB debugging on, an old patch) and when its grace
+# ends; nothing is blocked at once, so the officer's searches still go through.
+WATCHFUL["device"] = copy.deepcopy(BASELINE["device"])
+WATCHFUL["enforcement"] = copy.deepcopy(BASELINE["enforcement"])
 OWN_RECORD = {"surname": "Example", "forename": "Pat", "date_of_birth": "1985-04-12"}
 
 

@@ -23,6 +23,7 @@ from mdm_server.commands.schemas import (
 )
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, bar_chart
+from mdm_server.console.findings import actions_in_words, in_words
 from mdm_server.console.forms import build
 from mdm_server.console.templating import TONES, render
 from mdm_server.deps import ContextDep
@@ -178,13 +179,11 @@ def _device_page(
 ) -> dict[str, Any]:
     device = devices_api.get_device(reference, principal, context)
     explanation = policies_api.explain_device_policy(str(device.id), principal, context)
-    layers_of = {setting.path: setting.layers for setting in explanation.settings}
     return {
         "device": device,
         "explanation": explanation,
-        "findings": [
-            (finding, layers_of.get(finding.rule, [])) for finding in explanation.findings
-        ],
+        "findings": in_words(explanation),
+        "due": actions_in_words(explanation.actions),
         "actions": [KINDS[name] for name in DEVICE_ACTIONS],
         "can_command": principal.role in SENDING.roles,
         **_command_history(principal, context, str(device.id), sent),
