@@ -119,9 +119,12 @@ def since(value: datetime | None, now: datetime, *, stacked: bool = False) -> Ma
     hint = ago(value, now)
     if not hint:
         return when_markup(value)
-    joint = Markup("<br>") if stacked else Markup(" ")
-    return Markup('{}{}<span class="small muted nowrap">({})</span>').format(
-        when_markup(value), joint, hint
+    if stacked:  # under the time, free to wrap in a narrow column
+        return Markup('{}<br><span class="small muted">({})</span>').format(
+            when_markup(value), hint
+        )
+    return Markup('{} <span class="small muted nowrap">({})</span>').format(
+        when_markup(value), hint
     )
 
 

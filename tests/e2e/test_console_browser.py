@@ -318,6 +318,20 @@ def officer(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     page.context.close()
 
 
+def it_sees_the_lost_device(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
+    """After the officer's report: the device reads as lost in the list and on its page."""
+    page = new_page(browser, watch, tablet=False)
+    sign_in(page, tabard.url, "admin", PASSWORD, first_time=False)
+    nav(page, "Devices")
+    expect(page.locator("#device-table [data-device-state=lost]")).to_have_count(1)
+    camera.shoot(page, "it device list with a lost device")
+    page.locator("#device-table a[href^='/console/devices/']").first.click()
+    page.wait_for_url(re.compile(r"/console/devices/[0-9a-f-]{36}$"))
+    expect(page.locator("dl.facts [data-device-state=lost]")).to_have_count(1)
+    camera.shoot(page, "it lost device page")
+    page.context.close()
+
+
 class TestConsoleInABrowser:
     def test_every_role_does_its_work_by_clicking(self, tabard: Tabard, backend: str) -> None:
         tabard.extra_env["TABARD_CHECKIN_INTERVAL_S"] = "3600"
@@ -338,6 +352,7 @@ class TestConsoleInABrowser:
                 it_admin(b, watch, cam, tabard)
                 supervisor(b, watch, cam, tabard)
                 officer(b, watch, cam, tabard)
+                it_sees_the_lost_device(b, watch, cam, tabard)
                 assert watch.errors == [], watch.errors
                 assert watch.foreign == [], watch.foreign
                 assert cam.inaccessible == [], "\n".join(cam.inaccessible)
