@@ -168,3 +168,29 @@ class TestTheCommandPage:
         said = outcome(page)
         assert said.startswith(f"Lock device was cancelled {when(clock())} by ")
         assert said.endswith(": sent to the wrong phone. It was not carried out.")
+
+    def test_a_retirement_waits_then_says_when_it_was_carried_out(
+        self,
+        browser_for: Callable[..., Browser],
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+    ) -> None:
+        first = browser_for("it_admin")
+        first.get(f"/console/devices/{enrolled.device_id}")
+        asked = first.post(
+            f"/console/devices/{enrolled.device_id}/retire", {"reason": "screen cracked"}
+        )
+        assert asked.status_code == 303
+        back = asked.headers["location"]
+        said = outcome(first.get(back).text)
+        assert said == (
+            f"Retire, asked for {when(clock())}, is waiting for a second it_admin's approval "
+            "(Commands page)."
+        )
+        command_id = re.search(r"command=([0-9a-f-]{36})", back)
+        assert command_id is not None
+        second = browser_for("it_admin")
+        second.get(f"/console/commands/{command_id.group(1)}")
+        clock.advance(minutes=3)
+        assert second.post(f"/console/commands/{command_id.group(1)}/approve").status_code == 303
+        assert outcome(first.get(back).text) == f"Retire carried out {when(clock())}."

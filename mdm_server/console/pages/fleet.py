@@ -16,6 +16,7 @@ from mdm_server.commands import routes as commands_api
 from mdm_server.commands.catalogue import KINDS
 from mdm_server.commands.models import CommandState
 from mdm_server.commands.schemas import (
+    CommandBatch,
     CommandCancel,
     CommandCreate,
     CommandDetail,
@@ -236,13 +237,18 @@ def send_device_command(
         raise InvalidRequestError(f"type must be one of {', '.join(DEVICE_ACTIONS)}")
     body = CommandCreate(type=type, target=CommandTarget(device=reference), reason=_blank(reason))
     batch = commands_api.send_command(body, principal, context, idempotency_key=None)
+    return RedirectResponse(_after_sending(reference, batch, type), status_code=303)
+
+
+def _after_sending(reference: str, batch: CommandBatch, kind: str) -> str:
+    """The device page, saying what became of the command just sent (its id in the address,
+    so a reload or the refreshing history says it as it stands then)."""
     states = {command.state for command in batch.commands}
     note = "awaiting_approval" if "pending_approval" in states else "sent"
-    query = {"note": note, "type": type}
+    query = {"note": note, "type": kind}
     if len(batch.commands) == 1:
         query["command"] = str(batch.commands[0].id)
-    target = f"/console/devices/{reference}?{urlencode(query)}"
-    return RedirectResponse(target, status_code=303)
+    return f"/console/devices/{reference}?{urlencode(query)}"
 
 
 @router.post("/devices/{reference}/assignment")
@@ -273,13 +279,10 @@ def retire_device(
     reference: str, principal: CommandSender, context: ContextDep, reason: Reason
 ) -> Response:
     """Ask to retire the device (a second it_admin approves)."""
-    devices_api.retire_device(
+    batch = devices_api.retire_device(
         reference, DeviceRetire(reason=reason), principal, context, idempotency_key=None
     )
-    target = (
-        f"/console/devices/{reference}?{urlencode({'note': 'awaiting_approval', 'type': 'retire'})}"
-    )
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(_after_sending(reference, batch, "retire"), status_code=303)
 
 
 @router.post("/devices/{reference}/found")
