@@ -143,7 +143,10 @@ _WORDS: dict[str, tuple[Callable[[Any], str], Callable[[Any], str]]] = {
     "device.developer_options_allowed": (_on_off, _on_off),
     "device.unknown_sources_allowed": (_allowed, _allowed),
     "personal_side.blocked_apps": (lambda v: f"none of {plain(v)}", plain),
-    "secure_side.allowed_apps": (lambda v: f"only {_apps(v)}", lambda v: f"others: {plain(v)}"),
+    "secure_side.allowed_apps": (
+        lambda v: f"only {_apps(v)}",
+        lambda v: f"others: {plain(v)}" if v else "no others",
+    ),
 }
 
 

@@ -5,13 +5,16 @@ policy checks nothing, it says so rather than "nothing fails"."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import yaml
 from fastapi.testclient import TestClient
 
+from mdm_server.console.findings import in_words as findings_in_words
 from mdm_server.console.templating import when
+from mdm_server.policies.schemas import Explanation, FindingPublic, SettingPublic
 from tests.conftest import FakeClock
 from tests.console.conftest import Browser
 from tests.console.reading import column
@@ -100,3 +103,48 @@ class TestFindingsInWords:
         page = browser_for("it_admin").get(f"/console/devices/{enrolled.device_id}").text
         assert "nothing fails" not in page
         assert "Nothing to check: the policy in force sets no rule for a device's posture." in page
+
+
+class TestTheWords:
+    def test_findings_the_device_cannot_answer_or_android_cannot_enforce(self) -> None:
+        now = datetime(2026, 12, 4, 20, 32, 27, tzinfo=UTC)
+        found = [
+            FindingPublic(rule="device.passcode.quality", severity="high", status="unknown",
+                          expected="numeric", actual=None),
+            FindingPublic(rule="secure_side.share_into_work_allowed", severity="medium",
+                          status="incompatible", expected=False,
+                          actual={"sdk": 25, "needs_sdk": 28}),
+            FindingPublic(rule="device.passcode.lock_timeout_minutes", severity="medium",
+                          status="non_compliant", expected=5, actual="not applied",
+                          first_seen=now, grace_deadline=now + timedelta(hours=72)),
+            FindingPublic(rule="secure_side.allowed_apps", severity="medium",
+                          status="compliant", expected=[{"package": "uk.police.gate"}],
+                          actual=[]),
+        ]  # fmt: skip
+        ladders = {"medium": [{"action": "notify", "after_hours": 0},
+                              {"action": "lock_device", "after_hours": 72}]}  # fmt: skip
+        explanation = Explanation(
+            device_id=uuid.uuid4(), serial="R58J", group="response", layers=[],
+            policy_version=1, device_policy_version=1,
+            settings=[SettingPublic(path="enforcement.ladders", value=ladders,
+                                    layers=["fleet"], how="set")],
+            status="in_grace", findings=found, actions=[], evaluated_at=now,
+            posture_received_at=now, stored_status=None, stored_at=None,
+        )  # fmt: skip
+        rows = {row.rule: row for row in findings_in_words(explanation)}
+        assert next(iter(rows.values())).finding.status == "non_compliant"  # the failing first
+        lock = rows["Screen lock strength"]
+        assert (lock.expected, lock.actual) == ("PIN or stronger", "not reported")
+        share = rows["Sharing into the secure side"]
+        assert (share.expected, share.actual) == (
+            "not allowed",
+            "Android API level 25; it needs 28",
+        )
+        timeout = rows["Screen lock timeout"]
+        assert (timeout.expected, timeout.actual) == (
+            "at most 5 minutes",
+            "not applied by the device",
+        )
+        assert timeout.then == "the device is locked"
+        apps = rows["Apps on the secure side"]
+        assert (apps.expected, apps.actual, apps.then) == ("only uk.police.gate", "no others", "")
