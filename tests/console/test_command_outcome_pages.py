@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from mdm_server.console.templating import when
 from tests.conftest import FakeClock
+from tests.console.cells import fact
 from tests.console.conftest import Browser
-from tests.console.reading import fact
 from tests.factories.commands import (
     delivered,
     open_envelope,
@@ -184,8 +184,8 @@ class TestTheCommandPage:
         back = asked.headers["location"]
         said = outcome(first.get(back).text)
         assert said == (
-            f"Retire, asked for {when(clock())}, is waiting for a second it_admin's approval "
-            "(Commands page)."
+            f"Retire, asked for {when(clock())}, is waiting for a second IT administrator's "
+            "approval (Commands page)."
         )
         command_id = re.search(r"command=([0-9a-f-]{36})", back)
         assert command_id is not None

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from mdm_server.console.templating import when
 from tests.conftest import FakeClock
+from tests.console.cells import column, fact
 from tests.console.conftest import Browser
-from tests.console.reading import column, fact
 from tests.factories.devices import SimulatedDevice
 from tests.server.test_out_of_service import in_grace, take_out_of_service
 from tests.server.test_secure import Scene

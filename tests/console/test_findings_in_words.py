@@ -16,8 +16,8 @@ from mdm_server.console.findings import in_words as findings_in_words
 from mdm_server.console.templating import when
 from mdm_server.policies.schemas import Explanation, FindingPublic, SettingPublic
 from tests.conftest import FakeClock
+from tests.console.cells import column
 from tests.console.conftest import Browser
-from tests.console.reading import column
 from tests.console.test_plain_words import in_words
 from tests.factories.devices import SimulatedDevice
 from tests.server.test_policies import EXAMPLES, apply, put_policy

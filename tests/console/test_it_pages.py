@@ -74,7 +74,7 @@ class TestIT:
             f"/console/devices/{enrolled.device_id}/commands",
             {"type": "wipe_device", "reason": "seized phone"},
         )
-        assert "waiting for a second it_admin" in first.get(sent.headers["location"]).text
+        assert "waiting for a second IT administrator" in first.get(sent.headers["location"]).text
         queue_page = first.get("/console/commands")
         (command_id,) = set(re.findall(r"/console/commands/([0-9a-f-]{36})", queue_page.text))
         first.get(f"/console/commands/{command_id}")

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from mdm_server.console.templating import ago, when
 from tests.conftest import FakeClock
+from tests.console.cells import column, fact
 from tests.console.conftest import Browser
-from tests.console.reading import column, fact
 from tests.factories.commands import send
 from tests.factories.staff import headers_for
 from tests.server.test_appropriate_use import SAM, load, own, queue

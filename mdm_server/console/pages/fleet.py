@@ -204,6 +204,8 @@ def device_page(
     """One device: posture, findings with the policy layer behind each, commands and actions;
     what became of the command just sent (`command`), if any."""
     values = _device_page(principal, context, reference, command)
+    if values["sent"] is not None:
+        note = None  # the command itself says what became of it
     return render(
         request, "device.html", principal=principal, note=note, note_type=type or "", **values
     )
