@@ -152,11 +152,14 @@ def _state(device: dict[str, Any]) -> Text | str:
 
 
 def _compliance(device: dict[str, Any], *, unevaluated: str) -> str:
-    """The device's compliance in words; a retired or wiped device has none to speak of."""
+    """The device's compliance in words; a retired or wiped device has none to speak of, and
+    a lost one only its last known."""
     status = device["compliance"]
     if status == "not_applicable":
         return f"not applicable (the device is {device['state']})"
-    return str(status) if status else unevaluated
+    if not status:
+        return unevaluated
+    return f"{status} (last known)" if device.get("lost_at") else str(status)
 
 
 def _device_rows(devices: list[dict[str, Any]]) -> list[list[Any]]:
@@ -272,9 +275,10 @@ def devices_show(
         print_json(device)
         return
     officer = device["officer"] or {}
+    by = f" by {device['lost_reported_by']}" if device.get("lost_reported_by") else ""
     lost = (
         styled(
-            f"LOST: reported {when(device['lost_at'])}; clear with `tabard devices found`",
+            f"LOST: reported {when(device['lost_at'])}{by}; clear with `tabard devices found`",
             "bold red",
         )
         if device.get("lost_at")
@@ -290,7 +294,7 @@ def devices_show(
             ("security patch", device["security_patch"]),
             ("Knox", device["knox_version"]),
             ("warranty bit", device["warranty_bit"]),
-            ("state", device["state"]),
+            ("state", _state(device)),
             ("cloned", _cloned(device.get("cloned_at"))),
             ("lost", lost),
             ("compliance", _compliance(device, unevaluated="not evaluated yet")),

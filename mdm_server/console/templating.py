@@ -116,17 +116,36 @@ def outcome(value: str | None) -> str:
 
 
 def ago(value: datetime | None, now: datetime) -> str:
-    """How long ago, in the largest whole unit."""
+    """How long before `now`, in the largest whole unit: a hint to go beside a time (`when`),
+    never in its place. Blank for no time, or for one ahead of `now` (a skewed clock)."""
     if value is None:
-        return "never"
-    seconds = int((now - value).total_seconds())
+        return ""
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    seconds = int((now - moment).total_seconds())
     if seconds < 0:
-        return "just now"
+        return ""
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
+    return "under a minute ago"
+
+
+def since(value: datetime | None, now: datetime, *, stacked: bool = False) -> Markup:
+    """A time as `when` writes it, to the second with its zone, and how long ago in brackets
+    after it (under it, `stacked`, in a table cell); `never` for no time."""
+    if value is None:
+        return Markup("never")
+    hint = ago(value, now)
+    if not hint:
+        return when_markup(value)
+    if stacked:  # under the time, free to wrap in a narrow column
+        return Markup('{}<br><span class="small muted">({})</span>').format(
+            when_markup(value), hint
+        )
+    return Markup('{} <span class="small muted nowrap">({})</span>').format(
+        when_markup(value), hint
+    )
 
 
 def thousands(value: int | float) -> str:
@@ -155,6 +174,7 @@ TONES: dict[str, str] = {
     "not_evaluated": "muted",
     "not_applicable": "muted",
     "active": "good",
+    "lost": "bad",
     "retired": "muted",
     "wiped": "bad",
     "within an hour": "good",
@@ -228,7 +248,7 @@ def render(
         menu=menu_for(principal.role) if principal is not None else [],
         path=request.url.path,
         now=now,
-        ago=lambda value: ago(value, now),
+        since=lambda value, stacked=False: since(value, now, stacked=stacked),
         csrf_token=getattr(principal, "csrf_token", values.get("csrf_token", "")),
     )
     path = request.url.path

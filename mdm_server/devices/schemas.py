@@ -161,6 +161,9 @@ class DevicePublic(BaseModel):
     lost_at: datetime | None = Field(
         default=None, description="When its officer reported it lost; null when not lost."
     )
+    lost_reported_by: str | None = Field(
+        default=None, description="Who reported it lost (a username); null when not lost."
+    )
     cloned_at: datetime | None = Field(
         default=None,
         description="When the server found a copy of this device in use (two different events "

@@ -145,6 +145,7 @@ def to_public(device: Device, officer: StaffUser | None) -> DevicePublic:
         retired_at=device.retired_at,
         retired_reason=device.retired_reason,
         lost_at=device.lost_at,
+        lost_reported_by=device.lost_reported_by if device.lost_at is not None else None,
         cloned_at=device.cloned_at,
         compliance=compliance_of(device),
         policy_version=device.policy_version,

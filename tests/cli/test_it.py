@@ -67,6 +67,8 @@ class TestLostDevices:
         assert [d["serial"] for d in not_lost] == [kept.serial]
         shown = live.ok("devices", "show", lost.serial).stdout
         assert "LOST: reported" in row_of(shown, "lost")
+        assert f"by {officer.username}" in row_of(shown, "lost")
+        assert "LOST" in row_of(shown, "state")  # as in the list and on the console
         assert "no" in row_of(live.ok("devices", "show", kept.serial).stdout, "lost")
 
     def test_last_seen_filters_take_a_date_without_a_zone(self, live: Live) -> None:

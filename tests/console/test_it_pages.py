@@ -46,7 +46,8 @@ class TestIT:
         )
         assert sent.status_code == 303
         after = browser.get(sent.headers["location"])
-        assert "Sent: wipe secure side" in after.text
+        assert 'data-outcome="queued"' in after.text
+        assert ": wipe secure side. It reaches the device" in after.text  # "Sent <time>: ..."
         assert 'data-state="queued"' in after.text
         (event,) = audit_events(database, "command.requested")
         assert event.actor_name == browser.user.username

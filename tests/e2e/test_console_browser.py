@@ -31,9 +31,16 @@ from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 NEW_PASSWORD = "a fresh and rather long passphrase"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "policies"
+BASELINE = yaml.safe_load((EXAMPLES / "fleet-baseline.yaml").read_text())
 WATCHFUL = copy.deepcopy(POLICY)
 WATCHFUL["appropriate_use"]["justification_sample_rate"] = 0.0
 WATCHFUL["appropriate_use"]["rules"] = {"self_search": True}
+# The example fleet's device rules and enforcement ladders, so the device page shows what a
+# J5 out of the box fails (no screen lock, USB debugging on, an old patch) and when its grace
+# ends; nothing is blocked at once, so the officer's searches still go through.
+WATCHFUL["device"] = copy.deepcopy(BASELINE["device"])
+WATCHFUL["enforcement"] = copy.deepcopy(BASELINE["enforcement"])
 OWN_RECORD = {"surname": "Example", "forename": "Pat", "date_of_birth": "1985-04-12"}
 
 
@@ -323,6 +330,20 @@ def officer(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-
     page.context.close()
 
 
+def it_sees_the_lost_device(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no-untyped-def]
+    """After the officer's report: the device reads as lost in the list and on its page."""
+    page = new_page(browser, watch, tablet=False)
+    sign_in(page, tabard.url, "admin", PASSWORD, first_time=False)
+    nav(page, "Devices")
+    expect(page.locator("#device-table [data-device-state=lost]")).to_have_count(1)
+    camera.shoot(page, "it device list with a lost device")
+    page.locator("#device-table a[href^='/console/devices/']").first.click()
+    page.wait_for_url(re.compile(r"/console/devices/[0-9a-f-]{36}$"))
+    expect(page.locator("dl.facts [data-device-state=lost]")).to_have_count(1)
+    camera.shoot(page, "it lost device page")
+    page.context.close()
+
+
 class TestConsoleInABrowser:
     def test_every_role_does_its_work_by_clicking(self, tabard: Tabard, backend: str) -> None:
         tabard.extra_env["TABARD_CHECKIN_INTERVAL_S"] = "3600"
@@ -343,6 +364,7 @@ class TestConsoleInABrowser:
                 it_admin(b, watch, cam, tabard)
                 supervisor(b, watch, cam, tabard)
                 officer(b, watch, cam, tabard)
+                it_sees_the_lost_device(b, watch, cam, tabard)
                 assert watch.errors == [], watch.errors
                 assert watch.foreign == [], watch.foreign
                 assert cam.inaccessible == [], "\n".join(cam.inaccessible)

@@ -15,9 +15,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mdm_server.commands import routes as commands_api
 from mdm_server.commands.catalogue import KINDS
 from mdm_server.commands.models import CommandState
-from mdm_server.commands.schemas import CommandCancel, CommandCreate, CommandTarget
+from mdm_server.commands.schemas import (
+    CommandBatch,
+    CommandCancel,
+    CommandCreate,
+    CommandDetail,
+    CommandTarget,
+)
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, bar_chart
+from mdm_server.console.findings import actions_in_words, in_words
 from mdm_server.console.forms import build
 from mdm_server.console.templating import TONES, render
 from mdm_server.deps import ContextDep
@@ -25,7 +32,7 @@ from mdm_server.devices import routes as devices_api
 from mdm_server.devices.fleet import COMPLIANCE_ORDER, Count
 from mdm_server.devices.models import DeviceState
 from mdm_server.devices.schemas import DeviceAssignment, DeviceRetire
-from mdm_server.errors import InvalidRequestError
+from mdm_server.errors import InvalidRequestError, NotFoundError
 from mdm_server.policies import routes as policies_api
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -138,34 +145,50 @@ def device_list(
     )
 
 
+def _sent_command(
+    principal: ConsolePrincipal, context: ContextDep, command_id: uuid.UUID | None, device_id: str
+) -> CommandDetail | None:
+    """The command just sent from the device page, as it stands now; None if there is none,
+    or it is not this device's."""
+    if command_id is None:
+        return None
+    try:
+        command = commands_api.get_command(str(command_id), principal, context)
+    except NotFoundError:
+        return None
+    return command if str(command.device_id) == device_id else None
+
+
 def _command_history(
-    principal: ConsolePrincipal, context: ContextDep, device_id: str
+    principal: ConsolePrincipal,
+    context: ContextDep,
+    device_id: str,
+    sent: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """The device's newest commands, and whether any is still open (the page then refreshes
-    them every two seconds)."""
+    """The device's newest commands, whether any is still open (the page then refreshes them
+    every two seconds), and the one just sent, if any, as it stands now."""
     commands = commands_api.list_commands(principal, context, device=device_id, limit=25, offset=0)
     return {
         "device_id": device_id,
         "commands": commands,
         "live": any(command.state in OPEN_STATES for command in commands.items),
+        "sent": _sent_command(principal, context, sent, device_id),
     }
 
 
 def _device_page(
-    principal: ConsolePrincipal, context: ContextDep, reference: str
+    principal: ConsolePrincipal, context: ContextDep, reference: str, sent: uuid.UUID | None
 ) -> dict[str, Any]:
     device = devices_api.get_device(reference, principal, context)
     explanation = policies_api.explain_device_policy(str(device.id), principal, context)
-    layers_of = {setting.path: setting.layers for setting in explanation.settings}
     return {
         "device": device,
         "explanation": explanation,
-        "findings": [
-            (finding, layers_of.get(finding.rule, [])) for finding in explanation.findings
-        ],
+        "findings": in_words(explanation),
+        "due": actions_in_words(explanation.actions),
         "actions": [KINDS[name] for name in DEVICE_ACTIONS],
         "can_command": principal.role in SENDING.roles,
-        **_command_history(principal, context, str(device.id)),
+        **_command_history(principal, context, str(device.id), sent),
     }
 
 
@@ -177,9 +200,13 @@ def device_page(
     context: ContextDep,
     note: Annotated[str | None, Query(max_length=32)] = None,
     type: Annotated[str | None, Query(max_length=32)] = None,
+    command: uuid.UUID | None = None,
 ) -> HTMLResponse:
-    """One device: posture, findings with the policy layer behind each, commands and actions."""
-    values = _device_page(principal, context, reference)
+    """One device: posture, findings with the policy layer behind each, commands and actions;
+    what became of the command just sent (`command`), if any."""
+    values = _device_page(principal, context, reference, command)
+    if values["sent"] is not None:
+        note = None  # the command itself says what became of it
     return render(
         request, "device.html", principal=principal, note=note, note_type=type or "", **values
     )
@@ -187,11 +214,16 @@ def device_page(
 
 @router.get("/devices/{reference}/commands")
 def device_command_history(
-    reference: str, request: Request, principal: CommandReader, context: ContextDep
+    reference: str,
+    request: Request,
+    principal: CommandReader,
+    context: ContextDep,
+    command: uuid.UUID | None = None,
 ) -> HTMLResponse:
-    """The device's command history alone (the device page refreshes it while any is open)."""
-    values = _command_history(principal, context, reference)
-    return render(request, "device_commands.html", principal=principal, **values)
+    """The device's command history alone (the device page refreshes it while any is open),
+    with what became of the command just sent (`command`) to replace the page's sentence."""
+    values = _command_history(principal, context, reference, command)
+    return render(request, "device_commands.html", principal=principal, oob=True, **values)
 
 
 @router.post("/devices/{reference}/commands")
@@ -208,10 +240,18 @@ def send_device_command(
         raise InvalidRequestError(f"type must be one of {', '.join(DEVICE_ACTIONS)}")
     body = CommandCreate(type=type, target=CommandTarget(device=reference), reason=_blank(reason))
     batch = commands_api.send_command(body, principal, context, idempotency_key=None)
+    return RedirectResponse(_after_sending(reference, batch, type), status_code=303)
+
+
+def _after_sending(reference: str, batch: CommandBatch, kind: str) -> str:
+    """The device page, saying what became of the command just sent (its id in the address,
+    so a reload or the refreshing history says it as it stands then)."""
     states = {command.state for command in batch.commands}
     note = "awaiting_approval" if "pending_approval" in states else "sent"
-    target = f"/console/devices/{reference}?{urlencode({'note': note, 'type': type})}"
-    return RedirectResponse(target, status_code=303)
+    query = {"note": note, "type": kind}
+    if len(batch.commands) == 1:
+        query["command"] = str(batch.commands[0].id)
+    return f"/console/devices/{reference}?{urlencode(query)}"
 
 
 @router.post("/devices/{reference}/assignment")
@@ -242,13 +282,10 @@ def retire_device(
     reference: str, principal: CommandSender, context: ContextDep, reason: Reason
 ) -> Response:
     """Ask to retire the device (a second it_admin approves)."""
-    devices_api.retire_device(
+    batch = devices_api.retire_device(
         reference, DeviceRetire(reason=reason), principal, context, idempotency_key=None
     )
-    target = (
-        f"/console/devices/{reference}?{urlencode({'note': 'awaiting_approval', 'type': 'retire'})}"
-    )
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(_after_sending(reference, batch, "retire"), status_code=303)
 
 
 @router.post("/devices/{reference}/found")
