@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
+
 from provisioning.runner import DeviceResult
 from tabard.output import stdout, table
 
@@ -63,8 +65,7 @@ def print_results(
                 result.serial or "",
                 " ".join(filter(None, (result.model, result.android_version))),
                 result.mode or "",
-                f"[{STATUS_STYLE.get(result.status, 'white')}]{result.status}[/]"
-                + (" [red](part-provisioned)[/]" if result.half_provisioned else ""),
+                _status(result),
                 *([] if dry_run else [_steps(result)]),
                 result.message,
             ]
@@ -84,3 +85,11 @@ def _steps(result: DeviceResult) -> str:
     total = len(result.plan["steps"]) if result.plan else 0
     changed = sum(1 for step in result.steps if step.outcome == "done")
     return f"{len(result.steps)}/{total} ({changed} changed)" if total else ""
+
+
+def _status(result: DeviceResult) -> Text:
+    """A device's status in its colour, and whether a failure left it part-provisioned."""
+    status = Text(result.status, style=STATUS_STYLE.get(result.status, "white"))
+    if result.half_provisioned:
+        status.append(" (part-provisioned)", style="red")
+    return status

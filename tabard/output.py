@@ -27,6 +27,7 @@ from tabard.words import when as when
 PIPE_WIDTH = 1000
 ID_COLUMNS = frozenset({"id", "serial", "device", "seq", "username", "collar", "officer"})
 
+MIN_WORDS_WIDTH = 10  # a column of words narrower than this is no longer readable
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -78,13 +79,30 @@ def table(
     keep_whole: Sequence[str] = (),
 ) -> None:
     """A table. The first column, the usual identifier columns (`ID_COLUMNS`) and those named
-    in `keep_whole` never wrap: people copy what is in them."""
+    in `keep_whole` never wrap: people copy what is in them. Where the terminal is too narrow
+    for those whole and the rest still readable, each row is shown as a block of its own."""
+    cells = [[_cell(cell) for cell in row] for row in rows]
+    whole = [
+        index == 0 or column in ID_COLUMNS or column in keep_whole
+        for index, column in enumerate(columns)
+    ]
+    # A column kept whole claims its widest value (and its heading); the others need room
+    # for a word or so each, and every column costs its borders and padding.
+    widths = [
+        max([len(column), *(row[index].cell_len for row in cells)]) if whole[index] else None
+        for index, column in enumerate(columns)
+    ]
+    needed = sum(w if w is not None else MIN_WORDS_WIDTH for w in widths) + 3 * len(columns) + 1
+    if cells and needed > stdout.size.width:
+        _title(title)
+        for row in cells:
+            fields("", zip(columns, row, strict=True))
+        return
     grid = Table(header_style="bold")
     for index, column in enumerate(columns):
-        whole = index == 0 or column in ID_COLUMNS or column in keep_whole
-        grid.add_column(column, overflow="fold", no_wrap=whole)
-    for row in rows:
-        grid.add_row(*(_cell(cell) for cell in row))
+        grid.add_column(column, overflow="fold", no_wrap=whole[index], min_width=widths[index])
+    for row in cells:
+        grid.add_row(*row)
     _title(title)
     stdout.print(grid)
 
@@ -114,6 +132,8 @@ def readable(document: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def _title(title: str) -> None:
     """A table's title on a line of its own, so it is never wrapped to the table's width."""
+    if not title:
+        return
     stdout.print(Text(title, style="table.title"))
 
 
