@@ -48,6 +48,10 @@ PLATFORM_PREFIXES = (
     "com.samsung.android.",
     "com.sec.android.",
 )
+# Tabard's own agent owns the work profile (provisioning puts it there), so no allow-list needs
+# to name it. The same name as device_agent.handover.AGENT_PACKAGE, which this pure package
+# may not import.
+AGENT_PACKAGE = "uk.police.tabard.agent"
 # Management modes in which Tabard's DPC controls the whole device, not just the work profile.
 DEVICE_WIDE_MODES = {"device_owner_work_profile", "device_owner_knox_workspace", "device_owner"}
 # Settings only a device owner can enforce on the personal side.
@@ -155,7 +159,9 @@ def _allowed(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Stat
     if work is None:
         return "unknown", None
     allowed = {app["package"] for app in expected}
-    extra = sorted(p for p in set(work) - allowed if not p.startswith(PLATFORM_PREFIXES))
+    extra = sorted(
+        p for p in set(work) - allowed - {AGENT_PACKAGE} if not p.startswith(PLATFORM_PREFIXES)
+    )
     return ("non_compliant" if extra else "compliant"), extra
 
 

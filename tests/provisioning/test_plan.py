@@ -277,3 +277,11 @@ class TestEnrolmentSteps:
 
     def test_without_a_server_there_are_none(self) -> None:
         assert "enrol_agent" not in self.keys(given())
+
+
+def test_the_policy_engine_knows_the_agent_provisioning_installs() -> None:
+    """Compliance never counts the agent as an unapproved work app: both name it alike."""
+    from device_agent.handover import AGENT_PACKAGE
+    from policies.checks import AGENT_PACKAGE as ALLOWED_WITHOUT_LISTING
+
+    assert ALLOWED_WITHOUT_LISTING == AGENT_PACKAGE
