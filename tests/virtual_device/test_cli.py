@@ -81,6 +81,16 @@ class TestVirtualDeviceCommand:
             assert adb.shell("getprop ro.boot.warranty_bit") == "1\n"
             adb.close()
 
+    def test_ctrl_c_with_a_host_connected_stops_quietly(self, signer: PythonRSASigner) -> None:
+        with running("--model", "SM-T580", "--accept-new-keys") as (process, devices):
+            adb = adb_to(devices[0]["address"], signer)
+            assert adb.shell("getprop ro.product.model").strip() == "SM-T580"
+            process.send_signal(signal.SIGINT)  # the host is still connected
+            _, stderr = process.communicate(timeout=30)
+            adb.close()
+        assert process.returncode == 0
+        assert stderr == ""
+
     def test_an_unknown_model_names_the_known_ones(self) -> None:
         result = subprocess.run(
             [sys.executable, "-m", "tabard", "virtual-device", "--model", "SM-G999"],

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from virtual_device.adb.keys import HostKey, KeyFormatError
 from virtual_device.adb.protocol import (
@@ -240,6 +241,7 @@ class AdbDaemon:
         self.device = device
         self.accept_new_keys = accept_new_keys
         self.connections: set[Connection] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self.server: asyncio.base_events.Server | None = None
         self.address: tuple[str, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -305,7 +307,13 @@ class AdbDaemon:
             return
         connection = Connection(self, reader, writer)
         self.connections.add(connection)
-        await connection.run()
+        current = asyncio.current_task()
+        handler = {current} if current is not None else set()
+        self._handlers |= handler
+        try:
+            await connection.run()
+        finally:
+            self._handlers -= handler
 
     def update_key_waiting(self) -> None:
         if any(connection.state == "pending" for connection in self.connections):
@@ -346,5 +354,10 @@ class AdbDaemon:
             self.server.close()
         for connection in list(self.connections):
             await connection.shutdown()
+        # Each closed connection's handler ends on its own once its reader sees the end of the
+        # stream; left pending, the loop would cancel it and Python 3.11's stream callback would
+        # print the cancellation as an error.
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=5)
         if self.server is not None:
             await self.server.wait_closed()
