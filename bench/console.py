@@ -67,7 +67,6 @@ def fill_fleet(database: Database, devices: int, now: datetime) -> None:
             "collar_number": collar,
             "division": f"D{n % 12}",
             "must_change_password": False,
-            "failed_logins": 0,
             "sessions_valid_after": now,
             "created_at": now,
         }

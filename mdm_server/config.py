@@ -37,10 +37,35 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(
         default=12 * 3600, ge=300, le=30 * 86400, description="How long a login lasts unused."
     )
-    login_max_failures: int = Field(
-        default=5, ge=1, le=100, description="Failed logins in a row that lock an account."
+    login_free_failures: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Failed sign-ins to one account from one address before each further "
+        "attempt from there must wait (twice as long each time).",
     )
-    login_lockout_s: int = Field(default=15 * 60, ge=1, description="How long a lockout lasts.")
+    login_free_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="Failed sign-ins from one address, over all accounts, before it must wait.",
+    )
+    login_spread_addresses: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Addresses failing on one account before addresses that never signed in "
+        "to it must wait.",
+    )
+    login_delay_base_s: float = Field(
+        default=1.0, gt=0, le=60, description="The first wait once the free failures are spent."
+    )
+    login_delay_cap_s: float = Field(
+        default=15 * 60, ge=1, le=86_400, description="The longest wait between two attempts."
+    )
+    login_failure_memory_s: int = Field(
+        default=86_400, ge=60, description="How long a failed sign-in is remembered."
+    )
 
     device_certificate_days: int = Field(
         default=365, ge=1, le=825, description="Validity of the certificates the device CA issues."

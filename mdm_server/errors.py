@@ -93,6 +93,13 @@ class PayloadTooLargeError(TabardError):
     code = "payload_too_large"
 
 
+class TooManyAttemptsError(TabardError):
+    """Refused without being tried: the caller must wait (`Retry-After` says how long)."""
+
+    status = 429
+    code = "too_many_attempts"
+
+
 class ServiceUnavailableError(TabardError):
     status = 503
     code = "unavailable"
@@ -149,6 +156,8 @@ ERROR_STATUSES: dict[int, str] = {
     413: "The request body is larger than the server accepts.",
     422: "Well-formed but not acceptable: `detail` lists each problem with its field, or says "
     "what to change.",
+    429: "Too many failed attempts from this address: not tried; try again after `Retry-After` "
+    "seconds.",
     503: "A service this needs is unavailable; try again.",
 }
 

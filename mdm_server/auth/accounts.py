@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth import repository
+from mdm_server.auth import repository, throttle
 from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name
 from mdm_server.auth.schemas import UserCreate
 from mdm_server.errors import (
@@ -148,13 +148,11 @@ def set_disabled(
 
 
 def unlock(session: Session, *, username: str, actor: Actor, now: datetime) -> StaffUser:
-    """Clear a login lockout before it expires."""
+    """Forgive the account's failed sign-ins from every address, so no address waits."""
     user = repository.get_user_by_username(session, username, for_update=True)
     if user is None:
         raise NotFoundError(f"no staff account named {quoted(username)}", code="user_not_found")
-    user.locked_until = None
-    user.failed_logins = 0
-    session.add(user)
+    addresses = throttle.forgive(session, username=username)
     record(
         session,
         actor=actor,
@@ -162,7 +160,7 @@ def unlock(session: Session, *, username: str, actor: Actor, now: datetime) -> S
         now=now,
         target_type="staff_user",
         target_id=user.id,
-        detail={"username": username},
+        detail={"username": username, "addresses": addresses},
     )
     return user
 
@@ -170,9 +168,9 @@ def unlock(session: Session, *, username: str, actor: Actor, now: datetime) -> S
 def reset_password(
     session: Session, *, username: str, password_hash: str, actor: Actor, now: datetime
 ) -> StaffUser:
-    """IT sets a temporary password: the account's sessions end, a lockout is cleared, and the
-    user must choose their own password at next login. Your own password you change yourself,
-    with your current one."""
+    """IT sets a temporary password: the account's sessions end, its failed sign-ins are
+    forgiven, and the user must choose their own password at next login. Your own password
+    you change yourself, with your current one."""
     user = repository.get_user_by_username(session, username, for_update=True)
     if user is None:
         raise NotFoundError(f"no staff account named {quoted(username)}", code="user_not_found")
@@ -184,8 +182,7 @@ def reset_password(
         )
     user.password_hash = password_hash
     user.must_change_password = True
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.forgive(session, username=username)
     repository.end_sessions(session, user, now=now)
     record(
         session,

@@ -84,12 +84,24 @@ class StaffUser(SQLModel, table=True):
     division: str | None = Field(default=None, max_length=64, index=True)
     password_hash: str | None = Field(default=None, max_length=256)
     must_change_password: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sessions_valid_after: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SignInClient(SQLModel, table=True):
+    """Failed and successful sign-ins to one username from one address, for throttling
+    (mdm_server.auth.throttle). Keyed by the username as typed, whether or not it exists."""
+
+    __tablename__ = "sign_in_clients"
+
+    account: str = Field(primary_key=True, max_length=200)
+    address: str = Field(primary_key=True, max_length=200, index=True)
+    failures: int = 0
+    last_failure_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    succeeded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class RefreshToken(SQLModel, table=True):

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
+from sqlmodel import Session
 
-from mdm_server.auth import accounts, service
+from mdm_server.auth import accounts, service, throttle
+from mdm_server.auth.models import StaffUser
 from mdm_server.auth.schemas import (
     LoginRequest,
     PasswordChange,
@@ -27,6 +29,7 @@ from mdm_server.deps import (
     PublicAccess,
     StaffPrincipal,
     anonymous_actor,
+    client_ip,
 )
 from mdm_server.errors import error_responses
 
@@ -34,13 +37,15 @@ auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
-@auth_router.post("/login", responses=error_responses(401))
+@auth_router.post("/login", responses=error_responses(401, 429))
 def login(body: LoginRequest, request: Request, context: ContextDep, _: PublicAccess) -> TokenPair:
     """Exchange a username and password for an access token and a refresh token.
 
-    Repeated failures lock the account for a while. The Argon2id check runs outside any
-    transaction so that a login never holds the database's write lock while it hashes."""
-    checked = check_password(context, body.username, body.password)
+    Repeated failures from one address make that address wait before trying again, longer
+    each time (429 with `Retry-After`); other addresses are not held up. The Argon2id check
+    runs outside any transaction so that a login never holds the database's write lock while it
+    hashes, and is skipped while the address must wait."""
+    checked = check_password(context, body.username, body.password, client_ip(request))
     with context.database.unit_of_work() as session:
         return service.complete_login(
             session,
@@ -58,15 +63,24 @@ def login(body: LoginRequest, request: Request, context: ContextDep, _: PublicAc
 @dataclass(frozen=True)
 class CheckedPassword:
     stored_hash: str | None  # the hash checked against (None: no such user)
-    ok: bool
+    ok: bool | None  # None: not checked, as the address must wait
     upgraded_hash: str | None  # a new hash at today's Argon2 cost, when the old one was cheaper
 
 
-def check_password(context: AppContext, username: str, password: str) -> CheckedPassword:
+def check_password(
+    context: AppContext, username: str, password: str, address: str | None
+) -> CheckedPassword:
     """Check a sign-in's password outside any transaction, so that a login never holds the
-    database's write lock while Argon2id hashes (the API's login and the console's)."""
+    database's write lock while Argon2id hashes (the API's login and the console's); not at all
+    while the address must wait, so a guesser cannot spend the server's time either."""
+    rules = throttle.Rules.of(context.settings)
     with context.database.unit_of_work(write=False) as session:
+        wait = throttle.retry_at(
+            session, username=username, address=address, now=context.clock(), rules=rules
+        )
         stored_hash = service.password_hash_for_login(session, username=username)
+    if wait is not None:
+        return CheckedPassword(stored_hash, None, None)
     ok = context.passwords.verify(stored_hash, password)
     upgraded = None
     if ok and stored_hash and context.passwords.needs_rehash(stored_hash):
@@ -176,7 +190,7 @@ def list_users(
             limit=limit,
             offset=offset,
         )
-        items = [service.to_public(user) for user in users]
+        items = [_with_throttle(session, context, user) for user in users]
     return UserPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -184,7 +198,17 @@ def list_users(
 def get_user(username: str, _: ITAdmin, context: ContextDep) -> UserPublic:
     """One staff account."""
     with context.database.unit_of_work(write=False) as session:
-        return service.to_public(accounts.get_user_by_username(session, username))
+        return _with_throttle(session, context, accounts.get_user_by_username(session, username))
+
+
+def _with_throttle(session: Session, context: AppContext, user: StaffUser) -> UserPublic:
+    until = throttle.throttled_until(
+        session,
+        username=user.username,
+        now=context.clock(),
+        rules=throttle.Rules.of(context.settings),
+    )
+    return service.to_public(user, throttled_until=until)
 
 
 def _set_disabled(
@@ -215,7 +239,7 @@ def enable_user(username: str, principal: ITAdmin, context: ContextDep) -> UserP
 
 @users_router.post("/{username}/unlock")
 def unlock_user(username: str, principal: ITAdmin, context: ContextDep) -> UserPublic:
-    """Clear a login lockout early."""
+    """Forgive the account's failed sign-ins, so no address must wait to try again."""
     with context.database.unit_of_work() as session:
         user = accounts.unlock(
             session, username=username, actor=principal.actor, now=context.clock()

@@ -41,7 +41,12 @@ class UserPublic(BaseModel):
     division: str | None
     must_change_password: bool
     disabled: bool
-    locked_until: datetime | None
+    sign_in_throttled_until: datetime | None = Field(
+        default=None,
+        description="Until when some address that failed to sign in to this account must "
+        "wait before trying again (set in IT's account listings; the person can still sign in "
+        "from elsewhere).",
+    )
     created_at: datetime
     last_login_at: datetime | None
 

@@ -1,4 +1,4 @@
-"""Rules for signing in: login with lockout, token rotation, logout and password changes.
+"""Rules for signing in: login with throttling, token rotation, logout and password changes.
 
 Services never commit; the caller's unit of work does. Password hashing (Argon2id, tens of
 milliseconds) is done by the caller outside any transaction, so services take hashes and
@@ -6,6 +6,7 @@ verification results rather than passwords."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,8 +14,8 @@ from typing import Any
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth import repository
-from mdm_server.auth.models import RefreshToken, Role, StaffUser, role_name
+from mdm_server.auth import repository, throttle
+from mdm_server.auth.models import RefreshToken, StaffUser
 from mdm_server.auth.schemas import TokenPair, UserPublic
 from mdm_server.auth.tokens import StaffClaims, StaffTokens
 from mdm_server.config import Settings
@@ -22,12 +23,13 @@ from mdm_server.crypto import secrets
 from mdm_server.errors import (
     AuthenticationError,
     InvalidRequestError,
+    TooManyAttemptsError,
 )
 
 INVALID_CREDENTIALS = "invalid username or password"
 
 
-def to_public(user: StaffUser) -> UserPublic:
+def to_public(user: StaffUser, *, throttled_until: datetime | None = None) -> UserPublic:
     return UserPublic(
         id=user.id,
         username=user.username,
@@ -37,7 +39,7 @@ def to_public(user: StaffUser) -> UserPublic:
         division=user.division,
         must_change_password=user.must_change_password,
         disabled=user.disabled_at is not None,
-        locked_until=user.locked_until,
+        sign_in_throttled_until=throttled_until,
         created_at=user.created_at,
         last_login_at=user.last_login_at,
     )
@@ -76,7 +78,7 @@ def complete_login(
     *,
     username: str,
     checked_hash: str | None,
-    password_ok: bool,
+    password_ok: bool | None,
     actor: Actor,
     now: datetime,
     settings: Settings,
@@ -103,18 +105,22 @@ def accept_login(
     *,
     username: str,
     checked_hash: str | None,
-    password_ok: bool,
+    password_ok: bool | None,
     actor: Actor,
     now: datetime,
     settings: Settings,
     upgraded_hash: str | None = None,
     via: str | None = None,
 ) -> StaffUser:
-    """Apply a login attempt's outcome (lockout counting and audit) and return the account
-    on success; `via` names a way in other than the API (the console), for the audit event.
+    """Apply a login attempt's outcome (throttling and audit) and return the account on
+    success; `via` names a way in other than the API (the console), for the audit event.
+    `password_ok` is None when the password was not checked because the address must wait.
 
-    Failures raise errors that keep their changes, so the failed-attempt count and the audit
-    event survive the refusal."""
+    Failures raise errors that keep their changes, so the failure count and the audit event
+    survive the refusal. An unknown username is counted, answered and timed as a known one."""
+    rules = throttle.Rules.of(settings)
+    address = actor.source_ip
+    wait = throttle.retry_at(session, username=username, address=address, now=now, rules=rules)
     user = repository.get_user_by_username(session, username, for_update=True)
 
     def audit(action: str, **detail: Any) -> None:
@@ -128,35 +134,23 @@ def accept_login(
             detail={"username": username, **detail},
         )
 
-    if user is None:
-        audit("auth.login_failed", reason="unknown_user")
-        raise AuthenticationError(
-            INVALID_CREDENTIALS, code="invalid_credentials", keep_changes=True
+    if wait is not None or password_ok is None:
+        until = wait or now + timedelta(seconds=rules.base_s)
+        audit("auth.login_throttled", retry_at=until.isoformat())
+        raise too_many_attempts(until, now=now)
+    if user is None or not password_ok or user.password_hash != checked_hash:
+        failures = throttle.failed(
+            session, username=username, address=address, now=now, rules=rules
         )
-    if user.locked_until is not None and user.locked_until > now:
-        audit("auth.login_refused", reason="locked")
-        raise AuthenticationError(
-            f"account locked until {user.locked_until.isoformat()} after repeated failed logins; "
-            f"{role_name(Role.it_admin).a} can unlock it sooner",
-            code="account_locked",
-            keep_changes=True,
-        )
-    if not password_ok or user.password_hash != checked_hash:
-        user.failed_logins += 1
-        audit("auth.login_failed", reason="bad_password", failures=user.failed_logins)
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + timedelta(seconds=settings.login_lockout_s)
-            user.failed_logins = 0
-            audit("auth.account_locked", until=user.locked_until.isoformat())
-        session.add(user)
+        reason = "unknown_user" if user is None else "bad_password"
+        audit("auth.login_failed", reason=reason, failures=failures)
         raise AuthenticationError(
             INVALID_CREDENTIALS, code="invalid_credentials", keep_changes=True
         )
     if user.disabled_at is not None:
         audit("auth.login_refused", reason="disabled")
         raise AuthenticationError("account disabled", code="account_disabled", keep_changes=True)
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.succeeded(session, username=username, address=address, now=now)
     user.last_login_at = now
     if upgraded_hash is not None:
         user.password_hash = upgraded_hash
@@ -172,6 +166,19 @@ def accept_login(
         detail={"via": via} if via else None,
     )
     return user
+
+
+def too_many_attempts(until: datetime, *, now: datetime) -> TooManyAttemptsError:
+    """The refusal of a sign-in that must wait: the same whoever the username names."""
+    seconds = max(1, math.ceil((until - now).total_seconds()))
+    return TooManyAttemptsError(
+        "too many failed sign-ins to this account from your address: try again after "
+        f"{until.strftime('%H:%M:%S')} UTC (in {seconds} s), or from a device that signs in "
+        "as usual",
+        code="too_many_attempts",
+        headers={"Retry-After": str(seconds)},
+        keep_changes=True,
+    )
 
 
 def issue_token_pair(

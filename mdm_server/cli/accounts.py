@@ -118,7 +118,9 @@ def _user_rows(users: list[dict[str, Any]]) -> list[list[Any]]:
             u["role"],
             u["collar_number"],
             u["division"],
-            "disabled" if u["disabled"] else ("locked" if u["locked_until"] else "active"),
+            "disabled"
+            if u["disabled"]
+            else ("sign-in throttled" if u["sign_in_throttled_until"] else "active"),
             when(u["last_login_at"]) or "never",
         ]
         for u in users
@@ -184,13 +186,18 @@ def _account_action(username: str, action: str, json_output: bool) -> None:
     if json_output:
         print_json(user)
     else:
-        done = {"disable": "disabled", "enable": "enabled", "unlock": "unlocked"}[action]
+        done = {"disable": "disabled", "enable": "enabled", "unlock": "failed sign-ins forgiven"}[
+            action
+        ]
         fields(
             f"{username}: {done}",
             [
                 ("role", user["role"]),
                 ("disabled", user["disabled"]),
-                ("locked until", when(user["locked_until"])),
+                (
+                    "failing addresses wait until",
+                    when(user["sign_in_throttled_until"]) or "none wait",
+                ),
             ],
         )
 
@@ -209,7 +216,7 @@ def users_enable(username: str, json_output: JsonOption = False) -> None:
 
 @users_app.command("unlock")
 def users_unlock(username: str, json_output: JsonOption = False) -> None:
-    """Clear a lockout after repeated failed logins."""
+    """Forgive an account's failed sign-ins, so no address must wait to try again."""
     _account_action(username, "unlock", json_output)
 
 

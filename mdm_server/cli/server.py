@@ -77,6 +77,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option(
+            help="Addresses of the load balancers or proxies in front (comma-separated, or "
+            "'*'): their X-Forwarded-For and X-Forwarded-Proto are believed, so the audit log "
+            "and sign-in throttling see each client's own address. Unset: none is believed.",
+        ),
+    ] = None,
 ) -> None:
     """Run the Tabard server."""
     import uvicorn
@@ -109,7 +117,8 @@ def serve(
         workers=workers,
         access_log=False,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
+        proxy_headers=trusted_proxies is not None,
+        forwarded_allow_ips=trusted_proxies,
         # Agents hold long polls open; on shutdown they are cut after this, and reconnect.
         timeout_graceful_shutdown=5,
     )

@@ -65,14 +65,16 @@ class TestSignIn:
         assert failed.detail["reason"] == "bad_password"
         assert count(database, ConsoleSession) == 0
 
-    def test_repeated_failures_lock_the_account_as_the_api_does(self, app: FastAPI) -> None:
+    def test_repeated_failures_make_the_address_wait_as_the_api_does(self, app: FastAPI) -> None:
         user = create_staff(app, role="it_admin")
         browser = fresh(app)
         for _ in range(5):
             browser.sign_in(user.username, "wrong password, again")
         response = browser.sign_in(user.username, PASSWORD)
-        assert response.status_code == 401
-        assert "account locked" in response.text
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "1"
+        assert "too many failed sign-ins to this account from your address" in response.text
+        assert "try again after" in response.text
 
     def test_a_sign_in_without_the_forms_csrf_token_is_refused(self, app: FastAPI) -> None:
         user = create_staff(app, role="it_admin")

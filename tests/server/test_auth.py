@@ -65,30 +65,6 @@ class TestLogin:
         assert wrong.status_code == unknown.status_code == 401
         assert wrong.json() == unknown.json()
 
-    def test_locks_the_account_after_repeated_failures_until_the_lockout_ends(
-        self, app: FastAPI, client: TestClient, clock: FakeClock
-    ) -> None:
-        user = create_staff(app)
-        limit = app.state.context.settings.login_max_failures
-        for _ in range(limit):
-            assert _login(client, user.username, "guess guess guess").status_code == 401
-        locked = _login(client, user.username)  # even the right password
-        assert locked.status_code == 401
-        assert error_of(locked) == "account_locked"
-        clock.advance(seconds=app.state.context.settings.login_lockout_s + 1)
-        assert _login(client, user.username).status_code == 200
-
-    def test_an_admin_can_unlock_early(
-        self, app: FastAPI, client: TestClient, admin_headers: dict[str, str]
-    ) -> None:
-        user = create_staff(app)
-        for _ in range(app.state.context.settings.login_max_failures):
-            _login(client, user.username, "guess guess guess")
-        assert error_of(_login(client, user.username)) == "account_locked"
-        unlocked = client.post(f"/api/v1/users/{user.username}/unlock", headers=admin_headers)
-        assert unlocked.status_code == 200
-        assert _login(client, user.username).status_code == 200
-
     def test_refuses_a_disabled_account(
         self, app: FastAPI, client: TestClient, admin_headers: dict[str, str]
     ) -> None:

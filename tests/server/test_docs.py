@@ -55,7 +55,7 @@ class TestErrorsAsDocumented:
         [
             ("/api/v1/devices/{reference}/retire", "post", {400, 401, 403, 404, 409, 413, 422}),
             ("/api/v1/users", "post", {400, 401, 403, 409, 413, 422}),
-            ("/api/v1/auth/login", "post", {400, 401, 413, 422}),
+            ("/api/v1/auth/login", "post", {400, 401, 413, 422, 429}),
             ("/api/v1/device/checkin", "post", {400, 401, 409, 413, 422}),
             ("/api/v1/device/transactions", "post", {400, 401, 403, 413, 422, 503}),
             ("/api/v1/health", "get", set()),

@@ -533,8 +533,8 @@ class TestRefusals:
                     else:
                         answer = world.client.request(method, path, headers=world.api)
                     text = answer.text
-                    for shown in given:
-                        text = text.replace(shown, "X")
+                    for shown in given:  # the value named, not the same digits in a token
+                        text = re.sub(rf"(?<![\w-]){re.escape(shown)}(?![\w-])", "X", text)
                     answers.add((answer.status_code, text))
                 assert len(answers) == 1, (method, route.path, answers)
                 assert next(iter(answers))[0] == 403, (method, route.path, answers)

@@ -20,8 +20,8 @@ from mdm_server.console.navigation import HOME
 from mdm_server.console.templating import render
 from mdm_server.context import AppContext
 from mdm_server.crypto import secrets
-from mdm_server.deps import ContextDep, PublicAccess, anonymous_actor
-from mdm_server.errors import AuthenticationError, InvalidRequestError
+from mdm_server.deps import ContextDep, PublicAccess, anonymous_actor, client_ip
+from mdm_server.errors import AuthenticationError, InvalidRequestError, TooManyAttemptsError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Text = Annotated[str, Form(max_length=256)]
@@ -100,7 +100,7 @@ def sign_in(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=512)] = "",
 ) -> Response:
-    """Check the password as the API's login does (lockout, audit), then open a session."""
+    """Check the password as the API's login does (throttling, audit), then open a session."""
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     expected = sessions.login_csrf_token(context.console_csrf_key, nonce)
     if not nonce or not sessions.tokens_match(csrf_token, expected):
@@ -111,7 +111,7 @@ def sign_in(
             error="The sign-in form had expired. Please sign in again.",
             status=403,
         )
-    checked = check_password(context, username, password)
+    checked = check_password(context, username, password, client_ip(request))
     now = context.clock()
     try:
         with context.database.unit_of_work() as session:
@@ -128,9 +128,11 @@ def sign_in(
             )
             secret = sessions.start(session, user=user, now=now, settings=context.settings)
             role, pending = user.role, user.must_change_password
-    except AuthenticationError as refused:
+    except (AuthenticationError, TooManyAttemptsError) as refused:
         message = refused.detail if isinstance(refused.detail, str) else "sign-in refused"
-        return _login_page(request, context, next_path=next, error=message, status=401)
+        page = _login_page(request, context, next_path=next, error=message, status=refused.status)
+        page.headers.update(refused.headers)
+        return page
     target = "/console/password" if pending else _safe_next(next) or HOME.get(role, "/console")
     response = RedirectResponse(target, status_code=303)
     _set_session(response, request, context, secret)
