@@ -399,6 +399,24 @@ class TestSignedWitnessStatement:
 
 
 class TestReadingBack:
+    def test_an_auditor_finds_a_report_s_whole_story_by_its_reference(
+        self, app: FastAPI, desk: Desk
+    ) -> None:
+        reference = desk.file(INCIDENT_REPORT)
+        desk.ok(update(reference, summary="A fuller account"))
+        desk.read(reference)
+        found = desk.scene.client.get(
+            "/api/v1/audit/search",
+            params={"incident": reference},
+            headers=headers_for(app, "auditor"),
+        )
+        assert found.status_code == 200, found.text
+        assert [e["action"] for e in found.json()["events"]] == [
+            "transaction.report_lookup",
+            "transaction.incident_report_update",
+            "transaction.incident_report",
+        ]
+
     def test_an_unknown_reference_reads_as_not_found(self, desk: Desk, database: Database) -> None:
         assert desk.ok(lookup("INC-DEMO-00000000")) == {"report": None, "found": False}
         [event] = audit_events(database, "transaction.report_lookup")
