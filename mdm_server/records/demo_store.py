@@ -76,7 +76,7 @@ def read_report(call: RecordsCall, reference: str, *, for_update: bool = False) 
 def update_report(
     call: RecordsCall, reference: str, fields: dict[str, Any], *, changed: list[str], reason: str
 ) -> None:
-    """Make `fields` the report's next version; the caller has checked the report exists."""
+    """Make `fields` the report's next version; the caller has read the report for update."""
     filed = repository.get_report(call.session, reference, for_update=True)
     assert filed is not None
     filed.version += 1

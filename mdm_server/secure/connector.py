@@ -40,8 +40,12 @@ class RecordsConnector(Protocol):
         `report` carries `signature` (strokes, pad size, `signed_at`) and `signature_digest`."""
         ...
 
-    def read_report(self, reference: str, *, call: RecordsCall) -> Report | None:
-        """A filed report as it stands, with its history and annotations, if it exists."""
+    def read_report(
+        self, reference: str, *, call: RecordsCall, for_update: bool = False
+    ) -> Report | None:
+        """A filed report as it stands, with its history and annotations, if it exists;
+        `for_update` holds it against other changes until the unit of work ends, where the
+        records system can."""
         ...
 
     def update_report(
@@ -154,8 +158,10 @@ class DemoConnector:
         demo_store.file_report(call, reference=reference, kind=kind, report=report)
         return reference
 
-    def read_report(self, reference: str, *, call: RecordsCall) -> Report | None:
-        return demo_store.read_report(call, reference)
+    def read_report(
+        self, reference: str, *, call: RecordsCall, for_update: bool = False
+    ) -> Report | None:
+        return demo_store.read_report(call, reference, for_update=for_update)
 
     def update_report(
         self,

@@ -119,7 +119,8 @@ def public(report: Report) -> dict[str, Any]:
 
 
 def _filed(connector: RecordsConnector, reference: str, call: RecordsCall) -> Report:
-    report = connector.read_report(reference, call=call)
+    """The report to change, held against other changes until this unit of work ends."""
+    report = connector.read_report(reference, call=call, for_update=True)
     if report is None:
         raise NotFoundError(
             f"no report has the reference {quoted(reference)}: use the reference given when "

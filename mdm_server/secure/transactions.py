@@ -243,6 +243,8 @@ def _note_answer(
     for kept in ("reference", "version", "signature_digest"):
         if kept in result:
             detail[kept] = result[kept]
+    if isinstance(request, ReportLookup) and result["found"]:
+        detail["reference"] = request.query.reference
     if "reference" in result:
         detail["subject_keys"] = unique(
             [*detail["subject_keys"], subjects.incident(result["reference"])]

@@ -28,7 +28,7 @@ from tests.factories.reports import (
     witness_statement,
 )
 from tests.factories.secure import NEW_PIN, assign, enter, officer_with_pin
-from tests.factories.staff import context_of, headers_for
+from tests.factories.staff import bearer, context_of, headers_for
 from tests.server.test_secure import POLICY, Scene, make_scene
 from tests.support import audit_events, error_of, row_counts
 
@@ -422,6 +422,40 @@ class TestReadingBack:
         [event] = audit_events(database, "transaction.report_lookup")
         assert event.detail["result_count"] == 0
         assert event.detail["subject"] == {"reference": "INC-DEMO-00000000"}
+
+    def test_each_officer_sees_only_their_own_work_on_a_report_in_their_usage(
+        self, app: FastAPI, desk: Desk
+    ) -> None:
+        scene = desk.scene
+        reference = desk.file(witness_statement())
+        colleague = officer_with_pin(app, scene.client, scene.admin)
+        assign(scene.client, scene.admin, scene.device, colleague)
+        opened = enter(
+            scene.client,
+            scene.device,
+            colleague.collar_number,
+            now=scene.clock(),
+            new_pin=NEW_PIN,
+            acknowledge_policy_text_version="2026.2",
+        )
+        desk.token = opened.json()["session_token"]
+        desk.ok(annotation(reference))
+        desk.ok(lookup(reference))
+
+        def usage(officer: Any) -> list[tuple[str, str | None]]:
+            response = scene.client.get("/api/v1/me/usage", headers=bearer(app, officer))
+            assert response.status_code == 200, response.text
+            return [
+                (e["what"], e["reference"])
+                for e in response.json()["events"]
+                if e["action"].startswith("transaction.")
+            ]
+
+        assert usage(scene.officer) == [("witness statement", reference)]
+        assert usage(colleague) == [
+            ("filed report read back", reference),
+            ("note beside a witness statement", reference),
+        ]
 
     def test_staff_cannot_read_reports_through_the_device_route(
         self, app: FastAPI, desk: Desk
