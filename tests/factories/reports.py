@@ -1,5 +1,5 @@
-"""Transactions that file, update, annotate and read back reports, and a witness's signature
-as a finger draws it on a J5's screen."""
+"""Transactions that file, update, annotate and read back reports, a witness's signature as a
+finger draws it on a J5's screen, and an officer at a desk in the secure side working them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
+
+from tests.server.test_secure import POLICY, Scene
 
 INCIDENT_REPORT = {
     "type": "incident_report",
@@ -106,3 +108,44 @@ def digest_from_the_docs(
     }
     encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+TYPES = {
+    **POLICY["appropriate_use"]["transaction_types"],  # type: ignore[index]
+    "missing_person_report": {"purposes": ["MISSING_PERSON"]},
+    "witness_statement": {"purposes": ["INVESTIGATION"], "incident_reference_required": True},
+    "incident_report_update": {"purposes": ["INVESTIGATION"]},
+    "witness_statement_annotation": {
+        "purposes": ["INVESTIGATION"],
+        "incident_reference_required": True,
+    },
+    "report_lookup": {"purposes": ["INVESTIGATION"]},
+}
+REPORTS_POLICY: dict[str, Any] = {
+    **POLICY,
+    "appropriate_use": {**POLICY["appropriate_use"], "transaction_types": TYPES},  # type: ignore[dict-item]
+}
+
+
+class Desk:
+    """An officer in the secure side, filing and working reports."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        self.token = scene.first_entry()["session_token"]
+
+    def send(self, body: dict[str, Any]) -> Any:
+        return self.scene.transact(self.token, body)
+
+    def ok(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.send(body)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["result"])
+
+    def file(self, body: dict[str, Any]) -> str:
+        return str(self.ok(body)["reference"])
+
+    def read(self, reference: str) -> dict[str, Any]:
+        answer = self.ok(lookup(reference))
+        assert answer["found"], reference
+        return dict(answer["report"])
