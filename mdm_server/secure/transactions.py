@@ -243,12 +243,34 @@ def _note_answer(
     for kept in ("reference", "version", "signature_digest"):
         if kept in result:
             detail[kept] = result[kept]
-    if isinstance(request, ReportLookup) and result["found"]:
-        detail["reference"] = request.query.reference
     if "reference" in result:
         detail["subject_keys"] = unique(
             [*detail["subject_keys"], subjects.incident(result["reference"])]
         )
+    if isinstance(request, ReportLookup) and result["found"]:
+        detail["reference"] = request.query.reference
+        people = _people_in(subjects, result["report"]["fields"])
+        detail["subject_keys"] = unique([*detail["subject_keys"], *people])
+
+
+# The people a filed report names, by kind: (surname, forename, date of birth) fields.
+_NAMED = (
+    ("surname", "forename", "date_of_birth"),
+    ("witness_surname", "witness_forename", None),
+    ("subject_surname", "subject_forename", None),
+)
+
+
+def _people_in(keys: SubjectKeys, fields: dict[str, Any]) -> list[str]:
+    """The subject keys of the people a report read back names, so a search for a person
+    finds who read a report about them, as it finds who searched for them."""
+    found: list[str] = []
+    for surname, forename, born in _NAMED:
+        if fields.get(surname):
+            found += keys.person(
+                fields[surname], fields.get(forename), fields.get(born) if born else None
+            )
+    return found
 
 
 def _record(

@@ -159,6 +159,22 @@ class TestSignedWitnessStatement:
 
 
 class TestReadingBack:
+    def test_an_auditor_searching_the_witness_finds_who_read_their_statement(
+        self, app: FastAPI, desk: Desk
+    ) -> None:
+        reference = desk.file(witness_statement())
+        desk.read(reference)
+        found = desk.scene.client.get(
+            "/api/v1/audit/search",
+            params={"surname": "doe", "forename": "JO"},
+            headers=headers_for(app, "auditor"),
+        )
+        assert found.status_code == 200, found.text
+        assert [e["action"] for e in found.json()["events"]] == [
+            "transaction.report_lookup",
+            "transaction.witness_statement",
+        ]
+
     def test_an_auditor_finds_a_report_s_whole_story_by_its_reference(
         self, app: FastAPI, desk: Desk
     ) -> None:
