@@ -19,22 +19,22 @@ Purpose = Annotated[str, typer.Option(help="Purpose code, e.g. INVESTIGATION.")]
 Incident = Annotated[str | None, typer.Option("--incident", help="Incident reference.")]
 
 
-def _send(
+def send(
     ctx: typer.Context,
     kind: str,
     *,
     purpose: str,
     incident: str | None,
     json_output: bool,
-    query: dict[str, Any] | None = None,
-    report: dict[str, Any] | None = None,
+    **parts: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """Send one transaction through the agent; its result for a person to read, or None once
-    printed as JSON. Options left unset are left out."""
+    """Send one transaction through the agent, its `query`, `report`, `update` or `annotation`
+    given by name; its result for a person to read, or None once printed as JSON. Options left
+    unset are left out."""
     body: dict[str, Any] = {"type": kind, "purpose": purpose}
     if incident is not None:
         body["incident_reference"] = incident
-    for name, content in (("query", query), ("report", report)):
+    for name, content in parts.items():
         if content is not None:
             body[name] = {key: value for key, value in content.items() if value is not None}
     answer = agent_call(ctx, "transaction", body=body)
@@ -64,7 +64,7 @@ def search_person(
 ) -> None:
     """Search for a person."""
     query = {"surname": surname, "forename": forename, "date_of_birth": _date(date_of_birth)}
-    result = _send(
+    result = send(
         ctx,
         "person_search",
         purpose=purpose,
@@ -99,7 +99,7 @@ def search_vehicle(
     json_output: JsonOption = False,
 ) -> None:
     """Search for a vehicle by its registration mark."""
-    result = _send(
+    result = send(
         ctx,
         "vehicle_search",
         purpose=purpose,
@@ -135,7 +135,7 @@ def search_incident(
     json_output: JsonOption = False,
 ) -> None:
     """Look up an incident."""
-    result = _send(
+    result = send(
         ctx,
         "incident_lookup",
         purpose=purpose,
@@ -159,7 +159,7 @@ def _date(text: str | None) -> str | None:
         raise typer.BadParameter(f"'{text}' is not a date (YYYY-MM-DD)") from None
 
 
-def _moment(text: str) -> str:
+def moment(text: str) -> str:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -169,7 +169,7 @@ def _moment(text: str) -> str:
     return moment.isoformat()
 
 
-def _report(
+def file_report(
     ctx: typer.Context,
     kind: str,
     what: str,
@@ -179,7 +179,7 @@ def _report(
     json_output: bool,
     report: dict[str, Any],
 ) -> None:
-    result = _send(
+    result = send(
         ctx, kind, purpose=purpose, incident=incident, json_output=json_output, report=report
     )
     if result is not None:
@@ -203,10 +203,10 @@ def report_incident(
     report = {
         "summary": summary,
         "location": location,
-        "occurred_at": _moment(occurred_at),
+        "occurred_at": moment(occurred_at),
         "category": category,
     }
-    _report(
+    file_report(
         ctx,
         "incident_report",
         "Incident report",
@@ -236,38 +236,15 @@ def report_missing_person(
         "surname": surname,
         "forename": forename,
         "date_of_birth": _date(date_of_birth),
-        "last_seen_at": _moment(last_seen_at),
+        "last_seen_at": moment(last_seen_at),
         "last_seen_location": last_seen_location,
         "description": description,
         "risk": risk,
     }
-    _report(
+    file_report(
         ctx,
         "missing_person_report",
         "Missing person report",
-        purpose=purpose,
-        incident=incident,
-        json_output=json_output,
-        report=report,
-    )
-
-
-@report_app.command("witness")
-def report_witness(
-    ctx: typer.Context,
-    surname: Annotated[str, typer.Option(help="The witness's surname.")],
-    forename: Annotated[str, typer.Option(help="The witness's forename.")],
-    statement: Annotated[str, typer.Option()],
-    purpose: Purpose,
-    incident: Incident = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Take a witness statement."""
-    report = {"witness_surname": surname, "witness_forename": forename, "statement": statement}
-    _report(
-        ctx,
-        "witness_statement",
-        "Witness statement",
         purpose=purpose,
         incident=incident,
         json_output=json_output,
@@ -304,7 +281,7 @@ def report_stop_and_search(
         "location": location,
         "outcome": outcome,
     }
-    _report(
+    file_report(
         ctx,
         "stop_and_search",
         "Stop and search record",

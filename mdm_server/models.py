@@ -41,6 +41,7 @@ from mdm_server.policies.models import (
     PolicyVersion,
     ResolvedPolicyRecord,
 )
+from mdm_server.records.models import FiledReport, FiledReportVersion, ReportAnnotation
 from mdm_server.scheduler.models import ScheduledJob
 from mdm_server.secure.models import ContainerKey, OfficerPin, PolicyAcknowledgement, SecureSession
 
@@ -66,6 +67,8 @@ __all__ = [
     "DirectoryEntry",
     "EnforcementAction",
     "EnrolmentToken",
+    "FiledReport",
+    "FiledReportVersion",
     "Flag",
     "FlagNote",
     "JustificationRequest",
@@ -77,6 +80,7 @@ __all__ = [
     "PolicyVersion",
     "PostureRecord",
     "RefreshToken",
+    "ReportAnnotation",
     "ResolvedPolicyRecord",
     "RosterShift",
     "ScheduledJob",

@@ -59,6 +59,9 @@ TransactionTypeName = Literal[
     "missing_person_report",
     "witness_statement",
     "stop_and_search",
+    "incident_report_update",
+    "witness_statement_annotation",
+    "report_lookup",
 ]
 PasscodeQuality = Literal[
     "none", "something", "numeric", "numeric_complex", "alphabetic", "alphanumeric", "complex"

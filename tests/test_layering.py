@@ -26,6 +26,7 @@ def _loaded_after_import(module: str) -> set[str]:
         ("mdm_server.main", {"device_agent", "virtual_device", "provisioning"}),
         ("device_agent.enrolment", {"mdm_server", "sqlalchemy", "sqlmodel", "fastapi"}),
         ("device_agent.checkin", {"mdm_server", "sqlalchemy", "sqlmodel", "fastapi"}),
+        ("device_agent.cli_reports", {"mdm_server", "sqlalchemy", "sqlmodel", "fastapi"}),
         ("virtual_device", {"mdm_server", "device_agent", "sqlalchemy", "fastapi", "httpx"}),
         ("policies", {"sqlmodel", "sqlalchemy", "fastapi", "httpx", "adb_shell"}),
     ],

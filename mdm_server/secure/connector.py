@@ -1,8 +1,9 @@
 """The records connector: what answers police transactions once they are recorded. Real
 systems (PNC, the force's records and incident systems) plug in behind `RecordsConnector`;
 `DemoConnector` ships for demonstrations, training and tests, and answers from deterministic
-synthetic people, vehicles and incidents. None of it is real data: the same query always
-gives the same invented answer."""
+synthetic people, vehicles and incidents, and keeps the reports officers file in Tabard's own
+tables (mdm_server/records) so they can be read back, updated and annotated. None of it is real
+data: the same query always gives the same invented answer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import hashlib
 from datetime import date, timedelta
 from typing import Any, Protocol
 
-from mdm_server.secure.schemas import IncidentQuery, PersonQuery, VehicleQuery
+from mdm_server.records import demo_store
+from mdm_server.records.filed import RecordsCall, Report
+from mdm_server.secure.transaction_schemas import IncidentQuery, PersonQuery, VehicleQuery
 
 
 class RecordsUnavailableError(RuntimeError):
@@ -32,8 +35,33 @@ class RecordsConnector(Protocol):
         """The incident with that reference, if it exists."""
         ...
 
-    def submit(self, kind: str, report: dict[str, Any], *, transaction_id: str) -> str:
-        """File a report; returns its reference in the records system."""
+    def submit(self, kind: str, report: dict[str, Any], *, call: RecordsCall) -> str:
+        """File a report; returns its reference in the records system. A witness statement's
+        `report` carries `signature` (strokes, pad size, `signed_at`) and `signature_digest`."""
+        ...
+
+    def read_report(
+        self, reference: str, *, call: RecordsCall, for_update: bool = False
+    ) -> Report | None:
+        """A filed report as it stands, with its history and annotations, if it exists;
+        `for_update` holds it against other changes until the unit of work ends, where the
+        records system can."""
+        ...
+
+    def update_report(
+        self,
+        reference: str,
+        fields: dict[str, Any],
+        *,
+        changed: list[str],
+        reason: str,
+        call: RecordsCall,
+    ) -> None:
+        """Make `fields` (the whole report) its next version, with who, when and why."""
+        ...
+
+    def annotate_report(self, reference: str, note: str, *, call: RecordsCall) -> None:
+        """Keep a note beside a report, with who and when."""
         ...
 
 
@@ -43,6 +71,12 @@ _TOWNS = ("Testbury", "Mockton", "Synthfield", "Fakesley")
 _MAKES = (("Vauxhall", "Corsa"), ("Ford", "Fiesta"), ("Volkswagen", "Golf"), ("Nissan", "Qashqai"))
 _COLOURS = ("silver", "black", "blue", "red", "white", "grey")
 _WARNINGS = ("none", "none", "none", "violence", "weapons", "drugs")
+_PREFIXES = {
+    "incident_report": "INC",
+    "missing_person_report": "MISPER",
+    "witness_statement": "WS",
+    "stop_and_search": "SS",
+}
 _INCIDENT_TYPES = ("burglary", "road traffic collision", "concern for welfare", "theft", "assault")
 
 
@@ -118,6 +152,27 @@ class DemoConnector:
             "synthetic": True,
         }
 
-    def submit(self, kind: str, report: dict[str, Any], *, transaction_id: str) -> str:
-        prefix = {"incident_report": "INC", "missing_person_report": "MISPER"}.get(kind, "RPT")
-        return f"{prefix}-DEMO-{_seed(kind, transaction_id).hex()[:8].upper()}"
+    def submit(self, kind: str, report: dict[str, Any], *, call: RecordsCall) -> str:
+        prefix = _PREFIXES.get(kind, "RPT")
+        reference = f"{prefix}-DEMO-{_seed(kind, call.transaction_id).hex()[:8].upper()}"
+        demo_store.file_report(call, reference=reference, kind=kind, report=report)
+        return reference
+
+    def read_report(
+        self, reference: str, *, call: RecordsCall, for_update: bool = False
+    ) -> Report | None:
+        return demo_store.read_report(call, reference, for_update=for_update)
+
+    def update_report(
+        self,
+        reference: str,
+        fields: dict[str, Any],
+        *,
+        changed: list[str],
+        reason: str,
+        call: RecordsCall,
+    ) -> None:
+        demo_store.update_report(call, reference, fields, changed=changed, reason=reason)
+
+    def annotate_report(self, reference: str, note: str, *, call: RecordsCall) -> None:
+        demo_store.annotate_report(call, reference, note)

@@ -37,9 +37,8 @@ from mdm_server.secure.schemas import (
     SecureSessionEnded,
     SecureSessionOpen,
     SecureSessionOpened,
-    TransactionRequest,
-    TransactionResult,
 )
+from mdm_server.secure.transaction_schemas import TransactionRequest, TransactionResult
 from mdm_server.validation import CollarNumber
 
 device_router = APIRouter(prefix="/api/v1/device", tags=["device protocol"])

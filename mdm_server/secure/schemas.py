@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mdm_server.validation import CollarNumber, PersonName
-from policies.document import PurposeCode
 
 Pin = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 IncidentReference = Annotated[
@@ -127,130 +126,6 @@ class ContainerWiped(BaseModel):
         default=None,
         description="The wipe_secure_side command telling the device to delete its container "
         "(none for a device no longer active).",
-    )
-
-
-# Police transactions (DESIGN.md flow 7). One shape per type, told apart by `type`.
-
-
-class PersonQuery(Strict):
-    surname: Name
-    forename: Name | None = None
-    date_of_birth: date | None = None
-
-
-class VehicleQuery(Strict):
-    registration: Registration
-
-
-class IncidentQuery(Strict):
-    reference: IncidentReference
-
-
-class IncidentReportBody(Strict):
-    summary: Text
-    location: ShortText
-    occurred_at: datetime
-    category: Literal["crime", "anti_social_behaviour", "public_safety", "transport", "other"] = (
-        "other"
-    )
-
-
-class MissingPersonReportBody(Strict):
-    surname: Name
-    forename: Name
-    date_of_birth: date | None = None
-    last_seen_at: datetime
-    last_seen_location: ShortText
-    description: Text
-    risk: Literal["low", "medium", "high"]
-
-
-class WitnessStatementBody(Strict):
-    witness_surname: Name
-    witness_forename: Name
-    statement: Text
-
-
-class StopAndSearchBody(Strict):
-    subject_surname: Name | None = None
-    subject_forename: Name | None = None
-    grounds: ShortText
-    object_of_search: Literal[
-        "drugs", "offensive_weapon", "stolen_property", "going_equipped", "firearm", "other"
-    ]
-    location: ShortText
-    outcome: Literal["no_further_action", "arrest", "community_resolution", "penalty", "other"]
-
-
-class _Transaction(Strict):
-    purpose: PurposeCode
-    incident_reference: IncidentReference | None = None
-
-
-class PersonSearch(_Transaction):
-    type: Literal["person_search"]
-    query: PersonQuery
-
-
-class VehicleSearch(_Transaction):
-    type: Literal["vehicle_search"]
-    query: VehicleQuery
-
-
-class IncidentLookup(_Transaction):
-    type: Literal["incident_lookup"]
-    query: IncidentQuery
-
-
-class IncidentReport(_Transaction):
-    type: Literal["incident_report"]
-    report: IncidentReportBody
-
-
-class MissingPersonReport(_Transaction):
-    type: Literal["missing_person_report"]
-    report: MissingPersonReportBody
-
-
-class WitnessStatement(_Transaction):
-    type: Literal["witness_statement"]
-    report: WitnessStatementBody
-
-
-class StopAndSearch(_Transaction):
-    type: Literal["stop_and_search"]
-    report: StopAndSearchBody
-
-
-TransactionRequest = Annotated[
-    PersonSearch
-    | VehicleSearch
-    | IncidentLookup
-    | IncidentReport
-    | MissingPersonReport
-    | WitnessStatement
-    | StopAndSearch,
-    Field(discriminator="type"),
-]
-
-
-class JustificationAsked(BaseModel):
-    """The transaction was drawn in the random sample: the officer is asked why."""
-
-    id: uuid.UUID
-    question: str
-
-
-class TransactionResult(BaseModel):
-    transaction_id: uuid.UUID = Field(description="Its id, as the audit event records it.")
-    type: str
-    recorded_at: datetime
-    result: dict[str, Any]
-    justification: JustificationAsked | None = Field(
-        default=None,
-        description="Set when the transaction is in the random sample asked for further "
-        "justification: answer it with POST /api/v1/device/justifications/{id}.",
     )
 
 

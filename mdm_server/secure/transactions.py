@@ -19,21 +19,26 @@ from mdm_server.audit.subjects import SubjectKeys, unique
 from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import StaffUser
 from mdm_server.deps import DevicePrincipal
-from mdm_server.errors import PermissionDeniedError, ServiceUnavailableError
+from mdm_server.errors import PermissionDeniedError, ServiceUnavailableError, TabardError
+from mdm_server.records.filed import RecordsCall
+from mdm_server.secure import reports
 from mdm_server.secure.connector import RecordsConnector, RecordsUnavailableError
 from mdm_server.secure.gate import officer_actor, policy_for
-from mdm_server.secure.schemas import (
+from mdm_server.secure.sessions import current_session
+from mdm_server.secure.transaction_schemas import (
     IncidentLookup,
+    IncidentReportUpdate,
     JustificationAsked,
     MissingPersonReport,
     PersonSearch,
+    ReportLookup,
     StopAndSearch,
     TransactionRequest,
     TransactionResult,
     VehicleSearch,
     WitnessStatement,
+    WitnessStatementAnnotation,
 )
-from mdm_server.secure.sessions import current_session
 
 
 def _check_against_policy(settings: dict[str, Any], request: TransactionRequest) -> None:
@@ -64,10 +69,17 @@ def _check_against_policy(settings: dict[str, Any], request: TransactionRequest)
 
 
 def _subject(request: TransactionRequest) -> dict[str, Any]:
-    """What the transaction looked at or recorded, for the audit event."""
-    if isinstance(request, PersonSearch | VehicleSearch | IncidentLookup):
+    """What the transaction looked at or recorded, for the audit event. Never a signature's
+    strokes (the event records its digest), an update's new text or its reason, or a note:
+    those stay with the report."""
+    if isinstance(request, PersonSearch | VehicleSearch | IncidentLookup | ReportLookup):
         return request.query.model_dump(mode="json", exclude_none=True)
-    return request.report.model_dump(mode="json", exclude_none=True)
+    if isinstance(request, IncidentReportUpdate):
+        changes = request.update.changes.model_dump(exclude_none=True)
+        return {"reference": request.update.reference, "fields": sorted(changes)}
+    if isinstance(request, WitnessStatementAnnotation):
+        return {"reference": request.annotation.reference}
+    return request.report.model_dump(mode="json", exclude_none=True, exclude={"signature"})
 
 
 def _subject_keys(keys: SubjectKeys, request: TransactionRequest) -> list[str]:
@@ -87,13 +99,19 @@ def _subject_keys(keys: SubjectKeys, request: TransactionRequest) -> list[str]:
         found += keys.person(request.report.witness_surname, request.report.witness_forename)
     elif isinstance(request, StopAndSearch) and request.report.subject_surname:
         found += keys.person(request.report.subject_surname, request.report.subject_forename)
+    elif isinstance(request, ReportLookup):
+        found.append(keys.incident(request.query.reference))
+    elif isinstance(request, IncidentReportUpdate):
+        found.append(keys.incident(request.update.reference))
+    elif isinstance(request, WitnessStatementAnnotation):
+        found.append(keys.incident(request.annotation.reference))
     if request.incident_reference:
         found.append(keys.incident(request.incident_reference))
     return unique(found)
 
 
 def _answer(
-    connector: RecordsConnector, request: TransactionRequest, transaction_id: str
+    connector: RecordsConnector, request: TransactionRequest, call: RecordsCall
 ) -> dict[str, Any]:
     if isinstance(request, PersonSearch):
         return {"people": connector.search_person(request.query)}
@@ -102,10 +120,22 @@ def _answer(
     if isinstance(request, IncidentLookup):
         incident = connector.lookup_incident(request.query)
         return {"incident": incident, "found": incident is not None}
-    reference = connector.submit(
-        request.type, request.report.model_dump(mode="json"), transaction_id=transaction_id
-    )
-    return {"reference": reference}
+    if isinstance(request, ReportLookup):
+        return reports.lookup(connector, request, call)
+    if isinstance(request, IncidentReportUpdate):
+        return reports.update(connector, request, call)
+    if isinstance(request, WitnessStatementAnnotation):
+        return reports.annotate(connector, request, call)
+    return reports.file(connector, request, call)
+
+
+def _answer_whole(
+    session: Session, connector: RecordsConnector, request: TransactionRequest, call: RecordsCall
+) -> dict[str, Any]:
+    """The connector's answer, or nothing it wrote: a records system that fails part-way, or a
+    report refused once read, leaves no half-filed record behind the recorded attempt."""
+    with session.begin_nested():
+        return _answer(connector, request, call)
 
 
 def run_transaction(
@@ -125,31 +155,22 @@ def run_transaction(
     officer = staff_repository.get_user(session, secure.officer_id)
     assert officer is not None
     transaction_id = uuid.uuid4()
-    detail: dict[str, Any] = {
-        "transaction_id": str(transaction_id),
-        "type": request.type,
-        "purpose": request.purpose,
-        "incident_reference": request.incident_reference,
-        "subject": _subject(request),
-        "subject_keys": _subject_keys(subjects, request),
-        "collar_number": officer.collar_number,
-        "division": officer.division,
-        "device_id": str(caller.device.id),
-        "device_serial": caller.device.serial,
-        "device_compliance": caller.device.compliance_status,
-        "session_id": str(secure.id),
-        "connector": connector.name,
-    }
+    detail = _detail(request, caller, officer, connector, subjects, transaction_id, secure.id)
     settings = policy_for(session, caller.device).settings
+    call = RecordsCall(
+        session=session,
+        transaction_id=str(transaction_id),
+        collar_number=officer.collar_number or "",
+        now=now,
+    )
     try:
         _check_against_policy(settings, request)
-    except PermissionDeniedError as refusal:
+        result = _answer_whole(session, connector, request, call)
+    except TabardError as refusal:
         detail["outcome"] = f"refused:{refusal.error_code}"
         _record(session, caller, officer, request, detail, settings, now)
         refusal.keep_changes = True
         raise
-    try:
-        result = _answer(connector, request, str(transaction_id))
     except RecordsUnavailableError as exc:
         detail["outcome"] = "records_unavailable"
         _record(session, caller, officer, request, detail, settings, now)
@@ -158,10 +179,7 @@ def run_transaction(
             code="records_unavailable",
             keep_changes=True,
         ) from None
-    detail["outcome"] = "answered"
-    detail["result_count"] = _count(result)
-    if "reference" in result:
-        detail["reference"] = result["reference"]
+    _note_answer(detail, request, result, subjects)
     event_id = _record(session, caller, officer, request, detail, settings, now)
     asked = justification.maybe_ask(
         session,
@@ -183,6 +201,76 @@ def run_transaction(
             JustificationAsked(id=asked.id, question=justification.QUESTION) if asked else None
         ),
     )
+
+
+def _detail(
+    request: TransactionRequest,
+    caller: DevicePrincipal,
+    officer: StaffUser,
+    connector: RecordsConnector,
+    subjects: SubjectKeys,
+    transaction_id: uuid.UUID,
+    session_id: uuid.UUID,
+) -> dict[str, Any]:
+    """The audit event's detail: who, on which device and session, why, and what."""
+    return {
+        "transaction_id": str(transaction_id),
+        "type": request.type,
+        "purpose": request.purpose,
+        "incident_reference": request.incident_reference,
+        "subject": _subject(request),
+        "subject_keys": _subject_keys(subjects, request),
+        "collar_number": officer.collar_number,
+        "division": officer.division,
+        "device_id": str(caller.device.id),
+        "device_serial": caller.device.serial,
+        "device_compliance": caller.device.compliance_status,
+        "session_id": str(session_id),
+        "connector": connector.name,
+    }
+
+
+def _note_answer(
+    detail: dict[str, Any],
+    request: TransactionRequest,
+    result: dict[str, Any],
+    subjects: SubjectKeys,
+) -> None:
+    """What the answer adds to the event: a filed report's reference (a subject key too, so a
+    search by reference finds its filing), a new version's number, a statement's digest."""
+    detail["outcome"] = "answered"
+    detail["result_count"] = _count(result)
+    for kept in ("reference", "version", "signature_digest"):
+        if kept in result:
+            detail[kept] = result[kept]
+    if "reference" in result:
+        detail["subject_keys"] = unique(
+            [*detail["subject_keys"], subjects.incident(result["reference"])]
+        )
+    if isinstance(request, ReportLookup) and result["found"]:
+        detail["reference"] = request.query.reference
+        people = _people_in(subjects, result["report"]["fields"])
+        detail["subject_keys"] = unique([*detail["subject_keys"], *people])
+
+
+# The people a filed report names, by kind: (surname, forename, date of birth) fields.
+_NAMED = (
+    ("surname", "forename", "date_of_birth"),
+    ("witness_surname", "witness_forename", None),
+    ("subject_surname", "subject_forename", None),
+)
+
+
+def _people_in(keys: SubjectKeys, fields: dict[str, Any]) -> list[str]:
+    """The subject keys of the people a report read back names, so a search for a person
+    finds who read a report about them, as it finds who searched for them."""
+    found: list[str] = []
+    for surname, forename, born in _NAMED:
+        if fields.get(surname):
+            found += keys.person(
+                fields[surname], fields.get(forename), fields.get(born) if born else None
+            )
+    return found
 
 
 def _record(

@@ -35,7 +35,7 @@ POLICY = {
 }
 
 
-def enrol_assigned_j5(tabard: Tabard) -> Path:
+def enrol_assigned_j5(tabard: Tabard, policy_document: dict[str, Any] = POLICY) -> Path:
     """IT's part: an officer with a PIN, the policy, a token for the officer; the agent enrols."""
     tabard.run(
         "users",
@@ -55,7 +55,7 @@ def enrol_assigned_j5(tabard: Tabard) -> Path:
     )
     tabard.run("users", "set-pin", COLLAR, "--pin-stdin", stdin="402917\n")
     policy = tabard.root / "response.yaml"
-    policy.write_text(yaml.safe_dump(POLICY))
+    policy.write_text(yaml.safe_dump(policy_document))
     tabard.run("policy", "apply", str(policy), "--to", "fleet")
     token = json.loads(
         tabard.run("tokens", "create", "--group", "response", "--officer", COLLAR, "--json").stdout

@@ -218,7 +218,7 @@ class TestFilters:
                 == {
                     "person_search": len(event["detail"]["subject"]),  # one per level of detail
                     "vehicle_search": 1,
-                    "incident_report": 0,  # names nobody
+                    "incident_report": 1,  # names nobody; keyed by the reference it was filed as
                 }[event["detail"]["type"]]
             )
             assert all(len(key) == 32 for key in keys)

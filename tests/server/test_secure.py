@@ -456,12 +456,13 @@ class TestTransactions:
     def test_refuses_a_type_the_policy_does_not_list(self, scene: Scene) -> None:
         token = scene.first_entry()["session_token"]
         body = {
-            "type": "witness_statement",
+            "type": "stop_and_search",
             "purpose": "INVESTIGATION",
             "report": {
-                "witness_surname": "Doe",
-                "witness_forename": "Jo",
-                "statement": "I saw it.",
+                "grounds": "Seen passing a package.",
+                "object_of_search": "drugs",
+                "location": "Sample Road, Testbury",
+                "outcome": "no_further_action",
             },
         }
         assert error_of(scene.transact(token, body)) == "transaction_not_allowed"

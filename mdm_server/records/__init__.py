@@ -1,0 +1,1 @@
+"""Records filed through the secure side, as the demo records connector keeps them."""

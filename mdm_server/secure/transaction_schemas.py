@@ -1,0 +1,179 @@
+"""API shapes of police transactions (DESIGN.md flow 7, docs/device-protocol.md §6.3): one
+shape per type, told apart by `type`, and the answer they all share."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from mdm_server.secure.report_schemas import (
+    IncidentCategory,
+    IncidentReportUpdateBody,
+    ReportQuery,
+    WitnessSignature,
+    WitnessStatementAnnotationBody,
+)
+from mdm_server.secure.schemas import (
+    IncidentReference,
+    Name,
+    Registration,
+    ShortText,
+    Strict,
+    Text,
+)
+from policies.document import PurposeCode
+
+
+class PersonQuery(Strict):
+    surname: Name
+    forename: Name | None = None
+    date_of_birth: date | None = None
+
+
+class VehicleQuery(Strict):
+    registration: Registration
+
+
+class IncidentQuery(Strict):
+    reference: IncidentReference
+
+
+class IncidentReportBody(Strict):
+    summary: Text
+    location: ShortText
+    occurred_at: datetime
+    category: IncidentCategory = "other"
+
+
+class MissingPersonReportBody(Strict):
+    surname: Name
+    forename: Name
+    date_of_birth: date | None = None
+    last_seen_at: datetime
+    last_seen_location: ShortText
+    description: Text
+    risk: Literal["low", "medium", "high"]
+
+
+class WitnessStatementBody(Strict):
+    """A statement as the witness read and signed it on the screen. The signature is required:
+    UK forces' electronic witness statements are signed (docs/device-protocol.md §6.3)."""
+
+    witness_surname: Name
+    witness_forename: Name
+    statement: Text
+    signature: WitnessSignature | None = Field(
+        default=None, description="The witness's signature, made with a finger on the screen."
+    )
+
+    @model_validator(mode="after")
+    def _signed(self) -> WitnessStatementBody:
+        if self.signature is None:
+            raise ValueError(
+                "a witness statement needs the witness's signature: let the witness read the "
+                "statement and sign it on the screen"
+            )
+        return self
+
+
+class StopAndSearchBody(Strict):
+    subject_surname: Name | None = None
+    subject_forename: Name | None = None
+    grounds: ShortText
+    object_of_search: Literal[
+        "drugs", "offensive_weapon", "stolen_property", "going_equipped", "firearm", "other"
+    ]
+    location: ShortText
+    outcome: Literal["no_further_action", "arrest", "community_resolution", "penalty", "other"]
+
+
+class _Transaction(Strict):
+    purpose: PurposeCode
+    incident_reference: IncidentReference | None = None
+
+
+class PersonSearch(_Transaction):
+    type: Literal["person_search"]
+    query: PersonQuery
+
+
+class VehicleSearch(_Transaction):
+    type: Literal["vehicle_search"]
+    query: VehicleQuery
+
+
+class IncidentLookup(_Transaction):
+    type: Literal["incident_lookup"]
+    query: IncidentQuery
+
+
+class IncidentReport(_Transaction):
+    type: Literal["incident_report"]
+    report: IncidentReportBody
+
+
+class MissingPersonReport(_Transaction):
+    type: Literal["missing_person_report"]
+    report: MissingPersonReportBody
+
+
+class WitnessStatement(_Transaction):
+    type: Literal["witness_statement"]
+    report: WitnessStatementBody
+
+
+class StopAndSearch(_Transaction):
+    type: Literal["stop_and_search"]
+    report: StopAndSearchBody
+
+
+class IncidentReportUpdate(_Transaction):
+    type: Literal["incident_report_update"]
+    update: IncidentReportUpdateBody
+
+
+class WitnessStatementAnnotation(_Transaction):
+    type: Literal["witness_statement_annotation"]
+    annotation: WitnessStatementAnnotationBody
+
+
+class ReportLookup(_Transaction):
+    type: Literal["report_lookup"]
+    query: ReportQuery
+
+
+TransactionRequest = Annotated[
+    PersonSearch
+    | VehicleSearch
+    | IncidentLookup
+    | IncidentReport
+    | MissingPersonReport
+    | WitnessStatement
+    | StopAndSearch
+    | IncidentReportUpdate
+    | WitnessStatementAnnotation
+    | ReportLookup,
+    Field(discriminator="type"),
+]
+
+
+class JustificationAsked(BaseModel):
+    """The transaction was drawn in the random sample: the officer is asked why."""
+
+    id: uuid.UUID
+    question: str
+
+
+class TransactionResult(BaseModel):
+    transaction_id: uuid.UUID = Field(description="Its id, as the audit event records it.")
+    type: str
+    recorded_at: datetime
+    result: dict[str, Any]
+    justification: JustificationAsked | None = Field(
+        default=None,
+        description="Set when the transaction is in the random sample asked for further "
+        "justification: answer it with POST /api/v1/device/justifications/{id}.",
+    )
