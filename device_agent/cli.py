@@ -159,6 +159,29 @@ def run_agent(ctx: typer.Context) -> None:
         run_daemon(state)
 
 
+@agent_app.command("ui")
+def ui(
+    ctx: typer.Context,
+    port: Annotated[
+        int, typer.Option(help="The loopback port to serve the screen on; 0 for any free one.")
+    ] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """Serve the officer's screen from the running agent on 127.0.0.1, with a fresh launch
+    secret: prints the launch URL for the WebView (also written, mode 0600, to screen.json in
+    the state directory). The previous launch stops working."""
+    from device_agent.cli_secure import agent_call
+
+    if not 0 <= port <= 65535:
+        raise typer.BadParameter("a port is 0 to 65535 (0 for any free one)", param_hint="--port")
+    launched = agent_call(ctx, "ui", port=port)
+    if json_output:
+        print_json(launched)
+        return
+    stdout.print(f"The screen is served on 127.0.0.1:{launched['port']}. Open it with:")
+    stdout.print(launched["url"], soft_wrap=True, highlight=False)
+
+
 def _add_secure_commands() -> None:
     from device_agent.cli_secure import secure_app
     from device_agent.cli_transactions import justify, report_app, search_app
