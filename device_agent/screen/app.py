@@ -53,6 +53,7 @@ class Screen:
             undefined=jinja2.StrictUndefined,
         )
         self.templates.filters["shown"] = words.shown
+        self.templates.filters["day"] = words.day
 
     def relaunch(self, launch: Launch) -> None:
         """A new launch: the previous one's cookie and forms no longer work."""

@@ -85,11 +85,11 @@ async def _attempt(screen: Screen, acknowledge: str | None) -> Response:
 def _asked_or_refused(
     screen: Screen, pending: PendingEntry, refusal: RefusedError | ServerError
 ) -> Response:
-    detail: dict[str, Any] = refusal.detail if isinstance(refusal.detail, dict) else {}
     if refusal.code == "pin_change_required":
         pending.new_pin = None
         return screen.page("new_pin.html", error=None)
     if refusal.code == "acknowledgement_required":
+        detail: dict[str, Any] = refusal.detail if isinstance(refusal.detail, dict) else {}
         return screen.page(
             "policy.html",
             version=str(detail.get("policy_text_version", "")),
@@ -105,7 +105,6 @@ def _asked_or_refused(
         status,
         error=sentence(refusal),
         collar=pending.collar,
-        locked_until=detail.get("locked_until"),
     )
 
 

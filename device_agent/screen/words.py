@@ -4,7 +4,7 @@ the second in the device's own time zone."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 # The server's (and the agent's own) refusal codes, as a sentence saying what to do next.
@@ -71,6 +71,16 @@ def shown(moment: str | datetime | None) -> str:
     today = datetime.now(local.tzinfo).date()
     day = "" if local.date() == today else local.strftime("%-d %b %Y ")
     return f"{day}{local:%H:%M:%S} {local.tzname()}"
+
+
+def day(text: str | None) -> str:
+    """A date for people, as UK readers write it: 13 Oct 1968."""
+    if not text:
+        return "Not known"
+    try:
+        return date.fromisoformat(text).strftime("%-d %b %Y")
+    except ValueError:
+        return text
 
 
 def refusal(code: str, detail: object, message: str) -> str:
