@@ -58,6 +58,7 @@ class Agent:
         self.unreachable_since: datetime | None = None  # check-ins failing since, if they are
         self.last_lock: dict[str, str] | None = None  # why and when the secure side last locked
         self.last_refusal: dict[str, Any] | None = None  # the gate's last refusal, until an entry
+        self.standing: dict[str, Any] | None = None  # compliance, as the last check-in said
         self.uploader = Uploader(self.outbox, self.client, clock=clock)
         self.outbox_changed = asyncio.Event()
         self.lock = asyncio.Lock()
@@ -251,6 +252,7 @@ class Agent:
             answer = await client.checkin(self._report())
             self.checked_in_at = self.clock()
             self.unreachable_since = None
+            self.standing = answer.get("standing")
             self.record = keep_interval(self.state, self.record, answer)
             await self._run_commands(answer, client)
             held = self.secure.held_key_id()
@@ -362,6 +364,7 @@ class Agent:
             "locks_at": _iso(min(side.expires_at, side.last_activity + side.inactivity))
             if side
             else None,
+            "standing": self.standing,
             "last_lock": self.last_lock,
             "last_refusal": self.last_refusal,
             "wiped_at": _iso(self.executor.wiped_at),

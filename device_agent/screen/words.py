@@ -142,9 +142,24 @@ def standing(status: dict[str, Any]) -> tuple[str, str, str]:
         )
         return "warn", "Offline", f"No contact with the server since {since}.{known}{allowed}"
     if status.get("last_checkin"):
-        return (
-            "good",
-            "In service",
-            f"Checked in with the server at {shown(status['last_checkin'])}; nothing blocks it.",
-        )
+        return _compliance(status.get("standing") or {}, shown(status["last_checkin"]))
     return "warn", "Not checked in yet", "The device has not reached the server since it started."
+
+
+def _compliance(standing: dict[str, Any], checked: str) -> tuple[str, str, str]:
+    """The standing the server gave at the last check-in (at `checked`)."""
+    problems = "; ".join(standing.get("problems") or [])
+    status = standing.get("status")
+    if status == "in_grace":
+        until = shown(standing.get("grace_until"))
+        return (
+            "warn",
+            f"In grace until {until}",
+            f"Fix this before then, or the secure side will not open: {problems}. "
+            f"Checked at {checked}.",
+        )
+    if status == "non_compliant":
+        return "bad", "Blocked", f"The secure side will not open: {problems}. Contact IT."
+    if status in ("compliant", "incompatible"):
+        return "good", "Compliant", f"Checked in with the server at {checked}; nothing blocks it."
+    return "good", "In service", f"Checked in with the server at {checked}."

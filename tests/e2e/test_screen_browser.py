@@ -77,7 +77,7 @@ def gone_everywhere(page: Any, word: str) -> None:
 
 
 def first_entry(page: Any, camera: PhoneCamera) -> None:
-    expect(page.get_by_role("heading", name="In service")).to_be_visible()
+    expect(page.get_by_role("heading", name="Compliant")).to_be_visible()
     camera.shoot(page, "personal home")
     page.get_by_role("link", name="Enter the secure side").click()
     page.get_by_label("Collar number").fill(COLLAR)

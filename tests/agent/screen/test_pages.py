@@ -54,7 +54,7 @@ class TestThePages:
     ) -> None:
         client, launch = screen
         home = client.get("/")
-        assert "In service" in home.text and "Enter the secure side" in home.text
+        assert "Compliant" in home.text and "Enter the secure side" in home.text
         asked = post(client, launch, "/enter", collar=online_only_device.collar, pin=PIN)
         assert "Choose your own PIN" in asked.text
         assert PIN not in asked.text  # the PIN waits in the agent, not in the page
