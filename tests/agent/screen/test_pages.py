@@ -120,3 +120,50 @@ class TestThePages:
         assert "The collar number or PIN is wrong" in wrong.text
         assert "left before the PIN locks" in wrong.text
         assert "invalid_pin" not in wrong.text
+
+
+def entered(client: TestClient, launch: Launch, device: Device) -> None:
+    post(client, launch, "/enter", collar=device.collar, pin=PIN)
+    post(client, launch, "/enter/new-pin", new_pin=NEW_PIN, confirm=NEW_PIN)
+
+
+class TestLocking:
+    def test_the_page_follows_the_agents_inactivity_lock(
+        self, screen: tuple[TestClient, Launch], online_only_device: Device, agent: Agent
+    ) -> None:
+        client, launch = screen
+        entered(client, launch, online_only_device)
+        before = client.get("/state").json()
+        assert before["secure_side"] == "open" and before["seconds_left"] > 60
+        side = agent.secure.require_open()
+        online_only_device.clock.now = side.last_activity + side.inactivity
+        client.portal.call(agent.lock_if_due)  # what the daemon's lock loop does each second
+        after = client.get("/state").json()
+        assert after["secure_side"] == "locked"
+        assert "because it was not used for a while" in after["message"]
+        assert client.get("/secure", follow_redirects=False).headers["location"] == "/locked"
+
+    def test_the_state_poll_is_not_activity_but_a_page_is(
+        self, screen: tuple[TestClient, Launch], online_only_device: Device, agent: Agent
+    ) -> None:
+        client, launch = screen
+        entered(client, launch, online_only_device)
+        side = agent.secure.require_open()
+        started = side.last_activity
+        online_only_device.clock.now = started + (side.inactivity / 2)
+        client.get("/state")
+        assert side.last_activity == started
+        client.get("/secure")
+        assert side.last_activity == online_only_device.clock.now
+
+
+class TestForms:
+    def test_a_missing_field_is_named_and_an_unknown_app_is_not_found(
+        self, screen: tuple[TestClient, Launch], online_only_device: Device, agent: Agent
+    ) -> None:
+        client, launch = screen
+        entered(client, launch, online_only_device)
+        refused = post(client, launch, "/secure/person", purpose="INVESTIGATION")
+        assert refused.status_code == 422 and "Enter the surname." in refused.text
+        missing = client.get("/secure/nothing")
+        assert missing.status_code == 404
