@@ -148,8 +148,8 @@ class TestTheScreen:
                 tabard.run("agent", "--state", str(state), "checkin")
                 launched = launch_screen(tabard, state)
                 origin = f"http://127.0.0.1:{launched['port']}"
-                with chromium(origin, f"{backend}-shift", kind="screen") as (browser, watch, _):
-                    camera = PhoneCamera(Path(_.folder))
+                with chromium(origin, f"{backend}-shift", kind="screen") as (browser, watch, shots):
+                    camera = PhoneCamera(shots.folder)
                     page = phone(browser, watch, J5)
                     page.goto(launched["url"])
                     assert page.url == origin + "/"  # the secret has left the address bar
@@ -181,25 +181,12 @@ class TestTheScreen:
             tabard.login("admin", PASSWORD)
             state = enrol_assigned_j5(tabard)
             apply_screen_policy(tabard)
-            agent = ["agent", "--state", str(state)]
             with agent_running(tabard, state):
-                tabard.run(*agent, "checkin")
-                tabard.run(
-                    *agent,
-                    "secure",
-                    "enter",
-                    "--officer",
-                    COLLAR,
-                    "--pin-stdin",
-                    "--acknowledge",
-                    "2026.2",
-                    stdin=f"{PIN}\n{NEW_PIN}\n",
-                )
-                tabard.run(*agent, "secure", "leave")
+                first_entry_by_cli(tabard, state)
                 launched = launch_screen(tabard, state)
                 origin = f"http://127.0.0.1:{launched['port']}"
-                with chromium(origin, f"{backend}-wipe", kind="screen") as (browser, watch, _):
-                    camera = PhoneCamera(Path(_.folder))
+                with chromium(origin, f"{backend}-wipe", kind="screen") as (browser, watch, shots):
+                    camera = PhoneCamera(shots.folder)
                     page = phone(browser, watch, TAB_A)
                     page.goto(launched["url"])
                     enter(page, NEW_PIN)
@@ -230,9 +217,28 @@ class TestTheScreen:
                     clean(watch, camera, 5)
 
 
+def first_entry_by_cli(tabard: Tabard, state: Path) -> None:
+    """The officer's first entry done already (PIN changed, policy acknowledged), and left."""
+    agent = ["agent", "--state", str(state)]
+    tabard.run(*agent, "checkin")
+    tabard.run(
+        *agent,
+        "secure",
+        "enter",
+        "--officer",
+        COLLAR,
+        "--pin-stdin",
+        "--acknowledge",
+        "2026.2",
+        stdin=f"{PIN}\n{NEW_PIN}\n",
+    )
+    tabard.run(*agent, "secure", "leave")
+
+
 def enter(page: Any, pin: str) -> None:
     """From wherever the page is, through the button and the gate (no prompts expected)."""
-    page.goto(page.url.split("/", 3)[0] + "//" + page.url.split("/", 3)[2] + "/enter")
+    scheme, _, host = page.url.split("/", 3)[:3]
+    page.goto(f"{scheme}//{host}/enter")
     page.get_by_label("Collar number").fill(COLLAR)
     page.get_by_label("PIN", exact=True).fill(pin)
     page.get_by_role("button", name="Enter", exact=True).click()
