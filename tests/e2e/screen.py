@@ -80,6 +80,7 @@ class PhoneCamera:
         before = page.viewport_size
         for size in SIZES:
             page.set_viewport_size(size)
+            page.evaluate("window.scrollTo(0, 0)")  # the sticky bar at the top of the photo
             page.evaluate(SETTLED)
             path = self.folder / f"{self.shots:02d}-{slug}-{size['width']}x{size['height']}.png"
             page.screenshot(path=str(path), full_page=True)

@@ -1,11 +1,11 @@
 """The officer's screen in Debian's Chromium, served by a running agent on a virtual J5 against
 a live `tabard serve`: a first entry (PIN change, the appropriate-use policy acknowledged), a
-person search with its purpose and its sampled justification answered, a vehicle search,
-leaving; wrong PINs to a lockout shown with its end; IT's wipe of the secure side seen on
-screen as it lands. After leaving and after the wipe the search's subject is in neither the
-page nor any browser storage area. Every screen is photographed at 360 x 640 and 800 x 1280
-into test-artifacts/screen/<backend>-<test>/, with axe-core's verdict on each, and no request
-leaves the screen's own loopback address."""
+person search with its purpose and its sampled justification answered, a vehicle search, an
+incident report filed, leaving; wrong PINs to a lockout shown with its end; IT's wipe of the
+secure side seen on screen as it lands. After leaving and after the wipe the search's subject
+is in neither the page nor any browser storage area. Every screen is photographed at 360 x 640
+and 800 x 1280 into test-artifacts/screen/<backend>-<test>/, with axe-core's verdict on each,
+and no request leaves the screen's own loopback address."""
 
 from __future__ import annotations
 
@@ -128,6 +128,20 @@ def vehicle_search(page: Any, camera: PhoneCamera) -> None:
     camera.shoot(page, "vehicle search result")
 
 
+def incident_report(page: Any, camera: PhoneCamera) -> None:
+    page.get_by_role("link", name="Back to OPTIK").click()
+    page.get_by_role("link", name="Incident report").click()
+    page.get_by_label("Purpose").select_option("INVESTIGATION")
+    page.get_by_label("What happened").fill("Shed broken into; bicycle taken")
+    page.get_by_label("Where").fill("Sample Road, Testbury")
+    page.get_by_label("When").fill("2026-11-21T02:10")
+    page.get_by_label("Category").select_option("crime")
+    camera.shoot(page, "incident report form")
+    page.get_by_role("button", name="File report").click()
+    expect(page.locator("#results")).to_contain_text(re.compile(r"Filed as INC-DEMO-\w+"))
+    camera.shoot(page, "incident report filed")
+
+
 def clean(watch: Any, camera: PhoneCamera, shots: int) -> None:
     assert watch.foreign == [], watch.foreign
     assert watch.errors == [], watch.errors
@@ -156,6 +170,7 @@ class TestTheScreen:
                     first_entry(page, camera)
                     person_search(page, camera, answer_justification=True)
                     vehicle_search(page, camera)
+                    incident_report(page, camera)
                     page.get_by_role("button", name="Leave").click()
                     expect(page.get_by_role("heading", name="Secure side locked")).to_be_visible()
                     expect(page.locator("#why")).to_contain_text(
@@ -171,7 +186,7 @@ class TestTheScreen:
                         tabard.run("agent", "--state", str(state), "status", "--json").stdout
                     )
                     assert status["secure_side"] == "locked"
-                    clean(watch, camera, 10)
+                    clean(watch, camera, 12)
 
     def test_wrong_pins_lock_out_and_its_wipe_shows_at_once(
         self, tabard: Tabard, backend: str
