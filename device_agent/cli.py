@@ -18,7 +18,7 @@ from device_agent.errors import AgentError
 from device_agent.payload import EnrolmentPayload
 from device_agent.platform.factory import SPEC_HELP, open_platform
 from device_agent.state import AgentState
-from tabard.output import describe_detail, fail, fields, print_json, readable, stdout
+from tabard.output import describe_detail, fail, fields, print_json, readable, stdout, when
 
 T = TypeVar("T")
 
@@ -141,7 +141,33 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(report)
         return
-    fields("Agent", readable(report))
+    fields("Agent", readable(_in_words(report)))
+
+
+def _in_words(report: dict[str, Any]) -> dict[str, Any]:
+    """The status's nested parts, and its times, as people read them."""
+    shown = dict(report)
+    for name in ("last_lock", "last_refusal"):
+        part = report.get(name)
+        if isinstance(part, dict):
+            shown[name] = f"{part.get('reason') or part.get('code')} at {when(part.get('at'))}"
+    standing = report.get("standing")
+    if isinstance(standing, dict):
+        grace = standing.get("grace_until")
+        problems = "; ".join(standing.get("problems") or [])
+        shown["standing"] = " ".join(
+            part
+            for part in (
+                str(standing.get("status") or "not evaluated"),
+                f"until {when(grace)}" if grace else "",
+                f"({problems})" if problems else "",
+            )
+            if part
+        )
+    for name in ("last_checkin", "unreachable_since"):
+        if report.get(name):
+            shown[name] = when(report[name])
+    return shown
 
 
 @agent_app.command("run")

@@ -98,3 +98,21 @@ class TestTimes:
 
     def test_a_date_reads_as_uk_readers_write_it(self) -> None:
         assert words.day("1968-10-13") == "13 Oct 1968"
+
+
+class TestStatusInWords:
+    def test_agent_status_shows_the_lock_and_standing_in_words(self) -> None:
+        from device_agent.cli import _in_words
+
+        shown = _in_words(
+            {
+                "last_lock": {"reason": "leave", "at": AT},
+                "standing": {"status": "in_grace", "grace_until": AT, "problems": ["USB on"]},
+                "last_checkin": AT,
+                "last_refusal": None,
+            }
+        )
+        assert shown["last_lock"].startswith("leave at ") and "{" not in shown["last_lock"]
+        assert shown["standing"].startswith("in_grace until ") and "(USB on)" in shown["standing"]
+        assert TIME.search(shown["last_checkin"])
+        assert shown["last_refusal"] is None
