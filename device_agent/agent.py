@@ -55,6 +55,10 @@ class Agent:
         self.clock = clock
         self.transport = transport
         self.checked_in_at: datetime | None = None
+        self.unreachable_since: datetime | None = None  # check-ins failing since, if they are
+        self.last_lock: dict[str, str] | None = None  # why and when the secure side last locked
+        self.last_refusal: dict[str, Any] | None = None  # the gate's last refusal, until an entry
+        self.standing: dict[str, Any] | None = None  # compliance, as the last check-in said
         self.uploader = Uploader(self.outbox, self.client, clock=clock)
         self.outbox_changed = asyncio.Event()
         self.lock = asyncio.Lock()
@@ -89,8 +93,14 @@ class Agent:
             except (RefusedError, ServerError) as refusal:
                 code = refusal.code
                 self.event("secure.denied", collar_number=collar, reason=code)
+                self.last_refusal = {
+                    "code": code,
+                    "message": refusal_message(refusal),
+                    "at": self.clock().isoformat(),
+                }
                 raise
             self.secure.open = side
+            self.last_refusal = None
             self.event(
                 "secure.entered",
                 collar_number=collar,
@@ -144,6 +154,7 @@ class Agent:
     def _lock_now(self, reason: str) -> Any:
         side = self.secure.lock()
         if side is not None:
+            self._locked(reason)
             with contextlib.suppress(UnsupportedError):
                 self.platform.clear_clipboard()  # nothing copied inside stays to paste outside
                 self.keep_platform()
@@ -223,13 +234,25 @@ class Agent:
         return side.session_token
 
     # --- check-in and the outbox ----------------------------------------------------------
+    def _locked(self, reason: str) -> None:
+        self.last_lock = {"reason": reason, "at": self.clock().isoformat()}
+
     async def check_in(self) -> dict[str, Any]:
         """Report posture; run the commands the answer carries; act on what it says about
         the container key; apply a policy version the device does not hold yet, and report
         it at once."""
+        try:
+            return await self._check_in()
+        except UnreachableError:
+            self.unreachable_since = self.unreachable_since or self.clock()
+            raise
+
+    async def _check_in(self) -> dict[str, Any]:
         async with self.client() as client:
             answer = await client.checkin(self._report())
             self.checked_in_at = self.clock()
+            self.unreachable_since = None
+            self.standing = answer.get("standing")
             self.record = keep_interval(self.state, self.record, answer)
             await self._run_commands(answer, client)
             held = self.secure.held_key_id()
@@ -237,7 +260,8 @@ class Agent:
             if held is not None and held != live:
                 self.shred(reason="key_destroyed_by_server", key_id=held)
             wanted = answer.get("policy_version")
-            if wanted is not None and wanted != self.applied_policy().get("version"):
+            applied = self.applied_policy()
+            if wanted is not None and (wanted != applied.get("version") or "policy" not in applied):
                 await self.apply_policy(client)
                 answer = await client.checkin(self._report())
                 await self._run_commands(answer, client)
@@ -273,6 +297,7 @@ class Agent:
         applied = {
             "version": fetched["version"],
             "digest": fetched["digest"],
+            "policy": fetched["policy"],  # the screen offers the purposes it allows
             "unapplied": unapplied,
             "applied_at": self.clock().isoformat(),
         }
@@ -287,6 +312,7 @@ class Agent:
             self.keep_platform()
         except AgentError as exc:
             removed = {"error": str(exc)}
+        self._locked(reason)
         evidence = self.secure.shred(reason=reason, key_id=key_id, removed=removed)
         self.outbox_changed.set()
         return evidence
@@ -334,8 +360,30 @@ class Agent:
             "offline_until": offline.until if offline else None,
             **self.uploader.status(),
             "last_checkin": self.checked_in_at.isoformat() if self.checked_in_at else None,
+            "unreachable_since": _iso(self.unreachable_since),
+            "locks_at": _iso(min(side.expires_at, side.last_activity + side.inactivity))
+            if side
+            else None,
+            "standing": self.standing,
+            "last_lock": self.last_lock,
+            "last_refusal": self.last_refusal,
+            "wiped_at": _iso(self.executor.wiped_at),
         }
 
     def close(self) -> None:
         self.secure.lock()
         self.outbox.close()
+
+
+def refusal_message(refusal: RefusedError | ServerError) -> str:
+    """The refusal's own sentence, without the code or status around it."""
+    detail = refusal.detail
+    if isinstance(detail, dict) and detail.get("message"):
+        return str(detail["message"])
+    if isinstance(detail, str) and isinstance(refusal, ServerError):
+        return detail
+    return str(refusal)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

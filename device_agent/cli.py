@@ -18,7 +18,7 @@ from device_agent.errors import AgentError
 from device_agent.payload import EnrolmentPayload
 from device_agent.platform.factory import SPEC_HELP, open_platform
 from device_agent.state import AgentState
-from tabard.output import describe_detail, fail, fields, print_json, readable, stdout
+from tabard.output import describe_detail, fail, fields, print_json, readable, stdout, when
 
 T = TypeVar("T")
 
@@ -141,7 +141,33 @@ def status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(report)
         return
-    fields("Agent", readable(report))
+    fields("Agent", readable(_in_words(report)))
+
+
+def _in_words(report: dict[str, Any]) -> dict[str, Any]:
+    """The status's nested parts, and its times, as people read them."""
+    shown = dict(report)
+    for name in ("last_lock", "last_refusal"):
+        part = report.get(name)
+        if isinstance(part, dict):
+            shown[name] = f"{part.get('reason') or part.get('code')} at {when(part.get('at'))}"
+    standing = report.get("standing")
+    if isinstance(standing, dict):
+        grace = standing.get("grace_until")
+        problems = "; ".join(standing.get("problems") or [])
+        shown["standing"] = " ".join(
+            part
+            for part in (
+                str(standing.get("status") or "not evaluated"),
+                f"until {when(grace)}" if grace else "",
+                f"({problems})" if problems else "",
+            )
+            if part
+        )
+    for name in ("last_checkin", "unreachable_since"):
+        if report.get(name):
+            shown[name] = when(report[name])
+    return shown
 
 
 @agent_app.command("run")
@@ -157,6 +183,29 @@ def run_agent(ctx: typer.Context) -> None:
     )
     with agent_errors():
         run_daemon(state)
+
+
+@agent_app.command("ui")
+def ui(
+    ctx: typer.Context,
+    port: Annotated[
+        int, typer.Option(help="The loopback port to serve the screen on; 0 for any free one.")
+    ] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """Serve the officer's screen from the running agent on 127.0.0.1, with a fresh launch
+    secret: prints the launch URL for the WebView (also written, mode 0600, to screen.json in
+    the state directory). The previous launch stops working."""
+    from device_agent.cli_secure import agent_call
+
+    if not 0 <= port <= 65535:
+        raise typer.BadParameter("a port is 0 to 65535 (0 for any free one)", param_hint="--port")
+    launched = agent_call(ctx, "ui", port=port)
+    if json_output:
+        print_json(launched)
+        return
+    stdout.print(f"The screen is served on 127.0.0.1:{launched['port']}. Open it with:")
+    stdout.print(launched["url"], soft_wrap=True, highlight=False)
 
 
 def _add_secure_commands() -> None:

@@ -16,7 +16,7 @@ import os
 import random
 import signal
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -25,6 +25,9 @@ from device_agent.errors import AgentError, RefusedError, ServerError
 from device_agent.executor import poll_once
 from device_agent.state import AgentState
 from device_agent.upload import OutboxStalledError
+
+if TYPE_CHECKING:
+    from device_agent.screen.server import ScreenServer
 
 SOCKET_FILE = "agent.sock"
 LOCK_FILE = "agent.lock"
@@ -66,8 +69,10 @@ class Daemon:
             "justify": self._justify,
             "checkin": self._checkin,
             "upload": self._upload,
+            "ui": self._ui,
             "stop": self._stop,
         }
+        self.screen: ScreenServer | None = None
 
     async def _status(self, _: dict[str, Any]) -> dict[str, Any]:
         return self.agent.status()
@@ -98,6 +103,17 @@ class Daemon:
     async def _upload(self, _: dict[str, Any]) -> dict[str, Any]:
         self.upload_asked.set()
         return {"uploaded": await self.agent.upload(), "pending": self.agent.outbox.count()}
+
+    async def _ui(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Serve the screen on loopback (a new launch each time): its launch URL."""
+        from device_agent.screen.server import ScreenServer
+
+        port = int(request.get("port", 0))
+        if not 0 <= port <= 65535:
+            raise ValueError(f"{port} is not a port (0 to 65535; 0 for any free one)")
+        if self.screen is None:
+            self.screen = ScreenServer(self.agent)
+        return await self.screen.launch(port)
 
     async def _stop(self, _: dict[str, Any]) -> dict[str, Any]:
         self.stopping.set()
@@ -267,6 +283,8 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             server.close()
+            if self.screen is not None:
+                await self.screen.close()
             if self.agent.state.is_enrolled:
                 await self.agent.leave("agent_stopped")
             self.agent.close()

@@ -109,6 +109,22 @@ class CheckinRequest(Strict):
     posture: Posture
 
 
+class DeviceStanding(BaseModel):
+    """The device's compliance as the server last judged it, for its officer's screen."""
+
+    status: str | None = Field(
+        default=None,
+        description="compliant, in_grace, non_compliant, incompatible or unknown; null before "
+        "the device's first evaluation.",
+    )
+    grace_until: datetime | None = Field(
+        default=None, description="When in grace: when the first grace period ends."
+    )
+    problems: list[str] = Field(
+        default_factory=list, description="What is failing, in words (empty when compliant)."
+    )
+
+
 class CheckinResponse(BaseModel):
     commands: list[str] = Field(
         default_factory=list,
@@ -122,6 +138,7 @@ class CheckinResponse(BaseModel):
         description="The device's live container key. A device holding any other key (or any "
         "key, when this is null) must delete its container and cached key: it was shredded.",
     )
+    standing: DeviceStanding = Field(default_factory=DeviceStanding)
 
 
 class OfficerRef(BaseModel):

@@ -30,12 +30,14 @@ from mdm_server.devices.schemas import (
     DeviceDetail,
     DevicePage,
     DevicePublic,
+    DeviceStanding,
     OfficerRef,
     Posture,
     PostureEntry,
 )
 from mdm_server.errors import ConflictError, InvalidRequestError
 from mdm_server.policies import compliance, resolution
+from mdm_server.policies import repository as policy_repository
 from mdm_server.policies.models import ComplianceStatus
 from policies.posture import within_contract
 
@@ -99,10 +101,11 @@ def check_in(
             keep=settings.posture_history_limit,
         )
     policy_version = device.policy_version
+    status = device.compliance_status
     if compliance.needs_evaluation(device, posture_changed=changed, now=now):
         if document is None:
             document = repository.posture_of(session, device.id)
-        policy_version = compliance.evaluate_device(
+        evaluation = compliance.evaluate_device(
             session,
             device_id=device.id,
             group=device.group_name,
@@ -111,9 +114,33 @@ def check_in(
             cause="checkin",
             resolved=resolved,
             known=device,
-        ).policy_version
+        )
+        policy_version, status = evaluation.policy_version, evaluation.status
     return CheckinResponse(
-        commands=[], policy_version=policy_version, checkin_interval_s=settings.checkin_interval_s
+        commands=[],
+        policy_version=policy_version,
+        checkin_interval_s=settings.checkin_interval_s,
+        standing=_standing(session, device.id, status),
+    )
+
+
+def _standing(session: Session, device_id: uuid.UUID, status: str | None) -> DeviceStanding:
+    """The device's compliance in words; its findings are read only when something fails."""
+    if status in (None, ComplianceStatus.compliant):
+        return DeviceStanding(status=status)
+    stored = policy_repository.compliance(session, device_id)
+    failing = [
+        f
+        for f in (stored.findings if stored else [])
+        if f["status"] in ("non_compliant", "unknown")
+    ]
+    deadlines = [
+        datetime.fromisoformat(f["grace_deadline"]) for f in failing if f["grace_deadline"]
+    ]
+    return DeviceStanding(
+        status=status,
+        grace_until=min(deadlines) if status == ComplianceStatus.in_grace and deadlines else None,
+        problems=[f["message"] or f["rule"] for f in failing],
     )
 
 

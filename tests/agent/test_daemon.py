@@ -182,3 +182,34 @@ class TestStalledUploads:
         asyncio.run(scenario())
         assert agent.calls == ["upload", "upload", "upload"]
         assert timed == []  # never retried on a timer
+
+
+class TestScreen:
+    def test_each_launch_serves_the_screen_and_forgets_the_last(self, daemon: Daemon) -> None:
+        import os
+
+        import httpx
+
+        async def launches() -> tuple[int, int, int, int, dict[str, Any]]:
+            first = await daemon._ui({"port": 0})
+            async with httpx.AsyncClient(follow_redirects=True) as browser:
+                opened = await browser.get(first["url"])
+                assert opened.url.path == "/"  # the secret has left the address
+                home = opened.status_code
+                second = await daemon._ui({"port": 0})
+                stale = (await browser.get(opened.url)).status_code
+                reused = (await browser.get(first["url"])).status_code
+            written = daemon.agent.state.read_json("screen.json")
+            mode = os.stat(daemon.agent.state.path("screen.json")).st_mode & 0o777
+            assert daemon.screen is not None
+            await daemon.screen.close()
+            return home, stale, reused, mode, {"second": second, "written": written}
+
+        home, stale, reused, mode, seen = asyncio.run(launches())
+        assert (home, stale, reused) == (200, 403, 403)
+        assert seen["written"] == seen["second"] and mode == 0o600
+        assert seen["second"]["url"].startswith("http://127.0.0.1:")
+
+    def test_a_port_out_of_range_is_refused(self, daemon: Daemon) -> None:
+        reply = answer(daemon, b'{"op": "ui", "port": 70000}\n')
+        assert reply["ok"] is False and "0 to 65535" in reply["message"]

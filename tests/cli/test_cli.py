@@ -51,6 +51,19 @@ class TestErrors:
         assert result.exit_code == 1
         assert "tabard agent enrol" in result.output
 
+    def test_the_screen_without_a_running_agent_says_how_to_start_it(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        state = tmp_path / "a"
+        result = runner.invoke(app, ["agent", "--state", str(state), "ui"])
+        assert result.exit_code == 1
+        assert f"tabard agent --state {state} run" in " ".join(result.output.split())
+
+    def test_the_screen_needs_a_port(self, runner: CliRunner, tmp_path: Path) -> None:
+        result = runner.invoke(app, ["agent", "--state", str(tmp_path), "ui", "--port", "70000"])
+        assert result.exit_code != 0
+        assert "0 to 65535" in result.output
+
     def test_enrol_needs_a_payload_or_a_server_and_token(
         self, runner: CliRunner, tmp_path: Path
     ) -> None:

@@ -162,12 +162,15 @@ class Camera:
 
 
 @contextmanager
-def chromium(server: str, artefacts: str) -> Iterator[tuple[object, Watch, Camera]]:
-    """A headless Chromium, the watch on its pages, and the camera."""
+def chromium(
+    server: str, artefacts: str, *, kind: str = "console"
+) -> Iterator[tuple[object, Watch, Camera]]:
+    """A headless Chromium, the watch on its pages, and the camera (photographs go to
+    ARTIFACTS/kind/artefacts)."""
     from playwright.sync_api import sync_playwright
 
     binary = chromium_or_skip()
-    folder = ARTIFACTS / "console" / artefacts
+    folder = ARTIFACTS / kind / artefacts
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     watch = Watch(server)
