@@ -160,7 +160,7 @@ LOOKUP = App(
 )
 UPDATE = App(
     "update",
-    "Update an incident report",
+    "Update a report",
     "incident_report_update",
     "Update report",
     "update",

@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from device_agent.screen.app import HERE, Screen, base_routes
 from device_agent.screen.entry import entry_routes
 from device_agent.screen.guard import ScreenGuard
+from device_agent.screen.lost import lost_routes
 from device_agent.screen.optik import optik_routes
 from device_agent.screen.reports import report_routes
 
@@ -21,6 +22,7 @@ def create_app(screen: Screen) -> Any:
         routes=[
             *base_routes(),
             *entry_routes(),
+            *lost_routes(),
             *report_routes(),  # ahead of OPTIK's own /secure/{slug}
             *optik_routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

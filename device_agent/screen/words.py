@@ -58,6 +58,7 @@ LOCKS = {
     "max_length": "The secure side locked at {at}: the session reached its maximum length.",
     "session_ended": "The secure side locked at {at}: the session ended on the server.",
     "superseded": "The secure side locked at {at} because it was entered again.",
+    "reported_lost": "The secure side locked at {at}: this device was reported lost.",
     "agent_stopped": "The secure side locked at {at} because the device agent stopped.",
     "key_destroyed_by_server": "IT has wiped the secure side of this device at {at}.",
     "certificate_revoked": "The server no longer accepts this device; the secure side was "

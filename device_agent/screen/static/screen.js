@@ -132,10 +132,18 @@
     return;
   }
 
-  // Switching to the personal side (the page going hidden) locks the secure side.
+  // Switching to the personal side (the page going hidden) locks the secure side. A page
+  // going to the next page of the screen goes hidden too, but asks "beforeunload" first.
+  var navigating = false;
+  window.addEventListener("beforeunload", function () {
+    navigating = true;
+  });
+  window.addEventListener("pageshow", function () {
+    navigating = false;
+  });
   document.addEventListener("visibilitychange", function () {
     var token = document.querySelector(".leave input[name=csrf]");
-    if (document.visibilityState !== "hidden" || !token) {
+    if (document.visibilityState !== "hidden" || navigating || !token) {
       return;
     }
     document.getElementById("main").replaceChildren();
