@@ -7,6 +7,7 @@ on each, against a live `tabard serve` and the running agent on a virtual J5."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -211,3 +212,56 @@ class TestReportsOnTheScreen:
                     stop_and_search(page, camera)
                     watch.errors = [e for e in watch.errors if "status of 4" not in e]
                     clean(watch, camera, 15)
+
+
+HIDDEN = """() => {
+  Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+class TestLeavingAndLosing:
+    def test_hidden_leaves_idle_locks_and_the_device_reported_lost(
+        self, tabard: Tabard, backend: str
+    ) -> None:
+        ready(tabard)
+        with tabard.serving():
+            tabard.login("admin", PASSWORD)
+            state = enrol_assigned_j5(tabard)
+            idle = {**REPORTS_POLICY, "name": "screen-idle"}
+            idle["secure_side"] = {**REPORTS_POLICY["secure_side"], "inactivity_lock_minutes": 1}
+            apply(tabard, idle)
+            with agent_running(tabard, state):
+                first_entry_by_cli(tabard, state)
+                launched = launch_screen(tabard, state)
+                origin = f"http://127.0.0.1:{launched['port']}"
+                with chromium(origin, f"{backend}-lost", kind="screen") as (browser, watch, shots):
+                    camera = PhoneCamera(shots.folder)
+                    page = phone(browser, watch, J5)
+                    page.goto(launched["url"])
+                    enter(page, NEW_PIN)
+                    page.get_by_role("link", name="Witness statement").click()
+                    page.evaluate(HIDDEN)  # the officer switches to the personal side
+                    expect(page.locator("#why")).to_contain_text(
+                        re.compile(r"You left the secure side at \d\d:\d\d:\d\d GMT")
+                    )
+                    camera.shoot(page, "left on switching to the personal side")
+                    enter(page, NEW_PIN)
+                    expect(page.locator("#countdown")).to_contain_text("Locks in 0:")
+                    expect(page.locator("#why")).to_contain_text(
+                        "because it was not used for a while", timeout=120_000
+                    )
+                    camera.shoot(page, "locked when idle")
+                    page.get_by_role("link", name="Home").click()
+                    page.get_by_role("link", name="Report this device lost").click()
+                    asked = page.get_by_role("heading", name="Report this device lost?")
+                    expect(asked).to_be_visible()
+                    camera.shoot(page, "report this device lost")
+                    page.get_by_role("button", name="Yes, report it lost").click()
+                    expect(page.locator("#reported")).to_contain_text(
+                        re.compile(r"reported lost at \d\d:\d\d:\d\d GMT")
+                    )
+                    camera.shoot(page, "device reported lost")
+                    shown = tabard.run("devices", "list", "--lost", "--json").stdout
+                    assert json.loads(shown)  # IT sees it among the lost
+                    clean(watch, camera, 4)
