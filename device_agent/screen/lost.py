@@ -28,7 +28,7 @@ async def report(request: Request) -> Response:
     except AgentError as exc:
         return screen.page("lost.html", 503, reported_at=None, error=sentence(exc))
     if screen.is_open():
-        await agent.leave("reported_lost")
+        await agent.leave("locked")
     return screen.page("lost.html", reported_at=agent.clock(), error=None)
 
 

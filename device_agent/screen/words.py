@@ -58,7 +58,8 @@ LOCKS = {
     "max_length": "The secure side locked at {at}: the session reached its maximum length.",
     "session_ended": "The secure side locked at {at}: the session ended on the server.",
     "superseded": "The secure side locked at {at} because it was entered again.",
-    "reported_lost": "The secure side locked at {at}: this device was reported lost.",
+    "switched_to_personal": "The secure side locked at {at} when you switched to the "
+    "personal side.",
     "agent_stopped": "The secure side locked at {at} because the device agent stopped.",
     "key_destroyed_by_server": "IT has wiped the secure side of this device at {at}.",
     "certificate_revoked": "The server no longer accepts this device; the secure side was "

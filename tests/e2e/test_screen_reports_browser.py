@@ -243,7 +243,9 @@ class TestLeavingAndLosing:
                     page.get_by_role("link", name="Witness statement").click()
                     page.evaluate(HIDDEN)  # the officer switches to the personal side
                     expect(page.locator("#why")).to_contain_text(
-                        re.compile(r"You left the secure side at \d\d:\d\d:\d\d GMT")
+                        re.compile(
+                            r"locked at \d\d:\d\d:\d\d GMT when you switched to the personal"
+                        )
                     )
                     camera.shoot(page, "left on switching to the personal side")
                     enter(page, NEW_PIN)

@@ -151,7 +151,7 @@
       method: "POST",
       credentials: "same-origin",
       keepalive: true,
-      body: new URLSearchParams({ csrf: token.value }),
+      body: new URLSearchParams({ csrf: token.value, why: "switched_to_personal" }),
     }).catch(function () {});
   });
   var countdown = document.getElementById("countdown");

@@ -1,6 +1,7 @@
 """The personal side's "Report this device lost", against the server in process: a confirm
 page first, then the device's own report; the secure side, open or not, will not open again
-until IT marks the device found; and a report that cannot reach the server says so in words."""
+until IT marks the device found; a report that cannot reach the server says so in words; and
+the page going hidden leaves, saying why."""
 
 from __future__ import annotations
 
@@ -52,3 +53,15 @@ class TestReportingLost:
         words = text(refused.text)
         assert "The server cannot be reached" in words and "control room" in words
         assert "Report this device lost?" in words
+
+
+class TestSwitchingToThePersonalSide:
+    def test_the_page_going_hidden_leaves_saying_why(
+        self, screen: tuple[TestClient, Launch], online_only_device: Device, agent: Agent
+    ) -> None:
+        client, launch = screen
+        entered(client, launch, online_only_device)
+        left = post(client, launch, "/leave", why="switched_to_personal")
+        assert agent.secure.open is None
+        assert "when you switched to the personal side" in text(left.text)
+        assert agent.status()["last_lock"]["reason"] == "switched_to_personal"
