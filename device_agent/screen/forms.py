@@ -188,7 +188,12 @@ ANNOTATE = App(
     "annotation",
     (
         Field("reference", "Statement reference"),
-        Field("note", "Note", kind="textarea", hint="Kept beside the statement; it never changes."),
+        Field(
+            "note",
+            "Note",
+            kind="textarea",
+            hint="Kept beside the statement, which itself never changes.",
+        ),
     ),
 )
 APPS = (*APPS, WITNESS, LOOKUP, UPDATE)
