@@ -116,6 +116,11 @@ class ServerClient:
         path = f"/api/v1/device/commands/{command_id}/receipt"
         return await self._device_request("POST", path, {"receipt": receipt})
 
+    async def report_lost(self, note: str | None = None) -> dict[str, Any]:
+        """This device reports itself lost: the server destroys its container key and queues
+        a lock and a secure-side wipe."""
+        return await self._device_request("POST", "/api/v1/device/lost", {"note": note})
+
     async def upload_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Upload outbox events, each signed with the device key."""
         if self.identity is None:

@@ -27,6 +27,7 @@ HERE = Path(__file__).parent
 PENDING_FOR = timedelta(minutes=5)
 # Leaving clears what the browser may hold for this origin (the cookie is not storage).
 CLEAR_SITE_DATA = '"cache", "storage"'
+SWITCHED = "switched_to_personal"
 
 
 @dataclass
@@ -149,8 +150,10 @@ async def state(request: Request) -> Response:
 
 
 async def leave(request: Request) -> Response:
-    """Leave the secure side: it locks, and the browser forgets what it held."""
-    await screen_of(request).agent.leave("leave")
+    """Leave the secure side: it locks, and the browser forgets what it held. The page going
+    hidden says so (the officer switched to the personal side)."""
+    hidden = (await form_of(request)).get("why") == SWITCHED
+    await screen_of(request).agent.leave(SWITCHED if hidden else "leave")
     return RedirectResponse(
         "/locked", status_code=303, headers={"Clear-Site-Data": CLEAR_SITE_DATA}
     )

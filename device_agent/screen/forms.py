@@ -31,7 +31,7 @@ class App:
     title: str
     type: str
     action: str  # the button's words
-    part: str  # "query" or "report"
+    part: str  # "query", "report", "update" or "annotation"
     fields: tuple[Field, ...] = field(default_factory=tuple)
 
 
@@ -39,7 +39,8 @@ def _choices(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((name, name.replace("_", " ").capitalize()) for name in names)
 
 
-APPS = (
+CATEGORIES = _choices("crime", "anti_social_behaviour", "public_safety", "transport", "other")
+APPS: tuple[App, ...] = (
     App(
         "person",
         "Person search",
@@ -82,9 +83,7 @@ APPS = (
                 "category",
                 "Category",
                 kind="select",
-                choices=_choices(
-                    "crime", "anti_social_behaviour", "public_safety", "transport", "other"
-                ),
+                choices=CATEGORIES,
             ),
         ),
     ),
@@ -139,7 +138,66 @@ APPS = (
         ),
     ),
 )
-BY_SLUG = {app.slug: app for app in APPS}
+WITNESS = App(
+    "witness",
+    "Witness statement",
+    "witness_statement",
+    "Read and sign",
+    "report",
+    (
+        Field("witness_surname", "Witness's surname"),
+        Field("witness_forename", "Witness's forename"),
+        Field("statement", "Statement", kind="textarea", hint="In the witness's own words."),
+    ),
+)
+LOOKUP = App(
+    "lookup",
+    "Read a report",
+    "report_lookup",
+    "Read it",
+    "query",
+    (Field("reference", "Report reference", hint="As given when it was filed"),),
+)
+UPDATE = App(
+    "update",
+    "Update a report",
+    "incident_report_update",
+    "Update report",
+    "update",
+    (
+        Field("reference", "Report reference", hint="As given when it was filed"),
+        Field("summary", "What happened", kind="textarea", required=False),
+        Field("location", "Where", required=False),
+        Field("occurred_at", "When", kind="datetime", required=False),
+        Field(
+            "category",
+            "Category",
+            kind="select",
+            required=False,
+            choices=CATEGORIES,
+        ),
+        Field("reason", "Why it changes", kind="textarea", hint="Kept with the report's history."),
+    ),
+)
+# Reached from a witness statement read back, not from a tile.
+ANNOTATE = App(
+    "annotate",
+    "Add an annotation",
+    "witness_statement_annotation",
+    "Keep the note",
+    "annotation",
+    (
+        Field("reference", "Statement reference"),
+        Field(
+            "note",
+            "Note",
+            kind="textarea",
+            hint="Kept beside the statement, which itself never changes.",
+        ),
+    ),
+)
+APPS = (*APPS, WITNESS, LOOKUP, UPDATE)
+BY_SLUG = {app.slug: app for app in (*APPS, ANNOTATE)}
 
 
 @dataclass(frozen=True)

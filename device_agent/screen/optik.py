@@ -15,11 +15,11 @@ from device_agent.screen.forms import APPS, BY_SLUG, App, FormError, Rule, rule_
 MIN_JUSTIFICATION = 10
 
 
-def _closed() -> Response:
+def closed() -> Response:
     return RedirectResponse("/locked", status_code=303)
 
 
-def _rule(screen: Screen, app: App) -> Rule | None:
+def rule_of(screen: Screen, app: App) -> Rule | None:
     return rule_for(screen.agent.applied_policy().get("policy") or {}, app.type)
 
 
@@ -27,17 +27,17 @@ async def secure_home(request: Request) -> Response:
     """OPTIK's tiles, those the policy allows first."""
     screen = screen_of(request)
     if not screen.is_open():
-        return _closed()
+        return closed()
     screen.touch()
-    tiles = [(app, _rule(screen, app) is not None) for app in APPS]
+    tiles = [(app, rule_of(screen, app) is not None) for app in APPS]
     return screen.page("optik.html", tiles=tiles)
 
 
-def _app_page(
+def app_page(
     screen: Screen, app: App, *, status: int = 200, error: str | None = None, form: dict[str, str]
 ) -> Response:
     return screen.page(
-        "app.html", status, app=app, rule=_rule(screen, app), error=error, form=Filled(form)
+        "app.html", status, app=app, rule=rule_of(screen, app), error=error, form=Filled(form)
     )
 
 
@@ -55,9 +55,9 @@ async def app_form(request: Request) -> Response:
     if app is None:
         return screen.page("missing.html", 404)
     if not screen.is_open():
-        return _closed()
+        return closed()
     screen.touch()
-    return _app_page(screen, app, form={})
+    return app_page(screen, app, form={})
 
 
 async def app_send(request: Request) -> Response:
@@ -67,25 +67,25 @@ async def app_send(request: Request) -> Response:
     if app is None:
         return screen.page("missing.html", 404)
     if not screen.is_open():
-        return _closed()
+        return closed()
     form = await form_of(request)
-    rule = _rule(screen, app)
+    rule = rule_of(screen, app)
     if rule is None:
-        return _app_page(screen, app, status=403, form=form)
+        return app_page(screen, app, status=403, form=form)
     try:
         body = transaction(app, rule, form)
     except FormError as problem:
-        return _app_page(screen, app, status=422, error=str(problem), form=form)
+        return app_page(screen, app, status=422, error=str(problem), form=form)
     try:
         answer = await screen.agent.transaction(body)
     except AgentError as exc:
         if not screen.is_open():
-            return _closed()
-        return _app_page(screen, app, status=_status(exc), error=sentence(exc), form=form)
+            return closed()
+        return app_page(screen, app, status=status_of(exc), error=sentence(exc), form=form)
     return screen.page("result.html", app=app, answer=answer, result=answer["result"])
 
 
-def _status(exc: AgentError) -> int:
+def status_of(exc: AgentError) -> int:
     status = getattr(exc, "status", None)
     return status if isinstance(status, int) and 400 <= status < 500 else 503
 
@@ -94,7 +94,7 @@ async def justify(request: Request) -> Response:
     """Answer a request for further justification (recorded by the server, once)."""
     screen = screen_of(request)
     if not screen.is_open():
-        return _closed()
+        return closed()
     form = await form_of(request)
     request_id, answer = form.get("id", ""), form.get("answer", "").strip()
     if len(answer) < MIN_JUSTIFICATION:
@@ -110,10 +110,10 @@ async def justify(request: Request) -> Response:
         answered = await screen.agent.justify(request_id, answer)
     except AgentError as exc:
         if not screen.is_open():
-            return _closed()
+            return closed()
         return screen.page(
             "justify.html",
-            _status(exc),
+            status_of(exc),
             request_id=request_id,
             question=form.get("question", ""),
             error=sentence(exc),

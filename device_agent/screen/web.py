@@ -11,7 +11,9 @@ from starlette.staticfiles import StaticFiles
 from device_agent.screen.app import HERE, Screen, base_routes
 from device_agent.screen.entry import entry_routes
 from device_agent.screen.guard import ScreenGuard
+from device_agent.screen.lost import lost_routes
 from device_agent.screen.optik import optik_routes
+from device_agent.screen.reports import report_routes
 
 
 def create_app(screen: Screen) -> Any:
@@ -20,6 +22,8 @@ def create_app(screen: Screen) -> Any:
         routes=[
             *base_routes(),
             *entry_routes(),
+            *lost_routes(),
+            *report_routes(),  # ahead of OPTIK's own /secure/{slug}
             *optik_routes(),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]

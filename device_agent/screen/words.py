@@ -42,6 +42,12 @@ REFUSALS = {
     "device_not_active": "The server no longer accepts this device. Hand it in to IT.",
     "certificate_revoked": "The server no longer accepts this device. Hand it in to IT.",
     "unreachable": "The server cannot be reached. Try again when you have a signal.",
+    "signed_statement": "That is a signed witness statement: it can never be changed. "
+    "Read it back and add an annotation instead.",
+    "report_not_found": "No report has that reference. Check it and try again.",
+    "wrong_kind_of_report": "That is the wrong kind of report for this: {message}.",
+    "nothing_changes": "Nothing would change: the report already says that. "
+    "Change a field, or go back.",
 }
 FALLBACK = "That did not work: {message}. Try again, or contact IT if it keeps happening."
 
@@ -52,6 +58,8 @@ LOCKS = {
     "max_length": "The secure side locked at {at}: the session reached its maximum length.",
     "session_ended": "The secure side locked at {at}: the session ended on the server.",
     "superseded": "The secure side locked at {at} because it was entered again.",
+    "switched_to_personal": "The secure side locked at {at} when you switched to the "
+    "personal side.",
     "agent_stopped": "The secure side locked at {at} because the device agent stopped.",
     "key_destroyed_by_server": "IT has wiped the secure side of this device at {at}.",
     "certificate_revoked": "The server no longer accepts this device; the secure side was "

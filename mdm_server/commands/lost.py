@@ -1,11 +1,13 @@
 """An officer reports their own device lost (DESIGN.md flow 4): from any session they hold,
 the device's container key is destroyed at once, and the device is told to lock and to delete
 its secure side the moment it is next heard from. Its secure side stays shut until IT marks
-it found."""
+it found. The device may also report itself lost, from the button on its personal side.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
@@ -64,6 +66,58 @@ def report_lost(
 ) -> LostDeviceReported:
     """Destroy the device's container key now, and queue a lock and a secure-side wipe."""
     device = _reported_device(session, user_id, report)
+    return _reported(
+        session,
+        device,
+        Reporter(actor, user_id, collar_number, "reported lost by its officer"),
+        note=report.note,
+        wakeups=wakeups,
+        now=now,
+    )
+
+
+def report_lost_from_device(
+    session: Session,
+    *,
+    device_id: uuid.UUID,
+    actor: Actor,
+    note: str | None,
+    wakeups: Wakeups,
+    now: datetime,
+) -> LostDeviceReported:
+    """The device reports itself lost (its personal side's button, no PIN): the same as its
+    officer's report, recorded as the device's own (only a device in service gets here)."""
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFoundError("this device is not known to the server", code="device_not_found")
+    return _reported(
+        session,
+        device,
+        Reporter(actor, device.officer_id, None, "reported lost from the device"),
+        note=note,
+        wakeups=wakeups,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Reporter:
+    actor: Actor
+    user_id: uuid.UUID | None
+    collar_number: str | None
+    reason: str
+
+
+def _reported(
+    session: Session,
+    device: Device,
+    reporter: Reporter,
+    *,
+    note: str | None,
+    wakeups: Wakeups,
+    now: datetime,
+) -> LostDeviceReported:
+    actor = reporter.actor
     if device.lost_at is None:
         device.lost_at = now
         device.lost_reported_by = actor.name
@@ -75,12 +129,12 @@ def report_lost(
         now=now,
         target_type="device",
         target_id=device.id,
-        detail={"serial": device.serial, "note": report.note, "collar_number": collar_number},
+        detail={"serial": device.serial, "note": note, "collar_number": reporter.collar_number},
     )
     destroyed = keys.destroy(
         session, device_id=device.id, reason="reported lost", actor=actor, now=now
     )
-    requester = service.Requester(actor=actor, user_id=user_id)
+    requester = service.Requester(actor=actor, user_id=reporter.user_id)
     batch_id = uuid.uuid4()
     commands = [
         service.create_or_reuse(
@@ -88,7 +142,7 @@ def report_lost(
             device=device,
             kind=KINDS[name],
             params={},
-            reason="reported lost by its officer",
+            reason=reporter.reason,
             requester=requester,
             batch_id=batch_id,
             wakeups=wakeups,

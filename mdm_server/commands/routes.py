@@ -26,6 +26,7 @@ from mdm_server.commands.schemas import (
     CommandDetail,
     CommandKindPublic,
     CommandPage,
+    LostDeviceNote,
     LostDeviceReport,
     LostDeviceReported,
     ReceiptIn,
@@ -296,6 +297,25 @@ def report_device_lost(
             collar_number=principal.collar_number,
             actor=principal.actor,
             report=body or LostDeviceReport(),
+            wakeups=context.wakeups,
+            now=context.clock(),
+        )
+
+
+@device_router.post("/lost")
+def device_reports_itself_lost(
+    caller: DeviceCaller,
+    context: ContextDep,
+    body: Annotated[LostDeviceNote | None, Body()] = None,
+) -> LostDeviceReported:
+    """The device reports itself lost (the button on its personal side; no PIN needed, as
+    the phone may be in the wrong hands): locked, and its secure-side key destroyed at once."""
+    with caller.transaction(context) as (session, device):
+        return lost.report_lost_from_device(
+            session,
+            device_id=device.device.id,
+            actor=device.actor,
+            note=body.note if body is not None else None,
             wakeups=context.wakeups,
             now=context.clock(),
         )

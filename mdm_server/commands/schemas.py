@@ -147,6 +147,10 @@ class LostDeviceReport(Strict):
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
+class LostDeviceNote(Strict):
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
 class LostDeviceReported(BaseModel):
     device_id: uuid.UUID
     container_key_destroyed: bool

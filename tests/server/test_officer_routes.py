@@ -335,6 +335,10 @@ def report_lost(world: World) -> list[Response]:
     return [_api(world, "POST", "/api/v1/me/device/lost", json={"note": "left on the bus"})]
 
 
+def device_reports_itself_lost(world: World) -> list[Response]:
+    return [world.device_post("/api/v1/device/lost", {"note": "from the personal side"})]
+
+
 def report_lost_in_console(world: World) -> list[Response]:
     return [world.console.post("/console/me/lost", {"device": str(world.scene.device.device_id)})]
 
@@ -394,6 +398,7 @@ PROBES = (
     Probe("POST", "/api/v1/device/secure-sessions/{session_id}/end", WRITE, end_session),
     Probe("POST", "/api/v1/me/device/lost", WRITE, report_lost),
     Probe("POST", "/console/me/lost", WRITE, report_lost_in_console),
+    Probe("POST", "/api/v1/device/lost", WRITE, device_reports_itself_lost),
     Probe("POST", "/api/v1/device/commands/{command_id}/receipt", WRITE, receipt),
     Probe("POST", "/api/v1/auth/login", WRITE, auth_session),
     Probe("POST", "/api/v1/auth/refresh", WRITE, auth_session),
