@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from device_agent import drafts
 from device_agent.checkin import keep_interval, load_platform
 from device_agent.client import ServerClient
 from device_agent.errors import (
@@ -62,6 +62,7 @@ class Agent:
         self.uploader = Uploader(self.outbox, self.client, clock=clock)
         self.outbox_changed = asyncio.Event()
         self.lock = asyncio.Lock()
+        self.sending = asyncio.Lock()  # one sender of drafts at a time
         self.executor = Executor(self)
 
     def client(self) -> ServerClient:
@@ -108,6 +109,7 @@ class Agent:
                 session_id=side.session_id,
                 key_id=side.container.key_id,
             )
+            await self.send_drafts_quietly()
             return self.status()
 
     def _local_checks(self) -> datetime:
@@ -176,18 +178,48 @@ class Agent:
 
     # --- police transactions --------------------------------------------------------------
     async def transaction(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Send a transaction through the open session; keep its result in the container."""
+        """Send a transaction through the open session; keep its result in the container. A
+        report is kept as a draft first; if the server cannot be reached it stays one, to be
+        sent when the server is back (device_agent.drafts)."""
         side = self.secure.require_open()
+        side.last_activity = self.clock()
+        draft = None
+        if drafts.is_filing(body):
+            draft = drafts.keep(side.container, body, now=self.clock().isoformat())
+            body = draft["body"]
         if side.session_token is None:
+            if draft is not None:
+                return self._kept(draft)
             raise RefusedError(
                 "offline", "offline: searches and reports need the server (drafts are kept)"
             )
-        if body.get("report") is not None:
-            draft_id = f"draft-{uuid.uuid4()}"
-            side.container.put(draft_id, "draft", body, now=self.clock().isoformat())
-        else:
-            draft_id = None
-        side.last_activity = self.clock()
+        try:
+            answer = await self._send(body)
+        except UnreachableError:
+            if draft is None:
+                raise
+            return self._kept(draft)
+        except ServerError as refusal:
+            if draft is not None and self.secure.open is side:
+                drafts.mark_refused(side.container, draft, refusal.code, now=_now(self))
+            raise
+        if draft is not None:
+            drafts.mark_sent(side.container, draft, answer, now=_now(self), later=False)
+        return answer
+
+    async def send_drafts_quietly(self) -> None:
+        """Send waiting drafts now if it can; what it cannot send waits for the next time."""
+        with contextlib.suppress(AgentError):
+            await self.send_drafts()
+
+    def _kept(self, draft: dict[str, Any]) -> dict[str, Any]:
+        self.event("report.kept_as_draft", draft_id=draft["draft_id"], type=draft["body"]["type"])
+        return drafts.kept_answer(draft)
+
+    async def _send(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One transaction to the server through the open session, its result kept."""
+        side = self.secure.require_open()
+        assert side.session_token is not None
         try:
             async with self.client() as client:
                 answer = await client.transaction(body, session_token=side.session_token)
@@ -195,16 +227,7 @@ class Agent:
             if refusal.code == "session_ended":
                 self._lock_now("session_ended")
             raise
-        side.container.put(
-            str(answer["transaction_id"]), "result", answer, now=self.clock().isoformat()
-        )
-        if draft_id is not None:
-            side.container.put(
-                draft_id,
-                "submitted",
-                {"transaction_id": answer["transaction_id"]},
-                now=self.clock().isoformat(),
-            )
+        side.container.put(str(answer["transaction_id"]), "result", answer, now=_now(self))
         self.event(
             "transaction",
             transaction_id=answer["transaction_id"],
@@ -213,6 +236,15 @@ class Agent:
             incident_reference=body.get("incident_reference"),
         )
         return answer
+
+    async def send_drafts(self) -> int:
+        """Send the reports kept as drafts, each once, if the secure side is open online;
+        how many the server filed or refused."""
+        async with self.sending:
+            side = self.secure.open
+            if side is None or side.session_token is None:
+                return 0
+            return await drafts.send_waiting(side.container, self._send, now=lambda: _now(self))
 
     async def justifications(self) -> list[dict[str, Any]]:
         """The open session's officer's transactions awaiting further justification."""
@@ -242,10 +274,12 @@ class Agent:
         the container key; apply a policy version the device does not hold yet, and report
         it at once."""
         try:
-            return await self._check_in()
+            answer = await self._check_in()
         except UnreachableError:
             self.unreachable_since = self.unreachable_since or self.clock()
             raise
+        await self.send_drafts_quietly()
+        return answer
 
     async def _check_in(self) -> dict[str, Any]:
         async with self.client() as client:
@@ -368,6 +402,17 @@ class Agent:
             "last_lock": self.last_lock,
             "last_refusal": self.last_refusal,
             "wiped_at": _iso(self.executor.wiped_at),
+            **self._drafts(),
+        }
+
+    def _drafts(self) -> dict[str, Any]:
+        """The open side's reports waiting as drafts, and those sent since it opened."""
+        side = self.secure.open
+        if side is None:
+            return {"drafts_waiting": None, "drafts_sent": []}
+        return {
+            "drafts_waiting": drafts.count_waiting(side.container),
+            "drafts_sent": drafts.sent_later(side.container, since=side.started_at.isoformat()),
         }
 
     def close(self) -> None:
@@ -383,6 +428,10 @@ def refusal_message(refusal: RefusedError | ServerError) -> str:
     if isinstance(detail, str) and isinstance(refusal, ServerError):
         return detail
     return str(refusal)
+
+
+def _now(agent: Agent) -> str:
+    return agent.clock().isoformat()
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -1,0 +1,198 @@
+"""Reports kept as drafts in the encrypted container while the server cannot be reached, and
+sent, each once, when it can: against the server in process, over a transport that fails and
+then works again, or that loses the server's answer after the server has acted on it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from device_agent.agent import Agent
+from device_agent.drafts import DRAFT, REFUSED
+from device_agent.errors import RefusedError
+from mdm_server.db import Database
+from mdm_server.records.models import FiledReport
+from tests.agent.test_secure_side import Device, policy, run, setup_device
+from tests.factories.secure import NEW_PIN, PIN
+from tests.server.test_policies import apply, put_policy
+
+REPORT = {
+    "type": "incident_report",
+    "purpose": "INVESTIGATION",
+    "report": {
+        "summary": "Shed broken into overnight; bicycle taken.",
+        "location": "Sample Road, Testbury",
+        "occurred_at": "2026-11-20T23:30:00Z",
+    },
+}
+SEARCH = {"type": "person_search", "purpose": "INVESTIGATION", "query": {"surname": "Example"}}
+
+
+class Signal(httpx.AsyncBaseTransport):
+    """The phone's signal: up or down, and able to lose the server's answer to a transaction
+    after the server has acted on it (the crash between sending and marking)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.server = httpx.ASGITransport(app=app)
+        self.up = True
+        self.lose_answers = 0
+        self.transactions = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.up:
+            raise httpx.ConnectError("network is unreachable", request=request)
+        response = await self.server.handle_async_request(request)
+        if request.url.path.endswith("/transactions"):
+            self.transactions += 1
+            if self.lose_answers:
+                self.lose_answers -= 1
+                raise httpx.ReadError("connection reset", request=request)
+        return response
+
+
+@pytest.fixture
+def device(
+    app: FastAPI, client: TestClient, admin_headers: dict[str, str], tmp_path: Any
+) -> Device:
+    device = setup_device(app, client, admin_headers, tmp_path, offline_hours=8)
+    reports = policy(8)
+    reports["appropriate_use"]["transaction_types"]["incident_report"] = {
+        "purposes": ["INVESTIGATION"]
+    }
+    assert put_policy(client, admin_headers, reports).status_code < 300
+    assert apply(client, admin_headers, "fleet", "shift").status_code == 200
+    return device
+
+
+@pytest.fixture
+def signal(app: FastAPI) -> Signal:
+    return Signal(app)
+
+
+def agent_on(device: Device, signal: Signal) -> Agent:
+    return Agent(device.state, transport=signal, clock=device.clock)
+
+
+def filed(database: Database) -> list[FiledReport]:
+    with database.unit_of_work(write=False) as session:
+        return list(session.exec(select(FiledReport)).all())
+
+
+def first_shift_then_offline(device: Device, signal: Signal) -> Agent:
+    """Entered online once (the offline key kept), left, then entered with no signal."""
+    agent = agent_on(device, signal)
+    run(agent.check_in())
+    run(agent.enter(collar=device.collar, pin=PIN, new_pin=NEW_PIN))
+    run(agent.leave())
+    signal.up = False
+    device.clock.now += timedelta(hours=1)
+    status = run(agent.enter(collar=device.collar, pin=NEW_PIN))
+    assert status["online"] is False
+    return agent
+
+
+class TestOffline:
+    def test_a_report_filed_offline_is_kept_and_sent_once_at_the_next_entry(
+        self, device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = first_shift_then_offline(device, signal)
+        kept = run(agent.transaction(REPORT))
+        assert kept["message"] == "kept as a draft; it will be sent when the server is back"
+        assert kept["draft"]["type"] == "incident_report"
+        with pytest.raises(RefusedError, match="need the server"):
+            run(agent.transaction(SEARCH))
+        assert agent.status()["drafts_waiting"] == 1
+        run(agent.leave())
+        assert filed(database) == []
+        signal.up = True
+        status = run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        [report] = filed(database)
+        assert str(report.transaction_id) == kept["draft"]["id"]
+        assert status["drafts_waiting"] == 0
+        [sent] = status["drafts_sent"]
+        assert (sent["reference"], sent["type"], sent["refused"]) == (
+            report.reference,
+            "incident_report",
+            False,
+        )
+        run(agent.check_in())  # and nothing is sent again
+        run(agent.leave())
+        run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        assert len(filed(database)) == 1
+        assert signal.transactions == 1
+        agent.close()
+
+    def test_an_answer_lost_after_filing_sends_again_and_files_once(
+        self, device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = first_shift_then_offline(device, signal)
+        kept = run(agent.transaction(REPORT))
+        run(agent.leave())
+        signal.up = True
+        signal.lose_answers = 1  # filed by the server, never heard by the device
+        status = run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        assert status["drafts_waiting"] == 1
+        assert len(filed(database)) == 1
+        run(agent.check_in())  # the side is open online: the next check-in sends it again
+        status = agent.status()
+        assert status["drafts_waiting"] == 0
+        [report] = filed(database)
+        [sent] = status["drafts_sent"]
+        assert sent["reference"] == report.reference
+        assert sent["transaction_id"] == kept["draft"]["id"]
+        assert signal.transactions == 2
+        agent.close()
+
+    def test_signal_lost_during_an_online_shift_keeps_the_report_until_a_check_in(
+        self, device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = agent_on(device, signal)
+        run(agent.check_in())
+        run(agent.enter(collar=device.collar, pin=PIN, new_pin=NEW_PIN))
+        signal.up = False
+        kept = run(agent.transaction(REPORT))
+        assert "draft" in kept
+        signal.up = True
+        run(agent.check_in())
+        [report] = filed(database)
+        assert str(report.transaction_id) == kept["draft"]["id"]
+        assert [s["reference"] for s in agent.status()["drafts_sent"]] == [report.reference]
+        agent.close()
+
+    def test_a_report_the_server_refuses_is_kept_aside_and_never_sent_again(
+        self, device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = first_shift_then_offline(device, signal)
+        run(agent.transaction({**REPORT, "purpose": "INTELLIGENCE"}))
+        run(agent.leave())
+        signal.up = True
+        status = run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        [refused] = status["drafts_sent"]
+        assert (refused["refused"], refused["why"]) == (True, "purpose_not_allowed")
+        run(agent.check_in())
+        assert signal.transactions == 1
+        assert filed(database) == []
+        side = agent.secure.require_open()
+        assert [kind for _, kind, _ in side.container.records() if kind in (DRAFT, REFUSED)] == [
+            REFUSED
+        ]
+        agent.close()
+
+    def test_a_report_sent_online_is_filed_at_once_and_listed_nowhere(
+        self, device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = agent_on(device, signal)
+        run(agent.check_in())
+        run(agent.enter(collar=device.collar, pin=PIN, new_pin=NEW_PIN))
+        answer = run(agent.transaction(REPORT))
+        [report] = filed(database)
+        assert answer["result"]["reference"] == report.reference
+        assert agent.status()["drafts_sent"] == []
+        assert agent.status()["drafts_waiting"] == 0
+        agent.close()
