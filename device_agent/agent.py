@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 
-from device_agent import drafts
 from device_agent.checkin import keep_interval, load_platform
 from device_agent.client import ServerClient
 from device_agent.errors import (
@@ -34,10 +33,11 @@ from device_agent.state import (
     WIPED_FILE,
     AgentState,
 )
+from device_agent.transacting import Transactions
 from device_agent.upload import Uploader
 
 
-class Agent:
+class Agent(Transactions):
     def __init__(
         self,
         state: AgentState,
@@ -175,95 +175,6 @@ class Agent:
         if reason is not None:
             await self.leave(reason)
         return reason
-
-    # --- police transactions --------------------------------------------------------------
-    async def transaction(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Send a transaction through the open session; keep its result in the container. A
-        report is kept as a draft first; if the server cannot be reached it stays one, to be
-        sent when the server is back (device_agent.drafts)."""
-        side = self.secure.require_open()
-        side.last_activity = self.clock()
-        draft = None
-        if drafts.is_filing(body):
-            draft = drafts.keep(side.container, body, now=self.clock().isoformat())
-            body = draft["body"]
-        if side.session_token is None:
-            if draft is not None:
-                return self._kept(draft)
-            raise RefusedError(
-                "offline", "offline: searches and reports need the server (drafts are kept)"
-            )
-        try:
-            answer = await self._send(body)
-        except UnreachableError:
-            if draft is None:
-                raise
-            return self._kept(draft)
-        except ServerError as refusal:
-            if draft is not None and self.secure.open is side:
-                drafts.mark_refused(side.container, draft, refusal.code, now=_now(self))
-            raise
-        if draft is not None:
-            drafts.mark_sent(side.container, draft, answer, now=_now(self), later=False)
-        return answer
-
-    async def send_drafts_quietly(self) -> None:
-        """Send waiting drafts now if it can; what it cannot send waits for the next time."""
-        with contextlib.suppress(AgentError):
-            await self.send_drafts()
-
-    def _kept(self, draft: dict[str, Any]) -> dict[str, Any]:
-        self.event("report.kept_as_draft", draft_id=draft["draft_id"], type=draft["body"]["type"])
-        return drafts.kept_answer(draft)
-
-    async def _send(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One transaction to the server through the open session, its result kept."""
-        side = self.secure.require_open()
-        assert side.session_token is not None
-        try:
-            async with self.client() as client:
-                answer = await client.transaction(body, session_token=side.session_token)
-        except ServerError as refusal:
-            if refusal.code == "session_ended":
-                self._lock_now("session_ended")
-            raise
-        side.container.put(str(answer["transaction_id"]), "result", answer, now=_now(self))
-        self.event(
-            "transaction",
-            transaction_id=answer["transaction_id"],
-            transaction_type=body.get("type"),
-            purpose=body.get("purpose"),
-            incident_reference=body.get("incident_reference"),
-        )
-        return answer
-
-    async def send_drafts(self) -> int:
-        """Send the reports kept as drafts, each once, if the secure side is open online;
-        how many the server filed or refused."""
-        async with self.sending:
-            side = self.secure.open
-            if side is None or side.session_token is None:
-                return 0
-            return await drafts.send_waiting(side.container, self._send, now=lambda: _now(self))
-
-    async def justifications(self) -> list[dict[str, Any]]:
-        """The open session's officer's transactions awaiting further justification."""
-        token = self._online_token()
-        async with self.client() as client:
-            return await client.justifications(session_token=token)
-
-    async def justify(self, request_id: str, answer: str) -> dict[str, Any]:
-        """Answer a request for further justification (recorded by the server, once)."""
-        token = self._online_token()
-        self.secure.require_open().last_activity = self.clock()
-        async with self.client() as client:
-            return await client.justify(request_id, answer, session_token=token)
-
-    def _online_token(self) -> str:
-        side = self.secure.require_open()
-        if side.session_token is None:
-            raise RefusedError("offline", "offline: justifications need the server")
-        return side.session_token
 
     # --- check-in and the outbox ----------------------------------------------------------
     def _locked(self, reason: str) -> None:
@@ -405,16 +316,6 @@ class Agent:
             **self._drafts(),
         }
 
-    def _drafts(self) -> dict[str, Any]:
-        """The open side's reports waiting as drafts, and those sent since it opened."""
-        side = self.secure.open
-        if side is None:
-            return {"drafts_waiting": None, "drafts_sent": []}
-        return {
-            "drafts_waiting": drafts.count_waiting(side.container),
-            "drafts_sent": drafts.sent_later(side.container, since=side.started_at.isoformat()),
-        }
-
     def close(self) -> None:
         self.secure.lock()
         self.outbox.close()
@@ -428,10 +329,6 @@ def refusal_message(refusal: RefusedError | ServerError) -> str:
     if isinstance(detail, str) and isinstance(refusal, ServerError):
         return detail
     return str(refusal)
-
-
-def _now(agent: Agent) -> str:
-    return agent.clock().isoformat()
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -5,12 +5,8 @@ then works again, or that loses the server's answer after the server has acted o
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from device_agent.agent import Agent
@@ -18,9 +14,9 @@ from device_agent.drafts import DRAFT, REFUSED
 from device_agent.errors import RefusedError
 from mdm_server.db import Database
 from mdm_server.records.models import FiledReport
-from tests.agent.test_secure_side import Device, policy, run, setup_device
+from tests.agent.signal import Signal
+from tests.agent.test_secure_side import Device, run
 from tests.factories.secure import NEW_PIN, PIN
-from tests.server.test_policies import apply, put_policy
 
 REPORT = {
     "type": "incident_report",
@@ -32,47 +28,6 @@ REPORT = {
     },
 }
 SEARCH = {"type": "person_search", "purpose": "INVESTIGATION", "query": {"surname": "Example"}}
-
-
-class Signal(httpx.AsyncBaseTransport):
-    """The phone's signal: up or down, and able to lose the server's answer to a transaction
-    after the server has acted on it (the crash between sending and marking)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.server = httpx.ASGITransport(app=app)
-        self.up = True
-        self.lose_answers = 0
-        self.transactions = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not self.up:
-            raise httpx.ConnectError("network is unreachable", request=request)
-        response = await self.server.handle_async_request(request)
-        if request.url.path.endswith("/transactions"):
-            self.transactions += 1
-            if self.lose_answers:
-                self.lose_answers -= 1
-                raise httpx.ReadError("connection reset", request=request)
-        return response
-
-
-@pytest.fixture
-def device(
-    app: FastAPI, client: TestClient, admin_headers: dict[str, str], tmp_path: Any
-) -> Device:
-    device = setup_device(app, client, admin_headers, tmp_path, offline_hours=8)
-    reports = policy(8)
-    reports["appropriate_use"]["transaction_types"]["incident_report"] = {
-        "purposes": ["INVESTIGATION"]
-    }
-    assert put_policy(client, admin_headers, reports).status_code < 300
-    assert apply(client, admin_headers, "fleet", "shift").status_code == 200
-    return device
-
-
-@pytest.fixture
-def signal(app: FastAPI) -> Signal:
-    return Signal(app)
 
 
 def agent_on(device: Device, signal: Signal) -> Agent:
@@ -99,9 +54,9 @@ def first_shift_then_offline(device: Device, signal: Signal) -> Agent:
 
 class TestOffline:
     def test_a_report_filed_offline_is_kept_and_sent_once_at_the_next_entry(
-        self, device: Device, signal: Signal, database: Database
+        self, reports_device: Device, signal: Signal, database: Database
     ) -> None:
-        agent = first_shift_then_offline(device, signal)
+        agent = first_shift_then_offline(reports_device, signal)
         kept = run(agent.transaction(REPORT))
         assert kept["message"] == "kept as a draft; it will be sent when the server is back"
         assert kept["draft"]["type"] == "incident_report"
@@ -111,7 +66,7 @@ class TestOffline:
         run(agent.leave())
         assert filed(database) == []
         signal.up = True
-        status = run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        status = run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
         [report] = filed(database)
         assert str(report.transaction_id) == kept["draft"]["id"]
         assert status["drafts_waiting"] == 0
@@ -123,20 +78,20 @@ class TestOffline:
         )
         run(agent.check_in())  # and nothing is sent again
         run(agent.leave())
-        run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
         assert len(filed(database)) == 1
         assert signal.transactions == 1
         agent.close()
 
     def test_an_answer_lost_after_filing_sends_again_and_files_once(
-        self, device: Device, signal: Signal, database: Database
+        self, reports_device: Device, signal: Signal, database: Database
     ) -> None:
-        agent = first_shift_then_offline(device, signal)
+        agent = first_shift_then_offline(reports_device, signal)
         kept = run(agent.transaction(REPORT))
         run(agent.leave())
         signal.up = True
         signal.lose_answers = 1  # filed by the server, never heard by the device
-        status = run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        status = run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
         assert status["drafts_waiting"] == 1
         assert len(filed(database)) == 1
         run(agent.check_in())  # the side is open online: the next check-in sends it again
@@ -150,11 +105,11 @@ class TestOffline:
         agent.close()
 
     def test_signal_lost_during_an_online_shift_keeps_the_report_until_a_check_in(
-        self, device: Device, signal: Signal, database: Database
+        self, reports_device: Device, signal: Signal, database: Database
     ) -> None:
-        agent = agent_on(device, signal)
+        agent = agent_on(reports_device, signal)
         run(agent.check_in())
-        run(agent.enter(collar=device.collar, pin=PIN, new_pin=NEW_PIN))
+        run(agent.enter(collar=reports_device.collar, pin=PIN, new_pin=NEW_PIN))
         signal.up = False
         kept = run(agent.transaction(REPORT))
         assert "draft" in kept
@@ -166,13 +121,13 @@ class TestOffline:
         agent.close()
 
     def test_a_report_the_server_refuses_is_kept_aside_and_never_sent_again(
-        self, device: Device, signal: Signal, database: Database
+        self, reports_device: Device, signal: Signal, database: Database
     ) -> None:
-        agent = first_shift_then_offline(device, signal)
+        agent = first_shift_then_offline(reports_device, signal)
         run(agent.transaction({**REPORT, "purpose": "INTELLIGENCE"}))
         run(agent.leave())
         signal.up = True
-        status = run(agent.enter(collar=device.collar, pin=NEW_PIN))
+        status = run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
         [refused] = status["drafts_sent"]
         assert (refused["refused"], refused["why"]) == (True, "purpose_not_allowed")
         run(agent.check_in())
@@ -185,11 +140,11 @@ class TestOffline:
         agent.close()
 
     def test_a_report_sent_online_is_filed_at_once_and_listed_nowhere(
-        self, device: Device, signal: Signal, database: Database
+        self, reports_device: Device, signal: Signal, database: Database
     ) -> None:
-        agent = agent_on(device, signal)
+        agent = agent_on(reports_device, signal)
         run(agent.check_in())
-        run(agent.enter(collar=device.collar, pin=PIN, new_pin=NEW_PIN))
+        run(agent.enter(collar=reports_device.collar, pin=PIN, new_pin=NEW_PIN))
         answer = run(agent.transaction(REPORT))
         [report] = filed(database)
         assert answer["result"]["reference"] == report.reference
