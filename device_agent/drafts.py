@@ -106,8 +106,17 @@ def sent_later(container: Container, *, since: str) -> list[dict[str, Any]]:
             if updated_at < since:
                 continue
             record = container.get(record_id)
-            if record is not None and (kind == REFUSED or record.get("later")):
-                found.append({**record, "refused": kind == REFUSED})
+            if record is None or not (kind == REFUSED or record.get("later")):
+                continue
+            if kind == REFUSED:  # what was refused and why; the report itself stays inside
+                record = {
+                    "draft_id": record["draft_id"],
+                    "type": record["body"]["type"],
+                    "kept_at": record["kept_at"],
+                    "refused_at": record["refused_at"],
+                    "why": record["why"],
+                }
+            found.append({**record, "refused": kind == REFUSED})
     return sorted(found, key=lambda record: str(record.get("sent_at") or record["refused_at"]))
 
 

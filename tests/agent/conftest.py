@@ -53,9 +53,9 @@ def reports_device(
 ) -> Device:
     device = setup_device(app, client, admin_headers, tmp_path, offline_hours=8)
     reports = policy(8)
-    reports["appropriate_use"]["transaction_types"]["incident_report"] = {
-        "purposes": ["INVESTIGATION"]
-    }
+    types = reports["appropriate_use"]["transaction_types"]
+    types["incident_report"] = {"purposes": ["INVESTIGATION"]}
+    types["witness_statement"] = {"purposes": ["INVESTIGATION"]}
     assert put_policy(client, admin_headers, reports).status_code < 300
     assert apply(client, admin_headers, "fleet", "shift").status_code == 200
     return device

@@ -4,7 +4,8 @@ then works again, or that loses the server's answer after the server has acted o
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -16,6 +17,7 @@ from mdm_server.db import Database
 from mdm_server.records.models import FiledReport
 from tests.agent.signal import Signal
 from tests.agent.test_secure_side import Device, run
+from tests.factories.reports import witness_statement
 from tests.factories.secure import NEW_PIN, PIN
 
 REPORT = {
@@ -130,6 +132,7 @@ class TestOffline:
         status = run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
         [refused] = status["drafts_sent"]
         assert (refused["refused"], refused["why"]) == (True, "purpose_not_allowed")
+        assert "Shed broken into" not in json.dumps(status)  # the report stays inside
         run(agent.check_in())
         assert signal.transactions == 1
         assert filed(database) == []
@@ -150,4 +153,19 @@ class TestOffline:
         assert answer["result"]["reference"] == report.reference
         assert agent.status()["drafts_sent"] == []
         assert agent.status()["drafts_waiting"] == 0
+        agent.close()
+
+    def test_a_statement_signed_offline_keeps_the_time_it_was_signed(
+        self, reports_device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = first_shift_then_offline(reports_device, signal)
+        signed_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+        run(agent.transaction(witness_statement(signed_at=signed_at.isoformat())))
+        run(agent.leave())
+        signal.up = True
+        status = run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
+        [report] = filed(database)
+        assert report.kind == "witness_statement"
+        assert report.signed_at is not None and report.signed_at == signed_at
+        assert [s["reference"] for s in status["drafts_sent"]] == [report.reference]
         agent.close()
