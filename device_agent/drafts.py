@@ -21,8 +21,9 @@ DRAFT = "report_draft"  # kept, not yet filed
 SENT = "report_sent"  # filed; the answer's reference kept beside it
 REFUSED = "report_refused"  # the server refused it: kept, never sent again
 KEPT_MESSAGE = "kept as a draft; it will be sent when the server is back"
-# Refusals that say the session, not the report, is the trouble: the draft waits.
-SESSION_GONE = ("session_ended", "invalid_session")
+# Refusals that say the session, or another request filing the same draft, not the report,
+# is the trouble: the draft waits for the next time.
+WAIT = ("session_ended", "invalid_session", "draft_in_flight")
 Send = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -130,7 +131,7 @@ async def send_waiting(container: Container, send: Send, *, now: Callable[[], st
         except UnreachableError:
             break
         except ServerError as refusal:
-            if refusal.code in SESSION_GONE:
+            if refusal.code in WAIT:
                 break
             mark_refused(container, draft, refusal.code, now=now())
         else:

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags, justification
@@ -140,8 +141,18 @@ def _answer_whole(
 ) -> dict[str, Any]:
     """The connector's answer, or nothing it wrote: a records system that fails part-way, or a
     report refused once read, leaves no half-filed record behind the recorded attempt."""
-    with session.begin_nested():
-        return _answer(connector, request, call)
+    try:
+        with session.begin_nested():
+            return _answer(connector, request, call)
+    except IntegrityError:
+        if getattr(request, "draft_id", None) is None:
+            raise
+        # Two requests filing the same draft at once: the other one holds it.
+        raise ConflictError(
+            "this draft is being filed by another request at this moment; send it again for "
+            "its reference",
+            code="draft_in_flight",
+        ) from None
 
 
 def run_transaction(

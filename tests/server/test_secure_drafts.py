@@ -12,11 +12,14 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from mdm_server.db import Database
+from mdm_server.records.filed import RecordsCall, Report
 from mdm_server.records.models import FiledReport
+from mdm_server.secure.connector import DemoConnector
 from tests.conftest import FakeClock
 from tests.factories.devices import SimulatedDevice
 from tests.factories.reports import INCIDENT_REPORT, MISSING_PERSON_REPORT, REPORTS_POLICY, Desk
 from tests.factories.secure import NEW_PIN, assign, enter, officer_with_pin
+from tests.factories.staff import context_of
 from tests.server.test_secure import make_scene
 from tests.support import audit_events, error_of
 
@@ -101,3 +104,26 @@ class TestDrafts:
             "draft_id": str(uuid.uuid4()),
         }
         assert desk.send(search).status_code == 422
+
+    def test_the_same_draft_filed_by_two_requests_at_once_is_filed_once(
+        self, app: FastAPI, desk: Desk, database: Database
+    ) -> None:
+        """The second request, which looked before the first had filed, is told to send
+        again; sent again, it gets the first's reference."""
+        context_of(app).records = NeverSeesFiled()
+        draft_id = str(uuid.uuid4())
+        first = desk.ok({**INCIDENT_REPORT, "draft_id": draft_id})
+        racing = desk.send({**INCIDENT_REPORT, "draft_id": draft_id})
+        assert racing.status_code == 409, racing.text
+        assert error_of(racing) == "draft_in_flight"
+        assert len(filed(database)) == 1
+        context_of(app).records = DemoConnector()
+        again = desk.ok({**INCIDENT_REPORT, "draft_id": draft_id})
+        assert again["reference"] == first["reference"]
+
+
+class NeverSeesFiled(DemoConnector):
+    """Looks for the draft's report before the racing request has filed it."""
+
+    def filed_by(self, transaction_id: str, *, call: RecordsCall) -> Report | None:
+        return None
