@@ -72,9 +72,19 @@ def mark_sent(
             "later": later,
             "transaction_id": str(answer["transaction_id"]),
             "reference": answer.get("result", {}).get("reference"),
+            "justification": answer.get("justification"),  # asked of a sampled transaction
         },
         now=now,
     )
+
+
+def justified(container: Container, request_id: str, *, now: str) -> None:
+    """A sent draft's request for further justification is answered: no longer asked."""
+    for record_id, _, _ in container.records(SENT):
+        record = container.get(record_id)
+        asked = (record or {}).get("justification") or {}
+        if record is not None and str(asked.get("id")) == request_id:
+            container.put(record_id, SENT, {**record, "justification": None}, now=now)
 
 
 def mark_refused(container: Container, draft: dict[str, Any], why: str, *, now: str) -> None:
@@ -116,6 +126,7 @@ def sent_later(container: Container, *, since: str) -> list[dict[str, Any]]:
                     "kept_at": record["kept_at"],
                     "refused_at": record["refused_at"],
                     "why": record["why"],
+                    "justification": None,
                 }
             found.append({**record, "refused": kind == REFUSED})
     return sorted(found, key=lambda record: str(record.get("sent_at") or record["refused_at"]))

@@ -107,9 +107,12 @@ class Transactions:
     async def justify(self, request_id: str, answer: str) -> dict[str, Any]:
         """Answer a request for further justification (recorded by the server, once)."""
         token = self._online_token()
-        self.secure.require_open().last_activity = self.clock()
+        side = self.secure.require_open()
+        side.last_activity = self.clock()
         async with self.client() as client:
-            return await client.justify(request_id, answer, session_token=token)
+            answered = await client.justify(request_id, answer, session_token=token)
+        drafts.justified(side.container, request_id, now=now_of(self))
+        return answered
 
     def _online_token(self) -> str:
         side = self.secure.require_open()

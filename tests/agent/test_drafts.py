@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from device_agent.agent import Agent
@@ -16,9 +17,10 @@ from device_agent.errors import RefusedError
 from mdm_server.db import Database
 from mdm_server.records.models import FiledReport
 from tests.agent.signal import Signal
-from tests.agent.test_secure_side import Device, run
+from tests.agent.test_secure_side import Device, policy, run
 from tests.factories.reports import witness_statement
 from tests.factories.secure import NEW_PIN, PIN
+from tests.server.test_policies import put_policy
 
 REPORT = {
     "type": "incident_report",
@@ -168,4 +170,31 @@ class TestOffline:
         assert report.kind == "witness_statement"
         assert report.signed_at is not None and report.signed_at == signed_at
         assert [s["reference"] for s in status["drafts_sent"]] == [report.reference]
+        agent.close()
+
+    def test_a_draft_sampled_for_justification_asks_until_answered(
+        self,
+        reports_device: Device,
+        signal: Signal,
+        client: TestClient,
+        admin_headers: dict[str, str],
+    ) -> None:
+        sampled = policy(8)
+        sampled["appropriate_use"]["justification_sample_rate"] = 1
+        sampled["appropriate_use"]["transaction_types"]["incident_report"] = {
+            "purposes": ["INVESTIGATION"]
+        }
+        assert put_policy(client, admin_headers, sampled).status_code < 300
+        agent = first_shift_then_offline(reports_device, signal)
+        run(agent.transaction(REPORT))
+        run(agent.leave())
+        signal.up = True
+        status = run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
+        [sent] = status["drafts_sent"]
+        asked = sent["justification"]
+        assert asked["question"]
+        run(agent.justify(str(asked["id"]), "Burglary reported by the owner at the scene"))
+        [sent] = agent.status()["drafts_sent"]
+        assert sent["justification"] is None
+        assert sent["reference"]
         agent.close()

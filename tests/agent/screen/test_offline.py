@@ -20,8 +20,9 @@ from mdm_server.db import Database
 from tests.agent.screen.test_pages import post, text
 from tests.agent.signal import Signal
 from tests.agent.test_drafts import filed
-from tests.agent.test_secure_side import Device, run
+from tests.agent.test_secure_side import Device, policy, run
 from tests.factories.secure import NEW_PIN, PIN
+from tests.server.test_policies import put_policy
 
 REPORT_FORM = {
     "purpose": "INVESTIGATION",
@@ -84,3 +85,38 @@ class TestOffline:
         assert f"filed as {report.reference}" in words
         assert "Offline use lasts" not in words
         assert signal.transactions == 1
+
+    def test_a_sent_draft_sampled_for_justification_asks_on_optik_until_answered(
+        self,
+        screen: tuple[TestClient, Launch],
+        reports_device: Device,
+        signal: Signal,
+        admin_headers: dict[str, str],
+    ) -> None:
+        sampled = policy(8)
+        sampled["appropriate_use"]["justification_sample_rate"] = 1
+        sampled["appropriate_use"]["transaction_types"]["incident_report"] = {
+            "purposes": ["INVESTIGATION"]
+        }
+        assert put_policy(reports_device.client, admin_headers, sampled).status_code < 300
+        client, launch = screen
+        signal.up = False
+        post(client, launch, "/enter", collar=reports_device.collar, pin=NEW_PIN)
+        post(client, launch, "/secure/report", **REPORT_FORM)
+        post(client, launch, "/leave")
+        signal.up = True
+        back = post(client, launch, "/enter", collar=reports_device.collar, pin=NEW_PIN)
+        assert "Further justification needed" in text(back.text)
+        request_id = re.search(r'name="id" value="([^"]+)"', back.text)
+        assert request_id is not None
+        answered = post(
+            client,
+            launch,
+            "/secure/justify",
+            id=request_id.group(1),
+            answer="Burglary reported by the owner at the scene",
+        )
+        assert answered.status_code == 200, answered.text
+        home = text(client.get("/secure").text)
+        assert "Sent while you were offline" in home
+        assert "Further justification needed" not in home
