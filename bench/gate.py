@@ -77,7 +77,7 @@ def timed(action: Callable[[], Any], count: int) -> list[float]:
     return samples
 
 
-def prepare(tabard: Tabard, root: Path) -> AgentState:
+def prepare(tabard: Tabard, root: Path, policy_document: dict[str, Any] = POLICY) -> AgentState:
     """An officer with a PIN, the policy, and an agent enrolled and assigned to them."""
     tabard.login("bench", PASSWORD)
     tabard.run(
@@ -96,7 +96,7 @@ def prepare(tabard: Tabard, root: Path) -> AgentState:
     )
     tabard.run("users", "set-pin", COLLAR, "--pin-stdin", stdin=PIN + "\n")
     policy = root / "gate.json"
-    policy.write_text(json.dumps(POLICY))
+    policy.write_text(json.dumps(policy_document))
     tabard.run("policy", "apply", str(policy), "--to", "fleet")
     token = json.loads(
         tabard.run("tokens", "create", "--group", "gate", "--officer", COLLAR, "--json").stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +33,11 @@ from device_agent.state import (
     WIPED_FILE,
     AgentState,
 )
+from device_agent.transacting import Transactions
 from device_agent.upload import Uploader
 
 
-class Agent:
+class Agent(Transactions):
     def __init__(
         self,
         state: AgentState,
@@ -62,6 +62,7 @@ class Agent:
         self.uploader = Uploader(self.outbox, self.client, clock=clock)
         self.outbox_changed = asyncio.Event()
         self.lock = asyncio.Lock()
+        self.sending = asyncio.Lock()  # one sender of drafts at a time
         self.executor = Executor(self)
 
     def client(self) -> ServerClient:
@@ -108,6 +109,7 @@ class Agent:
                 session_id=side.session_id,
                 key_id=side.container.key_id,
             )
+            await self.send_drafts_quietly()
             return self.status()
 
     def _local_checks(self) -> datetime:
@@ -174,65 +176,6 @@ class Agent:
             await self.leave(reason)
         return reason
 
-    # --- police transactions --------------------------------------------------------------
-    async def transaction(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Send a transaction through the open session; keep its result in the container."""
-        side = self.secure.require_open()
-        if side.session_token is None:
-            raise RefusedError(
-                "offline", "offline: searches and reports need the server (drafts are kept)"
-            )
-        if body.get("report") is not None:
-            draft_id = f"draft-{uuid.uuid4()}"
-            side.container.put(draft_id, "draft", body, now=self.clock().isoformat())
-        else:
-            draft_id = None
-        side.last_activity = self.clock()
-        try:
-            async with self.client() as client:
-                answer = await client.transaction(body, session_token=side.session_token)
-        except ServerError as refusal:
-            if refusal.code == "session_ended":
-                self._lock_now("session_ended")
-            raise
-        side.container.put(
-            str(answer["transaction_id"]), "result", answer, now=self.clock().isoformat()
-        )
-        if draft_id is not None:
-            side.container.put(
-                draft_id,
-                "submitted",
-                {"transaction_id": answer["transaction_id"]},
-                now=self.clock().isoformat(),
-            )
-        self.event(
-            "transaction",
-            transaction_id=answer["transaction_id"],
-            transaction_type=body.get("type"),
-            purpose=body.get("purpose"),
-            incident_reference=body.get("incident_reference"),
-        )
-        return answer
-
-    async def justifications(self) -> list[dict[str, Any]]:
-        """The open session's officer's transactions awaiting further justification."""
-        token = self._online_token()
-        async with self.client() as client:
-            return await client.justifications(session_token=token)
-
-    async def justify(self, request_id: str, answer: str) -> dict[str, Any]:
-        """Answer a request for further justification (recorded by the server, once)."""
-        token = self._online_token()
-        self.secure.require_open().last_activity = self.clock()
-        async with self.client() as client:
-            return await client.justify(request_id, answer, session_token=token)
-
-    def _online_token(self) -> str:
-        side = self.secure.require_open()
-        if side.session_token is None:
-            raise RefusedError("offline", "offline: justifications need the server")
-        return side.session_token
-
     # --- check-in and the outbox ----------------------------------------------------------
     def _locked(self, reason: str) -> None:
         self.last_lock = {"reason": reason, "at": self.clock().isoformat()}
@@ -242,10 +185,12 @@ class Agent:
         the container key; apply a policy version the device does not hold yet, and report
         it at once."""
         try:
-            return await self._check_in()
+            answer = await self._check_in()
         except UnreachableError:
             self.unreachable_since = self.unreachable_since or self.clock()
             raise
+        await self.send_drafts_quietly()
+        return answer
 
     async def _check_in(self) -> dict[str, Any]:
         async with self.client() as client:
@@ -368,6 +313,7 @@ class Agent:
             "last_lock": self.last_lock,
             "last_refusal": self.last_refusal,
             "wiped_at": _iso(self.executor.wiped_at),
+            **self._drafts(),
         }
 
     def close(self) -> None:

@@ -41,6 +41,9 @@ def send(
     if json_output:
         print_json(answer)
         return None
+    if "draft" in answer:  # offline: the report waits in the container for the server
+        stdout.print(f"[bold yellow]No signal:[/] the report was {answer['message']}.")
+        return None
     recorded = when(answer["recorded_at"])
     stdout.print(f"[dim]Recorded as transaction {answer['transaction_id']} at {recorded}.[/]")
     asked = answer.get("justification")

@@ -55,6 +55,7 @@ class Screen:
         )
         self.templates.filters["shown"] = words.shown
         self.templates.filters["day"] = words.day
+        self.templates.filters["refusal"] = lambda code: words.refusal(str(code), None, "")
 
     def relaunch(self, launch: Launch) -> None:
         """A new launch: the previous one's cookie and forms no longer work."""

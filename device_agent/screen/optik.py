@@ -82,6 +82,8 @@ async def app_send(request: Request) -> Response:
         if not screen.is_open():
             return closed()
         return app_page(screen, app, status=status_of(exc), error=sentence(exc), form=form)
+    if "draft" in answer:  # offline: kept in the container until the server is back
+        return screen.page("draft.html", app=app, answer=answer)
     return screen.page("result.html", app=app, answer=answer, result=answer["result"])
 
 

@@ -40,6 +40,12 @@ def file_report(call: RecordsCall, *, reference: str, kind: str, report: dict[st
     call.session.flush()
 
 
+def filed_by(call: RecordsCall, transaction_id: str) -> Report | None:
+    """The report a transaction filed, if it filed one."""
+    filed = repository.report_filed_by(call.session, uuid.UUID(transaction_id))
+    return read_report(call, filed.reference) if filed is not None else None
+
+
 def read_report(call: RecordsCall, reference: str, *, for_update: bool = False) -> Report | None:
     filed = repository.get_report(call.session, reference, for_update=for_update)
     if filed is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
@@ -13,6 +14,12 @@ def get_report(session: Session, reference: str, *, for_update: bool = False) ->
     query = select(FiledReport).where(col(FiledReport.reference) == reference)
     if for_update:
         query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def report_filed_by(session: Session, transaction_id: uuid.UUID) -> FiledReport | None:
+    """The report the transaction filed, if it filed one."""
+    query = select(FiledReport).where(col(FiledReport.transaction_id) == transaction_id)
     return session.exec(query).first()
 
 

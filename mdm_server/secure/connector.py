@@ -40,6 +40,11 @@ class RecordsConnector(Protocol):
         `report` carries `signature` (strokes, pad size, `signed_at`) and `signature_digest`."""
         ...
 
+    def filed_by(self, transaction_id: str, *, call: RecordsCall) -> Report | None:
+        """The report a transaction filed, if it filed one: how a report sent again from a
+        device's drafts (with the same `draft_id`) is found instead of filed twice."""
+        ...
+
     def read_report(
         self, reference: str, *, call: RecordsCall, for_update: bool = False
     ) -> Report | None:
@@ -157,6 +162,9 @@ class DemoConnector:
         reference = f"{prefix}-DEMO-{_seed(kind, call.transaction_id).hex()[:8].upper()}"
         demo_store.file_report(call, reference=reference, kind=kind, report=report)
         return reference
+
+    def filed_by(self, transaction_id: str, *, call: RecordsCall) -> Report | None:
+        return demo_store.filed_by(call, transaction_id)
 
     def read_report(
         self, reference: str, *, call: RecordsCall, for_update: bool = False

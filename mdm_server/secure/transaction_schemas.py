@@ -110,22 +110,31 @@ class IncidentLookup(_Transaction):
     query: IncidentQuery
 
 
-class IncidentReport(_Transaction):
+class _Filing(_Transaction):
+    draft_id: uuid.UUID | None = Field(
+        default=None,
+        description="A report kept as a draft on the device and sent later: the id it was "
+        "given there. It becomes the transaction's id, and sending it again answers with the "
+        "report already filed instead of filing it twice.",
+    )
+
+
+class IncidentReport(_Filing):
     type: Literal["incident_report"]
     report: IncidentReportBody
 
 
-class MissingPersonReport(_Transaction):
+class MissingPersonReport(_Filing):
     type: Literal["missing_person_report"]
     report: MissingPersonReportBody
 
 
-class WitnessStatement(_Transaction):
+class WitnessStatement(_Filing):
     type: Literal["witness_statement"]
     report: WitnessStatementBody
 
 
-class StopAndSearch(_Transaction):
+class StopAndSearch(_Filing):
     type: Literal["stop_and_search"]
     report: StopAndSearchBody
 

@@ -6,10 +6,12 @@ then answered from the records connector, in the same unit of work. Never commit
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags, justification
@@ -19,7 +21,12 @@ from mdm_server.audit.subjects import SubjectKeys, unique
 from mdm_server.auth import repository as staff_repository
 from mdm_server.auth.models import StaffUser
 from mdm_server.deps import DevicePrincipal
-from mdm_server.errors import PermissionDeniedError, ServiceUnavailableError, TabardError
+from mdm_server.errors import (
+    ConflictError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+    TabardError,
+)
 from mdm_server.records.filed import RecordsCall
 from mdm_server.secure import reports
 from mdm_server.secure.connector import RecordsConnector, RecordsUnavailableError
@@ -134,8 +141,18 @@ def _answer_whole(
 ) -> dict[str, Any]:
     """The connector's answer, or nothing it wrote: a records system that fails part-way, or a
     report refused once read, leaves no half-filed record behind the recorded attempt."""
-    with session.begin_nested():
-        return _answer(connector, request, call)
+    try:
+        with session.begin_nested():
+            return _answer(connector, request, call)
+    except IntegrityError:
+        if getattr(request, "draft_id", None) is None:
+            raise
+        # Two requests filing the same draft at once: the other one holds it.
+        raise ConflictError(
+            "this draft is being filed by another request at this moment; send it again for "
+            "its reference",
+            code="draft_in_flight",
+        ) from None
 
 
 def run_transaction(
@@ -154,7 +171,12 @@ def run_transaction(
     secure = current_session(session, token=token, caller=caller, now=now)
     officer = staff_repository.get_user(session, secure.officer_id)
     assert officer is not None
-    transaction_id = uuid.uuid4()
+    draft_id = getattr(request, "draft_id", None)
+    transaction_id = draft_id or uuid.uuid4()
+    if draft_id is not None:
+        filed = _filed_before(session, connector, request, officer, str(draft_id), now)
+        if filed is not None:
+            return filed
     detail = _detail(request, caller, officer, connector, subjects, transaction_id, secure.id)
     settings = policy_for(session, caller.device).settings
     call = RecordsCall(
@@ -200,6 +222,41 @@ def run_transaction(
         justification=(
             JustificationAsked(id=asked.id, question=justification.QUESTION) if asked else None
         ),
+    )
+
+
+def _filed_before(
+    session: Session,
+    connector: RecordsConnector,
+    request: TransactionRequest,
+    officer: StaffUser,
+    draft_id: str,
+    now: datetime,
+) -> TransactionResult | None:
+    """A draft sent again (the device did not hear the first answer): the report it filed
+    then, answered again and not filed twice. Only the officer who filed it gets the answer."""
+    call = RecordsCall(
+        session=session, transaction_id=draft_id, collar_number=officer.collar_number or "", now=now
+    )
+    report = connector.filed_by(draft_id, call=call)
+    if report is None:
+        return None
+    if report.kind != request.type or not hmac.compare_digest(
+        report.filed_by, officer.collar_number or ""
+    ):
+        raise ConflictError(
+            "that draft id was used for another report; send the draft under a new id",
+            code="draft_id_taken",
+        )
+    result: dict[str, Any] = {"reference": report.reference, "already_filed": True}
+    if report.signature_digest is not None and report.signed_at is not None:
+        result["signature_digest"] = report.signature_digest
+        result["signed_at"] = report.signed_at.isoformat()
+    return TransactionResult(
+        transaction_id=uuid.UUID(draft_id),
+        type=request.type,
+        recorded_at=report.filed_at,
+        result=result,
     )
 
 
