@@ -17,7 +17,7 @@ from device_agent.errors import AgentError
 from device_agent.screen.app import Screen, form_of, screen_of, sentence
 from device_agent.screen.forms import ANNOTATE, LOOKUP, UPDATE, WITNESS, App, FormError, transaction
 from device_agent.screen.optik import Filled, app_page, closed, rule_of, status_of
-from device_agent.screen.signing import drawing, signature
+from device_agent.screen.signing import NOT_SIGNED, drawing, signature
 from device_agent.statements import digest_checks, statement_digest
 
 STATEMENT_FIELDS = ("witness_surname", "witness_forename", "statement")
@@ -90,7 +90,10 @@ async def witness_sign(request: Request) -> Response:
         return body
 
     def again(status: int, error: str) -> Response:
-        return screen.page("sign.html", status, form=form, report=body["report"], error=error)
+        unsigned = error == NOT_SIGNED  # the pad clears this once the witness starts to sign
+        return screen.page(
+            "sign.html", status, form=form, report=body["report"], error=error, unsigned=unsigned
+        )
 
     try:
         body["report"]["signature"] = signature(form.get("signature", ""), screen.agent.clock())

@@ -93,6 +93,7 @@ def witness_statement(page: Any, camera: PhoneCamera) -> str:
     expect(page.locator("#signature")).to_have_value("")
     sign(page)
     expect(page.locator("#signature")).to_have_value(re.compile(r'"strokes":\[\[\['))
+    expect(page.get_by_text("The witness has not signed yet")).to_have_count(0)  # no longer so
     camera.shoot(page, "witness signed")
     page.get_by_role("button", name="Sign and file the statement").click()
     expect(page.locator("#digest-check")).to_contain_text("Checked on this device")

@@ -97,6 +97,10 @@
       }
       event.preventDefault();
       canvas.setPointerCapture(event.pointerId);
+      var unsigned = document.querySelector("[data-until-signed]");
+      if (unsigned) {
+        unsigned.remove(); // "not signed yet" no longer holds
+      }
       drawing = [];
       strokes.push(drawing);
       add(at(event));
