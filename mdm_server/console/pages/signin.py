@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
 from mdm_server.auth.routes import check_password
 from mdm_server.console import sessions
@@ -126,6 +127,14 @@ def sign_in(
                 settings=context.settings,
                 via="console",
             )
+            if auth_repository.has_confirmed_factor(session, user.id):
+                # The console has no code page yet: never a session on the password alone.
+                raise AuthenticationError(
+                    "this account signs in with a second factor, which the console does not "
+                    "take yet: use tabard login or the API",
+                    code="second_factor_required",
+                    keep_changes=True,
+                )
             secret = sessions.start(session, user=user, now=now, settings=context.settings)
             role, pending = user.role, user.must_change_password
     except (AuthenticationError, TooManyAttemptsError) as refused:
