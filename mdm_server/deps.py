@@ -128,11 +128,7 @@ class StaffAccess(AccessRule):
             )
         if user.must_change_password and not self.allow_pending:
             raise PermissionDeniedError(self.must_change_first, code="password_change_required")
-        if (
-            factors.required_for(user.role)
-            and not factor_enrolled
-            and not self.allow_pending_factor
-        ):
+        if not factor_enrolled and not self.allow_pending_factor:
             raise PermissionDeniedError(
                 self.must_enrol_first.format(role=role_name(user.role).many.capitalize()),
                 code="second_factor_enrolment_required",
@@ -160,9 +156,9 @@ class StaffAccess(AccessRule):
         claims = context.staff_tokens.verify(token.strip(), now=now)
         with context.database.unit_of_work(write=False) as session:
             user = auth_service.resolve_principal(session, claims=claims, now=now)
-            enrolled = not factors.required_for(user.role) or auth_repository.has_confirmed_factor(
-                session, user.id
-            )
+            enrolled = not factors.required_for(
+                user.role, context.settings
+            ) or auth_repository.has_confirmed_factor(session, user.id)
         return self.admit(user, request, factor_enrolled=enrolled, factor_at=claims.factor_at)
 
 

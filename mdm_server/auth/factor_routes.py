@@ -106,7 +106,7 @@ def get_second_factor(principal: AnyStaffPendingFactor, context: ContextDep) -> 
         return FactorStatus(
             enrolled=confirmed,
             pending=factor is not None and not confirmed,
-            required=factors.required_for(principal.role),
+            required=factors.required_for(principal.role, context.settings),
             confirmed_at=factor.confirmed_at if factor else None,
             last_used_at=factor.last_used_at if confirmed and factor else None,
             recovery_codes_left=repository.count_unused_recovery_codes(session, principal.user_id),

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository
 from mdm_server.auth.models import RecoveryCode, Role, SecondFactor, StaffUser
+from mdm_server.config import Settings
 from mdm_server.crypto import secrets
 from mdm_server.crypto.master import MasterKey
 from mdm_server.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -36,9 +37,10 @@ SECRET_BYTES = 20  # 160 bits, as RFC 4226 §4 recommends
 MANDATORY_ROLES: frozenset[str] = frozenset({Role.it_admin, Role.auditor})
 
 
-def required_for(role: str) -> bool:
-    """Whether accounts of this role may do nothing until they have a second factor."""
-    return role in MANDATORY_ROLES
+def required_for(role: str, settings: Settings) -> bool:
+    """Whether accounts of this role may do nothing until they have a second factor: IT
+    administrators and auditors, once TABARD_SECOND_FACTOR_REQUIRED is on."""
+    return settings.second_factor_required and role in MANDATORY_ROLES
 
 
 @dataclass(frozen=True)

@@ -109,16 +109,23 @@ class Live:
 
 
 @pytest.fixture
+def live_settings() -> dict[str, object]:
+    """Settings the live server runs with beyond the tests' defaults; a module may override."""
+    return {}
+
+
+@pytest.fixture
 def live(
     committed_database: Database,
     clock: FakeClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    live_settings: dict[str, object],
 ) -> Iterator[Live]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(
-        make_settings(tmp_path / "data", public_url=url, access_log=False),
+        make_settings(tmp_path / "data", public_url=url, access_log=False, **live_settings),
         database=committed_database,
         clock=clock,
     )

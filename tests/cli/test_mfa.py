@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyotp
+import pytest
 
 from mdm_server.auth import factors
 from tests.cli.conftest import Live
@@ -14,6 +15,12 @@ from tests.factories.staff import AUTHENTICATORS, PASSWORD, create_staff, second
 def _previous_code(live: Live, secret: str) -> str:
     """The code of the step before now, which the server takes and has not seen used."""
     return pyotp.TOTP(secret).at(live.clock() - timedelta(seconds=factors.STEP_S))
+
+
+@pytest.fixture
+def live_settings() -> dict[str, object]:
+    """Second factors required of IT administrators and auditors, as a force turns them on."""
+    return {"second_factor_required": True}
 
 
 class TestFirstLoginOfAnAdministrator:

@@ -22,7 +22,7 @@ class TestSignIn:
     def test_signs_in_sets_a_strict_httponly_cookie_and_goes_to_the_role_home(
         self, app: FastAPI, database
     ) -> None:
-        user = create_staff(app, role="auditor")
+        user = create_staff(app, role="auditor", second_factor=True)
         browser = fresh(app)
         response = browser.sign_in(user.username)
         assert response.status_code == 303
@@ -240,7 +240,7 @@ class TestSecondFactorPage:
     ) -> None:
         from tests.factories.staff import AUTHENTICATORS
 
-        user = create_staff(app, role="it_admin")
+        user = create_staff(app, role="it_admin", second_factor=True)
         browser = fresh(app)
         browser.get("/console/login")
         page = browser.post("/console/login", {"username": user.username, "password": PASSWORD})

@@ -59,7 +59,7 @@ def create_staff(
             actor=Actor.system("tests"),
             now=context.clock(),
         )
-    if second_factor or (second_factor is None and factors.required_for(role)):
+    if second_factor or (second_factor is None and factors.required_for(role, context.settings)):
         enrol_second_factor(app, user)
     return user
 

@@ -3,12 +3,16 @@ mandatory set-up for IT administrators and auditors, and step-up."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyotp
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.auth.models import StaffUser
-from tests.conftest import FakeClock
+from mdm_server.config import Settings
+from tests.conftest import FakeClock, make_settings
 from tests.factories.staff import (
     AUTHENTICATORS,
     PASSWORD,
@@ -17,6 +21,12 @@ from tests.factories.staff import (
     create_staff,
     second_factor_code,
 )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Second factors required of IT administrators and auditors, as a force turns them on."""
+    return make_settings(tmp_path / "data", second_factor_required=True)
 
 
 def _password(client: TestClient, user: StaffUser) -> str:
