@@ -301,6 +301,13 @@ def console_sign_in(world: World) -> list[Response]:
     return [fresh.client.get("/console/login"), fresh.sign_in(world.officer.username)]
 
 
+def console_code(world: World) -> list[Response]:
+    """The console's code page answered with a challenge that is not one: refused in words."""
+    fresh = Browser(TestClient(world.app, follow_redirects=False))
+    fresh.get("/console/login")
+    return [fresh.post("/console/login/code", {"challenge_token": "not-one", "code": "000000"})]
+
+
 NEW_PASSWORD = "a different and longer passphrase"
 
 
@@ -428,6 +435,7 @@ PROBES = (
     Probe("POST", "/api/v1/auth/step-up", WRITE, second_factor),
     Probe("POST", "/api/v1/auth/mfa/remove", WRITE, second_factor),
     Probe("POST", "/console/login", WRITE, console_sign_in),
+    Probe("POST", "/console/login/code", WRITE, console_code),
     Probe("POST", "/api/v1/auth/password", LAST, change_password),
     Probe("POST", "/console/password", LAST, change_password_in_console),
     Probe("POST", "/console/logout", LAST, lambda world: [world.console.post("/console/logout")]),
