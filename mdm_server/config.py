@@ -66,6 +66,18 @@ class Settings(BaseSettings):
     login_failure_memory_s: int = Field(
         default=86_400, ge=60, description="How long a failed sign-in is remembered."
     )
+    second_factor_required: bool = Field(
+        default=False,
+        description="IT administrators and auditors must set up a second factor (TOTP) before "
+        "anything else. Off until the console can enrol one; the API and CLI already can.",
+    )
+    step_up_max_age_s: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        description="How recently a second factor must have been used for an action that "
+        "cannot be undone (approving a wipe, a fleet-wide policy, an evidential export).",
+    )
 
     device_certificate_days: int = Field(
         default=365, ge=1, le=825, description="Validity of the certificates the device CA issues."

@@ -14,7 +14,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -24,6 +25,8 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from mdm_server.audit.service import Actor
+from mdm_server.auth import factors
+from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
 from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name, roles_in_words
 from mdm_server.context import AppContext
@@ -81,6 +84,9 @@ class StaffPrincipal:
     collar_number: str | None
     division: str | None
     actor: Actor
+    factor_at: datetime | None = field(
+        default=None, kw_only=True
+    )  # when the token's second factor was used (step-up)
 
 
 class StaffAccess(AccessRule):
@@ -88,14 +94,32 @@ class StaffAccess(AccessRule):
 
     wrong_role = "this is for {allowed} only; you are signed in as {you}"
     must_change_first = "change your password first (POST /api/v1/auth/password)"
+    must_enrol_first = (
+        "{role} must set up a second factor before anything else: POST /api/v1/auth/mfa/enrol "
+        "(tabard mfa enrol, or the console's second factor page)"
+    )
 
-    def __init__(self, *roles: str, allow_pending_password_change: bool = False) -> None:
+    def __init__(
+        self,
+        *roles: str,
+        allow_pending_password_change: bool = False,
+        allow_pending_factor: bool = False,
+    ) -> None:
         self.roles = frozenset(roles)
         self.allow_pending = allow_pending_password_change
+        self.allow_pending_factor = allow_pending_factor
 
-    def admit(self, user: StaffUser, request: Request) -> StaffPrincipal:
+    def admit(
+        self,
+        user: StaffUser,
+        request: Request,
+        *,
+        factor_enrolled: bool,
+        factor_at: datetime | None = None,
+    ) -> StaffPrincipal:
         """The account as a principal, if its role is allowed here and it need not first
-        choose a new password."""
+        choose a new password or, for IT administrators and auditors, set up a second
+        factor."""
         if user.role not in self.roles:
             raise PermissionDeniedError(
                 self.wrong_role.format(
@@ -104,6 +128,11 @@ class StaffAccess(AccessRule):
             )
         if user.must_change_password and not self.allow_pending:
             raise PermissionDeniedError(self.must_change_first, code="password_change_required")
+        if not factor_enrolled and not self.allow_pending_factor:
+            raise PermissionDeniedError(
+                self.must_enrol_first.format(role=role_name(user.role).many.capitalize()),
+                code="second_factor_enrolment_required",
+            )
         actor = auth_service.staff_actor(
             user, source_ip=client_ip(request), request_id=request_id(request)
         )
@@ -114,6 +143,7 @@ class StaffAccess(AccessRule):
             collar_number=user.collar_number,
             division=user.division,
             actor=actor,
+            factor_at=factor_at,
         )
 
     def __call__(self, request: Request, context: ContextDep) -> StaffPrincipal:
@@ -126,7 +156,10 @@ class StaffAccess(AccessRule):
         claims = context.staff_tokens.verify(token.strip(), now=now)
         with context.database.unit_of_work(write=False) as session:
             user = auth_service.resolve_principal(session, claims=claims, now=now)
-        return self.admit(user, request)
+            enrolled = not factors.required_for(
+                user.role, context.settings
+            ) or auth_repository.has_confirmed_factor(session, user.id)
+        return self.admit(user, request, factor_enrolled=enrolled, factor_at=claims.factor_at)
 
 
 @dataclass(frozen=True)
@@ -241,7 +274,13 @@ Officer = Annotated[StaffPrincipal, Depends(StaffAccess(Role.officer))]
 Supervisor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.supervisor))]
 AnyStaff = Annotated[StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES))]
 AnyStaffPendingPassword = Annotated[
-    StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES, allow_pending_password_change=True))
+    StaffPrincipal,
+    Depends(
+        StaffAccess(*STAFF_ROLES, allow_pending_password_change=True, allow_pending_factor=True)
+    ),
+]
+AnyStaffPendingFactor = Annotated[
+    StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES, allow_pending_factor=True))
 ]
 DeviceCaller = Annotated[DeviceRequest, Depends(DeviceAccess(), scope="function")]
 
@@ -295,6 +334,7 @@ __all__ = [
     "PUBLIC",
     "AccessRule",
     "AnyStaff",
+    "AnyStaffPendingFactor",
     "AnyStaffPendingPassword",
     "ContextDep",
     "DeviceCaller",

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from mdm_server.appropriate_use.routes import router as appropriate_use_router
 from mdm_server.audit.routes import router as audit_router
+from mdm_server.auth.factor_routes import mfa_router
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.clock import Clock, system_clock
 from mdm_server.commands.routes import commands_router, me_router
@@ -101,6 +102,7 @@ def create_app(
         enrolment_router,
         health_router,
         auth_router,
+        mfa_router,
         users_router,
         tokens_router,
         ca_router,

@@ -15,6 +15,7 @@ from mdm_server.cli.flags import directory_app, flags_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
 from mdm_server.cli.me import me_app
+from mdm_server.cli.mfa import mfa_app
 from mdm_server.cli.policy import policy_app
 from mdm_server.cli.server import admin_app, db_app, serve
 from provisioning.cli import provision
@@ -33,6 +34,7 @@ app.add_typer(admin_app, name="admin")
 app.command("login")(login)
 app.command("logout")(logout)
 app.add_typer(users_app, name="users")
+app.add_typer(mfa_app, name="mfa")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
 app.add_typer(commands_app, name="commands")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import BigInteger, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from mdm_server.types import UTCDateTime
@@ -118,3 +119,32 @@ class RefreshToken(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SecondFactor(SQLModel, table=True):
+    """A staff member's authenticator app (TOTP, RFC 6238): one per account. The shared secret
+    is kept wrapped under the server master key, bound to the account, and is shown only while
+    the factor is being set up. `last_used_step` is the last 30-second step a code was accepted
+    for, so that no code is accepted twice (RFC 6238 §5.2)."""
+
+    __tablename__ = "staff_second_factors"
+
+    user_id: uuid.UUID = Field(foreign_key="staff_users.id", primary_key=True)
+    secret_wrapped: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_step: int | None = Field(default=None, sa_type=BigInteger)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of the ten codes given when a second factor is set up, for a lost phone: stored as a
+    digest, each usable once."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="staff_users.id", index=True)
+    code_digest: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from mdm_server.auth.models import RefreshToken, Role, StaffUser
+from mdm_server.auth.models import RecoveryCode, RefreshToken, Role, SecondFactor, StaffUser
 
 
 def get_user(session: Session, user_id: uuid.UUID, *, for_update: bool = False) -> StaffUser | None:
@@ -96,3 +96,46 @@ def end_sessions(session: Session, user: StaffUser, *, now: datetime) -> None:
 def delete_expired_refresh_tokens(session: Session, *, before: datetime) -> int:
     result = session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) < before))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def get_factor(
+    session: Session, user_id: uuid.UUID, *, for_update: bool = False
+) -> SecondFactor | None:
+    query = select(SecondFactor).where(col(SecondFactor.user_id) == user_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def has_confirmed_factor(session: Session, user_id: uuid.UUID) -> bool:
+    query = select(func.count()).where(
+        col(SecondFactor.user_id) == user_id, col(SecondFactor.confirmed_at).is_not(None)
+    )
+    return bool(session.exec(query).one())
+
+
+def delete_factor(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
+    session.execute(delete(SecondFactor).where(col(SecondFactor.user_id) == user_id))
+
+
+def get_unused_recovery_code(
+    session: Session, user_id: uuid.UUID, code_digest: str
+) -> RecoveryCode | None:
+    query = (
+        select(RecoveryCode)
+        .where(
+            col(RecoveryCode.user_id) == user_id,
+            col(RecoveryCode.code_digest) == code_digest,
+            col(RecoveryCode.used_at).is_(None),
+        )
+        .with_for_update()
+    )
+    return session.exec(query).first()
+
+
+def count_unused_recovery_codes(session: Session, user_id: uuid.UUID) -> int:
+    query = select(func.count()).where(
+        col(RecoveryCode.user_id) == user_id, col(RecoveryCode.used_at).is_(None)
+    )
+    return int(session.exec(query).one())

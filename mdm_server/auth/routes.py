@@ -14,6 +14,7 @@ from mdm_server.auth.schemas import (
     LoginRequest,
     PasswordChange,
     RefreshRequest,
+    SecondFactorChallenge,
     TokenPair,
     UserCreate,
     UserCreated,
@@ -38,8 +39,12 @@ users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 
 @auth_router.post("/login", responses=error_responses(401, 429))
-def login(body: LoginRequest, request: Request, context: ContextDep, _: PublicAccess) -> TokenPair:
-    """Exchange a username and password for an access token and a refresh token.
+def login(
+    body: LoginRequest, request: Request, context: ContextDep, _: PublicAccess
+) -> TokenPair | SecondFactorChallenge:
+    """Exchange a username and password for an access token and a refresh token; or, for an
+    account with a second factor, for a challenge to send with a code to
+    POST /api/v1/auth/login/code.
 
     Repeated failures from one address make that address wait before trying again, longer
     each time (429 with `Retry-After`); other addresses are not held up. The Argon2id check

@@ -58,7 +58,58 @@ class TokenPair(BaseModel):
     refresh_token: str
     refresh_expires_at: datetime
     password_change_required: bool
+    second_factor_enrolment_required: bool = Field(
+        default=False,
+        description="IT administrators and auditors must set up a second factor "
+        "(POST /api/v1/auth/mfa/enrol) before anything else.",
+    )
     user: UserPublic
+
+
+class SecondFactorChallenge(BaseModel):
+    """The password was right; send a code from the authenticator app (or a recovery code)
+    with this challenge to POST /api/v1/auth/login/code."""
+
+    second_factor_required: Literal[True] = True
+    challenge_token: str
+    expires_at: datetime
+
+
+SixDigitsOrRecovery = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=6, max_length=32)
+]
+
+
+class CodeLogin(Strict):
+    challenge_token: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    code: SixDigitsOrRecovery
+
+
+class CodeRequest(Strict):
+    code: SixDigitsOrRecovery
+
+
+class FactorEnrolment(BaseModel):
+    secret: str = Field(
+        description="The base32 secret, for apps that cannot scan; shown only "
+        "until the factor is confirmed."
+    )
+    otpauth_uri: str
+    qr_svg_url: str
+
+
+class FactorConfirmed(BaseModel):
+    recovery_codes: list[str] = Field(description="Ten codes, each usable once; shown only now.")
+    tokens: TokenPair
+
+
+class FactorStatus(BaseModel):
+    enrolled: bool
+    pending: bool
+    required: bool
+    confirmed_at: datetime | None
+    last_used_at: datetime | None
+    recovery_codes_left: int
 
 
 class UserCreate(Strict):

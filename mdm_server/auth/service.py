@@ -14,9 +14,9 @@ from typing import Any
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth import repository, throttle
+from mdm_server.auth import factors, repository, throttle
 from mdm_server.auth.models import RefreshToken, StaffUser
-from mdm_server.auth.schemas import TokenPair, UserPublic
+from mdm_server.auth.schemas import SecondFactorChallenge, TokenPair, UserPublic
 from mdm_server.auth.tokens import StaffClaims, StaffTokens
 from mdm_server.config import Settings
 from mdm_server.crypto import secrets
@@ -84,9 +84,10 @@ def complete_login(
     settings: Settings,
     tokens: StaffTokens,
     upgraded_hash: str | None = None,
-) -> TokenPair:
-    """Apply a login attempt's outcome: lockout counting, audit, and tokens on success.
-    `upgraded_hash` replaces the stored hash after a success, when the Argon2 cost rose."""
+) -> TokenPair | SecondFactorChallenge:
+    """Apply a login attempt's outcome: throttling, audit, and tokens on success, or a
+    challenge for the code when the account has a second factor. `upgraded_hash` replaces the
+    stored hash after a success, when the Argon2 cost rose."""
     user = accept_login(
         session,
         username=username,
@@ -97,6 +98,11 @@ def complete_login(
         settings=settings,
         upgraded_hash=upgraded_hash,
     )
+    if repository.has_confirmed_factor(session, user.id):
+        challenge = tokens.issue_challenge(user_id=user.id, username=user.username, now=now)
+        return SecondFactorChallenge(
+            challenge_token=challenge.token, expires_at=challenge.expires_at
+        )
     return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
 
 
@@ -150,10 +156,15 @@ def accept_login(
     if user.disabled_at is not None:
         audit("auth.login_refused", reason="disabled")
         raise AuthenticationError("account disabled", code="account_disabled", keep_changes=True)
-    throttle.succeeded(session, username=username, address=address, now=now)
-    user.last_login_at = now
     if upgraded_hash is not None:
         user.password_hash = upgraded_hash
+        session.add(user)
+    if repository.has_confirmed_factor(session, user.id):
+        # Not forgiven until the code: the password alone must not reset a guesser's count.
+        audit("auth.password_accepted", second_factor="required", **({"via": via} if via else {}))
+        return user
+    throttle.succeeded(session, username=username, address=address, now=now)
+    user.last_login_at = now
     session.add(user)
     who = staff_actor(user, source_ip=actor.source_ip, request_id=actor.request_id)
     record(
@@ -189,13 +200,20 @@ def issue_token_pair(
     settings: Settings,
     tokens: StaffTokens,
     family_id: uuid.UUID | None = None,
+    factor_at: datetime | None = None,
 ) -> TokenPair:
-    """A fresh access token and a refresh token (a new rotation family unless given one)."""
+    """A fresh access token and a refresh token (a new rotation family unless given one);
+    `factor_at` when a second factor was just used."""
+    enrolment_required = factors.required_for(user.role, settings) and not (
+        repository.has_confirmed_factor(session, user.id)
+    )
     access = tokens.issue(
         user_id=user.id,
         username=user.username,
         role=user.role,
         password_change_required=user.must_change_password,
+        factor_enrolment_required=enrolment_required,
+        factor_at=factor_at,
         now=now,
     )
     refresh_secret = secrets.new_secret()
@@ -213,6 +231,7 @@ def issue_token_pair(
         refresh_token=refresh_secret,
         refresh_expires_at=refresh.expires_at,
         password_change_required=user.must_change_password,
+        second_factor_enrolment_required=enrolment_required,
         user=to_public(user),
     )
 

@@ -19,6 +19,8 @@ ALGORITHM = "EdDSA"
 KEY_FILE = "staff-tokens.key"
 # How far ahead of the server's clock a token may say it was issued (several API nodes).
 CLOCK_SKEW = timedelta(seconds=30)
+# How long after the password the code may come.
+CHALLENGE_TTL = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,17 @@ class StaffClaims:
     expires_at: datetime
     token_id: str
     password_change_required: bool
+    factor_enrolment_required: bool = False
+    factor_at: datetime | None = None  # when a second factor was last used (step-up)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A password accepted, waiting for the second factor."""
+
+    user_id: uuid.UUID
+    username: str
+    issued_at: datetime
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class StaffTokens:
         self._issuer = settings.staff_token_issuer
         self._audience = settings.staff_token_audience
         self._ttl = timedelta(seconds=settings.access_token_ttl_s)
+        self._challenge_audience = f"{self._audience}#second-factor"
 
     def issue(
         self,
@@ -56,9 +70,13 @@ class StaffTokens:
         role: str,
         password_change_required: bool,
         now: datetime,
+        factor_enrolment_required: bool = False,
+        factor_at: datetime | None = None,
     ) -> IssuedAccessToken:
+        """`factor_at` says when a second factor was used, as `auth_time` with `amr` `otp`
+        (RFC 8176) do; only tokens issued on a code carry it."""
         expires_at = now + self._ttl
-        claims = {
+        claims: dict[str, object] = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": str(user_id),
@@ -68,8 +86,60 @@ class StaffTokens:
             "exp": int(expires_at.timestamp()),
             "jti": uuid.uuid4().hex,
             "pwd_change": password_change_required,
+            "mfa_enrol": factor_enrolment_required,
+        }
+        if factor_at is not None:
+            claims["amr"] = ["pwd", "otp"]
+            claims["auth_time"] = int(factor_at.timestamp())
+        return IssuedAccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), expires_at)
+
+    def issue_challenge(
+        self, *, user_id: uuid.UUID, username: str, now: datetime
+    ) -> IssuedAccessToken:
+        """A token saying the password was right, good only for sending a code within
+        CHALLENGE_TTL: it has its own audience, so no route takes it as an access token."""
+        expires_at = now + CHALLENGE_TTL
+        claims = {
+            "iss": self._issuer,
+            "aud": self._challenge_audience,
+            "sub": str(user_id),
+            "name": username,
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "jti": uuid.uuid4().hex,
         }
         return IssuedAccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), expires_at)
+
+    def verify_challenge(self, token: str, *, now: datetime) -> Challenge:
+        """The account a sign-in challenge is for, or 401 when it is not one or has expired."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._public,
+                algorithms=[ALGORITHM],
+                audience=self._challenge_audience,
+                issuer=self._issuer,
+                options={
+                    "require": ["iss", "aud", "sub", "iat", "exp"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+            issued_at = datetime.fromtimestamp(int(claims["iat"]), tz=now.tzinfo)
+            expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
+            user_id = uuid.UUID(str(claims["sub"]))
+        except (jwt.PyJWTError, TypeError, ValueError):
+            raise AuthenticationError(
+                "sign-in challenge not recognised; sign in again with your password",
+                code="invalid_challenge",
+            ) from None
+        if now >= expires_at or expires_at - issued_at > CHALLENGE_TTL:
+            raise AuthenticationError(
+                "sign-in challenge expired; sign in again with your password",
+                code="invalid_challenge",
+            )
+        return Challenge(user_id=user_id, username=str(claims.get("name", "")), issued_at=issued_at)
 
     def verify(self, token: str, *, now: datetime) -> StaffClaims:
         """The claims of a valid token, or 401. Only EdDSA is accepted."""
@@ -114,7 +184,16 @@ class StaffTokens:
             expires_at=expires_at,
             token_id=str(claims["jti"]),
             password_change_required=bool(claims.get("pwd_change", False)),
+            factor_enrolment_required=bool(claims.get("mfa_enrol", False)),
+            factor_at=_factor_at(claims, now),
         )
+
+
+def _factor_at(claims: dict[str, object], now: datetime) -> datetime | None:
+    amr, when = claims.get("amr"), claims.get("auth_time")
+    if not isinstance(amr, list) or "otp" not in amr or not isinstance(when, int):
+        return None
+    return datetime.fromtimestamp(when, tz=now.tzinfo)
 
 
 def _why(exc: jwt.PyJWTError) -> str:

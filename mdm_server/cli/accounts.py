@@ -35,6 +35,14 @@ users_app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+CodeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--code",
+        help="A code from your authenticator app (or a recovery code). Without it the code is "
+        "asked for, or read from the next line of standard input when that is not a terminal.",
+    ),
+]
 
 
 @contextmanager
@@ -53,6 +61,22 @@ def _ask_new_password() -> str:
     return first
 
 
+def read_code(given: str | None, *, from_stdin: bool = False) -> str:
+    """The code given with --code; else the next line of standard input when it is not a
+    terminal (or `from_stdin`); else asked for."""
+    if given and given.strip():
+        return given.strip()
+    if from_stdin or not sys.stdin.isatty():
+        code = sys.stdin.readline().strip()
+        if not code:
+            fail(
+                "a code from your authenticator app is needed: give it with --code or on "
+                "the next line of standard input"
+            )
+        return code
+    return str(typer.prompt("Code from your authenticator app")).strip()
+
+
 def login(
     server: Annotated[str, typer.Option(help="The server's URL, e.g. http://127.0.0.1:8000.")],
     username: Annotated[str, typer.Option(help="Your username.")],
@@ -64,9 +88,12 @@ def login(
             "password from the next line.",
         ),
     ] = False,
+    code: CodeOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Log in and keep the session in TABARD_CONFIG_DIR (default ~/.config/tabard)."""
+    """Log in and keep the session in TABARD_CONFIG_DIR (default ~/.config/tabard). An account
+    with a second factor also needs a code: with --password-stdin and no --code, the line after
+    the password."""
     server = server.rstrip("/")
     password = read_secret_stdin("password") if password_stdin else getpass.getpass("Password: ")
     with httpx.Client(base_url=server, timeout=30.0) as http, api_errors():
@@ -76,6 +103,14 @@ def login(
             )
         except httpx.TransportError as exc:
             fail(f"cannot reach {server}: {exc}")
+        if pair.get("second_factor_required"):
+            answer = read_code(code, from_stdin=password_stdin)
+            pair = raise_for_error(
+                http.post(
+                    "/api/v1/auth/login/code",
+                    json={"challenge_token": pair["challenge_token"], "code": answer},
+                )
+            )
         if pair["password_change_required"]:
             if password_stdin:
                 new_password = sys.stdin.readline().rstrip("\r\n")
@@ -92,11 +127,25 @@ def login(
                 )
             )
     StoredSession.from_token_pair(server, pair).save()
+    enrol = bool(pair.get("second_factor_enrolment_required"))
     if json_output:
-        print_json({"server": server, "user": pair["user"], "expires_at": pair["expires_at"]})
-    else:
-        user = pair["user"]
-        stdout.print(f"Logged in to {server} as [bold]{user['username']}[/] ({user['role']}).")
+        print_json(
+            {
+                "server": server,
+                "user": pair["user"],
+                "expires_at": pair["expires_at"],
+                "second_factor_enrolment_required": enrol,
+            }
+        )
+        return
+    user = pair["user"]
+    stdout.print(f"Logged in to {server} as [bold]{user['username']}[/] ({user['role']}).")
+    if enrol:
+        stdout.print(
+            f"[yellow]As {role_name(user['role']).a} you must set up a second factor "
+            "before anything else:[/] run `tabard mfa enrol` and scan its QR code with an "
+            "authenticator app."
+        )
 
 
 def logout() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from mdm_server.audit.service import Actor, record
+from mdm_server.auth import factors
 from mdm_server.auth import repository as auth_repository
 from mdm_server.auth.models import StaffUser
 from mdm_server.config import Settings
@@ -37,6 +38,7 @@ class SignedIn:
     session_id: uuid.UUID
     user: StaffUser
     last_seen_at: datetime
+    factor_enrolled: bool = True  # False: an IT administrator or auditor without a factor yet
 
 
 def start(session: Session, *, user: StaffUser, now: datetime, settings: Settings) -> str:
@@ -73,7 +75,15 @@ def resolve(session: Session, *, secret: str, now: datetime, settings: Settings)
         return None
     if stored.created_at < user.sessions_valid_after:
         return None
-    return SignedIn(session_id=stored.id, user=user, last_seen_at=stored.last_seen_at)
+    enrolled = not factors.required_for(
+        user.role, settings
+    ) or auth_repository.has_confirmed_factor(session, user.id)
+    return SignedIn(
+        session_id=stored.id,
+        user=user,
+        last_seen_at=stored.last_seen_at,
+        factor_enrolled=enrolled,
+    )
 
 
 def touch(session: Session, *, session_id: uuid.UUID, now: datetime) -> None:

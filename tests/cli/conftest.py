@@ -25,7 +25,7 @@ from tabard.cli import app as cli
 from tests.conftest import FakeClock, make_settings
 from tests.e2e.harness import free_port
 from tests.factories.devices import SimulatedDevice
-from tests.factories.staff import PASSWORD, create_staff
+from tests.factories.staff import AUTHENTICATORS, PASSWORD, create_staff, second_factor_code
 from tests.support import wait_for
 
 # Signs of Python (a repr, an API location) in words meant for people, and of a validation
@@ -77,6 +77,8 @@ class Live:
         return user
 
     def login_as(self, user: StaffUser) -> None:
+        """`tabard login` as `user`, with the code its phone shows when it has a factor."""
+        code = ["--code", second_factor_code(self.app, user)] if user.id in AUTHENTICATORS else []
         result = self.tabard(
             "login",
             "--server",
@@ -84,6 +86,7 @@ class Live:
             "--username",
             user.username,
             "--password-stdin",
+            *code,
             input=PASSWORD + "\n",
         )
         assert result.exit_code == 0, result.output
@@ -106,16 +109,23 @@ class Live:
 
 
 @pytest.fixture
+def live_settings() -> dict[str, object]:
+    """Settings the live server runs with beyond the tests' defaults; a module may override."""
+    return {}
+
+
+@pytest.fixture
 def live(
     committed_database: Database,
     clock: FakeClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    live_settings: dict[str, object],
 ) -> Iterator[Live]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(
-        make_settings(tmp_path / "data", public_url=url, access_log=False),
+        make_settings(tmp_path / "data", public_url=url, access_log=False, **live_settings),
         database=committed_database,
         clock=clock,
     )

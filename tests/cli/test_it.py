@@ -119,7 +119,7 @@ class TestPasswordReset:
         self, live: Live
     ) -> None:
         live.login("it_admin")
-        user = create_staff(live.app, role="auditor")
+        user = create_staff(live.app, role="auditor", second_factor=False)
         with live.http() as http:
             pair = http.post(
                 "/api/v1/auth/login", json={"username": user.username, "password": PASSWORD}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 
@@ -10,13 +11,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.audit import checkpoints
+from mdm_server.auth import repository as auth_repository
 from tests.conftest import FakeClock
 from tests.factories.devices import SimulatedDevice
-from tests.factories.staff import PASSWORD, context_of, create_staff
+from tests.factories.staff import PASSWORD, context_of, create_staff, second_factor_code
 from tests.server.test_appropriate_use import WATCHFUL
 from tests.server.test_secure import Scene, make_scene
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CHALLENGE = re.compile(r'name="challenge_token" value="([^"]+)"')
+NEXT = re.compile(r'name="next" value="([^"]*)"')
 
 
 def csrf_of(html: str) -> str:
@@ -44,10 +48,32 @@ class Browser:
         return self.client.post(url, data=form, **kwargs)  # type: ignore[arg-type]
 
     def sign_in(self, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+        """The password, then, for an account with a second factor, the code its phone shows
+        on the code page: the last response."""
         self.get("/console/login")
-        return self.post(
+        response = self.post(
             "/console/login",
             {"username": username, "password": password},
+            follow_redirects=False,
+        )
+        return self.pass_code(response, username)
+
+    def pass_code(self, response, username: str):  # type: ignore[no-untyped-def]
+        """Answer the code page `response` shows, if it is one, with the phone's code."""
+        challenge = CHALLENGE.search(response.text)
+        if response.status_code != 200 or challenge is None:
+            return response
+        app: FastAPI = self.client.app  # type: ignore[assignment]
+        with context_of(app).database.unit_of_work(write=False) as session:
+            user = auth_repository.get_user_by_username(session, username)
+        assert user is not None
+        return self.post(
+            "/console/login/code",
+            {
+                "challenge_token": challenge.group(1),
+                "code": second_factor_code(app, user),
+                "next": html.unescape(NEXT.search(response.text).group(1)),  # type: ignore[union-attr]
+            },
             follow_redirects=False,
         )
 

@@ -22,7 +22,7 @@ class TestSignIn:
     def test_signs_in_sets_a_strict_httponly_cookie_and_goes_to_the_role_home(
         self, app: FastAPI, database
     ) -> None:
-        user = create_staff(app, role="auditor")
+        user = create_staff(app, role="auditor", second_factor=True)
         browser = fresh(app)
         response = browser.sign_in(user.username)
         assert response.status_code == 303
@@ -38,7 +38,11 @@ class TestSignIn:
         assert "Secure" not in cookie  # plain http in tests; see the https test below
         assert count(database, ConsoleSession) == 1
         (login,) = audit_events(database, "auth.login")
-        assert login.detail == {"via": "console"}
+        assert login.detail == {
+            "username": user.username,
+            "second_factor": "used",
+            "via": "console",
+        }
 
     def test_the_cookie_is_secure_behind_https(self, tmp_path, database, clock) -> None:
         from mdm_server.main import create_app
@@ -102,6 +106,7 @@ class TestSignIn:
                 {"username": user.username, "password": PASSWORD, "next": target},
                 follow_redirects=False,
             )
+            response = browser.pass_code(response, user.username)
             assert response.headers["location"] == expected, target
 
     def test_a_page_without_a_session_redirects_to_sign_in_and_back(self, app: FastAPI) -> None:
@@ -227,3 +232,32 @@ class TestHousekeeping:
         clock.advance(days=1)
         assert run_job(context, job_named(context, "cleanup"))["console_sessions_purged"] == 1
         assert count(database, ConsoleSession) == 0
+
+
+class TestSecondFactorPage:
+    def test_a_wrong_code_is_refused_on_the_code_page_and_a_recovery_code_works_once(
+        self, app: FastAPI, database
+    ) -> None:
+        from tests.factories.staff import AUTHENTICATORS
+
+        user = create_staff(app, role="it_admin", second_factor=True)
+        browser = fresh(app)
+        browser.get("/console/login")
+        page = browser.post("/console/login", {"username": user.username, "password": PASSWORD})
+        assert page.status_code == 200 and "Second factor" in page.text
+        assert count(database, ConsoleSession) == 0
+        challenge = page.text.split('name="challenge_token" value="')[1].split('"')[0]
+        wrong = browser.post(
+            "/console/login/code", {"challenge_token": challenge, "code": "000000"}
+        )
+        assert wrong.status_code == 401 and "wrong code" in wrong.text
+        assert count(database, ConsoleSession) == 0
+        recovery = AUTHENTICATORS[user.id].recovery_codes[0]
+        done = browser.post("/console/login/code", {"challenge_token": challenge, "code": recovery})
+        assert done.status_code == 303 and done.headers["location"] == "/console/fleet"
+        again = fresh(app)
+        again.get("/console/login")
+        page = again.post("/console/login", {"username": user.username, "password": PASSWORD})
+        challenge = page.text.split('name="challenge_token" value="')[1].split('"')[0]
+        used = again.post("/console/login/code", {"challenge_token": challenge, "code": recovery})
+        assert used.status_code == 401

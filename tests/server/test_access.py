@@ -89,6 +89,7 @@ class TestEveryRouteDeclaresAccess:
             "GET /docs",
             "GET /redoc",
             "POST /api/v1/auth/login",
+            "POST /api/v1/auth/login/code",
             "POST /api/v1/auth/logout",
             "POST /api/v1/auth/refresh",
             "POST /api/v1/device/enrol",

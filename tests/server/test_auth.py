@@ -13,12 +13,12 @@ from sqlmodel import select
 from mdm_server.auth.models import RefreshToken
 from mdm_server.auth.tokens import KEY_FILE
 from tests.conftest import FakeClock
-from tests.factories.staff import PASSWORD, bearer, context_of, create_staff
+from tests.factories.staff import PASSWORD, bearer, context_of, create_staff, sign_in
 from tests.support import audit_events, count, error_of
 
 
 def _login(client: TestClient, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    return sign_in(client, username, password)
 
 
 class TestLogin:
@@ -40,7 +40,7 @@ class TestLogin:
         assert pair["refresh_token"] and pair["user"]["username"] == user.username
 
     def test_audits_success_and_failure(self, app: FastAPI, client: TestClient) -> None:
-        user = create_staff(app)
+        user = create_staff(app, role="supervisor")
         _login(client, user.username, "wrong password!!")
         _login(client, "nobody-here", "whatever password")
         _login(client, user.username)

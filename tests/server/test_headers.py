@@ -67,7 +67,7 @@ class TestEveryApiRoute:
         assert 200 in statuses and any(status >= 400 for status in statuses), statuses
 
     def test_tokens_from_login_are_not_stored(self, app: FastAPI, client: TestClient) -> None:
-        user = create_staff(app)
+        user = create_staff(app, role="supervisor")
         response = client.post(
             "/api/v1/auth/login", json={"username": user.username, "password": PASSWORD}
         )

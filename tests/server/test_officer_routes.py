@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -274,9 +275,37 @@ def auth_session(world: World) -> list[Response]:
     return [login, refreshed, out]
 
 
+def second_factor(world: World) -> list[Response]:
+    """The officer sets up an authenticator app, signs in with it, steps up and removes it."""
+    enrol = _api(world, "POST", "/api/v1/auth/mfa/enrol")
+    totp = pyotp.TOTP(enrol.json()["secret"])
+    now = world.scene.clock()
+    qr = _api(world, "GET", "/api/v1/auth/mfa/enrol/qr.svg")
+    confirm = _api(world, "POST", "/api/v1/auth/mfa/enrol/confirm", json={"code": totp.at(now)})
+    recovery = confirm.json()["recovery_codes"]
+    status = _api(world, "GET", "/api/v1/auth/mfa")
+    login = world.client.post(
+        "/api/v1/auth/login", json={"username": world.officer.username, "password": PASSWORD}
+    )
+    coded = world.client.post(
+        "/api/v1/auth/login/code",
+        json={"challenge_token": login.json()["challenge_token"], "code": recovery[0]},
+    )
+    step_up = _api(world, "POST", "/api/v1/auth/step-up", json={"code": recovery[1]})
+    remove = _api(world, "POST", "/api/v1/auth/mfa/remove", json={"code": recovery[2]})
+    return [enrol, qr, confirm, status, login, coded, step_up, remove]
+
+
 def console_sign_in(world: World) -> list[Response]:
     fresh = Browser(TestClient(world.app, follow_redirects=False))
     return [fresh.client.get("/console/login"), fresh.sign_in(world.officer.username)]
+
+
+def console_code(world: World) -> list[Response]:
+    """The console's code page answered with a challenge that is not one: refused in words."""
+    fresh = Browser(TestClient(world.app, follow_redirects=False))
+    fresh.get("/console/login")
+    return [fresh.post("/console/login/code", {"challenge_token": "not-one", "code": "000000"})]
 
 
 NEW_PASSWORD = "a different and longer passphrase"
@@ -403,7 +432,15 @@ PROBES = (
     Probe("POST", "/api/v1/auth/login", WRITE, auth_session),
     Probe("POST", "/api/v1/auth/refresh", WRITE, auth_session),
     Probe("POST", "/api/v1/auth/logout", WRITE, auth_session),
+    Probe("POST", "/api/v1/auth/mfa/enrol", WRITE, second_factor),
+    Probe("GET", "/api/v1/auth/mfa/enrol/qr.svg", WRITE, second_factor),
+    Probe("POST", "/api/v1/auth/mfa/enrol/confirm", WRITE, second_factor),
+    Probe("GET", "/api/v1/auth/mfa", WRITE, second_factor),
+    Probe("POST", "/api/v1/auth/login/code", WRITE, second_factor),
+    Probe("POST", "/api/v1/auth/step-up", WRITE, second_factor),
+    Probe("POST", "/api/v1/auth/mfa/remove", WRITE, second_factor),
     Probe("POST", "/console/login", WRITE, console_sign_in),
+    Probe("POST", "/console/login/code", WRITE, console_code),
     Probe("POST", "/api/v1/auth/password", LAST, change_password),
     Probe("POST", "/console/password", LAST, change_password_in_console),
     Probe("POST", "/console/logout", LAST, lambda world: [world.console.post("/console/logout")]),

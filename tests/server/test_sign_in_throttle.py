@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from mdm_server.auth.throttle import Rules, delay_s
 from tests.conftest import FakeClock
 from tests.factories.staff import PASSWORD, create_staff
+from tests.factories.staff import sign_in as sign_in_with_code
 from tests.support import audit_events
 
 WRONG = "not the password at all"
@@ -26,7 +27,7 @@ def from_address(app: FastAPI, address: str) -> Iterator[TestClient]:
 
 
 def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
-    return client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    return sign_in_with_code(client, username, password)  # type: ignore[no-any-return]
 
 
 def rules_of(app: FastAPI) -> Rules:

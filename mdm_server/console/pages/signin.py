@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mdm_server.auth import repository as auth_repository
+from mdm_server.auth import second_factor
 from mdm_server.auth import service as auth_service
 from mdm_server.auth.routes import check_password
 from mdm_server.console import sessions
@@ -126,17 +128,133 @@ def sign_in(
                 settings=context.settings,
                 via="console",
             )
+            if auth_repository.has_confirmed_factor(session, user.id):
+                # Never a session on the password alone: the code page finishes the sign-in.
+                challenge = context.staff_tokens.issue_challenge(
+                    user_id=user.id, username=user.username, now=now
+                )
+                return _code_page(request, csrf_token, challenge.token, next)
             secret = sessions.start(session, user=user, now=now, settings=context.settings)
             role, pending = user.role, user.must_change_password
     except (AuthenticationError, TooManyAttemptsError) as refused:
-        message = refused.detail if isinstance(refused.detail, str) else "sign-in refused"
-        page = _login_page(request, context, next_path=next, error=message, status=refused.status)
-        page.headers.update(refused.headers)
-        return page
-    target = "/console/password" if pending else _safe_next(next) or HOME.get(role, "/console")
+        return _refused_page(request, context, refused, next)
+    return _signed_in(request, context, secret, role=role, pending=pending, next_path=next)
+
+
+def _refused_page(
+    request: Request,
+    context: AppContext,
+    refused: AuthenticationError | TooManyAttemptsError,
+    next_path: str,
+) -> HTMLResponse:
+    message = refused.detail if isinstance(refused.detail, str) else "sign-in refused"
+    page = _login_page(request, context, next_path=next_path, error=message, status=refused.status)
+    page.headers.update(refused.headers)
+    return page
+
+
+def _signed_in(
+    request: Request,
+    context: AppContext,
+    secret: str,
+    *,
+    role: str,
+    pending: bool,
+    next_path: str,
+) -> Response:
+    target = "/console/password" if pending else _safe_next(next_path) or HOME.get(role, "/console")
     response = RedirectResponse(target, status_code=303)
     _set_session(response, request, context, secret)
     return response
+
+
+def _code_page(
+    request: Request,
+    csrf_token: str,
+    challenge_token: str,
+    next_path: str,
+    *,
+    error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "code.html",
+        status_code=status,
+        csrf_token=csrf_token,
+        challenge_token=challenge_token,
+        next_path=_safe_next(next_path) or "",
+        error=error,
+    )
+
+
+@router.post("/login/code")
+def sign_in_with_code(
+    request: Request,
+    context: ContextDep,
+    _: PublicAccess,
+    code: Annotated[str, Form(max_length=32)] = "",
+    challenge_token: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=512)] = "",
+) -> Response:
+    """Finish a sign-in the password began, with a code from the authenticator app or an
+    unused recovery code; a wrong code counts as a failed sign-in, as in the API."""
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    expected = sessions.login_csrf_token(context.console_csrf_key, nonce)
+    if not nonce or not sessions.tokens_match(csrf_token, expected):
+        return _login_page(
+            request,
+            context,
+            next_path=next,
+            error="The sign-in form had expired. Please sign in again.",
+            status=403,
+        )
+    now = context.clock()
+    actor = anonymous_actor(request)
+    try:
+        challenge = context.staff_tokens.verify_challenge(challenge_token, now=now)
+    except AuthenticationError:
+        return _login_page(
+            request,
+            context,
+            next_path=next,
+            error="The sign-in took too long. Please sign in again.",
+            status=401,
+        )
+    if len(code.strip()) < 6:
+        return _code_page(
+            request,
+            csrf_token,
+            challenge_token,
+            next,
+            error="Type the six digits your authenticator app shows now, or a recovery code.",
+            status=400,
+        )
+    try:
+        with context.database.unit_of_work() as session:
+            user = second_factor.spend_code(
+                session,
+                user_id=challenge.user_id,
+                code=code.strip(),
+                actor=actor,
+                now=now,
+                settings=context.settings,
+                keys=context.master_key,
+                issued_after=challenge.issued_at,
+                via="console",
+            )
+            second_factor.complete_sign_in(session, user=user, actor=actor, now=now, via="console")
+            secret = sessions.start(session, user=user, now=now, settings=context.settings)
+            role, pending = user.role, user.must_change_password
+    except TooManyAttemptsError as refused:
+        return _refused_page(request, context, refused, next)
+    except AuthenticationError as refused:
+        if refused.error_code != "invalid_code":
+            return _refused_page(request, context, refused, next)
+        message = refused.detail if isinstance(refused.detail, str) else "wrong code"
+        return _code_page(request, csrf_token, challenge_token, next, error=message, status=401)
+    return _signed_in(request, context, secret, role=role, pending=pending, next_path=next)
 
 
 @router.post("/logout")

@@ -1,0 +1,114 @@
+"""Signing in with a second factor, and stepping up before an action that cannot be undone.
+
+A code is checked under the same sign-in throttle as a password (mdm_server.auth.throttle):
+a wrong or replayed code counts as a failed sign-in of the account from that address, and
+while the address must wait no code is checked at all. Services never commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from mdm_server.audit.service import Actor, record
+from mdm_server.auth import factors, repository, throttle
+from mdm_server.auth.models import StaffUser
+from mdm_server.auth.service import staff_actor, too_many_attempts
+from mdm_server.config import Settings
+from mdm_server.crypto.master import MasterKey
+from mdm_server.errors import AuthenticationError, PermissionDeniedError
+
+WRONG_CODE = (
+    "wrong code: type the six digits your authenticator app shows now, or an unused recovery code"
+)
+STEP_UP_HOW = (
+    "this action needs your second factor within the last {minutes} minutes: send a current "
+    "code to POST /api/v1/auth/step-up (tabard mfa step-up) and retry with the token it returns"
+)
+
+
+def spend_code(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    code: str,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    keys: MasterKey,
+    issued_after: datetime | None = None,
+    via: str | None = None,
+) -> StaffUser:
+    """Check a code for the account, throttled as a sign-in; the account when it is right.
+    `issued_after` is when the challenge was issued, so that ending the account's sessions also
+    ends the sign-ins waiting for a code."""
+    user = repository.get_user(session, user_id, for_update=True)
+    if user is None or user.disabled_at is not None:
+        raise AuthenticationError("account disabled", code="account_disabled")
+    if issued_after is not None and issued_after < user.sessions_valid_after:
+        raise AuthenticationError(
+            "sign-in ended; sign in again with your password", code="invalid_challenge"
+        )
+    rules = throttle.Rules.of(settings)
+    address, username = actor.source_ip, user.username
+    who = staff_actor(user, source_ip=actor.source_ip, request_id=actor.request_id)
+    wait = throttle.retry_at(session, username=username, address=address, now=now, rules=rules)
+    if wait is not None:
+        _audit(session, who, "auth.login_throttled", user, now, retry_at=wait.isoformat())
+        raise too_many_attempts(wait, now=now)
+    check = factors.check_code(session, user=user, code=code, keys=keys, now=now)
+    if check.kind is None:
+        failures = throttle.failed(
+            session, username=username, address=address, now=now, rules=rules
+        )
+        _audit(
+            session,
+            who,
+            "auth.second_factor_failed",
+            user,
+            now,
+            reason=check.reason,
+            failures=failures,
+            **_via(via),
+        )
+        raise AuthenticationError(WRONG_CODE, code="invalid_code", keep_changes=True)
+    throttle.succeeded(session, username=username, address=address, now=now)
+    _audit(session, who, "auth.second_factor_used", user, now, kind=check.kind, **_via(via))
+    return user
+
+
+def complete_sign_in(
+    session: Session, *, user: StaffUser, actor: Actor, now: datetime, via: str | None = None
+) -> None:
+    """Record a sign-in finished with a code."""
+    user.last_login_at = now
+    session.add(user)
+    who = staff_actor(user, source_ip=actor.source_ip, request_id=actor.request_id)
+    _audit(session, who, "auth.login", user, now, second_factor="used", **_via(via))
+
+
+def require_fresh_factor(factor_at: datetime | None, *, now: datetime, settings: Settings) -> None:
+    """403 `step_up_required` unless a second factor was used within the step-up window."""
+    window = timedelta(seconds=settings.step_up_max_age_s)
+    if factor_at is None or factor_at > now + timedelta(seconds=30) or now - factor_at > window:
+        minutes = max(1, settings.step_up_max_age_s // 60)
+        raise PermissionDeniedError(STEP_UP_HOW.format(minutes=minutes), code="step_up_required")
+
+
+def _via(via: str | None) -> dict[str, str]:
+    return {"via": via} if via else {}
+
+
+def _audit(
+    session: Session, actor: Actor, action: str, user: StaffUser, now: datetime, **detail: object
+) -> None:
+    record(
+        session,
+        actor=actor,
+        action=action,
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+        detail={"username": user.username, **detail},
+    )

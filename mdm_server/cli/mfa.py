@@ -1,0 +1,113 @@
+"""`tabard mfa ...`: your second factor (an authenticator app), over the API; and the code
+step of `tabard login`."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import segno
+import typer
+
+from mdm_server.cli.accounts import CodeOption, JsonOption, api_errors, read_code
+from mdm_server.cli.session import StaffClient, StoredSession
+from tabard.output import fields, print_json, stdout, when
+
+mfa_app = typer.Typer(
+    help="Your second factor: an authenticator app, with recovery codes.", no_args_is_help=True
+)
+
+
+@mfa_app.command("status")
+def status(json_output: JsonOption = False) -> None:
+    """Whether you have a second factor, and how many recovery codes are left."""
+    with api_errors():
+        state = StaffClient.from_stored().get("/api/v1/auth/mfa")
+    if json_output:
+        print_json(state)
+        return
+    fields(
+        "Second factor",
+        [
+            ("set up", "yes" if state["enrolled"] else "no"),
+            ("required for your role", "yes" if state["required"] else "no"),
+            ("set up at", when(state["confirmed_at"]) or "not set up"),
+            ("last used", when(state["last_used_at"]) or "never"),
+            ("recovery codes left", state["recovery_codes_left"]),
+        ],
+    )
+
+
+def _show_qr(uri: str) -> None:
+    """The QR code of `uri`, drawn in the terminal for a phone to scan."""
+    drawn = io.StringIO()
+    segno.make(uri, error="m").terminal(out=drawn, compact=True)
+    stdout.out(drawn.getvalue(), highlight=False)
+
+
+@mfa_app.command("enrol")
+def enrol(code: CodeOption = None, json_output: JsonOption = False) -> None:
+    """Set up an authenticator app: scan the QR code (or type the secret), then type the code
+    it shows. With --json, prints the secret and its otpauth:// URI and stops: finish with
+    `tabard mfa confirm`."""
+    client = StaffClient.from_stored()
+    with api_errors():
+        started = client.post("/api/v1/auth/mfa/enrol")
+    if json_output:
+        print_json(started)
+        return
+    stdout.print("Scan this with your authenticator app:")
+    _show_qr(started["otpauth_uri"])
+    stdout.print(f"or add it by hand: [bold]{started['secret']}[/]", highlight=False)
+    stdout.print(f"({started['otpauth_uri']})", highlight=False, soft_wrap=True)
+    if not code and not sys.stdin.isatty():
+        code = sys.stdin.readline().strip() or None
+        if code is None:
+            stdout.print("When the app shows a code, run `tabard mfa confirm --code CODE`.")
+            return
+    _confirm(client, read_code(code), json_output=False)
+
+
+@mfa_app.command("confirm")
+def confirm(code: CodeOption = None, json_output: JsonOption = False) -> None:
+    """Finish setting up with the code the app shows now; prints the ten recovery codes,
+    shown only this once."""
+    _confirm(StaffClient.from_stored(), read_code(code), json_output=json_output)
+
+
+def _confirm(client: StaffClient, code: str, *, json_output: bool) -> None:
+    with api_errors():
+        done = client.post("/api/v1/auth/mfa/enrol/confirm", json={"code": code})
+    StoredSession.from_token_pair(client.session.server, done["tokens"]).save()
+    if json_output:
+        print_json({"recovery_codes": done["recovery_codes"]})
+        return
+    stdout.print("[green]Second factor set up.[/] Sign-ins now ask for a code from the app.")
+    stdout.print("Recovery codes (each works once; keep them somewhere safe, shown only now):")
+    for recovery in done["recovery_codes"]:
+        stdout.print(f"  {recovery}", highlight=False)
+
+
+@mfa_app.command("remove")
+def remove(code: CodeOption = None) -> None:
+    """Remove your own second factor, with a current code or a recovery code."""
+    client = StaffClient.from_stored()
+    given = read_code(code)
+    with api_errors():
+        client.post("/api/v1/auth/mfa/remove", json={"code": given})
+    stdout.print("Second factor removed; sign-ins no longer ask for a code.")
+
+
+@mfa_app.command("step-up")
+def step_up(code: CodeOption = None) -> None:
+    """Use your second factor now, for the actions that need it within the last minutes
+    (approving a full wipe or retire, applying a policy to the whole fleet, exporting an
+    evidential bundle, removing someone's factor)."""
+    client = StaffClient.from_stored()
+    given = read_code(code)
+    with api_errors():
+        fresh = client.post("/api/v1/auth/step-up", json={"code": given})
+    client.session.access_token = fresh["access_token"]
+    client.session.expires_at = fresh["expires_at"]
+    client.session.save()
+    stdout.print(f"Stepped up until the access token expires at {when(fresh['expires_at'])}.")
