@@ -242,6 +242,9 @@ class TestLeavingAndLosing:
                     page.goto(launched["url"])
                     enter(page, NEW_PIN)
                     page.get_by_role("link", name="Witness statement").click()
+                    # The form's own page, loaded: not the page it replaces, which is leaving.
+                    expect(page.get_by_role("heading", name="Witness statement")).to_be_visible()
+                    page.wait_for_load_state()
                     page.evaluate(HIDDEN)  # the officer switches to the personal side
                     expect(page.locator("#why")).to_contain_text(
                         re.compile(
