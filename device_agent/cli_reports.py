@@ -13,15 +13,10 @@ import typer
 
 from device_agent.cli_secure import JsonOption
 from device_agent.cli_transactions import Incident, Purpose, moment, report_app, send
-from device_agent.statements import digest_checks, read_signature
+from device_agent.statements import digest_checks, grouped, read_signature
 from tabard.output import fields, readable, stdout, table, when
 
 Reference = Annotated[str, typer.Argument(help="The report's reference, as given on filing.")]
-
-
-def grouped(digest: str) -> str:
-    """A digest in groups of eight, as people read one out and compare it."""
-    return " ".join(digest[i : i + 8] for i in range(0, len(digest), 8))
 
 
 def _signature(path: Path, signed_at: str | None) -> dict[str, Any]:

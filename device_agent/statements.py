@@ -41,6 +41,11 @@ def statement_digest(
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+def grouped(digest: str) -> str:
+    """A digest in groups of eight, as people read one out and compare it."""
+    return " ".join(digest[i : i + 8] for i in range(0, len(digest), 8))
+
+
 def digest_checks(report: dict[str, Any]) -> bool | None:
     """Whether a read-back witness statement's digest matches its text, names, time signed,
     officer and signature; None for a report that carries no signature."""

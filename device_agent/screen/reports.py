@@ -12,13 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from device_agent.cli_reports import grouped
 from device_agent.errors import AgentError
 from device_agent.screen.app import Screen, form_of, screen_of, sentence
 from device_agent.screen.forms import ANNOTATE, LOOKUP, UPDATE, WITNESS, App, FormError, transaction
 from device_agent.screen.optik import Filled, app_page, closed, rule_of, status_of
 from device_agent.screen.signing import NOT_SIGNED, drawing, signature
-from device_agent.statements import digest_checks, statement_digest
+from device_agent.statements import digest_checks, grouped, statement_digest
 
 STATEMENT_FIELDS = ("witness_surname", "witness_forename", "statement")
 
