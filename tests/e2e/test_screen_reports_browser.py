@@ -59,7 +59,9 @@ def apply(tabard: Tabard, document: dict[str, Any]) -> None:
 
 def sign(page: Any, strokes: int = 2) -> None:
     """A signature drawn with the pointer, as a finger on the pad would."""
-    box = page.locator("#signature-pad").bounding_box()
+    pad = page.locator("#signature-pad")
+    pad.scroll_into_view_if_needed()  # a finger off the screen draws nothing
+    box = pad.bounding_box()
     for n in range(strokes):
         x, y = box["x"] + 20 + 90 * n, box["y"] + box["height"] * 0.7
         page.mouse.move(x, y)
@@ -89,6 +91,7 @@ def witness_statement(page: Any, camera: PhoneCamera) -> str:
     page.get_by_role("button", name="Sign and file the statement").click()
     expect(page.get_by_role("alert")).to_contain_text("The witness has not signed yet")
     sign(page, strokes=1)
+    expect(page.locator("#signature")).to_have_value(re.compile(r'"strokes":\[\[\['))
     page.get_by_role("button", name="Clear the signature").click()
     expect(page.locator("#signature")).to_have_value("")
     sign(page)
