@@ -189,8 +189,45 @@ class Agent(Transactions):
         except UnreachableError:
             self.unreachable_since = self.unreachable_since or self.clock()
             raise
+        await self.reconnect()
         await self.send_drafts_quietly()
         return answer
+
+    async def reconnect(self) -> bool:
+        """Turn a secure side opened offline into an online session once the server is back,
+        so the drafts kept offline are sent while the officer is still inside. Tried once with
+        the PIN that opened it: a refusal (the PIN changed meanwhile, a new policy text to
+        acknowledge, the officer suspended) leaves the side offline, and the drafts wait for
+        the officer's next entry, so a stale PIN never counts twice against them."""
+        async with self.lock:
+            side = self.secure.open
+            if side is None or side.online or side.reconnect_pin is None:
+                return False
+            pin = side.reconnect_pin
+            try:
+                fresh = await self._enter_online(side.collar_number, pin, None, None, self.clock())
+            except UnreachableError:
+                return False  # still no server: the next check-in tries again
+            except (RefusedError, ServerError) as refusal:
+                side.reconnect_pin = None
+                self.event(
+                    "secure.reconnect_refused",
+                    collar_number=side.collar_number,
+                    reason=refusal.code,
+                )
+                return False
+            side.container.close()
+            fresh.started_at, fresh.last_activity = side.started_at, side.last_activity
+            self.secure.open = fresh
+            self.event(
+                "secure.entered",
+                collar_number=fresh.collar_number,
+                online=True,
+                reconnected=True,
+                session_id=fresh.session_id,
+                key_id=fresh.container.key_id,
+            )
+            return True
 
     async def _check_in(self) -> dict[str, Any]:
         async with self.client() as client:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,9 @@ class OpenSide:
     lock_on_switch: bool
     session_id: str | None = None  # None: opened offline
     session_token: str | None = None
+    # Opened offline: the PIN, held in memory beside the key it opened, for one try at the
+    # server's gate when the server is back (Agent.reconnect); never written anywhere.
+    reconnect_pin: str | None = field(default=None, repr=False)
 
     @property
     def online(self) -> bool:
@@ -197,6 +200,7 @@ class SecureSide:
             inactivity=timedelta(minutes=10),
             last_activity=now,
             lock_on_switch=True,
+            reconnect_pin=pin,
         )
 
     # --- online -------------------------------------------------------------------------

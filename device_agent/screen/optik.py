@@ -33,6 +33,24 @@ async def secure_home(request: Request) -> Response:
     return screen.page("optik.html", tiles=tiles)
 
 
+async def reconnect(request: Request) -> Response:
+    """Try the server now, from a secure side opened offline (the officer has a signal again):
+    if it answers, the side becomes an online session and the drafts kept offline are sent,
+    each once; the home then lists them. The agent also tries by itself at each check-in."""
+    screen = screen_of(request)
+    if not screen.is_open():
+        return closed()
+    screen.touch()
+    try:
+        await screen.agent.check_in()
+    except AgentError:
+        if not screen.is_open():
+            return closed()
+        tiles = [(app, rule_of(screen, app) is not None) for app in APPS]
+        return screen.page("optik.html", 503, tiles=tiles, still_offline=True)
+    return RedirectResponse("/secure", status_code=303)
+
+
 def app_page(
     screen: Screen, app: App, *, status: int = 200, error: str | None = None, form: dict[str, str]
 ) -> Response:
@@ -128,6 +146,7 @@ def optik_routes() -> list[Route]:
     return [
         Route("/secure", secure_home),
         Route("/secure/justify", justify, methods=["POST"]),
+        Route("/secure/reconnect", reconnect, methods=["POST"]),
         Route("/secure/{slug}", app_form),
         Route("/secure/{slug}", app_send, methods=["POST"]),
     ]

@@ -16,6 +16,7 @@ from device_agent.drafts import DRAFT, REFUSED
 from device_agent.errors import RefusedError
 from mdm_server.db import Database
 from mdm_server.records.models import FiledReport
+from mdm_server.secure.models import OfficerPin
 from tests.agent.signal import Signal
 from tests.agent.test_secure_side import Device, policy, run
 from tests.factories.reports import witness_statement
@@ -85,6 +86,51 @@ class TestOffline:
         run(agent.enter(collar=reports_device.collar, pin=NEW_PIN))
         assert len(filed(database)) == 1
         assert signal.transactions == 1
+        agent.close()
+
+    def test_a_side_opened_offline_goes_online_at_the_first_check_in_and_sends_its_drafts(
+        self, reports_device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = first_shift_then_offline(reports_device, signal)
+        side = agent.secure.open
+        assert side is not None
+        opened_at = side.started_at
+        kept = run(agent.transaction(REPORT))
+        signal.up = True
+        run(agent.check_in())  # the officer is still inside: no leaving, no PIN typed again
+        status = agent.status()
+        assert status["online"] is True
+        assert agent.secure.open is not None and agent.secure.open.started_at == opened_at
+        [report] = filed(database)
+        assert str(report.transaction_id) == kept["draft"]["id"]
+        assert status["drafts_waiting"] == 0
+        assert [s["reference"] for s in status["drafts_sent"]] == [report.reference]
+        run(agent.transaction(SEARCH))  # and the side now searches
+        run(agent.check_in())
+        assert len(filed(database)) == 1
+        agent.close()
+
+    def test_a_reconnect_the_gate_refuses_is_tried_once_and_the_side_stays_offline(
+        self, reports_device: Device, signal: Signal, database: Database
+    ) -> None:
+        agent = first_shift_then_offline(reports_device, signal)
+        run(agent.transaction(REPORT))
+        signal.up = True
+        reset = reports_device.client.put(  # IT set a new PIN while the officer was offline
+            f"/api/v1/officers/{reports_device.collar}/pin",
+            json={"pin": "739104"},
+            headers=reports_device.admin,
+        )
+        assert reset.status_code == 200, reset.text
+        run(agent.check_in())
+        run(agent.check_in())
+        status = agent.status()
+        assert status["online"] is False
+        assert status["drafts_waiting"] == 1
+        assert filed(database) == []
+        with database.unit_of_work(write=False) as session:
+            [pin] = session.exec(select(OfficerPin)).all()
+        assert pin.failed_attempts == 1  # the PIN that opened it offline was tried once only
         agent.close()
 
     def test_an_answer_lost_after_filing_sends_again_and_files_once(

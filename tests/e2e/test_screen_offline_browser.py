@@ -1,8 +1,10 @@
 """The officer's screen offline, in Debian's Chromium, served by a running agent on a virtual
 J5 whose server is stopped: the PIN opens the secure side offline, OPTIK says until when, a
-person search says it needs the server, an incident report is kept as a draft; the server
-starts again, the next entry sends the draft once (the server holds one report) and OPTIK lists
-it as sent while the officer was offline, with its reference. Photographed at 360 x 640 and
+person search says it needs the server, an incident report is kept as a draft, and trying the
+server with none says so; the server starts again, the officer (still inside) tries it, the
+side goes online and sends the draft once (the server holds one report, and entering again
+sends nothing more), and OPTIK lists it as sent while the officer was offline, with its
+reference. Photographed at 360 x 640 and
 800 x 1280 into test-artifacts/screen/<backend>-offline/, with axe-core's verdict on each."""
 
 from __future__ import annotations
@@ -102,9 +104,15 @@ class TestTheScreenOffline:
                     "1 report waits as a draft for the server"
                 )
                 assert not (state / "container.db").read_bytes().count(b"bicycle")
+                try_the_server = page.get_by_role("button", name="I have a signal: try the server")
+                try_the_server.click()
+                expect(page.locator("#still-offline")).to_contain_text("still cannot be reached")
+                expect(page.locator("#drafts-waiting")).to_contain_text("1 report waits")
+                camera.shoot(page, "still no server")
                 with tabard.serving():
-                    page.get_by_role("button", name="Leave").click()
-                    enter(page, NEW_PIN)
+                    # The signal is back: the officer, still inside, asks; the side goes online
+                    # with the PIN that opened it, and the draft is sent without leaving.
+                    page.get_by_role("button", name="I have a signal: try the server").click()
                     sent = page.locator("#sent-offline")
                     expect(sent).to_contain_text(re.compile(r"filed as INC-DEMO-\w+"))
                     camera.shoot(page, "sent while offline")
@@ -119,4 +127,5 @@ class TestTheScreenOffline:
                     assert len(reports(tabard)) == 1
                     page.get_by_role("button", name="Leave").click()
                 watch.forgive_refusal(origin + "/secure/person", 503)
-                clean(watch, camera, 4)
+                watch.forgive_refusal(origin + "/secure/reconnect", 503)
+                clean(watch, camera, 5)

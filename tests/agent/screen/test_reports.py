@@ -159,7 +159,7 @@ class TestUpdates:
             occurred_at="2026-11-21T02:10",
             category="crime",
         )
-        reference = re.search(r"Filed as <strong>(\S+)</strong>", filed.text)
+        reference = re.search(r'Filed as <strong class="ref">(\S+)</strong>', filed.text)
         assert reference, filed.text
         assert f"/secure/update?reference={reference[1]}" in filed.text
         offered = client.get("/secure/update", params={"reference": reference[1]})
