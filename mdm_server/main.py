@@ -128,7 +128,7 @@ def create_app(
     ):
         app.include_router(router)
     install_docs(app)
-    install_console(app)
+    install_console(app, map_origin=settings.map_origin)
     # Outermost, so answers the other middleware make themselves (a 413) carry them too.
     app.add_middleware(ResponseHeadersMiddleware)
     assert_every_route_declares_access(app)

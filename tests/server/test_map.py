@@ -14,11 +14,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 
+from mdm_server.db import Database
 from mdm_server.geo.maps import MapSource
 from mdm_server.geo.placement import inside
+from mdm_server.main import create_app
 from mdm_server.migrate import upgrade
 from tests.audit.log import NOW
-from tests.conftest import FakeClock, dispose_engine
+from tests.conftest import FakeClock, dispose_engine, make_settings
 from tests.databases import PostgresDatabases
 from tests.factories.devices import SimulatedDevice
 from tests.factories.staff import headers_for
@@ -278,3 +280,36 @@ class TestMigration:
             indexes = {index["name"] for index in inspect(connection).get_indexes("filed_reports")}
             assert "ix_filed_reports_division_filed_at" in indexes
         dispose_engine(engine, postgres)
+
+
+class TestForceMaps:
+    def test_a_force_map_server_is_the_one_origin_the_console_may_load_beyond_tabard(
+        self, tmp_path: Path, database: Database, clock: FakeClock
+    ) -> None:
+        settings = make_settings(tmp_path, map_url="https://maps.force.example/divisions/")
+        app = create_app(settings, database=database, clock=clock)
+        with TestClient(app) as client:
+            policy = client.get("/console/login").headers["content-security-policy"]
+            assert "connect-src 'self' https://maps.force.example;" in policy
+            assert policy.count("https://") == 1
+            headers = headers_for(app, "supervisor")
+            view = client.get(MAP, headers=headers).json()
+            assert view["outline_url"] == "https://maps.force.example/divisions/north.geojson"
+
+    def test_by_default_the_console_loads_nothing_from_elsewhere(self, client: TestClient) -> None:
+        policy = client.get("/console/login").headers["content-security-policy"]
+        assert "connect-src 'self';" in policy and "https://" not in policy
+
+    @pytest.mark.parametrize(
+        ("overrides", "words"),
+        [
+            ({"map_url": "maps.force.example"}, "absolute http"),
+            ({"map_url": "https://maps.example/x?y=1"}, "plain base URL"),
+            ({"map_url": "https://maps.example/", "map_dir": "/srv/maps"}, "not both"),
+        ],
+    )
+    def test_bad_map_settings_are_refused(
+        self, tmp_path: Path, overrides: dict[str, str], words: str
+    ) -> None:
+        with pytest.raises(ValueError, match=words):
+            make_settings(tmp_path, **overrides)
