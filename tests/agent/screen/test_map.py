@@ -100,7 +100,7 @@ class TestTheMapOnThePhone:
 
 def photograph(html: str) -> None:
     """The page at a J5's 360 x 640, with the screen's own stylesheet and nothing else."""
-    from tests.e2e.browser import chromium_or_skip
+    from tests.e2e.browser import accessibility_violations, chromium_or_skip
 
     binary = chromium_or_skip()
     from playwright.sync_api import sync_playwright
@@ -116,5 +116,7 @@ def photograph(html: str) -> None:
         page.route("**/*", lambda route: (foreign.append(route.request.url), route.abort()))
         page.set_content(html.replace("</head>", f"<style>{css}</style></head>"))
         page.screenshot(path=str(ARTIFACTS / "map-360.png"), full_page=True)
+        inaccessible = accessibility_violations(page)
         browser.close()
+    assert inaccessible == [], "\n".join(inaccessible)
     assert all(url.startswith("http://127.0.0.1") for url in foreign), foreign
