@@ -93,6 +93,12 @@ class ServerClient:
         )
         return list(answer["items"])
 
+    async def division_map(self, *, session_token: str) -> dict[str, Any]:
+        """The officer's division map for the last week (docs/device-protocol.md §6.8)."""
+        return await self._device_request(
+            "GET", "/api/v1/device/map", None, headers={SESSION_HEADER: session_token}
+        )
+
     async def justify(self, request_id: str, answer: str, *, session_token: str) -> dict[str, Any]:
         return await self._device_request(
             "POST",

@@ -104,6 +104,14 @@ class Transactions:
         async with self.client() as client:
             return await client.justifications(session_token=token)
 
+    async def division_map(self) -> dict[str, Any]:
+        """The officer's division map: kinds, hours and points, the outline. Not kept."""
+        side = self.secure.require_open()
+        if side.session_token is None:
+            raise RefusedError("offline", "offline: the map needs the server")
+        async with self.client() as client:
+            return await client.division_map(session_token=side.session_token)
+
     async def justify(self, request_id: str, answer: str) -> dict[str, Any]:
         """Answer a request for further justification (recorded by the server, once)."""
         token = self._online_token()

@@ -159,6 +159,18 @@ class Settings(BaseSettings):
         le=24 * 3600,
         description="A console sign-in ends this long after it began, however busy (a shift).",
     )
+    map_dir: Path | None = Field(
+        default=None,
+        description="A directory of the force's own division maps, one GeoJSON file per "
+        "division (DIVISION.geojson: a `boundary` polygon and named `street` lines, "
+        "docs/map.md), served by Tabard. Unset: the synthetic demo divisions Tabard ships.",
+    )
+    map_url: str | None = Field(
+        default=None,
+        description="Instead of serving division maps, the base URL of the force's own "
+        "self-hosted map server, on its own network: the console loads URL/DIVISION.geojson "
+        "from there, and its Content Security Policy allows that origin and no other.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(
@@ -186,6 +198,37 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("map_url")
+    @classmethod
+    def _map_url_is_absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                "must be an absolute http(s) URL such as https://maps.force.example/divisions"
+            )
+        if parts.query or parts.fragment or "'" in value or " " in value or ";" in value:
+            raise ValueError("must be a plain base URL: no query, fragment, quote or space")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_map_source(self) -> Settings:
+        if self.map_dir is not None and self.map_url is not None:
+            raise ValueError(
+                "set map_dir (maps Tabard serves) or map_url (the force's map server), not both"
+            )
+        return self
+
+    @property
+    def map_origin(self) -> str | None:
+        """The origin of the force's map server, where one is named: all the console's
+        Content Security Policy allows beyond this server."""
+        if self.map_url is None:
+            return None
+        parts = urlsplit(self.map_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @model_validator(mode="after")
     def _data_dir_is_absolute(self) -> Settings:

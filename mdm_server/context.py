@@ -23,6 +23,7 @@ from mdm_server.crypto.master import MasterKey
 from mdm_server.crypto.passwords import PasswordHasher
 from mdm_server.db import Database
 from mdm_server.devices.authentication import DevicePublicKeys
+from mdm_server.geo.maps import MapSource
 from mdm_server.secure.connector import DemoConnector, RecordsConnector
 
 
@@ -38,6 +39,7 @@ class AppContext:
     device_keys: DevicePublicKeys
     master_key: MasterKey
     records: RecordsConnector
+    maps: MapSource
     command_signer: CommandSigner
     wakeups: Wakeups
     audit_signer: NoteSigner
@@ -57,6 +59,7 @@ class AppContext:
         database = database or Database.from_settings(settings)
         ca = DeviceCA.load_or_create(keys, now=clock(), name="Tabard Device CA")
         master_key = MasterKey.load_or_create(keys)
+        maps = MapSource(settings.map_dir)
         return cls(
             settings=settings,
             database=database,
@@ -67,7 +70,8 @@ class AppContext:
             staff_tokens=StaffTokens(staff_key, settings),
             device_keys=DevicePublicKeys(),
             master_key=master_key,
-            records=DemoConnector(),
+            records=DemoConnector(maps),
+            maps=maps,
             command_signer=CommandSigner.load_or_create(
                 keys, ca=ca, issuer=settings.public_url, now=clock()
             ),

@@ -29,6 +29,8 @@ from mdm_server.docs import install_docs
 from mdm_server.enrolment.routes import ca_router, tokens_router
 from mdm_server.enrolment.routes import device_router as enrolment_router
 from mdm_server.errors import install_error_handlers
+from mdm_server.geo.device_routes import device_map_router
+from mdm_server.geo.routes import router as map_router
 from mdm_server.health import router as health_router
 from mdm_server.middleware import (
     BodyLimitMiddleware,
@@ -99,6 +101,7 @@ def create_app(
         commands_device_router,
         device_policy_router,
         secure_router,
+        device_map_router,
         enrolment_router,
         health_router,
         auth_router,
@@ -121,10 +124,11 @@ def create_app(
         audit_router,
         appropriate_use_router,
         demand_router,
+        map_router,
     ):
         app.include_router(router)
     install_docs(app)
-    install_console(app)
+    install_console(app, map_origin=settings.map_origin)
     # Outermost, so answers the other middleware make themselves (a 413) carry them too.
     app.add_middleware(ResponseHeadersMiddleware)
     assert_every_route_declares_access(app)

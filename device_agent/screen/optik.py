@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from device_agent.errors import AgentError
 from device_agent.screen.app import Screen, form_of, screen_of, sentence
+from device_agent.screen.division_map import division_map
 from device_agent.screen.forms import APPS, BY_SLUG, App, FormError, Rule, rule_for, transaction
 
 MIN_JUSTIFICATION = 10
@@ -147,6 +148,7 @@ def optik_routes() -> list[Route]:
         Route("/secure", secure_home),
         Route("/secure/justify", justify, methods=["POST"]),
         Route("/secure/reconnect", reconnect, methods=["POST"]),
+        Route("/secure/map", division_map),
         Route("/secure/{slug}", app_form),
         Route("/secure/{slug}", app_send, methods=["POST"]),
     ]

@@ -14,10 +14,11 @@ from mdm_server.errors import render_errors_as_html
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def install_console(app: FastAPI) -> None:
-    """Mount the console's pages, static files, headers and error pages on the app."""
+def install_console(app: FastAPI, *, map_origin: str | None = None) -> None:
+    """Mount the console's pages, static files, headers and error pages on the app;
+    `map_origin`, the force's own map server, is the one other origin pages may load from."""
     for router in ROUTERS:
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
-    app.add_middleware(ConsoleHeadersMiddleware)
+    app.add_middleware(ConsoleHeadersMiddleware, map_origin=map_origin)
     render_errors_as_html(app, PREFIX, render_error)

@@ -26,7 +26,7 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
         MenuItem("Evidence bundle", "/console/audit/bundle"),
         MenuItem("Checkpoints", "/console/audit/checkpoints"),
     ),
-    "supervisor": (MenuItem("Demand", "/console/demand"),),
+    "supervisor": (MenuItem("Demand", "/console/demand"), MenuItem("Map", "/console/map")),
     "officer": (
         MenuItem("My device", "/console/me"),
         MenuItem("My usage", "/console/me/usage"),

@@ -3,7 +3,9 @@
 Every console response carries a Content Security Policy that lets the page load scripts,
 styles and images from this server alone and send nothing anywhere else, so a stray
 `<script src=https://...>` or an injected inline script does not run, and no page can be
-framed. Errors under /console are pages, not JSON; a missing session goes to sign-in."""
+framed. Where a force names its own map server (TABARD_MAP_URL), the page may also load map
+outlines from that one origin. Errors under /console are pages, not JSON; a missing session
+goes to sign-in."""
 
 from __future__ import annotations
 
@@ -37,8 +39,14 @@ class ConsoleHeadersMiddleware:
     """Adds the console's security headers, and `no-store` to every page (pages show
     personal data; a shared tablet's back button must not show them after sign-out)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, map_origin: str | None = None) -> None:
         self.app = app
+        self.headers = list(_HEADERS)
+        if map_origin is not None:  # the force's own map server, and nothing else beyond
+            policy = CONTENT_SECURITY_POLICY.replace(
+                "connect-src 'self'", f"connect-src 'self' {map_origin}"
+            )
+            self.headers[0] = (b"content-security-policy", policy.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -49,7 +57,7 @@ class ConsoleHeadersMiddleware:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), *_HEADERS]
+                headers = [*message.get("headers", []), *self.headers]
                 cache = b"public, max-age=3600" if static else b"no-store"
                 headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
                 headers.append((b"cache-control", cache))

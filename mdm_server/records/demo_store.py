@@ -7,6 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from mdm_server.geo.maps import MapSource
+from mdm_server.geo.placement import place
 from mdm_server.records import repository
 from mdm_server.records.filed import Annotation, RecordsCall, Report, Version
 from mdm_server.records.models import FiledReport, FiledReportVersion, ReportAnnotation
@@ -14,10 +16,19 @@ from mdm_server.records.models import FiledReport, FiledReportVersion, ReportAnn
 SIGNATURE_FIELDS = ("signature", "signature_digest")
 
 
-def file_report(call: RecordsCall, *, reference: str, kind: str, report: dict[str, Any]) -> None:
-    """Keep a new report and its first version. A witness statement's signature is kept apart
-    from the fields that may be read as its text."""
+def file_report(
+    call: RecordsCall,
+    *,
+    reference: str,
+    kind: str,
+    report: dict[str, Any],
+    maps: MapSource | None = None,
+) -> None:
+    """Keep a new report and its first version, with the officer's division and where it
+    happened (placed on the division's map from `maps`). A witness statement's signature is kept
+    apart from the fields that may be read as its text."""
     fields = {key: value for key, value in report.items() if key not in SIGNATURE_FIELDS}
+    point = place(fields, maps.division(call.division) if maps is not None else None)
     signature = report.get("signature")
     drawn = signed_at = None
     if isinstance(signature, dict):  # a witness statement's
@@ -33,6 +44,9 @@ def file_report(call: RecordsCall, *, reference: str, kind: str, report: dict[st
         signature=drawn,
         signed_at=signed_at,
         signature_digest=report.get("signature_digest"),
+        division=call.division,
+        longitude=point[0] if point is not None else None,
+        latitude=point[1] if point is not None else None,
     )
     call.session.add(filed)
     call.session.flush()  # the version names the report
@@ -80,13 +94,23 @@ def read_report(call: RecordsCall, reference: str, *, for_update: bool = False) 
 
 
 def update_report(
-    call: RecordsCall, reference: str, fields: dict[str, Any], *, changed: list[str], reason: str
+    call: RecordsCall,
+    reference: str,
+    fields: dict[str, Any],
+    *,
+    changed: list[str],
+    reason: str,
+    maps: MapSource | None = None,
 ) -> None:
-    """Make `fields` the report's next version; the caller has read the report for update."""
+    """Make `fields` the report's next version, placed again where its location changed; the
+    caller has read the report for update."""
     filed = repository.get_report(call.session, reference, for_update=True)
     assert filed is not None
     filed.version += 1
     filed.fields = dict(fields)
+    if maps is not None and filed.division is not None and _moved(changed):
+        point = place(fields, maps.division(filed.division))
+        filed.longitude, filed.latitude = point if point is not None else (None, None)
     call.session.add(filed)
     call.session.add(
         _version(
@@ -99,6 +123,13 @@ def update_report(
         )
     )
     call.session.flush()
+
+
+def _moved(changed: list[str]) -> bool:
+    return any(
+        name in ("latitude", "longitude", "location") or name.endswith("_location")
+        for name in changed
+    )
 
 
 def annotate_report(call: RecordsCall, reference: str, note: str) -> None:

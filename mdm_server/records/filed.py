@@ -14,12 +14,13 @@ class RecordsCall:
     """Who files, reads or changes a record, when, and under which transaction. `session` is
     the request's unit of work, for a connector that keeps records in Tabard's own database (the
     demo connector), so a record and its audit event are written together or not at all; a
-    connector to another system ignores it."""
+    connector to another system ignores it. `division` is the officer's, where they have one."""
 
     session: Session
     transaction_id: str
     collar_number: str
     now: datetime
+    division: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from mdm_server.types import JSONDocument, UTCDateTime
@@ -18,9 +18,12 @@ from mdm_server.types import JSONDocument, UTCDateTime
 
 class FiledReport(SQLModel, table=True):
     """A report as it stands now. A witness statement's signature, the time signed and the
-    digest binding them to the text are set on filing and never change."""
+    digest binding them to the text are set on filing and never change. `division` is the
+    filing officer's; `latitude` and `longitude` where the report happened, as the report gave
+    them or as its location text was placed on the division's map (mdm_server/geo), or none."""
 
     __tablename__ = "filed_reports"
+    __table_args__ = (Index("ix_filed_reports_division_filed_at", "division", "filed_at"),)
 
     reference: str = Field(primary_key=True, max_length=32)
     kind: str = Field(max_length=32, index=True)
@@ -32,6 +35,9 @@ class FiledReport(SQLModel, table=True):
     signature: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     signature_digest: str | None = Field(default=None, max_length=64)
+    division: str | None = Field(default=None, max_length=64)
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class FiledReportVersion(SQLModel, table=True):

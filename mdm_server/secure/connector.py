@@ -11,6 +11,7 @@ import hashlib
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+from mdm_server.geo.maps import MapSource
 from mdm_server.records import demo_store
 from mdm_server.records.filed import RecordsCall, Report
 from mdm_server.secure.transaction_schemas import IncidentQuery, PersonQuery, VehicleQuery
@@ -94,9 +95,15 @@ def _pick(options: tuple[Any, ...], seed: bytes, index: int) -> Any:
 
 
 class DemoConnector:
-    """Deterministic synthetic records; clearly fictional, never real people."""
+    """Deterministic synthetic records; clearly fictional, never real people. Filed reports
+    are placed on the division maps `maps` holds (the shipped demo maps by default)."""
 
     name = "demo"
+    maps = MapSource()  # the shipped demo maps, unless a force's are given
+
+    def __init__(self, maps: MapSource | None = None) -> None:
+        if maps is not None:
+            self.maps = maps
 
     def search_person(self, query: PersonQuery) -> list[dict[str, Any]]:
         seed = _seed("person", query.surname, query.forename or "", query.date_of_birth or "")
@@ -160,7 +167,7 @@ class DemoConnector:
     def submit(self, kind: str, report: dict[str, Any], *, call: RecordsCall) -> str:
         prefix = _PREFIXES.get(kind, "RPT")
         reference = f"{prefix}-DEMO-{_seed(kind, call.transaction_id).hex()[:8].upper()}"
-        demo_store.file_report(call, reference=reference, kind=kind, report=report)
+        demo_store.file_report(call, reference=reference, kind=kind, report=report, maps=self.maps)
         return reference
 
     def filed_by(self, transaction_id: str, *, call: RecordsCall) -> Report | None:
@@ -180,7 +187,9 @@ class DemoConnector:
         reason: str,
         call: RecordsCall,
     ) -> None:
-        demo_store.update_report(call, reference, fields, changed=changed, reason=reason)
+        demo_store.update_report(
+            call, reference, fields, changed=changed, reason=reason, maps=self.maps
+        )
 
     def annotate_report(self, reference: str, note: str, *, call: RecordsCall) -> None:
         demo_store.annotate_report(call, reference, note)

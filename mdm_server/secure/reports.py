@@ -38,7 +38,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 def file(connector: RecordsConnector, request: Filing, call: RecordsCall) -> dict[str, Any]:
     """File a report. A witness statement's digest is made here and filed with it."""
-    report = request.report.model_dump(mode="json", exclude={"signature"})
+    report = _unplaced_dropped(request.report.model_dump(mode="json", exclude={"signature"}))
     answer: dict[str, Any] = {}
     if isinstance(request, WitnessStatement):
         signature = _signature(request, call)
@@ -49,6 +49,14 @@ def file(connector: RecordsConnector, request: Filing, call: RecordsCall) -> dic
         answer["signed_at"] = signature["signed_at"]
     answer["reference"] = connector.submit(request.type, report, call=call)
     return answer
+
+
+def _unplaced_dropped(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without coordinates it was not given: its location text places it."""
+    if report.get("latitude") is None and report.get("longitude") is None:
+        report.pop("latitude", None)
+        report.pop("longitude", None)
+    return report
 
 
 def update(
@@ -66,7 +74,9 @@ def update(
             code="wrong_kind_of_report",
         )
     changes = request.update.changes.model_dump(mode="json", exclude_none=True)
-    fields = IncidentReportBody.model_validate({**report.fields, **changes}).model_dump(mode="json")
+    fields = _unplaced_dropped(
+        IncidentReportBody.model_validate({**report.fields, **changes}).model_dump(mode="json")
+    )
     changed = sorted(name for name in changes if report.fields.get(name) != fields[name])
     if not changed:
         raise ConflictError(

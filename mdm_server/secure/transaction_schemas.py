@@ -41,14 +41,30 @@ class IncidentQuery(Strict):
     reference: IncidentReference
 
 
-class IncidentReportBody(Strict):
+class Located(Strict):
+    """Where it happened, where the device knows (its location fix): both or neither. Without
+    them the records system places the report's location text (docs/map.md)."""
+
+    latitude: float | None = Field(default=None, ge=-90, le=90, description="WGS 84 degrees.")
+    longitude: float | None = Field(default=None, ge=-180, le=180, description="WGS 84 degrees.")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Located:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give latitude and longitude together, or neither")
+        return self
+
+
+class IncidentReportBody(Located):
     summary: Text
     location: ShortText
     occurred_at: datetime
     category: IncidentCategory = "other"
 
 
-class MissingPersonReportBody(Strict):
+class MissingPersonReportBody(Located):
+    """`latitude` and `longitude`, where given, are where the person was last seen."""
+
     surname: Name
     forename: Name
     date_of_birth: date | None = None
@@ -79,7 +95,7 @@ class WitnessStatementBody(Strict):
         return self
 
 
-class StopAndSearchBody(Strict):
+class StopAndSearchBody(Located):
     subject_surname: Name | None = None
     subject_forename: Name | None = None
     grounds: ShortText

@@ -86,7 +86,11 @@ def _subject(request: TransactionRequest) -> dict[str, Any]:
         return {"reference": request.update.reference, "fields": sorted(changes)}
     if isinstance(request, WitnessStatementAnnotation):
         return {"reference": request.annotation.reference}
-    return request.report.model_dump(mode="json", exclude_none=True, exclude={"signature"})
+    subject = request.report.model_dump(mode="json", exclude_none=True, exclude={"signature"})
+    for coordinate in ("latitude", "longitude"):  # canonical JSON has no floats: as written
+        if coordinate in subject:
+            subject[coordinate] = str(subject[coordinate])
+    return subject
 
 
 def _subject_keys(keys: SubjectKeys, request: TransactionRequest) -> list[str]:
@@ -184,6 +188,7 @@ def run_transaction(
         transaction_id=str(transaction_id),
         collar_number=officer.collar_number or "",
         now=now,
+        division=officer.division,
     )
     try:
         _check_against_policy(settings, request)

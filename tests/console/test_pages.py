@@ -28,6 +28,7 @@ PAGES = {
     "/console/audit/checkpoints": {"auditor"},
     "/console/flags": {"auditor"},
     "/console/demand": {"supervisor"},
+    "/console/map": {"supervisor"},
     "/console/me": {"officer"},
     "/console/me/usage": {"officer"},
 }

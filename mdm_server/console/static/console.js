@@ -47,23 +47,44 @@ document.addEventListener("click", (event) => {
 // Charts: each <div data-chart> holds its ECharts option as JSON (mdm_server/console/charts.py).
 // Apache ECharts, served by Tabard itself, is loaded the first time a page or an htmx fragment
 // holds a chart, and draws each one with its SVG renderer (no canvas, no inline style).
+// Maps need the full build (its geo component and heatmap); other charts the common one.
 const ECHARTS = "/console/static/vendor/echarts/echarts.common.min.js";
-let echartsLoading = null;
+const ECHARTS_FULL = "/console/static/vendor/echarts/echarts.min.js";
+const echartsLoading = {};
 
-function loadEcharts() {
-  if (window.echarts) {
-    return Promise.resolve(window.echarts);
+function loadEcharts(full) {
+  const source = full ? ECHARTS_FULL : ECHARTS;
+  if (window.echarts && !full) {
+    return Promise.resolve(window.echarts); // either build draws the other charts
   }
-  if (!echartsLoading) {
-    echartsLoading = new Promise((resolve, reject) => {
+  if (!echartsLoading[source]) {
+    echartsLoading[source] = new Promise((resolve, reject) => {
       const script = document.createElement("script");
-      script.src = ECHARTS;
+      script.src = source;
       script.onload = () => resolve(window.echarts);
-      script.onerror = () => reject(new Error("could not load " + ECHARTS));
+      script.onerror = () => reject(new Error("could not load " + source));
       document.head.appendChild(script);
     });
   }
-  return echartsLoading;
+  return echartsLoading[source];
+}
+
+// A map's outline (GeoJSON: the division's boundary and streets) comes from this server or
+// the force's own map server (the only other origin the CSP allows), registered once by name.
+const outlines = {};
+
+function loadOutline(echarts, name, url) {
+  if (!outlines[url]) {
+    outlines[url] = fetch(url, { credentials: "same-origin" })
+      .then((response) => {
+        if (!response.ok) {
+          throw new Error("could not load the map outline");
+        }
+        return response.json();
+      })
+      .then((geojson) => echarts.registerMap(name, geojson));
+  }
+  return outlines[url];
 }
 
 // Columns over time: where the chart is too narrow for every label, keep every n-th counting
@@ -93,23 +114,39 @@ function drawCharts(root) {
   for (const element of pending) {
     element.dataset.drawn = "pending"; // htmx:load and DOMContentLoaded may both see it
   }
-  loadEcharts().then((echarts) => {
+  const full = pending.some((element) => element.dataset.geoUrl);
+  loadEcharts(full).then((echarts) => {
     for (const element of pending) {
-      const chart = JSON.parse(element.dataset.chart);
-      element.style.height = chart.height + "px"; // CSSOM, which the CSP allows
-      const drawn = echarts.init(element, null, { renderer: "svg" });
-      drawn.setOption(chart.option);
-      const fit = () => {
-        drawn.resize();
-        if (chart.thin) {
-          thinLabels(drawn, element, chart.thin);
-        }
-      };
-      fit();
-      new ResizeObserver(fit).observe(element);
-      element.dataset.drawn = "true";
+      if (element.dataset.geoUrl) {
+        loadOutline(echarts, element.dataset.geoName, element.dataset.geoUrl).then(
+          () => drawChart(echarts, element),
+          () => {
+            element.dataset.drawn = "failed";
+            element.textContent =
+              "The map's outline could not be loaded; the table beside it has the figures.";
+          },
+        );
+      } else {
+        drawChart(echarts, element);
+      }
     }
   });
+}
+
+function drawChart(echarts, element) {
+  const chart = JSON.parse(element.dataset.chart);
+  element.style.height = chart.height + "px"; // CSSOM, which the CSP allows
+  const drawn = echarts.init(element, null, { renderer: "svg" });
+  drawn.setOption(chart.option);
+  const fit = () => {
+    drawn.resize();
+    if (chart.thin) {
+      thinLabels(drawn, element, chart.thin);
+    }
+  };
+  fit();
+  new ResizeObserver(fit).observe(element);
+  element.dataset.drawn = "true";
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,1 @@
+"""Division maps (boundary and street outlines as GeoJSON) and placing reports on them."""
