@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from mdm_server.missing_persons.schemas import MissingPersonCasesQuery, MissingPersonUpdateBody
 from mdm_server.secure.report_schemas import (
     IncidentCategory,
     IncidentReportUpdateBody,
@@ -55,7 +56,7 @@ class MissingPersonReportBody(Strict):
     last_seen_at: datetime
     last_seen_location: ShortText
     description: Text
-    risk: Literal["low", "medium", "high"]
+    risk: Literal["no_apparent_risk", "low", "medium", "high"]
 
 
 class WitnessStatementBody(Strict):
@@ -154,6 +155,16 @@ class ReportLookup(_Transaction):
     query: ReportQuery
 
 
+class MissingPersonUpdate(_Transaction):
+    type: Literal["missing_person_update"]
+    update: MissingPersonUpdateBody
+
+
+class MissingPersonCases(_Transaction):
+    type: Literal["missing_person_cases"]
+    query: MissingPersonCasesQuery
+
+
 TransactionRequest = Annotated[
     PersonSearch
     | VehicleSearch
@@ -164,7 +175,9 @@ TransactionRequest = Annotated[
     | StopAndSearch
     | IncidentReportUpdate
     | WitnessStatementAnnotation
-    | ReportLookup,
+    | ReportLookup
+    | MissingPersonUpdate
+    | MissingPersonCases,
     Field(discriminator="type"),
 ]
 
