@@ -11,6 +11,7 @@ from rich.text import Text
 
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.session import StaffClient, segment
+from mdm_server.missing_persons.cases import RISK_WORDS, missing_for
 from tabard.output import empty, fields, print_json, stdout, styled, table, when
 
 missing_persons_app = typer.Typer(
@@ -18,12 +19,6 @@ missing_persons_app = typer.Typer(
     no_args_is_help=True,
 )
 
-RISK_WORDS = {
-    "high": "high",
-    "medium": "medium",
-    "low": "low",
-    "no_apparent_risk": "no apparent risk",
-}
 RISK_STYLE = {"high": "bold red", "medium": "yellow", "low": "", "no_apparent_risk": "dim"}
 BOARD = "/api/v1/missing-persons"
 
@@ -51,16 +46,6 @@ class Outcome(StrEnum):
 
 def risk(value: str) -> Text:
     return styled(RISK_WORDS.get(value, value), RISK_STYLE.get(value, ""))
-
-
-def missing_for(seconds: int) -> str:
-    """How long someone has been missing, in days, hours and minutes."""
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes = rest // 60
-    parts = [f"{days} d"] if days else []
-    parts += [f"{hours} h"] if days or hours else []
-    return " ".join([*parts, f"{minutes} min"])
 
 
 def review(case: dict[str, Any]) -> Text:

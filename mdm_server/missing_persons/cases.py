@@ -9,6 +9,13 @@ from mdm_server.config import Settings
 from mdm_server.missing_persons.schemas import CaseEntryPublic, CasePublic, CaseSummary
 from mdm_server.records.cases import RISKS, Case
 
+# Each grade in words, for people: pages, CLI tables and messages.
+RISK_WORDS = {
+    "high": "high",
+    "medium": "medium",
+    "low": "low",
+    "no_apparent_risk": "no apparent risk",
+}
 # Open cases first, then found ones waiting to be closed, then closed.
 _STATUS_ORDER = {"open": 0, "found": 1, "closed": 2}
 
@@ -79,3 +86,13 @@ def public(case: Case, intervals: dict[str, timedelta], *, now: datetime) -> Cas
             for entry in case.timeline
         ],
     )
+
+
+def missing_for(seconds: int) -> str:
+    """How long someone has been missing, in days, hours and minutes: `1 d 4 h 5 min`."""
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes = rest // 60
+    parts = [f"{days} d"] if days else []
+    parts += [f"{hours} h"] if days or hours else []
+    return " ".join([*parts, f"{minutes} min"])
