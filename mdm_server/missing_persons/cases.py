@@ -96,3 +96,11 @@ def missing_for(seconds: int) -> str:
     parts = [f"{days} d"] if days else []
     parts += [f"{hours} h"] if days or hours else []
     return " ".join([*parts, f"{minutes} min"])
+
+
+def interval_words(minutes: int) -> str:
+    """A review interval for people: `hour`, `4 hours`, `90 minutes`."""
+    if minutes % 60:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return "hour" if hours == 1 else f"{hours} hours"

@@ -14,7 +14,7 @@ from mdm_server.console.forms import build
 from mdm_server.console.templating import render
 from mdm_server.deps import ContextDep
 from mdm_server.missing_persons import routes as cases_api
-from mdm_server.missing_persons.cases import RISK_WORDS, missing_for
+from mdm_server.missing_persons.cases import RISK_WORDS, interval_words, missing_for
 from mdm_server.missing_persons.schemas import CaseAssign, CaseClose, CaseRegrade, CaseReview
 
 router = APIRouter(prefix="/console/missing-persons", include_in_schema=False)
@@ -37,6 +37,7 @@ def _words() -> dict[str, Any]:
         "risk_tones": RISK_TONES,
         "status_tones": STATUS_TONES,
         "missing_for": missing_for,
+        "interval_words": interval_words,
     }
 
 
