@@ -228,7 +228,7 @@ def report_missing_person(
     last_seen_at: Annotated[str, typer.Option(help="When last seen, e.g. 2026-11-21T18:00Z.")],
     last_seen_location: Annotated[str, typer.Option()],
     description: Annotated[str, typer.Option()],
-    risk: Annotated[str, typer.Option(help="low, medium or high.")],
+    risk: Annotated[str, typer.Option(help="no_apparent_risk, low, medium or high.")],
     purpose: Purpose,
     date_of_birth: Annotated[str | None, typer.Option("--dob")] = None,
     incident: Incident = None,

@@ -171,6 +171,24 @@ class Settings(BaseSettings):
         "self-hosted map server, on its own network: the console loads URL/DIVISION.geojson "
         "from there, and its Content Security Policy allows that origin and no other.",
     )
+    missing_person_review_high_minutes: int = Field(
+        default=60,
+        ge=5,
+        le=7 * 24 * 60,
+        description="A high-risk missing person's case is reviewed at least this often.",
+    )
+    missing_person_review_medium_minutes: int = Field(
+        default=4 * 60, ge=5, le=7 * 24 * 60, description="... a medium-risk case this often."
+    )
+    missing_person_review_low_minutes: int = Field(
+        default=12 * 60, ge=5, le=7 * 24 * 60, description="... a low-risk case this often."
+    )
+    missing_person_review_no_apparent_risk_minutes: int = Field(
+        default=24 * 60,
+        ge=5,
+        le=7 * 24 * 60,
+        description="... and a case of no apparent risk this often.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

@@ -272,6 +272,7 @@ FleetReader = Annotated[StaffPrincipal, Depends(StaffAccess(Role.it_admin, Role.
 Auditor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.auditor))]
 Officer = Annotated[StaffPrincipal, Depends(StaffAccess(Role.officer))]
 Supervisor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.supervisor))]
+MissingPersonsUnit = Annotated[StaffPrincipal, Depends(StaffAccess(Role.missing_persons))]
 AnyStaff = Annotated[StaffPrincipal, Depends(StaffAccess(*STAFF_ROLES))]
 AnyStaffPendingPassword = Annotated[
     StaffPrincipal,

@@ -37,6 +37,7 @@ from mdm_server.middleware import (
     RequestContextMiddleware,
     ResponseHeadersMiddleware,
 )
+from mdm_server.missing_persons.routes import router as missing_persons_router
 from mdm_server.policies.routes import assignments_router, compliance_router, policies_router
 from mdm_server.policies.routes import device_router as device_policy_router
 from mdm_server.provisioning.routes import provisioning_router
@@ -125,6 +126,7 @@ def create_app(
         appropriate_use_router,
         demand_router,
         map_router,
+        missing_persons_router,
     ):
         app.include_router(router)
     install_docs(app)

@@ -41,6 +41,7 @@ from mdm_server.policies.models import (
     PolicyVersion,
     ResolvedPolicyRecord,
 )
+from mdm_server.records.case_models import MissingPersonCase, MissingPersonCaseEntry
 from mdm_server.records.models import FiledReport, FiledReportVersion, ReportAnnotation
 from mdm_server.scheduler.models import ScheduledJob
 from mdm_server.secure.models import ContainerKey, OfficerPin, PolicyAcknowledgement, SecureSession
@@ -72,6 +73,8 @@ __all__ = [
     "Flag",
     "FlagNote",
     "JustificationRequest",
+    "MissingPersonCase",
+    "MissingPersonCaseEntry",
     "OfficerPin",
     "Policy",
     "PolicyAcknowledgement",

@@ -62,6 +62,8 @@ TransactionTypeName = Literal[
     "incident_report_update",
     "witness_statement_annotation",
     "report_lookup",
+    "missing_person_update",
+    "missing_person_cases",
 ]
 PasscodeQuality = Literal[
     "none", "something", "numeric", "numeric_complex", "alphabetic", "alphanumeric", "complex"

@@ -100,7 +100,12 @@ APPS: tuple[App, ...] = (
             Field("last_seen_at", "Last seen at (time)", kind="datetime"),
             Field("last_seen_location", "Last seen at (place)"),
             Field("description", "Description", kind="textarea"),
-            Field("risk", "Risk", kind="select", choices=_choices("low", "medium", "high")),
+            Field(
+                "risk",
+                "Risk",
+                kind="select",
+                choices=_choices("high", "medium", "low", "no_apparent_risk"),
+            ),
         ),
     ),
     App(

@@ -21,10 +21,17 @@ class Role(StrEnum):
     auditor = "auditor"
     supervisor = "supervisor"
     officer = "officer"
+    missing_persons = "missing_persons"
     device = "device"
 
 
-STAFF_ROLES: tuple[Role, ...] = (Role.it_admin, Role.auditor, Role.supervisor, Role.officer)
+STAFF_ROLES: tuple[Role, ...] = (
+    Role.it_admin,
+    Role.auditor,
+    Role.supervisor,
+    Role.officer,
+    Role.missing_persons,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,11 @@ ROLE_NAMES: dict[str, RoleName] = {
     Role.auditor: RoleName("auditor", "auditors", "an auditor"),
     Role.supervisor: RoleName("supervisor", "supervisors", "a supervisor"),
     Role.officer: RoleName("officer", "officers", "an officer"),
+    Role.missing_persons: RoleName(
+        "missing-persons unit member",
+        "the missing-persons unit",
+        "a missing-persons unit member",
+    ),
     Role.device: RoleName("device", "devices", "a device"),
 }
 

@@ -27,6 +27,7 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
         MenuItem("Checkpoints", "/console/audit/checkpoints"),
     ),
     "supervisor": (MenuItem("Demand", "/console/demand"), MenuItem("Map", "/console/map")),
+    "missing_persons": (MenuItem("Missing persons", "/console/missing-persons"),),
     "officer": (
         MenuItem("My device", "/console/me"),
         MenuItem("My usage", "/console/me/usage"),

@@ -20,7 +20,7 @@ class RecordsCall:
     transaction_id: str
     collar_number: str
     now: datetime
-    division: str | None = None
+    division: str | None = None  # the officer's, where a record is filed in a division
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from mdm_server.geo.maps import MapSource
+from mdm_server.missing_persons.connector import MissingPersonsRecords
 from mdm_server.records import demo_store
 from mdm_server.records.filed import RecordsCall, Report
+from mdm_server.records.missing_persons import DemoMissingPersons
 from mdm_server.secure.transaction_schemas import IncidentQuery, PersonQuery, VehicleQuery
 
 
@@ -21,7 +23,7 @@ class RecordsUnavailableError(RuntimeError):
     """The records system could not answer (down, timed out)."""
 
 
-class RecordsConnector(Protocol):
+class RecordsConnector(MissingPersonsRecords, Protocol):
     name: str
 
     def search_person(self, query: PersonQuery) -> list[dict[str, Any]]:
@@ -94,7 +96,7 @@ def _pick(options: tuple[Any, ...], seed: bytes, index: int) -> Any:
     return options[seed[index] % len(options)]
 
 
-class DemoConnector:
+class DemoConnector(DemoMissingPersons):
     """Deterministic synthetic records; clearly fictional, never real people. Filed reports
     are placed on the division maps `maps` holds (the shipped demo maps by default)."""
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mdm_server.errors import ConflictError, NotFoundError, UnprocessableError, quoted
+from mdm_server.missing_persons import secure_side as missing_persons
 from mdm_server.records.filed import RecordsCall, Report
 from mdm_server.secure.connector import RecordsConnector
 from mdm_server.secure.signatures import signed_time, statement_digest
@@ -37,7 +38,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def file(connector: RecordsConnector, request: Filing, call: RecordsCall) -> dict[str, Any]:
-    """File a report. A witness statement's digest is made here and filed with it."""
+    """File a report. A witness statement's digest is made here and filed with it; a
+    missing-person registration opens a case."""
     report = _unplaced_dropped(request.report.model_dump(mode="json", exclude={"signature"}))
     answer: dict[str, Any] = {}
     if isinstance(request, WitnessStatement):
@@ -48,6 +50,8 @@ def file(connector: RecordsConnector, request: Filing, call: RecordsCall) -> dic
         )
         answer["signed_at"] = signature["signed_at"]
     answer["reference"] = connector.submit(request.type, report, call=call)
+    if isinstance(request, MissingPersonReport):  # every registration opens a case
+        missing_persons.open_case(connector, answer["reference"], report, call)
     return answer
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from mdm_server.missing_persons.schemas import MissingPersonCasesQuery, MissingPersonUpdateBody
 from mdm_server.secure.report_schemas import (
     IncidentCategory,
     IncidentReportUpdateBody,
@@ -71,7 +72,7 @@ class MissingPersonReportBody(Located):
     last_seen_at: datetime
     last_seen_location: ShortText
     description: Text
-    risk: Literal["low", "medium", "high"]
+    risk: Literal["no_apparent_risk", "low", "medium", "high"]
 
 
 class WitnessStatementBody(Strict):
@@ -170,6 +171,16 @@ class ReportLookup(_Transaction):
     query: ReportQuery
 
 
+class MissingPersonUpdate(_Transaction):
+    type: Literal["missing_person_update"]
+    update: MissingPersonUpdateBody
+
+
+class MissingPersonCases(_Transaction):
+    type: Literal["missing_person_cases"]
+    query: MissingPersonCasesQuery
+
+
 TransactionRequest = Annotated[
     PersonSearch
     | VehicleSearch
@@ -180,7 +191,9 @@ TransactionRequest = Annotated[
     | StopAndSearch
     | IncidentReportUpdate
     | WitnessStatementAnnotation
-    | ReportLookup,
+    | ReportLookup
+    | MissingPersonUpdate
+    | MissingPersonCases,
     Field(discriminator="type"),
 ]
 

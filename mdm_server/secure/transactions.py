@@ -27,6 +27,7 @@ from mdm_server.errors import (
     ServiceUnavailableError,
     TabardError,
 )
+from mdm_server.missing_persons import secure_side as missing_persons
 from mdm_server.records.filed import RecordsCall
 from mdm_server.secure import reports
 from mdm_server.secure.connector import RecordsConnector, RecordsUnavailableError
@@ -36,7 +37,9 @@ from mdm_server.secure.transaction_schemas import (
     IncidentLookup,
     IncidentReportUpdate,
     JustificationAsked,
+    MissingPersonCases,
     MissingPersonReport,
+    MissingPersonUpdate,
     PersonSearch,
     ReportLookup,
     StopAndSearch,
@@ -86,6 +89,10 @@ def _subject(request: TransactionRequest) -> dict[str, Any]:
         return {"reference": request.update.reference, "fields": sorted(changes)}
     if isinstance(request, WitnessStatementAnnotation):
         return {"reference": request.annotation.reference}
+    if isinstance(request, MissingPersonUpdate):
+        return {"reference": request.update.reference, "kind": request.update.kind}
+    if isinstance(request, MissingPersonCases):
+        return request.query.model_dump(mode="json", exclude_none=True)
     subject = request.report.model_dump(mode="json", exclude_none=True, exclude={"signature"})
     for coordinate in ("latitude", "longitude"):  # canonical JSON has no floats: as written
         if coordinate in subject:
@@ -116,6 +123,10 @@ def _subject_keys(keys: SubjectKeys, request: TransactionRequest) -> list[str]:
         found.append(keys.incident(request.update.reference))
     elif isinstance(request, WitnessStatementAnnotation):
         found.append(keys.incident(request.annotation.reference))
+    elif isinstance(request, MissingPersonUpdate):
+        found.append(keys.incident(request.update.reference))
+    elif isinstance(request, MissingPersonCases) and request.query.reference:
+        found.append(keys.incident(request.query.reference))
     if request.incident_reference:
         found.append(keys.incident(request.incident_reference))
     return unique(found)
@@ -137,6 +148,10 @@ def _answer(
         return reports.update(connector, request, call)
     if isinstance(request, WitnessStatementAnnotation):
         return reports.annotate(connector, request, call)
+    if isinstance(request, MissingPersonUpdate):
+        return missing_persons.update(connector, request.update, call)
+    if isinstance(request, MissingPersonCases):
+        return missing_persons.cases(connector, request.query, call)
     return reports.file(connector, request, call)
 
 
@@ -309,6 +324,12 @@ def _note_answer(
         detail["subject_keys"] = unique(
             [*detail["subject_keys"], subjects.incident(result["reference"])]
         )
+    if isinstance(request, MissingPersonCases):
+        shown = [result["case"]] if "case" in result else result["cases"]
+        detail["references"] = [case["reference"] for case in shown]
+        people = [key for case in shown for key in _people_in(subjects, case)]
+        cases = [subjects.incident(case["reference"]) for case in shown]
+        detail["subject_keys"] = unique([*detail["subject_keys"], *cases, *people])
     if isinstance(request, ReportLookup) and result["found"]:
         detail["reference"] = request.query.reference
         people = _people_in(subjects, result["report"]["fields"])
@@ -359,7 +380,7 @@ def _record(
 
 
 def _count(result: dict[str, Any]) -> int:
-    for key in ("people", "vehicles"):
+    for key in ("people", "vehicles", "cases"):
         if key in result:
             return len(result[key])
     if "found" in result:

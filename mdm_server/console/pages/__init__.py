@@ -10,6 +10,7 @@ from mdm_server.console.pages import (
     division_map,
     flags,
     fleet,
+    missing_persons,
     officer,
     signin,
     supervisor,
@@ -24,4 +25,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     officer.router,
     supervisor.router,
     division_map.router,
+    missing_persons.router,
 )

@@ -1,0 +1,1 @@
+"""The missing-persons unit's work: cases opened by registrations, the board, reviews."""
