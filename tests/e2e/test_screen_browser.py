@@ -224,7 +224,10 @@ class TestTheScreen:
                     camera.shoot(page, "wrong PIN")
                     enter(page, "135790")
                     expect(page.get_by_role("alert")).to_contain_text(
-                        re.compile(r"The PIN is locked until \d\d:\d\d:\d\d GMT")
+                        re.compile(
+                            r"The PIN is locked until "
+                            r"(?:\d{1,2} [A-Z][a-z]{2} \d{4} )?\d\d:\d\d:\d\d GMT"
+                        )
                     )
                     camera.shoot(page, "PIN locked out")
                     watch.errors = [e for e in watch.errors if "status of 401" not in e]

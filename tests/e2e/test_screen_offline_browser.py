@@ -36,7 +36,8 @@ from tests.e2e.test_secure_side import enrol_assigned_j5
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-TIME = r"\d\d:\d\d:\d\d GMT"
+# A moment shown on the screen: its date too when it is not today (past midnight).
+TIME = r"(?:\d{1,2} [A-Z][a-z]{2} \d{4} )?\d\d:\d\d:\d\d GMT"
 
 
 def reports(tabard: Tabard) -> list[tuple[str, str]]:
