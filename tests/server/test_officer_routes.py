@@ -54,6 +54,13 @@ WORDS = (
     re.compile(r"review", re.IGNORECASE),
     re.compile(r"audit[ ._-]?search", re.IGNORECASE),
 )
+RANDOM_VALUES = re.compile(
+    r'("(?:access_token|refresh_token|challenge_token|secret|otpauth_uri)": ?)"[^"]*"'
+    r'|("recovery_codes": ?)\[[^\]]*\]'
+    r"|(set-cookie: [^=;]+=)[^;\n]*"
+    r'|(name="csrf_token" value=|"X-CSRF-Token": )"[^"]*"',
+    re.IGNORECASE,
+)
 CSRF = re.compile(r'(name="csrf_token" value=|"X-CSRF-Token": )"[^"]*"')
 NOTES = ("Searched own record twice; refer to line manager.", "Line manager spoke to them.")
 AUDITOR = "ps-hastings"
@@ -474,8 +481,16 @@ def leaks(world: World, answer: Response, *, words: bool) -> list[str]:
     shown = answer.text + "\n" + "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
     found = [marker for marker in sorted(world.markers) if marker.lower() in shown.lower()]
     if words:
-        found.extend(pattern.pattern for pattern in WORDS if pattern.search(shown))
+        worded = without_random_values(shown)
+        found.extend(pattern.pattern for pattern in WORDS if pattern.search(worded))
     return found
+
+
+def without_random_values(shown: str) -> str:
+    """The answer with its freshly minted random values blanked: a token, a second factor's
+    secret, a recovery code or a session cookie is random text that spells "flag" or "review"
+    by chance now and then, and says nothing of professional standards."""
+    return RANDOM_VALUES.sub(lambda value: f"{value[value.lastindex or 0]}RANDOM", shown)
 
 
 def as_compared(answer: Response) -> tuple[int, str | None, str]:
@@ -490,6 +505,18 @@ def run(world: World, kinds: tuple[str, ...]) -> Iterator[tuple[Probe, Response]
             for answer in probe.call(world):
                 assert answer.status_code < 500, (probe.path, answer.text)
                 yield probe, answer
+
+
+class TestRandomValues:
+    def test_only_random_values_are_blanked(self) -> None:
+        shown = (
+            '{"secret": "FLAGREVIEW234567", "recovery_codes": ["flag-1", "review-2"], '
+            '"note": "flag raised"}\nset-cookie: tabard_session=flagged; HttpOnly'
+        )
+        blanked = without_random_values(shown)
+        assert "FLAGREVIEW" not in blanked and "flag-1" not in blanked
+        assert "flagged" not in blanked and '"secret": RANDOM' in blanked
+        assert WORDS[0].search(blanked) is not None, "a flag outside a random value still shows"
 
 
 class TestEveryOfficerRoute:
