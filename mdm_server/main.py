@@ -38,6 +38,7 @@ from mdm_server.middleware import (
 from mdm_server.policies.routes import assignments_router, compliance_router, policies_router
 from mdm_server.policies.routes import device_router as device_policy_router
 from mdm_server.provisioning.routes import provisioning_router
+from mdm_server.safeguarding.routes import router as safeguarding_router
 from mdm_server.scheduler import start_scheduler
 from mdm_server.scheduler.routes import router as scheduler_router
 from mdm_server.secure.routes import containers_router, officers_router
@@ -121,6 +122,7 @@ def create_app(
         audit_router,
         appropriate_use_router,
         demand_router,
+        safeguarding_router,
     ):
         app.include_router(router)
     install_docs(app)

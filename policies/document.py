@@ -62,6 +62,7 @@ TransactionTypeName = Literal[
     "incident_report_update",
     "witness_statement_annotation",
     "report_lookup",
+    "safeguarding_referral",
 ]
 PasscodeQuality = Literal[
     "none", "something", "numeric", "numeric_complex", "alphabetic", "alphanumeric", "complex"

@@ -21,10 +21,17 @@ class Role(StrEnum):
     auditor = "auditor"
     supervisor = "supervisor"
     officer = "officer"
+    mash = "mash"
     device = "device"
 
 
-STAFF_ROLES: tuple[Role, ...] = (Role.it_admin, Role.auditor, Role.supervisor, Role.officer)
+STAFF_ROLES: tuple[Role, ...] = (
+    Role.it_admin,
+    Role.auditor,
+    Role.supervisor,
+    Role.officer,
+    Role.mash,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ ROLE_NAMES: dict[str, RoleName] = {
     Role.auditor: RoleName("auditor", "auditors", "an auditor"),
     Role.supervisor: RoleName("supervisor", "supervisors", "a supervisor"),
     Role.officer: RoleName("officer", "officers", "an officer"),
+    Role.mash: RoleName("MASH team member", "MASH team members", "a MASH team member"),
     Role.device: RoleName("device", "devices", "a device"),
 }
 

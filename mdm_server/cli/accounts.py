@@ -179,7 +179,7 @@ def _user_rows(users: list[dict[str, Any]]) -> list[list[Any]]:
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="Login name.")],
-    role: Annotated[str, typer.Option(help="it_admin, auditor, supervisor or officer.")],
+    role: Annotated[str, typer.Option(help="it_admin, auditor, supervisor, officer or mash.")],
     collar: Annotated[str | None, typer.Option(help="Collar number (officers).")] = None,
     division: Annotated[str | None, typer.Option(help="Division (officers, supervisors).")] = None,
     display_name: Annotated[str, typer.Option(help="Full name.")] = "",

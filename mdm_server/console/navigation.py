@@ -27,6 +27,7 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
         MenuItem("Checkpoints", "/console/audit/checkpoints"),
     ),
     "supervisor": (MenuItem("Demand", "/console/demand"),),
+    "mash": (MenuItem("Safeguarding queue", "/console/mash"),),
     "officer": (
         MenuItem("My device", "/console/me"),
         MenuItem("My usage", "/console/me/usage"),

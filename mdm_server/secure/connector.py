@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from mdm_server.records import demo_store
 from mdm_server.records.filed import RecordsCall, Report
+from mdm_server.records.safeguarding_demo import DemoSafeguarding
+from mdm_server.safeguarding.connector import SafeguardingRecords
 from mdm_server.secure.transaction_schemas import IncidentQuery, PersonQuery, VehicleQuery
 
 
@@ -20,7 +22,7 @@ class RecordsUnavailableError(RuntimeError):
     """The records system could not answer (down, timed out)."""
 
 
-class RecordsConnector(Protocol):
+class RecordsConnector(SafeguardingRecords, Protocol):
     name: str
 
     def search_person(self, query: PersonQuery) -> list[dict[str, Any]]:
@@ -93,7 +95,7 @@ def _pick(options: tuple[Any, ...], seed: bytes, index: int) -> Any:
     return options[seed[index] % len(options)]
 
 
-class DemoConnector:
+class DemoConnector(DemoSafeguarding):
     """Deterministic synthetic records; clearly fictional, never real people."""
 
     name = "demo"

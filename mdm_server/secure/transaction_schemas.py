@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from mdm_server.safeguarding.schemas import SafeguardingReferralBody
 from mdm_server.secure.report_schemas import (
     IncidentCategory,
     IncidentReportUpdateBody,
@@ -139,6 +140,11 @@ class StopAndSearch(_Filing):
     report: StopAndSearchBody
 
 
+class SafeguardingReferral(_Filing):
+    type: Literal["safeguarding_referral"]
+    report: SafeguardingReferralBody
+
+
 class IncidentReportUpdate(_Transaction):
     type: Literal["incident_report_update"]
     update: IncidentReportUpdateBody
@@ -162,6 +168,7 @@ TransactionRequest = Annotated[
     | MissingPersonReport
     | WitnessStatement
     | StopAndSearch
+    | SafeguardingReferral
     | IncidentReportUpdate
     | WitnessStatementAnnotation
     | ReportLookup,

@@ -90,7 +90,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "policies"
                 "appropriate_use.transaction_types.teleport: must be one of 'person_search', "
                 "'vehicle_search', 'incident_lookup', 'incident_report', 'missing_person_report', "
                 "'witness_statement', 'stop_and_search', 'incident_report_update', "
-                "'witness_statement_annotation' or 'report_lookup'"
+                "'witness_statement_annotation', 'report_lookup' or 'safeguarding_referral'"
             ],
         ),
         (

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mdm_server.console.pages import admin, audit, flags, fleet, officer, signin, supervisor
+from mdm_server.console.pages import (
+    admin,
+    audit,
+    flags,
+    fleet,
+    mash,
+    officer,
+    signin,
+    supervisor,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
@@ -14,4 +23,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     flags.router,
     officer.router,
     supervisor.router,
+    mash.router,
 )
