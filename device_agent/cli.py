@@ -209,7 +209,10 @@ def ui(
 
 
 def _add_secure_commands() -> None:
-    from device_agent import cli_reports  # noqa: F401 (adds its commands to `report`)
+    from device_agent import (
+        cli_reports,  # noqa: F401 (adds its commands to `report`)
+        cli_safeguarding,  # noqa: F401 (adds `report safeguarding`)
+    )
     from device_agent.cli_secure import secure_app
     from device_agent.cli_transactions import justify, report_app, search_app
 
