@@ -209,7 +209,11 @@ def ui(
 
 
 def _add_secure_commands() -> None:
-    from device_agent import cli_cases, cli_reports  # noqa: F401 (add their commands to `report`)
+    from device_agent import (
+        cli_cases,  # noqa: F401 (adds its commands to `report`)
+        cli_reports,  # noqa: F401 (adds its commands to `report`)
+        cli_safeguarding,  # noqa: F401 (adds `report safeguarding`)
+    )
     from device_agent.cli_secure import secure_app
     from device_agent.cli_transactions import justify, report_app, search_app
 

@@ -189,6 +189,13 @@ class Settings(BaseSettings):
         le=7 * 24 * 60,
         description="... and a case of no apparent risk this often.",
     )
+    safeguarding_triage_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 14,
+        description="Hours the MASH team has to decide a safeguarding referral before the "
+        "queue marks it overdue.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

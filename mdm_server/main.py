@@ -41,6 +41,7 @@ from mdm_server.missing_persons.routes import router as missing_persons_router
 from mdm_server.policies.routes import assignments_router, compliance_router, policies_router
 from mdm_server.policies.routes import device_router as device_policy_router
 from mdm_server.provisioning.routes import provisioning_router
+from mdm_server.safeguarding.routes import router as safeguarding_router
 from mdm_server.scheduler import start_scheduler
 from mdm_server.scheduler.routes import router as scheduler_router
 from mdm_server.secure.routes import containers_router, officers_router
@@ -127,6 +128,7 @@ def create_app(
         demand_router,
         map_router,
         missing_persons_router,
+        safeguarding_router,
     ):
         app.include_router(router)
     install_docs(app)

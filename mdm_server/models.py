@@ -43,6 +43,7 @@ from mdm_server.policies.models import (
 )
 from mdm_server.records.case_models import MissingPersonCase, MissingPersonCaseEntry
 from mdm_server.records.models import FiledReport, FiledReportVersion, ReportAnnotation
+from mdm_server.records.safeguarding_models import SafeguardingReferral
 from mdm_server.scheduler.models import ScheduledJob
 from mdm_server.secure.models import ContainerKey, OfficerPin, PolicyAcknowledgement, SecureSession
 
@@ -86,6 +87,7 @@ __all__ = [
     "ReportAnnotation",
     "ResolvedPolicyRecord",
     "RosterShift",
+    "SafeguardingReferral",
     "ScheduledJob",
     "SecureSession",
     "StaffUser",

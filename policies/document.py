@@ -64,6 +64,7 @@ TransactionTypeName = Literal[
     "report_lookup",
     "missing_person_update",
     "missing_person_cases",
+    "safeguarding_referral",
 ]
 PasscodeQuality = Literal[
     "none", "something", "numeric", "numeric_complex", "alphabetic", "alphanumeric", "complex"

@@ -14,6 +14,7 @@ from mdm_server.cli.demand import demand
 from mdm_server.cli.flags import directory_app, flags_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
+from mdm_server.cli.mash import mash_app
 from mdm_server.cli.me import me_app
 from mdm_server.cli.mfa import mfa_app
 from mdm_server.cli.missing_persons import missing_persons_app
@@ -47,6 +48,7 @@ app.add_typer(flags_app, name="flags")
 app.add_typer(directory_app, name="directory")
 app.command("demand")(demand)
 app.add_typer(missing_persons_app, name="missing-persons")
+app.add_typer(mash_app, name="mash")
 app.add_typer(me_app, name="me")
 app.add_typer(agent_app, name="agent")
 app.add_typer(virtual_device_app, name="virtual-device")

@@ -202,6 +202,41 @@ ANNOTATE = App(
     ),
 )
 APPS = (*APPS, WITNESS, LOOKUP, UPDATE)
+# A child or an adult at risk, to the MASH queue; only its officer reads it back.
+SAFEGUARDING = App(
+    "safeguarding",
+    "Safeguarding referral",
+    "safeguarding_referral",
+    "Refer to MASH",
+    "report",
+    (
+        Field(
+            "at_risk",
+            "Who is at risk",
+            kind="select",
+            choices=(("child", "A child (under 18)"), ("adult", "An adult at risk")),
+        ),
+        Field("surname", "Surname"),
+        Field("forename", "Forename"),
+        Field("date_of_birth", "Date of birth", kind="date", required=False),
+        Field("concerns", "Concerns", kind="textarea", hint="What you saw or were told."),
+        Field(
+            "people_involved",
+            "People involved",
+            kind="textarea",
+            required=False,
+            hint="Family, carers, anyone suspected.",
+        ),
+        Field(
+            "immediate_actions",
+            "What you did at once",
+            kind="textarea",
+            hint="To keep them safe.",
+        ),
+        Field("location", "Where"),
+    ),
+)
+APPS = (*APPS, SAFEGUARDING)
 BY_SLUG = {app.slug: app for app in (*APPS, ANNOTATE)}
 
 

@@ -22,6 +22,7 @@ class Role(StrEnum):
     supervisor = "supervisor"
     officer = "officer"
     missing_persons = "missing_persons"
+    mash = "mash"
     device = "device"
 
 
@@ -31,6 +32,7 @@ STAFF_ROLES: tuple[Role, ...] = (
     Role.supervisor,
     Role.officer,
     Role.missing_persons,
+    Role.mash,
 )
 
 
@@ -60,6 +62,7 @@ ROLE_NAMES: dict[str, RoleName] = {
         "the missing-persons unit",
         "a missing-persons unit member",
     ),
+    Role.mash: RoleName("MASH team member", "MASH team members", "a MASH team member"),
     Role.device: RoleName("device", "devices", "a device"),
 }
 

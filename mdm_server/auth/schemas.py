@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mdm_server.validation import CollarNumber, DisplayName, Division, Password, Username
 
-StaffRole = Literal["it_admin", "auditor", "supervisor", "officer", "missing_persons"]
+StaffRole = Literal["it_admin", "auditor", "supervisor", "officer", "missing_persons", "mash"]
 OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 

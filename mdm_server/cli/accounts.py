@@ -180,7 +180,8 @@ def _user_rows(users: list[dict[str, Any]]) -> list[list[Any]]:
 def users_create(
     username: Annotated[str, typer.Option(help="Login name.")],
     role: Annotated[
-        str, typer.Option(help="it_admin, auditor, supervisor, officer or missing_persons.")
+        str,
+        typer.Option(help="it_admin, auditor, supervisor, officer, missing_persons or mash."),
     ],
     collar: Annotated[str | None, typer.Option(help="Collar number (officers).")] = None,
     division: Annotated[str | None, typer.Option(help="Division (officers, supervisors).")] = None,

@@ -28,6 +28,7 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
     ),
     "supervisor": (MenuItem("Demand", "/console/demand"), MenuItem("Map", "/console/map")),
     "missing_persons": (MenuItem("Missing persons", "/console/missing-persons"),),
+    "mash": (MenuItem("Safeguarding queue", "/console/mash"),),
     "officer": (
         MenuItem("My device", "/console/me"),
         MenuItem("My usage", "/console/me/usage"),

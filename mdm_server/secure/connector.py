@@ -16,6 +16,8 @@ from mdm_server.missing_persons.connector import MissingPersonsRecords
 from mdm_server.records import demo_store
 from mdm_server.records.filed import RecordsCall, Report
 from mdm_server.records.missing_persons import DemoMissingPersons
+from mdm_server.records.safeguarding_demo import DemoSafeguarding
+from mdm_server.safeguarding.connector import SafeguardingRecords
 from mdm_server.secure.transaction_schemas import IncidentQuery, PersonQuery, VehicleQuery
 
 
@@ -23,7 +25,7 @@ class RecordsUnavailableError(RuntimeError):
     """The records system could not answer (down, timed out)."""
 
 
-class RecordsConnector(MissingPersonsRecords, Protocol):
+class RecordsConnector(MissingPersonsRecords, SafeguardingRecords, Protocol):
     name: str
 
     def search_person(self, query: PersonQuery) -> list[dict[str, Any]]:
@@ -96,7 +98,7 @@ def _pick(options: tuple[Any, ...], seed: bytes, index: int) -> Any:
     return options[seed[index] % len(options)]
 
 
-class DemoConnector(DemoMissingPersons):
+class DemoConnector(DemoMissingPersons, DemoSafeguarding):
     """Deterministic synthetic records; clearly fictional, never real people. Filed reports
     are placed on the division maps `maps` holds (the shipped demo maps by default)."""
 

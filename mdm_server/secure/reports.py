@@ -18,6 +18,7 @@ from typing import Any
 from mdm_server.errors import ConflictError, NotFoundError, UnprocessableError, quoted
 from mdm_server.missing_persons import secure_side as missing_persons
 from mdm_server.records.filed import RecordsCall, Report
+from mdm_server.safeguarding.filing import raise_referral
 from mdm_server.secure.connector import RecordsConnector
 from mdm_server.secure.signatures import signed_time, statement_digest
 from mdm_server.secure.transaction_schemas import (
@@ -26,12 +27,18 @@ from mdm_server.secure.transaction_schemas import (
     IncidentReportUpdate,
     MissingPersonReport,
     ReportLookup,
+    SafeguardingReferral,
     StopAndSearch,
     WitnessStatement,
     WitnessStatementAnnotation,
 )
 
-Filing = IncidentReport | MissingPersonReport | WitnessStatement | StopAndSearch
+Filing = (
+    IncidentReport | MissingPersonReport | WitnessStatement | StopAndSearch | SafeguardingReferral
+)
+# Reports only the officer who filed them may read back: a safeguarding referral is for its
+# officer and the MASH team (docs/safeguarding.md); to anyone else it does not exist.
+OWN_ONLY = frozenset({"safeguarding_referral"})
 SIGNED_STATEMENT = "a signed witness statement cannot be changed; add an annotation"
 # A device's clock may run a little fast; a signature from further ahead is refused.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -40,6 +47,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 def file(connector: RecordsConnector, request: Filing, call: RecordsCall) -> dict[str, Any]:
     """File a report. A witness statement's digest is made here and filed with it; a
     missing-person registration opens a case."""
+    if isinstance(request, SafeguardingReferral):
+        return raise_referral(connector, request.report, call)
     report = _unplaced_dropped(request.report.model_dump(mode="json", exclude={"signature"}))
     answer: dict[str, Any] = {}
     if isinstance(request, WitnessStatement):
@@ -113,7 +122,7 @@ def annotate(
 def lookup(connector: RecordsConnector, request: ReportLookup, call: RecordsCall) -> dict[str, Any]:
     """A filed report read back: as it stands, its history and, for a witness statement, its
     signature, digest and annotations."""
-    report = connector.read_report(request.query.reference, call=call)
+    report = _readable(connector.read_report(request.query.reference, call=call), call)
     if report is None:
         return {"report": None, "found": False}
     return {"report": public(report), "found": True}
@@ -134,13 +143,20 @@ def public(report: Report) -> dict[str, Any]:
 
 def _filed(connector: RecordsConnector, reference: str, call: RecordsCall) -> Report:
     """The report to change, held against other changes until this unit of work ends."""
-    report = connector.read_report(reference, call=call, for_update=True)
+    report = _readable(connector.read_report(reference, call=call, for_update=True), call)
     if report is None:
         raise NotFoundError(
             f"no report has the reference {quoted(reference)}: use the reference given when "
             "the report was filed",
             code="report_not_found",
         )
+    return report
+
+
+def _readable(report: Report | None, call: RecordsCall) -> Report | None:
+    """The report, unless it is one only its filer may read and the caller did not file it."""
+    if report is not None and report.kind in OWN_ONLY and report.filed_by != call.collar_number:
+        return None
     return report
 
 

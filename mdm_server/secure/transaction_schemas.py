@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from mdm_server.missing_persons.schemas import MissingPersonCasesQuery, MissingPersonUpdateBody
+from mdm_server.safeguarding.schemas import SafeguardingReferralBody
 from mdm_server.secure.report_schemas import (
     IncidentCategory,
     IncidentReportUpdateBody,
@@ -156,6 +157,11 @@ class StopAndSearch(_Filing):
     report: StopAndSearchBody
 
 
+class SafeguardingReferral(_Filing):
+    type: Literal["safeguarding_referral"]
+    report: SafeguardingReferralBody
+
+
 class IncidentReportUpdate(_Transaction):
     type: Literal["incident_report_update"]
     update: IncidentReportUpdateBody
@@ -189,6 +195,7 @@ TransactionRequest = Annotated[
     | MissingPersonReport
     | WitnessStatement
     | StopAndSearch
+    | SafeguardingReferral
     | IncidentReportUpdate
     | WitnessStatementAnnotation
     | ReportLookup

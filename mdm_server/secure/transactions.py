@@ -42,6 +42,7 @@ from mdm_server.secure.transaction_schemas import (
     MissingPersonUpdate,
     PersonSearch,
     ReportLookup,
+    SafeguardingReferral,
     StopAndSearch,
     TransactionRequest,
     TransactionResult,
@@ -89,6 +90,10 @@ def _subject(request: TransactionRequest) -> dict[str, Any]:
         return {"reference": request.update.reference, "fields": sorted(changes)}
     if isinstance(request, WitnessStatementAnnotation):
         return {"reference": request.annotation.reference}
+    if isinstance(request, SafeguardingReferral):  # who it concerns; the concerns stay filed
+        return request.report.model_dump(
+            mode="json", include={"at_risk", "surname", "forename", "date_of_birth"}
+        )
     if isinstance(request, MissingPersonUpdate):
         return {"reference": request.update.reference, "kind": request.update.kind}
     if isinstance(request, MissingPersonCases):
@@ -113,6 +118,11 @@ def _subject_keys(keys: SubjectKeys, request: TransactionRequest) -> list[str]:
     elif isinstance(request, MissingPersonReport):
         report = request.report
         found += keys.person(report.surname, report.forename, report.date_of_birth)
+    elif isinstance(request, SafeguardingReferral):
+        report_at_risk = request.report
+        found += keys.person(
+            report_at_risk.surname, report_at_risk.forename, report_at_risk.date_of_birth
+        )
     elif isinstance(request, WitnessStatement):
         found += keys.person(request.report.witness_surname, request.report.witness_forename)
     elif isinstance(request, StopAndSearch) and request.report.subject_surname:

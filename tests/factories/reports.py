@@ -120,6 +120,7 @@ TYPES = {
         "incident_reference_required": True,
     },
     "report_lookup": {"purposes": ["INVESTIGATION"]},
+    "safeguarding_referral": {"purposes": ["SAFEGUARDING"]},
 }
 REPORTS_POLICY: dict[str, Any] = {
     **POLICY,

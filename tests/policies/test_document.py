@@ -90,8 +90,8 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "policies"
                 "appropriate_use.transaction_types.teleport: must be one of 'person_search', "
                 "'vehicle_search', 'incident_lookup', 'incident_report', 'missing_person_report', "
                 "'witness_statement', 'stop_and_search', 'incident_report_update', "
-                "'witness_statement_annotation', 'report_lookup', 'missing_person_update' or "
-                "'missing_person_cases'"
+                "'witness_statement_annotation', 'report_lookup', 'missing_person_update', "
+                "'missing_person_cases' or 'safeguarding_referral'"
             ],
         ),
         (

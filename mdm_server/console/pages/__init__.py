@@ -10,6 +10,7 @@ from mdm_server.console.pages import (
     division_map,
     flags,
     fleet,
+    mash,
     missing_persons,
     officer,
     signin,
@@ -25,5 +26,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     officer.router,
     supervisor.router,
     division_map.router,
+    mash.router,
     missing_persons.router,
 )

@@ -79,3 +79,36 @@ class TestRules:
         assert rule_for(policy, "person_search") == Rule(("A", "B"), True)
         assert rule_for(policy, "vehicle_search") is None
         assert rule_for({}, "person_search") is None
+
+
+class TestSafeguardingReferral:
+    def test_the_form_becomes_a_referral_with_what_was_left_out_left_out(self) -> None:
+        form = {
+            "purpose": "SAFEGUARDING",
+            "at_risk": "child",
+            "surname": "Example",
+            "forename": "Robin",
+            "date_of_birth": "",
+            "concerns": "Alone at home at night",
+            "people_involved": "",
+            "immediate_actions": "Stayed until a neighbour took him in",
+            "location": "14 Fictional Lane",
+        }
+        body = transaction(BY_SLUG["safeguarding"], Rule(("SAFEGUARDING",), False), form)
+        assert body == {
+            "type": "safeguarding_referral",
+            "purpose": "SAFEGUARDING",
+            "report": {
+                "at_risk": "child",
+                "surname": "Example",
+                "forename": "Robin",
+                "concerns": "Alone at home at night",
+                "immediate_actions": "Stayed until a neighbour took him in",
+                "location": "14 Fictional Lane",
+            },
+        }
+
+    def test_someone_neither_child_nor_adult_is_refused(self) -> None:
+        form = {"purpose": "SAFEGUARDING", "at_risk": "pet", "surname": "X", "forename": "Y"}
+        with pytest.raises(FormError, match="Choose"):
+            transaction(BY_SLUG["safeguarding"], Rule(("SAFEGUARDING",), False), form)
