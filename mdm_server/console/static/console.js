@@ -47,7 +47,7 @@ document.addEventListener("click", (event) => {
 // Charts: each <div data-chart> holds its ECharts option as JSON (mdm_server/console/charts.py).
 // Apache ECharts, served by Tabard itself, is loaded the first time a page or an htmx fragment
 // holds a chart, and draws each one with its SVG renderer (no canvas, no inline style).
-const ECHARTS = "/console/static/vendor/echarts/echarts.common.min.js";
+const ECHARTS = "/console/static/vendor/echarts/echarts.min.js";
 let echartsLoading = null;
 
 function loadEcharts() {
