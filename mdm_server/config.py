@@ -159,6 +159,12 @@ class Settings(BaseSettings):
         le=24 * 3600,
         description="A console sign-in ends this long after it began, however busy (a shift).",
     )
+    demand_refresh_s: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="How often the supervisor's demand page fetches fresh figures, in seconds.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

@@ -82,6 +82,19 @@ function thinLabels(drawn, element, thin) {
   });
 }
 
+// Each drawn chart's ECharts instance and the observer that refits it, so both can be let go
+// when htmx swaps the chart out for a fresher one (a live page's poll).
+const drawings = new WeakMap();
+
+function forgetChart(element) {
+  const drawing = drawings.get(element);
+  if (drawing) {
+    drawing.watching.disconnect();
+    drawing.drawn.dispose();
+    drawings.delete(element);
+  }
+}
+
 function drawCharts(root) {
   const pending = Array.from(root.querySelectorAll("[data-chart]:not([data-drawn])"));
   if (root.matches && root.matches("[data-chart]:not([data-drawn])")) {
@@ -106,7 +119,9 @@ function drawCharts(root) {
         }
       };
       fit();
-      new ResizeObserver(fit).observe(element);
+      const watching = new ResizeObserver(fit);
+      watching.observe(element);
+      drawings.set(element, { drawn, watching });
       element.dataset.drawn = "true";
     }
   });
@@ -117,6 +132,32 @@ document.addEventListener("DOMContentLoaded", () => {
   showCopyButtons(document);
 });
 document.addEventListener("htmx:load", (event) => {
+  reopenTables(event.target);
   drawCharts(event.target);
   showCopyButtons(event.target);
 });
+
+// A live part of a page (data-live) is swapped whole on each poll: the tables someone opened
+// ("As a table") stay open in the fresh copy, and the old charts are let go.
+const keptOpen = new Set();
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (!event.detail.shouldSwap || !target || !target.matches("[data-live]")) {
+    return;
+  }
+  for (const details of target.querySelectorAll("details[id][open]")) {
+    keptOpen.add(details.id);
+  }
+  for (const element of target.querySelectorAll("[data-chart]")) {
+    forgetChart(element);
+  }
+});
+
+function reopenTables(root) {
+  for (const details of root.querySelectorAll("details[id]")) {
+    if (keptOpen.delete(details.id)) {
+      details.open = true;
+    }
+  }
+}
