@@ -15,15 +15,11 @@ from mdm_server.auth.models import StaffUser
 from mdm_server.devices.models import Device, DeviceState
 
 HOUR_KEY = "%Y-%m-%d %H"
-# The same key for a day: its hour is always 00, so both parse alike.
-BUCKET_FORMATS = {
-    ("sqlite", False): HOUR_KEY,
-    ("sqlite", True): "%Y-%m-%d 00",
-    ("postgresql", False): "YYYY-MM-DD HH24",
-    ("postgresql", True): 'YYYY-MM-DD "00"',
-}
-# Day of the week and hour: SQLite's %w counts from Sunday = 0, PostgreSQL's ID from Monday = 1.
-WEEK_HOUR_FORMATS = {"sqlite": "%w %H", "postgresql": "ID HH24"}
+DAY_KEY = "%Y-%m-%d"
+# SQLite holds naive UTC as text, `YYYY-MM-DD HH:MM:SS...` (mdm_server/types.py): an hour or
+# a day is a prefix of it, far cheaper per row than strftime. PostgreSQL holds a timestamptz.
+PREFIX = {False: 13, True: 10}
+PG_FORMATS = {False: "YYYY-MM-DD HH24", True: "YYYY-MM-DD"}
 ANSWERED = "answered"
 
 
@@ -39,13 +35,17 @@ class HourCount:
     count: int
 
 
-def _utc_text(dialect: str, formats: dict[str, str]) -> ColumnElement[str]:
-    """When an event occurred, written by the database in one of `formats` (UTC). SQLite
-    holds naive UTC (mdm_server/types.py); PostgreSQL a timestamptz."""
+def _bucket(dialect: str, *, daily: bool) -> ColumnElement[str]:
+    """The hour (or day) an event occurred in, as `HOUR_KEY` (or `DAY_KEY`), in UTC, worked
+    out by the database."""
     occurred = col(AuditIndex.occurred_at)
     if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", occurred), formats["postgresql"])
-    return func.strftime(formats["sqlite"], occurred)
+        return func.to_char(func.timezone("UTC", occurred), PG_FORMATS[daily])
+    return func.substr(occurred, 1, PREFIX[daily])
+
+
+def _start(key: str) -> datetime:
+    return datetime.strptime(key, DAY_KEY if len(key) == 10 else HOUR_KEY).replace(tzinfo=UTC)
 
 
 def _transactions(division: str, since: datetime, until: datetime | None) -> list[Any]:
@@ -71,9 +71,7 @@ def transactions_by_bucket(
 ) -> list[HourCount]:
     """The division's transactions in [since, until), counted per hour (or per day when
     `daily`), type, purpose and outcome (the audit index's columns: no subject, no name)."""
-    dialect = session.get_bind().dialect.name
-    formats = {name: fmt for (name, days), fmt in BUCKET_FORMATS.items() if days == daily}
-    bucket = _utc_text(dialect, formats).label("bucket")
+    bucket = _bucket(session.get_bind().dialect.name, daily=daily).label("bucket")
     kinds = (col(AuditIndex.transaction_type), col(AuditIndex.purpose), col(AuditIndex.outcome))
     rows = session.execute(
         select(bucket, *kinds, func.count())
@@ -82,7 +80,7 @@ def transactions_by_bucket(
     ).all()
     return [
         HourCount(
-            hour=datetime.strptime(key, HOUR_KEY).replace(tzinfo=UTC),
+            hour=_start(str(key)),
             type=str(kind),
             purpose=purpose,
             outcome=outcome,
@@ -96,19 +94,19 @@ def answered_by_hour_of_week(
     session: Session, *, division: str, since: datetime, until: datetime
 ) -> dict[tuple[int, int], int]:
     """The division's answered transactions in [since, until) by (day of the week, Monday
-    = 0; hour of the day), in UTC."""
-    dialect = session.get_bind().dialect.name
-    week_hour = _utc_text(dialect, WEEK_HOUR_FORMATS).label("week_hour")
+    = 0; hour of the day), in UTC: counted per hour by the database, folded into the week
+    here (a few hundred rows)."""
+    hour = _bucket(session.get_bind().dialect.name, daily=False).label("hour")
     rows = session.execute(
-        select(week_hour, func.count())
+        select(hour, func.count())
         .where(*_transactions(division, since, until), col(AuditIndex.outcome) == ANSWERED)
-        .group_by(week_hour)
+        .group_by(hour)
     ).all()
     counts: dict[tuple[int, int], int] = {}
     for key, count in rows:
-        day, hour = (int(part) for part in str(key).split())
-        monday_first = (day + 6) % 7 if dialect != "postgresql" else day - 1
-        counts[(monday_first, hour)] = int(count)
+        start = _start(str(key))
+        place = (start.weekday(), start.hour)
+        counts[place] = counts.get(place, 0) + int(count)
     return counts
 
 
