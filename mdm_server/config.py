@@ -196,6 +196,12 @@ class Settings(BaseSettings):
         description="Hours the MASH team has to decide a safeguarding referral before the "
         "queue marks it overdue.",
     )
+    demand_refresh_s: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="How often the supervisor's demand page fetches fresh figures, in seconds.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
     opentelemetry: bool = Field(

@@ -85,6 +85,16 @@ class AuditIndex(SQLModel, table=True):
         Index("ix_audit_index_division_seq", "division", "seq"),
         Index("ix_audit_index_action_seq", "action", "seq"),
         Index("ix_audit_index_occurred_at", "occurred_at"),
+        # The demand view's counts, one range scan (migration 0019).
+        Index(
+            "ix_audit_index_division_occurred_at",
+            "division",
+            "occurred_at",
+            "action",
+            "transaction_type",
+            "purpose",
+            "outcome",
+        ),
     )
 
     seq: int = Field(

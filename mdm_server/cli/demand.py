@@ -1,9 +1,11 @@
 """`tabard demand`: the supervisor's view of their division over the API: transactions per
-hour and per day, the departments' workload, device health (counts only, never contents).
+hour beside the same hours last week, per type, per day, the busiest hours, the departments'
+workload, device health (counts only, never contents).
 
 The view is drawn from whatever sections the API returns, so a section the server adds is
 shown without a change here: a run of buckets (`starts` with counts per bucket) becomes a
-table with a row per bucket, anything else a list of names and values."""
+table with a row per bucket, a list of rows (the busiest hours, say) a table with a row each,
+anything else a list of names and values."""
 
 from __future__ import annotations
 
@@ -68,26 +70,37 @@ def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
         yield prefix.replace("_", " "), value
 
 
+def _is_rows(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(r, Mapping) for r in value)
+
+
 def show_section(names: tuple[str, ...], section: Any) -> None:
-    """One section of the view: buckets as a table, a group of sections each in turn, plain
-    values as names and values."""
+    """One section of the view: buckets as a table, a list of rows as a table, a group of
+    sections each in turn, plain values as names and values."""
     title = _title(*names)
     if isinstance(section, Mapping) and _is_buckets(section):
         _buckets(title, section)
         return
     if isinstance(section, Mapping) and any(
-        isinstance(item, Mapping) and _is_buckets(item) for item in section.values()
+        (isinstance(item, Mapping) and _is_buckets(item)) or _is_rows(item)
+        for item in section.values()
     ):
-        plain_values = {k: v for k, v in section.items() if not isinstance(v, Mapping)}
+        plain_values = {
+            k: v for k, v in section.items() if not isinstance(v, Mapping) and not _is_rows(v)
+        }
         if plain_values:
             fields(title, list(_flatten("", plain_values)))
         for name, item in section.items():
-            if isinstance(item, Mapping):
+            if isinstance(item, Mapping) or _is_rows(item):
                 show_section((*names, name), item)
         return
-    if isinstance(section, list) and section and all(isinstance(r, Mapping) for r in section):
+    if _is_rows(section):
         columns = list(dict.fromkeys(key for row in section for key in row))
-        table(title, columns, [[row.get(key) for key in columns] for row in section])
+        table(
+            title,
+            [column.replace("_", " ") for column in columns],
+            [[row.get(key) for key in columns] for row in section],
+        )
         return
     fields(title, [(name or title.lower(), value) for name, value in _flatten("", section)])
 
@@ -96,8 +109,9 @@ def demand(
     days: Annotated[int, typer.Option(min=1, max=90, help="Days of daily counts.")] = 14,
     json_output: JsonOption = False,
 ) -> None:
-    """Your division's demand: transactions by type per hour (last 24 hours) and per day,
-    missing-person and safeguarding workload, and device health (supervisor)."""
+    """Your division's demand: transactions by type per hour (last 24 hours) beside the same
+    hours last week, and per day; the busiest hours of the last four weeks; missing-person and
+    safeguarding workload; and device health (supervisor)."""
     with api_errors():
         view = StaffClient.from_stored().get("/api/v1/demand", params={"days": days})
     if json_output:

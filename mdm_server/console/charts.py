@@ -60,7 +60,7 @@ class Series:
     values: Sequence[int]
 
 
-def _text_style(size: int = 13) -> dict[str, Any]:
+def text_style(size: int = 13) -> dict[str, Any]:
     return {"color": INK, "fontFamily": FONT, "fontSize": size}
 
 
@@ -70,7 +70,7 @@ def _rotated_px(labels: Sequence[str]) -> int:
     return math.ceil(longest * math.sin(math.radians(LABEL_ROTATION)) + 12)
 
 
-def _chart(
+def placeholder(
     title: str,
     description: str,
     option: dict[str, Any],
@@ -80,7 +80,7 @@ def _chart(
 ) -> Markup:
     """The chart's placeholder: its accessible name, its height, its ECharts option, and
     how console.js thins its time axis's labels (`thin`, for column charts)."""
-    option = {"animation": False, "textStyle": _text_style(), **option}
+    option = {"animation": False, "textStyle": text_style(), **option}
     drawing: dict[str, Any] = {"height": height, "option": option}
     if thin is not None:
         drawing["thin"] = thin
@@ -111,13 +111,13 @@ def bar_chart(title: str, bars: Sequence[Bar], *, empty: str = "Nothing to count
             "data": [bar.label for bar in bars],
             "axisTick": {"show": False},
             "axisLine": {"lineStyle": {"color": LINE}},
-            "axisLabel": {**_text_style(), "width": 140, "overflow": "truncate"},
+            "axisLabel": {**text_style(), "width": 140, "overflow": "truncate"},
         },
         "series": [
             {
                 "type": "bar",
                 "barMaxWidth": 22,
-                "label": {"show": True, "position": "right", **_text_style()},
+                "label": {"show": True, "position": "right", **text_style()},
                 "data": [
                     {"value": bar.value, "itemStyle": {"color": TONES.get(bar.tone, bar.tone)}}
                     for bar in bars
@@ -126,7 +126,7 @@ def bar_chart(title: str, bars: Sequence[Bar], *, empty: str = "Nothing to count
         ],
     }
     description = "; ".join(f"{bar.label}: {bar.value:,}" for bar in bars)
-    return _chart(title, description, option, height=len(bars) * ROW_PX + 8)
+    return placeholder(title, description, option, height=len(bars) * ROW_PX + 8)
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,13 @@ class _Key:
     fill: str
     edge: str | None = None
     dashed: bool = False
+    line: bool = False  # a dashed line through diamonds, not a block
+
+
+LINE_SWATCH = (
+    '<line x1="0" y1="7" x2="16" y2="7" stroke="{colour}" stroke-width="2" '
+    'stroke-dasharray="4 2"/><path d="M8 2.5 L12.5 7 L8 11.5 L3.5 7 Z" fill="{colour}"/>'
+)
 
 
 def _legend(keys: Sequence[_Key]) -> str:
@@ -145,6 +152,13 @@ def _legend(keys: Sequence[_Key]) -> str:
     its name."""
     items = []
     for key in keys:
+        if key.line:
+            items.append(
+                '<li><svg class="swatch" width="16" height="14" aria-hidden="true" '
+                f'focusable="false">{LINE_SWATCH.format(colour=escape(key.fill))}</svg>'
+                f"{escape(key.name)}</li>"
+            )
+            continue
         edge = (
             f' stroke="{escape(key.edge)}" stroke-width="1.5"'
             + (' stroke-dasharray="3 2"' if key.dashed else "")
@@ -182,6 +196,21 @@ def _figures(
     return figures
 
 
+def _line(series: Series) -> dict[str, Any]:
+    """A series drawn as a dashed line through a diamond at each bucket, in ink, over the
+    columns."""
+    return {
+        "type": "line",
+        "name": series.name,
+        "symbol": "diamond",
+        "symbolSize": 9,
+        "z": 5,
+        "itemStyle": {"color": APART},
+        "lineStyle": {"color": APART, "width": 2, "type": "dashed"},
+        "data": list(series.values),
+    }
+
+
 def column_chart(
     title: str,
     labels: Sequence[str],
@@ -190,19 +219,23 @@ def column_chart(
     axis: str,
     zone: str = "UTC",
     apart: Series | None = None,
+    beside: Series | None = None,
     so_far: str | None = None,
     empty: str = "Nothing in this period.",
 ) -> Markup:
     """Stacked columns over time, oldest first, so the newest is at the right edge, each over
     its own label, with a legend and a whole-number value axis. `axis` names the time axis
     (and its zone); `apart` is drawn as hollow columns beside the stack, never added to it;
+    `beside` (the same hours a week before, say) as a dashed line through diamonds over the
+    columns, told from them by its shape as well as its colour;
     `so_far` names the newest bucket while it is still running (`this hour`, `today`), drawn
     lighter with a dashed edge and labelled "so far", so a bucket half counted does not read
     as a fall. With nothing to draw, `empty` says so in words. The tooltip names each bucket
     with its `zone`. Where the chart is too narrow for every label, console.js keeps every
     n-th counting back from the newest, which is always labelled (`thin`)."""
     totals = [sum(one.values[i] for one in series) for i in range(len(labels))]
-    if not any(totals) and not (apart is not None and any(apart.values)):
+    extra = [one for one in (apart, beside) if one is not None]
+    if not any(totals) and not any(any(one.values) for one in extra):
         return empty_state(empty)
     labels = list(labels)
     if so_far is not None:
@@ -243,6 +276,9 @@ def column_chart(
             }
         )
         keys.append(_Key(apart.name, PAPER, APART))
+    if beside is not None:
+        drawn.append(_line(beside))
+        keys.append(_Key(beside.name, APART, line=True))
     if so_far is not None:
         keys.append(
             _Key(
@@ -257,7 +293,7 @@ def column_chart(
     # Room for the rotated labels and, under them, the axis name, reckoned from the labels
     # (not left to ECharts, which does not count the name), and for the value axis's labels.
     below = _rotated_px(labels)
-    highest = max([*totals, *(apart.values if apart is not None else [])])
+    highest = max([*totals, *(value for one in extra for value in one.values)])
     value_px = math.ceil((len(f"{highest:,}") + 1) * CHAR_PX)  # +1: the axis rounds up
     grid = {
         "left": MARGIN_PX + value_px,
@@ -271,7 +307,7 @@ def column_chart(
         "tooltip": {
             "trigger": "axis",
             "renderMode": "richText",
-            "textStyle": _text_style(),
+            "textStyle": text_style(),
             "formatter": "\n".join(
                 [f"{{b0}} ({zone})", *(f"{{a{n}}}: {{c{n}}}" for n in range(len(drawn)))]
             ),
@@ -283,16 +319,16 @@ def column_chart(
             "name": axis,
             "nameLocation": "middle",
             "nameGap": below + MARGIN_PX,
-            "nameTextStyle": _text_style(),
+            "nameTextStyle": text_style(),
             "axisTick": {"alignWithLabel": True, "interval": 0},
             "axisLine": {"lineStyle": {"color": MUTED}},
-            "axisLabel": {**_text_style(12), "rotate": LABEL_ROTATION, "interval": 0},
+            "axisLabel": {**text_style(12), "rotate": LABEL_ROTATION, "interval": 0},
         },
         "yAxis": {
             "type": "value",
             "minInterval": 1,
             "splitLine": {"lineStyle": {"color": LINE}},
-            "axisLabel": _text_style(12),
+            "axisLabel": text_style(12),
         },
         "series": drawn,
     }
@@ -300,9 +336,9 @@ def column_chart(
         f"{label}: {total:,}" for label, total in zip(labels, totals, strict=True) if total
     )
     description = f"{sum(totals):,} in all" + (f"; {figures}" if figures else "")
-    if apart is not None:
-        description += f". {apart.name}: {sum(apart.values):,} in all"
+    for one in extra:
+        description += f". {one.name}: {sum(one.values):,} in all"
     thin = {"count": len(labels), "px": LABEL_SPACING_PX, "reserved": grid["left"] + grid["right"]}
     height = grid["top"] + PLOT_PX + grid["bottom"]
-    chart = _chart(title, description, option, height=height, thin=thin)
+    chart = placeholder(title, description, option, height=height, thin=thin)
     return chart + Markup(_legend(keys))  # noqa: S704 - _legend escapes every value

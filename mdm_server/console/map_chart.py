@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from mdm_server.console.charts import FONT, INK, LINE, PALETTE, _chart, empty_state
+from mdm_server.console.charts import FONT, INK, LINE, PALETTE, empty_state, placeholder
 from mdm_server.geo.schemas import DivisionMapView
 from mdm_server.geo.service import filing_kinds
 
@@ -120,7 +120,7 @@ def map_chart(view: DivisionMapView) -> Markup:
     }
     counts = "; ".join(f"{kind_words(one.kind)}: {one.placed}" for one in view.counts)
     description = f"{len(view.points)} reports placed on the map of {view.name}; {counts}"
-    chart = _chart(f"Reports in {view.name}", description, option, height=MAP_PX)
+    chart = placeholder(f"Reports in {view.name}", description, option, height=MAP_PX)
     geo = Markup(' data-geo-name="{}" data-geo-url="{}"').format(view.division, view.outline_url)
     return Markup(  # noqa: S704 - chart and geo are escaped where they are made
         str(chart).replace('<div class="chart"', '<div class="chart map"' + str(geo), 1)

@@ -46,10 +46,53 @@ class DivisionHealth(BaseModel):
     lost: int
 
 
+class TypeComparison(BaseModel):
+    """One transaction type's answered demand in the last 24 hours and in the same 24 hours a
+    week before."""
+
+    type: str
+    last_24h: int
+    same_24h_last_week: int
+
+
+class BusyHour(BaseModel):
+    """One hour of the day (UTC): answered transactions that began in it on each day of the
+    week, summed over the weeks counted."""
+
+    hour: int = Field(ge=0, le=23, description="The hour of the day (UTC), 0 to 23.")
+    monday: int
+    tuesday: int
+    wednesday: int
+    thursday: int
+    friday: int
+    saturday: int
+    sunday: int
+
+
+class BusiestHours(BaseModel):
+    """Answered transactions by hour of the day and day of the week over whole weeks, each
+    hour of the week counted once a week; the hour still running is left out."""
+
+    since: datetime = Field(description="The first hour counted (UTC).")
+    until: datetime = Field(description="The end of the last hour counted (UTC).")
+    weeks: int
+    hours: list[BusyHour] = Field(description="One row per hour of the day, 00:00 first.")
+    total: int
+
+
 class Demand(BaseModel):
     division: str
     generated_at: datetime
     hourly: Buckets = Field(description="The last 24 hours, by hour.")
+    last_week: Buckets = Field(
+        description="The same 24 hours a week before, by hour, the last bucket counted only "
+        "to the same minute as now, so it compares with the hour still running."
+    )
+    by_type: list[TypeComparison] = Field(
+        description="Answered transactions per type: the last 24 hours beside the same 24 "
+        "hours a week before."
+    )
+    busiest: BusiestHours
     daily: Buckets = Field(description="The last `days` days, by day.")
     workload: Workload
     health: DivisionHealth

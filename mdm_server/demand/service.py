@@ -6,7 +6,10 @@ Demand is what was answered: a transaction the server refused (outcome `refused:
 records system did not answer is counted apart, never in a total or in the workload.
 Missing-person work is a `missing_person_report`, or any transaction whose purpose code is
 MISSING_PERSON; safeguarding work is any transaction whose purpose code begins SAFEGUARD.
-Buckets run oldest first, so the current hour (or day) is the last."""
+Buckets run oldest first, so the current hour (or day) is the last. Beside the last 24 hours
+stand the same 24 hours a week before, counted only to the same minute, so the hour still
+running is compared with as much of its counterpart; the busiest hours are whole weeks of
+answered transactions by day of the week and hour of the day."""
 
 from __future__ import annotations
 
@@ -19,12 +22,23 @@ from sqlmodel import Session
 from mdm_server.appropriate_use.flags import refused
 from mdm_server.demand import repository
 from mdm_server.demand.repository import HourCount
-from mdm_server.demand.schemas import Buckets, Demand, DivisionHealth, TypeSeries, Workload
+from mdm_server.demand.schemas import (
+    Buckets,
+    BusiestHours,
+    BusyHour,
+    Demand,
+    DivisionHealth,
+    TypeComparison,
+    TypeSeries,
+    Workload,
+)
 from policies.document import TransactionTypeName
 
 TYPES: tuple[str, ...] = TransactionTypeName.__args__  # type: ignore[attr-defined]
-HOUR, DAY = timedelta(hours=1), timedelta(days=1)
-ANSWERED = "answered"
+HOUR, DAY, WEEK = timedelta(hours=1), timedelta(days=1), timedelta(weeks=1)
+ANSWERED = repository.ANSWERED
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+BUSIEST_WEEKS = 4
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:
@@ -86,20 +100,59 @@ def _health(session: Session, division: str, *, now: datetime) -> DivisionHealth
     )
 
 
+def _by_type(now: Buckets, before: Buckets) -> list[TypeComparison]:
+    totals = {one.type: sum(one.counts) for one in now.series}
+    earlier = {one.type: sum(one.counts) for one in before.series}
+    return [
+        TypeComparison(
+            type=kind, last_24h=totals.get(kind, 0), same_24h_last_week=earlier.get(kind, 0)
+        )
+        for kind in TYPES
+        if kind in totals or kind in earlier
+    ]
+
+
+def _busiest(session: Session, division: str, *, now: datetime) -> BusiestHours:
+    until = _floor(now, HOUR)  # the hour still running would read as a quiet one
+    since = until - WEEK * BUSIEST_WEEKS
+    counts = repository.answered_by_hour_of_week(
+        session, division=division, since=since, until=until
+    )
+    hours = [
+        BusyHour(
+            hour=hour, **{day: counts.get((number, hour), 0) for number, day in enumerate(DAYS)}
+        )
+        for hour in range(24)
+    ]
+    return BusiestHours(
+        since=since, until=until, weeks=BUSIEST_WEEKS, hours=hours, total=sum(counts.values())
+    )
+
+
 def demand(session: Session, *, division: str, days: int, now: datetime) -> Demand:
     """The division's answered transactions by type per hour (the last 24 hours, the current
-    one last) and per day (`days`, today last), refused and unanswered ones apart, its
-    missing-person and safeguarding workload, and its devices' health."""
+    one last) beside the same hours a week before, and per day (`days`, today last), refused
+    and unanswered ones apart; the busiest hours of the last four weeks; its missing-person
+    and safeguarding workload; and its devices' health."""
     first_day = _floor(now, DAY) - DAY * (days - 1)
     first_hour = _floor(now, HOUR) - HOUR * 23
-    counts = repository.transactions_by_hour(
-        session, division=division, since=min(first_day, first_hour)
+    by_hour = repository.transactions_by_bucket(session, division=division, since=first_hour)
+    a_week_before = repository.transactions_by_bucket(
+        session, division=division, since=first_hour - WEEK, until=now - WEEK
     )
+    by_day = repository.transactions_by_bucket(
+        session, division=division, since=first_day, daily=True
+    )
+    hourly = _buckets(by_hour, first_hour, HOUR, 24)
+    last_week = _buckets(a_week_before, first_hour - WEEK, HOUR, 24)
     return Demand(
         division=division,
         generated_at=now,
-        hourly=_buckets(counts, first_hour, HOUR, 24),
-        daily=_buckets(counts, first_day, DAY, days),
-        workload=_workload(counts, first_day, days),
+        hourly=hourly,
+        last_week=last_week,
+        by_type=_by_type(hourly, last_week),
+        busiest=_busiest(session, division, now=now),
+        daily=_buckets(by_day, first_day, DAY, days),
+        workload=_workload(by_day, first_day, days),
         health=_health(session, division, now=now),
     )

@@ -55,7 +55,7 @@ class TestDemand:
         assert "Demand in division north, as of " in shown and " UTC." in shown
         # Answered demand is the total; the refused transaction is shown apart, never added.
         hourly = shown[
-            shown.index("Hourly (total 3, refused total 1") : shown.index("Daily (total 3")
+            shown.index("Hourly (total 3, refused total 1") : shown.index("Last week (total 0")
         ]
         assert cells(row_of(hourly, "person_search")) == [
             "from",
@@ -68,6 +68,18 @@ class TestDemand:
         row = cells(row_of(hourly, this_hour.strftime("%Y-%m-%d %H:%M:%S UTC")))
         assert row[1:] == ["2", "1", "1", "0"]
         assert len([line for line in hourly.splitlines() if " UTC " in line]) == 24
+        # Each type beside the same 24 hours last week; the busiest hours a row per hour.
+        by_type = shown[shown.index("By type") : shown.index("Busiest")]
+        assert cells(row_of(by_type, "same 24h last week")) == [
+            "type",
+            "last 24h",
+            "same 24h last week",
+        ]
+        assert cells(row_of(by_type, "vehicle_search")) == ["vehicle_search", "1", "0"]
+        busiest = shown[shown.index("Busiest") : shown.index("Daily (total 3")]
+        assert "weeks" in busiest and "4" in cells(row_of(busiest, "weeks"))
+        assert cells(row_of(busiest, "monday"))[:3] == ["hour", "monday", "tuesday"]
+        assert cells(row_of(busiest, "│ 23 "))[0] == "23"
         workload = shown[shown.index("Workload") :]
         assert cells(row_of(workload, "safeguarding")) == ["from", "missing person", "safeguarding"]
         assert cells(row_of(shown[shown.index("Health") :], "not seen 24h")) == [

@@ -30,8 +30,10 @@ class TestDemand:
         assert tile(page.text, "device in the division") == "1"
         assert not one_of_many(page.text)
         charts = [chart for tag, chart in Elements(page.text).found if "data-chart" in chart]
-        assert len(charts) == 3  # hourly, daily and health; the workload chart is empty:
-        for chart in charts[:2]:  # the current hour and today, not over: marked so
+        # Hourly, health and daily; the busiest hours (the running hour is left out) and the
+        # workload charts are empty.
+        assert len(charts) == 3
+        for chart in (charts[0], charts[2]):  # the current hour and today, not over: marked so
             labels = json.loads(chart["data-chart"] or "")["option"]["xAxis"]["data"]
             assert labels[-1].endswith(" so far")
         assert (

@@ -101,7 +101,10 @@ class TestSupervisor:
         )  # one, not "1 transactions"
         assert tile(page.text, "transaction answered, last 14 days") == "1"
         assert tile(page.text, "refused by policy, last 14 days (not counted)") == "1"
-        assert "Answered transactions per hour, last 24 hours. 1 in all" in page.text
+        assert (
+            "Answered transactions per hour, last 24 hours, beside the same hours last week. "
+            "1 in all" in page.text
+        )
         assert "refused (not counted): 1 in all" in page.text
         now = scene.clock()
         this_hour = now.strftime("%a %d %b, %H:00") + " UTC, so far"  # not over yet

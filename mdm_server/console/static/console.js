@@ -47,26 +47,25 @@ document.addEventListener("click", (event) => {
 // Charts: each <div data-chart> holds its ECharts option as JSON (mdm_server/console/charts.py).
 // Apache ECharts, served by Tabard itself, is loaded the first time a page or an htmx fragment
 // holds a chart, and draws each one with its SVG renderer (no canvas, no inline style).
-// Maps need the full build (its geo component and heatmap); other charts the common one.
-const ECHARTS = "/console/static/vendor/echarts/echarts.common.min.js";
-const ECHARTS_FULL = "/console/static/vendor/echarts/echarts.min.js";
-const echartsLoading = {};
+// The full build: besides the bar and line charts, its heatmap and visual map (the demand
+// page's busiest hours) and its geo component (the division map).
+const ECHARTS = "/console/static/vendor/echarts/echarts.min.js";
+let echartsLoading = null;
 
-function loadEcharts(full) {
-  const source = full ? ECHARTS_FULL : ECHARTS;
-  if (window.echarts && !full) {
-    return Promise.resolve(window.echarts); // either build draws the other charts
+function loadEcharts() {
+  if (window.echarts) {
+    return Promise.resolve(window.echarts);
   }
-  if (!echartsLoading[source]) {
-    echartsLoading[source] = new Promise((resolve, reject) => {
+  if (!echartsLoading) {
+    echartsLoading = new Promise((resolve, reject) => {
       const script = document.createElement("script");
-      script.src = source;
+      script.src = ECHARTS;
       script.onload = () => resolve(window.echarts);
-      script.onerror = () => reject(new Error("could not load " + source));
+      script.onerror = () => reject(new Error("could not load " + ECHARTS));
       document.head.appendChild(script);
     });
   }
-  return echartsLoading[source];
+  return echartsLoading;
 }
 
 // A map's outline (GeoJSON: the division's boundary and streets) comes from this server or
@@ -103,6 +102,19 @@ function thinLabels(drawn, element, thin) {
   });
 }
 
+// Each drawn chart's ECharts instance and the observer that refits it, so both can be let go
+// when htmx swaps the chart out for a fresher one (a live page's poll).
+const drawings = new WeakMap();
+
+function forgetChart(element) {
+  const drawing = drawings.get(element);
+  if (drawing) {
+    drawing.watching.disconnect();
+    drawing.drawn.dispose();
+    drawings.delete(element);
+  }
+}
+
 function drawCharts(root) {
   const pending = Array.from(root.querySelectorAll("[data-chart]:not([data-drawn])"));
   if (root.matches && root.matches("[data-chart]:not([data-drawn])")) {
@@ -114,8 +126,7 @@ function drawCharts(root) {
   for (const element of pending) {
     element.dataset.drawn = "pending"; // htmx:load and DOMContentLoaded may both see it
   }
-  const full = pending.some((element) => element.dataset.geoUrl);
-  loadEcharts(full).then((echarts) => {
+  loadEcharts().then((echarts) => {
     for (const element of pending) {
       if (element.dataset.geoUrl) {
         loadOutline(echarts, element.dataset.geoName, element.dataset.geoUrl).then(
@@ -145,7 +156,9 @@ function drawChart(echarts, element) {
     }
   };
   fit();
-  new ResizeObserver(fit).observe(element);
+  const watching = new ResizeObserver(fit);
+  watching.observe(element);
+  drawings.set(element, { drawn, watching });
   element.dataset.drawn = "true";
 }
 
@@ -154,6 +167,32 @@ document.addEventListener("DOMContentLoaded", () => {
   showCopyButtons(document);
 });
 document.addEventListener("htmx:load", (event) => {
+  reopenTables(event.target);
   drawCharts(event.target);
   showCopyButtons(event.target);
 });
+
+// A live part of a page (data-live) is swapped whole on each poll: the tables someone opened
+// ("As a table") stay open in the fresh copy, and the old charts are let go.
+const keptOpen = new Set();
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (!event.detail.shouldSwap || !target || !target.matches("[data-live]")) {
+    return;
+  }
+  for (const details of target.querySelectorAll("details[id][open]")) {
+    keptOpen.add(details.id);
+  }
+  for (const element of target.querySelectorAll("[data-chart]")) {
+    forgetChart(element);
+  }
+});
+
+function reopenTables(root) {
+  for (const details of root.querySelectorAll("details[id]")) {
+    if (keptOpen.delete(details.id)) {
+      details.open = true;
+    }
+  }
+}
