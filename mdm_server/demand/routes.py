@@ -21,8 +21,16 @@ def division_demand(
     days: Annotated[int, Query(ge=1, le=90, description="Days of daily counts.")] = 14,
 ) -> Demand:
     """Transactions by type per hour and per day, missing-person and safeguarding workload,
-    and device health, for the caller's division (counts only: no subjects, no names)."""
+    open missing-person cases by risk and referrals waiting and overdue, and device health,
+    for the caller's division (counts only: no subjects, no names)."""
     if principal.division is None:
         raise PermissionDeniedError("your account has no division; ask IT to set one")
     with context.database.unit_of_work(write=False) as session:
-        return service.demand(session, division=principal.division, days=days, now=context.clock())
+        return service.demand(
+            session,
+            division=principal.division,
+            days=days,
+            now=context.clock(),
+            records=context.records,
+            triage_hours=context.settings.safeguarding_triage_hours,
+        )

@@ -80,6 +80,19 @@ class BusiestHours(BaseModel):
     total: int
 
 
+class Departments(BaseModel):
+    """What the division's departments have open, in numbers only: no names, no contents."""
+
+    missing_persons_open: dict[str, int] = Field(
+        description="Open missing-person cases by risk, highest first, every grade (zeros too)."
+    )
+    missing_persons_total: int
+    referrals_waiting: int = Field(
+        description="Safeguarding referrals waiting for the MASH team's decision."
+    )
+    referrals_overdue: int = Field(description="Of those, how many are past the triage deadline.")
+
+
 class Demand(BaseModel):
     division: str
     generated_at: datetime
@@ -95,4 +108,5 @@ class Demand(BaseModel):
     busiest: BusiestHours
     daily: Buckets = Field(description="The last `days` days, by day.")
     workload: Workload
+    departments: Departments
     health: DivisionHealth

@@ -6,6 +6,8 @@ Demand is what was answered: a transaction the server refused (outcome `refused:
 records system did not answer is counted apart, never in a total or in the workload.
 Missing-person work is a `missing_person_report`, or any transaction whose purpose code is
 MISSING_PERSON; safeguarding work is any transaction whose purpose code begins SAFEGUARD.
+The departments' figures (open missing-person cases by risk, referrals waiting and overdue) come
+from the records connector, in numbers only.
 Buckets run oldest first, so the current hour (or day) is the last. Beside the last 24 hours
 stand the same 24 hours a week before, counted only to the same minute, so the hour still
 running is compared with as much of its counterpart; the busiest hours are whole weeks of
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlmodel import Session
 
@@ -27,11 +30,16 @@ from mdm_server.demand.schemas import (
     BusiestHours,
     BusyHour,
     Demand,
+    Departments,
     DivisionHealth,
     TypeComparison,
     TypeSeries,
     Workload,
 )
+from mdm_server.missing_persons import service as missing_persons
+from mdm_server.missing_persons.connector import MissingPersonsRecords
+from mdm_server.safeguarding import service as safeguarding
+from mdm_server.safeguarding.connector import SafeguardingRecords
 from policies.document import TransactionTypeName
 
 TYPES: tuple[str, ...] = TransactionTypeName.__args__  # type: ignore[attr-defined]
@@ -129,11 +137,46 @@ def _busiest(session: Session, division: str, *, now: datetime) -> BusiestHours:
     )
 
 
-def demand(session: Session, *, division: str, days: int, now: datetime) -> Demand:
+class DepartmentRecords(MissingPersonsRecords, SafeguardingRecords, Protocol):
+    """The records system's department counts (the records connector answers both)."""
+
+
+def departments(
+    session: Session,
+    *,
+    division: str,
+    now: datetime,
+    records: DepartmentRecords | None = None,
+    triage_hours: int = safeguarding.DEFAULT_TRIAGE_HOURS,
+) -> Departments:
+    """Open missing-person cases by risk, and referrals waiting and overdue: numbers only.
+    The demo connector answers unless another records system is given."""
+    by_risk = missing_persons.open_by_risk(session, division=division, connector=records, now=now)
+    waiting, overdue = safeguarding.referral_counts(
+        session, division=division, now=now, triage_hours=triage_hours, records=records
+    )
+    return Departments(
+        missing_persons_open=by_risk,
+        missing_persons_total=sum(by_risk.values()),
+        referrals_waiting=waiting,
+        referrals_overdue=overdue,
+    )
+
+
+def demand(
+    session: Session,
+    *,
+    division: str,
+    days: int,
+    now: datetime,
+    records: DepartmentRecords | None = None,
+    triage_hours: int = safeguarding.DEFAULT_TRIAGE_HOURS,
+) -> Demand:
     """The division's answered transactions by type per hour (the last 24 hours, the current
     one last) beside the same hours a week before, and per day (`days`, today last), refused
     and unanswered ones apart; the busiest hours of the last four weeks; its missing-person
-    and safeguarding workload; and its devices' health."""
+    and safeguarding workload and what those departments have open; and its devices'
+    health."""
     first_day = _floor(now, DAY) - DAY * (days - 1)
     first_hour = _floor(now, HOUR) - HOUR * 23
     by_hour = repository.transactions_by_bucket(session, division=division, since=first_hour)
@@ -154,5 +197,8 @@ def demand(session: Session, *, division: str, days: int, now: datetime) -> Dema
         busiest=_busiest(session, division, now=now),
         daily=_buckets(by_day, first_day, DAY, days),
         workload=_workload(by_day, first_day, days),
+        departments=departments(
+            session, division=division, now=now, records=records, triage_hours=triage_hours
+        ),
         health=_health(session, division, now=now),
     )

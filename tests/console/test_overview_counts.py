@@ -52,6 +52,9 @@ class TestDemand:
         assert "data-chart" not in page
         assert page.count("No transactions in this period.") == 2  # per hour, per day
         assert "No devices in the division." in page
+        assert "No missing-person case is open." in page
+        assert "No referral waits for a decision." in page
+        assert "There is no map of division quiet on this server." in page
         assert "As a table" not in page  # no table of noughts
 
 

@@ -273,10 +273,16 @@ def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[
     sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True, camera=camera)
     assert page.url.endswith("/console/demand")
     drawn(page)
-    # Hourly, daily and device health: no missing-person work, so that chart says so in words.
+    # Hourly, daily and device health drawn; what has nothing to show says so in words.
     expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(3)
     expect(page.locator("[data-empty]")).to_have_text(
-        "No missing-person or safeguarding work in this period."
+        [
+            "No answered transactions in the last 4 weeks.",
+            "No missing-person case is open.",
+            "No referral waits for a decision.",
+            "No reports with a place in this period.",
+            "No missing-person or safeguarding work in this period.",
+        ]
     )
     tiles = dict(
         zip(

@@ -1,9 +1,9 @@
 """The supervisor's demand page in Chromium against a live `tabard serve`, over four weeks of
-a division's transactions (and another division's, which must not show): photographed at 1400
-and 800 px wide into test-artifacts/console/<backend>-demand/, axe-core clean, nothing fetched
-from elsewhere, and the page's live part proven to refresh itself: a transaction recorded
-while the page is open shows up without a reload, its charts redrawn and its open tables left
-open."""
+a division's transactions, its departments' open work and its reports on the map (and another
+division's, which must not show): photographed at 1400 and 800 px wide into
+test-artifacts/console/<backend>-demand/, axe-core clean, nothing fetched from elsewhere, and
+the page's live part proven to refresh itself: a transaction recorded while the page is open
+shows up without a reload, its charts redrawn and its open tables left open."""
 
 from __future__ import annotations
 
@@ -21,15 +21,21 @@ from mdm_server.auth.models import StaffUser
 from mdm_server.config import Settings
 from mdm_server.db import Database
 from mdm_server.devices.models import Device
+from mdm_server.records.cases import NewCase
+from mdm_server.records.filed import RecordsCall
+from mdm_server.records.missing_persons import DemoMissingPersons
+from mdm_server.records.safeguarding_demo import DemoSafeguarding
 from tests.e2e.browser import chromium, drawn, new_page
 from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import PASSWORD, create_user, sign_in
+from tests.e2e.test_map_browser import file_reports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 KINDS = ("person_search", "vehicle_search", "incident_search", "missing_person_report")
 # Names that exist in the records the transactions are about and in the officers' accounts:
 # none of them may reach a supervisor's page.
 SUBJECT, OFFICER = "Fictional-Surname", "pc-north-1"
+CHARTS = 8
 COMPLIANCE = ("compliant", "compliant", "compliant", "in_grace", "non_compliant", None)
 
 
@@ -116,6 +122,38 @@ def four_weeks_of_demand(tabard: Tabard, now: datetime) -> None:
             )
 
 
+# Open missing-person cases by division and risk, and referrals by division and hours waiting.
+CASES = {"north": ("high", "high", "medium", "no_apparent_risk"), "south": ("high",) * 5}
+REFERRALS = {"north": (2, 30, 50), "south": (1, 2, 3, 40)}
+
+
+def departments_open_work(tabard: Tabard, now: datetime) -> None:
+    """Cases and referrals through the demo records connector, as filings would open them."""
+    for database in database_of(tabard):
+        with database.unit_of_work() as session:
+            for division, risks in CASES.items():
+                for n, risk in enumerate(risks):
+                    call = RecordsCall(session, str(uuid.uuid4()), "4021", now, division)
+                    case = NewCase(
+                        reference=f"MISPER-{division.upper()}-{n}",
+                        surname=SUBJECT,
+                        forename="Robin",
+                        date_of_birth=None,
+                        description="Invented for a test",
+                        last_seen_at=now - timedelta(hours=3),
+                        last_seen_location="Example Street, Testbury",
+                        risk=risk,
+                        division=division,
+                    )
+                    DemoMissingPersons().open_case(case, call=call)
+            for division, ages in REFERRALS.items():
+                for hours in ages:
+                    at = now - timedelta(hours=hours)
+                    call = RecordsCall(session, str(uuid.uuid4()), "4021", at, division)
+                    referral = {"at_risk": "child", "surname": SUBJECT, "forename": "Robin"}
+                    DemoSafeguarding().raise_referral(referral, division=division, call=call)
+
+
 def one_more(tabard: Tabard) -> None:
     for database in database_of(tabard):
         with database.unit_of_work() as session:
@@ -133,6 +171,8 @@ class TestDemandInABrowser:
         tabard.extra_env["TABARD_DEMAND_REFRESH_S"] = "2"  # the page's poll, kept short here
         tabard.bootstrap("admin", PASSWORD)
         four_weeks_of_demand(tabard, datetime.now(UTC))
+        departments_open_work(tabard, datetime.now(UTC))
+        file_reports(tabard)  # north's reports, a dozen of them in the last 24 hours
         with tabard.serving():
             tabard.login("admin", PASSWORD)
             create_user(tabard, "sgt-north", "supervisor", "--division", "north")
@@ -141,10 +181,22 @@ class TestDemandInABrowser:
                 sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True)
                 assert page.url.endswith("/console/demand")
                 drawn(page)
-                # Hourly with last week, busiest hours, health, daily, workload.
-                expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(5)
+                # Hourly with last week, busiest hours, missing persons, referrals, health,
+                # the map, daily, workload.
+                expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(CHARTS)
                 text = page.locator("main").inner_text()
                 assert SUBJECT not in text and OFFICER not in text and "4021" not in text
+                assert "MISPER-" not in text and "SG-DEMO-" not in text
+                # North's own work only: 4 open cases (2 high), 3 referrals waiting, 2 overdue.
+                expect(page.locator("#missing-title")).to_have_text(
+                    "Missing persons: 4 open cases, by risk"
+                )
+                risks = page.locator("#missing-persons-open tbody tr")
+                expect(risks.first).to_have_text("high2")
+                expect(page.locator("#referrals-title")).to_have_text(
+                    "Safeguarding: 3 referrals waiting for a decision, 2 overdue"
+                )
+                expect(page.locator("#map-title")).to_have_text("The last 24 hours on the map")
                 expect(page.locator("[data-busiest]")).to_contain_text("Fri ")
                 legend = page.locator("ul.legend").first
                 expect(legend).to_contain_text("same hour last week")
@@ -161,7 +213,7 @@ class TestDemandInABrowser:
                 expect(tile).to_have_text(f"{before + 1:,}", timeout=30_000)
                 expect(page.locator("[data-chart][data-old]")).to_have_count(0)  # swapped
                 drawn(page)  # and the fresh charts drawn
-                expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(5)
+                expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(CHARTS)
                 expect(page.locator("details[open]")).to_have_count(page.locator("details").count())
                 assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
                 camera.shoot(page, "supervisor demand after a refresh")

@@ -1,5 +1,6 @@
 """Supervisors' one-look view of their division: demand by hour beside the same hours last
-week, the busiest hours, demand by day, the departments' workload and device health. The
+week, the busiest hours, what the missing-persons unit and the MASH team have open, the map of
+the last 24 hours' reports, demand by day, the departments' workload and device health. The
 page polls itself for its live part (htmx asks for the `fragment` block alone), so the
 figures stay current without a reload."""
 
@@ -14,11 +15,13 @@ from markupsafe import Markup
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.charts import Bar, Series, bar_chart, column_chart
 from mdm_server.console.heatmap import Cell, busiest, heatmap_chart
+from mdm_server.console.pages.division_map import map_panel
 from mdm_server.console.templating import TONES, counted, render
 from mdm_server.demand import routes as demand_api
 from mdm_server.demand.schemas import Buckets, BusiestHours, Demand
 from mdm_server.demand.service import DAYS
 from mdm_server.deps import ContextDep
+from mdm_server.missing_persons.cases import RISK_WORDS
 
 router = APIRouter(prefix="/console/demand", include_in_schema=False)
 SupervisorPage = Annotated[
@@ -29,6 +32,7 @@ SHORT_DAY_LABEL = "%d %b"  # past a month of days, the weekday is left out of th
 WEEKDAYS = tuple(day[:3].title() for day in DAYS)  # Mon first, as a British week runs
 
 NO_TRANSACTIONS = "No transactions in this period."
+RISK_TONES = {"high": "bad", "medium": "warn", "low": "info", "no_apparent_risk": "muted"}
 
 
 def _columns(
@@ -77,6 +81,7 @@ def _charts(demand: Demand, days: int) -> dict[str, Markup]:
     """Every chart of the page, by the name the template places it under."""
     day_label = DAY_LABEL if days <= 31 else SHORT_DAY_LABEL
     weeks = counted(demand.busiest.weeks, "week")
+    waiting, overdue = demand.departments.referrals_waiting, demand.departments.referrals_overdue
     return {
         "hourly": _columns(
             "Answered transactions per hour, last 24 hours, beside the same hours last week",
@@ -113,6 +118,23 @@ def _charts(demand: Demand, days: int) -> dict[str, Markup]:
             so_far="today",
             empty="No missing-person or safeguarding work in this period.",
         ),
+        "missing_persons": bar_chart(
+            "Open missing-person cases by risk",
+            [
+                Bar(RISK_WORDS[risk], count, RISK_TONES[risk])
+                for risk, count in demand.departments.missing_persons_open.items()
+            ]
+            if demand.departments.missing_persons_total
+            else [],
+            empty="No missing-person case is open.",
+        ),
+        "referrals": bar_chart(
+            "Safeguarding referrals waiting for a decision",
+            [Bar("within the deadline", waiting - overdue, "good"), Bar("overdue", overdue, "bad")]
+            if waiting
+            else [],
+            empty="No referral waits for a decision.",
+        ),
         "health": bar_chart(
             "Devices by compliance",
             [
@@ -131,9 +153,10 @@ def demand_view(
     context: ContextDep,
     days: Annotated[int, Query(ge=1, le=90)] = 14,
 ) -> HTMLResponse:
-    """Answered transactions per hour beside last week's, the busiest hours, per day
-    (refused ones apart), missing-person and safeguarding work, device health; the live part
-    alone when htmx polls for it."""
+    """Answered transactions per hour beside last week's, the busiest hours, the departments'
+    open cases and referrals, the last 24 hours on the map, per day (refused ones apart),
+    missing-person and safeguarding work, device health; the live part alone when htmx polls
+    for it."""
     demand = demand_api.division_demand(principal, context, days=days)
     return render(
         request,
@@ -143,6 +166,9 @@ def demand_view(
         days=days,
         refresh_s=context.settings.demand_refresh_s,
         charts=_charts(demand, days),
+        map=map_panel(context, principal, kinds=None, window="24h"),
+        risk_words=RISK_WORDS,
+        triage_hours=context.settings.safeguarding_triage_hours,
         busiest=busiest(busiest_cells(demand.busiest)),
         last_week=answered(demand.last_week),
         hour_totals=[sum(getattr(row, day) for day in DAYS) for row in demand.busiest.hours],
