@@ -15,8 +15,14 @@ from markupsafe import Markup, escape
 SIZE, PAD = 320, 8
 GRID = 12  # density cells across the longer side
 COLOURS = ("#1d5fa8", "#c25400", "#1e7b45", "#8e2c8e", "#a4161a", "#4a5563")
-SHAPES = ("circle", "triangle", "diamond", "square", "circle", "triangle")
-KNOWN = ("incident_report", "missing_person_report", "witness_statement", "stop_and_search")
+SHAPES = ("circle", "triangle", "diamond", "square", "cross", "hexagon")
+KNOWN = (
+    "incident_report",
+    "missing_person_report",
+    "witness_statement",
+    "stop_and_search",
+    "safeguarding_referral",
+)
 DENSITY = "#e6550d"
 
 
@@ -33,20 +39,49 @@ class Key:
 def key_of(view: dict[str, Any]) -> list[Key]:
     """Each kind with its colour, shape and counts; a kind keeps its look whatever is shown."""
     keys: list[Key] = []
+    unknown = 0
     for one in view.get("counts", []):
         kind = str(one["kind"])
-        n = KNOWN.index(kind) if kind in KNOWN else len(KNOWN) + len(keys)
+        if kind in KNOWN:
+            n = KNOWN.index(kind)
+        else:  # a kind this screen does not know yet: the next look, never a known kind's
+            n = len(KNOWN) + unknown
+            unknown += 1
         keys.append(
             Key(
                 kind,
                 kind.replace("_", " "),
-                COLOURS[n % 6],
-                SHAPES[n % 6],
+                COLOURS[(n + n // len(SHAPES)) % len(COLOURS)],  # past six, new pairs
+                SHAPES[n % len(SHAPES)],
                 one["count"],
                 one["placed"],
             )
         )
     return keys
+
+
+# Each shape's corners around its centre, in units of its radius (circles and squares aside).
+_CORNERS: dict[str, tuple[tuple[float, float], ...]] = {
+    "triangle": ((0, -1.2), (1.2, 1), (-1.2, 1)),
+    "diamond": ((0, -1.2), (1.2, 0), (0, 1.2), (-1.2, 0)),
+    "cross": (
+        (-0.4, -1),
+        (0.4, -1),
+        (0.4, -0.4),
+        (1, -0.4),
+        (1, 0.4),
+        (0.4, 0.4),
+        (0.4, 1),
+        (-0.4, 1),
+        (-0.4, 0.4),
+        (-1, 0.4),
+        (-1, -0.4),
+        (-0.4, -0.4),
+    ),
+    "hexagon": tuple(
+        (math.cos(math.radians(60 * k)), math.sin(math.radians(60 * k))) for k in range(6)
+    ),
+}
 
 
 def _shape(shape: str, x: float, y: float, colour: str) -> str:
@@ -56,11 +91,7 @@ def _shape(shape: str, x: float, y: float, colour: str) -> str:
     elif shape == "square":
         drawn = f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}"'
     else:
-        corners = (
-            [(x, y - r - 1), (x + r + 1, y + r), (x - r - 1, y + r)]
-            if shape == "triangle"
-            else [(x, y - r - 1), (x + r + 1, y), (x, y + r + 1), (x - r - 1, y)]
-        )
+        corners = [(x + a * r, y + b * r) for a, b in _CORNERS[shape]]
         drawn = '<polygon points="' + " ".join(f"{a:.1f},{b:.1f}" for a, b in corners) + '"'
     return drawn + f' fill="{colour}" stroke="#ffffff" stroke-width="1.2"/>'
 

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from device_agent.agent import Agent
 from device_agent.screen.app import Screen
 from device_agent.screen.guard import Launch
+from device_agent.screen.map_drawing import KNOWN, SHAPES, Key, key_of, swatch
 from device_agent.screen.web import create_app
 from mdm_server.geo.maps import MapSource
 from mdm_server.geo.placement import place
@@ -120,3 +121,21 @@ def photograph(html: str) -> None:
         browser.close()
     assert inaccessible == [], "\n".join(inaccessible)
     assert all(url.startswith("http://127.0.0.1") for url in foreign), foreign
+
+
+class TestEachKindItsOwnLook:
+    def test_no_two_kinds_share_a_shape_and_colour(self) -> None:
+        kinds = [*KNOWN, "a_kind_added_later", "and_another"]
+        view = {"counts": [{"kind": kind, "count": 1, "placed": 1} for kind in kinds]}
+        looks = [(key.shape, key.colour) for key in key_of(view)]
+        assert len(set(looks)) == len(kinds), looks
+
+    def test_a_kind_keeps_its_look_whatever_is_shown_with_it(self) -> None:
+        alone = key_of({"counts": [{"kind": "safeguarding_referral", "count": 1, "placed": 0}]})
+        every = key_of({"counts": [{"kind": kind, "count": 1, "placed": 0} for kind in KNOWN]})
+        assert (alone[0].shape, alone[0].colour) == (every[-1].shape, every[-1].colour)
+
+    def test_every_shape_draws(self) -> None:
+        for shape in SHAPES:
+            drawn = swatch(Key("kind", "kind", "#000000", shape, 1, 1))
+            assert "<circle" in drawn or "<rect" in drawn or "<polygon" in drawn, shape
