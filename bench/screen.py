@@ -86,20 +86,49 @@ def stopwatch(action: Callable[[], None], until: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
+# The page just loaded, by the browser's own clock (Navigation Timing): from the navigation's
+# start (the click, or the form's submission) to the server's last byte and to the page loaded.
+NAVIGATION = """() => {
+  const n = performance.getEntriesByType("navigation")[0];
+  return {response: n.responseEnd - n.startTime, loaded: n.loadEventEnd - n.startTime};
+}"""
+
+
+def navigation(page: Any) -> dict[str, float]:
+    page.wait_for_function("() => performance.getEntriesByType('navigation')[0].loadEventEnd > 0")
+    timing: dict[str, float] = page.evaluate(NAVIGATION)
+    return timing
+
+
 def in_chromium(tabard: Tabard, state: Path, runs: int, name: str) -> dict[str, list[float]]:
-    """Button to secure home, and search submitted to its answer, each `runs` times."""
+    """Button to secure home, and search submitted to its answer, each `runs` times: by the
+    wall clock around Playwright's actions (which include its scripted typing of the collar
+    number and PIN, and its own checks and round trips), and by the browser's own clock, the
+    officer's typing aside (the gate page's load after the button, plus the secure home's after
+    Enter)."""
     launched = launch_screen(tabard, state)
     origin = f"http://127.0.0.1:{launched['port']}"
-    entries: list[float] = []
-    searches: list[float] = []
+    times: dict[str, list[float]] = {
+        key: []
+        for key in (
+            "entry",
+            "search",
+            "entry_browser",
+            "entry_server_share",
+            "search_browser",
+            "search_server_share",
+        )
+    }
     with chromium(origin, name, kind="bench") as (browser, watch, _):
         page = phone(browser, watch, J5)
         page.goto(launched["url"])
         button = page.get_by_role("link", name="Enter the secure side")
+        gate: dict[str, float] = {}
 
         def press_and_enter() -> None:
             button.click()
             page.get_by_label("Collar number").fill(COLLAR)
+            gate.update(navigation(page))
             page.get_by_label("PIN", exact=True).fill(NEW_PIN)
             page.get_by_role("button", name="Enter", exact=True).click()
 
@@ -107,18 +136,24 @@ def in_chromium(tabard: Tabard, state: Path, runs: int, name: str) -> dict[str, 
             page.goto(origin + "/")
             button.wait_for()
             secure_home = page.get_by_role("heading", name="Secure side")
-            entries.append(stopwatch(press_and_enter, secure_home.wait_for))
+            times["entry"].append(stopwatch(press_and_enter, secure_home.wait_for))
+            home = navigation(page)
+            times["entry_browser"].append((gate["loaded"] + home["loaded"]) / 1000)
+            times["entry_server_share"].append((gate["response"] + home["response"]) / 1000)
             page.goto(origin + "/secure/person")
             page.get_by_label("Purpose").select_option("INVESTIGATION")
             page.get_by_label("Surname").fill("Example")
             results = page.locator("#results")
             submit = page.get_by_role("button", name="Search")
-            searches.append(stopwatch(submit.click, results.wait_for))
+            times["search"].append(stopwatch(submit.click, results.wait_for))
+            answer = navigation(page)
+            times["search_browser"].append(answer["loaded"] / 1000)
+            times["search_server_share"].append(answer["response"] / 1000)
             page.get_by_role("button", name="Leave").click()
             page.get_by_role("heading", name="Secure side locked").wait_for()
         if watch.foreign:
             raise SystemExit(f"requests left loopback: {watch.foreign}")
-    return {"entry": entries, "search": searches}
+    return times
 
 
 async def server_alone(state: AgentState, runs: int) -> dict[str, list[float]]:
@@ -154,6 +189,10 @@ def measure(env: dict[str, str], offline_hours: int, runs: int, name: str) -> di
     return {
         "button_to_secure_home": percentiles(screen["entry"]),
         "search_to_answer": percentiles(screen["search"]),
+        "button_to_secure_home_browser_clock": percentiles(screen["entry_browser"]),
+        "search_to_answer_browser_clock": percentiles(screen["search_browser"]),
+        "entry_until_last_byte_browser_clock": percentiles(screen["entry_server_share"]),
+        "search_until_last_byte_browser_clock": percentiles(screen["search_server_share"]),
         "server_gate": percentiles(server["gate"]),
         "server_search": percentiles(server["search"]),
     }
@@ -197,6 +236,17 @@ def main() -> None:
         and result["rest_search_p95_ms"] < TARGET_MS
         and result["entry_p95_beyond_kdf_ms"] < TARGET_MS
     )
+    # The same, by the browser's own clock: the officer's typing and Playwright's own work aside.
+    result["rest_entry_p95_browser_ms"] = rest["button_to_secure_home_browser_clock"]["p95_ms"]
+    result["rest_search_p95_browser_ms"] = rest["search_to_answer_browser_clock"]["p95_ms"]
+    result["entry_p95_beyond_kdf_browser_ms"] = round(
+        production["button_to_secure_home_browser_clock"]["p95_ms"] - kdf_p50, 1
+    )
+    result["target_met_browser_clock"] = (
+        result["rest_entry_p95_browser_ms"] < TARGET_MS
+        and result["rest_search_p95_browser_ms"] < TARGET_MS
+        and result["entry_p95_beyond_kdf_browser_ms"] < TARGET_MS
+    )
     for label, figures in (("production", production), ("near-zero KDFs", rest)):
         for name, numbers in figures.items():
             show(f"{label}: {name}", numbers)
@@ -207,6 +257,13 @@ def main() -> None:
         f"without them: entry p95 {result['rest_entry_p95_ms']} ms, search p95 "
         f"{result['rest_search_p95_ms']} ms (target under {TARGET_MS:.0f} ms: "
         f"{'met' if result['target_met'] else 'missed'})"
+    )
+    log(
+        f"by the browser's own clock: entry p95 beyond the KDFs (production) "
+        f"{result['entry_p95_beyond_kdf_browser_ms']} ms; without them: entry p95 "
+        f"{result['rest_entry_p95_browser_ms']} ms, search p95 "
+        f"{result['rest_search_p95_browser_ms']} ms (target: "
+        f"{'met' if result['target_met_browser_clock'] else 'missed'})"
     )
     log(
         f"screen over server, p50: entry {result['entry_over_server_gate_p50']}x the gate, "

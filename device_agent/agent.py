@@ -86,7 +86,7 @@ class Agent(Transactions):
             if self.secure.open is not None:
                 self._lock_now("superseded")
             try:
-                now = self._local_checks()
+                now = await self._local_checks()
                 try:
                     side = await self._enter_online(collar, pin, new_pin, acknowledge, now)
                 except UnreachableError:
@@ -112,10 +112,11 @@ class Agent(Transactions):
             await self.send_drafts_quietly()
             return self.status()
 
-    def _local_checks(self) -> datetime:
+    async def _local_checks(self) -> datetime:
+        """The clock, and the Knox warranty bit read now (off the event loop: it is a shell
+        command on the device, and the screen and the loops share this loop)."""
         now = self.secure.check_clock()
-        posture = self.platform.posture(now=now.isoformat())
-        if posture.warranty_bit == 1:
+        if await asyncio.to_thread(self.platform.warranty_bit) == 1:
             raise RefusedError(
                 "device_non_compliant",
                 "device.warranty_bit_must_be_zero: the Knox warranty bit is blown (tampered)",

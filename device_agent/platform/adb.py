@@ -88,6 +88,10 @@ class AdbPlatform:
             management_mode=_management_mode(owners, secure),
         )
 
+    def warranty_bit(self) -> int:
+        with self._connection() as adb:
+            return 1 if adb.shell("getprop ro.boot.warranty_bit").strip() == "1" else 0
+
     def apps(self) -> dict[str, list[str]]:
         with self._connection() as adb:
             return self._apps(adb, _secure_user(adb.shell("pm list users")))

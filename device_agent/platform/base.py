@@ -76,6 +76,11 @@ class Platform(Protocol):
         """The device's current posture."""
         ...
 
+    def warranty_bit(self) -> int:
+        """The Knox warranty bit alone (1: blown, the device has run unofficial software), read
+        now: what the gate checks before each entry, without a whole posture's reads."""
+        ...
+
     def apps(self) -> dict[str, list[str]]:
         """Installed packages per profile: `personal`, and `work` where there is a secure side."""
         ...

@@ -36,6 +36,9 @@ class VirtualPlatform:
             warranty_bit=device.warranty_bit,
         )
 
+    def warranty_bit(self) -> int:
+        return int(self.device.warranty_bit)
+
     def posture(self, *, now: str) -> Posture:
         device = self.device
         facts = self.facts()

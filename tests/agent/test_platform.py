@@ -167,6 +167,15 @@ class TestAdbBackend:
         assert (seen.usb_debugging, seen.unknown_sources) == (True, True)
         assert (tmp_path / "keys" / "adbkey").stat().st_mode & 0o777 == 0o600
 
+    def test_the_warranty_bit_is_read_as_the_device_has_it(
+        self, host: DeviceHost, tmp_path: Path
+    ) -> None:
+        running, platform = over_adb(host, "SM-J530F", tmp_path)
+        assert platform.warranty_bit() == 0
+        running.device.props["ro.boot.warranty_bit"] = "1"  # flashed with unofficial software
+        assert platform.warranty_bit() == 1
+        assert platform.posture(now="2026-11-21T09:00:00Z").warranty_bit == 1
+
     def test_applies_what_the_shell_can_and_names_the_rest(
         self, host: DeviceHost, tmp_path: Path
     ) -> None:

@@ -176,6 +176,18 @@ class TestEntry:
             run(agent.enter(collar=offline_device.collar, pin=NEW_PIN))
         assert refused.value.code == "clock_moved_back"
 
+    def test_a_blown_warranty_bit_is_refused_before_the_server_is_asked(
+        self, offline_device: Device, first_entry: Any
+    ) -> None:
+        agent = first_entry(offline_device)
+        run(agent.leave())
+        agent.platform.device.props["ro.boot.warranty_bit"] = "1"  # type: ignore[attr-defined]
+        with pytest.raises(RefusedError) as refused:
+            run(agent.enter(collar=offline_device.collar, pin=NEW_PIN))
+        assert refused.value.code == "device_non_compliant"
+        assert "warranty" in str(refused.value)
+        assert agent.secure.open is None
+
 
 class TestOffline:
     def test_a_shift_offline_opens_the_same_container(
