@@ -273,11 +273,15 @@ def supervisor(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[
     sign_in(page, tabard.url, "sgt-north", PASSWORD, first_time=True, camera=camera)
     assert page.url.endswith("/console/demand")
     drawn(page)
-    # Hourly, daily and device health drawn; what has nothing to show says so in words.
-    expect(page.locator("[data-chart][data-drawn=true] svg")).to_have_count(3)
-    expect(page.locator("[data-empty]")).to_have_text(
+    # Hourly, daily and device health drawn; what has nothing to show says so in words. The
+    # busiest hours count whole past hours only, so they are drawn or not by the time of day
+    # the test runs (a transaction an hour old is in them): left out of both checks.
+    for title in ("hourly-title", "daily-title", "health-title"):
+        chart = page.locator(f"figure:has(#{title}) [data-chart][data-drawn=true] svg")
+        expect(chart).to_have_count(1)
+    empties = page.locator("#demand-live [data-empty]:not(:is(figure:has(#busiest-title) *))")
+    expect(empties).to_have_text(
         [
-            "No answered transactions in the last 4 weeks.",
             "No missing-person case is open.",
             "No referral waits for a decision.",
             "No reports with a place in this period.",
