@@ -9,10 +9,8 @@ missing from the matrix fails `test_every_department_route_is_in_the_matrix`."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -21,9 +19,8 @@ from httpx import Response
 
 from mdm_server.auth.models import STAFF_ROLES, Role
 from mdm_server.deps import declared_routes
-from mdm_server.records.cases import NewCase
-from mdm_server.records.filed import RecordsCall
 from tests.console.conftest import Browser
+from tests.factories.departments import open_case, raise_referral
 from tests.factories.staff import context_of, headers_for
 
 CASE_NAME, REFERRAL_NAME = "Matrixcase", "Matrixreferral"
@@ -92,27 +89,10 @@ def department_work(app: FastAPI) -> Work:
     """A missing person's case and a safeguarding referral in `north`, as filings open them."""
     context = context_of(app)
     now = context.clock()
-    case = f"MISPER-{uuid.uuid4().hex[:8].upper()}"
     with context.database.unit_of_work() as session:
-        call = RecordsCall(session, str(uuid.uuid4()), "4021", now, "north")
-        context.records.open_case(
-            NewCase(
-                reference=case,
-                surname=CASE_NAME,
-                forename="Robin",
-                date_of_birth=None,
-                description="Invented for a test",
-                last_seen_at=now - timedelta(hours=2),
-                last_seen_location="Example Street, Testbury",
-                risk="medium",
-                division="north",
-            ),
-            call=call,
-        )
-        referral = context.records.raise_referral(
-            {"at_risk": "child", "surname": REFERRAL_NAME, "forename": "Robin"},
-            division="north",
-            call=RecordsCall(session, str(uuid.uuid4()), "4021", now, "north"),
+        case = open_case(context.records, session, division="north", now=now, surname=CASE_NAME)
+        referral = raise_referral(
+            context.records, session, division="north", at=now, surname=REFERRAL_NAME
         )
     return Work(case=case, referral=referral)
 

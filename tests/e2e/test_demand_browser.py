@@ -21,14 +21,13 @@ from mdm_server.auth.models import StaffUser
 from mdm_server.config import Settings
 from mdm_server.db import Database
 from mdm_server.devices.models import Device
-from mdm_server.records.cases import NewCase
-from mdm_server.records.filed import RecordsCall
 from mdm_server.records.missing_persons import DemoMissingPersons
 from mdm_server.records.safeguarding_demo import DemoSafeguarding
 from tests.e2e.browser import chromium, drawn, new_page
 from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import PASSWORD, create_user, sign_in
 from tests.e2e.test_map_browser import file_reports
+from tests.factories.departments import open_case, raise_referral
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 KINDS = ("person_search", "vehicle_search", "incident_search", "missing_person_report")
@@ -132,26 +131,21 @@ def departments_open_work(tabard: Tabard, now: datetime) -> None:
     for database in database_of(tabard):
         with database.unit_of_work() as session:
             for division, risks in CASES.items():
-                for n, risk in enumerate(risks):
-                    call = RecordsCall(session, str(uuid.uuid4()), "4021", now, division)
-                    case = NewCase(
-                        reference=f"MISPER-{division.upper()}-{n}",
-                        surname=SUBJECT,
-                        forename="Robin",
-                        date_of_birth=None,
-                        description="Invented for a test",
-                        last_seen_at=now - timedelta(hours=3),
-                        last_seen_location="Example Street, Testbury",
-                        risk=risk,
+                for risk in risks:
+                    open_case(
+                        DemoMissingPersons(),
+                        session,
                         division=division,
+                        now=now,
+                        risk=risk,
+                        surname=SUBJECT,
                     )
-                    DemoMissingPersons().open_case(case, call=call)
             for division, ages in REFERRALS.items():
                 for hours in ages:
                     at = now - timedelta(hours=hours)
-                    call = RecordsCall(session, str(uuid.uuid4()), "4021", at, division)
-                    referral = {"at_risk": "child", "surname": SUBJECT, "forename": "Robin"}
-                    DemoSafeguarding().raise_referral(referral, division=division, call=call)
+                    raise_referral(
+                        DemoSafeguarding(), session, division=division, at=at, surname=SUBJECT
+                    )
 
 
 def one_more(tabard: Tabard) -> None:

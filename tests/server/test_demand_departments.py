@@ -6,13 +6,13 @@ name or a reference."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mdm_server.records.cases import NewCase
 from mdm_server.records.filed import RecordsCall
+from tests.factories import departments as factory
 from tests.factories.staff import context_of, headers_for
 
 DEMAND = "/api/v1/demand"
@@ -22,32 +22,20 @@ SURNAME = "Fictional-Surname"
 def open_case(app: FastAPI, division: str, risk: str, *, closed: bool = False) -> None:
     context = context_of(app)
     now = context.clock()
-    reference = f"MISPER-{uuid.uuid4().hex[:8].upper()}"
     with context.database.unit_of_work() as session:
-        call = RecordsCall(session, str(uuid.uuid4()), "4021", now, division)
-        case = NewCase(
-            reference=reference,
-            surname=SURNAME,
-            forename="Robin",
-            date_of_birth=None,
-            description="Invented for a test",
-            last_seen_at=now - timedelta(hours=2),
-            last_seen_location="Example Street",
-            risk=risk,
-            division=division,
+        reference = factory.open_case(
+            context.records, session, division=division, now=now, risk=risk, surname=SURNAME
         )
-        context.records.open_case(case, call=call)
         if closed:
+            call = RecordsCall(session, str(uuid.uuid4()), "4021", now, division)
             context.records.close(reference, "found", "Found safe at home.", call=call)
 
 
 def raise_referral(app: FastAPI, division: str, *, hours_ago: float) -> None:
     context = context_of(app)
-    raised: datetime = context.clock() - timedelta(hours=hours_ago)
+    at = context.clock() - timedelta(hours=hours_ago)
     with context.database.unit_of_work() as session:
-        call = RecordsCall(session, str(uuid.uuid4()), "4021", raised, division)
-        referral = {"at_risk": "child", "surname": SURNAME, "forename": "Robin"}
-        context.records.raise_referral(referral, division=division, call=call)
+        factory.raise_referral(context.records, session, division=division, at=at, surname=SURNAME)
 
 
 def departments(app: FastAPI, client: TestClient, division: str = "north") -> dict[str, object]:
