@@ -113,7 +113,14 @@ CUT_OFF = """() => {
   }
   return cut;
 }"""
-SETTLED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+# Two frames painted, or half a second, whichever comes first: headless Chromium on a loaded
+# machine can go a long while without scheduling a frame, and page.evaluate has no timeout of
+# its own, so a bare requestAnimationFrame wait once held a test for ten minutes. The
+# screenshot that follows waits for a frame itself (within the page's timeout).
+SETTLED = """() => new Promise(done => {
+  requestAnimationFrame(() => requestAnimationFrame(done));
+  setTimeout(done, 500);
+})"""
 
 
 def drawn(page) -> None:  # type: ignore[no-untyped-def]
