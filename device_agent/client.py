@@ -20,10 +20,30 @@ from device_agent.identity import DeviceIdentity
 
 DEFAULT_TIMEOUT_S = 30.0
 SESSION_HEADER = "X-Tabard-Session"
+# An idle connection is let go before the server would close it (uvicorn's keep-alive is 5 s),
+# so a request never goes out on a connection the server is closing.
+KEEPALIVE_EXPIRY_S = 4.0
+
+
+def connections(
+    server: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> httpx.AsyncClient:
+    """A pool of HTTP connections to one server, for one or many `ServerClient`s."""
+    return httpx.AsyncClient(
+        base_url=server.rstrip("/"),
+        transport=transport,
+        timeout=timeout_s,
+        headers={"user-agent": "tabard-agent/0.1"},
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+    )
 
 
 class ServerClient:
-    """Talks to one Tabard server, as an unenrolled device or as `identity`."""
+    """Talks to one Tabard server, as an unenrolled device or as `identity`: over its own
+    connections, or over a pool it is lent (`http`, from `connections`), which it leaves open."""
 
     def __init__(
         self,
@@ -32,15 +52,12 @@ class ServerClient:
         identity: DeviceIdentity | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.server = server.rstrip("/")
         self.identity = identity
-        self._http = httpx.AsyncClient(
-            base_url=self.server,
-            transport=transport,
-            timeout=timeout_s,
-            headers={"user-agent": "tabard-agent/0.1"},
-        )
+        self._owns_http = http is None
+        self._http = http or connections(self.server, transport=transport, timeout_s=timeout_s)
 
     async def __aenter__(self) -> ServerClient:
         return self
@@ -54,7 +71,8 @@ class ServerClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def fetch_ca(self) -> dict[str, Any]:
         """The server's device CA certificate (`certificate`, `sha256`)."""

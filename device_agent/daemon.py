@@ -287,6 +287,7 @@ class Daemon:
                 await self.screen.close()
             if self.agent.state.is_enrolled:
                 await self.agent.leave("agent_stopped")
+            await self.agent.close_connections()
             self.agent.close()
             path.unlink(missing_ok=True)
 

@@ -8,8 +8,10 @@ applied, or refused with the reason, never pretended."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from device_agent.adb import AdbConnection, AdbError, host_signer, parse_target
 from device_agent.errors import UnsupportedError
@@ -29,6 +31,7 @@ _FACT_PROPS = (
 )
 # Settings whose change would end the ADB connection this backend runs on.
 _CUTS_THE_LINK = {"global/adb_enabled", "global/development_settings_enabled"}
+T = TypeVar("T")
 
 
 class AdbPlatform:
@@ -36,9 +39,45 @@ class AdbPlatform:
         self.host, self.port = host, port
         self.spec = f"adb:{host}:{port}"
         self._signer = host_signer(key_directory)
+        self._kept: AdbConnection | None = None
+        self._one_at_a_time = threading.Lock()  # the agent reads from worker threads
 
     def _connection(self) -> AdbConnection:
+        """A connection of its own, for a change to the device: a change is never sent over a
+        connection that may have gone stale, where it could fail half-way or be sent twice."""
         return AdbConnection(self.host, self.port, self._signer)
+
+    def _read(self, read: Callable[[AdbConnection], T]) -> T:
+        """A read over the device's one kept ADB connection, opened on first use. Opening one
+        (the device's challenge signed with this host's RSA key) was nearly all of a read's
+        time, and the gate reads the warranty bit before every entry to the secure side. One
+        reader at a time (the agent reads from worker threads); if the kept connection has
+        gone stale (the device restarted, the network dropped it while idle) the read is made
+        once more over a fresh one."""
+        with self._one_at_a_time:
+            if self._kept is not None:
+                try:
+                    return read(self._kept)
+                except AdbError:
+                    self._let_go()  # gone stale: once more, over a fresh one
+            adb = self._connection()
+            adb.connect()
+            self._kept = adb
+            try:
+                return read(adb)
+            except AdbError:
+                self._let_go()
+                raise
+
+    def _let_go(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
+
+    def close(self) -> None:
+        """Close the kept connection (the agent is stopping)."""
+        with self._one_at_a_time:
+            self._let_go()
 
     def _props(self, adb: AdbConnection) -> dict[str, str]:
         lines = adb.shell("; ".join(f"getprop {name}" for name in _FACT_PROPS)).splitlines()
@@ -47,8 +86,7 @@ class AdbPlatform:
         }
 
     def facts(self) -> DeviceFacts:
-        with self._connection() as adb:
-            props = self._props(adb)
+        props = self._read(self._props)
         return DeviceFacts(
             serial=props["ro.serialno"],
             imei=None,  # not readable from the shell without a privileged service call
@@ -62,7 +100,7 @@ class AdbPlatform:
         )
 
     def posture(self, *, now: str) -> Posture:
-        with self._connection() as adb:
+        def read(adb: AdbConnection) -> tuple[dict[str, str], list[str], int | None, Any, str]:
             props = self._props(adb)
             settings = adb.shell(
                 "settings get global adb_enabled; "
@@ -70,8 +108,10 @@ class AdbPlatform:
                 "settings get secure install_non_market_apps"
             ).splitlines()
             secure = _secure_user(adb.shell("pm list users"))
-            apps = self._apps(adb, secure)
             owners = adb.shell("dumpsys device_policy")
+            return props, settings, secure, self._apps(adb, secure), owners
+
+        props, settings, secure, apps, owners = self._read(read)
         usb, developer, unknown = (value.strip() == "1" for value in ([*settings, "", "", ""])[:3])
         return Posture(
             collected_at=now,
@@ -89,12 +129,11 @@ class AdbPlatform:
         )
 
     def warranty_bit(self) -> int:
-        with self._connection() as adb:
-            return 1 if adb.shell("getprop ro.boot.warranty_bit").strip() == "1" else 0
+        bit = self._read(lambda adb: adb.shell("getprop ro.boot.warranty_bit"))
+        return 1 if bit.strip() == "1" else 0
 
     def apps(self) -> dict[str, list[str]]:
-        with self._connection() as adb:
-            return self._apps(adb, _secure_user(adb.shell("pm list users")))
+        return self._read(lambda adb: self._apps(adb, _secure_user(adb.shell("pm list users"))))
 
     def _apps(self, adb: AdbConnection, secure: int | None) -> dict[str, list[str]]:
         """Packages that can run (`-e`: enabled), per profile."""

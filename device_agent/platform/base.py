@@ -117,3 +117,7 @@ class Platform(Protocol):
     def save(self) -> dict[str, Any]:
         """What must be kept to reopen this platform later."""
         ...
+
+    def close(self) -> None:
+        """Let go of whatever the platform holds open to the device (the agent is stopping)."""
+        ...

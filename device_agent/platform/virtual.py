@@ -134,6 +134,9 @@ class VirtualPlatform:
     def save(self) -> dict[str, Any]:
         return {"spec": self.spec, "device": self.device.to_dict()}
 
+    def close(self) -> None:
+        """Nothing is held open: the device is in this process."""
+
     def handed_over(self) -> Handover | None:
         """The enrolment payload provisioning last handed to the agent's receiver, if any
         (on a phone, the receiver keeps it in the agent's private storage)."""

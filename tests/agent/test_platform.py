@@ -23,6 +23,7 @@ from device_agent.platform.virtual import VirtualPlatform
 from tests.agent.test_secure_side import run, setup_device
 from tests.factories.secure import NEW_PIN, PIN
 from tests.server.test_policies import apply, put_policy
+from tests.support import wait_for
 from virtual_device import VirtualDevice
 from virtual_device.host import DeviceHost, RunningDevice
 from virtual_device.scenarios import managed
@@ -175,6 +176,22 @@ class TestAdbBackend:
         running.device.props["ro.boot.warranty_bit"] = "1"  # flashed with unofficial software
         assert platform.warranty_bit() == 1
         assert platform.posture(now="2026-11-21T09:00:00Z").warranty_bit == 1
+
+    def test_reads_share_one_kept_connection_and_outlive_a_reboot(
+        self, host: DeviceHost, tmp_path: Path
+    ) -> None:
+        running, platform = over_adb(host, "SM-J530F", tmp_path)
+        for _ in range(3):
+            assert platform.warranty_bit() == 0
+        platform.posture(now="2026-11-21T09:00:00Z")
+        assert len(running.daemon.connections) == 1  # one, kept, for every read
+        running.device.reboot()  # drops every connection, the kept one among them
+        wait_for(lambda: not running.daemon.connections, "the reboot to drop the connection")
+        running.device.props["ro.boot.warranty_bit"] = "1"
+        assert platform.warranty_bit() == 1  # the stale connection replaced, the read made
+        assert len(running.daemon.connections) == 1
+        platform.close()
+        wait_for(lambda: not running.daemon.connections, "the agent to let its connection go")
 
     def test_applies_what_the_shell_can_and_names_the_rest(
         self, host: DeviceHost, tmp_path: Path
