@@ -25,7 +25,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from mdm_server.audit.service import Actor
-from mdm_server.auth import factors
+from mdm_server.auth import factors, second_factor
 from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
 from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name, roles_in_words
@@ -87,6 +87,19 @@ class StaffPrincipal:
     factor_at: datetime | None = field(
         default=None, kw_only=True
     )  # when the token's second factor was used (step-up)
+
+
+def require_step_up(session: Session, principal: StaffPrincipal, context: AppContext) -> None:
+    """403 `step_up_required` unless the caller used a second factor within the step-up
+    window (or has none to use, where their role need not): `second_factor.require_step_up`."""
+    second_factor.require_step_up(
+        session,
+        user_id=principal.user_id,
+        role=principal.role,
+        factor_at=principal.factor_at,
+        now=context.clock(),
+        settings=context.settings,
+    )
 
 
 class StaffAccess(AccessRule):

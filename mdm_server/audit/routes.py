@@ -21,7 +21,7 @@ from mdm_server.audit import repository, search, tree
 from mdm_server.audit.export import ExportQuery, export
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.service import record
-from mdm_server.deps import Auditor, ContextDep, PublicAccess
+from mdm_server.deps import Auditor, ContextDep, PublicAccess, require_step_up
 from mdm_server.errors import InvalidRequestError, NotFoundError, error_responses
 from mdm_server.secure.schemas import IncidentReference, Name, Registration
 from mdm_server.validation import CollarNumber, Division, Moment
@@ -129,14 +129,16 @@ def export_bundle(
     officer: Annotated[str | None, Query(max_length=16, description="Collar number.")] = None,
     device: Annotated[str | None, Query(max_length=64, description="Device id.")] = None,
 ) -> Response:
-    """An evidential bundle (zip) of the matching events with their proofs (auditors;
-    audited). `tabard audit verify-bundle` checks it with nothing else."""
+    """An evidential bundle (zip) of the matching events with their proofs (auditors, with a
+    second factor used in the last minutes; audited). `tabard audit verify-bundle` checks it
+    with nothing else."""
     for name, moment in (("from", start), ("to", end)):
         if moment.tzinfo is None:
             raise InvalidRequestError(f"'{name}' needs a time zone, e.g. 2026-11-21T00:00:00Z")
     query = ExportQuery(start=start, end=end, officer=officer, device=device)
     now = context.clock()
     with context.database.unit_of_work() as session:
+        require_step_up(session, caller, context)
         data = export(
             session,
             query=query,

@@ -26,6 +26,7 @@ from mdm_server.deps import (
     PublicAccess,
     StaffPrincipal,
     anonymous_actor,
+    require_step_up,
 )
 from mdm_server.errors import InvalidRequestError, error_responses
 
@@ -213,8 +214,8 @@ def remove_user_second_factor(username: str, principal: ITAdmin, context: Contex
     """Remove someone's second factor (they lost their phone and their recovery codes), so
     they can set up another. Needs a step-up; not for your own, which takes a code."""
     now = context.clock()
-    second_factor.require_fresh_factor(principal.factor_at, now=now, settings=context.settings)
     with context.database.unit_of_work() as session:
+        require_step_up(session, principal, context)
         user = accounts.get_user_by_username(session, username)
         if user.id == principal.user_id:
             raise InvalidRequestError(

@@ -96,6 +96,29 @@ def require_fresh_factor(factor_at: datetime | None, *, now: datetime, settings:
         raise PermissionDeniedError(STEP_UP_HOW.format(minutes=minutes), code="step_up_required")
 
 
+def require_step_up(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    factor_at: datetime | None,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Before an action that cannot be undone (approving a full wipe or a retirement, a
+    policy for the whole fleet, an evidential bundle, removing someone's factor): 403
+    `step_up_required` unless a second factor was used within the step-up window. Someone
+    with no factor, where the force does not require one of their role, has nothing to step
+    up with, and the action goes ahead (docs/identity.md)."""
+    if (
+        factor_at is None
+        and not factors.required_for(role, settings)
+        and not repository.has_confirmed_factor(session, user_id)
+    ):
+        return
+    require_fresh_factor(factor_at, now=now, settings=settings)
+
+
 def _via(via: str | None) -> dict[str, str]:
     return {"via": via} if via else {}
 

@@ -106,8 +106,5 @@ def step_up(code: CodeOption = None) -> None:
     client = StaffClient.from_stored()
     given = read_code(code)
     with api_errors():
-        fresh = client.post("/api/v1/auth/step-up", json={"code": given})
-    client.session.access_token = fresh["access_token"]
-    client.session.expires_at = fresh["expires_at"]
-    client.session.save()
-    stdout.print(f"Stepped up until the access token expires at {when(fresh['expires_at'])}.")
+        expires_at = client.step_up(given)
+    stdout.print(f"Stepped up until the access token expires at {when(expires_at)}.")

@@ -15,12 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from mdm_server.cli.accounts import JsonOption, api_errors
-from mdm_server.cli.session import StaffClient, segment
+from mdm_server.cli.session import ApiError, StaffClient, segment
 from mdm_server.policies import source
 from mdm_server.policies.source import MAX_POLICY_BYTES
 from policies import PolicyError, json_schema, parse_policy
 from policies.layering import flatten
 from tabard.output import (
+    describe_detail,
     empty,
     fail,
     fields,
@@ -135,7 +136,15 @@ def apply(
     body = {"document": data, "source": text, "comment": comment}
     with api_errors():
         stored = client.put(f"/api/v1/policies/{segment(document.name)}", json=body)
+    try:
         assigned = client.put(_assignment_path(scope, name), json={"policy": document.name})
+    except ApiError as refused:
+        change = "stored as" if stored["created"] else "unchanged at"
+        fail(
+            f"policy {stored['name']} {change} version {stored['version']} but not applied to "
+            f"{to}: {describe_detail(refused.detail)} ({refused.code}); running this again "
+            "applies it without storing another version"
+        )
     if json_output:
         print_json({"stored": stored, "assignment": assigned})
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import typer
 
 from tabard.output import describe_detail, fail
 
@@ -85,6 +87,16 @@ class ApiError(Exception):
         self.detail = detail
 
 
+def _asks_for_step_up(response: httpx.Response) -> bool:
+    if response.status_code != 403:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("error") == "step_up_required"
+
+
 def raise_for_error(response: httpx.Response) -> Any:
     """The JSON body of a successful response, or an `ApiError` from the error body."""
     if response.status_code == 204:
@@ -128,6 +140,13 @@ class StaffClient:
             kwargs["params"] = {name: value for name, value in params.items() if value is not None}
         if self.session.access_expiring():
             self._refresh()
+        response = self._send_once(method, path, **kwargs)
+        if _asks_for_step_up(response) and sys.stdin.isatty():
+            self.step_up(str(typer.prompt("This needs your second factor again: code")).strip())
+            response = self._send_once(method, path, **kwargs)
+        return response
+
+    def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(
                 method,
@@ -137,6 +156,15 @@ class StaffClient:
             )
         except httpx.TransportError as exc:
             fail(f"cannot reach {self.session.server}: {exc}")
+
+    def step_up(self, code: str) -> str:
+        """Use the second factor now (`POST /api/v1/auth/step-up`) and keep the fresh access
+        token it returns; when that token expires."""
+        fresh = self.post("/api/v1/auth/step-up", json={"code": code})
+        self.session.access_token = fresh["access_token"]
+        self.session.expires_at = fresh["expires_at"]
+        self.session.save()
+        return str(fresh["expires_at"])
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the API; refresh the access token first if it is about to expire."""

@@ -33,7 +33,14 @@ from mdm_server.commands.schemas import (
     ReceiptRecorded,
 )
 from mdm_server.context import AppContext
-from mdm_server.deps import AnyStaff, ContextDep, DeviceCaller, FleetReader, ITAdmin
+from mdm_server.deps import (
+    AnyStaff,
+    ContextDep,
+    DeviceCaller,
+    FleetReader,
+    ITAdmin,
+    require_step_up,
+)
 from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
@@ -143,9 +150,11 @@ def get_command(command_id: CommandRef, _: FleetReader, context: ContextDep) -> 
 def approve_command(
     command_id: CommandRef, principal: ITAdmin, context: ContextDep
 ) -> CommandDetail:
-    """Approve a full wipe or retire: any it_admin but the one who requested it."""
+    """Approve a full wipe or retire: any it_admin but the one who requested it, with a
+    second factor used in the last minutes (403 `step_up_required` without)."""
     approver = service.Requester(actor=principal.actor, user_id=principal.user_id)
     with context.database.unit_of_work() as session:
+        require_step_up(session, principal, context)
         found = _command_id(session, command_id)
         service.approve(
             session,

@@ -10,7 +10,7 @@ goes to sign-in."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -73,6 +73,18 @@ def _redirect(request: Request, to: str) -> Response:
     return RedirectResponse(to, status_code=303)
 
 
+def _came_from(request: Request) -> str:
+    """The console page the person acted from (the Referer, sent same-origin only), to go back
+    to after a step-up; the action's own address if that was a page, else nothing."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    own = urlsplit(str(request.base_url))
+    if referer.netloc == own.netloc and referer.path.startswith(f"{PREFIX}/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return ""
+
+
 def render_error(
     request: Request, status: int, code: str, detail: Any, headers: dict[str, str]
 ) -> Response:
@@ -84,6 +96,9 @@ def render_error(
         return _redirect(request, f"{PREFIX}/login?next={quote(target, safe='')}")
     if code == "password_change_required":
         return _redirect(request, f"{PREFIX}/password")
+    if code == "step_up_required":
+        back = _came_from(request)
+        return _redirect(request, f"{PREFIX}/step-up?next={quote(back, safe='')}")
     headers.pop("WWW-Authenticate", None)
     problems = detail if isinstance(detail, list) else []
     message = detail if isinstance(detail, str) else ""

@@ -39,11 +39,19 @@ class SignedIn:
     user: StaffUser
     last_seen_at: datetime
     factor_enrolled: bool = True  # False: an IT administrator or auditor without a factor yet
+    factor_at: datetime | None = None  # a second factor's last use in this session (step-up)
 
 
-def start(session: Session, *, user: StaffUser, now: datetime, settings: Settings) -> str:
-    """Open a console session for an account that has just proved its password; returns the
-    cookie's secret, which is never stored."""
+def start(
+    session: Session,
+    *,
+    user: StaffUser,
+    now: datetime,
+    settings: Settings,
+    factor_at: datetime | None = None,
+) -> str:
+    """Open a console session for an account that has just proved its password (and, at
+    `factor_at`, its second factor); returns the cookie's secret, which is never stored."""
     secret = secrets.new_secret()
     session.add(
         ConsoleSession(
@@ -52,9 +60,18 @@ def start(session: Session, *, user: StaffUser, now: datetime, settings: Setting
             created_at=now,
             last_seen_at=now,
             expires_at=now + timedelta(seconds=settings.console_session_max_s),
+            factor_at=factor_at,
         )
     )
     return secret
+
+
+def stepped_up(session: Session, *, session_id: uuid.UUID, now: datetime) -> None:
+    """Record a second factor used in the session just now (a step-up)."""
+    stored = session.get(ConsoleSession, session_id)
+    if stored is not None:
+        stored.factor_at = now
+        session.add(stored)
 
 
 def resolve(session: Session, *, secret: str, now: datetime, settings: Settings) -> SignedIn | None:
@@ -83,6 +100,7 @@ def resolve(session: Session, *, secret: str, now: datetime, settings: Settings)
         user=user,
         last_seen_at=stored.last_seen_at,
         factor_enrolled=enrolled,
+        factor_at=stored.factor_at,
     )
 
 

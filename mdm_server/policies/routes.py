@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from mdm_server.deps import AnyStaff, ContextDep, DeviceCaller, FleetReader, ITAdmin
+from mdm_server.deps import (
+    AnyStaff,
+    ContextDep,
+    DeviceCaller,
+    FleetReader,
+    ITAdmin,
+    require_step_up,
+)
 from mdm_server.errors import error_responses
 from mdm_server.policies import compliance, resolution, service
 from mdm_server.policies.models import Scope
@@ -134,7 +141,10 @@ def _unassign(scope: Scope, reference: str | None, principal: Any, context: Any)
 def assign_fleet(
     body: AssignmentRequest, principal: ITAdmin, context: ContextDep
 ) -> AssignmentPublic:
-    """Make a policy the fleet default (the first layer of every device)."""
+    """Make a policy the fleet default (the first layer of every device), with a second
+    factor used in the last minutes (403 `step_up_required` without)."""
+    with context.database.unit_of_work(write=False) as session:
+        require_step_up(session, principal, context)
     return _assign(Scope.fleet, None, body, principal, context)
 
 

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
 
 from mdm_server.auth import factors
 from tests.cli.conftest import Live
-from tests.factories.staff import AUTHENTICATORS, PASSWORD, create_staff, second_factor_code
+from tests.factories.staff import (
+    AUTHENTICATORS,
+    PASSWORD,
+    context_of,
+    create_staff,
+    second_factor_code,
+)
 
 
 def _previous_code(live: Live, secret: str) -> str:
     """The code of the step before now, which the server takes and has not seen used."""
     return pyotp.TOTP(secret).at(live.clock() - timedelta(seconds=factors.STEP_S))
+
+
+POLICY = """\
+name: baseline
+device:
+  passcode:
+    min_length: 6
+"""
 
 
 @pytest.fixture
@@ -95,3 +110,41 @@ class TestStepUpAndRemove:
         recovery = AUTHENTICATORS[user.id].recovery_codes.pop()
         live.ok("mfa", "remove", "--code", recovery)
         assert live.json("mfa", "status")["enrolled"] is False
+
+
+class TestStepUpBeforeWhatCannotBeUndone:
+    """Each guarded action, as the CLI runs it, refused once the sign-in's factor is older than
+    the step-up window and done after `tabard mfa step-up`."""
+
+    def test_approving_a_wipe_applying_to_the_fleet_and_exporting_a_bundle(
+        self, live: Live, tmp_path: Path
+    ) -> None:
+        live.login("it_admin")
+        device = live.enrol()
+        (command,) = live.json(
+            "commands", "send", device.serial, "wipe_device", "--reason", "stolen"
+        )["commands"]
+        policy = tmp_path / "baseline.yaml"
+        policy.write_text(POLICY, encoding="utf-8")
+        approver = live.login("it_admin")  # signed in with a code: a factor used just now
+        live.clock.advance(seconds=context_of(live.app).settings.step_up_max_age_s + 1)
+
+        said = live.refused("commands", "approve", command["id"][:8])
+        assert "step_up_required" in said and "tabard mfa step-up" in said
+        assert live.json("commands", "show", command["id"])["state"] == "pending_approval"
+        said = live.refused("policy", "apply", str(policy), "--to", "fleet")
+        assert "not applied to fleet" in said and "step_up_required" in said
+
+        live.ok("mfa", "step-up", "--code", second_factor_code(live.app, approver))
+        assert live.json("commands", "approve", command["id"][:8])["state"] == "queued"
+        assert "Applied to fleet" in live.ok("policy", "apply", str(policy), "--to", "fleet").stdout
+
+        auditor = live.login("auditor")
+        live.clock.advance(seconds=context_of(live.app).settings.step_up_max_age_s + 1)
+        bundle = tmp_path / "bundle.zip"
+        export = ("audit", "export", "--from", "2026-11-21", "--to", "2026-11-22", "--out")
+        assert "step_up_required" in live.refused(*export, str(bundle))
+        assert not bundle.exists()
+        live.ok("mfa", "step-up", "--code", second_factor_code(live.app, auditor))
+        live.ok(*export, str(bundle))
+        assert bundle.read_bytes()[:2] == b"PK"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mdm_server.auth import repository as auth_repository
@@ -245,7 +245,9 @@ def sign_in_with_code(
                 via="console",
             )
             second_factor.complete_sign_in(session, user=user, actor=actor, now=now, via="console")
-            secret = sessions.start(session, user=user, now=now, settings=context.settings)
+            secret = sessions.start(
+                session, user=user, now=now, settings=context.settings, factor_at=now
+            )
             role, pending = user.role, user.must_change_password
     except TooManyAttemptsError as refused:
         return _refused_page(request, context, refused, next)
@@ -267,6 +269,83 @@ def sign_out(principal: AnySignedInPendingPassword, context: ContextDep) -> Resp
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/console")
     return response
+
+
+def _step_up_page(
+    request: Request,
+    principal: AnySignedIn,
+    context: AppContext,
+    next_path: str,
+    *,
+    error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "step_up.html",
+        principal=principal,
+        status_code=status,
+        next_path=_safe_next(next_path) or "",
+        minutes=max(1, context.settings.step_up_max_age_s // 60),
+        error=error,
+    )
+
+
+@router.get("/step-up")
+def show_step_up(
+    request: Request,
+    principal: AnySignedIn,
+    context: ContextDep,
+    next: Annotated[str, Query(max_length=512)] = "",
+) -> HTMLResponse:
+    """Use the second factor again before an action that cannot be undone (approving a full
+    wipe or a retirement, a policy for the whole fleet, an evidential bundle, removing
+    someone's factor); the console sends people here when such an action asks for it."""
+    return _step_up_page(request, principal, context, next)
+
+
+@router.post("/step-up")
+def step_up(
+    request: Request,
+    principal: AnySignedIn,
+    context: ContextDep,
+    code: Annotated[str, Form(max_length=32)] = "",
+    next: Annotated[str, Form(max_length=512)] = "",
+) -> Response:
+    """Check the code (throttled and audited as any code is) and mark the session as having
+    used its second factor now; back to the page the action was on."""
+    if len(code.strip()) < 6:
+        return _step_up_page(
+            request,
+            principal,
+            context,
+            next,
+            error="Type the six digits your authenticator app shows now, or a recovery code.",
+            status=400,
+        )
+    now = context.clock()
+    try:
+        with context.database.unit_of_work() as session:
+            second_factor.spend_code(
+                session,
+                user_id=principal.user_id,
+                code=code.strip(),
+                actor=principal.actor,
+                now=now,
+                settings=context.settings,
+                keys=context.master_key,
+                via="console",
+            )
+            sessions.stepped_up(session, session_id=principal.session_id, now=now)
+    except (AuthenticationError, TooManyAttemptsError) as refused:
+        message = refused.detail if isinstance(refused.detail, str) else "wrong code"
+        page = _step_up_page(
+            request, principal, context, next, error=message, status=refused.status
+        )
+        page.headers.update(refused.headers)
+        return page
+    target = _safe_next(next) or HOME.get(principal.role, "/console")
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("")

@@ -3,7 +3,7 @@ the columns it counts by, so its counts are one range scan of the index and neve
 the table (bench/iops.py: 4.8 million transactions a year).
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 Create Date: 2026-12-05
 """
 

@@ -1,0 +1,58 @@
+"""Step-up in Chromium against `tabard serve`: an auditor signed in to the console before
+setting up a second factor asks for an evidential bundle, is sent to confirm it is them,
+comes back to the form, and gets the bundle; a wrong code on the way is shown as such."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.browser import chromium, new_page
+from tests.e2e.harness import Tabard
+from tests.e2e.test_console_browser import NEW_PASSWORD, PASSWORD, create_user, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_evidential_bundle_waits_for_a_fresh_second_factor(tabard: Tabard) -> None:
+    tabard.bootstrap("admin", PASSWORD)
+    with tabard.serving():
+        tabard.login("admin", PASSWORD, enrol=False)
+        create_user(tabard, "psd-audit", "auditor")
+        with chromium(tabard.url, "step-up") as (browser, watch, camera):
+            page = new_page(browser, watch)
+            sign_in(page, tabard.url, "psd-audit", PASSWORD, first_time=True)
+            # A factor set up after this browser signed in: its session has not used it.
+            tabard.login("psd-audit", NEW_PASSWORD, enrol=False)
+            phone = tabard.enrol_factor("psd-audit")
+
+            page.goto(f"{tabard.url}/console/audit/bundle")
+            page.get_by_label("From (UTC)").fill("2020-01-01T00:00")
+            page.get_by_label("Until (UTC)").fill("2099-01-01T00:00")
+            page.get_by_role("button", name="Download bundle").click()
+            page.wait_for_url("**/console/step-up?next=*")
+            expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+            camera.shoot(page, "step-up asked")
+
+            page.get_by_label("Code").fill("000000")
+            page.get_by_role("button", name="Confirm").click()
+            expect(page.get_by_role("alert")).to_contain_text("code")
+            camera.shoot(page, "step-up wrong code")
+
+            page.get_by_label("Code").fill(phone.code())
+            page.get_by_role("button", name="Confirm").click()
+            page.wait_for_url("**/console/audit/bundle")
+            page.get_by_label("From (UTC)").fill("2020-01-01T00:00")
+            page.get_by_label("Until (UTC)").fill("2099-01-01T00:00")
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download bundle").click()
+            bundle = tabard.root / "bundle.zip"
+            download.value.save_as(bundle)
+            verified = tabard.run("audit", "verify-bundle", str(bundle), "--json")
+            assert json.loads(verified.stdout)["events"] >= 1
+
+            watch.forgive_refusal(f"{tabard.url}/console/step-up", 401)
+            assert watch.errors == [] and watch.foreign == []
+            assert camera.inaccessible == [] and camera.cut_off == []
