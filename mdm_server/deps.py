@@ -87,6 +87,9 @@ class StaffPrincipal:
     factor_at: datetime | None = field(
         default=None, kw_only=True
     )  # when the token's second factor was used (step-up)
+    family_id: uuid.UUID | None = field(
+        default=None, kw_only=True
+    )  # the API sign-in's refresh-token family, which a fresh token stays in
 
 
 def require_step_up(session: Session, principal: StaffPrincipal, context: AppContext) -> None:
@@ -129,6 +132,7 @@ class StaffAccess(AccessRule):
         *,
         factor_enrolled: bool,
         factor_at: datetime | None = None,
+        family_id: uuid.UUID | None = None,
     ) -> StaffPrincipal:
         """The account as a principal, if its role is allowed here and it need not first
         choose a new password or, for IT administrators and auditors, set up a second
@@ -157,6 +161,7 @@ class StaffAccess(AccessRule):
             division=user.division,
             actor=actor,
             factor_at=factor_at,
+            family_id=family_id,
         )
 
     def __call__(self, request: Request, context: ContextDep) -> StaffPrincipal:
@@ -172,7 +177,13 @@ class StaffAccess(AccessRule):
             enrolled = not factors.required_for(
                 user.role, context.settings
             ) or auth_repository.has_confirmed_factor(session, user.id)
-        return self.admit(user, request, factor_enrolled=enrolled, factor_at=claims.factor_at)
+        return self.admit(
+            user,
+            request,
+            factor_enrolled=enrolled,
+            factor_at=claims.factor_at,
+            family_id=claims.family_id,
+        )
 
 
 @dataclass(frozen=True)

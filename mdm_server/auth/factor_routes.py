@@ -93,6 +93,7 @@ def step_up(body: CodeRequest, principal: AnyStaff, context: ContextDep) -> Step
             role=user.role,
             password_change_required=user.must_change_password,
             factor_at=now,
+            family_id=principal.family_id,  # ends with the sign-in it steps up
             now=now,
         )
     return SteppedUp(access_token=issued.token, expires_at=issued.expires_at)

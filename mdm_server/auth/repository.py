@@ -77,6 +77,18 @@ def revoke_refresh_family(session: Session, family_id: uuid.UUID, *, now: dateti
     )
 
 
+def refresh_family_revoked(session: Session, family_id: uuid.UUID) -> bool:
+    """Whether a sign-in's refresh-token family was revoked (logout, or a token used twice)."""
+    return (
+        session.exec(
+            select(RefreshToken.id).where(
+                col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_not(None)
+            )
+        ).first()
+        is not None
+    )
+
+
 def revoke_user_refresh_tokens(session: Session, user_id: uuid.UUID, *, now: datetime) -> None:
     session.execute(
         update(RefreshToken)

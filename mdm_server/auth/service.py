@@ -207,6 +207,7 @@ def issue_token_pair(
     enrolment_required = factors.required_for(user.role, settings) and not (
         repository.has_confirmed_factor(session, user.id)
     )
+    family_id = family_id or uuid.uuid4()
     access = tokens.issue(
         user_id=user.id,
         username=user.username,
@@ -214,12 +215,13 @@ def issue_token_pair(
         password_change_required=user.must_change_password,
         factor_enrolment_required=enrolment_required,
         factor_at=factor_at,
+        family_id=family_id,
         now=now,
     )
     refresh_secret = secrets.new_secret()
     refresh = RefreshToken(
         user_id=user.id,
-        family_id=family_id or uuid.uuid4(),
+        family_id=family_id,
         token_digest=secrets.digest(refresh_secret),
         issued_at=now,
         expires_at=now + timedelta(seconds=settings.refresh_token_ttl_s),
@@ -359,6 +361,12 @@ def resolve_principal(session: Session, *, claims: StaffClaims, now: datetime) -
         raise AuthenticationError("session ended (password changed or sessions revoked)")
     if user.role not in claims.roles:
         raise AuthenticationError("role changed since this token was issued; log in again")
+    if claims.family_id is not None and repository.refresh_family_revoked(
+        session, claims.family_id
+    ):
+        raise AuthenticationError(
+            "this sign-in has ended (signed out, or its refresh token was used twice); log in again"
+        )
     return user
 
 

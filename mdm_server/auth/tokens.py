@@ -34,6 +34,7 @@ class StaffClaims:
     password_change_required: bool
     factor_enrolment_required: bool = False
     factor_at: datetime | None = None  # when a second factor was last used (step-up)
+    family_id: uuid.UUID | None = None  # the sign-in's refresh-token family (`sid`)
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,12 @@ class StaffTokens:
         now: datetime,
         factor_enrolment_required: bool = False,
         factor_at: datetime | None = None,
+        family_id: uuid.UUID | None = None,
     ) -> IssuedAccessToken:
         """`factor_at` says when a second factor was used, as `auth_time` with `amr` `otp`
-        (RFC 8176) do; only tokens issued on a code carry it."""
+        (RFC 8176) do; only tokens issued on a code carry it. `family_id` names the sign-in's
+        refresh-token family (as `sid`), so that revoking the family ends its access tokens
+        too."""
         expires_at = now + self._ttl
         claims: dict[str, object] = {
             "iss": self._issuer,
@@ -91,6 +95,8 @@ class StaffTokens:
         if factor_at is not None:
             claims["amr"] = ["pwd", "otp"]
             claims["auth_time"] = int(factor_at.timestamp())
+        if family_id is not None:
+            claims["sid"] = str(family_id)
         return IssuedAccessToken(jwt.encode(claims, self._key, algorithm=ALGORITHM), expires_at)
 
     def issue_challenge(
@@ -186,7 +192,18 @@ class StaffTokens:
             password_change_required=bool(claims.get("pwd_change", False)),
             factor_enrolment_required=bool(claims.get("mfa_enrol", False)),
             factor_at=_factor_at(claims, now),
+            family_id=_family_id(claims),
         )
+
+
+def _family_id(claims: dict[str, object]) -> uuid.UUID | None:
+    sid = claims.get("sid")
+    if sid is None:
+        return None
+    try:
+        return uuid.UUID(str(sid))
+    except ValueError:
+        raise AuthenticationError("access token names no sign-in it could belong to") from None
 
 
 def _factor_at(claims: dict[str, object], now: datetime) -> datetime | None:

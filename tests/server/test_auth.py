@@ -176,6 +176,10 @@ class TestAccessToken:
         assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
 
 
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 class TestRefresh:
     def test_rotates_the_refresh_token(self, app: FastAPI, client: TestClient) -> None:
         user = create_staff(app)
@@ -204,6 +208,31 @@ class TestRefresh:
         )
         assert latest.status_code == 401
         assert audit_events(app.state.context.database, "auth.refresh_reuse_detected")
+
+    def test_a_revoked_login_s_access_tokens_stop_working_at_once(
+        self, app: FastAPI, client: TestClient
+    ) -> None:
+        user = create_staff(app)
+        first = _login(client, user.username).json()
+        other = _login(client, user.username).json()  # the same person signed in elsewhere
+        second = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        tokens = [first["access_token"], second.json()["access_token"]]
+        for token in tokens:
+            assert client.get("/api/v1/auth/me", headers=_bearer(token)).status_code == 200
+        replay = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        assert replay.status_code == 401
+        for token in tokens:
+            refused = client.get("/api/v1/auth/me", headers=_bearer(token))
+            assert refused.status_code == 401
+            assert "used twice" in refused.json()["detail"]
+        # Another sign-in of the same person goes on.
+        assert (
+            client.get("/api/v1/auth/me", headers=_bearer(other["access_token"])).status_code == 200
+        )
+        client.post("/api/v1/auth/logout", json={"refresh_token": other["refresh_token"]})
+        assert (
+            client.get("/api/v1/auth/me", headers=_bearer(other["access_token"])).status_code == 401
+        )
 
     def test_logout_revokes_the_refresh_token(self, app: FastAPI, client: TestClient) -> None:
         user = create_staff(app)

@@ -20,7 +20,13 @@ from mdm_server.config import Settings
 from mdm_server.policies.models import PolicyAssignment
 from tests.conftest import FakeClock, make_settings
 from tests.factories.commands import send
-from tests.factories.staff import bearer, context_of, create_staff, second_factor_code
+from tests.factories.staff import (
+    bearer,
+    context_of,
+    create_staff,
+    second_factor_code,
+    sign_in,
+)
 from tests.server.test_policies import BASELINE, apply, put_policy
 from tests.support import audit_events, error_of, row_counts
 
@@ -134,6 +140,22 @@ class TestGuardedActions:
         assert "access_token" not in answer.json()
         (failure,) = audit_events(context_of(app).database, "auth.second_factor_failed")
         assert failure.detail["username"] == auditor.username
+
+    def test_a_stepped_up_token_ends_with_the_sign_in_it_came_from(
+        self, app: FastAPI, client: TestClient
+    ) -> None:
+        auditor = create_staff(app, role="auditor")
+        pair = sign_in(client, auditor.username).json()
+        signed_in = {"Authorization": f"Bearer {pair['access_token']}"}
+        answer = client.post(
+            "/api/v1/auth/step-up",
+            headers=signed_in,
+            json={"code": second_factor_code(app, auditor)},
+        )
+        fresh = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        assert client.get("/api/v1/audit/export", params=DAY, headers=fresh).status_code == 200
+        client.post("/api/v1/auth/logout", json={"refresh_token": pair["refresh_token"]})
+        assert client.get("/api/v1/audit/export", params=DAY, headers=fresh).status_code == 401
 
 
 class TestWithoutFactorsRequired:
