@@ -96,6 +96,8 @@ def render_error(
         return _redirect(request, f"{PREFIX}/login?next={quote(target, safe='')}")
     if code == "password_change_required":
         return _redirect(request, f"{PREFIX}/password")
+    if code == "second_factor_enrolment_required":
+        return _redirect(request, f"{PREFIX}/second-factor")
     if code == "step_up_required":
         back = _came_from(request)
         return _redirect(request, f"{PREFIX}/step-up?next={quote(back, safe='')}")

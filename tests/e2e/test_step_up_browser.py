@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -54,5 +55,31 @@ def test_an_evidential_bundle_waits_for_a_fresh_second_factor(tabard: Tabard) ->
             assert json.loads(verified.stdout)["events"] >= 1
 
             watch.forgive_refusal(f"{tabard.url}/console/step-up", 401)
+            assert watch.errors == [] and watch.foreign == []
+            assert camera.inaccessible == [] and camera.cut_off == []
+
+
+def test_setting_up_a_second_factor_in_the_console(tabard: Tabard) -> None:
+    tabard.bootstrap("admin", PASSWORD)
+    with tabard.serving():
+        tabard.login("admin", PASSWORD, enrol=False)
+        create_user(tabard, "psd-lead", "auditor")
+        with chromium(tabard.url, "second-factor") as (browser, watch, camera):
+            page = new_page(browser, watch)
+            sign_in(page, tabard.url, "psd-lead", PASSWORD, first_time=True)
+            page.get_by_role("link", name="Second factor").click()
+            page.wait_for_url("**/console/second-factor")
+            camera.shoot(page, "second factor none")
+            page.get_by_role("button", name="Set up an authenticator app").click()
+            expect(page.locator("[data-qr] svg")).to_be_visible()
+            camera.shoot(page, "second factor scan")
+            key = page.locator("[data-secret]").inner_text().replace(" ", "")
+            page.get_by_label("Code").fill(pyotp.TOTP(key).now())
+            page.get_by_role("button", name="Finish setting up").click()
+            expect(page.locator("[data-recovery-codes] li")).to_have_count(10)
+            camera.shoot(page, "second factor recovery codes")
+            page.goto(f"{tabard.url}/console/second-factor")
+            expect(page.get_by_text("10 recovery codes left.")).to_be_visible()
+            camera.shoot(page, "second factor set up")
             assert watch.errors == [] and watch.foreign == []
             assert camera.inaccessible == [] and camera.cut_off == []

@@ -8,6 +8,7 @@ from mdm_server.console.pages import (
     admin,
     audit,
     division_map,
+    factor,
     flags,
     fleet,
     mash,
@@ -19,6 +20,7 @@ from mdm_server.console.pages import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
+    factor.router,
     fleet.router,
     admin.router,
     audit.router,
