@@ -25,3 +25,5 @@ class ConsoleSession(SQLModel, table=True):
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When a second factor was last used in this session (at sign-in): for step-up.
+    factor_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
