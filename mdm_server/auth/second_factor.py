@@ -30,8 +30,8 @@ STEP_UP_HOW = (
     "POST /api/v1/auth/step-up/passkey, and retry with the token it returns"
 )
 WRONG_PASSKEY = (
-    "the passkey was not accepted: use one registered to your account, on this server's own "
-    "address, and try again with a fresh challenge"
+    "the passkey was not accepted: use one registered to your account, at this server's own "
+    "address, and try again"
 )
 
 

@@ -114,7 +114,12 @@ class ConsoleAccess(StaffAccess):
                     allowed=roles_in_words(self.roles), you=role_name(signed_in.user.role).a
                 )
             )
-        principal = self.admit(signed_in.user, request, factor_enrolled=signed_in.factor_enrolled)
+        principal = self.admit(
+            signed_in.user,
+            request,
+            factor_enrolled=signed_in.factor_enrolled,
+            factor_at=signed_in.factor_at,
+        )
         return ConsolePrincipal(
             **vars(principal), session_id=signed_in.session_id, csrf_token=token
         )

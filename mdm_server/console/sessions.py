@@ -39,11 +39,19 @@ class SignedIn:
     user: StaffUser
     last_seen_at: datetime
     factor_enrolled: bool = True  # False: an IT administrator or auditor without a factor yet
+    factor_at: datetime | None = None  # when this session last used a second factor
 
 
-def start(session: Session, *, user: StaffUser, now: datetime, settings: Settings) -> str:
-    """Open a console session for an account that has just proved its password; returns the
-    cookie's secret, which is never stored."""
+def start(
+    session: Session,
+    *,
+    user: StaffUser,
+    now: datetime,
+    settings: Settings,
+    factor_at: datetime | None = None,
+) -> str:
+    """Open a console session for an account that has just proved its password (and, at
+    `factor_at`, a second factor); returns the cookie's secret, which is never stored."""
     secret = secrets.new_secret()
     session.add(
         ConsoleSession(
@@ -52,6 +60,7 @@ def start(session: Session, *, user: StaffUser, now: datetime, settings: Setting
             created_at=now,
             last_seen_at=now,
             expires_at=now + timedelta(seconds=settings.console_session_max_s),
+            factor_at=factor_at,
         )
     )
     return secret
@@ -83,6 +92,14 @@ def resolve(session: Session, *, secret: str, now: datetime, settings: Settings)
         user=user,
         last_seen_at=stored.last_seen_at,
         factor_enrolled=enrolled,
+        factor_at=stored.factor_at,
+    )
+
+
+def stepped_up(session: Session, *, session_id: uuid.UUID, now: datetime) -> None:
+    """Record a second factor used in this session just now (a console step-up)."""
+    session.execute(
+        update(ConsoleSession).where(col(ConsoleSession.id) == session_id).values(factor_at=now)
     )
 
 

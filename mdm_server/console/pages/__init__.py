@@ -13,12 +13,14 @@ from mdm_server.console.pages import (
     mash,
     missing_persons,
     officer,
+    passkeys,
     signin,
     supervisor,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
+    passkeys.router,
     fleet.router,
     admin.router,
     audit.router,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -42,7 +43,7 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _set_session(response: Response, request: Request, context: AppContext, secret: str) -> None:
+def set_session(response: Response, request: Request, context: AppContext, secret: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -133,7 +134,8 @@ def sign_in(
                 challenge = context.staff_tokens.issue_challenge(
                     user_id=user.id, username=user.username, now=now
                 )
-                return _code_page(request, csrf_token, challenge.token, next)
+                methods = list[str](auth_service.factor_methods(session, user.id))
+                return _code_page(request, csrf_token, challenge.token, next, methods=methods)
             secret = sessions.start(session, user=user, now=now, settings=context.settings)
             role, pending = user.role, user.must_change_password
     except (AuthenticationError, TooManyAttemptsError) as refused:
@@ -162,10 +164,17 @@ def _signed_in(
     pending: bool,
     next_path: str,
 ) -> Response:
-    target = "/console/password" if pending else _safe_next(next_path) or HOME.get(role, "/console")
+    target = signed_in_target(role=role, pending=pending, next_path=next_path)
     response = RedirectResponse(target, status_code=303)
-    _set_session(response, request, context, secret)
+    set_session(response, request, context, secret)
     return response
+
+
+def signed_in_target(*, role: str, pending: bool, next_path: str) -> str:
+    """Where a sign-in goes: choosing a password, the page asked for, or the role's home."""
+    if pending:
+        return "/console/password"
+    return _safe_next(next_path) or HOME.get(role, "/console")
 
 
 def _code_page(
@@ -174,9 +183,12 @@ def _code_page(
     challenge_token: str,
     next_path: str,
     *,
+    methods: list[str],
     error: str = "",
     status: int = 200,
 ) -> HTMLResponse:
+    """The page after the password: a code from the authenticator app, or a passkey, as the
+    account has them."""
     return render(
         request,
         "code.html",
@@ -184,8 +196,14 @@ def _code_page(
         csrf_token=csrf_token,
         challenge_token=challenge_token,
         next_path=_safe_next(next_path) or "",
+        methods=methods,
         error=error,
     )
+
+
+def _methods(context: AppContext, user_id: uuid.UUID) -> list[str]:
+    with context.database.unit_of_work(write=False) as session:
+        return list(auth_service.factor_methods(session, user_id))
 
 
 @router.post("/login/code")
@@ -228,6 +246,7 @@ def sign_in_with_code(
             csrf_token,
             challenge_token,
             next,
+            methods=_methods(context, challenge.user_id),
             error="Type the six digits your authenticator app shows now, or a recovery code.",
             status=400,
         )
@@ -245,7 +264,9 @@ def sign_in_with_code(
                 via="console",
             )
             second_factor.complete_sign_in(session, user=user, actor=actor, now=now, via="console")
-            secret = sessions.start(session, user=user, now=now, settings=context.settings)
+            secret = sessions.start(
+                session, user=user, now=now, settings=context.settings, factor_at=now
+            )
             role, pending = user.role, user.must_change_password
     except TooManyAttemptsError as refused:
         return _refused_page(request, context, refused, next)
@@ -253,7 +274,15 @@ def sign_in_with_code(
         if refused.error_code != "invalid_code":
             return _refused_page(request, context, refused, next)
         message = refused.detail if isinstance(refused.detail, str) else "wrong code"
-        return _code_page(request, csrf_token, challenge_token, next, error=message, status=401)
+        return _code_page(
+            request,
+            csrf_token,
+            challenge_token,
+            next,
+            methods=_methods(context, challenge.user_id),
+            error=message,
+            status=401,
+        )
     return _signed_in(request, context, secret, role=role, pending=pending, next_path=next)
 
 
@@ -340,5 +369,5 @@ def change_password(
     except AuthenticationError as refused:
         return again(str(refused.detail), 401)
     response = RedirectResponse(HOME.get(role, "/console"), status_code=303)
-    _set_session(response, request, context, secret)
+    set_session(response, request, context, secret)
     return response
