@@ -1,11 +1,12 @@
 """Passkeys in a real browser: Debian's Chromium with a virtual platform authenticator
 (DevTools protocol, WebAuthn.addVirtualAuthenticator: CTAP2, internal transport, resident
 keys, user verification) against a live `tabard serve` at http://localhost:PORT. A
-supervisor adds a passkey on the console's passkeys page, signs out, and signs in again with
-it after the password. Then the same passkey, copied to a second browser, is used at a second
-origin (a relay on another port in front of the same server, as a phishing proxy would be):
-the browser signs for it, and the server refuses the answer, because the origin it was made
-for is not the server's own. Every page is photographed at 1400 and 800 px wide."""
+supervisor with an authenticator app confirms it is them with a code, adds a passkey on the
+console's passkeys page, signs out, and signs in again with the passkey after the password.
+Then the same passkey, copied to a second browser, is used at a second origin (a relay on
+another port in front of the same server, as a phishing proxy would be): the browser signs
+for it, and the server refuses the answer, because the origin it was made for is not the
+server's own. Every page is photographed at 1400 and 800 px wide."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.agents import audit_trail
 from tests.e2e.browser import Watch, chromium, new_page
-from tests.e2e.harness import Tabard
+from tests.e2e.harness import Phone, Tabard
 from tests.e2e.test_console_browser import NEW_PASSWORD, PASSWORD, create_user, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -74,9 +76,30 @@ def relay(target_port: int) -> Iterator[int]:
         listener.close()
 
 
-def add_passkey(page: Any, camera: Any, server: str) -> None:
+def enrol_authenticator_app(tabard: Tabard) -> Phone:
+    """The supervisor sets up an authenticator app too, through the API."""
+    with httpx.Client(base_url=tabard.url, timeout=30) as api:
+        login = api.post(
+            "/api/v1/auth/login", json={"username": "sgt-north", "password": NEW_PASSWORD}
+        )
+        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        phone = Phone(api.post("/api/v1/auth/mfa/enrol", headers=bearer).json()["secret"])
+        confirmed = api.post(
+            "/api/v1/auth/mfa/enrol/confirm", headers=bearer, json={"code": phone.code()}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+    return phone
+
+
+def add_passkey(page: Any, camera: Any, server: str, phone: Phone) -> None:
+    """Confirm it is the supervisor (the session began before the app was set up), then add
+    a passkey."""
     page.get_by_role("link", name="Passkeys").click()
     page.wait_for_url(f"{server}/console/passkeys")
+    expect(page.get_by_role("button", name="Confirm with the code")).to_be_visible()
+    camera.shoot(page, "passkeys confirm it is you")
+    page.get_by_label("Code from your authenticator app").fill(phone.code())
+    page.get_by_role("button", name="Confirm with the code").click()
     expect(page.get_by_role("button", name="Add a passkey")).to_be_visible()
     camera.shoot(page, "passkeys none yet")
     page.get_by_label("Name").fill("Work phone")
@@ -109,7 +132,8 @@ class TestPasskeysInABrowser:
             page = new_page(b, watch, tablet=False)
             devtools, authenticator = virtual_authenticator(page)
             sign_in(page, server, "sgt-north", PASSWORD, first_time=True)
-            add_passkey(page, camera, server)
+            phone = enrol_authenticator_app(tabard)
+            add_passkey(page, camera, server, phone)
             (made,) = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})[
                 "credentials"
             ]
@@ -117,8 +141,8 @@ class TestPasskeysInABrowser:
 
             page.get_by_role("button", name="Sign out").click()
             page.wait_for_url("**/console/login")
-            password_then_code_page(page, server, camera, "second factor a passkey")
-            expect(page.get_by_label("Code")).to_have_count(0)  # no authenticator app
+            password_then_code_page(page, server, camera, "second factor a passkey or a code")
+            expect(page.get_by_label("Code")).to_be_visible()  # the authenticator app's too
             page.get_by_role("button", name="Use a passkey").click()
             page.wait_for_url(f"{server}/console/demand")
             page.get_by_role("link", name="Passkeys").click()
@@ -155,14 +179,13 @@ class TestPasskeysInABrowser:
             assert watch.foreign == [], watch.foreign
             assert camera.inaccessible == [], "\n".join(camera.inaccessible)
             assert camera.cut_off == [], "\n".join(camera.cut_off)
-            assert len(camera.taken) == 2 * camera.shots == 12
+            assert len(camera.taken) == 2 * camera.shots == 14
         trail = audit_trail(tabard)
         used_events = [e for e in trail if e.action == "auth.second_factor_used"]
-        assert [e.detail.get("kind") for e in used_events] == ["passkey"]
+        assert [e.detail.get("kind") for e in used_events] == ["totp", "passkey"]
         failed = [e for e in trail if e.action == "auth.second_factor_failed"]
         assert [(e.detail["kind"], e.detail["reason"]) for e in failed] == [
             ("passkey", "wrong_origin")
         ]
-        assert [
-            e.detail["passkey"] for e in trail if e.action == "auth.second_factor_enrolled"
-        ] == ["Work phone"]
+        enrolled = [e.detail for e in trail if e.action == "auth.second_factor_enrolled"]
+        assert [detail.get("passkey") for detail in enrolled] == [None, "Work phone"]
