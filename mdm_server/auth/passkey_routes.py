@@ -60,7 +60,7 @@ def require_fresh_factor_if_any(context: AppContext, principal: StaffPrincipal) 
         )
 
 
-@passkey_router.post("/passkeys/options", responses=error_responses(403, 409))
+@passkey_router.post("/passkeys/enrol/options", responses=error_responses(403, 409))
 def begin_passkey_registration(
     principal: AnyStaffPendingFactor, context: ContextDep
 ) -> PasskeyOptions:

@@ -40,7 +40,7 @@ def _fresh(app: FastAPI, user: StaffUser, *, stepped_up: bool = True) -> dict[st
 def _register(
     client: TestClient, headers: dict[str, str], key: SoftPasskey, name: str = "Work phone"
 ) -> Any:
-    options = client.post("/api/v1/auth/passkeys/options", headers=headers)
+    options = client.post("/api/v1/auth/passkeys/enrol/options", headers=headers)
     assert options.status_code == 200, options.text
     body = options.json()
     answer = key.create(body["public_key"])
@@ -100,7 +100,7 @@ class TestRegistration:
         first = _register(client, headers, SoftPasskey(), "Work phone")
         assert first.status_code == 201, first.text
         # Now that the account has a factor, a second passkey needs a step-up.
-        stale = client.post("/api/v1/auth/passkeys/options", headers=headers)
+        stale = client.post("/api/v1/auth/passkeys/enrol/options", headers=headers)
         assert stale.status_code == 403 and stale.json()["error"] == "step_up_required"
         second = _register(client, _fresh(app, user), SoftPasskey(), "YubiKey")
         assert second.status_code == 201, second.text
@@ -115,7 +115,9 @@ class TestRegistration:
         self, app: FastAPI, client: TestClient
     ) -> None:
         user = create_staff(app, role="officer")
-        options = client.post("/api/v1/auth/passkeys/options", headers=bearer(app, user)).json()
+        options = client.post(
+            "/api/v1/auth/passkeys/enrol/options", headers=bearer(app, user)
+        ).json()
         public_key = options["public_key"]
         assert public_key["rp"] == {"name": "Tabard", "id": "testserver"}
         assert public_key["authenticatorSelection"]["userVerification"] == "preferred"
@@ -138,7 +140,7 @@ class TestRegistration:
     ) -> None:
         user = create_staff(app, role="officer")
         headers = bearer(app, user)
-        options = client.post("/api/v1/auth/passkeys/options", headers=headers).json()
+        options = client.post("/api/v1/auth/passkeys/enrol/options", headers=headers).json()
         answer = SoftPasskey().create(options["public_key"], **spoil)
         refused = client.post(
             "/api/v1/auth/passkeys",
@@ -153,7 +155,7 @@ class TestRegistration:
     def test_a_registration_challenge_is_good_once(self, app: FastAPI, client: TestClient) -> None:
         user = create_staff(app, role="officer")
         headers = bearer(app, user)
-        options = client.post("/api/v1/auth/passkeys/options", headers=headers).json()
+        options = client.post("/api/v1/auth/passkeys/enrol/options", headers=headers).json()
         answer = SoftPasskey().create(options["public_key"])
         body = {"ceremony_id": options["ceremony_id"], "name": "Phone", "credential": answer}
         assert client.post("/api/v1/auth/passkeys", headers=headers, json=body).status_code == 201
@@ -164,7 +166,7 @@ class TestRegistration:
     def test_a_malformed_answer_is_a_clear_400(self, app: FastAPI, client: TestClient) -> None:
         user = create_staff(app, role="officer")
         headers = bearer(app, user)
-        options = client.post("/api/v1/auth/passkeys/options", headers=headers).json()
+        options = client.post("/api/v1/auth/passkeys/enrol/options", headers=headers).json()
         refused = client.post(
             "/api/v1/auth/passkeys",
             headers=headers,
@@ -178,7 +180,7 @@ class TestRegistration:
     ) -> None:
         user = create_staff(app, role="officer")
         headers = bearer(app, user)
-        options = client.post("/api/v1/auth/passkeys/options", headers=headers).json()
+        options = client.post("/api/v1/auth/passkeys/enrol/options", headers=headers).json()
         answer = SoftPasskey().create(options["public_key"])
         clock.advance(seconds=passkeys.CEREMONY_TTL.total_seconds() + 1)
         refused = client.post(
