@@ -13,9 +13,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
 from fido2.cose import ES256
 from fido2.utils import websafe_decode, websafe_encode
 from fido2.webauthn import AttestationObject, AttestedCredentialData, AuthenticatorData
+
+from mdm_server.auth.models import Passkey, StaffUser
+from mdm_server.context import AppContext
 
 UP, UV, AT = 0x01, 0x04, 0x40
 
@@ -88,6 +92,27 @@ class SoftPasskey:
             },
             "clientExtensionResults": {},
         }
+
+
+def register_passkey(app: FastAPI, user: StaffUser, name: str = "Work phone") -> SoftPasskey:
+    """A passkey stored for `user` as registering one leaves it (for tests of what comes
+    after, such as the CLI, whose live server is reached by an IP address, for which browsers
+    would make none)."""
+    context: AppContext = app.state.context
+    key = SoftPasskey()
+    public_key = ES256.from_cryptography_key(key.key.public_key())
+    data = AttestedCredentialData.create(b"\0" * 16, key.credential_id, public_key)
+    with context.database.unit_of_work() as session:
+        session.add(
+            Passkey(
+                user_id=user.id,
+                name=name,
+                credential_id=key.id,
+                credential_data=bytes(data),
+                created_at=context.clock(),
+            )
+        )
+    return key
 
 
 def another_challenge() -> str:
