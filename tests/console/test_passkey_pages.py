@@ -192,3 +192,22 @@ class TestMandatorySecondFactor:
         browser.get("/console/passkeys")
         assert _add(browser, SoftPasskey(), "Work phone").status_code == 200
         assert browser.get("/console/audit").status_code == 200
+
+
+class TestServedAtAnAddress:
+    def test_the_page_says_passkeys_need_a_host_name_and_none_is_begun(
+        self, tmp_path: Any, database: Any, clock: FakeClock
+    ) -> None:
+        from mdm_server.main import create_app
+        from tests.conftest import make_settings
+
+        settings = make_settings(tmp_path / "data", public_url="http://10.0.0.5:8000")
+        app = create_app(settings, database=database, clock=clock)
+        user = create_staff(app, role="officer")
+        browser = _browser(app)
+        browser.sign_in(user.username)
+        page = browser.get("/console/passkeys")
+        assert "Passkeys need the console at a host name" in page.text
+        assert 'data-passkey="register"' not in page.text
+        refused = _json(browser, "/console/passkeys/options", {})
+        assert refused.status_code == 409 and refused.json()["error"] == "passkeys_unavailable"
