@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from mdm_server.appropriate_use.routes import router as appropriate_use_router
 from mdm_server.audit.routes import router as audit_router
 from mdm_server.auth.factor_routes import mfa_router
+from mdm_server.auth.passkey_routes import passkey_router
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.clock import Clock, system_clock
 from mdm_server.commands.routes import commands_router, me_router
@@ -108,6 +109,7 @@ def create_app(
         health_router,
         auth_router,
         mfa_router,
+        passkey_router,
         users_router,
         tokens_router,
         ca_router,

@@ -8,7 +8,7 @@ import segno
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel
 
-from mdm_server.auth import accounts, factors, repository, second_factor, service
+from mdm_server.auth import accounts, factors, passkeys, repository, second_factor, service
 from mdm_server.auth.schemas import (
     CodeLogin,
     CodeRequest,
@@ -212,8 +212,9 @@ def remove_second_factor(body: CodeRequest, principal: AnyStaff, context: Contex
     responses=error_responses(403, 404),
 )
 def remove_user_second_factor(username: str, principal: ITAdmin, context: ContextDep) -> None:
-    """Remove someone's second factor (they lost their phone and their recovery codes), so
-    they can set up another. Needs a step-up; not for your own, which takes a code."""
+    """Remove someone's second factors, their authenticator app and their passkeys (they lost
+    their phone and their recovery codes), so they can set up others. Needs a step-up; not for
+    your own, which takes a code."""
     now = context.clock()
     with context.database.unit_of_work() as session:
         require_step_up(session, principal, context)
@@ -223,4 +224,8 @@ def remove_user_second_factor(username: str, principal: ITAdmin, context: Contex
                 "remove your own second factor with a current code: POST /api/v1/auth/mfa/remove",
                 code="own_second_factor",
             )
-        factors.remove(session, user=user, actor=principal.actor, now=now, reason="by_it")
+        passkeys_removed = passkeys.remove_all(
+            session, user=user, actor=principal.actor, now=now, reason="by_it"
+        )
+        if repository.get_factor(session, user.id) is not None or not passkeys_removed:
+            factors.remove(session, user=user, actor=principal.actor, now=now, reason="by_it")

@@ -56,6 +56,7 @@ class CodeCheck:
 
     kind: str | None
     reason: str | None = None
+    passkey: str | None = None  # the name of the passkey used
 
 
 def _binding(user_id: uuid.UUID) -> bytes:

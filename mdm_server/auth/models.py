@@ -163,3 +163,38 @@ class RecoveryCode(SQLModel, table=True):
     code_digest: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Passkey(SQLModel, table=True):
+    """A staff member's passkey: a WebAuthn public-key credential (W3C Web Authentication
+    Level 3) made by their phone, laptop or security key for this server's relying party id.
+    A person may have several, each with a name they chose. `credential_data` is the
+    authenticator's attested credential data (AAGUID, credential id, COSE public key); no
+    secret is stored. `sign_count` is the authenticator's signature counter, which must rise
+    with each use when it counts at all (§6.1.1), so that a cloned authenticator shows."""
+
+    __tablename__ = "staff_passkeys"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="staff_users.id", index=True)
+    name: str = Field(max_length=64)
+    credential_id: str = Field(max_length=1400, unique=True)  # base64url, as browsers send it
+    credential_data: bytes = Field(sa_type=LargeBinary)
+    sign_count: int = Field(default=0, sa_type=BigInteger)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PasskeyCeremony(SQLModel, table=True):
+    """A WebAuthn challenge given to one account for one purpose (registering a passkey,
+    signing in, stepping up), good once and for a few minutes: it is deleted when an answer
+    comes, right or wrong, so no answer can be replayed."""
+
+    __tablename__ = "staff_passkey_ceremonies"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="staff_users.id", index=True)
+    purpose: str = Field(max_length=16)
+    challenge: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

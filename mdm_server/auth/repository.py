@@ -9,7 +9,15 @@ from datetime import datetime
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from mdm_server.auth.models import RecoveryCode, RefreshToken, Role, SecondFactor, StaffUser
+from mdm_server.auth.models import (
+    Passkey,
+    PasskeyCeremony,
+    RecoveryCode,
+    RefreshToken,
+    Role,
+    SecondFactor,
+    StaffUser,
+)
 
 
 def get_user(session: Session, user_id: uuid.UUID, *, for_update: bool = False) -> StaffUser | None:
@@ -120,10 +128,70 @@ def get_factor(
 
 
 def has_confirmed_factor(session: Session, user_id: uuid.UUID) -> bool:
+    """Whether the account has a working second factor: an authenticator app or a passkey."""
+    query = select(func.count()).where(
+        col(SecondFactor.user_id) == user_id, col(SecondFactor.confirmed_at).is_not(None)
+    )
+    return bool(session.exec(query).one()) or has_passkey(session, user_id)
+
+
+def has_totp(session: Session, user_id: uuid.UUID) -> bool:
     query = select(func.count()).where(
         col(SecondFactor.user_id) == user_id, col(SecondFactor.confirmed_at).is_not(None)
     )
     return bool(session.exec(query).one())
+
+
+def has_passkey(session: Session, user_id: uuid.UUID) -> bool:
+    query = select(func.count()).select_from(Passkey).where(col(Passkey.user_id) == user_id)
+    return bool(session.exec(query).one())
+
+
+def list_passkeys(session: Session, user_id: uuid.UUID) -> Sequence[Passkey]:
+    query = (
+        select(Passkey)
+        .where(col(Passkey.user_id) == user_id)
+        .order_by(col(Passkey.created_at), col(Passkey.name))
+    )
+    return session.exec(query).all()
+
+
+def get_passkey(
+    session: Session, passkey_id: uuid.UUID, *, for_update: bool = False
+) -> Passkey | None:
+    query = select(Passkey).where(col(Passkey.id) == passkey_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def get_passkey_by_credential(session: Session, credential_id: str) -> Passkey | None:
+    return session.exec(select(Passkey).where(col(Passkey.credential_id) == credential_id)).first()
+
+
+def delete_passkeys(session: Session, user_id: uuid.UUID) -> int:
+    result = session.execute(delete(Passkey).where(col(Passkey.user_id) == user_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def take_ceremony(session: Session, ceremony_id: uuid.UUID) -> PasskeyCeremony | None:
+    """The ceremony, deleted as it is read: whatever the answer, it is never taken twice."""
+    query = select(PasskeyCeremony).where(col(PasskeyCeremony.id) == ceremony_id).with_for_update()
+    ceremony = session.exec(query).first()
+    if ceremony is not None:
+        session.delete(ceremony)
+        session.flush()
+    return ceremony
+
+
+def delete_expired_ceremonies(
+    session: Session, *, before: datetime, user_id: uuid.UUID | None = None
+) -> int:
+    statement = delete(PasskeyCeremony).where(col(PasskeyCeremony.expires_at) < before)
+    if user_id is not None:
+        statement = statement.where(col(PasskeyCeremony.user_id) == user_id)
+    result = session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def delete_factor(session: Session, user_id: uuid.UUID) -> None:

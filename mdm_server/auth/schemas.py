@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -66,6 +66,9 @@ class TokenPair(BaseModel):
     user: UserPublic
 
 
+FactorMethod = Literal["totp", "passkey"]
+
+
 class SecondFactorChallenge(BaseModel):
     """The password was right; send a code from the authenticator app (or a recovery code)
     with this challenge to POST /api/v1/auth/login/code."""
@@ -73,6 +76,12 @@ class SecondFactorChallenge(BaseModel):
     second_factor_required: Literal[True] = True
     challenge_token: str
     expires_at: datetime
+    methods: list[FactorMethod] = Field(
+        default_factory=lambda: list[FactorMethod](["totp"]),
+        description="The second factors the account has: `totp` (send a code to "
+        "POST /api/v1/auth/login/code) and `passkey` (POST /api/v1/auth/login/passkey/options, "
+        "then POST /api/v1/auth/login/passkey).",
+    )
 
 
 SixDigitsOrRecovery = Annotated[
@@ -110,6 +119,55 @@ class FactorStatus(BaseModel):
     confirmed_at: datetime | None
     last_used_at: datetime | None
     recovery_codes_left: int
+
+
+ChallengeToken = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+PasskeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+WebAuthnCredential = Annotated[
+    dict[str, Any],
+    Field(
+        description="The PublicKeyCredential the browser returned, as its toJSON() gives it "
+        "(W3C WebAuthn Level 3, RegistrationResponseJSON or AuthenticationResponseJSON)."
+    ),
+]
+
+
+class PasskeyOptions(BaseModel):
+    """A challenge for a passkey: pass `public_key` to PublicKeyCredential.
+    parseCreationOptionsFromJSON (registering) or parseRequestOptionsFromJSON (signing in),
+    then send the answer back with `ceremony_id` before `expires_at`. Good once."""
+
+    ceremony_id: uuid.UUID
+    public_key: dict[str, Any]
+    expires_at: datetime
+
+
+class PasskeyRegistration(Strict):
+    ceremony_id: uuid.UUID
+    name: PasskeyName = Field(description="What you will know it by: `Work phone`, `YubiKey`.")
+    credential: WebAuthnCredential
+
+
+class PasskeyChallengeRequest(Strict):
+    challenge_token: ChallengeToken
+
+
+class PasskeyLogin(Strict):
+    challenge_token: ChallengeToken
+    ceremony_id: uuid.UUID
+    credential: WebAuthnCredential
+
+
+class PasskeyAssertion(Strict):
+    ceremony_id: uuid.UUID
+    credential: WebAuthnCredential
+
+
+class PasskeyPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
 
 
 class UserCreate(Strict):

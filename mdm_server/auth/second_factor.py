@@ -7,12 +7,14 @@ while the address must wait no code is checked at all. Services never commit."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth import factors, repository, throttle
+from mdm_server.auth import factors, passkeys, repository, throttle
 from mdm_server.auth.models import StaffUser
 from mdm_server.auth.service import staff_actor, too_many_attempts
 from mdm_server.config import Settings
@@ -24,7 +26,12 @@ WRONG_CODE = (
 )
 STEP_UP_HOW = (
     "this action needs your second factor within the last {minutes} minutes: send a current "
-    "code to POST /api/v1/auth/step-up (tabard mfa step-up) and retry with the token it returns"
+    "code to POST /api/v1/auth/step-up (tabard mfa step-up), or use a passkey through "
+    "POST /api/v1/auth/step-up/passkey, and retry with the token it returns"
+)
+WRONG_PASSKEY = (
+    "the passkey was not accepted: use one registered to your account, at this server's own "
+    "address, and try again"
 )
 
 
@@ -43,6 +50,69 @@ def spend_code(
     """Check a code for the account, throttled as a sign-in; the account when it is right.
     `issued_after` is when the challenge was issued, so that ending the account's sessions also
     ends the sign-ins waiting for a code."""
+    return spend_factor(
+        session,
+        user_id=user_id,
+        check=lambda user: factors.check_code(session, user=user, code=code, keys=keys, now=now),
+        passkey=False,
+        actor=actor,
+        now=now,
+        settings=settings,
+        issued_after=issued_after,
+        via=via,
+    )
+
+
+def spend_passkey(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    ceremony_id: uuid.UUID,
+    purpose: str,
+    credential: Mapping[str, Any],
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    issued_after: datetime | None = None,
+    via: str | None = None,
+) -> StaffUser:
+    """Check a passkey's answer to the account's challenge, throttled as a sign-in, as
+    `spend_code` checks a code; the account when it is good."""
+    return spend_factor(
+        session,
+        user_id=user_id,
+        check=lambda user: passkeys.check_assertion(
+            session,
+            user=user,
+            ceremony_id=ceremony_id,
+            purpose=purpose,
+            credential=credential,
+            settings=settings,
+            now=now,
+        ),
+        passkey=True,
+        actor=actor,
+        now=now,
+        settings=settings,
+        issued_after=issued_after,
+        via=via,
+    )
+
+
+def spend_factor(
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    check: Callable[[StaffUser], factors.CodeCheck],
+    passkey: bool,
+    actor: Actor,
+    now: datetime,
+    settings: Settings,
+    issued_after: datetime | None = None,
+    via: str | None = None,
+) -> StaffUser:
+    """Use a second factor (a code, or a passkey's answer when `passkey`: whatever `check`
+    checks) under the sign-in throttle and audit; the account when it is good, else 401."""
     user = repository.get_user(session, user_id, for_update=True)
     if user is None or user.disabled_at is not None:
         raise AuthenticationError("account disabled", code="account_disabled")
@@ -57,8 +127,9 @@ def spend_code(
     if wait is not None:
         _audit(session, who, "auth.login_throttled", user, now, retry_at=wait.isoformat())
         raise too_many_attempts(wait, now=now)
-    check = factors.check_code(session, user=user, code=code, keys=keys, now=now)
-    if check.kind is None:
+    checked = check(user)
+    which = {"passkey": checked.passkey} if checked.passkey else {}
+    if checked.kind is None:
         failures = throttle.failed(
             session, username=username, address=address, now=now, rules=rules
         )
@@ -68,13 +139,25 @@ def spend_code(
             "auth.second_factor_failed",
             user,
             now,
-            reason=check.reason,
+            reason=checked.reason,
             failures=failures,
+            **({"kind": "passkey"} if passkey else {}),
             **_via(via),
         )
+        if passkey:
+            raise AuthenticationError(WRONG_PASSKEY, code="passkey_refused", keep_changes=True)
         raise AuthenticationError(WRONG_CODE, code="invalid_code", keep_changes=True)
     throttle.succeeded(session, username=username, address=address, now=now)
-    _audit(session, who, "auth.second_factor_used", user, now, kind=check.kind, **_via(via))
+    _audit(
+        session,
+        who,
+        "auth.second_factor_used",
+        user,
+        now,
+        kind=checked.kind,
+        **which,
+        **_via(via),
+    )
     return user
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import Session
 
@@ -101,9 +101,21 @@ def complete_login(
     if repository.has_confirmed_factor(session, user.id):
         challenge = tokens.issue_challenge(user_id=user.id, username=user.username, now=now)
         return SecondFactorChallenge(
-            challenge_token=challenge.token, expires_at=challenge.expires_at
+            challenge_token=challenge.token,
+            expires_at=challenge.expires_at,
+            methods=factor_methods(session, user.id),
         )
     return issue_token_pair(session, user=user, now=now, settings=settings, tokens=tokens)
+
+
+def factor_methods(session: Session, user_id: uuid.UUID) -> list[Literal["totp", "passkey"]]:
+    """The second factors an account may finish signing in with."""
+    methods: list[Literal["totp", "passkey"]] = []
+    if repository.has_totp(session, user_id):
+        methods.append("totp")
+    if repository.has_passkey(session, user_id):
+        methods.append("passkey")
+    return methods
 
 
 def accept_login(
@@ -201,9 +213,10 @@ def issue_token_pair(
     tokens: StaffTokens,
     family_id: uuid.UUID | None = None,
     factor_at: datetime | None = None,
+    factor_method: str = "otp",
 ) -> TokenPair:
     """A fresh access token and a refresh token (a new rotation family unless given one);
-    `factor_at` when a second factor was just used."""
+    `factor_at` when a second factor was just used (`factor_method` `otp` or `hwk`)."""
     enrolment_required = factors.required_for(user.role, settings) and not (
         repository.has_confirmed_factor(session, user.id)
     )
@@ -216,6 +229,7 @@ def issue_token_pair(
         factor_enrolment_required=enrolment_required,
         factor_at=factor_at,
         family_id=family_id,
+        factor_method=factor_method,
         now=now,
     )
     refresh_secret = secrets.new_secret()

@@ -21,6 +21,9 @@ KEY_FILE = "staff-tokens.key"
 CLOCK_SKEW = timedelta(seconds=30)
 # How long after the password the code may come.
 CHALLENGE_TTL = timedelta(minutes=5)
+# RFC 8176 authentication method references for a second factor: a one-time code, and a
+# proof of possession of a hardware-secured key (a passkey).
+FACTOR_METHODS = ("otp", "hwk")
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,12 @@ class StaffTokens:
         factor_enrolment_required: bool = False,
         factor_at: datetime | None = None,
         family_id: uuid.UUID | None = None,
+        factor_method: str = "otp",
     ) -> IssuedAccessToken:
-        """`factor_at` says when a second factor was used, as `auth_time` with `amr` `otp`
-        (RFC 8176) do; only tokens issued on a code carry it. `family_id` names the sign-in's
-        refresh-token family (as `sid`), so that revoking the family ends its access tokens
-        too."""
+        """`factor_at` says when a second factor was used, as `auth_time` with `amr` (RFC 8176)
+        do: `otp` for a code, `hwk` for a passkey; only tokens issued on a factor carry it.
+        `family_id` names the sign-in's refresh-token family (as `sid`), so that revoking the
+        family ends its access tokens too."""
         expires_at = now + self._ttl
         claims: dict[str, object] = {
             "iss": self._issuer,
@@ -93,7 +97,7 @@ class StaffTokens:
             "mfa_enrol": factor_enrolment_required,
         }
         if factor_at is not None:
-            claims["amr"] = ["pwd", "otp"]
+            claims["amr"] = ["pwd", factor_method if factor_method in FACTOR_METHODS else "otp"]
             claims["auth_time"] = int(factor_at.timestamp())
         if family_id is not None:
             claims["sid"] = str(family_id)
@@ -208,7 +212,9 @@ def _family_id(claims: dict[str, object]) -> uuid.UUID | None:
 
 def _factor_at(claims: dict[str, object], now: datetime) -> datetime | None:
     amr, when = claims.get("amr"), claims.get("auth_time")
-    if not isinstance(amr, list) or "otp" not in amr or not isinstance(when, int):
+    if not isinstance(amr, list) or not any(method in amr for method in FACTOR_METHODS):
+        return None
+    if not isinstance(when, int):
         return None
     return datetime.fromtimestamp(when, tz=now.tzinfo)
 

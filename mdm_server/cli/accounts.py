@@ -104,6 +104,11 @@ def login(
         except httpx.TransportError as exc:
             fail(f"cannot reach {server}: {exc}")
         if pair.get("second_factor_required"):
+            if "totp" not in pair.get("methods", ["totp"]):
+                fail(
+                    "this account's second factor is a passkey, which the command line cannot "
+                    "use: sign in at the console, or set up an authenticator app there too"
+                )
             answer = read_code(code, from_stdin=password_stdin)
             pair = raise_for_error(
                 http.post(

@@ -11,10 +11,11 @@ import typer
 
 from mdm_server.cli.accounts import CodeOption, JsonOption, api_errors, read_code
 from mdm_server.cli.session import StaffClient, StoredSession
-from tabard.output import fields, print_json, stdout, when
+from tabard.output import fail, fields, print_json, stdout, table, when
 
 mfa_app = typer.Typer(
-    help="Your second factor: an authenticator app, with recovery codes.", no_args_is_help=True
+    help="Your second factors: an authenticator app, with recovery codes, and your passkeys.",
+    no_args_is_help=True,
 )
 
 
@@ -108,3 +109,35 @@ def step_up(code: CodeOption = None) -> None:
     with api_errors():
         expires_at = client.step_up(given)
     stdout.print(f"Stepped up until the access token expires at {when(expires_at)}.")
+
+
+@mfa_app.command("passkeys")
+def list_passkeys(json_output: JsonOption = False) -> None:
+    """Your passkeys (added at the console's Passkeys page), oldest first."""
+    with api_errors():
+        mine = StaffClient.from_stored().get("/api/v1/auth/passkeys")
+    if json_output:
+        print_json(mine)
+        return
+    if not mine:
+        stdout.print("You have no passkeys. Add one at the console's Passkeys page.")
+        return
+    table(
+        "Your passkeys",
+        ["name", "added", "last used"],
+        [[p["name"], when(p["created_at"]), when(p["last_used_at"]) or "not yet"] for p in mine],
+    )
+
+
+@mfa_app.command("remove-passkey")
+def remove_passkey(name: str = typer.Argument(..., help="The passkey's name.")) -> None:
+    """Remove one of your passkeys by its name. Needs a step-up first (tabard mfa step-up)."""
+    client = StaffClient.from_stored()
+    with api_errors():
+        mine = client.get("/api/v1/auth/passkeys")
+        found = [p for p in mine if p["name"] == name]
+        if not found:
+            names = ", ".join(p["name"] for p in mine) or "none"
+            fail(f"you have no passkey called {name}; yours: {names}")
+        client.delete(f"/api/v1/auth/passkeys/{found[0]['id']}")
+    stdout.print(f"Passkey {name} removed; it can no longer sign in to your account.")

@@ -89,8 +89,8 @@ def render_error(
     request: Request, status: int, code: str, detail: Any, headers: dict[str, str]
 ) -> Response:
     """An error as a page in the console's own furniture (the signed-in person's menu, name
-    and sign-out, and a way back to their own start page); sign-in and password changes as
-    redirects."""
+    and sign-out, and a way back to their own start page); sign-in, password changes and
+    setting up a second factor as redirects."""
     if code == "sign_in_required":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return _redirect(request, f"{PREFIX}/login?next={quote(target, safe='')}")

@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
 from mdm_server.audit import checkpoints, retention
+from mdm_server.auth import passkeys, throttle
 from mdm_server.auth import service as auth_service
-from mdm_server.auth import throttle
 from mdm_server.commands import enforcement
 from mdm_server.commands import service as commands_service
 from mdm_server.console import sessions as console_sessions
@@ -117,16 +117,18 @@ def expire_enrolment_tokens(context: AppContext, now: datetime) -> dict[str, int
 
 def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     """Forget device assertion ids past their expiry, refresh tokens and console sessions
-    long expired, and sign-in failures past memory."""
+    long expired, passkey challenges nobody answered, and sign-in failures past memory."""
     with context.database.unit_of_work() as session:
         assertions = devices_service.purge_expired_assertions(session, now=now)
         refresh = auth_service.purge_expired_refresh_tokens(session, now=now)
         console = console_sessions.purge_expired(session, now=now)
+        ceremonies = passkeys.purge_expired_ceremonies(session, now=now)
         sign_ins = throttle.prune(session, now=now, rules=throttle.Rules.of(context.settings))
     return {
         "assertion_ids_purged": assertions,
         "refresh_tokens_purged": refresh,
         "console_sessions_purged": console,
+        "passkey_challenges_purged": ceremonies,
         "sign_in_clients_purged": sign_ins,
     }
 

@@ -10,6 +10,7 @@ import pytest
 
 from mdm_server.auth import factors
 from tests.cli.conftest import Live
+from tests.factories.passkeys import register_passkey
 from tests.factories.staff import (
     AUTHENTICATORS,
     PASSWORD,
@@ -148,3 +149,29 @@ class TestStepUpBeforeWhatCannotBeUndone:
         live.ok("mfa", "step-up", "--code", second_factor_code(live.app, auditor))
         live.ok(*export, str(bundle))
         assert bundle.read_bytes()[:2] == b"PK"
+
+
+class TestPasskeys:
+    def test_a_passkey_only_account_is_told_the_command_line_cannot_use_it(
+        self, live: Live
+    ) -> None:
+        user = create_staff(live.app, role="supervisor", second_factor=False)
+        register_passkey(live.app, user)
+        args = ("login", "--server", live.url, "--username", user.username, "--password-stdin")
+        said = live.refused(*args, input=PASSWORD + "\n")
+        assert "second factor is a passkey" in said and "console" in said
+
+    def test_list_and_remove_a_passkey_after_a_step_up(self, live: Live) -> None:
+        user = create_staff(live.app, role="supervisor", second_factor=True)
+        register_passkey(live.app, user, "Work phone")
+        register_passkey(live.app, user, "YubiKey")
+        live.login_as(user)
+        listed = live.json("mfa", "passkeys")
+        assert [p["name"] for p in listed] == ["Work phone", "YubiKey"]
+        assert "YubiKey" in live.ok("mfa", "passkeys").stdout
+        live.clock.advance(seconds=live.app.state.context.settings.step_up_max_age_s + 1)
+        assert "step-up" in live.refused("mfa", "remove-passkey", "YubiKey")
+        live.ok("mfa", "step-up", "--code", second_factor_code(live.app, user))
+        assert "no passkey called Laptop" in live.refused("mfa", "remove-passkey", "Laptop")
+        assert "removed" in live.ok("mfa", "remove-passkey", "YubiKey").stdout
+        assert [p["name"] for p in live.json("mfa", "passkeys")] == ["Work phone"]

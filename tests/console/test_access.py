@@ -36,7 +36,13 @@ def test_every_console_route_declares_one_rule_and_only_sign_in_is_public(app: F
     routes = console_routes(app)
     assert len(routes) > 30
     public = sorted(f"{m} {r.path}" for r, m in routes if isinstance(r.rules[0], Public))
-    assert public == ["GET /console/login", "POST /console/login", "POST /console/login/code"]
+    assert public == [
+        "GET /console/login",
+        "POST /console/login",
+        "POST /console/login/code",
+        "POST /console/login/passkey",
+        "POST /console/login/passkey/options",
+    ]
     for route, _ in routes:
         (rule,) = route.rules
         assert isinstance(rule, Public | ConsoleAccess), route.path

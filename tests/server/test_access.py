@@ -90,6 +90,8 @@ class TestEveryRouteDeclaresAccess:
             "GET /redoc",
             "POST /api/v1/auth/login",
             "POST /api/v1/auth/login/code",
+            "POST /api/v1/auth/login/passkey",
+            "POST /api/v1/auth/login/passkey/options",
             "POST /api/v1/auth/logout",
             "POST /api/v1/auth/refresh",
             "POST /api/v1/device/enrol",

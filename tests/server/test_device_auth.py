@@ -224,6 +224,7 @@ class TestDeviceAssertion:
             "assertion_ids_purged": 1,
             "refresh_tokens_purged": 0,
             "console_sessions_purged": 0,
+            "passkey_challenges_purged": 0,
             "sign_in_clients_purged": 0,
         }
         assert count(database, DeviceAssertion) == 0

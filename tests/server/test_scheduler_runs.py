@@ -59,6 +59,7 @@ QUIET_CLEANUP = {
     "assertion_ids_purged": 0,
     "refresh_tokens_purged": 0,
     "console_sessions_purged": 0,
+    "passkey_challenges_purged": 0,
     "sign_in_clients_purged": 0,
 }
 

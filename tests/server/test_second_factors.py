@@ -167,6 +167,8 @@ class TestMandatory:
             "/api/v1/auth/mfa/enrol",
             "/api/v1/auth/mfa/enrol/qr.svg",
             "/api/v1/auth/mfa/enrol/confirm",
+            "/api/v1/auth/passkeys",
+            "/api/v1/auth/passkeys/enrol/options",
             "/api/v1/auth/me",
             "/api/v1/auth/password",
         }

@@ -14,6 +14,7 @@ from mdm_server.console.pages import (
     mash,
     missing_persons,
     officer,
+    passkeys,
     signin,
     supervisor,
 )
@@ -21,6 +22,7 @@ from mdm_server.console.pages import (
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
     factor.router,
+    passkeys.router,
     fleet.router,
     admin.router,
     audit.router,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -33,7 +34,7 @@ def _secure(context: AppContext, request: Request) -> bool:
     return context.settings.public_url.startswith("https:") or request.url.scheme == "https"
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only console paths on this server: never another host, so sign-in is no open redirect."""
     if not target or any(char in target for char in "\\\r\n"):
         return None
@@ -42,7 +43,7 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _set_session(response: Response, request: Request, context: AppContext, secret: str) -> None:
+def set_session(response: Response, request: Request, context: AppContext, secret: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -69,7 +70,7 @@ def _login_page(
         "login.html",
         status_code=status,
         csrf_token=sessions.login_csrf_token(context.console_csrf_key, nonce),
-        next_path=_safe_next(next_path) or "",
+        next_path=safe_next(next_path) or "",
         error=error,
     )
     response.set_cookie(
@@ -133,7 +134,8 @@ def sign_in(
                 challenge = context.staff_tokens.issue_challenge(
                     user_id=user.id, username=user.username, now=now
                 )
-                return _code_page(request, csrf_token, challenge.token, next)
+                methods = list[str](auth_service.factor_methods(session, user.id))
+                return _code_page(request, csrf_token, challenge.token, next, methods=methods)
             secret = sessions.start(session, user=user, now=now, settings=context.settings)
             role, pending = user.role, user.must_change_password
     except (AuthenticationError, TooManyAttemptsError) as refused:
@@ -162,10 +164,17 @@ def _signed_in(
     pending: bool,
     next_path: str,
 ) -> Response:
-    target = "/console/password" if pending else _safe_next(next_path) or HOME.get(role, "/console")
+    target = signed_in_target(role=role, pending=pending, next_path=next_path)
     response = RedirectResponse(target, status_code=303)
-    _set_session(response, request, context, secret)
+    set_session(response, request, context, secret)
     return response
+
+
+def signed_in_target(*, role: str, pending: bool, next_path: str) -> str:
+    """Where a sign-in goes: choosing a password, the page asked for, or the role's home."""
+    if pending:
+        return "/console/password"
+    return safe_next(next_path) or HOME.get(role, "/console")
 
 
 def _code_page(
@@ -174,18 +183,27 @@ def _code_page(
     challenge_token: str,
     next_path: str,
     *,
+    methods: list[str],
     error: str = "",
     status: int = 200,
 ) -> HTMLResponse:
+    """The page after the password: a code from the authenticator app, or a passkey, as the
+    account has them."""
     return render(
         request,
         "code.html",
         status_code=status,
         csrf_token=csrf_token,
         challenge_token=challenge_token,
-        next_path=_safe_next(next_path) or "",
+        next_path=safe_next(next_path) or "",
+        methods=methods,
         error=error,
     )
+
+
+def _methods(context: AppContext, user_id: uuid.UUID) -> list[str]:
+    with context.database.unit_of_work(write=False) as session:
+        return list(auth_service.factor_methods(session, user_id))
 
 
 @router.post("/login/code")
@@ -228,6 +246,7 @@ def sign_in_with_code(
             csrf_token,
             challenge_token,
             next,
+            methods=_methods(context, challenge.user_id),
             error="Type the six digits your authenticator app shows now, or a recovery code.",
             status=400,
         )
@@ -255,7 +274,15 @@ def sign_in_with_code(
         if refused.error_code != "invalid_code":
             return _refused_page(request, context, refused, next)
         message = refused.detail if isinstance(refused.detail, str) else "wrong code"
-        return _code_page(request, csrf_token, challenge_token, next, error=message, status=401)
+        return _code_page(
+            request,
+            csrf_token,
+            challenge_token,
+            next,
+            methods=_methods(context, challenge.user_id),
+            error=message,
+            status=401,
+        )
     return _signed_in(request, context, secret, role=role, pending=pending, next_path=next)
 
 
@@ -280,13 +307,15 @@ def _step_up_page(
     error: str = "",
     status: int = 200,
 ) -> HTMLResponse:
+    methods = _methods(context, principal.user_id)
     return render(
         request,
         "step_up.html",
         principal=principal,
         status_code=status,
-        next_path=_safe_next(next_path) or "",
+        next_path=safe_next(next_path) or "",
         minutes=max(1, context.settings.step_up_max_age_s // 60),
+        methods=methods,
         error=error,
     )
 
@@ -344,7 +373,7 @@ def step_up(
         )
         page.headers.update(refused.headers)
         return page
-    target = _safe_next(next) or HOME.get(principal.role, "/console")
+    target = safe_next(next) or HOME.get(principal.role, "/console")
     return RedirectResponse(target, status_code=303)
 
 
@@ -419,5 +448,5 @@ def change_password(
     except AuthenticationError as refused:
         return again(str(refused.detail), 401)
     response = RedirectResponse(HOME.get(role, "/console"), status_code=303)
-    _set_session(response, request, context, secret)
+    set_session(response, request, context, secret)
     return response
