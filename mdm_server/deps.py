@@ -156,8 +156,8 @@ class StaffAccess(AccessRule):
         claims = context.staff_tokens.verify(token.strip(), now=now)
         with context.database.unit_of_work(write=False) as session:
             user = auth_service.resolve_principal(session, claims=claims, now=now)
-            enrolled = not factors.required_for(
-                user.role, context.settings
+            enrolled = not factors.required_of(
+                user, context.settings
             ) or auth_repository.has_confirmed_factor(session, user.id)
         return self.admit(user, request, factor_enrolled=enrolled, factor_at=claims.factor_at)
 

@@ -204,7 +204,7 @@ def issue_token_pair(
 ) -> TokenPair:
     """A fresh access token and a refresh token (a new rotation family unless given one);
     `factor_at` when a second factor was just used."""
-    enrolment_required = factors.required_for(user.role, settings) and not (
+    enrolment_required = factors.required_of(user, settings) and not (
         repository.has_confirmed_factor(session, user.id)
     )
     access = tokens.issue(
