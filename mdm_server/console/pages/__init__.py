@@ -14,11 +14,13 @@ from mdm_server.console.pages import (
     missing_persons,
     officer,
     signin,
+    sso,
     supervisor,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
+    sso.router,
     fleet.router,
     admin.router,
     audit.router,
