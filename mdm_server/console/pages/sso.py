@@ -144,7 +144,7 @@ def _no_access(request: Request, context: AppContext, message: str) -> HTMLRespo
         request,
         "sso_no_access.html",
         status_code=403,
-        message=message,
+        message=message[:1].upper() + message[1:],
         provider=context.settings.oidc_provider_name,
     )
     page.delete_cookie(FLOW_COOKIE, path="/console/sso")
