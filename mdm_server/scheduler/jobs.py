@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
 from mdm_server.audit import checkpoints, retention
+from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
 from mdm_server.auth import throttle
 from mdm_server.commands import enforcement
@@ -117,17 +118,20 @@ def expire_enrolment_tokens(context: AppContext, now: datetime) -> dict[str, int
 
 def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     """Forget device assertion ids past their expiry, refresh tokens and console sessions
-    long expired, and sign-in failures past memory."""
+    long expired, sign-in failures past memory, and ID tokens past their expiry (which could
+    not be replayed any more anyway)."""
     with context.database.unit_of_work() as session:
         assertions = devices_service.purge_expired_assertions(session, now=now)
         refresh = auth_service.purge_expired_refresh_tokens(session, now=now)
         console = console_sessions.purge_expired(session, now=now)
         sign_ins = throttle.prune(session, now=now, rules=throttle.Rules.of(context.settings))
+        id_tokens = auth_repository.delete_expired_id_tokens(session, before=now)
     return {
         "assertion_ids_purged": assertions,
         "refresh_tokens_purged": refresh,
         "console_sessions_purged": console,
         "sign_in_clients_purged": sign_ins,
+        "id_tokens_purged": id_tokens,
     }
 
 

@@ -225,6 +225,7 @@ class TestDeviceAssertion:
             "refresh_tokens_purged": 0,
             "console_sessions_purged": 0,
             "sign_in_clients_purged": 0,
+            "id_tokens_purged": 0,
         }
         assert count(database, DeviceAssertion) == 0
 

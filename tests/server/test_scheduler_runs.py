@@ -60,6 +60,7 @@ QUIET_CLEANUP = {
     "refresh_tokens_purged": 0,
     "console_sessions_purged": 0,
     "sign_in_clients_purged": 0,
+    "id_tokens_purged": 0,
 }
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from mdm_server.audit.service import Actor
-from mdm_server.auth import sso
+from mdm_server.auth import repository, sso
 from mdm_server.auth.models import StaffUser
 from mdm_server.auth.oidc import IdTokenError, OidcClient
 from mdm_server.config import Settings
@@ -315,3 +316,23 @@ class TestReplayedIdToken:
         (refused,) = audit_events(database, "auth.login_refused")
         assert refused.detail["reason"] == "replayed_id_token"
         oidc.close()
+
+    def test_the_nightly_clean_up_forgets_id_tokens_past_their_expiry(
+        self, provider: OpenIdProvider, settings: Settings, app: FastAPI, clock: FakeClock
+    ) -> None:
+        from mdm_server.scheduler import job_named, run_job
+
+        stamp = int(clock().timestamp())
+        token = provider.sign(
+            {"iss": provider.issuer, "aud": CLIENT_ID, "sub": "x", "iat": stamp, "exp": stamp + 60}
+        )
+        context = app.state.context
+        assert context.oidc is not None
+        claims = context.oidc.validate_id_token(token, nonce=None, now=clock())
+        with context.database.unit_of_work() as session:
+            assert repository.remember_id_token(
+                session, token_digest=claims.token_digest, expires_at=claims.expires_at
+            )
+        assert run_job(context, job_named(context, "cleanup"))["id_tokens_purged"] == 0
+        clock.advance(days=1)  # past the token's expiry, and the job's next run is due
+        assert run_job(context, job_named(context, "cleanup"))["id_tokens_purged"] == 1
