@@ -270,10 +270,15 @@ class OidcClient:
         )
 
     def _key_for(self, kid: object) -> Any:
+        """The published key a token names; a token naming none only when the provider
+        publishes a single key. ID tokens come from the token endpoint, never from the
+        browser, so only the provider can send Tabard back for its keys."""
         for refresh in (False, True):
-            keys = self.keys(refresh=refresh)
-            for key in keys.keys:
-                if kid is None or key.kid == kid:
+            keys = self.keys(refresh=refresh).keys
+            if kid is None and len(keys) == 1:
+                return keys[0]
+            for key in keys:
+                if kid is not None and key.kid == kid:
                     return key
         raise IdTokenError("the ID token is signed with a key the provider does not publish")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -173,9 +173,12 @@ def _signed_in(server: str, pair: dict[str, Any], json_output: bool) -> None:
         )
 
 
-def sso_login(
-    server: str, *, json_output: bool, wait: Callable[[float], object] = time.sleep
-) -> dict[str, Any]:
+def pause(seconds: float) -> None:
+    """How `tabard login --sso` waits between two questions to the server."""
+    time.sleep(seconds)
+
+
+def sso_login(server: str, *, json_output: bool) -> dict[str, Any]:
     """The device authorization grant through the server: show where to sign in and the code
     to type there, then ask the server every few seconds until the person has."""
     with httpx.Client(base_url=server, timeout=30.0) as http, api_errors():
@@ -203,7 +206,7 @@ def sso_login(
                 pair: dict[str, Any] = raise_for_error(answer)
                 return pair
             interval = max(interval, float(answer.json().get("interval", interval)))
-            wait(interval)
+            pause(interval)
 
 
 def logout() -> None:
