@@ -120,6 +120,14 @@ class Settings(BaseSettings):
         max_length=128,
         description="The claim a new account's username is taken from.",
     )
+    oidc_check_minutes: int = Field(
+        default=60,
+        ge=5,
+        le=7 * 24 * 60,
+        description="How often every single sign-on account is checked with the provider "
+        "(with its refresh token; needs offline_access in oidc_scopes): a person the provider "
+        "no longer knows is disabled.",
+    )
     oidc_provider_name: str = Field(
         default="your force's sign-in",
         max_length=64,

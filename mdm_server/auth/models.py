@@ -111,6 +111,9 @@ class StaffUser(SQLModel, table=True):
     # provider's issuer and its `sub` for the person, unique together (OIDC Core §5.7).
     oidc_issuer: str | None = Field(default=None, max_length=512)
     oidc_subject: str | None = Field(default=None, max_length=255)
+    # The provider's refresh token for the person (offline_access), wrapped under the master
+    # key: the scheduled check asks the provider with it whether the person is still there.
+    oidc_refresh_wrapped: bytes | None = Field(default=None, sa_type=LargeBinary)
 
     @property
     def single_sign_on(self) -> bool:

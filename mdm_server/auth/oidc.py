@@ -85,6 +85,15 @@ class DeviceStart:
 
 
 @dataclass(frozen=True)
+class TokenAnswer:
+    """What the token endpoint sent: the ID token, and a refresh token when offline_access
+    was granted (kept for the scheduled check)."""
+
+    id_token: str
+    refresh_token: str | None
+
+
+@dataclass(frozen=True)
 class DevicePending:
     """The person has not finished at the provider yet (`slow_down`: poll less often)."""
 
@@ -178,11 +187,13 @@ class OidcClient:
             "code_challenge": create_s256_code_challenge(code_verifier),
             "code_challenge_method": "S256",
         }
+        if "offline_access" in self.scopes.split():
+            params["prompt"] = "consent"  # OIDC Core §11: offline access asks for consent
         endpoint = self.discovery().authorization_endpoint
         separator = "&" if "?" in endpoint else "?"
         return f"{endpoint}{separator}{urlencode(params)}"
 
-    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> str:
+    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenAnswer:
         """The ID token for an authorization code (which the provider accepts only once)."""
         answer = self._token_request(
             {
@@ -198,7 +209,7 @@ class OidcClient:
                 "taken too long): sign in again",
                 code="sso_code_refused",
             )
-        return _id_token_of(answer)
+        return _token_answer(answer)
 
     def start_device(self) -> DeviceStart:
         """Ask the provider for a user code (RFC 8628 §3.1)."""
@@ -224,7 +235,7 @@ class OidcClient:
                 "device authorization grant"
             ) from None
 
-    def poll_device(self, device_code: str) -> str | DevicePending:
+    def poll_device(self, device_code: str) -> TokenAnswer | DevicePending:
         """The ID token once the person has approved, or that they have not yet (§3.5)."""
         answer = self._token_request({"grant_type": DEVICE_GRANT, "device_code": device_code})
         error = answer.get("error")
@@ -239,7 +250,25 @@ class OidcClient:
                 "the device sign-in expired or was already used: run tabard login --sso again",
                 code="sso_expired",
             )
-        return _id_token_of(answer)
+        return _token_answer(answer)
+
+    def still_knows(self, refresh_token: str) -> str | None:
+        """Ask the provider, with the person's refresh token, whether it still knows them: the
+        refresh token to keep (rotated or not), or None when the provider refuses it
+        (`invalid_grant`: the person was removed, disabled, or their grant revoked)."""
+        answer = self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        )
+        error = answer.get("error")
+        if error == "invalid_grant":
+            return None
+        if error is not None:
+            raise ProviderUnavailableError(
+                f"the provider refused the check ({_error_code(error)}): check the client may "
+                "use refresh tokens"
+            )
+        rotated = answer.get("refresh_token")
+        return rotated if isinstance(rotated, str) and rotated else refresh_token
 
     def validate_id_token(self, token: str, *, nonce: str | None, now: datetime) -> IdClaims:
         """OIDC Core §3.1.3.7: a signature by a key the provider publishes (refetching its keys
@@ -379,11 +408,17 @@ class OidcClient:
         return document
 
 
-def _id_token_of(answer: dict[str, Any]) -> str:
+def _token_answer(answer: dict[str, Any]) -> TokenAnswer:
     token = answer.get("id_token")
     if not isinstance(token, str) or not token:
         raise IdTokenError("the provider sent no ID token: ask for the openid scope")
-    return token
+    refresh = answer.get("refresh_token")
+    return TokenAnswer(token, refresh if isinstance(refresh, str) and refresh else None)
+
+
+def _error_code(error: object) -> str:
+    text = str(error)
+    return text if text.replace("_", "").isalnum() and len(text) <= 64 else "an error"
 
 
 def _form_encode(value: str) -> str:

@@ -45,6 +45,15 @@ def get_user_by_subject(
     return session.exec(query).first()
 
 
+def sso_accounts_to_check(session: Session) -> Sequence[StaffUser]:
+    """Active single sign-on accounts holding the provider's refresh token."""
+    return session.exec(
+        select(StaffUser).where(
+            col(StaffUser.oidc_refresh_wrapped).is_not(None), col(StaffUser.disabled_at).is_(None)
+        )
+    ).all()
+
+
 def remember_id_token(session: Session, *, token_digest: str, expires_at: datetime) -> bool:
     """Note an accepted ID token; False when it was seen before (a replay)."""
     insert = _INSERT_SEEN[session.get_bind().dialect.name]

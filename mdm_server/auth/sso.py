@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from mdm_server.auth.models import Role, StaffUser, role_name, roles_in_words
 from mdm_server.auth.oidc import IdClaims, IdTokenError
 from mdm_server.auth.service import staff_actor
 from mdm_server.config import Settings
+from mdm_server.crypto.master import MasterKey
 from mdm_server.errors import AuthenticationError, PermissionDeniedError
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -54,6 +56,7 @@ def sign_in(
     now: datetime,
     settings: Settings,
     via: str,
+    refresh_wrapped: bytes | None = None,
 ) -> StaffUser:
     """The account of the person a validated ID token names, made on first sign-in; refused
     for a replayed token, a disabled account, or groups that give no single role. A person the
@@ -102,6 +105,8 @@ def sign_in(
     else:
         _follow_provider(session, user, id_token=id_token, role=role, actor=actor, now=now)
     user.last_login_at = now
+    if refresh_wrapped is not None:
+        user.oidc_refresh_wrapped = refresh_wrapped
     session.add(user)
     record(
         session,
@@ -113,6 +118,60 @@ def sign_in(
         detail={"via": via, "method": "sso"},
     )
     return user
+
+
+def _bound(issuer: str, subject: str) -> bytes:
+    return f"oidc-refresh:{issuer} {subject}".encode()
+
+
+def wrap_refresh(keys: MasterKey, *, id_token: IdClaims, refresh_token: str | None) -> bytes | None:
+    """The provider's refresh token for the person, wrapped under the master key and bound to
+    them, so that it is of no use to anyone reading the database."""
+    if refresh_token is None:
+        return None
+    return keys.wrap(refresh_token.encode(), bound_to=_bound(id_token.issuer, id_token.subject))
+
+
+def unwrap_refresh(keys: MasterKey, user: StaffUser) -> str:
+    """The provider's refresh token for a single sign-on account that holds one."""
+    wrapped, issuer, subject = user.oidc_refresh_wrapped, user.oidc_issuer, user.oidc_subject
+    if wrapped is None or issuer is None or subject is None:
+        raise ValueError("not a single sign-on account holding a refresh token")
+    return keys.unwrap(wrapped, bound_to=_bound(issuer, subject)).decode()
+
+
+def gone_at_provider(
+    session: Session, *, user_id: uuid.UUID, actor: Actor, now: datetime
+) -> StaffUser | None:
+    """The provider no longer knows the person: their account is disabled and every session
+    ends (audited); None when it was disabled already."""
+    user = repository.get_user(session, user_id, for_update=True)
+    if user is None or user.disabled_at is not None:
+        return None
+    user.disabled_at = now
+    user.oidc_refresh_wrapped = None
+    repository.end_sessions(session, user, now=now)
+    record(
+        session,
+        actor=actor,
+        action="staff_user.disabled",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+        detail={"username": user.username, "reason": "gone_at_provider"},
+    )
+    return user
+
+
+def keep_refresh(
+    session: Session, *, keys: MasterKey, user_id: uuid.UUID, refresh_token: str
+) -> None:
+    """Store the provider's rotated refresh token for the person."""
+    user = repository.get_user(session, user_id, for_update=True)
+    if user is not None and user.oidc_issuer and user.oidc_subject:
+        bound = _bound(user.oidc_issuer, user.oidc_subject)
+        user.oidc_refresh_wrapped = keys.wrap(refresh_token.encode(), bound_to=bound)
+        session.add(user)
 
 
 def _no_role_message(roles: set[str]) -> str:

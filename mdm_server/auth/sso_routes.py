@@ -91,7 +91,10 @@ def finish_device_sign_in(
     if isinstance(answer, DevicePending):
         response.status_code = status.HTTP_202_ACCEPTED
         return DeviceSignInPending(interval=10 if answer.slow_down else 5)
-    claims = client.validate_id_token(answer, nonce=None, now=now)
+    claims = client.validate_id_token(answer.id_token, nonce=None, now=now)
+    refresh = sso.wrap_refresh(
+        context.master_key, id_token=claims, refresh_token=answer.refresh_token
+    )
     with context.database.unit_of_work() as session:
         user = sso.sign_in(
             session,
@@ -100,6 +103,7 @@ def finish_device_sign_in(
             now=now,
             settings=context.settings,
             via="cli",
+            refresh_wrapped=refresh,
         )
         return service.issue_token_pair(
             session, user=user, now=now, settings=context.settings, tokens=context.staff_tokens

@@ -12,9 +12,10 @@ from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
 from mdm_server.audit import checkpoints, retention
+from mdm_server.audit.service import Actor
 from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
-from mdm_server.auth import throttle
+from mdm_server.auth import sso, throttle
 from mdm_server.commands import enforcement
 from mdm_server.commands import service as commands_service
 from mdm_server.console import sessions as console_sessions
@@ -135,6 +136,34 @@ def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     }
 
 
+def check_sso_accounts(context: AppContext, now: datetime) -> dict[str, int]:
+    """Ask the force's provider about every single sign-on account holding a refresh token:
+    a person it no longer knows is disabled at once, their sessions ended. The provider is
+    asked outside any transaction; an unreachable provider leaves every account as it is."""
+    if context.oidc is None:
+        return {"checked": 0, "disabled": 0}
+    with context.database.unit_of_work(write=False) as session:
+        people = [
+            (user.id, sso.unwrap_refresh(context.master_key, user))
+            for user in auth_repository.sso_accounts_to_check(session)
+        ]
+    checked = disabled = 0
+    actor = Actor.system("sso-check")
+    for user_id, refresh_token in people:
+        kept = context.oidc.still_knows(refresh_token)
+        checked += 1
+        with context.database.unit_of_work() as session:
+            if kept is None:
+                disabled += (
+                    sso.gone_at_provider(session, user_id=user_id, actor=actor, now=now) is not None
+                )
+            elif kept != refresh_token:
+                sso.keep_refresh(
+                    session, keys=context.master_key, user_id=user_id, refresh_token=kept
+                )
+    return {"checked": checked, "disabled": disabled}
+
+
 def apply_audit_retention(context: AppContext, now: datetime) -> dict[str, int]:
     """Where TABARD_AUDIT_RETENTION_DAYS is set, delete older audit events, each deletion
     recorded and signed; a batch at a time until nothing is due."""
@@ -205,7 +234,17 @@ def jobs(context: AppContext) -> list[Job]:
             checkpoint_audit_log,
             audited=False,
         ),
-    ]
+    ] + (
+        [
+            Job(
+                "check_sso_accounts",
+                timedelta(minutes=context.settings.oidc_check_minutes),
+                check_sso_accounts,
+            )
+        ]
+        if context.settings.oidc_enabled
+        else []
+    )
 
 
 def job_named(context: AppContext, name: str) -> Job:

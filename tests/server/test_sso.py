@@ -336,3 +336,47 @@ class TestReplayedIdToken:
         assert run_job(context, job_named(context, "cleanup"))["id_tokens_purged"] == 0
         clock.advance(days=1)  # past the token's expiry, and the job's next run is due
         assert run_job(context, job_named(context, "cleanup"))["id_tokens_purged"] == 1
+
+
+class TestScheduledCheck:
+    """With offline_access, Tabard keeps each person's refresh token from the provider and
+    asks with it on a schedule whether the provider still knows them."""
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path, provider: OpenIdProvider) -> Settings:
+        values = {**provider.settings(), "oidc_scopes": "openid profile groups offline_access"}
+        return make_settings(tmp_path / "data", **values)
+
+    def check(self, app: FastAPI) -> dict[str, int] | None:
+        from mdm_server.scheduler import job_named, run_job
+
+        context = app.state.context
+        return run_job(context, job_named(context, "check_sso_accounts"))
+
+    def test_a_person_removed_at_the_provider_is_disabled_and_signed_out(
+        self,
+        client: TestClient,
+        app: FastAPI,
+        provider: OpenIdProvider,
+        database: Database,
+        clock: FakeClock,
+    ) -> None:
+        come_back(client, provider, "jo.it")
+        session_cookie = client.cookies.get(SESSION_COOKIE)
+        come_back(client, provider, "sam.audit")
+        clock.advance(seconds=5)
+        user = account(database, "jo.it")
+        assert user is not None and user.oidc_refresh_wrapped is not None
+        provider.remove_person("jo.it")
+        assert self.check(app) == {"checked": 2, "disabled": 1}
+        gone, kept = account(database, "jo.it"), account(database, "sam.audit")
+        assert gone is not None and gone.disabled_at is not None
+        assert kept is not None and kept.disabled_at is None
+        (disabled,) = audit_events(database, "staff_user.disabled")
+        assert disabled.detail["reason"] == "gone_at_provider"
+        assert signed_out(client, session_cookie)
+
+    def test_the_request_asks_for_consent_to_offline_access(self, client: TestClient) -> None:
+        sent = parse_qs(urlsplit(to_provider(client)).query)
+        assert sent["prompt"] == ["consent"]
+        assert "offline_access" in sent["scope"][0].split()

@@ -105,10 +105,13 @@ def finish_sso(
         return _again(request, context, f"The force's sign-in did not sign you in ({said}).")
     next_path = str(flow.get("next", ""))
     try:
-        id_token = client.exchange_code(
+        answer = client.exchange_code(
             code=code, code_verifier=str(flow["verifier"]), redirect_uri=redirect_uri(context)
         )
-        claims = client.validate_id_token(id_token, nonce=str(flow["nonce"]), now=now)
+        claims = client.validate_id_token(answer.id_token, nonce=str(flow["nonce"]), now=now)
+        refresh = sso.wrap_refresh(
+            context.master_key, id_token=claims, refresh_token=answer.refresh_token
+        )
         with context.database.unit_of_work() as session:
             user = sso.sign_in(
                 session,
@@ -117,6 +120,7 @@ def finish_sso(
                 now=now,
                 settings=context.settings,
                 via="console",
+                refresh_wrapped=refresh,
             )
             secret = sessions.start(session, user=user, now=now, settings=context.settings)
             role = user.role

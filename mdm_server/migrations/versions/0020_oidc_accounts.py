@@ -1,5 +1,6 @@
-"""Single sign-on: staff accounts linked to the force's OpenID provider, and the ID tokens
-already accepted (replay protection).
+"""Single sign-on: staff accounts linked to the force's OpenID provider (with the provider's
+refresh token, wrapped, for the scheduled check), and the ID tokens already accepted (replay
+protection).
 
 Revision ID: 0020
 Revises: 0019
@@ -24,6 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("staff_users", sa.Column("oidc_issuer", sa.String(512), nullable=True))
     op.add_column("staff_users", sa.Column("oidc_subject", sa.String(255), nullable=True))
+    op.add_column("staff_users", sa.Column("oidc_refresh_wrapped", sa.LargeBinary(), nullable=True))
     # A unique index rather than a constraint: SQLite adds one in place, without rebuilding
     # a table other tables' foreign keys point at. NULLs never collide, so local accounts
     # (no issuer, no subject) are not constrained.
@@ -46,5 +48,6 @@ def downgrade() -> None:
     op.drop_index("ix_oidc_seen_id_tokens_expires_at", table_name="oidc_seen_id_tokens")
     op.drop_table("oidc_seen_id_tokens")
     op.drop_index("ux_staff_users_oidc_issuer_subject", table_name="staff_users")
+    op.drop_column("staff_users", "oidc_refresh_wrapped")
     op.drop_column("staff_users", "oidc_subject")
     op.drop_column("staff_users", "oidc_issuer")
