@@ -73,7 +73,13 @@ def start_device_sign_in(context: ContextDep, _: PublicAccess) -> DeviceSignInSt
     )
 
 
-@router.post("/device/token", responses=error_responses(401, 403, 404, 503))
+@router.post(
+    "/device/token",
+    responses={
+        202: {"model": DeviceSignInPending, "description": "Not signed in at the provider yet"},
+        **error_responses(401, 403, 404, 503),
+    },
+)
 def finish_device_sign_in(
     body: DevicePoll, request: Request, response: Response, context: ContextDep, _: PublicAccess
 ) -> TokenPair | DeviceSignInPending:

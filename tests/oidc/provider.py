@@ -28,10 +28,13 @@ from joserfc.jwk import RSAKey
 from tests.e2e.harness import free_port
 
 HERE = Path(__file__).parent
-CACHE = Path(os.environ.get("TABARD_TEST_CACHE", Path.home() / ".cache" / "tabard-tests"))
+# npm ci's packages, by the lock file's digest (TABARD_* variables are cleared for tests).
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tabard-tests"
 CLIENT_ID = "tabard-console"
 CLIENT_SECRET = "a client secret that only the tests know"
+KEYED_CLIENT_ID = "tabard-keyed"  # authenticates with private_key_jwt (RFC 7523)
 START_TIMEOUT_S = 60
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 PEOPLE: dict[str, dict[str, Any]] = {
     "jo.it": {"name": "Jo Bloggs", "preferred_username": "jo.it", "groups": ["tabard-it"]},
     "sam.audit": {
@@ -108,6 +111,7 @@ class OpenIdProvider:
     people: dict[str, dict[str, Any]] = field(
         default_factory=lambda: json.loads(json.dumps(PEOPLE))
     )
+    client_key: RSAKey = field(default_factory=new_key)  # the keyed client's own key
     process: subprocess.Popen[str] | None = None
     log: list[str] = field(default_factory=list)
 
@@ -199,14 +203,19 @@ class OpenIdProvider:
                     "client_id": CLIENT_ID,
                     "client_secret": CLIENT_SECRET,
                     "redirect_uris": self.redirect_uris,
-                    "grant_types": [
-                        "authorization_code",
-                        "refresh_token",
-                        "urn:ietf:params:oauth:grant-type:device_code",
-                    ],
+                    "grant_types": ["authorization_code", "refresh_token", DEVICE_GRANT],
                     "response_types": ["code"],
                     "token_endpoint_auth_method": "client_secret_basic",
-                }
+                },
+                {
+                    "client_id": KEYED_CLIENT_ID,
+                    "redirect_uris": self.redirect_uris,
+                    "grant_types": ["authorization_code", DEVICE_GRANT],
+                    "response_types": ["code"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "token_endpoint_auth_signing_alg": "RS256",
+                    "jwks": {"keys": [self.client_key.as_dict(private=False)]},
+                },
             ],
             "jwks": {"keys": [key.as_dict(private=True) for key in self.keys]},
             "users": self.people,

@@ -15,9 +15,16 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from mdm_server.auth.oidc import IdTokenError, OidcClient
+from mdm_server.auth.oidc import DevicePending, IdTokenError, OidcClient, ProviderUnavailableError
 from tests.conftest import make_settings
-from tests.oidc.provider import CLIENT_ID, CLIENT_SECRET, OpenIdProvider, new_key, running_provider
+from tests.oidc.provider import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    KEYED_CLIENT_ID,
+    OpenIdProvider,
+    new_key,
+    running_provider,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 NONCE = "a nonce of this sign-in"
@@ -128,3 +135,43 @@ class TestKeyRotation:
         rotated = client.validate_id_token(provider.sign(claims(provider)), nonce=NONCE, now=NOW)
         assert rotated.subject == "jo.it"
         assert "does not publish" in refused(client, provider.sign(claims(provider), key=retired))
+
+
+class TestPrivateKeyJwt:
+    def test_tabard_authenticates_with_its_own_key_instead_of_a_secret(
+        self, provider: OpenIdProvider, tmp_path: Path
+    ) -> None:
+        pem = tmp_path / "tabard-client.pem"
+        pem.write_bytes(provider.client_key.as_pem(private=True))
+        values = {
+            **provider.settings(),
+            "oidc_client_id": KEYED_CLIENT_ID,
+            "oidc_client_secret": None,
+            "oidc_private_key_file": pem,
+            "oidc_private_key_id": provider.client_key.kid,
+        }
+        keyed = OidcClient(
+            make_settings(tmp_path / "data", **{k: v for k, v in values.items() if v is not None})
+        )
+        started = keyed.start_device()  # a client-authenticated request to the provider
+        assert started.user_code
+        assert keyed.poll_device(started.device_code) == DevicePending(slow_down=False)
+        keyed.close()
+
+    def test_a_key_the_provider_does_not_know_is_refused(
+        self, provider: OpenIdProvider, tmp_path: Path
+    ) -> None:
+        pem = tmp_path / "stranger.pem"
+        pem.write_bytes(new_key().as_pem(private=True))
+        values = {
+            **provider.settings(),
+            "oidc_client_id": KEYED_CLIENT_ID,
+            "oidc_client_secret": None,
+            "oidc_private_key_file": pem,
+        }
+        keyed = OidcClient(
+            make_settings(tmp_path / "data", **{k: v for k, v in values.items() if v is not None})
+        )
+        with pytest.raises(ProviderUnavailableError, match="client registration"):
+            keyed.start_device()
+        keyed.close()
