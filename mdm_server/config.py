@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_ACCESS_TOKEN_TTL_S = 15 * 60
+OIDC_ROLES = ("it_admin", "auditor", "supervisor", "officer", "missing_persons", "mash")
 
 
 class Settings(BaseSettings):
@@ -77,6 +78,60 @@ class Settings(BaseSettings):
         le=3600,
         description="How recently a second factor must have been used for an action that "
         "cannot be undone (approving a wipe, a fleet-wide policy, an evidential export).",
+    )
+
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="The force's OpenID provider, by its issuer URL (discovery is read from "
+        "ISSUER/.well-known/openid-configuration). Unset: no single sign-on, local accounts only.",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, max_length=256, description="Tabard's client id at the provider."
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="Tabard's client secret (client_secret_basic)."
+    )
+    oidc_private_key_file: Path | None = Field(
+        default=None,
+        description="Instead of a secret, a PEM private key (RSA or EC) Tabard signs its "
+        "client assertions with (private_key_jwt, RFC 7523); register its public key at the "
+        "provider.",
+    )
+    oidc_private_key_id: str | None = Field(
+        default=None, max_length=256, description="The `kid` the provider knows that key by."
+    )
+    oidc_scopes: str = Field(
+        default="openid profile email",
+        max_length=512,
+        description="Scopes asked for, space-separated; must include openid.",
+    )
+    oidc_role_claim: str = Field(
+        default="groups",
+        max_length=128,
+        description="The ID token claim holding the person's groups or app roles.",
+    )
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description='Which claim value gives which Tabard role, as JSON: {"GROUP": "ROLE"}. '
+        "A person whose values give no role, or two, is refused.",
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        max_length=128,
+        description="The claim a new account's username is taken from.",
+    )
+    oidc_check_minutes: int = Field(
+        default=60,
+        ge=5,
+        le=7 * 24 * 60,
+        description="How often every single sign-on account is checked with the provider "
+        "(with its refresh token; needs offline_access in oidc_scopes): a person the provider "
+        "no longer knows is disabled.",
+    )
+    oidc_provider_name: str = Field(
+        default="your force's sign-in",
+        max_length=64,
+        description="What the console's sign-in button calls the provider.",
     )
 
     device_certificate_days: int = Field(
@@ -243,6 +298,62 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or "'" in value or " " in value or ";" in value:
             raise ValueError("must be a plain base URL: no query, fragment, quote or space")
         return value.rstrip("/")
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_is_https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parts.netloc or not (parts.scheme == "https" or loopback):
+            raise ValueError(
+                "must be the provider's https URL, e.g. "
+                "https://login.microsoftonline.com/TENANT/v2.0 (http only on this machine)"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _scopes_include_openid(cls, value: str) -> str:
+        scopes = value.split()
+        if "openid" not in scopes:
+            raise ValueError("must include openid, e.g. 'openid profile email'")
+        return " ".join(scopes)
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _roles_are_staff_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        for group, role in value.items():
+            if role not in OIDC_ROLES:
+                raise ValueError(
+                    f"group '{group}' maps to '{role}', which is not a role: use one of "
+                    + ", ".join(OIDC_ROLES)
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer is None:
+            return self
+        if not self.oidc_client_id:
+            raise ValueError("oidc_issuer is set: set oidc_client_id too")
+        if (self.oidc_client_secret is None) == (self.oidc_private_key_file is None):
+            raise ValueError(
+                "oidc_issuer is set: set one of oidc_client_secret or oidc_private_key_file"
+            )
+        if not self.oidc_role_map:
+            raise ValueError(
+                "oidc_issuer is set: set oidc_role_map, e.g. "
+                '{"tabard-it": "it_admin"}, or nobody could be given a role'
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
 
     @model_validator(mode="after")
     def _one_map_source(self) -> Settings:

@@ -10,6 +10,8 @@ from mdm_server.appropriate_use import justification
 from mdm_server.audit import checkpoints, subjects
 from mdm_server.audit.notes import NoteSigner
 from mdm_server.audit.subjects import SubjectKeys
+from mdm_server.auth import sealed
+from mdm_server.auth.oidc import OidcClient
 from mdm_server.auth.tokens import KEY_FILE as STAFF_TOKEN_KEY_FILE
 from mdm_server.auth.tokens import StaffTokens
 from mdm_server.clock import Clock, system_clock
@@ -46,6 +48,8 @@ class AppContext:
     subject_keys: SubjectKeys
     justification_key: bytes
     console_csrf_key: bytes
+    sealer: sealed.Sealer
+    oidc: OidcClient | None  # the force's OpenID provider, when single sign-on is set up
 
     @classmethod
     def build(
@@ -80,4 +84,6 @@ class AppContext:
             subject_keys=SubjectKeys(master_key.derive(subjects.KEY_PURPOSE)),
             justification_key=master_key.derive(justification.KEY_PURPOSE),
             console_csrf_key=master_key.derive(console_sessions.CSRF_KEY_PURPOSE),
+            sealer=sealed.Sealer(master_key.derive(sealed.KEY_PURPOSE)),
+            oidc=OidcClient(settings) if settings.oidc_enabled else None,
         )

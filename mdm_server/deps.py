@@ -98,7 +98,6 @@ def require_step_up(session: Session, principal: StaffPrincipal, context: AppCon
     second_factor.require_step_up(
         session,
         user_id=principal.user_id,
-        role=principal.role,
         factor_at=principal.factor_at,
         now=context.clock(),
         settings=context.settings,
@@ -174,8 +173,8 @@ class StaffAccess(AccessRule):
         claims = context.staff_tokens.verify(token.strip(), now=now)
         with context.database.unit_of_work(write=False) as session:
             user = auth_service.resolve_principal(session, claims=claims, now=now)
-            enrolled = not factors.required_for(
-                user.role, context.settings
+            enrolled = not factors.required_of(
+                user, context.settings
             ) or auth_repository.has_confirmed_factor(session, user.id)
         return self.admit(
             user,

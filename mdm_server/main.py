@@ -14,6 +14,7 @@ from mdm_server.audit.routes import router as audit_router
 from mdm_server.auth.factor_routes import mfa_router
 from mdm_server.auth.passkey_routes import passkey_router
 from mdm_server.auth.routes import auth_router, users_router
+from mdm_server.auth.sso_routes import router as sso_router
 from mdm_server.clock import Clock, system_clock
 from mdm_server.commands.routes import commands_router, me_router
 from mdm_server.commands.routes import device_router as commands_device_router
@@ -108,6 +109,7 @@ def create_app(
         enrolment_router,
         health_router,
         auth_router,
+        sso_router,
         mfa_router,
         passkey_router,
         users_router,

@@ -43,6 +43,12 @@ def required_for(role: str, settings: Settings) -> bool:
     return settings.second_factor_required and role in MANDATORY_ROLES
 
 
+def required_of(user: StaffUser, settings: Settings) -> bool:
+    """Whether this account must set up a Tabard second factor: never one the force's
+    OpenID provider signs in, as the provider's own multi-factor authentication governs it."""
+    return not user.single_sign_on and required_for(user.role, settings)
+
+
 @dataclass(frozen=True)
 class Enrolment:
     secret: str  # base32, for typing into an app that cannot scan

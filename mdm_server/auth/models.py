@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, LargeBinary
+from sqlalchemy import BigInteger, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from mdm_server.types import UTCDateTime
@@ -91,6 +91,9 @@ class StaffUser(SQLModel, table=True):
     that separation of duties cannot be undone by stacking roles on one account."""
 
     __tablename__ = "staff_users"
+    __table_args__ = (
+        Index("ux_staff_users_oidc_issuer_subject", "oidc_issuer", "oidc_subject", unique=True),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     username: str = Field(max_length=64, unique=True)
@@ -104,6 +107,17 @@ class StaffUser(SQLModel, table=True):
     sessions_valid_after: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set for an account the force's OpenID provider signs in (no local password): the
+    # provider's issuer and its `sub` for the person, unique together (OIDC Core §5.7).
+    oidc_issuer: str | None = Field(default=None, max_length=512)
+    oidc_subject: str | None = Field(default=None, max_length=255)
+    # The provider's refresh token for the person (offline_access), wrapped under the master
+    # key: the scheduled check asks the provider with it whether the person is still there.
+    oidc_refresh_wrapped: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+    @property
+    def single_sign_on(self) -> bool:
+        return self.oidc_subject is not None
 
 
 class SignInClient(SQLModel, table=True):
@@ -197,4 +211,14 @@ class PasskeyCeremony(SQLModel, table=True):
     purpose: str = Field(max_length=16)
     challenge: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class SeenIdToken(SQLModel, table=True):
+    """An ID token Tabard has accepted, by digest, until it expires: the same token presented
+    again is a replay and is refused (OIDC Core §3.1.3.7, "replay attacks")."""
+
+    __tablename__ = "oidc_seen_id_tokens"
+
+    token_digest: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -16,7 +16,15 @@ from mdm_server.auth.models import (
     RefreshToken,
     Role,
     SecondFactor,
+    SeenIdToken,
     StaffUser,
+)
+from mdm_server.db import insert_ignoring_conflicts
+
+# Two requests racing with one ID token: exactly one insert wins, the other is the replay.
+_INSERT_SEEN = insert_ignoring_conflicts(
+    SeenIdToken.__table__,  # type: ignore[attr-defined]
+    index_elements=["token_digest"],
 )
 
 
@@ -25,6 +33,44 @@ def get_user(session: Session, user_id: uuid.UUID, *, for_update: bool = False) 
     if for_update:
         query = query.with_for_update()
     return session.exec(query).first()
+
+
+def get_user_by_subject(
+    session: Session, *, issuer: str, subject: str, for_update: bool = False
+) -> StaffUser | None:
+    """The account the OpenID provider `issuer` knows as `subject`."""
+    query = select(StaffUser).where(
+        col(StaffUser.oidc_issuer) == issuer, col(StaffUser.oidc_subject) == subject
+    )
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def sso_accounts_to_check(session: Session) -> Sequence[StaffUser]:
+    """Active single sign-on accounts holding the provider's refresh token."""
+    return session.exec(
+        select(StaffUser).where(
+            col(StaffUser.oidc_refresh_wrapped).is_not(None), col(StaffUser.disabled_at).is_(None)
+        )
+    ).all()
+
+
+def remember_id_token(session: Session, *, token_digest: str, expires_at: datetime) -> bool:
+    """Note an accepted ID token; False when it was seen before (a replay)."""
+    insert = _INSERT_SEEN[session.get_bind().dialect.name]
+    # RETURNING rather than rowcount, which psycopg leaves at -1 here.
+    inserted = session.execute(
+        insert.values(token_digest=token_digest, expires_at=expires_at).returning(
+            col(SeenIdToken.token_digest)
+        )
+    ).first()
+    return inserted is not None
+
+
+def delete_expired_id_tokens(session: Session, *, before: datetime) -> int:
+    result = session.execute(delete(SeenIdToken).where(col(SeenIdToken.expires_at) < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def get_user_by_username(

@@ -194,3 +194,35 @@ class UserPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class SsoStatus(BaseModel):
+    enabled: bool
+    provider_name: str | None = None
+    issuer: str | None = None
+    device_sign_in: bool = Field(
+        default=False, description="Whether `tabard login --sso` (the device grant) works here."
+    )
+
+
+class DeviceSignInStarted(BaseModel):
+    """Open `verification_uri` on any device, sign in there and type `user_code`; meanwhile
+    send `poll_token` to POST /api/v1/auth/sso/device/token every `interval` seconds."""
+
+    verification_uri: str
+    verification_uri_complete: str | None
+    user_code: str
+    expires_at: datetime
+    interval: int
+    poll_token: str
+
+
+class DeviceSignInPending(BaseModel):
+    """The person has not finished at the provider yet: ask again after `interval` seconds."""
+
+    pending: Literal[True] = True
+    interval: int
+
+
+class DevicePoll(Strict):
+    poll_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]

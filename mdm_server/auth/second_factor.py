@@ -183,7 +183,6 @@ def require_step_up(
     session: Session,
     *,
     user_id: uuid.UUID,
-    role: str,
     factor_at: datetime | None,
     now: datetime,
     settings: Settings,
@@ -191,14 +190,13 @@ def require_step_up(
     """Before an action that cannot be undone (approving a full wipe or a retirement, a
     policy for the whole fleet, an evidential bundle, removing someone's factor): 403
     `step_up_required` unless a second factor was used within the step-up window. Someone
-    with no factor, where the force does not require one of their role, has nothing to step
-    up with, and the action goes ahead (docs/identity.md)."""
-    if (
-        factor_at is None
-        and not factors.required_for(role, settings)
-        and not repository.has_confirmed_factor(session, user_id)
-    ):
-        return
+    with no factor, where the force does not require one of their role or the force's
+    identity provider governs their factors (single sign-on), has nothing to step up with,
+    and the action goes ahead (docs/identity.md)."""
+    if factor_at is None and not repository.has_confirmed_factor(session, user_id):
+        user = repository.get_user(session, user_id)
+        if user is not None and not factors.required_of(user, settings):
+            return
     require_fresh_factor(factor_at, now=now, settings=settings)
 
 

@@ -217,7 +217,7 @@ def issue_token_pair(
 ) -> TokenPair:
     """A fresh access token and a refresh token (a new rotation family unless given one);
     `factor_at` when a second factor was just used (`factor_method` `otp` or `hwk`)."""
-    enrolment_required = factors.required_for(user.role, settings) and not (
+    enrolment_required = factors.required_of(user, settings) and not (
         repository.has_confirmed_factor(session, user.id)
     )
     family_id = family_id or uuid.uuid4()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ import httpx
 import typer
 
 from mdm_server.auth.models import Role, role_name
+from mdm_server.cli.qr import show_qr
 from mdm_server.cli.session import (
     ApiError,
     StaffClient,
@@ -25,6 +27,7 @@ from tabard.output import (
     fields,
     print_json,
     read_secret_stdin,
+    stderr,
     stdout,
     table,
     when,
@@ -79,7 +82,17 @@ def read_code(given: str | None, *, from_stdin: bool = False) -> str:
 
 def login(
     server: Annotated[str, typer.Option(help="The server's URL, e.g. http://127.0.0.1:8000.")],
-    username: Annotated[str, typer.Option(help="Your username.")],
+    username: Annotated[
+        str | None, typer.Option(help="Your username (a Tabard account of your own).")
+    ] = None,
+    sso: Annotated[
+        bool,
+        typer.Option(
+            "--sso",
+            help="Sign in through the force's sign-in instead: open the address shown on any "
+            "device (or scan its QR code), sign in there and type the code shown.",
+        ),
+    ] = False,
     password_stdin: Annotated[
         bool,
         typer.Option(
@@ -93,8 +106,16 @@ def login(
 ) -> None:
     """Log in and keep the session in TABARD_CONFIG_DIR (default ~/.config/tabard). An account
     with a second factor also needs a code: with --password-stdin and no --code, the line after
-    the password."""
+    the password. With --sso, no password: the force's sign-in (the device authorization
+    grant, RFC 8628, brokered by the server)."""
     server = server.rstrip("/")
+    if sso:
+        if username is not None or password_stdin:
+            fail("--sso signs in at the force's sign-in: leave out --username and --password-stdin")
+        _signed_in(server, sso_login(server, json_output=json_output), json_output)
+        return
+    if username is None:
+        fail("give --username (your Tabard account), or --sso to use the force's sign-in")
     password = read_secret_stdin("password") if password_stdin else getpass.getpass("Password: ")
     with httpx.Client(base_url=server, timeout=30.0) as http, api_errors():
         try:
@@ -131,6 +152,10 @@ def login(
                     headers={"authorization": f"Bearer {pair['access_token']}"},
                 )
             )
+    _signed_in(server, pair, json_output)
+
+
+def _signed_in(server: str, pair: dict[str, Any], json_output: bool) -> None:
     StoredSession.from_token_pair(server, pair).save()
     enrol = bool(pair.get("second_factor_enrolment_required"))
     if json_output:
@@ -151,6 +176,42 @@ def login(
             "before anything else:[/] run `tabard mfa enrol` and scan its QR code with an "
             "authenticator app."
         )
+
+
+def pause(seconds: float) -> None:
+    """How `tabard login --sso` waits between two questions to the server."""
+    time.sleep(seconds)
+
+
+def sso_login(server: str, *, json_output: bool) -> dict[str, Any]:
+    """The device authorization grant through the server: show where to sign in and the code
+    to type there, then ask the server every few seconds until the person has."""
+    with httpx.Client(base_url=server, timeout=30.0) as http, api_errors():
+        try:
+            started = raise_for_error(http.post("/api/v1/auth/sso/device"))
+        except httpx.TransportError as exc:
+            fail(f"cannot reach {server}: {exc}")
+        show = stderr if json_output else stdout
+        show.print(
+            f"To sign in, open [bold]{started['verification_uri']}[/] on any device and type "
+            f"the code [bold]{started['user_code']}[/]",
+            highlight=False,
+        )
+        complete = started.get("verification_uri_complete")
+        if complete and not json_output:
+            stdout.print("or scan this with your phone:")
+            show_qr(complete)
+        show.print(f"Waiting for you to sign in (until {when(started['expires_at'])})...")
+        interval = float(started["interval"])
+        while True:
+            answer = http.post(
+                "/api/v1/auth/sso/device/token", json={"poll_token": started["poll_token"]}
+            )
+            if answer.status_code != 202:
+                pair: dict[str, Any] = raise_for_error(answer)
+                return pair
+            interval = max(interval, float(answer.json().get("interval", interval)))
+            pause(interval)
 
 
 def logout() -> None:

@@ -3,13 +3,12 @@ step of `tabard login`."""
 
 from __future__ import annotations
 
-import io
 import sys
 
-import segno
 import typer
 
 from mdm_server.cli.accounts import CodeOption, JsonOption, api_errors, read_code
+from mdm_server.cli.qr import show_qr
 from mdm_server.cli.session import StaffClient, StoredSession
 from tabard.output import fail, fields, print_json, stdout, table, when
 
@@ -39,13 +38,6 @@ def status(json_output: JsonOption = False) -> None:
     )
 
 
-def _show_qr(uri: str) -> None:
-    """The QR code of `uri`, drawn in the terminal for a phone to scan."""
-    drawn = io.StringIO()
-    segno.make(uri, error="m").terminal(out=drawn, compact=True)
-    stdout.out(drawn.getvalue(), highlight=False)
-
-
 @mfa_app.command("enrol")
 def enrol(code: CodeOption = None, json_output: JsonOption = False) -> None:
     """Set up an authenticator app: scan the QR code (or type the secret), then type the code
@@ -58,7 +50,7 @@ def enrol(code: CodeOption = None, json_output: JsonOption = False) -> None:
         print_json(started)
         return
     stdout.print("Scan this with your authenticator app:")
-    _show_qr(started["otpauth_uri"])
+    show_qr(started["otpauth_uri"])
     stdout.print(f"or add it by hand: [bold]{started['secret']}[/]", highlight=False)
     stdout.print(f"({started['otpauth_uri']})", highlight=False, soft_wrap=True)
     if not code and not sys.stdin.isatty():

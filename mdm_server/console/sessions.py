@@ -92,9 +92,9 @@ def resolve(session: Session, *, secret: str, now: datetime, settings: Settings)
         return None
     if stored.created_at < user.sessions_valid_after:
         return None
-    enrolled = not factors.required_for(
-        user.role, settings
-    ) or auth_repository.has_confirmed_factor(session, user.id)
+    enrolled = not factors.required_of(user, settings) or auth_repository.has_confirmed_factor(
+        session, user.id
+    )
     return SignedIn(
         session_id=stored.id,
         user=user,

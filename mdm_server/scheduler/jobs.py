@@ -12,7 +12,9 @@ from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
 from mdm_server.audit import checkpoints, retention
-from mdm_server.auth import passkeys, throttle
+from mdm_server.audit.service import Actor
+from mdm_server.auth import passkeys, sso, throttle
+from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
 from mdm_server.commands import enforcement
 from mdm_server.commands import service as commands_service
@@ -117,20 +119,51 @@ def expire_enrolment_tokens(context: AppContext, now: datetime) -> dict[str, int
 
 def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     """Forget device assertion ids past their expiry, refresh tokens and console sessions
-    long expired, passkey challenges nobody answered, and sign-in failures past memory."""
+    long expired, passkey challenges nobody answered, sign-in failures past memory, and ID
+    tokens past their expiry (which could not be replayed any more anyway)."""
     with context.database.unit_of_work() as session:
         assertions = devices_service.purge_expired_assertions(session, now=now)
         refresh = auth_service.purge_expired_refresh_tokens(session, now=now)
         console = console_sessions.purge_expired(session, now=now)
         ceremonies = passkeys.purge_expired_ceremonies(session, now=now)
         sign_ins = throttle.prune(session, now=now, rules=throttle.Rules.of(context.settings))
+        id_tokens = auth_repository.delete_expired_id_tokens(session, before=now)
     return {
         "assertion_ids_purged": assertions,
         "refresh_tokens_purged": refresh,
         "console_sessions_purged": console,
         "passkey_challenges_purged": ceremonies,
         "sign_in_clients_purged": sign_ins,
+        "id_tokens_purged": id_tokens,
     }
+
+
+def check_sso_accounts(context: AppContext, now: datetime) -> dict[str, int]:
+    """Ask the force's provider about every single sign-on account holding a refresh token:
+    a person it no longer knows is disabled at once, their sessions ended. The provider is
+    asked outside any transaction; an unreachable provider leaves every account as it is."""
+    if context.oidc is None:
+        return {"checked": 0, "disabled": 0}
+    with context.database.unit_of_work(write=False) as session:
+        people = [
+            (user.id, sso.unwrap_refresh(context.master_key, user))
+            for user in auth_repository.sso_accounts_to_check(session)
+        ]
+    checked = disabled = 0
+    actor = Actor.system("sso-check")
+    for user_id, refresh_token in people:
+        kept = context.oidc.still_knows(refresh_token)
+        checked += 1
+        with context.database.unit_of_work() as session:
+            if kept is None:
+                disabled += (
+                    sso.gone_at_provider(session, user_id=user_id, actor=actor, now=now) is not None
+                )
+            elif kept != refresh_token:
+                sso.keep_refresh(
+                    session, keys=context.master_key, user_id=user_id, refresh_token=kept
+                )
+    return {"checked": checked, "disabled": disabled}
 
 
 def apply_audit_retention(context: AppContext, now: datetime) -> dict[str, int]:
@@ -203,7 +236,17 @@ def jobs(context: AppContext) -> list[Job]:
             checkpoint_audit_log,
             audited=False,
         ),
-    ]
+    ] + (
+        [
+            Job(
+                "check_sso_accounts",
+                timedelta(minutes=context.settings.oidc_check_minutes),
+                check_sso_accounts,
+            )
+        ]
+        if context.settings.oidc_enabled
+        else []
+    )
 
 
 def job_named(context: AppContext, name: str) -> Job:

@@ -38,6 +38,8 @@ def test_every_console_route_declares_one_rule_and_only_sign_in_is_public(app: F
     public = sorted(f"{m} {r.path}" for r, m in routes if isinstance(r.rules[0], Public))
     assert public == [
         "GET /console/login",
+        "GET /console/sso/callback",
+        "GET /console/sso/start",
         "POST /console/login",
         "POST /console/login/code",
         "POST /console/login/passkey",

@@ -83,6 +83,7 @@ class TestEveryRouteDeclaresAccess:
             "GET /api/v1/audit/proof/consistency",
             "GET /api/v1/audit/proof/inclusion",
             "GET /api/v1/audit/verifier-key",
+            "GET /api/v1/auth/sso",
             "GET /api/v1/ca",
             "GET /api/v1/health",
             "GET /api/v1/ready",
@@ -94,6 +95,8 @@ class TestEveryRouteDeclaresAccess:
             "POST /api/v1/auth/login/passkey/options",
             "POST /api/v1/auth/logout",
             "POST /api/v1/auth/refresh",
+            "POST /api/v1/auth/sso/device",
+            "POST /api/v1/auth/sso/device/token",
             "POST /api/v1/device/enrol",
         ]
 

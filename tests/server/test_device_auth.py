@@ -226,6 +226,7 @@ class TestDeviceAssertion:
             "console_sessions_purged": 0,
             "passkey_challenges_purged": 0,
             "sign_in_clients_purged": 0,
+            "id_tokens_purged": 0,
         }
         assert count(database, DeviceAssertion) == 0
 

@@ -61,6 +61,7 @@ QUIET_CLEANUP = {
     "console_sessions_purged": 0,
     "passkey_challenges_purged": 0,
     "sign_in_clients_purged": 0,
+    "id_tokens_purged": 0,
 }
 
 

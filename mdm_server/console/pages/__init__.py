@@ -16,6 +16,7 @@ from mdm_server.console.pages import (
     officer,
     passkeys,
     signin,
+    sso,
     supervisor,
 )
 
@@ -23,6 +24,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
     factor.router,
     passkeys.router,
+    sso.router,
     fleet.router,
     admin.router,
     audit.router,

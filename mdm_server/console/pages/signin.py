@@ -72,6 +72,7 @@ def _login_page(
         csrf_token=sessions.login_csrf_token(context.console_csrf_key, nonce),
         next_path=safe_next(next_path) or "",
         error=error,
+        sso_name=context.settings.oidc_provider_name if context.oidc is not None else None,
     )
     response.set_cookie(
         LOGIN_COOKIE,
