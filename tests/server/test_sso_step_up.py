@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -91,6 +92,8 @@ class TestOverTheApi:
         claims = context_of(app).staff_tokens.verify(pair["access_token"], now=clock.now)
         assert claims.factor_at is not None
         assert abs(claims.factor_at - clock.now) < timedelta(seconds=60)
+        unverified = jwt.decode(pair["access_token"], options={"verify_signature": False})
+        assert unverified["amr"] == ["fed"]
 
     def test_a_stale_sso_token_is_refused_and_a_fresh_device_sign_in_allows_it(
         self,
