@@ -128,6 +128,14 @@ class Settings(BaseSettings):
         "(with its refresh token; needs offline_access in oidc_scopes): a person the provider "
         "no longer knows is disabled.",
     )
+    oidc_step_up_acr: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The authentication context class (`acr`) a sign-in at the provider must "
+        "have to count as a step-up: asked for as `acr_values`, and an ID token saying another "
+        "is not taken as a fresh second factor. Unset: any fresh sign-in there counts.",
+    )
     oidc_provider_name: str = Field(
         default="your force's sign-in",
         max_length=64,

@@ -174,9 +174,18 @@ class OidcClient:
             return self._keys
 
     def authorization_url(
-        self, *, state: str, nonce: str, code_verifier: str, redirect_uri: str
+        self,
+        *,
+        state: str,
+        nonce: str,
+        code_verifier: str,
+        redirect_uri: str,
+        step_up: bool = False,
+        acr: str | None = None,
     ) -> str:
-        """Where to send the browser: the code flow with PKCE (S256), `state` and `nonce`."""
+        """Where to send the browser: the code flow with PKCE (S256), `state` and `nonce`. For
+        a step-up, `max_age=0` and `prompt=login` make the provider ask the person again
+        (OIDC Core §3.1.2.1), and `acr_values` asks for that level of assurance when set."""
         params = {
             "response_type": "code",
             "client_id": self.client_id,
@@ -189,6 +198,11 @@ class OidcClient:
         }
         if "offline_access" in self.scopes.split():
             params["prompt"] = "consent"  # OIDC Core §11: offline access asks for consent
+        if step_up:
+            params["max_age"] = "0"
+            params["prompt"] = " ".join(filter(None, ("login", params.get("prompt"))))
+        if acr is not None:
+            params["acr_values"] = acr
         endpoint = self.discovery().authorization_endpoint
         separator = "&" if "?" in endpoint else "?"
         return f"{endpoint}{separator}{urlencode(params)}"
@@ -211,15 +225,20 @@ class OidcClient:
             )
         return _token_answer(answer)
 
-    def start_device(self) -> DeviceStart:
-        """Ask the provider for a user code (RFC 8628 §3.1)."""
+    def start_device(self, *, max_age_s: int, acr: str | None = None) -> DeviceStart:
+        """Ask the provider for a user code (RFC 8628 §3.1). `max_age` makes the provider say
+        when the person last signed in there (`auth_time`, OIDC Core §3.1.2.1) and ask them
+        again if that was longer ago; `acr_values` asks for that level of assurance."""
         endpoint = self.discovery().device_authorization_endpoint
         if endpoint is None:
             raise ProviderUnavailableError(
                 "the provider does not offer the device authorization grant: sign in to the "
                 "console instead, or turn the grant on at the provider"
             )
-        answer = self._post(endpoint, {"scope": self.scopes})
+        form = {"scope": self.scopes, "max_age": str(max_age_s)}
+        if acr is not None:
+            form["acr_values"] = acr
+        answer = self._post(endpoint, form)
         try:
             return DeviceStart(
                 device_code=str(answer["device_code"]),

@@ -29,6 +29,11 @@ STEP_UP_HOW = (
     "code to POST /api/v1/auth/step-up (tabard mfa step-up), or use a passkey through "
     "POST /api/v1/auth/step-up/passkey, and retry with the token it returns"
 )
+SIGN_IN_AGAIN = (
+    "this action needs you to have signed in at {provider} within the last {minutes} minutes: "
+    "run tabard login --sso again (in the console, Confirm it is you offers to sign in again) "
+    "and retry"
+)
 WRONG_PASSKEY = (
     "the passkey was not accepted: use one registered to your account, at this server's own "
     "address, and try again"
@@ -173,10 +178,35 @@ def complete_sign_in(
 
 def require_fresh_factor(factor_at: datetime | None, *, now: datetime, settings: Settings) -> None:
     """403 `step_up_required` unless a second factor was used within the step-up window."""
-    window = timedelta(seconds=settings.step_up_max_age_s)
-    if factor_at is None or factor_at > now + timedelta(seconds=30) or now - factor_at > window:
+    if not _fresh(factor_at, now=now, settings=settings):
         minutes = max(1, settings.step_up_max_age_s // 60)
         raise PermissionDeniedError(STEP_UP_HOW.format(minutes=minutes), code="step_up_required")
+
+
+def require_fresh_sign_in(factor_at: datetime | None, *, now: datetime, settings: Settings) -> None:
+    """For a single sign-on account: 403 `step_up_required` unless the person signed in at
+    the provider (or used a Tabard factor) within the step-up window. The answer carries the
+    challenge of RFC 9470 §3 (`insufficient_user_authentication`, with `max_age` and any
+    `acr_values`), which tells the CLI to sign in again rather than ask for a code."""
+    if _fresh(factor_at, now=now, settings=settings):
+        return
+    window = settings.step_up_max_age_s
+    challenge = f'Bearer error="insufficient_user_authentication", max_age="{window}"'
+    if settings.oidc_step_up_acr is not None:
+        challenge += f', acr_values="{settings.oidc_step_up_acr}"'
+    message = SIGN_IN_AGAIN.format(
+        provider=settings.oidc_provider_name, minutes=max(1, window // 60)
+    )
+    raise PermissionDeniedError(
+        message, code="step_up_required", headers={"WWW-Authenticate": challenge}
+    )
+
+
+def _fresh(factor_at: datetime | None, *, now: datetime, settings: Settings) -> bool:
+    window = timedelta(seconds=settings.step_up_max_age_s)
+    return not (
+        factor_at is None or factor_at > now + timedelta(seconds=30) or now - factor_at > window
+    )
 
 
 def require_step_up(
@@ -190,13 +220,20 @@ def require_step_up(
     """Before an action that cannot be undone (approving a full wipe or a retirement, a
     policy for the whole fleet, an evidential bundle, removing someone's factor): 403
     `step_up_required` unless a second factor was used within the step-up window. Someone
-    with no factor, where the force does not require one of their role or the force's
-    identity provider governs their factors (single sign-on), has nothing to step up with,
-    and the action goes ahead (docs/identity.md)."""
-    if factor_at is None and not repository.has_confirmed_factor(session, user_id):
-        user = repository.get_user(session, user_id)
-        if user is not None and not factors.required_of(user, settings):
-            return
+    with no factor, where the force does not require one of their role, has nothing to step
+    up with, and the action goes ahead; a single sign-on account steps up by signing in at
+    the provider again, which counts from its `auth_time` (docs/identity.md)."""
+    user = repository.get_user(session, user_id)
+    if user is not None and user.single_sign_on:
+        require_fresh_sign_in(factor_at, now=now, settings=settings)
+        return
+    if (
+        factor_at is None
+        and user is not None
+        and not factors.required_of(user, settings)
+        and not repository.has_confirmed_factor(session, user_id)
+    ):
+        return
     require_fresh_factor(factor_at, now=now, settings=settings)
 
 

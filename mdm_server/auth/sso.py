@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -18,7 +18,7 @@ from sqlmodel import Session
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository
 from mdm_server.auth.models import Role, StaffUser, role_name, roles_in_words
-from mdm_server.auth.oidc import IdClaims, IdTokenError
+from mdm_server.auth.oidc import CLOCK_SKEW, IdClaims, IdTokenError
 from mdm_server.auth.service import staff_actor
 from mdm_server.config import Settings
 from mdm_server.crypto.master import MasterKey
@@ -46,6 +46,39 @@ def roles_for(claims: dict[str, Any], settings: Settings) -> set[str]:
         for v in values
         if isinstance(v, str) and v in settings.oidc_role_map
     }
+
+
+def signed_in_at(id_token: IdClaims, *, settings: Settings, now: datetime) -> datetime | None:
+    """When the provider last had the person sign in (`auth_time`), which Tabard counts as
+    their second factor's use, as a code's or a passkey's; None when the token does not say,
+    says a time ahead of the clock, or, with TABARD_OIDC_STEP_UP_ACR set, names another
+    authentication context (`acr`), so that such a sign-in steps nobody up."""
+    when = id_token.claims.get("auth_time")
+    if not isinstance(when, int) or isinstance(when, bool):
+        return None
+    wanted = settings.oidc_step_up_acr
+    if wanted is not None and id_token.claims.get("acr") != wanted:
+        return None
+    at = datetime.fromtimestamp(when, tz=now.tzinfo)
+    return None if at > now + CLOCK_SKEW else at
+
+
+def fresh_sign_in_at(id_token: IdClaims, *, settings: Settings, now: datetime) -> datetime:
+    """`signed_in_at` for a sign-in made to step up: refused unless the provider asked the
+    person again within the step-up window (and, when one is set, at the `acr` asked for)."""
+    at = signed_in_at(id_token, settings=settings, now=now)
+    if at is None and settings.oidc_step_up_acr is not None and "auth_time" in id_token.claims:
+        raise AuthenticationError(
+            "the force's sign-in did not confirm it is you as strongly as Tabard asks "
+            f"({settings.oidc_step_up_acr}): try again, with the method it offers for that",
+            code="step_up_refused",
+        )
+    if at is None or now - at > timedelta(seconds=settings.step_up_max_age_s):
+        raise AuthenticationError(
+            "the force's sign-in did not ask you again: sign in there once more",
+            code="step_up_refused",
+        )
+    return at
 
 
 def sign_in(

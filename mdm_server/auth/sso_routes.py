@@ -23,6 +23,7 @@ from mdm_server.auth.schemas import (
     SsoStatus,
     TokenPair,
 )
+from mdm_server.auth.tokens import FEDERATED
 from mdm_server.context import AppContext
 from mdm_server.deps import ContextDep, PublicAccess, anonymous_actor
 from mdm_server.errors import AuthenticationError, NotFoundError, error_responses
@@ -56,8 +57,13 @@ def sso_status(context: ContextDep, _: PublicAccess) -> SsoStatus:
 @router.post("/device", status_code=status.HTTP_201_CREATED, responses=error_responses(404, 503))
 def start_device_sign_in(context: ContextDep, _: PublicAccess) -> DeviceSignInStarted:
     """Begin a sign-in by the device authorization grant: the provider's user code and where
-    to type it, and a poll token for POST /api/v1/auth/sso/device/token."""
-    started = _client(context).start_device()
+    to type it, and a poll token for POST /api/v1/auth/sso/device/token. The provider is
+    asked to have the person sign in again if they last did more than the step-up window
+    ago, so that the sign-in also serves as a step-up."""
+    settings = context.settings
+    started = _client(context).start_device(
+        max_age_s=settings.step_up_max_age_s, acr=settings.oidc_step_up_acr
+    )
     now = context.clock()
     expires_at = now + timedelta(seconds=started.expires_in)
     poll_token = context.sealer.seal(
@@ -84,7 +90,8 @@ def finish_device_sign_in(
     body: DevicePoll, request: Request, response: Response, context: ContextDep, _: PublicAccess
 ) -> TokenPair | DeviceSignInPending:
     """Tabard's token pair once the person has signed in at the provider (202 and the interval
-    while they have not): the same tokens `POST /api/v1/auth/login` gives."""
+    while they have not): the same tokens `POST /api/v1/auth/login` gives, counting the
+    sign-in there (its `auth_time`) as the second factor's use, `amr` `fed`."""
     client = _client(context)
     now = context.clock()
     opened = context.sealer.open(DEVICE_PURPOSE, body.poll_token, now=now)
@@ -112,5 +119,11 @@ def finish_device_sign_in(
             refresh_wrapped=refresh,
         )
         return service.issue_token_pair(
-            session, user=user, now=now, settings=context.settings, tokens=context.staff_tokens
+            session,
+            user=user,
+            now=now,
+            settings=context.settings,
+            tokens=context.staff_tokens,
+            factor_at=sso.signed_in_at(claims, settings=context.settings, now=now),
+            factor_method=FEDERATED,
         )

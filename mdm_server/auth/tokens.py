@@ -21,9 +21,12 @@ KEY_FILE = "staff-tokens.key"
 CLOCK_SKEW = timedelta(seconds=30)
 # How long after the password the code may come.
 CHALLENGE_TTL = timedelta(minutes=5)
-# RFC 8176 authentication method references for a second factor: a one-time code, and a
-# proof of possession of a hardware-secured key (a passkey).
-FACTOR_METHODS = ("otp", "hwk")
+# Authentication method references for a second factor: a one-time code and a proof of
+# possession of a hardware-secured key (a passkey), both RFC 8176; and `fed`, Tabard's own,
+# for a sign-in at the force's OpenID provider, whose own methods (`amr`, which providers
+# fill in unevenly and not always from RFC 8176) Tabard did not see and does not repeat.
+FACTOR_METHODS = ("otp", "hwk", "fed")
+FEDERATED = "fed"
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class StaffTokens:
         factor_method: str = "otp",
     ) -> IssuedAccessToken:
         """`factor_at` says when a second factor was used, as `auth_time` with `amr` (RFC 8176)
-        do: `otp` for a code, `hwk` for a passkey; only tokens issued on a factor carry it.
+        do: `otp` for a code, `hwk` for a passkey (after the password, `pwd`), `fed` alone for
+        a sign-in at the force's provider; only tokens issued on a factor carry it.
         `family_id` names the sign-in's refresh-token family (as `sid`), so that revoking the
         family ends its access tokens too."""
         expires_at = now + self._ttl
@@ -97,7 +101,8 @@ class StaffTokens:
             "mfa_enrol": factor_enrolment_required,
         }
         if factor_at is not None:
-            claims["amr"] = ["pwd", factor_method if factor_method in FACTOR_METHODS else "otp"]
+            method = factor_method if factor_method in FACTOR_METHODS else "otp"
+            claims["amr"] = [FEDERATED] if method == FEDERATED else ["pwd", method]
             claims["auth_time"] = int(factor_at.timestamp())
         if family_id is not None:
             claims["sid"] = str(family_id)

@@ -88,7 +88,12 @@ class ApiError(Exception):
 
 
 def _asks_for_step_up(response: httpx.Response) -> bool:
+    """Whether the server asks for a code: not when it asks a single sign-on account to sign
+    in at the provider again (RFC 9470 `insufficient_user_authentication`), which only
+    `tabard login --sso` can do, as its 403 says."""
     if response.status_code != 403:
+        return False
+    if "insufficient_user_authentication" in response.headers.get("www-authenticate", ""):
         return False
     try:
         body = response.json()

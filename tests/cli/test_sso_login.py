@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mdm_server.cli import accounts
+from mdm_server.cli import accounts, session
 from tests.cli.conftest import Live
+from tests.factories.staff import context_of
 from tests.oidc.provider import OpenIdProvider, ProviderBrowser, running_provider
 
 
@@ -56,3 +58,38 @@ class TestLoginSso:
     def test_sso_takes_no_username(self, live: Live) -> None:
         said = live.refused("login", "--server", live.url, "--sso", "--username", "jo.it")
         assert "leave out --username" in said
+
+
+class TestStepUpAfterSso:
+    def test_a_stale_sign_in_is_told_to_sign_in_again_not_asked_for_a_code(
+        self,
+        live: Live,
+        provider: OpenIdProvider,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        shown: list[str] = []
+        monkeypatch.setattr(accounts, "show_qr", shown.append)
+
+        def person_signs_in(seconds: float) -> None:
+            (code,) = parse_qs(urlsplit(shown[-1]).query)["user_code"]
+            ProviderBrowser(provider).approve_device(code, login="sam.audit")
+
+        monkeypatch.setattr(accounts, "pause", person_signs_in)
+        live.ok("login", "--server", live.url, "--sso")
+        live.clock.advance(seconds=context_of(live.app).settings.step_up_max_age_s + 60)
+
+        def asked_for_a_code(text: str) -> str:
+            raise AssertionError(f"asked for a code: {text}")
+
+        # At a terminal, where a local account would be asked for its code.
+        monkeypatch.setattr(
+            session, "sys", SimpleNamespace(stdin=SimpleNamespace(isatty=lambda: True))
+        )
+        monkeypatch.setattr(session.typer, "prompt", asked_for_a_code)
+        bundle = tmp_path / "bundle.zip"
+        export = ("audit", "export", "--from", "2026-11-21", "--to", "2026-11-22", "--out")
+        said = live.refused(*export, str(bundle))
+        assert "step_up_required" in said and "tabard login --sso" in said
+        assert "tabard mfa" not in said
+        assert not bundle.exists()

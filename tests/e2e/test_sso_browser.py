@@ -1,6 +1,7 @@
 """Single sign-on for real: a `tabard serve` configured for an OpenID provider the test runs
 (oidc-provider under Node, tests/oidc), the console signed in to through it in Chromium, a
-person whose groups give no role shown why they cannot come in, and `tabard login --sso`
+person whose groups give no role shown why they cannot come in, "Confirm it is you" sending
+a signed-in person to the provider to sign in again and back, and `tabard login --sso`
 completing the device grant. Tabard's pages are photographed at 1400 and 800 px into
 test-artifacts/console/sso-<backend>/."""
 
@@ -61,6 +62,21 @@ class TestConsoleSingleSignOn:
             page.wait_for_load_state("networkidle")
             expect(page.get_by_text("jo.it")).to_be_visible()
             camera.shoot(page, "signed in by the force")
+
+            # Before an action that cannot be undone: the force's sign-in asks again (max_age=0
+            # and prompt=login, though the provider still has the person signed in), and the
+            # person comes back to the page they acted from.
+            page.goto(f"{tabard.url}/console/step-up?next=/console/fleet")
+            expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+            expect(page.locator("input[name=code]")).to_have_count(0)
+            camera.shoot(page, "confirm it is you with the force")
+            page.get_by_role("link", name="Sign in again with Example Police sign-in").click()
+            page.wait_for_url(f"{provider.issuer}/interaction/*")
+            page.locator("input[name=login]").fill("jo.it")
+            page.locator("input[name=password]").fill("any password")
+            page.get_by_role("button", name="Sign-in").click()
+            page.wait_for_url(f"{tabard.url}/console/fleet*")
+            expect(page.get_by_text("jo.it")).to_be_visible()
 
             stranger = new_page(browser, watch)
             stranger.goto(f"{tabard.url}/console/login")

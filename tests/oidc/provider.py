@@ -229,6 +229,7 @@ class ProviderBrowser:
 
     provider: OpenIdProvider
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    logins: int = 0  # how many times the provider asked this person to sign in
 
     def authorize(self, url: str, *, login: str, until: str) -> str:
         """Follow an authorization request through sign-in and consent to the redirect back to
@@ -246,6 +247,7 @@ class ProviderBrowser:
             action, fields = _form(answer.text)
             if fields.get("prompt") == "login":
                 fields.update(login=login, password="any password")
+                self.logins += 1
             elif "confirm" in answer.text and "xsrf" in fields:
                 fields["confirm"] = "yes"
             answer = self.http.post(action, data=fields)
@@ -269,6 +271,7 @@ class ProviderBrowser:
             action, fields = _form(answer.text)
             if fields.get("prompt") == "login":
                 fields.update(login=login, password="any password")
+                self.logins += 1
             answer = self.http.post(action, data=fields)
         raise AssertionError("the provider's pages went round in circles")
 

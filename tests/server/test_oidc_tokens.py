@@ -153,7 +153,9 @@ class TestPrivateKeyJwt:
         keyed = OidcClient(
             make_settings(tmp_path / "data", **{k: v for k, v in values.items() if v is not None})
         )
-        started = keyed.start_device()  # a client-authenticated request to the provider
+        started = keyed.start_device(
+            max_age_s=300
+        )  # a client-authenticated request to the provider
         assert started.user_code
         assert keyed.poll_device(started.device_code) == DevicePending(slow_down=False)
         keyed.close()
@@ -173,5 +175,5 @@ class TestPrivateKeyJwt:
             make_settings(tmp_path / "data", **{k: v for k, v in values.items() if v is not None})
         )
         with pytest.raises(ProviderUnavailableError, match="client registration"):
-            keyed.start_device()
+            keyed.start_device(max_age_s=300)
         keyed.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -309,15 +310,25 @@ def _step_up_page(
     status: int = 200,
 ) -> HTMLResponse:
     methods = _methods(context, principal.user_id)
+    with context.database.unit_of_work(write=False) as session:
+        user = auth_repository.get_user(session, principal.user_id)
+        sso_name = (
+            context.settings.oidc_provider_name
+            if user is not None and user.single_sign_on and context.oidc is not None
+            else ""
+        )
+    back = safe_next(next_path) or ""
     return render(
         request,
         "step_up.html",
         principal=principal,
         status_code=status,
-        next_path=safe_next(next_path) or "",
+        next_path=back,
         minutes=max(1, context.settings.step_up_max_age_s // 60),
         methods=methods,
         error=error,
+        sso_name=sso_name,
+        sso_again="/console/sso/start?" + urlencode({"next": back, "step_up": 1}),
     )
 
 

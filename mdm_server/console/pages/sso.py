@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -52,21 +52,37 @@ def redirect_uri(context: AppContext) -> str:
 
 @router.get("/start")
 def start_sso(
-    request: Request, context: ContextDep, _: PublicAccess, next: str | None = None
+    request: Request,
+    context: ContextDep,
+    _: PublicAccess,
+    next: str | None = None,
+    step_up: bool = False,
 ) -> Response:
-    """Send the browser to the force's sign-in page."""
+    """Send the browser to the force's sign-in page; with `step_up`, to have the person sign
+    in there again (`max_age=0`, `prompt=login`) before an action that cannot be undone."""
     client = _client(context)
     state, nonce, verifier = new_state(), new_state(), new_pkce_verifier()
     now = context.clock()
     try:
         target = client.authorization_url(
-            state=state, nonce=nonce, code_verifier=verifier, redirect_uri=redirect_uri(context)
+            state=state,
+            nonce=nonce,
+            code_verifier=verifier,
+            redirect_uri=redirect_uri(context),
+            step_up=step_up,
+            acr=context.settings.oidc_step_up_acr if step_up else None,
         )
     except ServiceUnavailableError as down:
         return _login_page(request, context, next_path=next, error=str(down.detail), status=503)
     flow = context.sealer.seal(
         FLOW_PURPOSE,
-        {"state": state, "nonce": nonce, "verifier": verifier, "next": safe_next(next) or ""},
+        {
+            "state": state,
+            "nonce": nonce,
+            "verifier": verifier,
+            "next": safe_next(next) or "",
+            "step_up": step_up,
+        },
         expires_at=now + FLOW_TTL,
     )
     response = RedirectResponse(target, status_code=303)
@@ -92,7 +108,11 @@ def finish_sso(
     error: str = "",
 ) -> Response:
     """The provider sends the browser back here with a code: check `state`, exchange the code
-    (with the PKCE verifier), validate the ID token (with the nonce), and open a session."""
+    (with the PKCE verifier), validate the ID token (with the nonce), and open a session whose
+    second factor was used when the person signed in at the provider (`auth_time`). A step-up
+    must have had them sign in there just now. The session cookie is SameSite=Strict, so the
+    session the step-up began in cannot be seen here: a new one is opened for the account the
+    ID token names (by issuer and subject, so the same person's)."""
     client = _client(context)
     now = context.clock()
     flow = context.sealer.open(FLOW_PURPOSE, request.cookies.get(FLOW_COOKIE, ""), now=now)
@@ -109,6 +129,12 @@ def finish_sso(
             code=code, code_verifier=str(flow["verifier"]), redirect_uri=redirect_uri(context)
         )
         claims = client.validate_id_token(answer.id_token, nonce=str(flow["nonce"]), now=now)
+        if flow.get("step_up") is True:
+            factor_at: datetime | None = sso.fresh_sign_in_at(
+                claims, settings=context.settings, now=now
+            )
+        else:
+            factor_at = sso.signed_in_at(claims, settings=context.settings, now=now)
         refresh = sso.wrap_refresh(
             context.master_key, id_token=claims, refresh_token=answer.refresh_token
         )
@@ -122,7 +148,9 @@ def finish_sso(
                 via="console",
                 refresh_wrapped=refresh,
             )
-            secret = sessions.start(session, user=user, now=now, settings=context.settings)
+            secret = sessions.start(
+                session, user=user, now=now, settings=context.settings, factor_at=factor_at
+            )
             role = user.role
     except sso.NoTabardRoleError as refused:
         return _no_access(request, context, str(refused.detail))
