@@ -26,13 +26,15 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from starlette.routing import Mount, Route
 
+from mdm_server.auth import repository as auth_repository
 from mdm_server.auth.models import Role, StaffUser
 from mdm_server.console.pages.officer import OfficerPage
 from mdm_server.db import Database
 from mdm_server.deps import DeviceAccess, Officer, Public, declared_routes
 from mdm_server.scheduler.jobs import review_appropriate_use
-from tests.console.conftest import Browser, checkpoint
+from tests.console.conftest import CHALLENGE, Browser, checkpoint
 from tests.factories.commands import open_envelope, poll, sign_receipt, submit_receipt
+from tests.factories.passkeys import SoftPasskey
 from tests.factories.secure import NEW_PIN, SESSIONS
 from tests.factories.staff import PASSWORD, bearer, context_of, create_staff
 from tests.server.test_appropriate_use import SAM
@@ -315,6 +317,141 @@ def console_code(world: World) -> list[Response]:
     return [fresh.post("/console/login/code", {"challenge_token": "not-one", "code": "000000"})]
 
 
+def passkeys_api(world: World) -> list[Response]:
+    """The officer registers a passkey, signs in and steps up with it, lists and removes it."""
+    key = SoftPasskey()
+    listed = _api(world, "GET", "/api/v1/auth/passkeys")
+    options = _api(world, "POST", "/api/v1/auth/passkeys/enrol/options").json()
+    added = _api(
+        world,
+        "POST",
+        "/api/v1/auth/passkeys",
+        json={
+            "ceremony_id": options["ceremony_id"],
+            "name": "Work phone",
+            "credential": key.create(options["public_key"]),
+        },
+    )
+    login = world.client.post(
+        "/api/v1/auth/login", json={"username": world.officer.username, "password": PASSWORD}
+    )
+    challenge = login.json()["challenge_token"]
+    asked = world.client.post(
+        "/api/v1/auth/login/passkey/options", json={"challenge_token": challenge}
+    )
+    signed_in = world.client.post(
+        "/api/v1/auth/login/passkey",
+        json={
+            "challenge_token": challenge,
+            "ceremony_id": asked.json()["ceremony_id"],
+            "credential": key.get(asked.json()["public_key"]),
+        },
+    )
+    step = _api(world, "POST", "/api/v1/auth/step-up/passkey/options")
+    stepped = _api(
+        world,
+        "POST",
+        "/api/v1/auth/step-up/passkey",
+        json={
+            "ceremony_id": step.json()["ceremony_id"],
+            "credential": key.get(step.json()["public_key"]),
+        },
+    )
+    fresh = {"Authorization": f"Bearer {stepped.json()['access_token']}"}
+    mine = _api(world, "GET", "/api/v1/auth/passkeys").json()
+    removed = world.client.delete(f"/api/v1/auth/passkeys/{mine[0]['id']}", headers=fresh)
+    return [listed, added, login, asked, signed_in, step, stepped, removed]
+
+
+def passkeys_console(world: World) -> list[Response]:
+    """The same in the console: add a passkey, sign in with it, confirm it is them (with the
+    passkey and with a code that is wrong), remove it."""
+    key = SoftPasskey()
+    page = world.console.get("/console/passkeys")
+
+    def post_json(path: str, body: dict[str, Any]) -> Response:
+        headers = {"X-CSRF-Token": world.console.csrf}
+        return world.console.client.post(path, json=body, headers=headers)
+
+    options = post_json("/console/passkeys/options", {})
+    added = post_json(
+        "/console/passkeys",
+        {
+            "ceremony_id": options.json()["ceremony_id"],
+            "name": "Work phone",
+            "credential": key.create(options.json()["public_key"]),
+        },
+    )
+    fresh = Browser(TestClient(world.app, follow_redirects=False))
+    fresh.get("/console/login")
+    code_page = fresh.post(
+        "/console/login", {"username": world.officer.username, "password": PASSWORD}
+    )
+    challenge = CHALLENGE.search(code_page.text)
+    token = challenge.group(1) if challenge else "not-one"
+    csrf = {"X-CSRF-Token": fresh.csrf}
+    asked = fresh.client.post(
+        "/console/login/passkey/options", json={"challenge_token": token}, headers=csrf
+    )
+    signed_in = fresh.client.post(
+        "/console/login/passkey",
+        json={
+            "challenge_token": token,
+            "ceremony_id": asked.json().get("ceremony_id", ""),
+            "credential": key.get(asked.json()["public_key"]) if asked.is_success else {},
+        },
+        headers=csrf,
+    )
+    step = post_json("/console/passkeys/step-up/options", {})
+    stepped = post_json(
+        "/console/passkeys/step-up",
+        {
+            "ceremony_id": step.json()["ceremony_id"],
+            "credential": key.get(step.json()["public_key"]),
+        },
+    )
+    wrong = world.console.post("/console/passkeys/step-up/code", {"code": "000000"})
+    world.console.get("/console/passkeys")
+    with context_of(world.app).database.unit_of_work(write=False) as session:
+        (mine,) = auth_repository.list_passkeys(session, world.officer.id)
+    removed = world.console.post(f"/console/passkeys/{mine.id}/remove")
+    return [page, options, added, code_page, asked, signed_in, step, stepped, wrong, removed]
+
+
+def second_factor_console(world: World) -> list[Response]:
+    """The officer sets up an authenticator app on the console's page, then removes it."""
+    page = world.console.get("/console/second-factor")
+    begun = world.console.post("/console/second-factor/enrol")
+    found = re.search(r"data-secret>([A-Z2-7 ]+)<", begun.text)
+    assert found, begun.text
+    totp = pyotp.TOTP(found.group(1).replace(" ", ""))
+    confirmed = world.console.post(
+        "/console/second-factor/confirm", {"code": totp.at(world.scene.clock())}
+    )
+    codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", confirmed.text)
+    removed = world.console.post("/console/second-factor/remove", {"code": codes[0]})
+    return [page, begun, confirmed, removed]
+
+
+def step_up_console(world: World) -> list[Response]:
+    """ "Confirm it is you", as an officer without a factor reaches it: a wrong code refused."""
+    page = world.console.get("/console/step-up", params={"next": "/console/me"})
+    wrong = world.console.post("/console/step-up", {"code": "000000", "next": "/console/me"})
+    return [page, wrong]
+
+
+def single_sign_on(world: World) -> list[Response]:
+    """Single sign-on, on a server where it is not set up: each way in says so."""
+    fresh = TestClient(world.app, follow_redirects=False)
+    return [
+        fresh.get("/api/v1/auth/sso"),
+        fresh.post("/api/v1/auth/sso/device"),
+        fresh.post("/api/v1/auth/sso/device/token", json={"device_code": "not-one"}),
+        fresh.get("/console/sso/start"),
+        fresh.get("/console/sso/callback", params={"code": "x", "state": "y"}),
+    ]
+
+
 NEW_PASSWORD = "a different and longer passphrase"
 
 
@@ -449,6 +586,34 @@ PROBES = (
     Probe("POST", "/api/v1/auth/login/code", WRITE, second_factor),
     Probe("POST", "/api/v1/auth/step-up", WRITE, second_factor),
     Probe("POST", "/api/v1/auth/mfa/remove", WRITE, second_factor),
+    Probe("GET", "/api/v1/auth/passkeys", WRITE, passkeys_api),
+    Probe("POST", "/api/v1/auth/passkeys/enrol/options", WRITE, passkeys_api),
+    Probe("POST", "/api/v1/auth/passkeys", WRITE, passkeys_api),
+    Probe("POST", "/api/v1/auth/login/passkey/options", WRITE, passkeys_api),
+    Probe("POST", "/api/v1/auth/login/passkey", WRITE, passkeys_api),
+    Probe("POST", "/api/v1/auth/step-up/passkey/options", WRITE, passkeys_api),
+    Probe("POST", "/api/v1/auth/step-up/passkey", WRITE, passkeys_api),
+    Probe("DELETE", "/api/v1/auth/passkeys/{passkey_id}", WRITE, passkeys_api),
+    Probe("GET", "/console/passkeys", WRITE, passkeys_console),
+    Probe("POST", "/console/passkeys/options", WRITE, passkeys_console),
+    Probe("POST", "/console/passkeys", WRITE, passkeys_console),
+    Probe("POST", "/console/login/passkey/options", WRITE, passkeys_console),
+    Probe("POST", "/console/login/passkey", WRITE, passkeys_console),
+    Probe("POST", "/console/passkeys/step-up/options", WRITE, passkeys_console),
+    Probe("POST", "/console/passkeys/step-up", WRITE, passkeys_console),
+    Probe("POST", "/console/passkeys/step-up/code", WRITE, passkeys_console),
+    Probe("POST", "/console/passkeys/{passkey_id}/remove", WRITE, passkeys_console),
+    Probe("GET", "/console/second-factor", WRITE, second_factor_console),
+    Probe("POST", "/console/second-factor/enrol", WRITE, second_factor_console),
+    Probe("POST", "/console/second-factor/confirm", WRITE, second_factor_console),
+    Probe("POST", "/console/second-factor/remove", WRITE, second_factor_console),
+    Probe("GET", "/console/step-up", WRITE, step_up_console),
+    Probe("POST", "/console/step-up", WRITE, step_up_console),
+    Probe("GET", "/api/v1/auth/sso", WRITE, single_sign_on),
+    Probe("POST", "/api/v1/auth/sso/device", WRITE, single_sign_on),
+    Probe("POST", "/api/v1/auth/sso/device/token", WRITE, single_sign_on),
+    Probe("GET", "/console/sso/start", WRITE, single_sign_on),
+    Probe("GET", "/console/sso/callback", WRITE, single_sign_on),
     Probe("POST", "/console/login", WRITE, console_sign_in),
     Probe("POST", "/console/login/code", WRITE, console_code),
     Probe("POST", "/api/v1/auth/password", LAST, change_password),
