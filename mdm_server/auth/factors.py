@@ -98,7 +98,7 @@ def begin_enrolment(
         factor = SecondFactor(user_id=user.id, secret_wrapped=wrapped, created_at=now)
     factor.secret_wrapped, factor.created_at = wrapped, now
     session.add(factor)
-    _audit(session, actor, "auth.second_factor_enrolment_started", user, now)
+    audit_account(session, actor, "auth.second_factor_enrolment_started", user, now)
     return Enrolment(secret=secret, otpauth_uri=otpauth_uri(secret, user.username))
 
 
@@ -127,7 +127,9 @@ def confirm_enrolment(
         )
     step = matching_step(_secret(factor, keys), code, now=now)
     if step is None:
-        _audit(session, actor, "auth.second_factor_failed", user, now, reason="enrolment_code")
+        audit_account(
+            session, actor, "auth.second_factor_failed", user, now, reason="enrolment_code"
+        )
         raise InvalidRequestError(
             "that is not the code your app shows now: check the phone's clock is right and "
             "type the six digits it shows",
@@ -137,7 +139,7 @@ def confirm_enrolment(
     factor.confirmed_at, factor.last_used_step, factor.last_used_at = now, step, now
     session.add(factor)
     codes = _new_recovery_codes(session, user_id=user.id, now=now)
-    _audit(session, actor, "auth.second_factor_enrolled", user, now)
+    audit_account(session, actor, "auth.second_factor_enrolled", user, now)
     return codes
 
 
@@ -189,7 +191,7 @@ def remove(session: Session, *, user: StaffUser, actor: Actor, now: datetime, re
     if repository.get_factor(session, user.id) is None:
         raise NotFoundError(f"{user.username} has no second factor", code="no_second_factor")
     repository.delete_factor(session, user.id)
-    _audit(session, actor, "auth.second_factor_removed", user, now, reason=reason)
+    audit_account(session, actor, "auth.second_factor_removed", user, now, reason=reason)
 
 
 def _new_recovery_codes(session: Session, *, user_id: uuid.UUID, now: datetime) -> list[str]:
@@ -210,9 +212,10 @@ def _normalise_recovery(code: str) -> str:
     return "".join(ch for ch in code.lower() if ch.isalnum())
 
 
-def _audit(
-    session: Session, actor: Actor, action: str, user: StaffUser, now: datetime, **detail: str
+def audit_account(
+    session: Session, actor: Actor, action: str, user: StaffUser, now: datetime, **detail: object
 ) -> None:
+    """An audit event about a staff account's sign-in factors, naming the account."""
     record(
         session,
         actor=actor,

@@ -41,8 +41,8 @@ from fido2.webauthn import (
 )
 from sqlmodel import Session
 
-from mdm_server.audit.service import Actor, record
-from mdm_server.auth import repository
+from mdm_server.audit.service import Actor
+from mdm_server.auth import factors, repository
 from mdm_server.auth.factors import CodeCheck
 from mdm_server.auth.models import Passkey, PasskeyCeremony, StaffUser
 from mdm_server.config import Settings
@@ -228,7 +228,9 @@ def finish_registration(
         created_at=now,
     )
     session.add(passkey)
-    _audit(session, actor, "auth.second_factor_enrolled", user, now, kind="passkey", passkey=name)
+    factors.audit_account(
+        session, actor, "auth.second_factor_enrolled", user, now, kind="passkey", passkey=name
+    )
     return passkey
 
 
@@ -275,7 +277,7 @@ def remove(
     if passkey is None or passkey.user_id != user.id:
         raise NotFoundError("you have no such passkey", code="no_such_passkey")
     session.delete(passkey)
-    _audit(
+    factors.audit_account(
         session,
         actor,
         "auth.second_factor_removed",
@@ -294,7 +296,7 @@ def remove_all(
     names = [passkey.name for passkey in repository.list_passkeys(session, user.id)]
     if names:
         repository.delete_passkeys(session, user.id)
-        _audit(
+        factors.audit_account(
             session,
             actor,
             "auth.second_factor_removed",
@@ -350,24 +352,12 @@ REGISTRATION_REFUSED = {
 def _refuse_registration(
     session: Session, actor: Actor, user: StaffUser, now: datetime, reason: str
 ) -> NoReturn:
-    _audit(session, actor, "auth.second_factor_failed", user, now, kind="passkey", reason=reason)
+    factors.audit_account(
+        session, actor, "auth.second_factor_failed", user, now, kind="passkey", reason=reason
+    )
     said = reason.replace("_", " ")
     message = REGISTRATION_REFUSED.get(
         reason, f"the passkey's answer did not check out ({said}): start again"
     )
     code = "passkey_exists" if reason == "already_registered" else "passkey_refused"
     raise InvalidRequestError(message, code=code, keep_changes=True)
-
-
-def _audit(
-    session: Session, actor: Actor, action: str, user: StaffUser, now: datetime, **detail: str
-) -> None:
-    record(
-        session,
-        actor=actor,
-        action=action,
-        now=now,
-        target_type="staff_user",
-        target_id=user.id,
-        detail={"username": user.username, **detail},
-    )

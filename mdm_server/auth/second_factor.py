@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from mdm_server.audit.service import Actor, record
+from mdm_server.audit.service import Actor
 from mdm_server.auth import factors, passkeys, repository, throttle
 from mdm_server.auth.models import StaffUser
 from mdm_server.auth.service import staff_actor, too_many_attempts
@@ -130,7 +130,9 @@ def spend_factor(
     who = staff_actor(user, source_ip=actor.source_ip, request_id=actor.request_id)
     wait = throttle.retry_at(session, username=username, address=address, now=now, rules=rules)
     if wait is not None:
-        _audit(session, who, "auth.login_throttled", user, now, retry_at=wait.isoformat())
+        factors.audit_account(
+            session, who, "auth.login_throttled", user, now, retry_at=wait.isoformat()
+        )
         raise too_many_attempts(wait, now=now)
     checked = check(user)
     which = {"passkey": checked.passkey} if checked.passkey else {}
@@ -138,7 +140,7 @@ def spend_factor(
         failures = throttle.failed(
             session, username=username, address=address, now=now, rules=rules
         )
-        _audit(
+        factors.audit_account(
             session,
             who,
             "auth.second_factor_failed",
@@ -153,7 +155,7 @@ def spend_factor(
             raise AuthenticationError(WRONG_PASSKEY, code="passkey_refused", keep_changes=True)
         raise AuthenticationError(WRONG_CODE, code="invalid_code", keep_changes=True)
     throttle.succeeded(session, username=username, address=address, now=now)
-    _audit(
+    factors.audit_account(
         session,
         who,
         "auth.second_factor_used",
@@ -173,7 +175,7 @@ def complete_sign_in(
     user.last_login_at = now
     session.add(user)
     who = staff_actor(user, source_ip=actor.source_ip, request_id=actor.request_id)
-    _audit(session, who, "auth.login", user, now, second_factor="used", **_via(via))
+    factors.audit_account(session, who, "auth.login", user, now, second_factor="used", **_via(via))
 
 
 def require_fresh_factor(factor_at: datetime | None, *, now: datetime, settings: Settings) -> None:
@@ -239,17 +241,3 @@ def require_step_up(
 
 def _via(via: str | None) -> dict[str, str]:
     return {"via": via} if via else {}
-
-
-def _audit(
-    session: Session, actor: Actor, action: str, user: StaffUser, now: datetime, **detail: object
-) -> None:
-    record(
-        session,
-        actor=actor,
-        action=action,
-        now=now,
-        target_type="staff_user",
-        target_id=user.id,
-        detail={"username": user.username, **detail},
-    )
