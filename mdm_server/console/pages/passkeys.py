@@ -17,7 +17,12 @@ from mdm_server.auth.models import STAFF_ROLES
 from mdm_server.auth.schemas import ChallengeToken, PasskeyName, WebAuthnCredential
 from mdm_server.console import sessions
 from mdm_server.console.access import LOGIN_COOKIE, ConsoleAccess, ConsolePrincipal
-from mdm_server.console.pages.signin import safe_next, set_session, signed_in_target
+from mdm_server.console.pages.signin import (
+    confirm_with_code,
+    safe_next,
+    set_session,
+    signed_in_target,
+)
 from mdm_server.console.templating import render
 from mdm_server.context import AppContext
 from mdm_server.deps import ContextDep, PublicAccess, anonymous_actor
@@ -240,20 +245,8 @@ def step_up_with_code(
     code: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """Confirm it is you with a code from the authenticator app."""
-    now = context.clock()
     try:
-        with context.database.unit_of_work() as session:
-            second_factor.spend_code(
-                session,
-                user_id=principal.user_id,
-                code=code.strip(),
-                actor=principal.actor,
-                now=now,
-                settings=context.settings,
-                keys=context.master_key,
-                via="console",
-            )
-            sessions.stepped_up(session, session_id=principal.session_id, now=now)
+        confirm_with_code(context, principal, code)
     except TabardError as refused:
         words = refused.detail if isinstance(refused.detail, str) else "wrong code"
         return _page(request, principal, context, error=words, status=refused.status)

@@ -19,6 +19,7 @@ from mdm_server.console.access import (
     SESSION_COOKIE,
     AnySignedIn,
     AnySignedInPendingPassword,
+    ConsolePrincipal,
 )
 from mdm_server.console.navigation import HOME
 from mdm_server.console.templating import render
@@ -332,6 +333,25 @@ def _step_up_page(
     )
 
 
+def confirm_with_code(context: AppContext, principal: ConsolePrincipal, code: str) -> None:
+    """Check a code from the person's authenticator app (or a recovery code), throttled and
+    audited as any code is, and mark their console session as having used its second factor
+    now (a step-up). Raises the refusal for the page to show."""
+    now = context.clock()
+    with context.database.unit_of_work() as session:
+        second_factor.spend_code(
+            session,
+            user_id=principal.user_id,
+            code=code.strip(),
+            actor=principal.actor,
+            now=now,
+            settings=context.settings,
+            keys=context.master_key,
+            via="console",
+        )
+        sessions.stepped_up(session, session_id=principal.session_id, now=now)
+
+
 @router.get("/step-up")
 def show_step_up(
     request: Request,
@@ -364,20 +384,8 @@ def step_up(
             error="Type the six digits your authenticator app shows now, or a recovery code.",
             status=400,
         )
-    now = context.clock()
     try:
-        with context.database.unit_of_work() as session:
-            second_factor.spend_code(
-                session,
-                user_id=principal.user_id,
-                code=code.strip(),
-                actor=principal.actor,
-                now=now,
-                settings=context.settings,
-                keys=context.master_key,
-                via="console",
-            )
-            sessions.stepped_up(session, session_id=principal.session_id, now=now)
+        confirm_with_code(context, principal, code)
     except (AuthenticationError, TooManyAttemptsError) as refused:
         message = refused.detail if isinstance(refused.detail, str) else "wrong code"
         page = _step_up_page(
