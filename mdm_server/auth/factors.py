@@ -215,7 +215,7 @@ def _normalise_recovery(code: str) -> str:
 def audit_account(
     session: Session, actor: Actor, action: str, user: StaffUser, now: datetime, **detail: object
 ) -> None:
-    """An audit event about a staff account's sign-in factors, naming the account."""
+    """An audit event about a staff account (its factors, its sign-ins), naming the account."""
     record(
         session,
         actor=actor,

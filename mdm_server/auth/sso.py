@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth import repository
+from mdm_server.auth import factors, repository
 from mdm_server.auth.models import Role, StaffUser, role_name, roles_in_words
 from mdm_server.auth.oidc import CLOCK_SKEW, IdClaims, IdTokenError
 from mdm_server.auth.service import staff_actor
@@ -184,14 +184,8 @@ def gone_at_provider(
     user.disabled_at = now
     user.oidc_refresh_wrapped = None
     repository.end_sessions(session, user, now=now)
-    record(
-        session,
-        actor=actor,
-        action="staff_user.disabled",
-        now=now,
-        target_type="staff_user",
-        target_id=user.id,
-        detail={"username": user.username, "reason": "gone_at_provider"},
+    factors.audit_account(
+        session, actor, "staff_user.disabled", user, now, reason="gone_at_provider"
     )
     return user
 
@@ -251,14 +245,8 @@ def _create(
         )
     session.add(user)
     session.flush()
-    record(
-        session,
-        actor=actor,
-        action="staff_user.created",
-        now=now,
-        target_type="staff_user",
-        target_id=user.id,
-        detail={"username": user.username, "role": user.role, "via": via, "method": "sso"},
+    factors.audit_account(
+        session, actor, "staff_user.created", user, now, role=user.role, via=via, method="sso"
     )
     return user
 
@@ -286,14 +274,8 @@ def _follow_provider(
 def _disable(session: Session, user: StaffUser, *, now: datetime, actor: Actor, via: str) -> None:
     user.disabled_at = now
     repository.end_sessions(session, user, now=now)
-    record(
-        session,
-        actor=actor,
-        action="staff_user.disabled",
-        now=now,
-        target_type="staff_user",
-        target_id=user.id,
-        detail={"username": user.username, "reason": "no_role_at_provider", "via": via},
+    factors.audit_account(
+        session, actor, "staff_user.disabled", user, now, reason="no_role_at_provider", via=via
     )
 
 
