@@ -38,7 +38,7 @@ Anyone = Annotated[
 def _page(
     request: Request, principal: ConsolePrincipal, context: ContextDep, **shown: Any
 ) -> HTMLResponse:
-    status = get_second_factor(principal, context)
+    status = shown.pop("factor", None) or get_second_factor(principal, context)
     return render(
         request,
         "second_factor.html",
@@ -66,7 +66,7 @@ def second_factor_page(request: Request, principal: Anyone, context: ContextDep)
     and not finished is shown again."""
     status = get_second_factor(principal, context)
     setting_up = _setting_up(principal, context) if status.pending else None
-    return _page(request, principal, context, setting_up=setting_up)
+    return _page(request, principal, context, factor=status, setting_up=setting_up)
 
 
 @router.post("/second-factor/enrol")
