@@ -167,6 +167,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="Largest request body accepted (413 beyond)."
     )
+    apk_max_bytes: int = Field(
+        default=300 << 20,
+        ge=1 << 20,
+        description="Largest APK the catalogue accepts in one upload (413 beyond).",
+    )
+    apk_store: str = Field(
+        default="file",
+        description="Where uploaded APKs are kept: `file`, under DATA_DIR/apks, is the only "
+        "store for now; an S3-compatible store would be named here.",
+    )
     password_min_length: int = Field(default=12, ge=8, description="Shortest staff password.")
     argon2_time_cost: int = Field(default=3, ge=1, description="Argon2id passes (RFC 9106).")
     argon2_memory_kib: int = Field(default=64 * 1024, ge=8, description="Argon2id memory, KiB.")
@@ -279,6 +289,16 @@ class Settings(BaseSettings):
     def _access_tokens_are_short_lived(cls, value: int) -> int:
         if value > MAX_ACCESS_TOKEN_TTL_S:
             raise ValueError(f"must be at most {MAX_ACCESS_TOKEN_TTL_S} seconds (15 minutes)")
+        return value
+
+    @field_validator("apk_store")
+    @classmethod
+    def _apk_store_is_known(cls, value: str) -> str:
+        if value != "file":
+            raise ValueError(
+                f"'{value}' is not an APK store Tabard has: use 'file' (APKs under "
+                "DATA_DIR/apks); an S3-compatible store is not available yet"
+            )
         return value
 
     @field_validator("public_url")

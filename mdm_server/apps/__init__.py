@@ -1,0 +1,1 @@
+"""The app catalogue: APKs, their versions and signers, and where their bytes are kept."""
