@@ -11,6 +11,7 @@ from mdm_server.appropriate_use.models import (
     JustificationRequest,
     RosterShift,
 )
+from mdm_server.apps.models import App, AppSignerChange, AppVersion
 from mdm_server.audit.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -50,6 +51,9 @@ from mdm_server.secure.models import ContainerKey, OfficerPin, PolicyAcknowledge
 metadata = SQLModel.metadata
 
 __all__ = [
+    "App",
+    "AppSignerChange",
+    "AppVersion",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
