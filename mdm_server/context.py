@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from mdm_server.appropriate_use import justification
+from mdm_server.apps.storage import ApkStore, open_store
 from mdm_server.audit import checkpoints, subjects
 from mdm_server.audit.notes import NoteSigner
 from mdm_server.audit.subjects import SubjectKeys
@@ -50,6 +51,7 @@ class AppContext:
     console_csrf_key: bytes
     sealer: sealed.Sealer
     oidc: OidcClient | None  # the force's OpenID provider, when single sign-on is set up
+    apks: ApkStore
 
     @classmethod
     def build(
@@ -86,4 +88,5 @@ class AppContext:
             console_csrf_key=master_key.derive(console_sessions.CSRF_KEY_PURPOSE),
             sealer=sealed.Sealer(master_key.derive(sealed.KEY_PURPOSE)),
             oidc=OidcClient(settings) if settings.oidc_enabled else None,
+            apks=open_store(settings),
         )

@@ -93,6 +93,11 @@ class PayloadTooLargeError(TabardError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(TabardError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TooManyAttemptsError(TabardError):
     """Refused without being tried: the caller must wait (`Retry-After` says how long)."""
 
@@ -154,6 +159,7 @@ ERROR_STATUSES: dict[int, str] = {
     409: "Conflicts with the current state: already done, under way, or ambiguous.",
     410: "No longer available.",
     413: "The request body is larger than the server accepts.",
+    415: "The request body is not of a type this route takes: `detail` names the one it does.",
     422: "Well-formed but not acceptable: `detail` lists each problem with its field, or says "
     "what to change.",
     429: "Too many failed attempts from this address: not tried; try again after `Retry-After` "

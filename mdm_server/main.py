@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mdm_server.appropriate_use.routes import router as appropriate_use_router
+from mdm_server.apps.routes import APK_UPLOAD_PATH
+from mdm_server.apps.routes import router as apps_router
 from mdm_server.audit.routes import router as audit_router
 from mdm_server.auth.factor_routes import mfa_router
 from mdm_server.auth.passkey_routes import passkey_router
@@ -97,7 +99,11 @@ def create_app(
     )
     app.state.context = context
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={APK_UPLOAD_PATH: settings.apk_max_bytes},
+    )
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     # Device routes first: FastAPI matches routers in order, and check-ins are the hot path.
     for router in (
@@ -133,6 +139,7 @@ def create_app(
         map_router,
         missing_persons_router,
         safeguarding_router,
+        apps_router,
     ):
         app.include_router(router)
     install_docs(app)

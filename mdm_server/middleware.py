@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -113,23 +114,28 @@ class BodyTooLargeError(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over `max_bytes` with 413, by declared length or as they stream."""
+    """Refuses request bodies over `max_bytes` with 413, by declared length or as they stream.
+    Paths in `larger` (an APK upload, say) have a limit of their own."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(scope["path"], self.max_bytes)
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await _reply(send, 400, "invalid_request", "Content-Length is not a number")
                 return
-            if int(declared) > self.max_bytes:
-                await self._too_large(send)
+            if int(declared) > max_bytes:
+                await self._too_large(send, max_bytes)
                 return
         received = 0
         started = False
@@ -139,8 +145,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLargeError(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLargeError(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -153,10 +159,10 @@ class BodyLimitMiddleware:
         except BodyTooLargeError:
             if started:
                 raise
-            await self._too_large(send)
+            await self._too_large(send, max_bytes)
 
-    async def _too_large(self, send: Send) -> None:
-        await _reply(send, 413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+    async def _too_large(self, send: Send, max_bytes: int) -> None:
+        await _reply(send, 413, "payload_too_large", f"request body exceeds {max_bytes} bytes")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

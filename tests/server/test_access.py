@@ -151,3 +151,24 @@ class TestAccessMatrix:
         auditor = headers_for(app, "auditor")
         assert client.get("/api/v1/devices", headers=auditor).status_code == 200
         assert client.get("/api/v1/users", headers=auditor).status_code == 403
+
+
+class TestAppCatalogueAccess:
+    def test_it_administrators_change_the_catalogue_and_auditors_only_read_it(
+        self, app: FastAPI
+    ) -> None:
+        rules = {
+            f"{method} {route.path}": rule.roles
+            for route, method, rule in _routes(app)
+            if route.path.startswith("/api/v1/apps")
+        }
+        readers, it_only = {"it_admin", "auditor"}, {"it_admin"}
+        assert rules == {
+            "POST /api/v1/apps": it_only,
+            "GET /api/v1/apps": readers,
+            "GET /api/v1/apps/{package}": readers,
+            "GET /api/v1/apps/{package}/versions/{version_code}/apk": it_only,
+            "POST /api/v1/apps/{package}/signer/accept": it_only,
+            "POST /api/v1/apps/{package}/signer/approve": it_only,
+            "POST /api/v1/apps/{package}/signer/refuse": it_only,
+        }
