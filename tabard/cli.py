@@ -7,6 +7,7 @@ import typer
 
 from device_agent.cli import agent_app
 from mdm_server.cli.accounts import login, logout, users_app
+from mdm_server.cli.apps import apps_app
 from mdm_server.cli.audit import audit_app
 from mdm_server.cli.audit_search import search as audit_search
 from mdm_server.cli.commands import commands_app
@@ -41,6 +42,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
 app.add_typer(commands_app, name="commands")
 app.add_typer(policy_app, name="policy")
+app.add_typer(apps_app, name="apps")
 app.command("jobs")(jobs)
 audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")

@@ -152,13 +152,12 @@ class StaffClient:
         return response
 
     def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {
+            **kwargs.pop("headers", {}),
+            "authorization": f"Bearer {self.session.access_token}",
+        }
         try:
-            return self._http.request(
-                method,
-                path,
-                headers={"authorization": f"Bearer {self.session.access_token}"},
-                **kwargs,
-            )
+            return self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
             fail(f"cannot reach {self.session.server}: {exc}")
 
