@@ -1,0 +1,1 @@
+"""The app catalogue: uploaded APKs, what they are and who signed them, their releases."""
