@@ -99,19 +99,19 @@ class TestBadInput:
             assert said[3].startswith(f"--policy {policy}: not a valid policy")
             assert said[4].startswith("log in first (`tabard login`)")
 
-    def test_a_compiled_manifest_is_android_s_to_read(
+    def test_a_corrupt_compiled_manifest_is_named(
         self, runner: CliRunner, tmp_path: Path, payload: Path
     ) -> None:
-        apk = tmp_path / "real.apk"
+        apk = tmp_path / "corrupt.apk"
         with zipfile.ZipFile(apk, "w") as archive:
             archive.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00" + b"\x00" * 60)
         result = runner.invoke(
             app, ["provision", "--target", "h:5555", "--payload", str(payload), "--apk", str(apk)]
         )
-        assert problems(result.output) == [
-            "log in first (`tabard login`): every run is recorded under your name, and its "
-            "officers, groups and enrolment token are checked with the server"
-        ]
+        assert any(
+            problem.startswith(f"--apk {apk}: ") and "AndroidManifest.xml" in problem
+            for problem in problems(result.output)
+        ), result.output
 
     def test_agents_need_devices_on_tcp(
         self, runner: CliRunner, tmp_path: Path, payload: Path
