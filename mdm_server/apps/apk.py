@@ -171,13 +171,15 @@ def _entry(
         raise ApkInvalidError(
             f"This file has no {name}, so it is not an APK. Upload the .apk that the build made."
         )
-    damaged = ApkInvalidError(f"This APK's {name} cannot be read (its zip entry is damaged).")
+    damaged = ApkInvalidError(
+        f"This APK's {name} cannot be read (its zip entry is damaged); build the APK again."
+    )
     try:
         local = LocalHeaderRecord.parse(file, entry)
         if local is None:
             raise damaged
         if max(entry.uncompressed_size, entry.compressed_size, local.compressed_size) > limit:
-            raise ApkInvalidError(f"This APK's {name} is implausibly large.")
+            raise _too_large(name, limit)
         _refuse_inflating_past(file, entry, local, limit, name)
         data: bytes = extract_file_based_on_header_info(file, local.to_dict(), entry.to_dict())[0]
     except ApkInvalidError:
@@ -185,6 +187,13 @@ def _entry(
     except Exception:  # the parser meets hostile input: any failure of it is a refusal
         raise damaged from None
     return data
+
+
+def _too_large(name: str, limit: int) -> ApkInvalidError:
+    return ApkInvalidError(
+        f"This APK's {name} is larger than the {_mib(limit)} Tabard reads, far beyond any real "
+        "one; build the APK again with the Android build tools."
+    )
 
 
 def _refuse_inflating_past(
@@ -210,7 +219,7 @@ def _refuse_inflating_past(
     except zlib.error:
         return  # not deflate: apkInspector reads it as stored, as Android does
     if len(inflated) > limit:
-        raise ApkInvalidError(f"This APK's {name} is implausibly large.")
+        raise _too_large(name, limit)
 
 
 def _parse_manifest(compiled: bytes) -> _Manifest:
@@ -239,8 +248,8 @@ def _parse_manifest(compiled: bytes) -> _Manifest:
         )
     if not PACKAGE_NAME.fullmatch(package):
         raise ApkInvalidError(
-            "This APK's package name is not one Android accepts (two or more dot-separated "
-            "names, each a letter then letters, digits or underscores)."
+            "This APK's package name is not one Android accepts; give it two or more "
+            "dot-separated names, each a letter then letters, digits or underscores."
         )
     uses_sdk = root.find("uses-sdk")
     sdk = uses_sdk if uses_sdk is not None else ElementTree.Element("uses-sdk")

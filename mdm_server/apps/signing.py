@@ -87,7 +87,10 @@ def read_zip_layout(file: BinaryIO, size: int) -> ZipLayout:
     eocd_offset = size - tail_bytes + at
     cd_entries, cd_size, cd_offset = _u16(eocd, 10), _u32(eocd, 12), _u32(eocd, 16)
     if 0xFFFFFFFF in (cd_size, cd_offset) or cd_entries == 0xFFFF:
-        raise ApkReadError("This APK is a ZIP64 archive, which Android does not install.")
+        raise ApkReadError(
+            "This APK is a ZIP64 archive, which Android does not install; build it as an "
+            "ordinary zip (under 4 GiB and 65,535 entries)."
+        )
     if cd_offset + cd_size != eocd_offset:
         raise ApkReadError(
             "This APK's zip structure is damaged: its central directory does not end where its "

@@ -4,13 +4,18 @@ written in the tests; and every refusal, each in words that say what to do."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
+import struct
 import subprocess
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mdm_server.apps.apk import V1_ONLY, ApkInvalidError, inspect_apk
 from mdm_server.apps.signing import CHUNK_BYTES
@@ -273,6 +278,9 @@ class TestRefusals:
         detail = refusal(written(tmp_path, b"%PDF-1.7\n" + bytes(200)))
         assert detail == "This file is not an APK: it is not a zip archive. Upload the .apk file."
 
+    def test_refuses_an_empty_file(self, tmp_path: Path) -> None:
+        assert "it is not a zip archive" in refusal(written(tmp_path, b""))
+
     def test_refuses_a_zip_without_a_manifest(self, tmp_path: Path) -> None:
         detail = refusal(written(tmp_path, zip_of([("classes.dex", b"dex\n035\0")])))
         assert "no AndroidManifest.xml" in detail
@@ -363,9 +371,20 @@ class TestRefusals:
 
     def test_refuses_a_manifest_that_inflates_past_its_limit(self, tmp_path: Path) -> None:
         bomb = manifest() + bytes(5 * CHUNK_BYTES)
-        assert "AndroidManifest.xml is implausibly large" in refusal(
+        assert "AndroidManifest.xml is larger than the 4 MiB Tabard reads" in refusal(
             written(tmp_path, unsigned_apk(bomb))
         )
+
+    def test_refuses_a_manifest_that_inflates_past_what_its_sizes_declare(
+        self, tmp_path: Path
+    ) -> None:
+        apk = bytearray(unsigned_apk(manifest() + bytes(5 * CHUNK_BYTES)))
+        info = zipfile.ZipFile(io.BytesIO(bytes(apk))).getinfo("AndroidManifest.xml")
+        # Declare 1000 bytes uncompressed, in the local header and in the central directory.
+        struct.pack_into("<I", apk, info.header_offset + 22, 1000)
+        struct.pack_into("<I", apk, apk.index(b"PK\x01\x02") + 24, 1000)
+        detail = refusal(written(tmp_path, bytes(apk)))
+        assert "AndroidManifest.xml is larger than the 4 MiB Tabard reads" in detail
 
     def test_refuses_a_signing_block_whose_sizes_disagree(self, tmp_path: Path) -> None:
         apk = build_apk(PACKAGE, schemes=("v2",))
@@ -374,3 +393,35 @@ class TestRefusals:
         start = block_end + 16 - size - 8
         broken = flipped(apk, start)
         assert "two size fields disagree" in refusal(written(tmp_path, broken))
+
+
+class TestHostileBytes:
+    """Whatever bytes arrive, the answer is the APK's own facts or a refusal, never a crash
+    and never another signer."""
+
+    APK = build_apk(PACKAGE, admin_receivers=(".Admin",), padding=64)
+
+    @settings(
+        max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(at=st.integers(0, len(APK) - 1), value=st.integers(0, 255))
+    def test_a_changed_byte_is_refused_or_changes_nothing_signed(
+        self, tmp_path: Path, at: int, value: int
+    ) -> None:
+        changed = bytearray(self.APK)
+        changed[at] = value
+        path = written(tmp_path, bytes(changed))
+        try:
+            facts = inspect_apk(path)
+        except ApkInvalidError:
+            return
+        assert facts.package == PACKAGE
+        assert facts.signer.sha256 == test_signer().certificate_sha256
+
+    @settings(
+        max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(length=st.integers(0, len(APK) - 1))
+    def test_a_cut_short_file_is_refused(self, tmp_path: Path, length: int) -> None:
+        with pytest.raises(ApkInvalidError):
+            inspect_apk(written(tmp_path, self.APK[:length]))
