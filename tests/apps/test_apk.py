@@ -158,6 +158,29 @@ class TestSignedByApksigner:
         path.write_bytes(flipped(data, entry_data_offset(data, "assets/filler.bin") + 100))
         assert "changed after it was signed" in refusal(path)
 
+    @needs_apksigner
+    @pytest.mark.filterwarnings("ignore:DSA is deprecated")
+    @pytest.mark.parametrize(
+        ("signer_kind", "algorithm"),
+        [
+            ("rsa2048", 0x0103),
+            ("rsa2048", 0x0104),
+            ("ec256", 0x0201),
+            ("ec256", 0x0202),
+            ("dsa", 0x0301),
+        ],
+    )
+    def test_the_test_signing_blocks_are_ones_apksigner_verifies(
+        self, tmp_path: Path, signer_kind: str, algorithm: int
+    ) -> None:
+        # So that each refusal test below changes one thing in an otherwise valid block. (RSA-PSS
+        # is left out: the JDK under Debian's apksigner has no "SHA256withRSA/PSS".)
+        assert APKSIGNER is not None
+        signing = Signing(key(signer_kind), algorithm)
+        path = written(tmp_path, sign(unsigned_apk(), v2=[signing], v3=[signing]))
+        verify = [APKSIGNER, "verify", "--min-sdk-version", "24", str(path)]
+        subprocess.run(verify, check=True, capture_output=True, timeout=120)
+
 
 class TestBuiltApks:
     """APKs from the virtual-device builder, whose manifests vary as the tests need."""
