@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +30,11 @@ MAKE_VIRTUAL_APKS = "for virtual devices, `tabard virtual-device apks --out DIR`
 
 @dataclass(frozen=True)
 class ApkFacts:
-    """What the host can tell of an APK before a device sees it. A compiled manifest (every
-    real APK) is Android's to read: its package and receivers are then None, and the device
-    checks them when it installs."""
+    """What the host can tell of an APK before a device sees it: the package and device-admin
+    receivers its manifest names (compiled, as in every real APK, or text)."""
 
-    package: str | None
-    admin_receivers: tuple[str, ...] | None
+    package: str
+    admin_receivers: tuple[str, ...]
 
 
 @dataclass
@@ -49,6 +49,21 @@ class RunFiles:
     problems: list[str] = field(default_factory=list)
 
 
+def _decode_compiled(manifest: bytes) -> str:
+    """A compiled manifest as text XML, decoded by apkInspector. Its module calls
+    `logging.basicConfig(level=DEBUG)` when imported, so the root logger is put back as it
+    was: importing it must not turn on debug logging for the whole program."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    from apkInspector.axml import get_manifest
+
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    decoded: str = get_manifest(io.BytesIO(manifest))
+    return decoded
+
+
 def read_apk_facts(data: bytes) -> ApkFacts:
     """The package and device-admin receivers an APK names, or ValueError if it is no APK."""
     try:
@@ -58,10 +73,14 @@ def read_apk_facts(data: bytes) -> ApkFacts:
             manifest = archive.read("AndroidManifest.xml")
     except (zipfile.BadZipFile, KeyError, OSError):
         raise ValueError("not an APK (a zip holding AndroidManifest.xml)") from None
+    text: str | bytes = manifest
     if manifest.startswith(_BINARY_XML):
-        return ApkFacts(package=None, admin_receivers=None)
+        try:
+            text = _decode_compiled(manifest)
+        except Exception:  # apkInspector raises whatever its parser meets
+            raise ValueError("its compiled AndroidManifest.xml cannot be decoded") from None
     try:
-        root = ElementTree.fromstring(manifest)  # noqa: S314 - expat refuses entity bombs
+        root = ElementTree.fromstring(text)  # noqa: S314 - expat refuses entity bombs
     except ElementTree.ParseError:
         raise ValueError("its AndroidManifest.xml is neither compiled nor text XML") from None
     package = root.get("package", "")
@@ -129,11 +148,11 @@ def _agent_apk(path: Path, files: RunFiles) -> None:
     if read is None:
         return
     data, facts = read
-    if facts.package is not None and facts.package != AGENT_PACKAGE:
+    if facts.package != AGENT_PACKAGE:
         files.problems.append(
             f"--apk {path}: this is {facts.package}, not the Tabard agent ({AGENT_PACKAGE})"
         )
-    elif facts.admin_receivers is not None and AGENT_ADMIN not in facts.admin_receivers:
+    elif AGENT_ADMIN not in facts.admin_receivers:
         files.problems.append(
             f"--apk {path}: the agent declares no device-admin receiver {AGENT_ADMIN}, so it "
             "cannot be made the device or profile owner"
@@ -152,7 +171,7 @@ def _apps(directory: Path, files: RunFiles) -> None:
         if read is None:
             continue
         data, facts = read
-        if facts.package is not None and facts.package != path.stem:
+        if facts.package != path.stem:
             files.problems.append(
                 f"{path}: this is {facts.package}; name it {facts.package}.apk, or give the "
                 f"APK of {path.stem}"

@@ -1,1 +1,1 @@
-"""The app catalogue: APKs, their versions and signers, and where their bytes are kept."""
+"""The app catalogue: uploaded APKs, what they are and who signed them, their releases."""

@@ -17,7 +17,7 @@ from mdm_server.config import Settings
 from mdm_server.db import Database
 from mdm_server.main import create_app
 from tests.conftest import FakeClock, make_settings
-from tests.factories.apps import APK_TYPE, PACKAGE, apk, upload, uploaded
+from tests.factories.apps import APK_TYPE, PACKAGE, apk, unsigned_apk, upload, uploaded
 from tests.factories.staff import bearer, create_staff, headers_for
 from tests.support import audit_events, error_of
 from virtual_device.apk import build_apk
@@ -110,7 +110,7 @@ class TestUpload:
         [
             b"not an apk at all",
             b"",
-            build_apk(PACKAGE, schemes=()),  # unsigned
+            unsigned_apk(),
             build_apk(PACKAGE)[:-40],  # cut short
         ],
         ids=["text", "empty", "unsigned", "truncated"],

@@ -99,12 +99,11 @@ class TestBadInput:
             assert said[3].startswith(f"--policy {policy}: not a valid policy")
             assert said[4].startswith("log in first (`tabard login`)")
 
-    def test_a_compiled_manifest_is_android_s_to_read(
+    def test_a_real_agent_apk_with_a_compiled_manifest_passes_its_checks(
         self, runner: CliRunner, tmp_path: Path, payload: Path
     ) -> None:
         apk = tmp_path / "real.apk"
-        with zipfile.ZipFile(apk, "w") as archive:
-            archive.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00" + b"\x00" * 60)
+        apk.write_bytes(build_apk("uk.police.tabard.agent", admin_receivers=(".Admin",)))
         result = runner.invoke(
             app, ["provision", "--target", "h:5555", "--payload", str(payload), "--apk", str(apk)]
         )
@@ -112,6 +111,33 @@ class TestBadInput:
             "log in first (`tabard login`): every run is recorded under your name, and its "
             "officers, groups and enrolment token are checked with the server"
         ]
+
+    def test_a_compiled_manifest_is_read_for_its_package_and_receiver(
+        self, runner: CliRunner, tmp_path: Path, payload: Path
+    ) -> None:
+        other, no_admin = tmp_path / "other.apk", tmp_path / "no-admin.apk"
+        other.write_bytes(build_apk("uk.police.other", admin_receivers=(".Admin",)))
+        no_admin.write_bytes(build_apk("uk.police.tabard.agent"))
+        for apk, expected in ((other, "this is uk.police.other"), (no_admin, ".Admin")):
+            result = runner.invoke(
+                app,
+                ["provision", "--target", "h:5555", "--payload", str(payload), "--apk", str(apk)],
+            )
+            assert any(expected in problem for problem in problems(result.output)), result.output
+
+    def test_a_corrupt_compiled_manifest_is_named(
+        self, runner: CliRunner, tmp_path: Path, payload: Path
+    ) -> None:
+        apk = tmp_path / "corrupt.apk"
+        with zipfile.ZipFile(apk, "w") as archive:
+            archive.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00" + b"\x00" * 60)
+        result = runner.invoke(
+            app, ["provision", "--target", "h:5555", "--payload", str(payload), "--apk", str(apk)]
+        )
+        assert any(
+            problem.startswith(f"--apk {apk}: ") and "AndroidManifest.xml" in problem
+            for problem in problems(result.output)
+        ), result.output
 
     def test_agents_need_devices_on_tcp(
         self, runner: CliRunner, tmp_path: Path, payload: Path
