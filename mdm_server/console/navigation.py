@@ -18,6 +18,7 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
         MenuItem("Commands", "/console/commands"),
         MenuItem("Enrolment tokens", "/console/tokens"),
         MenuItem("Policies", "/console/policies"),
+        MenuItem("Apps", "/console/apps"),
         MenuItem("Provisioning", "/console/provisioning"),
     ),
     "auditor": (
@@ -25,6 +26,7 @@ MENUS: dict[str, tuple[MenuItem, ...]] = {
         MenuItem("Flags", "/console/flags"),
         MenuItem("Evidence bundle", "/console/audit/bundle"),
         MenuItem("Checkpoints", "/console/audit/checkpoints"),
+        MenuItem("Apps", "/console/apps"),
     ),
     "supervisor": (MenuItem("Demand", "/console/demand"), MenuItem("Map", "/console/map")),
     "missing_persons": (MenuItem("Missing persons", "/console/missing-persons"),),

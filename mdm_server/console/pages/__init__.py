@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from mdm_server.console.pages import (
     admin,
+    apps,
     audit,
     division_map,
     factor,
@@ -27,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sso.router,
     fleet.router,
     admin.router,
+    apps.router,
     audit.router,
     flags.router,
     officer.router,
