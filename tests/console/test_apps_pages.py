@@ -56,13 +56,14 @@ class TestCatalogue:
         assert accepted.status_code == 303, accepted.text
         page = first.get(accepted.headers["location"]).text
         assert "A different IT administrator must now approve it" in page
-        assert "Approve the new signer" in page
+        assert "Approve the new signer" not in page  # not to the one who accepted it
+        assert "You accepted it: a different IT administrator must approve it." in page
         own = first.post(f"/console/apps/{PACKAGE}/signer/approve")
         assert own.status_code == 403
         assert "a different IT administrator must approve it" in own.text
 
         second = browser_for("it_admin")
-        second.get(f"/console/apps/{PACKAGE}")
+        assert "Approve the new signer" in second.get(f"/console/apps/{PACKAGE}").text
         approved = second.post(f"/console/apps/{PACKAGE}/signer/approve")
         assert approved.status_code == 303, approved.text
         page = second.get(approved.headers["location"]).text
