@@ -54,6 +54,8 @@ def _build() -> tuple[Any, dict[str, dict[str, str]]]:
     return app, {role: headers_for(app, role) for role in ("it_admin", *OTHER_ROLES)}
 
 
+# An APK upload is raw bytes: send what schemathesis makes for it as it would any binary body.
+schemathesis.serializer.alias("application/vnd.android.package-archive", "application/octet-stream")
 APP, HEADERS = _build()
 CONFIG = Path(__file__).with_name("schemathesis.toml").read_text()
 schema = schemathesis.openapi.from_asgi(
