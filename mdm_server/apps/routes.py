@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from mdm_server.apps import service, uploads
 from mdm_server.apps.schemas import AppDetail, AppSummary, SignerChangePublic, UploadResult
 from mdm_server.deps import ContextDep, FleetReader, ITAdmin, StaffPrincipal, require_step_up
-from mdm_server.errors import UnsupportedMediaTypeError, error_responses
+from mdm_server.errors import GoneError, UnsupportedMediaTypeError, error_responses
 
 APK_UPLOAD_PATH = "/api/v1/apps"
 router = APIRouter(prefix=APK_UPLOAD_PATH, tags=["apps"])
@@ -114,7 +114,10 @@ def get_app(package: Package, _: FleetReader, context: ContextDep) -> AppDetail:
 @router.get(
     "/{package}/versions/{version_code}/apk",
     response_class=FileResponse,
-    responses={200: {"content": {APK_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
+    responses={
+        200: {"content": {APK_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+        **error_responses(410),
+    },
 )
 def download_apk(
     package: Package, version_code: VersionCode, _: ITAdmin, context: ContextDep
@@ -123,6 +126,12 @@ def download_apk(
     catalogue)."""
     with context.database.unit_of_work(write=False) as session:
         version = service.stored_version(session, package, version_code)
+    if not context.apks.exists(version.sha256):
+        raise GoneError(
+            f"the APK of {package} version {version_code} (SHA-256 {version.sha256}) is "
+            "missing from the APK store; restore DATA_DIR/apks from its backup",
+            code="apk_missing",
+        )
     return FileResponse(
         context.apks.path(version.sha256),
         media_type=APK_TYPE,

@@ -324,6 +324,15 @@ class TestReadingAndAccess:
         missing = client.get(f"/api/v1/apps/{PACKAGE}/versions/8/apk", headers=admin_headers)
         assert (missing.status_code, error_of(missing)) == (404, "app_version_not_found")
 
+    def test_an_apk_gone_from_the_store_is_410_not_a_crash(
+        self, client: TestClient, admin_headers: dict[str, str], settings: Settings
+    ) -> None:
+        uploaded(client, admin_headers, apk(version_code=7))
+        for path in blobs(settings):
+            path.unlink()
+        response = client.get(f"/api/v1/apps/{PACKAGE}/versions/7/apk", headers=admin_headers)
+        assert (response.status_code, error_of(response)) == (410, "apk_missing")
+
     def test_an_unknown_app_is_404_in_words(
         self, client: TestClient, admin_headers: dict[str, str]
     ) -> None:
