@@ -170,7 +170,9 @@ class Settings(BaseSettings):
     apk_max_bytes: int = Field(
         default=300 << 20,
         ge=1 << 20,
-        description="Largest APK the catalogue accepts in one upload (413 beyond).",
+        le=512 << 20,  # the most the APK reader reads (mdm_server.apps.apk.MAX_APK_BYTES)
+        description="Largest APK the catalogue accepts in one upload (413 beyond); at most "
+        "512 MiB.",
     )
     apk_store: str = Field(
         default="file",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from mdm_server.apps.apk import MAX_APK_BYTES
 from mdm_server.apps.storage import ApkTooLargeError, FilesystemApkStore, open_store
 from tests.conftest import make_settings
 
@@ -73,6 +74,11 @@ class TestChoosingTheStore:
         store = open_store(make_settings(tmp_path / "data"))
         assert isinstance(store, FilesystemApkStore)
         assert store.root == (tmp_path / "data" / "apks").resolve()
+
+    def test_the_upload_limit_is_no_more_than_the_apk_reader_reads(self, tmp_path: Path) -> None:
+        assert make_settings(tmp_path).apk_max_bytes <= MAX_APK_BYTES
+        with pytest.raises(ValidationError):
+            make_settings(tmp_path, apk_max_bytes=MAX_APK_BYTES + 1)
 
     def test_a_store_tabard_does_not_have_is_refused_in_words(self, tmp_path: Path) -> None:
         with pytest.raises(ValidationError, match="an S3-compatible store is not available yet"):
