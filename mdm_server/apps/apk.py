@@ -126,7 +126,7 @@ def inspect_apk(path: Path, *, max_bytes: int = MAX_APK_BYTES) -> ApkFacts:
         min_sdk=manifest.min_sdk,
         target_sdk=manifest.target_sdk,
         admin_receivers=manifest.admin_receivers,
-        schemes=("v1",) * v1 + verified.schemes,
+        schemes=(("v1",) if v1 else ()) + verified.schemes,
         signer=ApkCertificate(
             sha256=sha256(verified.certificate).hexdigest(),
             subject=signer.subject.rfc4514_string(),
@@ -136,7 +136,12 @@ def inspect_apk(path: Path, *, max_bytes: int = MAX_APK_BYTES) -> ApkFacts:
 
 
 def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.0f} MiB" if size >= 1024 * 1024 else f"{size} bytes"
+    """A size for people: `512 MiB`, `512.1 MiB` (rounded up, so a file just past a limit
+    never reads as equal to it), or bytes below 1 MiB."""
+    if size < 1024 * 1024:
+        return f"{size} bytes"
+    tenths = -(-size * 10 // (1024 * 1024))
+    return f"{tenths // 10} MiB" if tenths % 10 == 0 else f"{tenths / 10:.1f} MiB"
 
 
 def _central_directory(

@@ -213,9 +213,20 @@ ALGORITHMS: dict[int, tuple[str, Verify]] = {
 }
 
 
-def read_signer(block: bytes, scheme: str) -> Signer:
-    """The one signer of a v2 or v3 block, its signatures over its signed data verified and
-    its certificate checked against its public key (steps 1 to 3 and 6 of the v2 page)."""
+@dataclass(frozen=True)
+class _SignerFields:
+    """A v2 or v3 signer's fields, as read and not yet verified."""
+
+    signed_data: bytes
+    digests: list[tuple[int, bytes]]
+    certificates: list[bytes]
+    attributes: list[tuple[int, bytes]]
+    signatures: list[tuple[int, bytes]]
+    public_key: bytes
+
+
+def _signer_fields(block: bytes, scheme: str) -> _SignerFields:
+    """The fields of the one signer of a v2 or v3 block (the layouts on the v2 and v3 pages)."""
     what = f"{scheme} signature"
     signers = list(_Reader(block, what).sequence())
     if len(signers) != 1:
@@ -227,43 +238,46 @@ def read_signer(block: bytes, scheme: str) -> Signer:
     signed_data = outer.prefixed()
     sdk_range = (outer.u32(), outer.u32()) if scheme == "v3" else None
     signatures = [(item.u32(), item.prefixed()) for item in outer.sequence()]
-    public_key_der = outer.prefixed()
-
+    public_key = outer.prefixed()
     inner = _Reader(signed_data, what)
     digests = [(item.u32(), item.prefixed()) for item in inner.sequence()]
     certificates = [item.rest() for item in inner.sequence()]
     if sdk_range is not None and sdk_range != (inner.u32(), inner.u32()):
         raise ApkReadError(f"This APK's v3 signer gives two different SDK ranges; {SIGN_IT}.")
     attributes = [(item.u32(), item.rest()) for item in inner.sequence()]
+    return _SignerFields(signed_data, digests, certificates, attributes, signatures, public_key)
 
-    if [alg for alg, _ in digests] != [alg for alg, _ in signatures]:
+
+def read_signer(block: bytes, scheme: str) -> Signer:
+    """The one signer of a v2 or v3 block, its signatures over its signed data verified and
+    its certificate checked against its public key (steps 1 to 3 and 6 of the v2 page)."""
+    fields = _signer_fields(block, scheme)
+    if [alg for alg, _ in fields.digests] != [alg for alg, _ in fields.signatures]:
         raise ApkReadError(
             f"This APK's {scheme} signer lists different algorithms for its digests and its "
             f"signatures, as if one had been added or removed; {SIGN_IT}."
         )
-    supported = [(alg, sig) for alg, sig in signatures if alg in ALGORITHMS]
+    supported = {alg: sig for alg, sig in fields.signatures if alg in ALGORITHMS}
     if not supported:
         raise ApkReadError(
             f"This APK's {scheme} signature uses no algorithm Android verifies; {SIGN_IT}."
         )
-    public_key = _public_key(public_key_der, scheme)
-    for alg, signature in supported:
+    public_key = _public_key(fields.public_key, scheme)
+    for alg, signature in supported.items():
         try:
-            ALGORITHMS[alg][1](public_key, signature, signed_data)
-        except InvalidSignature:
+            ALGORITHMS[alg][1](public_key, signature, fields.signed_data)
+        except (InvalidSignature, ValueError, UnsupportedAlgorithm):
             raise ApkReadError(
                 f"This APK's {scheme} signature does not verify: the signed data was altered or "
                 f"signed with another key. Rebuild it and {SIGN_IT}."
             ) from None
-    certificate = _first_certificate(certificates, public_key, scheme)
-    also_signed_with = tuple(
-        _u32(value, 0) for key, value in attributes if key == STRIPPING_PROTECTION_ID
-    )
     return Signer(
         scheme=scheme,
-        certificate=certificate,
-        digests={alg: digest for alg, digest in digests if alg in dict(supported)},
-        also_signed_with=also_signed_with,
+        certificate=_first_certificate(fields.certificates, public_key, scheme),
+        digests={alg: digest for alg, digest in fields.digests if alg in supported},
+        also_signed_with=tuple(
+            _u32(value, 0) for key, value in fields.attributes if key == STRIPPING_PROTECTION_ID
+        ),
     )
 
 

@@ -385,7 +385,7 @@ class TestRefusals:
     def test_refuses_a_file_over_the_size_limit(self, tmp_path: Path) -> None:
         path = written(tmp_path, build_apk(PACKAGE, padding=2 * CHUNK_BYTES))
         detail = refusal(path, max_bytes=CHUNK_BYTES)
-        assert detail.startswith("This APK is 2 MiB; Tabard accepts APKs of up to 1 MiB.")
+        assert detail.startswith("This APK is 2.1 MiB; Tabard accepts APKs of up to 1 MiB.")
 
     def test_refuses_repeated_entry_names(self, tmp_path: Path) -> None:
         with pytest.warns(UserWarning, match="Duplicate name"):
