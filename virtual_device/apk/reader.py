@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 
-from virtual_device.apk import axml
+from virtual_device.apk import axml, scheme, verify
+from virtual_device.apk.jar_verify import verify_v1
 
+# What the zipfile module raises for a corrupt, encrypted or oddly compressed archive.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    KeyError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    zlib.error,
+)
 BIND_DEVICE_ADMIN = "android.permission.BIND_DEVICE_ADMIN"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 NOT_APK = "INSTALL_PARSE_FAILED_NOT_APK"
@@ -23,6 +37,11 @@ class ApkError(ValueError):
         super().__init__(message)
         self.reason = reason
 
+    def failure(self, path: str) -> str:
+        """What `pm install` prints, as PackageParser words it (android-7.1.2 / 9.0)."""
+        doing = "collect certificates from" if self.reason == NO_CERTIFICATES else "parse"
+        return f"Failure [{self.reason}: Failed to {doing} {path}: {self}]"
+
 
 @dataclass(frozen=True)
 class ApkInfo:
@@ -37,13 +56,14 @@ class ApkInfo:
     signer_sha256: str = ""  # the signing certificate's SHA-256, hex
 
 
-def _manifest(data: bytes) -> bytes:
+def _manifest(archive: zipfile.ZipFile) -> bytes:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if archive.getinfo("AndroidManifest.xml").file_size > MAX_MANIFEST_BYTES:
-                raise ApkError(NOT_APK, "AndroidManifest.xml is implausibly large")
-            return archive.read("AndroidManifest.xml")
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        if archive.getinfo("AndroidManifest.xml").file_size > MAX_MANIFEST_BYTES:
+            raise ApkError(NOT_APK, "AndroidManifest.xml is implausibly large")
+        return archive.read("AndroidManifest.xml")
+    except ApkError:
+        raise
+    except _ZIP_ERRORS as exc:
         raise ApkError(NOT_APK, "not a zip holding AndroidManifest.xml") from exc
 
 
@@ -86,6 +106,39 @@ def parse_manifest(manifest: bytes) -> ApkInfo:
     )
 
 
-def read_apk(data: bytes) -> ApkInfo:
-    """What Android reads of an APK, or `ApkError` with Android's reason for refusing it."""
-    return parse_manifest(_manifest(data))
+def _signing_certificate(data: bytes, archive: zipfile.ZipFile, sdk: int) -> bytes:
+    """The certificate that signed the APK, checked as ApkSignatureVerifier does: v3 (on
+    Android 9+), else v2, else v1; each refusing an APK whose newer block was stripped."""
+    layout = verify.zip_layout(data)
+    pairs = verify.signing_block_pairs(layout.block) if layout.block is not None else {}
+    if sdk >= scheme.V3_MIN_SDK and scheme.V3_BLOCK_ID in pairs:
+        value = pairs[scheme.V3_BLOCK_ID]
+        return verify.verify_scheme_block(data, layout, value, v3=True, sdk=sdk).certificates[0]
+    if scheme.V2_BLOCK_ID in pairs:
+        value = pairs[scheme.V2_BLOCK_ID]
+        signer = verify.verify_scheme_block(data, layout, value, v3=False, sdk=sdk)
+        named = signer.attributes.get(scheme.STRIPPING_PROTECTION_ID, b"")
+        ids = {int.from_bytes(named[i : i + 4], "little") for i in range(0, len(named) - 3, 4)}
+        if sdk >= scheme.V3_MIN_SDK and 3 in ids:
+            raise verify.SignatureError("v3 signature stripped: the v2 signer names a v3 block")
+        return signer.certificates[0]
+    return verify_v1(archive, sdk=sdk)
+
+
+def read_apk(data: bytes, *, sdk: int = scheme.V3_MIN_SDK) -> ApkInfo:
+    """What Android at `sdk` reads of an APK, or `ApkError` with Android's reason for
+    refusing it: not a zip with a compiled manifest (`INSTALL_PARSE_FAILED_NOT_APK`), or
+    unsigned, tampered with or signed badly (`INSTALL_PARSE_FAILED_NO_CERTIFICATES`)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except _ZIP_ERRORS as exc:
+        raise ApkError(NOT_APK, "not a zip holding AndroidManifest.xml") from exc
+    with archive:
+        info = parse_manifest(_manifest(archive))
+        try:
+            certificate = _signing_certificate(data, archive, sdk)
+        except verify.SignatureError as exc:
+            raise ApkError(NO_CERTIFICATES, str(exc)) from None
+        except _ZIP_ERRORS as exc:
+            raise ApkError(NOT_APK, f"the zip is corrupt: {exc}") from None
+    return replace(info, signer_sha256=hashlib.sha256(certificate).hexdigest())
