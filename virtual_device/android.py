@@ -34,6 +34,12 @@ SYSTEM_PACKAGES = (
     "com.sec.android.gallery3d",
     "com.sec.android.app.launcher",
 )
+# /data on a 16 GB Galaxy J5 (about 11 GiB for apps and their data), what a factory-fresh one
+# has free, and Android's low-storage threshold: 10% of the volume, at most 500 MB
+# (StorageManager.getStorageLowBytes, DEFAULT_THRESHOLD_PERCENTAGE / _MAX_BYTES, android-7.1.2).
+DATA_TOTAL_BYTES = 11 * 1024**3
+DATA_FREE_BYTES = 8 * 1024**3
+LOW_STORAGE_MAX_BYTES = 500 * 1024**2
 # Samsung's Type Allocation Code for the Galaxy J5 family (the first eight IMEI digits).
 J5_TAC = "35290208"
 
@@ -72,13 +78,22 @@ class PackageState:
 
 @dataclass
 class Package:
-    """A package known to the device (system image or installed from an APK)."""
+    """A package known to the device (system image or installed from an APK): what its
+    manifest says, the SHA-256 of the certificate that signed it (empty for the system
+    image's, signed with the platform key), and the size of its APK on /data."""
 
     name: str
     version_code: int = 1
     system: bool = False
     admin_receivers: list[str] = field(default_factory=list)
     uid: int = 10000
+    version_name: str | None = None
+    min_sdk: int = 1
+    target_sdk: int = 1
+    signer_sha256: str = ""
+    apk_size: int = 0
+    first_install_time: int = 0
+    last_update_time: int = 0
 
     @property
     def path(self) -> str:
