@@ -4,6 +4,10 @@ their per-user state, components, broadcasts; and the constants they use."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from virtual_device.apk import ApkInfo
 
 # UserInfo flags (android.content.pm.UserInfo) as `pm list users` prints them, in hex.
 FLAG_PRIMARY = 0x01
@@ -94,6 +98,20 @@ class Package:
     apk_size: int = 0
     first_install_time: int = 0
     last_update_time: int = 0
+
+    @classmethod
+    def from_apk(cls, info: ApkInfo, size: int) -> Package:
+        """The package an APK installs, as `pm install` records it."""
+        return cls(
+            info.package,
+            version_code=info.version_code,
+            admin_receivers=list(info.admin_receivers),
+            version_name=info.version_name,
+            min_sdk=info.min_sdk,
+            target_sdk=info.target_sdk,
+            signer_sha256=info.signer_sha256,
+            apk_size=size,
+        )
 
     @property
     def path(self) -> str:

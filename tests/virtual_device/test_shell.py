@@ -329,3 +329,21 @@ class TestFiles:
         assert sh(target, "rm -f /data/local/tmp/none")[0] == 0
         assert sh(target, "rm -r /data/local/tmp/a && ls /data/local/tmp")[1] == ""
         assert sh(target, "mkdir /system/x")[2] == "mkdir: '/system/x': Read-only file system\n"
+
+
+class TestManagedScenarioPackages:
+    def test_its_apps_carry_the_test_key_so_a_newer_agent_updates_and_a_foreign_one_does_not(
+        self,
+    ) -> None:
+        from virtual_device.apk import test_signer
+
+        target = device(scenario="managed")
+        assert target.packages[AGENT].signer_sha256 == test_signer().certificate_sha256
+        for version, signer, expected in [
+            (2, test_signer(), "Success\n"),
+            (3, test_signer("elsewhere"), "Failure [INSTALL_FAILED_UPDATE_INCOMPATIBLE: "),
+        ]:
+            apk = build_apk(AGENT, version_code=version, admin_receivers=(".Admin",), signer=signer)
+            target.fs.write("/data/local/tmp/a.apk", apk, mode=0o644, mtime=1)
+            assert sh(target, "pm install -r /data/local/tmp/a.apk")[1].startswith(expected)
+        assert target.packages[AGENT].version_code == 2

@@ -153,7 +153,9 @@ def install_refusal(ctx: Context, info: ApkInfo, size: int, path: str, parsed: _
             f"INSTALL_FAILED_ALREADY_EXISTS: Attempt to re-install {info.package} "
             "without first uninstalling."
         )
-    if not existing.system and existing.signer_sha256 != info.signer_sha256:
+    # A package put on the device in code, not from an APK, has no signer to compare.
+    signed = not existing.system and existing.signer_sha256
+    if signed and existing.signer_sha256 != info.signer_sha256:
         return (
             f"INSTALL_FAILED_UPDATE_INCOMPATIBLE: Package {info.package} signatures do not "
             "match the previously installed version; ignoring!"
@@ -180,19 +182,7 @@ def _install(ctx: Context, args: list[str]) -> int:
         if refusal is not None:
             ctx.out(f"Failure [{refusal}]\n")
             return 1
-        ctx.device.install(
-            Package(
-                info.package,
-                version_code=info.version_code,
-                admin_receivers=list(info.admin_receivers),
-                version_name=info.version_name,
-                min_sdk=info.min_sdk,
-                target_sdk=info.target_sdk,
-                signer_sha256=info.signer_sha256,
-                apk_size=len(data),
-            ),
-            users=users,
-        )
+        ctx.device.install(Package.from_apk(info, len(data)), users=users)
     ctx.out("Success\n")
     return 0
 
