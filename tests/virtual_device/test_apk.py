@@ -13,10 +13,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from virtual_device.apk import ApkError, build_apk, read_apk, test_signer
 from virtual_device.apk.axml import parse
 from virtual_device.apk.build import FILLER, manifest_xml
+from virtual_device.apk.signer import self_signed
 from virtual_device.apk.verify import zip_layout
 
 APKSIGNER = shutil.which("apksigner")
@@ -94,6 +96,14 @@ class TestApksignerAccepts:
     def test_a_large_padded_apk_verifies(self, tmp_path: Path) -> None:
         apk = _write(tmp_path, build_apk(AGENT, padding=3 * 1024 * 1024 + 1))
         assert _apksigner("verify", str(apk)).returncode == 0
+
+    def test_an_rsa_signer_verifies(self, tmp_path: Path) -> None:
+        signer = self_signed(rsa.generate_private_key(public_exponent=65537, key_size=2048), "r")
+        apk = _write(tmp_path, build_apk(AGENT, signer=signer))
+        result = _apksigner("verify", "--verbose", "--min-sdk-version", "21", str(apk))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Verified using v1 scheme (JAR signing): true" in result.stdout
+        assert "Verified using v3 scheme (APK Signature Scheme v3): true" in result.stdout
 
     def test_another_signer_shows_another_certificate(self, tmp_path: Path) -> None:
         other = test_signer("someone-else")
@@ -236,6 +246,15 @@ class TestReadApk:
             "INSTALL_PARSE_FAILED_NO_CERTIFICATES",
             "INSTALL_PARSE_FAILED_MANIFEST_MALFORMED",
         }
+
+    def test_an_rsa_signed_apk_reads_with_its_certificate(self) -> None:
+        signer = self_signed(rsa.generate_private_key(public_exponent=65537, key_size=2048), "r")
+        for schemes in (("v1",), ("v2",), ("v3",)):
+            info = read_apk(build_apk(AGENT, signer=signer, schemes=schemes))
+            assert info.signer_sha256 == signer.certificate_sha256
+
+    def test_a_bad_package_name_is_refused(self) -> None:
+        assert _refusal(build_apk("nodots")).reason == "INSTALL_PARSE_FAILED_BAD_PACKAGE_NAME"
 
     def test_a_text_manifest_is_not_an_apk(self) -> None:
         out = io.BytesIO()

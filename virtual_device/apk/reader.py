@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -27,6 +28,9 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 NOT_APK = "INSTALL_PARSE_FAILED_NOT_APK"
 BAD_MANIFEST = "INSTALL_PARSE_FAILED_MANIFEST_MALFORMED"
 NO_CERTIFICATES = "INSTALL_PARSE_FAILED_NO_CERTIFICATES"
+BAD_PACKAGE_NAME = "INSTALL_PARSE_FAILED_BAD_PACKAGE_NAME"
+# PackageParser.validateName: letters, digits and '_', each segment starting with a letter.
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
 
 
 class ApkError(ValueError):
@@ -88,6 +92,12 @@ def parse_manifest(manifest: bytes) -> ApkInfo:
     package = root.get("package", android=False)
     if root.tag != "manifest" or not isinstance(package, str) or not package:
         raise ApkError(BAD_MANIFEST, "<manifest> does not specify package")
+    if not _PACKAGE.match(package):
+        raise ApkError(
+            BAD_PACKAGE_NAME,
+            f'<manifest> specifies bad package name "{package}": Java-style segments joined '
+            "by at least one '.'",
+        )
     receivers = []
     for receiver in root.iter("receiver"):
         name = receiver.get("name")
