@@ -118,7 +118,15 @@ class VirtualDevice:
         self.data_free += sum(p.apk_size for p in self.packages.values() if not p.system)
         self.users = {0: UserInfo(0, "Owner", OWNER_FLAGS)}
         self.packages = {
-            name: Package(name, system=True, uid=1000 + index)
+            name: Package(
+                name,
+                system=True,
+                uid=1000 + index,
+                version_code=self.sdk,
+                version_name=self.props.get("ro.build.version.release"),
+                min_sdk=self.sdk,
+                target_sdk=self.sdk,
+            )
             for index, name in enumerate(SYSTEM_PACKAGES)
         }
         self.installs = {0: {name: PackageState() for name in SYSTEM_PACKAGES}}

@@ -347,3 +347,17 @@ class TestManagedScenarioPackages:
             target.fs.write("/data/local/tmp/a.apk", apk, mode=0o644, mtime=1)
             assert sh(target, "pm install -r /data/local/tmp/a.apk")[1].startswith(expected)
         assert target.packages[AGENT].version_code == 2
+
+
+class TestDataSpace:
+    def test_installing_takes_space_on_data_and_uninstalling_gives_it_back(self) -> None:
+        target = device()
+        free = target.data_free
+        apk = build_apk("uk.police.big", padding=1024 * 1024)
+        target.fs.write("/data/local/tmp/big.apk", apk, mode=0o644, mtime=1)
+        assert sh(target, "pm install /data/local/tmp/big.apk")[1] == "Success\n"
+        assert target.data_free == free - len(apk)
+        available_k = int(sh(target, "df /data")[1].splitlines()[1].split()[3])
+        assert available_k == target.data_free // 1024
+        assert sh(target, "pm uninstall uk.police.big")[1] == "Success\n"
+        assert target.data_free == free
