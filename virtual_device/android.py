@@ -4,10 +4,7 @@ their per-user state, components, broadcasts; and the constants they use."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from virtual_device.apk import ApkInfo
+from typing import Protocol
 
 # UserInfo flags (android.content.pm.UserInfo) as `pm list users` prints them, in hex.
 FLAG_PRIMARY = 0x01
@@ -59,6 +56,25 @@ def luhn_check_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+class ApkManifest(Protocol):
+    """What `pm install` keeps of an APK (virtual_device.apk.ApkInfo has it)."""
+
+    @property
+    def package(self) -> str: ...
+    @property
+    def version_code(self) -> int: ...
+    @property
+    def version_name(self) -> str | None: ...
+    @property
+    def min_sdk(self) -> int: ...
+    @property
+    def target_sdk(self) -> int: ...
+    @property
+    def admin_receivers(self) -> tuple[str, ...]: ...
+    @property
+    def signer_sha256(self) -> str: ...
+
+
 @dataclass
 class UserInfo:
     id: int
@@ -100,7 +116,7 @@ class Package:
     last_update_time: int = 0
 
     @classmethod
-    def from_apk(cls, info: ApkInfo, size: int) -> Package:
+    def from_apk(cls, info: ApkManifest, size: int) -> Package:
         """The package an APK installs, as `pm install` records it."""
         return cls(
             info.package,
@@ -141,6 +157,17 @@ class Component:
     @property
     def info(self) -> str:
         return f"ComponentInfo{{{self.flat}}}"
+
+
+# The Tabard agent (the device policy controller) and the police apps it manages.
+TABARD_DPC = Component("uk.police.tabard.agent", "uk.police.tabard.agent.Admin")
+POLICE_APPS = (
+    "uk.police.tabard.gate",
+    "uk.police.pnc.mobile",
+    "uk.police.pocketbook",
+    "uk.police.incidents",
+    "uk.police.statements",
+)
 
 
 @dataclass

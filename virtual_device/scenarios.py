@@ -12,8 +12,9 @@ from virtual_device.android import (
     FIRST_KNOX_USER,
     FLAG_INITIALIZED,
     FLAG_MANAGED_PROFILE,
+    POLICE_APPS,
     SECURE_FOLDER_USER,
-    Component,
+    TABARD_DPC,
     Package,
     UserInfo,
 )
@@ -60,17 +61,6 @@ def knox_container(device: VirtualDevice) -> None:
     """A Knox 2.x Workspace container (user 100), as a Knox-licensed MDM would have made."""
     device.knox_licensed = True
     device.add_user(UserInfo(FIRST_KNOX_USER, "KNOX", SAMSUNG_CONTAINER_FLAGS, parent=0))
-
-
-# The Tabard agent (the device policy controller) and the police apps it manages.
-TABARD_DPC = Component("uk.police.tabard.agent", "uk.police.tabard.agent.Admin")
-POLICE_APPS = (
-    "uk.police.tabard.gate",
-    "uk.police.pnc.mobile",
-    "uk.police.pocketbook",
-    "uk.police.incidents",
-    "uk.police.statements",
-)
 
 
 @functools.cache
