@@ -37,7 +37,7 @@ class ApkError(ValueError):
     """The file is not an APK Android would install; `reason` is Android's failure code
     (`INSTALL_PARSE_FAILED_...`) and the message its text."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, message: str, *, reason: str = NOT_APK) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -63,12 +63,12 @@ class ApkInfo:
 def _manifest(archive: zipfile.ZipFile) -> bytes:
     try:
         if archive.getinfo("AndroidManifest.xml").file_size > MAX_MANIFEST_BYTES:
-            raise ApkError(NOT_APK, "AndroidManifest.xml is implausibly large")
+            raise ApkError("AndroidManifest.xml is implausibly large", reason=NOT_APK)
         return archive.read("AndroidManifest.xml")
     except ApkError:
         raise
     except _ZIP_ERRORS as exc:
-        raise ApkError(NOT_APK, "not a zip holding AndroidManifest.xml") from exc
+        raise ApkError("not a zip holding AndroidManifest.xml", reason=NOT_APK) from exc
 
 
 def _int(element: axml.Element, name: str, default: int) -> int:
@@ -80,7 +80,7 @@ def _int(element: axml.Element, name: str, default: int) -> int:
     try:  # a codename ("O") for minSdkVersion counts as a preview: not installable here
         return int(value)
     except ValueError:
-        raise ApkError(BAD_MANIFEST, f"{name} is not a number: {value}") from None
+        raise ApkError(f"{name} is not a number: {value}", reason=BAD_MANIFEST) from None
 
 
 def parse_manifest(manifest: bytes) -> ApkInfo:
@@ -88,15 +88,17 @@ def parse_manifest(manifest: bytes) -> ApkInfo:
     try:
         root = axml.parse(manifest)
     except axml.AxmlError as exc:
-        raise ApkError(NOT_APK, f"AndroidManifest.xml is not compiled binary XML: {exc}") from None
+        raise ApkError(
+            f"AndroidManifest.xml is not compiled binary XML: {exc}", reason=NOT_APK
+        ) from None
     package = root.get("package", android=False)
     if root.tag != "manifest" or not isinstance(package, str) or not package:
-        raise ApkError(BAD_MANIFEST, "<manifest> does not specify package")
+        raise ApkError("<manifest> does not specify package", reason=BAD_MANIFEST)
     if not _PACKAGE.match(package):
         raise ApkError(
-            BAD_PACKAGE_NAME,
             f'<manifest> specifies bad package name "{package}": Java-style segments joined '
             "by at least one '.'",
+            reason=BAD_PACKAGE_NAME,
         )
     receivers = []
     for receiver in root.iter("receiver"):
@@ -142,13 +144,13 @@ def read_apk(data: bytes, *, sdk: int = scheme.V3_MIN_SDK) -> ApkInfo:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _ZIP_ERRORS as exc:
-        raise ApkError(NOT_APK, "not a zip holding AndroidManifest.xml") from exc
+        raise ApkError("not a zip holding AndroidManifest.xml", reason=NOT_APK) from exc
     with archive:
         info = parse_manifest(_manifest(archive))
         try:
             certificate = _signing_certificate(data, archive, sdk)
         except verify.SignatureError as exc:
-            raise ApkError(NO_CERTIFICATES, str(exc)) from None
+            raise ApkError(str(exc), reason=NO_CERTIFICATES) from None
         except _ZIP_ERRORS as exc:
-            raise ApkError(NOT_APK, f"the zip is corrupt: {exc}") from None
+            raise ApkError(f"the zip is corrupt: {exc}", reason=NOT_APK) from None
     return replace(info, signer_sha256=hashlib.sha256(certificate).hexdigest())
