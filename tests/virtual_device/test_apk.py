@@ -229,11 +229,14 @@ class TestReadApk:
         spliced = bytes(spliced)
         assert _refusal(spliced).reason == "INSTALL_PARSE_FAILED_NO_CERTIFICATES"
 
-    def test_any_corruption_is_refused_with_an_android_reason_never_a_crash(self) -> None:
-        apk = build_apk(AGENT, admin_receivers=(".Admin",))
+    @pytest.mark.parametrize("schemes", [("v1",), ("v1", "v2", "v3")])
+    def test_any_corruption_is_refused_with_an_android_reason_never_a_crash(
+        self, schemes: tuple[str, ...]
+    ) -> None:
+        apk = build_apk(AGENT, admin_receivers=(".Admin",), schemes=schemes)
         rng = random.Random(5)
         reasons = set()
-        for _ in range(300):
+        for _ in range(1000):
             damaged = bytearray(apk)
             for _ in range(rng.randint(1, 4)):
                 damaged[rng.randrange(len(damaged))] = rng.randrange(256)
@@ -245,6 +248,7 @@ class TestReadApk:
             "INSTALL_PARSE_FAILED_NOT_APK",
             "INSTALL_PARSE_FAILED_NO_CERTIFICATES",
             "INSTALL_PARSE_FAILED_MANIFEST_MALFORMED",
+            "INSTALL_PARSE_FAILED_BAD_PACKAGE_NAME",
         }
 
     def test_an_rsa_signed_apk_reads_with_its_certificate(self) -> None:
@@ -255,6 +259,28 @@ class TestReadApk:
 
     def test_a_bad_package_name_is_refused(self) -> None:
         assert _refusal(build_apk("nodots")).reason == "INSTALL_PARSE_FAILED_BAD_PACKAGE_NAME"
+
+    def test_a_damaged_v1_signature_block_is_no_certificates_never_a_crash(self) -> None:
+        with zipfile.ZipFile(io.BytesIO(build_apk(AGENT, schemes=("v1",)))) as archive:
+            entries = {info.filename: archive.read(info) for info in archive.infolist()}
+        rng = random.Random(7)
+        reasons: list[str] = []
+        for _ in range(300):
+            block = bytearray(entries["META-INF/CERT.EC"])
+            for _ in range(rng.randint(1, 3)):
+                block[rng.randrange(len(block))] = rng.randrange(256)
+            out = io.BytesIO()
+            with zipfile.ZipFile(out, "w") as archive:
+                for name, data in entries.items():
+                    archive.writestr(name, bytes(block) if name.endswith(".EC") else data)
+            try:
+                read_apk(out.getvalue())
+            except ApkError as error:
+                reasons.append(error.reason)
+        # Android does not check the certificate's own signature or dates, so a change there
+        # passes; anything else is refused, and nothing escapes as another exception.
+        assert set(reasons) == {"INSTALL_PARSE_FAILED_NO_CERTIFICATES"}
+        assert len(reasons) > 250
 
     def test_a_text_manifest_is_not_an_apk(self) -> None:
         out = io.BytesIO()

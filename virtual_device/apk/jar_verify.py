@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -170,7 +170,17 @@ def _digest_of(attributes: dict[str, str], data: bytes, suffix: str = "-Digest")
 
 
 def verify_v1(archive: zipfile.ZipFile, *, sdk: int) -> bytes:
-    """The v1 signer's certificate (DER), after Android's checks; `SignatureError` if any fails."""
+    """The v1 signer's certificate (DER), after Android's checks; `SignatureError` if any fails
+    or the signature files are malformed."""
+    try:
+        return _verify_v1(archive, sdk=sdk)
+    except SignatureError:
+        raise
+    except (IndexError, ValueError, UnsupportedAlgorithm) as exc:  # binascii.Error is one too
+        raise SignatureError(f"malformed v1 signature: {exc}") from None
+
+
+def _verify_v1(archive: zipfile.ZipFile, *, sdk: int) -> bytes:
     names = archive.namelist()
     blocks = [
         n

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -191,8 +192,6 @@ def _verify_signer(raw: bytes, *, v3: bool, sdk: int) -> Signer | None:
 
 
 def _check_public_key(certificate: bytes, public_key: bytes) -> None:
-    from cryptography import x509
-
     try:
         spki = (
             x509.load_der_x509_certificate(certificate)
