@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from virtual_device.apk import ApkError, build_apk, read_apk, test_signer
 from virtual_device.apk.axml import parse
 from virtual_device.apk.build import FILLER, manifest_xml
+from virtual_device.apk.reader import parse_manifest
 from virtual_device.apk.signer import self_signed
 from virtual_device.apk.verify import zip_layout
 
@@ -281,6 +282,18 @@ class TestReadApk:
         # passes; anything else is refused, and nothing escapes as another exception.
         assert set(reasons) == {"INSTALL_PARSE_FAILED_NO_CERTIFICATES"}
         assert len(reasons) > 250
+
+    def test_a_damaged_compiled_manifest_is_refused_never_a_crash(self) -> None:
+        manifest = manifest_xml_for(AGENT)
+        rng = random.Random(9)
+        for _ in range(2000):
+            damaged = bytearray(manifest)
+            for _ in range(rng.randint(1, 4)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            try:
+                parse_manifest(bytes(damaged))
+            except ApkError as error:
+                assert error.reason.startswith("INSTALL_PARSE_FAILED_")  # noqa: PT017
 
     def test_a_text_manifest_is_not_an_apk(self) -> None:
         out = io.BytesIO()
