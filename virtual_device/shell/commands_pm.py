@@ -62,9 +62,11 @@ def _list(ctx: Context, args: list[str]) -> int:
 
 def _list_packages(ctx: Context, rest: _Args) -> int:
     """`pm list packages`, as PackageManagerShellCommand.runListPackages prints it.
-    `--show-versioncode` (` versionCode:N` after each name) arrived in Android 8.0; 7.x's
-    runListPackages (android-7.1.2_r1) has no such case and answers any option it does not
-    know with `Error: Unknown option: OPT` on stdout and status -1 (255)."""
+    `--show-versioncode` (` versionCode:N` after each name) arrived with `-U` and `--uid` in
+    Android 8.0's runListPackages; 7.x has no such option, and an option runListPackages does
+    not know gets its default branch, `Error: Unknown option: OPT` on stdout and status -1
+    (255). Source: AOSP PackageManagerShellCommand (8.0 and later, read); the 7.x answer
+    assumes the same default branch and has not been seen on a 7.x handset."""
     show_version = "--show-versioncode" in rest.flags
     if show_version and ctx.device.sdk < OREO_SDK:
         ctx.out("Error: Unknown option: --show-versioncode\n")
