@@ -8,6 +8,8 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,18 +51,29 @@ class RunFiles:
     problems: list[str] = field(default_factory=list)
 
 
-def _decode_compiled(manifest: bytes) -> str:
-    """A compiled manifest as text XML, decoded by apkInspector. Its module calls
-    `logging.basicConfig(level=DEBUG)` when imported, so the root logger is put back as it
-    was: importing it must not turn on debug logging for the whole program."""
+@contextmanager
+def _root_logger_untouched() -> Iterator[None]:
+    """apkInspector configures and writes to the root logger: `logging.basicConfig(DEBUG)`
+    when imported, and `logging.warning(...)` (which adds a stderr handler) on odd input.
+    Inside this block it is silenced, and the root logger is put back as it was after."""
     root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    from apkInspector.axml import get_manifest
+    level, handlers, disabled = root.level, list(root.handlers), root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        logging.disable(disabled)
 
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    decoded: str = get_manifest(io.BytesIO(manifest))
+
+def _decode_compiled(manifest: bytes) -> str:
+    """A compiled manifest as text XML, decoded by apkInspector."""
+    with _root_logger_untouched():
+        from apkInspector.axml import get_manifest
+
+        decoded: str = get_manifest(io.BytesIO(manifest))
     return decoded
 
 

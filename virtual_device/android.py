@@ -4,6 +4,7 @@ their per-user state, components, broadcasts; and the constants they use."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # UserInfo flags (android.content.pm.UserInfo) as `pm list users` prints them, in hex.
 FLAG_PRIMARY = 0x01
@@ -34,6 +35,12 @@ SYSTEM_PACKAGES = (
     "com.sec.android.gallery3d",
     "com.sec.android.app.launcher",
 )
+# /data on a 16 GB Galaxy J5 (about 11 GiB for apps and their data), what a factory-fresh one
+# has free, and Android's low-storage threshold: 10% of the volume, at most 500 MB
+# (StorageManager.getStorageLowBytes, DEFAULT_THRESHOLD_PERCENTAGE / _MAX_BYTES, android-7.1.2).
+DATA_TOTAL_BYTES = 11 * 1024**3
+DATA_FREE_BYTES = 8 * 1024**3
+LOW_STORAGE_MAX_BYTES = 500 * 1024**2
 # Samsung's Type Allocation Code for the Galaxy J5 family (the first eight IMEI digits).
 J5_TAC = "35290208"
 
@@ -47,6 +54,25 @@ def luhn_check_digit(digits: str) -> str:
             value = value * 2 - 9 if value > 4 else value * 2
         total += value
     return str((10 - total % 10) % 10)
+
+
+class ApkManifest(Protocol):
+    """What `pm install` keeps of an APK (virtual_device.apk.ApkInfo has it)."""
+
+    @property
+    def package(self) -> str: ...
+    @property
+    def version_code(self) -> int: ...
+    @property
+    def version_name(self) -> str | None: ...
+    @property
+    def min_sdk(self) -> int: ...
+    @property
+    def target_sdk(self) -> int: ...
+    @property
+    def admin_receivers(self) -> tuple[str, ...]: ...
+    @property
+    def signer_sha256(self) -> str: ...
 
 
 @dataclass
@@ -72,13 +98,36 @@ class PackageState:
 
 @dataclass
 class Package:
-    """A package known to the device (system image or installed from an APK)."""
+    """A package known to the device (system image or installed from an APK): what its
+    manifest says, the SHA-256 of the certificate that signed it (empty for the system
+    image's, signed with the platform key), and the size of its APK on /data."""
 
     name: str
     version_code: int = 1
     system: bool = False
     admin_receivers: list[str] = field(default_factory=list)
     uid: int = 10000
+    version_name: str | None = None
+    min_sdk: int = 1
+    target_sdk: int = 1
+    signer_sha256: str = ""
+    apk_size: int = 0
+    first_install_time: int = 0
+    last_update_time: int = 0
+
+    @classmethod
+    def from_apk(cls, info: ApkManifest, size: int) -> Package:
+        """The package an APK installs, as `pm install` records it."""
+        return cls(
+            info.package,
+            version_code=info.version_code,
+            admin_receivers=list(info.admin_receivers),
+            version_name=info.version_name,
+            min_sdk=info.min_sdk,
+            target_sdk=info.target_sdk,
+            signer_sha256=info.signer_sha256,
+            apk_size=size,
+        )
 
     @property
     def path(self) -> str:
@@ -108,6 +157,17 @@ class Component:
     @property
     def info(self) -> str:
         return f"ComponentInfo{{{self.flat}}}"
+
+
+# The Tabard agent (the device policy controller) and the police apps it manages.
+TABARD_DPC = Component("uk.police.tabard.agent", "uk.police.tabard.agent.Admin")
+POLICE_APPS = (
+    "uk.police.tabard.gate",
+    "uk.police.pnc.mobile",
+    "uk.police.pocketbook",
+    "uk.police.incidents",
+    "uk.police.statements",
+)
 
 
 @dataclass

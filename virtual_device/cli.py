@@ -29,6 +29,18 @@ virtual_device_app = typer.Typer(
 )
 
 
+_SIZE = re.compile(r"^(\d+)([KMG]?)B?$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes from `123`, `20M`, `6G` (binary units, as df and Android's settings count)."""
+    match = _SIZE.match(text.strip())
+    if match is None:
+        return None
+    power = " KMG".index(match.group(2).upper() or " ")
+    return int(match.group(1)) << (10 * power)
+
+
 def load_state(path: Path) -> list[VirtualDevice]:
     data = json.loads(path.read_text())
     if data.get("version") != STATE_VERSION:
@@ -126,6 +138,13 @@ def virtual_device(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per device.")
     ] = False,
+    data_free: Annotated[
+        str | None,
+        typer.Option(
+            help="Free space on each device's /data, e.g. 20M or 6G (default 8G): set it low "
+            "to see pm install refuse with INSTALL_FAILED_INSUFFICIENT_STORAGE."
+        ),
+    ] = None,
 ) -> None:
     """Run virtual Galaxy devices whose adbd a real adb client cannot tell from a phone;
     `apks` makes the agent and police app APKs they accept."""
@@ -142,6 +161,14 @@ def virtual_device(
     except KeyError as error:
         typer.echo(f"error: {error.args[0]}", err=True)
         raise typer.Exit(1) from None
+    if data_free is not None:
+        free = parse_size(data_free)
+        if free is None:
+            raise typer.BadParameter(
+                f"{data_free!r} is not a size like 20M or 6G", param_hint="--data-free"
+            )
+        for device in devices:
+            device.data_free = free
     try:
         asyncio.run(
             serve(

@@ -14,9 +14,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from virtual_device.android import (
+    DATA_FREE_BYTES,
+    DATA_TOTAL_BYTES,
     FIRST_PROFILE_USER,
     FLAG_QUIET_MODE,
     J5_TAC,
+    LOW_STORAGE_MAX_BYTES,
     MANAGED_FLAGS,
     OWNER_FLAGS,
     SYSTEM_PACKAGES,
@@ -76,6 +79,9 @@ class VirtualDevice:
     # device owner's, a profile's id: its profile owner's), e.g. {"camera_disabled": True}.
     device_policies: dict[int, dict[str, Any]] = field(default_factory=dict)
     clipboard: str | None = None
+    # Free bytes on /data: what `pm install` checks an APK against and `df /data` shows. Tests
+    # and `tabard virtual-device --data-free` set it low to see INSTALL_FAILED_INSUFFICIENT_STORAGE.
+    data_free: int = DATA_FREE_BYTES
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -109,9 +115,18 @@ class VirtualDevice:
         return device
 
     def _reset_to_factory(self) -> None:
+        self.data_free += sum(p.apk_size for p in self.packages.values() if not p.system)
         self.users = {0: UserInfo(0, "Owner", OWNER_FLAGS)}
         self.packages = {
-            name: Package(name, system=True, uid=1000 + index)
+            name: Package(
+                name,
+                system=True,
+                uid=1000 + index,
+                version_code=self.sdk,
+                version_name=self.props.get("ro.build.version.release"),
+                min_sdk=self.sdk,
+                target_sdk=self.sdk,
+            )
             for index, name in enumerate(SYSTEM_PACKAGES)
         }
         self.installs = {0: {name: PackageState() for name in SYSTEM_PACKAGES}}
@@ -232,15 +247,36 @@ class VirtualDevice:
         return package in self.installs.get(user_id, {})
 
     def install(self, package: Package, *, users: list[int]) -> None:
+        """Add or replace a package for these users, its APK taking space on /data."""
         with self.lock:
             known = self.packages.get(package.name)
+            now = self.now()
             if known is not None:
                 package.uid = known.uid
+                package.first_install_time = known.first_install_time or now
+                self.data_free += known.apk_size
             else:
                 package.uid = 10000 + len([p for p in self.packages.values() if not p.system])
+                package.first_install_time = now
+            package.last_update_time = now
+            self.data_free = max(0, self.data_free - package.apk_size)
             self.packages[package.name] = package
             for user in users:
                 self.installs.setdefault(user, {}).setdefault(package.name, PackageState())
+
+    @property
+    def data_total(self) -> int:
+        return max(DATA_TOTAL_BYTES, self.data_free)
+
+    def fits_on_data(self, size: int, *, replacing: str | None = None) -> bool:
+        """Whether an APK of `size` bytes fits on /data without dipping below Android's
+        low-storage threshold (PackageHelper.fitsOnInternal, android-7.1.2); the APK it
+        replaces is counted as freed, as Android sizes an update against the space after it."""
+        with self.lock:
+            known = self.packages.get(replacing) if replacing else None
+            available = self.data_free + (known.apk_size if known is not None else 0)
+            low = min(self.data_total // 10, LOW_STORAGE_MAX_BYTES)
+            return available - low >= size
 
     def install_existing(self, package: str, user_id: int) -> bool:
         with self.lock:
@@ -265,7 +301,7 @@ class VirtualDevice:
                 self.installs.get(user, {}).pop(package, None)
             still_installed = any(package in pkgs for pkgs in self.installs.values())
             if not still_installed and not self.packages[package].system:
-                del self.packages[package]
+                self.data_free += self.packages.pop(package).apk_size
 
     def owns_device_policy(self, package: str) -> bool:
         """Whether a package is the device owner or a profile owner (so cannot be removed)."""
@@ -389,6 +425,7 @@ class VirtualDevice:
                     for user, policies in sorted(self.device_policies.items())
                 },
                 "clipboard": self.clipboard,
+                "data_free": self.data_free,
                 "files": self.fs.to_dict(),
             }
 
@@ -426,6 +463,7 @@ class VirtualDevice:
                 for user, policies in data.get("device_policies", {}).items()
             },
             clipboard=data.get("clipboard"),
+            data_free=int(data.get("data_free", DATA_FREE_BYTES)),
         )
         if "files" in data:
             device.fs = VirtualFS.from_dict(data["files"])

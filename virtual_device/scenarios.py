@@ -3,6 +3,7 @@ and makes it what a real one in that situation would be."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date
 
@@ -11,11 +12,13 @@ from virtual_device.android import (
     FIRST_KNOX_USER,
     FLAG_INITIALIZED,
     FLAG_MANAGED_PROFILE,
+    POLICE_APPS,
     SECURE_FOLDER_USER,
-    Component,
+    TABARD_DPC,
     Package,
     UserInfo,
 )
+from virtual_device.apk import ApkInfo, read_apk, tabard_apks
 from virtual_device.fs import Node
 from virtual_device.model import VirtualDevice
 
@@ -60,15 +63,14 @@ def knox_container(device: VirtualDevice) -> None:
     device.add_user(UserInfo(FIRST_KNOX_USER, "KNOX", SAMSUNG_CONTAINER_FLAGS, parent=0))
 
 
-# The Tabard agent (the device policy controller) and the police apps it manages.
-TABARD_DPC = Component("uk.police.tabard.agent", "uk.police.tabard.agent.Admin")
-POLICE_APPS = (
-    "uk.police.tabard.gate",
-    "uk.police.pnc.mobile",
-    "uk.police.pocketbook",
-    "uk.police.incidents",
-    "uk.police.statements",
-)
+@functools.cache
+def _tabard_apks() -> dict[str, tuple[ApkInfo, int]]:
+    return {name: (read_apk(apk), len(apk)) for name, apk in tabard_apks().items()}
+
+
+def _from_apk(name: str) -> Package:
+    """A package as installing `tabard virtual-device apks`'s APK for it leaves it."""
+    return Package.from_apk(*_tabard_apks()[name])
 
 
 def managed(device: VirtualDevice) -> None:
@@ -76,7 +78,7 @@ def managed(device: VirtualDevice) -> None:
     controller; on Android 8 and later the device owner beside a work profile, on 7.x the
     profile owner of a work profile only (a work profile beside a device owner needs 8.0);
     the police apps in the work profile, which is running."""
-    device.install(Package(TABARD_DPC.package, admin_receivers=[TABARD_DPC.cls]), users=[0])
+    device.install(_from_apk(TABARD_DPC.package), users=[0])
     if device.sdk >= 26:
         device.device_owner = TABARD_DPC
         device.device_owner_name = "Tabard"
@@ -85,7 +87,7 @@ def managed(device: VirtualDevice) -> None:
     device.install_existing(TABARD_DPC.package, profile.id)
     device.profile_owners[profile.id] = TABARD_DPC
     for name in POLICE_APPS:
-        device.install(Package(name), users=[profile.id])
+        device.install(_from_apk(name), users=[profile.id])
     device.set_user_running(profile.id, True)
 
 

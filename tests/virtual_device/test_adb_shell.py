@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
+import zipfile
+from collections.abc import Iterator
 
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
@@ -12,7 +15,7 @@ from adb_shell.exceptions import AdbCommandFailureException, TcpTimeoutException
 
 from tests.factories.adb import TIMEOUT_S, connect
 from virtual_device import VirtualDevice
-from virtual_device.apk import build_apk
+from virtual_device.apk import build_apk, test_signer
 from virtual_device.host import DeviceHost
 
 AGENT = "uk.police.tabard.agent"
@@ -188,3 +191,164 @@ class TestInProcessApi:
         after = platform.posture(now="2026-11-21T09:05:00Z")
         assert before.unknown_sources is False and after.unknown_sources is True
         assert AGENT in after.apps["personal"] and AGENT not in before.apps["personal"]
+
+
+def _push(adb: AdbDeviceTcp, apk: bytes, path: str = "/data/local/tmp/x.apk") -> str:
+    adb.push(io.BytesIO(apk), path, read_timeout_s=TIMEOUT_S)
+    return path
+
+
+def _packages(device: VirtualDevice) -> tuple[object, ...]:
+    """What an install may change: packages, who has them, and the free space on /data."""
+    state = device.to_dict()
+    return state["packages"], state["installs"], state["data_free"]
+
+
+def _install(adb: AdbDeviceTcp, apk: bytes, flags: str = "-r") -> str:
+    output = adb.shell(f"pm install {flags} {_push(adb, apk)}", timeout_s=TIMEOUT_S)
+    assert isinstance(output, str)
+    return output
+
+
+class TestPmInstallRefusesAsAndroidDoes:
+    """Each refusal leaves the device as it was: the package, its version, its signer and
+    the free space on /data."""
+
+    @pytest.fixture
+    def device(self) -> VirtualDevice:
+        return VirtualDevice.create("SM-J530F", seed=31)
+
+    @pytest.fixture
+    def adb(
+        self, host: DeviceHost, signer: PythonRSASigner, device: VirtualDevice
+    ) -> Iterator[AdbDeviceTcp]:
+        adb = connect(host.add(device, accept_new_keys=True), signer)
+        yield adb
+        adb.close()
+
+    def test_an_update_records_version_sdk_signer_and_size(
+        self, adb: AdbDeviceTcp, device: VirtualDevice
+    ) -> None:
+        free = device.data_free
+        apk = build_apk(AGENT, version_code=2, version_name="2.5", padding=100_000)
+        assert _install(adb, apk) == "Success\n"
+        package = device.packages[AGENT]
+        assert (package.version_code, package.version_name, package.min_sdk) == (2, "2.5", 24)
+        assert package.signer_sha256 == test_signer().certificate_sha256
+        assert package.apk_size == len(apk) and device.data_free == free - len(apk)
+
+    def test_a_downgrade_without_d_is_refused(
+        self, adb: AdbDeviceTcp, device: VirtualDevice
+    ) -> None:
+        _install(adb, build_apk(AGENT, version_code=3))
+        before = _packages(device)
+        assert _install(adb, build_apk(AGENT, version_code=2)) == (
+            "Failure [INSTALL_FAILED_VERSION_DOWNGRADE]\n"
+        )
+        assert _packages(device) == before
+        assert _install(adb, build_apk(AGENT, version_code=2), "-r -d") == "Success\n"
+
+    def test_an_update_signed_by_another_key_is_refused(
+        self, adb: AdbDeviceTcp, device: VirtualDevice
+    ) -> None:
+        _install(adb, build_apk(AGENT, version_code=1))
+        before = _packages(device)
+        other = build_apk(AGENT, version_code=2, signer=test_signer("someone-else"))
+        assert _install(adb, other) == (
+            f"Failure [INSTALL_FAILED_UPDATE_INCOMPATIBLE: Package {AGENT} signatures do not "
+            "match the previously installed version; ignoring!]\n"
+        )
+        assert _packages(device) == before
+
+    def test_an_app_for_a_newer_android_is_refused(
+        self, adb: AdbDeviceTcp, device: VirtualDevice
+    ) -> None:
+        output = _install(adb, build_apk(AGENT, min_sdk=28))
+        assert output.startswith("Failure [INSTALL_FAILED_OLDER_SDK: ")
+        assert "Requires newer sdk version #28 (current version is #24)" in output
+        assert AGENT not in device.packages
+
+    def test_an_apk_too_big_for_data_is_refused_and_df_agrees(
+        self, adb: AdbDeviceTcp, device: VirtualDevice
+    ) -> None:
+        device.data_free = 520 * 1024 * 1024  # just above the 500 MB low-storage threshold
+        row = adb.shell("df /data").splitlines()[1].split()
+        assert row[3] == str(device.data_free // 1024)
+        apk = build_apk(AGENT, padding=30 * 1024 * 1024)
+        assert _install(adb, apk) == "Failure [INSTALL_FAILED_INSUFFICIENT_STORAGE]\n"
+        assert AGENT not in device.packages and device.data_free == 520 * 1024 * 1024
+        assert _install(adb, build_apk(AGENT, padding=1024 * 1024)) == "Success\n"
+
+    def test_a_tampered_apk_has_no_certificates(
+        self, adb: AdbDeviceTcp, device: VirtualDevice
+    ) -> None:
+        apk = bytearray(build_apk(AGENT, padding=8192))
+        apk[len(apk) // 2] ^= 0x01  # inside the stored filler
+        output = _install(adb, bytes(apk))
+        assert output.startswith(
+            "Failure [INSTALL_PARSE_FAILED_NO_CERTIFICATES: Failed to collect certificates "
+            "from /data/local/tmp/x.apk: "
+        )
+        assert AGENT not in device.packages
+
+    def test_a_text_manifest_is_not_an_apk(self, adb: AdbDeviceTcp, device: VirtualDevice) -> None:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            archive.writestr("AndroidManifest.xml", f'<manifest package="{AGENT}"/>')
+        output = _install(adb, out.getvalue())
+        assert output.startswith(
+            "Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse /data/local/tmp/x.apk: "
+        )
+        assert AGENT not in device.packages
+
+
+class TestPackageQueries:
+    def test_list_packages_shows_version_codes_on_android_8(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        adb = connect(
+            host.add(VirtualDevice.create("SM-T580", seed=32), accept_new_keys=True), signer
+        )
+        _install(adb, build_apk(AGENT, version_code=41))
+        assert shell_ok(adb, f"pm list packages --show-versioncode {AGENT}") == (
+            f"package:{AGENT} versionCode:41\n"
+        )
+        adb.close()
+
+    def test_list_packages_on_android_7_does_not_know_the_option(
+        self, host: DeviceHost, signer: PythonRSASigner
+    ) -> None:
+        adb = connect(
+            host.add(VirtualDevice.create("SM-J510FN", seed=33), accept_new_keys=True), signer
+        )
+        output = adb.shell("pm list packages --show-versioncode; echo __RC=$?")
+        assert output == "Error: Unknown option: --show-versioncode\n__RC=255\n"
+        adb.close()
+
+    @pytest.mark.parametrize(
+        ("model", "android", "tail"),
+        [
+            ("SM-J530F", None, "enabled=0"),
+            ("SM-T580", None, "enabled=0 instant=false"),
+            ("SM-J530F", "9", "enabled=0 instant=false virtual=false"),
+        ],
+    )
+    def test_dumpsys_package_has_android_s_shape(
+        self, host: DeviceHost, signer: PythonRSASigner, model: str, android: str | None, tail: str
+    ) -> None:
+        device = VirtualDevice.create(model, android=android, seed=34)
+        adb = connect(host.add(device, accept_new_keys=True), signer)
+        _install(
+            adb, build_apk(AGENT, version_code=7, version_name="7.2", min_sdk=24, target_sdk=27)
+        )
+        lines = shell_ok(adb, f"dumpsys package {AGENT}").splitlines()
+        assert lines[0] == "Packages:"
+        assert re.fullmatch(rf"  Package \[{re.escape(AGENT)}\] \([0-9a-f]+\):", lines[1])
+        assert f"    userId={device.packages[AGENT].uid}" in lines
+        assert "    versionCode=7 minSdk=24 targetSdk=27" in lines
+        assert "    versionName=7.2" in lines
+        assert f"    codePath=/data/app/{AGENT}-1" in lines
+        user = next(line for line in lines if line.startswith("    User 0: "))
+        assert " installed=true hidden=false " in user and user.endswith(tail)
+        assert shell_ok(adb, "dumpsys package uk.police.nothing") == ""
+        adb.close()

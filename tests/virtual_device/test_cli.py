@@ -16,6 +16,7 @@ from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
 from tests.factories.adb import TIMEOUT_S, adb_server, needs_real_adb
 from virtual_device import VirtualDevice
+from virtual_device.apk import build_apk
 from virtual_device.host import DeviceHost
 from virtual_device.scenarios import POLICE_APPS
 
@@ -90,6 +91,19 @@ class TestVirtualDeviceCommand:
             adb.close()
         assert process.returncode == 0
         assert stderr == ""
+
+    def test_data_free_sets_the_space_df_shows_and_pm_install_checks(
+        self, signer: PythonRSASigner
+    ) -> None:
+        with running("--data-free", "20M", "--accept-new-keys") as (_, devices):
+            adb = adb_to(devices[0]["address"], signer)
+            row = adb.shell("df /data").splitlines()[1].split()
+            assert (row[3], row[5]) == (str(20 * 1024), "/data")
+            adb.push(io.BytesIO(build_apk("uk.police.big")), "/data/local/tmp/big.apk")
+            assert adb.shell("pm install /data/local/tmp/big.apk") == (
+                "Failure [INSTALL_FAILED_INSUFFICIENT_STORAGE]\n"
+            )
+            adb.close()
 
     def test_an_unknown_model_names_the_known_ones(self) -> None:
         result = subprocess.run(

@@ -12,6 +12,7 @@ import pytest
 
 from tests.factories.adb import ADB, AdbClient, adb_server, needs_real_adb
 from virtual_device import VirtualDevice
+from virtual_device.apk import build_apk, test_signer
 from virtual_device.host import DeviceHost, RunningDevice
 
 pytestmark = needs_real_adb
@@ -134,3 +135,61 @@ class TestRealAdb:
     def test_root_is_refused_on_a_user_build(self, adb: AdbClient, j5: RunningDevice) -> None:
         connected(adb, j5)
         assert adb.on(j5, "root").stdout == "adbd cannot run as root in production builds\n"
+
+
+class TestAdbInstall:
+    """`adb install` streams the APK to `cmd package install -S SIZE` on Android 7+ devices
+    (their banner lists the `cmd` feature); what it says comes back to the person typing."""
+
+    AGENT = "uk.police.tabard.agent"
+
+    def _install(
+        self, adb: AdbClient, running: RunningDevice, tmp_path: Path, apk: bytes, *flags: str
+    ):  # type: ignore[no-untyped-def]
+        path = tmp_path / "app.apk"
+        path.write_bytes(apk)
+        return adb.on(running, "install", *flags, str(path), timeout=120)
+
+    def test_installs_and_dumpsys_package_reads_it_back(
+        self, adb: AdbClient, j5: RunningDevice, tmp_path: Path
+    ) -> None:
+        connected(adb, j5)
+        apk = build_apk(self.AGENT, version_code=5, version_name="5.1", padding=2 * 1024 * 1024)
+        result = self._install(adb, j5, tmp_path, apk)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Success" in result.stdout
+        assert j5.device.packages[self.AGENT].apk_size == len(apk)
+        dump = adb.on(j5, "shell", "dumpsys", "package", self.AGENT).stdout.splitlines()
+        assert "    versionCode=5 minSdk=24 targetSdk=28" in dump
+        assert "    versionName=5.1" in dump
+        assert f"    codePath=/data/app/{self.AGENT}-1" in dump
+        assert any(line.startswith("    User 0: ") and " installed=true " in line for line in dump)
+
+    def test_refusals_reach_the_adb_client(
+        self, adb: AdbClient, j5: RunningDevice, tmp_path: Path
+    ) -> None:
+        connected(adb, j5)
+        assert (
+            self._install(adb, j5, tmp_path, build_apk(self.AGENT, version_code=3)).returncode == 0
+        )
+        older = self._install(adb, j5, tmp_path, build_apk(self.AGENT, version_code=2))
+        assert older.returncode == 1
+        assert "INSTALL_FAILED_VERSION_DOWNGRADE" in older.stdout + older.stderr
+        other_key = build_apk(self.AGENT, version_code=4, signer=test_signer("not-the-force"))
+        foreign = self._install(adb, j5, tmp_path, other_key)
+        assert "INSTALL_FAILED_UPDATE_INCOMPATIBLE" in foreign.stdout + foreign.stderr
+        newer_android = self._install(adb, j5, tmp_path, build_apk("uk.police.p", min_sdk=28))
+        assert "INSTALL_FAILED_OLDER_SDK" in newer_android.stdout + newer_android.stderr
+        assert j5.device.packages[self.AGENT].version_code == 3
+        assert "uk.police.p" not in j5.device.packages
+
+    def test_a_full_data_partition_refuses_the_install(
+        self, adb: AdbClient, j5: RunningDevice, tmp_path: Path
+    ) -> None:
+        connected(adb, j5)
+        j5.device.data_free = 500 * 1024 * 1024
+        result = self._install(adb, j5, tmp_path, build_apk(self.AGENT))
+        assert "INSTALL_FAILED_INSUFFICIENT_STORAGE" in result.stdout + result.stderr
+        assert self.AGENT not in j5.device.packages
+        df = adb.on(j5, "shell", "df", "/data").stdout.splitlines()
+        assert df[1].split()[3] == str(500 * 1024)

@@ -329,3 +329,35 @@ class TestFiles:
         assert sh(target, "rm -f /data/local/tmp/none")[0] == 0
         assert sh(target, "rm -r /data/local/tmp/a && ls /data/local/tmp")[1] == ""
         assert sh(target, "mkdir /system/x")[2] == "mkdir: '/system/x': Read-only file system\n"
+
+
+class TestManagedScenarioPackages:
+    def test_its_apps_carry_the_test_key_so_a_newer_agent_updates_and_a_foreign_one_does_not(
+        self,
+    ) -> None:
+        from virtual_device.apk import test_signer
+
+        target = device(scenario="managed")
+        assert target.packages[AGENT].signer_sha256 == test_signer().certificate_sha256
+        for version, signer, expected in [
+            (2, test_signer(), "Success\n"),
+            (3, test_signer("elsewhere"), "Failure [INSTALL_FAILED_UPDATE_INCOMPATIBLE: "),
+        ]:
+            apk = build_apk(AGENT, version_code=version, admin_receivers=(".Admin",), signer=signer)
+            target.fs.write("/data/local/tmp/a.apk", apk, mode=0o644, mtime=1)
+            assert sh(target, "pm install -r /data/local/tmp/a.apk")[1].startswith(expected)
+        assert target.packages[AGENT].version_code == 2
+
+
+class TestDataSpace:
+    def test_installing_takes_space_on_data_and_uninstalling_gives_it_back(self) -> None:
+        target = device()
+        free = target.data_free
+        apk = build_apk("uk.police.big", padding=1024 * 1024)
+        target.fs.write("/data/local/tmp/big.apk", apk, mode=0o644, mtime=1)
+        assert sh(target, "pm install /data/local/tmp/big.apk")[1] == "Success\n"
+        assert target.data_free == free - len(apk)
+        available_k = int(sh(target, "df /data")[1].splitlines()[1].split()[3])
+        assert available_k == target.data_free // 1024
+        assert sh(target, "pm uninstall uk.police.big")[1] == "Success\n"
+        assert target.data_free == free

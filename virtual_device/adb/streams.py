@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import struct
 from typing import Protocol
 
@@ -113,6 +114,51 @@ class Stream:
             await self.acknowledge()
 
 
+MAX_STREAMED_APK = 1024**3
+
+
+def streamed_input_size(command: str) -> int | None:
+    """How many bytes of stdin a command reads before it runs: `cmd package install -S SIZE`
+    (or `pm install -S SIZE`), with no file after it, is an APK streamed in by `adb install` (AOSP
+    adb/client/adb_install.cpp, install_app_streamed); every other command reads none."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if words[:3] != ["cmd", "package", "install"] and words[:2] != ["pm", "install"]:
+        return None
+    # adb puts `-S SIZE` last; anything after it would be a file to install instead.
+    if len(words) < 4 or words[-2] != "-S" or not words[-1].isdigit():
+        return None
+    size = int(words[-1])
+    return size if size <= MAX_STREAMED_APK else None
+
+
+async def read_input(stream: Stream, size: int, *, v2: bool) -> bytes:
+    """Up to `size` bytes the host sends (raw, or shell v2 stdin packets), acknowledging each
+    packet; less if the host ends its input first."""
+    received, buffered = bytearray(), b""
+    while len(received) < size:
+        data = await stream.receive()
+        if data is None:
+            break
+        await stream.acknowledge()
+        if not v2:
+            received += data
+            continue
+        buffered += data
+        while len(buffered) >= V2_HEADER.size:
+            packet_id, length = V2_HEADER.unpack_from(buffered)
+            if len(buffered) < V2_HEADER.size + length:
+                break
+            if packet_id == ID_STDIN:
+                received += buffered[V2_HEADER.size : V2_HEADER.size + length]
+            elif packet_id == ID_CLOSE_STDIN:
+                return bytes(received)
+            buffered = buffered[V2_HEADER.size + length :]
+    return bytes(received)
+
+
 class ShellStream(Stream):
     """`shell:` (v1) and `exec:`: raw bytes, stderr merged into stdout, no exit status. With
     no command, an interactive session on a pseudo-terminal."""
@@ -124,8 +170,10 @@ class ShellStream(Stream):
     async def run(self) -> None:
         shell = Shell(self.device)
         if self.command:
+            size = streamed_input_size(self.command)
+            stdin = await read_input(self, size, v2=False) if size else b""
             drain = asyncio.get_running_loop().create_task(self.drain_input())
-            result = shell.run(self.command)
+            result = shell.run(self.command, stdin)
             await self.write(result.merged)
             drain.cancel()
             return
@@ -146,8 +194,10 @@ class ShellV2Stream(Stream):
     async def run(self) -> None:
         shell = Shell(self.device)
         if self.command:
+            size = streamed_input_size(self.command)
+            stdin = await read_input(self, size, v2=True) if size else b""
             drain = asyncio.get_running_loop().create_task(self.drain_input())
-            result = shell.run(self.command)
+            result = shell.run(self.command, stdin)
             framed = b"".join(
                 v2_packet(
                     ID_STDOUT if fd == 1 or self.pty else ID_STDERR,

@@ -5,6 +5,7 @@ needs for virtual devices (`tabard virtual-device apks`)."""
 
 from __future__ import annotations
 
+from virtual_device.android import POLICE_APPS, TABARD_DPC
 from virtual_device.apk.build import build_apk
 from virtual_device.apk.reader import ApkError, ApkInfo, read_apk
 from virtual_device.apk.signer import ApkSigner, test_signer
@@ -23,8 +24,6 @@ __all__ = [
 def tabard_apks(extra_packages: tuple[str, ...] = ()) -> dict[str, bytes]:
     """The Tabard agent (with its device-admin receiver `.Admin`, so it can be made device
     and profile owner) and the police apps, by package, signed with the test key."""
-    from virtual_device.scenarios import POLICE_APPS, TABARD_DPC
-
     agent = TABARD_DPC.package
     admin = TABARD_DPC.cls.removeprefix(agent)
     apks = {agent: build_apk(agent, version_code=1, admin_receivers=(admin,))}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from virtual_device.apk.signer import ApkSigner
 
@@ -30,16 +31,24 @@ def sequence(items: Iterable[bytes]) -> bytes:
     return prefixed(b"".join(prefixed(item) for item in items))
 
 
-def content_digest(sections: Sequence[bytes | memoryview]) -> bytes:
-    """The chunked SHA-256 over the sections: each 1 MiB chunk digested after 0xa5 and its
-    length, then those digests after 0x5a and their count."""
+def content_digest(
+    sections: Sequence[bytes | memoryview], new: Callable[[], Any] = hashlib.sha256
+) -> bytes:
+    """The chunked digest over the sections (SHA-256 unless `new` says otherwise): each
+    1 MiB chunk digested after 0xa5 and its length, then those digests after 0x5a and their
+    count."""
     digests = []
     for section in sections:
         view = memoryview(section)
         for start in range(0, len(view), CHUNK):
             chunk = view[start : start + CHUNK]
-            digests.append(hashlib.sha256(b"\xa5" + struct.pack("<I", len(chunk)) + chunk).digest())
-    return hashlib.sha256(b"\x5a" + struct.pack("<I", len(digests)) + b"".join(digests)).digest()
+            digest = new()
+            digest.update(b"\xa5" + struct.pack("<I", len(chunk)))
+            digest.update(chunk)
+            digests.append(digest.digest())
+    top = new()
+    top.update(b"\x5a" + struct.pack("<I", len(digests)) + b"".join(digests))
+    return bytes(top.digest())
 
 
 def _signer_block(signer: ApkSigner, digest: bytes, *, v3: bool, also_v3: bool) -> bytes:

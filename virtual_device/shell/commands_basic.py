@@ -270,6 +270,42 @@ def _settings(ctx: Context, args: list[str]) -> int:
     return 0
 
 
+# The mounts `df` knows: the device node, size and use of /system are fixed (a J5's, roughly);
+# /data's come from the model, so `df /data` agrees with what `pm install` checks.
+_SYSTEM_MOUNT = ("/dev/block/mmcblk0p20", 3_600_000, 3_250_000)
+_DATA_DEVICE = "/dev/block/mmcblk0p24"
+
+
+def _df_row(device: str, total_k: int, used_k: int, mount: str) -> str:
+    available = max(0, total_k - used_k)
+    percent = -(-used_k * 100 // total_k) if total_k else 0
+    return f"{device:<21} {total_k:>9} {used_k:>9} {available:>9} {percent:>3}% {mount}\n"
+
+
+@command("df")
+def _df(ctx: Context, args: list[str]) -> int:
+    """toybox `df` (Android 7+): 1K blocks, used, available and use per mount."""
+    data_total = ctx.device.data_total // 1024
+    data_row = _df_row(_DATA_DEVICE, data_total, data_total - ctx.device.data_free // 1024, "/data")
+    system_row = _df_row(_SYSTEM_MOUNT[0], *_SYSTEM_MOUNT[1:], "/system")
+    out = "Filesystem            1K-blocks      Used Available Use% Mounted on\n"
+    paths = [a for a in args if not a.startswith("-")]
+    if not paths:
+        ctx.out(out + system_row + data_row)
+        return 0
+    status = 0
+    for path in paths:
+        if path == "/data" or path.startswith("/data/"):
+            out += data_row
+        elif path.startswith("/system") or path == "/":
+            out += system_row
+        else:
+            ctx.err(f"df: {path}: No such file or directory\n")
+            status = 1
+    ctx.out(out)
+    return status
+
+
 @command("wm")
 def _wm(ctx: Context, args: list[str]) -> int:
     size, density = SCREENS.get(ctx.device.getprop("ro.product.model"), DEFAULT_SCREEN)

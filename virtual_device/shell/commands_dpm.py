@@ -4,6 +4,7 @@ refusals (AOSP frameworks/base/cmds/dpm, DevicePolicyManagerService, android-7.1
 from __future__ import annotations
 
 from virtual_device.android import Component
+from virtual_device.shell.dumpsys_package import dumpsys_package
 from virtual_device.shell.registry import Context, command
 
 DPM_USAGE = """usage: dpm [subcommand] [options]
@@ -213,6 +214,10 @@ def _dumpsys(ctx: Context, args: list[str]) -> int:
         return 0
     if args[:1] == ["account"]:
         ctx.out(_accounts(ctx))
+        return 0
+    if args[:1] == ["package"]:
+        names = [arg for arg in args[1:] if not arg.startswith("-")]
+        ctx.out(dumpsys_package(ctx.device, names[0] if names else None))
         return 0
     if not args:
         ctx.out("Currently running services:\n  account\n  device_policy\n  package\n  user\n")

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from virtual_device.android import Package
-from virtual_device.apk import ApkError, read_apk
+from virtual_device.apk import ApkError, ApkInfo, read_apk
 from virtual_device.fs import FsError
 from virtual_device.shell.registry import Context, command
+
+OREO_SDK = 26
 
 
 class _Args:
@@ -55,6 +57,20 @@ def _list(ctx: Context, args: list[str]) -> int:
         return 0
     if kind != "packages":
         return ctx.fail(f"Error: unknown list type '{kind}'")
+    return _list_packages(ctx, rest)
+
+
+def _list_packages(ctx: Context, rest: _Args) -> int:
+    """`pm list packages`, as PackageManagerShellCommand.runListPackages prints it.
+    `--show-versioncode` (` versionCode:N` after each name) arrived with `-U` and `--uid` in
+    Android 8.0's runListPackages; 7.x has no such option, and an option runListPackages does
+    not know gets its default branch, `Error: Unknown option: OPT` on stdout and status -1
+    (255). Source: AOSP PackageManagerShellCommand (8.0 and later, read); the 7.x answer
+    assumes the same default branch and has not been seen on a 7.x handset."""
+    show_version = "--show-versioncode" in rest.flags
+    if show_version and ctx.device.sdk < OREO_SDK:
+        ctx.out("Error: Unknown option: --show-versioncode\n")
+        return 255
     user = rest.user if rest.user is not None else 0
     if user not in ctx.device.users:
         return ctx.fail(f"Error: user {user} does not exist")
@@ -72,6 +88,8 @@ def _list(ctx: Context, args: list[str]) -> int:
         if pattern and pattern not in name:
             continue
         line = f"package:{package.path}={name}" if "-f" in rest.flags else f"package:{name}"
+        if show_version:
+            line += f" versionCode:{package.version_code}"
         ctx.out(line + "\n")
     return 0
 
@@ -87,44 +105,86 @@ def _path(ctx: Context, args: list[str]) -> int:
     return 0
 
 
-def _install(ctx: Context, args: list[str]) -> int:
-    parsed = _Args(ctx, args)
+def _apk_bytes(ctx: Context, parsed: _Args) -> tuple[bytes, str] | None:
+    """The APK `pm install` was given and the path Android names it by: a file, or with
+    `-S SIZE` and no file, that many bytes from stdin (how `adb install` streams an APK to
+    `cmd package install` on Android 7+, AOSP adb/client/adb_install.cpp)."""
+    size = parsed.options.get("-S")
+    if size is not None and not parsed.positional:
+        if not size.isdigit() or len(ctx.stdin) < int(size):
+            ctx.err("Error: failed to read the APK from stdin\n")
+            return None
+        session = 1000 + len(ctx.device.packages)
+        return ctx.stdin[: int(size)], f"/data/app/vmdl{session}.tmp/base.apk"
     if not parsed.positional:
-        return ctx.fail("Error: must specify APK file")
+        ctx.err("Error: must specify APK file\n")
+        return None
     path = parsed.positional[-1]
     try:
-        data = ctx.device.fs.read(path)
+        return ctx.device.fs.read(path), path
     except FsError:
         ctx.err(
             f"Error: Unable to open file: {path}\nConsider using a file under /data/local/tmp/\n"
         )
+        return None
+
+
+def install_refusal(ctx: Context, info: ApkInfo, size: int, path: str, parsed: _Args) -> str | None:
+    """Why Android 7-9 would refuse to install this APK, in `Failure [...]`'s words, in the
+    order PackageManagerService meets them: space and downgrade when the session is copied
+    (InstallParams.handleStartCopy / installLocationPolicy), then the SDK when the package is
+    parsed, then replacing and signatures (installPackageLI, android-7.1.2 / 9.0)."""
+    device = ctx.device
+    existing = device.packages.get(info.package)
+    if not device.fits_on_data(size, replacing=info.package):
+        return "INSTALL_FAILED_INSUFFICIENT_STORAGE"
+    downgrade = existing is not None and info.version_code < existing.version_code
+    if downgrade and "-d" not in parsed.flags:
+        return "INSTALL_FAILED_VERSION_DOWNGRADE"
+    if info.min_sdk > device.sdk:
+        return (
+            f"INSTALL_FAILED_OLDER_SDK: Failed parse during installPackageLI: {path} (at Binary "
+            f"XML file line #1): Requires newer sdk version #{info.min_sdk} (current version is "
+            f"#{device.sdk})"
+        )
+    if existing is None:
+        return None
+    # `cmd package install` (streamed) replaces by default; `pm install FILE` on 7.x needs -r.
+    if "-r" not in parsed.flags and parsed.options.get("-S") is None:
+        return (
+            f"INSTALL_FAILED_ALREADY_EXISTS: Attempt to re-install {info.package} "
+            "without first uninstalling."
+        )
+    # A package put on the device in code, not from an APK, has no signer to compare.
+    signed = not existing.system and existing.signer_sha256
+    if signed and existing.signer_sha256 != info.signer_sha256:
+        return (
+            f"INSTALL_FAILED_UPDATE_INCOMPATIBLE: Package {info.package} signatures do not "
+            "match the previously installed version; ignoring!"
+        )
+    return None
+
+
+def _install(ctx: Context, args: list[str]) -> int:
+    parsed = _Args(ctx, args)
+    given = _apk_bytes(ctx, parsed)
+    if given is None:
         return 1
+    data, path = given
     try:
-        info = read_apk(data)
+        info = read_apk(data, sdk=ctx.device.sdk)
     except ApkError as error:
-        ctx.out(f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse {path}: {error}]\n")
+        ctx.out(error.failure(path) + "\n")
         return 1
-    existing = ctx.device.packages.get(info.package)
-    if existing is not None:
-        if "-r" not in parsed.flags:
-            ctx.out(
-                f"Failure [INSTALL_FAILED_ALREADY_EXISTS: Attempt to re-install "
-                f"{info.package} without first uninstalling.]\n"
-            )
-            return 1
-        if info.version_code < existing.version_code and "-d" not in parsed.flags:
-            ctx.out("Failure [INSTALL_FAILED_VERSION_DOWNGRADE]\n")
-            return 1
     users = [parsed.user] if parsed.user is not None else sorted(ctx.device.users)
-    if any(user not in ctx.device.users for user in users):
-        ctx.out("Failure [INSTALL_FAILED_USER_RESTRICTED]\n")
-        return 1
-    ctx.device.install(
-        Package(
-            info.package, version_code=info.version_code, admin_receivers=list(info.admin_receivers)
-        ),
-        users=users,
-    )
+    with ctx.device.lock:  # checked and installed as one step: nothing half-installed
+        refusal = install_refusal(ctx, info, len(data), path, parsed)
+        if refusal is None and any(user not in ctx.device.users for user in users):
+            refusal = "INSTALL_FAILED_USER_RESTRICTED"
+        if refusal is not None:
+            ctx.out(f"Failure [{refusal}]\n")
+            return 1
+        ctx.device.install(Package.from_apk(info, len(data)), users=users)
     ctx.out("Success\n")
     return 0
 
