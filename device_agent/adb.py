@@ -183,11 +183,12 @@ class AdbConnection:
             found.group(1)
         )
 
-    def push(self, data: bytes, device_path: str, *, mode: int = 0o644) -> None:
-        """Write `data` to `device_path` over the sync service."""
+    def push(self, data: bytes | Path, device_path: str, *, mode: int = 0o644) -> None:
+        """Write `data` (bytes, or a local file, read as it is sent) to `device_path` over the
+        sync service."""
         try:
             self._device.push(
-                io.BytesIO(data),
+                io.BytesIO(data) if isinstance(data, bytes) else str(data),
                 device_path,
                 st_mode=0o100000 | mode,
                 transport_timeout_s=TIMEOUT_S,

@@ -5,6 +5,8 @@ It takes an httpx transport, so tests can run it against `create_app(...)` in pr
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -152,6 +154,53 @@ class ServerClient:
         signed = [self.identity.sign_event(event) for event in events]
         return await self._device_request("POST", "/api/v1/device/events", {"events": signed})
 
+    async def download(self, path: str, dest: Path, *, size: int) -> int:
+        """Fetch `size` bytes from `path` into `dest` as the device, carrying on from what
+        `dest` already holds (an HTTP Range request, RFC 9110 section 14) so a download cut
+        halfway resumes where it stopped; the bytes this call fetched. A server that ignores
+        the range gets the file again from the start; one that says the range is beyond the
+        file (416) means `dest` is not a prefix of it, so it is started again."""
+        if self.identity is None:
+            raise AgentError("this request needs an enrolled device")
+        have = dest.stat().st_size if dest.exists() else 0
+        if have > size:
+            dest.unlink()
+            have = 0
+        if have == size:
+            return 0
+        url = self._http.build_request("GET", path).url
+        headers = {"authorization": f"Bearer {self.identity.assertion(method='GET', url=str(url))}"}
+        if have:
+            headers["range"] = f"bytes={have}-"
+        fetched = 0
+        try:
+            async with self._http.stream("GET", path, headers=headers) as response:
+                if response.status_code == 416 and have:
+                    dest.unlink()
+                    return await self.download(path, dest, size=size)
+                if response.is_error:
+                    await response.aread()
+                    raise self._refusal(response)
+                if response.status_code != 206:
+                    have = 0  # the whole file, from its first byte
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "r+b") as out:
+                    out.seek(have)
+                    out.truncate()
+                    async for chunk in response.aiter_bytes():
+                        if have + fetched + len(chunk) > size:
+                            raise AgentError(
+                                f"{path}: the server sent more than the {size} bytes expected"
+                            )
+                        out.write(chunk)
+                        fetched += len(chunk)
+        except httpx.TransportError as exc:
+            raise UnreachableError(
+                f"the download from {self.server} was cut after {have + fetched} of {size} "
+                f"bytes; it carries on from there next time: {exc}"
+            ) from exc
+        return fetched
+
     async def _device_request(
         self,
         method: str,
@@ -192,15 +241,24 @@ class ServerClient:
             )
         except httpx.TransportError as exc:
             raise UnreachableError(f"cannot reach {self.server}: {exc}") from exc
+        if response.is_error:
+            raise self._refusal(response)
         try:
             body = response.json()
         except ValueError:
             body = None
-        if response.is_error:
-            kind = ServerUnavailableError if response.status_code >= 500 else ServerError
-            if isinstance(body, dict) and "error" in body:
-                raise kind(response.status_code, str(body["error"]), body.get("detail"))
-            raise kind(response.status_code, "http_error", response.text[:200])
         if not isinstance(body, dict):
             raise AgentError(f"{method} {path}: server answered with something other than JSON")
         return body
+
+    @staticmethod
+    def _refusal(response: httpx.Response) -> ServerError:
+        """The server's refusal, from its `{"error", "detail"}` body where it sent one."""
+        kind = ServerUnavailableError if response.status_code >= 500 else ServerError
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "error" in body:
+            return kind(response.status_code, str(body["error"]), body.get("detail"))
+        return kind(response.status_code, "http_error", response.text[:200])

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from device_agent import apps
 from device_agent.client import ServerClient
 from device_agent.commands import (
     Command,
@@ -60,6 +61,7 @@ class Executor:
         self.signers = Signers(agent.state)
         self.journal = Journal(agent.state)
         self.wiped_at: datetime | None = None
+        self.interrupted: list[str] = []  # envelopes cut off half-way, to carry on next time
         self.handlers: dict[str, Handler] = {
             "lock_device": self._lock_device,
             "lock_secure_side": self._lock_secure_side,
@@ -71,6 +73,9 @@ class Executor:
             "request_posture": self._request_posture,
             "locate": self._locate,
             "retire": self._retire,
+            "install_app": self._install_app,
+            "update_app": self._update_app,
+            "remove_app": self._remove_app,
         }
 
     @property
@@ -79,9 +84,12 @@ class Executor:
         return self.wiped_at is not None and not self.journal.unsent()
 
     async def run(self, envelopes: list[str], client: ServerClient) -> list[dict[str, Any]]:
-        """Run each envelope in order; what became of each (`ran`, `repeated`, `refused`)."""
+        """Run each envelope in order, after any cut off last time (while still valid; the
+        server sends them again once they expire); what became of each (`ran`, `repeated`,
+        `refused`, `interrupted`)."""
         outcomes = []
-        for envelope in envelopes:
+        again, self.interrupted = self.interrupted, []
+        for envelope in [*again, *envelopes]:
             outcomes.append(await self._run_one(envelope, client))
         await self.send_unsent(client)
         return outcomes
@@ -103,8 +111,15 @@ class Executor:
             if handler is None:
                 raise AgentError(f"this agent does not know the command {command.type!r}")
             evidence, result, error = await handler(command, client), "succeeded", None
+        except UnreachableError as exc:
+            # Cut off half-way (an APK's download, say): no receipt. The next poll carries on
+            # with it, and once its envelope expires the server sends the command again.
+            log.warning("command %s interrupted: %s", command.id, exc)
+            self.interrupted.append(envelope)
+            return {"outcome": "interrupted", "command_id": command.id, "type": command.type}
         except AgentError as exc:
-            evidence, result, error = {}, "failed", str(exc) or type(exc).__name__
+            evidence = getattr(exc, "evidence", {})
+            result, error = "failed", str(exc) or type(exc).__name__
         agent.keep_platform()  # what it changed on the device (a lock, say) survives a restart
         executed = agent.clock()
         receipt = sign_receipt(
@@ -206,6 +221,19 @@ class Executor:
 
     async def _retire(self, command: Command, client: ServerClient) -> dict[str, Any]:
         return await self._wipe_secure_side(command, client)
+
+    async def _install_app(self, command: Command, client: ServerClient) -> dict[str, Any]:
+        order = apps.AppOrder.from_params(command.params)
+        agent = self.agent
+        return await apps.install(client, agent.state, agent.platform, order, update=False)
+
+    async def _update_app(self, command: Command, client: ServerClient) -> dict[str, Any]:
+        order = apps.AppOrder.from_params(command.params)
+        agent = self.agent
+        return await apps.install(client, agent.state, agent.platform, order, update=True)
+
+    async def _remove_app(self, command: Command, _: ServerClient) -> dict[str, Any]:
+        return apps.remove(self.agent.platform, apps.AppOrder.from_params(command.params))
 
 
 async def poll_once(agent: CommandHost, *, wait_s: int) -> list[dict[str, Any]]:

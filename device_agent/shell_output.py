@@ -61,3 +61,27 @@ def parse_packages(output: str) -> set[str]:
         for line in output.splitlines()
         if line.startswith("package:")
     }
+
+
+_FAILURE = re.compile(r"Failure \[([A-Z_]+)(?::\s*(.*?))?\]", re.DOTALL)
+
+
+def parse_install(output: str) -> tuple[str, str] | None:
+    """`pm install`: None on `Success`, else Android's failure code and the whole failure
+    line (`Failure [INSTALL_FAILED_OLDER_SDK]`, reference section 4)."""
+    if any(line.strip() == "Success" for line in output.splitlines()):
+        return None
+    found = _FAILURE.search(output)
+    if found is None:
+        text = " ".join(output.split()) or "no output"
+        return "INSTALL_FAILED_INTERNAL_ERROR", f"pm install did not succeed: {text}"
+    return found.group(1), found.group(0)
+
+
+_VERSION_CODE = re.compile(r"^\s*versionCode=(\d+)", re.MULTILINE)
+
+
+def parse_version_code(dumpsys: str) -> int | None:
+    """The first `versionCode=N` of `dumpsys package NAME` (the installed package's)."""
+    found = _VERSION_CODE.search(dumpsys)
+    return int(found.group(1)) if found else None

@@ -167,6 +167,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="Largest request body accepted (413 beyond)."
     )
+    release_failure_threshold_pct: float = Field(
+        default=5.0,
+        ge=0,
+        le=100,
+        description="A release halts itself when more than this share of a stage's installs "
+        "fail (each release may set its own).",
+    )
     apk_max_bytes: int = Field(
         default=300 << 20,
         ge=1 << 20,

@@ -10,6 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mdm_server.appropriate_use.routes import router as appropriate_use_router
+from mdm_server.apps import releases
+from mdm_server.apps.downloads import device_router as apps_device_router
+from mdm_server.apps.release_routes import router as releases_router
 from mdm_server.apps.routes import APK_UPLOAD_PATH
 from mdm_server.apps.routes import router as apps_router
 from mdm_server.audit.routes import router as audit_router
@@ -18,6 +21,7 @@ from mdm_server.auth.passkey_routes import passkey_router
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.auth.sso_routes import router as sso_router
 from mdm_server.clock import Clock, system_clock
+from mdm_server.commands import delivery
 from mdm_server.commands.routes import commands_router, me_router
 from mdm_server.commands.routes import device_router as commands_device_router
 from mdm_server.commands.wakeups import PostgresListener
@@ -86,6 +90,7 @@ def create_app(
             if database is None:
                 context.database.dispose()
 
+    delivery.listen_for_receipts(releases.on_receipt)
     app = FastAPI(
         title="Tabard",
         version=VERSION,
@@ -110,6 +115,7 @@ def create_app(
         checkin_router,
         commands_device_router,
         device_policy_router,
+        apps_device_router,
         secure_router,
         device_map_router,
         enrolment_router,
@@ -129,6 +135,7 @@ def create_app(
         officers_router,
         containers_router,
         commands_router,
+        releases_router,
         me_router,
         secure_me_router,
         scheduler_router,

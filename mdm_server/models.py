@@ -12,6 +12,7 @@ from mdm_server.appropriate_use.models import (
     RosterShift,
 )
 from mdm_server.apps.models import App, AppSignerChange, AppVersion
+from mdm_server.apps.release_models import AppRelease, AppReleaseDevice
 from mdm_server.audit.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -52,6 +53,8 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "App",
+    "AppRelease",
+    "AppReleaseDevice",
     "AppSignerChange",
     "AppVersion",
     "AuditCheckpoint",

@@ -15,9 +15,15 @@ from typing import Any, TypeVar
 
 from device_agent.adb import AdbConnection, AdbError, host_signer, parse_target
 from device_agent.errors import UnsupportedError
-from device_agent.platform.base import DeviceFacts, Posture
+from device_agent.platform.base import DeviceFacts, InstallRefusal, Posture
 from device_agent.platform.requirements import Requirement, requirements, unapplied
-from device_agent.shell_output import FIRST_KNOX_USER, parse_packages, parse_users
+from device_agent.shell_output import (
+    FIRST_KNOX_USER,
+    parse_install,
+    parse_packages,
+    parse_users,
+    parse_version_code,
+)
 
 _FACT_PROPS = (
     "ro.serialno",
@@ -31,6 +37,7 @@ _FACT_PROPS = (
 )
 # Settings whose change would end the ADB connection this backend runs on.
 _CUTS_THE_LINK = {"global/adb_enabled", "global/development_settings_enabled"}
+STAGING = "/data/local/tmp/tabard-install.apk"
 T = TypeVar("T")
 
 
@@ -142,7 +149,43 @@ class AdbPlatform:
             apps["work"] = _packages(adb.shell(f"pm list packages -e --user {secure}"))
         return apps
 
+    def app_versions(self) -> dict[str, dict[str, int]]:
+        def read(adb: AdbConnection) -> dict[str, dict[str, int]]:
+            secure = _secure_user(adb.shell("pm list users"))
+            users = {"personal": 0, "work": secure}
+            return {
+                profile: {name: _version(adb, name) for name in sorted(_packages_of(adb, user))}
+                for profile, user in users.items()
+                if user is not None
+            }
+
+        return self._read(read)
+
     # --- changing the device --------------------------------------------------------------
+    def install_app(
+        self, apk: Path, *, package: str, profile: str, allow_downgrade: bool
+    ) -> tuple[InstallRefusal | None, int | None]:
+        """`push`, then `pm install -r [-d] --user N`, then `rm` (reference section 1)."""
+        flags = "-r -d" if allow_downgrade else "-r"
+        with self._connection() as adb:
+            user = 0 if profile == "personal" else self._require_secure_user(adb)
+            adb.push(apk, STAGING)
+            try:
+                output = adb.shell(f"pm install {flags} --user {user} {STAGING}")
+            finally:
+                adb.shell(f"rm -f {STAGING}")
+            failure = parse_install(output)
+            if failure is not None:
+                return InstallRefusal(*failure), None
+            return None, _version(adb, package)
+
+    def remove_app(self, package: str, *, profile: str) -> None:
+        with self._connection() as adb:
+            user = 0 if profile == "personal" else self._require_secure_user(adb)
+            output = adb.shell(f"pm uninstall --user {user} {package}")
+        if "Success" not in output:
+            raise AdbError(f"could not remove {package} (user {user}): {output.strip()}")
+
     def apply_policy(self, policy: dict[str, Any]) -> list[str]:
         failed = []
         with self._connection() as adb:
@@ -224,6 +267,15 @@ def _meet(adb: AdbConnection, wanted: Requirement, secure: int | None) -> bool:
 
 def _packages(output: str) -> list[str]:
     return sorted(parse_packages(output))
+
+
+def _packages_of(adb: AdbConnection, user: int) -> set[str]:
+    return parse_packages(adb.shell(f"pm list packages --user {user}"))
+
+
+def _version(adb: AdbConnection, package: str) -> int:
+    """The installed versionCode, from `dumpsys package NAME` (Android 7 to 9 alike)."""
+    return parse_version_code(adb.shell(f"dumpsys package {package}")) or 0
 
 
 def _secure_user(users: str) -> int | None:

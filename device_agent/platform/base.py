@@ -4,6 +4,7 @@ protocol carries them (docs/device-protocol.md)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -61,6 +62,14 @@ class Posture:
         return report
 
 
+@dataclass(frozen=True)
+class InstallRefusal:
+    """Why the device would not install an APK: Android's code and its words."""
+
+    reason: str  # INSTALL_FAILED_OLDER_SDK, INSTALL_FAILED_UPDATE_INCOMPATIBLE, ...
+    message: str
+
+
 class Platform(Protocol):
     """The agent's only way to the device. An operation the backend cannot carry out on this
     device raises `UnsupportedError` saying why; none of them touches the personal side's apps
@@ -83,6 +92,22 @@ class Platform(Protocol):
 
     def apps(self) -> dict[str, list[str]]:
         """Installed packages per profile: `personal`, and `work` where there is a secure side."""
+        ...
+
+    def app_versions(self) -> dict[str, dict[str, int]]:
+        """Installed packages and their versionCodes, per profile (`personal`, `work`)."""
+        ...
+
+    def install_app(
+        self, apk: Path, *, package: str, profile: str, allow_downgrade: bool
+    ) -> tuple[InstallRefusal | None, int | None]:
+        """Install or update `package` from the APK file on the `profile` side, downgrading
+        only when allowed: (None, the versionCode now installed), or (why not, None) with the
+        device left as it was."""
+        ...
+
+    def remove_app(self, package: str, *, profile: str) -> None:
+        """Uninstall `package` from the `profile` side only."""
         ...
 
     def apply_policy(self, policy: dict[str, Any]) -> list[str]:

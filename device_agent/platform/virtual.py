@@ -3,14 +3,19 @@ controller on the phone would drive it (DevicePolicyManager calls become model c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from device_agent.errors import UnsupportedError
 from device_agent.handover import ENROL_ACTION, ENROLMENT_RECEIVER, Handover, decode
-from device_agent.platform.base import DeviceFacts, Posture, ScreenLock
+from device_agent.platform.base import DeviceFacts, InstallRefusal, Posture, ScreenLock
 from device_agent.platform.requirements import Requirement, requirements, unapplied
+from device_agent.shell_output import parse_install
 from virtual_device import VirtualDevice
 from virtual_device.android import FIRST_KNOX_USER
+from virtual_device.shell.interpreter import Shell
+
+STAGING = "/data/local/tmp/tabard-install.apk"
 
 _SECURE_LOCKS = {"pin", "password", "pattern", "biometric"}
 
@@ -73,7 +78,40 @@ class VirtualPlatform:
             if user is not None
         }
 
+    def app_versions(self) -> dict[str, dict[str, int]]:
+        device = self.device
+        users = {"personal": 0, "work": _secure_user(device)}
+        return {
+            profile: {name: device.packages[name].version_code for name in device.installed(user)}
+            for profile, user in users.items()
+            if user is not None
+        }
+
     # --- changing the device --------------------------------------------------------------
+    def install_app(
+        self, apk: Path, *, package: str, profile: str, allow_downgrade: bool
+    ) -> tuple[InstallRefusal | None, int | None]:
+        """As the device policy controller's PackageInstaller session would: the device's own
+        package manager checks the APK (its signature, version and minSdk), as `pm` does."""
+        user = self._profile_user(profile)
+        self.device.fs.write(STAGING, apk.read_bytes(), mode=0o644, mtime=self.device.now())
+        flags = "-r -d" if allow_downgrade else "-r"
+        try:
+            result = Shell(self.device).run(f"pm install {flags} --user {user} {STAGING}")
+        finally:
+            self.device.fs.remove(STAGING)
+        failure = parse_install(result.merged.decode(errors="replace"))
+        if failure is not None:
+            return InstallRefusal(*failure), None
+        return None, self.device.packages[package].version_code
+
+    def remove_app(self, package: str, *, profile: str) -> None:
+        if self.device.is_installed(package, user := self._profile_user(profile)):
+            self.device.uninstall(package, user_id=user)
+
+    def _profile_user(self, profile: str) -> int:
+        return 0 if profile == "personal" else self._require_secure_user()
+
     def apply_policy(self, policy: dict[str, Any]) -> list[str]:
         return unapplied([wanted for wanted in requirements(policy) if not self._meet(wanted)])
 

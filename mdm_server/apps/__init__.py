@@ -1,1 +1,2 @@
-"""The app catalogue: uploaded APKs, what they are and who signed them, their releases."""
+"""The app catalogue: uploaded APKs, what they are and who signed them, their releases,
+and their delivery to devices."""

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mdm_server.apps.models import App, AppSignerChange, AppVersion, SignerChangeState
+from mdm_server.apps.models import (
+    App,
+    AppSignerChange,
+    AppVersion,
+    SignerChangeState,
+    VersionState,
+)
 
 
 def app_by_package(session: Session, package: str, *, for_update: bool = False) -> App | None:
@@ -48,6 +54,14 @@ def digest_in_use(session: Session, sha256: str) -> bool:
     """Whether any version's bytes are these (so the stored APK must stay)."""
     query = select(AppVersion.id).where(col(AppVersion.sha256) == sha256).limit(1)
     return session.exec(query).first() is not None
+
+
+def available_with_digest(session: Session, sha256: str) -> AppVersion | None:
+    """A version whose bytes are these and that may go to devices (signed by the pinned key)."""
+    query = select(AppVersion).where(
+        col(AppVersion.sha256) == sha256, col(AppVersion.state) == VersionState.available
+    )
+    return session.exec(query.limit(1)).first()
 
 
 def signer_changes(session: Session, package: str) -> Sequence[AppSignerChange]:

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from mdm_server.auth.models import Role, role_name
 from mdm_server.cli.accounts import JsonOption, api_errors
+from mdm_server.cli.releases import release_commands
 from mdm_server.cli.session import StaffClient, segment
 from tabard.output import empty, fields, print_json, stderr, stdout, table, when
 
@@ -29,6 +30,7 @@ signer_app = typer.Typer(
     no_args_is_help=True,
 )
 apps_app.add_typer(signer_app, name="signer")
+apps_app.registered_commands += release_commands.registered_commands
 
 PackageArgument = Annotated[
     str, typer.Argument(help="The app's package name, e.g. uk.police.optik.")

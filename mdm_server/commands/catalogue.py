@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from mdm_server.auth.models import Role, role_name
 from mdm_server.errors import InvalidRequestError, quoted
@@ -19,6 +19,26 @@ class NoParams(BaseModel):
 
 class LockDeviceParams(NoParams):
     message: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+# An Android package name: dot-separated Java identifiers (PackageParser.validateName).
+PACKAGE_NAME = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$"
+PackageName = Annotated[str, StringConstraints(pattern=PACKAGE_NAME, max_length=255)]
+
+
+class RemoveAppParams(NoParams):
+    package: PackageName
+    profile: Literal["work", "personal"] = "work"
+
+
+class InstallAppParams(RemoveAppParams):
+    """The version to install, named by its APK's digest and size: the agent refuses a
+    download that is not exactly this file."""
+
+    version_code: Annotated[int, Field(ge=1)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    size: Annotated[int, Field(ge=1)]
+    allow_downgrade: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,24 @@ KINDS: dict[str, CommandKind] = {
             None,
             two_person=True,
             needs_reason=True,
+        ),
+        CommandKind(
+            "install_app",
+            "Install an app from the catalogue (or update it to this version).",
+            timedelta(days=7),
+            params=InstallAppParams,
+        ),
+        CommandKind(
+            "update_app",
+            "Update an installed app to this catalogue version; a device without it is left alone.",
+            timedelta(days=7),
+            params=InstallAppParams,
+        ),
+        CommandKind(
+            "remove_app",
+            "Uninstall an app from one side.",
+            timedelta(days=7),
+            params=RemoveAppParams,
         ),
     )
 }

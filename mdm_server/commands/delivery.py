@@ -4,6 +4,7 @@ check-in), device-signed receipts in. Never commits."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +27,16 @@ from mdm_server.errors import ConflictError, NotFoundError
 from mdm_server.policies import compliance
 
 KEEP_DIGESTS = 8  # envelopes remembered per command, to check receipts against
+ReceiptListener = Callable[[Session, Command], None]
+_receipt_listeners: list[ReceiptListener] = []
+
+
+def listen_for_receipts(listener: ReceiptListener) -> None:
+    """Have `listener` told of every verified receipt, in the receipt's unit of work: how a
+    domain that sends commands (app releases) follows their outcomes without the commands
+    domain knowing of it."""
+    if listener not in _receipt_listeners:
+        _receipt_listeners.append(listener)
 
 
 def deliver(
@@ -136,6 +147,8 @@ def record_receipt(
     )
     if command.type == "wipe_device" and receipt.result == CommandState.succeeded:
         _device_wiped(session, command, actor=actor, now=now)
+    for listener in _receipt_listeners:
+        listener(session, command)
     return command, False
 
 

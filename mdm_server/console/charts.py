@@ -342,3 +342,54 @@ def column_chart(
     height = grid["top"] + PLOT_PX + grid["bottom"]
     chart = placeholder(title, description, option, height=height, thin=thin)
     return chart + Markup(_legend(keys))  # noqa: S704 - _legend escapes every value
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a stacked bar: its name, its counts (one per bar) and its tone."""
+
+    name: str
+    values: Sequence[int]
+    tone: str
+
+
+def stacked_bar_chart(
+    title: str, labels: Sequence[str], parts: Sequence[Part], *, empty: str = "Nothing yet."
+) -> Markup:
+    """Horizontal bars, one per label (first at the top), each split into `parts` in order,
+    every part's count written on it where it has room, the legend under the chart; `empty`
+    in words when every count is nought."""
+    if not any(any(part.values) for part in parts):
+        return empty_state(empty)
+    option = {
+        "grid": {"left": 8, "right": 24, "top": 4, "bottom": 4, "containLabel": True},
+        "xAxis": {"type": "value", "show": False, "minInterval": 1},
+        "yAxis": {
+            "type": "category",
+            "inverse": True,
+            "data": list(labels),
+            "axisTick": {"show": False},
+            "axisLine": {"lineStyle": {"color": LINE}},
+            "axisLabel": {**text_style(), "width": 140, "overflow": "truncate"},
+        },
+        "series": [
+            {
+                "type": "bar",
+                "name": part.name,
+                "stack": "total",
+                "barMaxWidth": 22,
+                "itemStyle": {"color": TONES.get(part.tone, part.tone)},
+                "label": {"show": True, "color": PAPER, "fontFamily": FONT, "fontSize": 12},
+                "labelLayout": {"hideOverlap": True},
+                "data": [value or None for value in part.values],
+            }
+            for part in parts
+        ],
+    }
+    description = "; ".join(
+        f"{label}: " + ", ".join(f"{part.values[i]:,} {part.name}" for part in parts)
+        for i, label in enumerate(labels)
+    )
+    chart = placeholder(title, description, option, height=len(labels) * ROW_PX + 8)
+    legend = _legend([_Key(part.name, TONES.get(part.tone, part.tone)) for part in parts])
+    return chart + Markup(legend)  # noqa: S704 - _legend escapes every name

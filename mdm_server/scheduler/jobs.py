@@ -11,6 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
+from mdm_server.apps import releases
 from mdm_server.audit import checkpoints, retention
 from mdm_server.audit.service import Actor
 from mdm_server.auth import passkeys, sso, throttle
@@ -91,6 +92,13 @@ def expire_commands(context: AppContext, now: datetime) -> dict[str, int]:
         context, lambda session: commands_service.expire_due(session, now=now, limit=BATCH)
     )
     return {"expired": expired}
+
+
+def widen_releases(context: AppContext, now: datetime) -> dict[str, int]:
+    """Move app releases that widen on a schedule on to their next stage when it is due."""
+    with context.database.unit_of_work() as session:
+        widened = releases.widen_due(session, wakeups=context.wakeups, now=now)
+    return {"widened": widened}
 
 
 def renew_device_certificates(context: AppContext, now: datetime) -> dict[str, int]:
@@ -225,6 +233,7 @@ def jobs(context: AppContext) -> list[Job]:
         ),
         Job("enforce_offline_limits", timedelta(minutes=5), enforce_offline_limits),
         Job("expire_commands", timedelta(minutes=1), expire_commands),
+        Job("widen_releases", timedelta(minutes=1), widen_releases),
         Job("renew_device_certificates", timedelta(hours=1), renew_device_certificates),
         Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
         Job("cleanup", timedelta(minutes=5), cleanup),

@@ -25,6 +25,7 @@ from tests.factories.secure import NEW_PIN, PIN
 from tests.server.test_policies import apply, put_policy
 from tests.support import wait_for
 from virtual_device import VirtualDevice
+from virtual_device.apk import build_apk
 from virtual_device.host import DeviceHost, RunningDevice
 from virtual_device.scenarios import managed
 
@@ -317,3 +318,30 @@ class TestCheckInAppliesThePolicy:
         after = personal(running.device)  # the wipe left the personal side as it was
         assert after["files"] == before["files"] and after["apps"].keys() == before["apps"].keys()
         assert not running.device.installs[0]["com.android.chrome"].enabled  # the policy's doing
+
+
+class TestApps:
+    """Installing a catalogue APK goes through the device's own package manager on both
+    backends, so Android's refusals (its words and codes) are what the agent reports."""
+
+    def test_install_update_and_downgrade_read_the_same_on_both_backends(
+        self, host: DeviceHost, tmp_path: Path
+    ) -> None:
+        running, over = over_adb(host, "SM-T580", tmp_path)
+        local = VirtualPlatform(managed_device("SM-T580"))
+        for platform in (over, local):
+            v1, v2 = tmp_path / "v1.apk", tmp_path / "v2.apk"
+            v1.write_bytes(build_apk("uk.police.forms", version_code=1))
+            v2.write_bytes(build_apk("uk.police.forms", version_code=2))
+            kw: dict[str, Any] = {"package": "uk.police.forms", "profile": "work"}
+            assert platform.install_app(v1, allow_downgrade=False, **kw) == (None, 1)
+            assert platform.install_app(v2, allow_downgrade=False, **kw) == (None, 2)
+            refusal, version = platform.install_app(v1, allow_downgrade=False, **kw)
+            assert version is None and refusal is not None
+            assert refusal.reason == "INSTALL_FAILED_VERSION_DOWNGRADE"
+            assert platform.app_versions()["work"]["uk.police.forms"] == 2
+            assert "uk.police.forms" not in platform.app_versions()["personal"]
+            assert platform.install_app(v1, allow_downgrade=True, **kw) == (None, 1)
+            platform.remove_app("uk.police.forms", profile="work")
+            assert "uk.police.forms" not in platform.app_versions()["work"]
+        assert not running.device.fs.exists("/data/local/tmp/tabard-install.apk")

@@ -557,6 +557,9 @@ PROBES = (
     Probe("GET", "/api/v1/device/policy", READ, _device_get("/api/v1/device/policy")),
     Probe("GET", "/api/v1/device/commands", READ, _device_get("/api/v1/device/commands", wait=0)),
     Probe(
+        "GET", "/api/v1/device/apps/{sha256}", READ, _device_get(f"/api/v1/device/apps/{'0' * 64}")
+    ),
+    Probe(
         "GET",
         "/api/v1/device/justifications",
         READ,
