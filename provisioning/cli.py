@@ -26,6 +26,7 @@ from provisioning.batch import (
     skipped,
     summarise,
 )
+from provisioning.catalogue import from_catalogue
 from provisioning.facts import Shell
 from provisioning.fleet import WAIT_S, Enrolling, TokenUses
 from provisioning.inputs import RunFiles, read_run_files
@@ -139,9 +140,18 @@ def provision(
     payload: Annotated[
         Path | None, typer.Option(help="Enrolment payload JSON (`tabard tokens create --json`).")
     ] = None,
-    apk: Annotated[Path | None, typer.Option(help="The Tabard agent APK to install.")] = None,
+    apk: Annotated[
+        Path | None,
+        typer.Option(
+            help="The Tabard agent APK to install (else the newest in the server's catalogue)."
+        ),
+    ] = None,
     apps: Annotated[
-        Path | None, typer.Option(help="Directory of police app APKs, <package>.apk.")
+        Path | None,
+        typer.Option(
+            help="Directory of police app APKs, <package>.apk (else the server's catalogue: "
+            "the apps the policy allows, or every app)."
+        ),
     ] = None,
     policy: Annotated[
         Path | None, typer.Option(help="Policy whose apps, blocked apps and settings to apply.")
@@ -194,6 +204,8 @@ def provision(
         _refuse(exc.problems)
     files = read_run_files(payload=payload, apk=apk, apps=apps, policy=policy)
     server = _server()
+    if server is not None:
+        from_catalogue(server, files, agent=apk is None, apps=apps is None)
     problems, tokens = _checks(rows, state, files, server, agents)
     if problems:
         _refuse(problems)

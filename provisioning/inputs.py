@@ -161,17 +161,24 @@ def _agent_apk(path: Path, files: RunFiles) -> None:
     if read is None:
         return
     data, facts = read
+    check_agent_apk(data, facts, f"--apk {path}", files)
+
+
+def check_agent_apk(data: bytes, facts: ApkFacts, label: str, files: RunFiles) -> bool:
+    """Take `data` as the agent's APK if it is the agent and can own the device; else say why."""
     if facts.package != AGENT_PACKAGE:
         files.problems.append(
-            f"--apk {path}: this is {facts.package}, not the Tabard agent ({AGENT_PACKAGE})"
+            f"{label}: this is {facts.package}, not the Tabard agent ({AGENT_PACKAGE})"
         )
-    elif AGENT_ADMIN not in facts.admin_receivers:
+        return False
+    if AGENT_ADMIN not in facts.admin_receivers:
         files.problems.append(
-            f"--apk {path}: the agent declares no device-admin receiver {AGENT_ADMIN}, so it "
+            f"{label}: the agent declares no device-admin receiver {AGENT_ADMIN}, so it "
             "cannot be made the device or profile owner"
         )
-    else:
-        files.agent_apk = data
+        return False
+    files.agent_apk = data
+    return True
 
 
 def _apps(directory: Path, files: RunFiles) -> None:

@@ -184,15 +184,20 @@ def preconditions(facts: DeviceFacts, options: Options) -> list[Refusal]:
 
 def missing_apks(facts: DeviceFacts, options: Options) -> list[str]:
     """The files the run would need for this device and was not given, each as the option
-    that gives it: the agent (`--apk FILE`), and every police app neither on the device nor
-    in `--apps DIR`. The Knox Workspace's apps are the agent's to install, not the shell's."""
+    that gives it: the agent (`--apk FILE`, or the server's app catalogue), and every police
+    app neither on the device nor in `--apps DIR` (or the catalogue). The Knox Workspace's
+    apps are the agent's to install, not the shell's."""
     missing = []
     if not options.apk and AGENT_PACKAGE not in facts.personal_packages:
-        missing.append(f"the Tabard agent ({AGENT_PACKAGE}: --apk FILE)")
+        missing.append(f"the Tabard agent ({AGENT_PACKAGE}: --apk FILE or the app catalogue)")
     if choose_mode(facts, options)[0] is not Mode.DEVICE_OWNER_KNOX_WORKSPACE:
         _, _, work = _baseline(options.policy)
         on_device = set(facts.packages) | options.app_files
-        missing += [f"{package}.apk in --apps DIR" for package in work if package not in on_device]
+        missing += [
+            f"{package}.apk in --apps DIR or the app catalogue"
+            for package in work
+            if package not in on_device
+        ]
     return missing
 
 

@@ -43,6 +43,18 @@ class Server:
             except typer.Exit:  # the session could not reach the server or refresh itself
                 raise FleetError(f"could not reach {self._client.session.server}") from None
 
+    def download(self, path: str) -> bytes:
+        """A file's bytes (an APK from the catalogue); `FleetError` if there are none."""
+        from mdm_server.cli.session import ApiError
+
+        with self._lock:
+            try:
+                return self._client.download(path)
+            except ApiError as exc:
+                raise FleetError(f"the server refused: {describe_detail(exc.detail)}") from exc
+            except typer.Exit:
+                raise FleetError(f"could not reach {self._client.session.server}") from None
+
     def post_events(self, events: list[dict[str, Any]]) -> None:
         self.call("POST", "/api/v1/provisioning/events", json={"events": events})
 

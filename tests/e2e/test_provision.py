@@ -113,9 +113,11 @@ def test_a_manifest_with_officers_ends_enrolled_assigned_and_checked_in_then_res
         installed(tabard, uses=1, group="traffic")
         token = installed(tabard, uses=len(devices))
         tabard.run("virtual-device", "apks", "--out", str(apks))
+        # The agent and the police apps come from the catalogue: no --apk, no --apps.
+        for apk in [apks / "tabard-agent.apk", *sorted((apks / "apps").glob("*.apk"))]:
+            tabard.run("apps", "upload", str(apk))
         run = (
             *("provision", "--manifest", str(manifest), "--payload", str(token)),
-            *("--apk", str(apks / "tabard-agent.apk"), "--apps", str(apks / "apps")),
             *("--policy", str(EXAMPLE_POLICY), "--agents", str(agents)),
             *("--report", str(report), "--json"),
         )
@@ -231,7 +233,10 @@ def test_a_dry_run_stops_where_the_real_run_would(tabard: Tabard, host: DeviceHo
     assert done == ["refused", "provisioned", "failed"]
     for missing, _, offline in outcomes:
         assert [r["code"] for r in missing["refusals"]] == ["apks_missing"]
-        assert "the Tabard agent (uk.police.tabard.agent: --apk FILE)" in missing["message"]
+        assert (
+            "the Tabard agent (uk.police.tabard.agent: --apk FILE or the app catalogue)"
+            in missing["message"]
+        )
         assert all(f"{app}.apk in --apps DIR" in missing["message"] for app in POLICE_APPS)
         assert "127.0.0.1:9" in offline["message"]
     assert list(shown) == [ready.device.serial]

@@ -232,7 +232,9 @@ class TestMissingApks:
         refusals = preconditions(facts(27), Options(policy=policy))
         assert [r.code for r in refusals] == ["apks_missing"]
         reason = refusals[0].reason
-        assert "the Tabard agent (uk.police.tabard.agent: --apk FILE)" in reason
+        assert (
+            "the Tabard agent (uk.police.tabard.agent: --apk FILE or the app catalogue)" in reason
+        )
         assert "uk.police.pnc.mobile.apk in --apps DIR" in reason
         assert "uk.police.gate.apk in --apps DIR" in reason
         assert "tabard virtual-device apks --out DIR" in reason

@@ -179,7 +179,10 @@ class TestFailures:
         result = run(running, signer, no_agent=True, no_apps=True)
         assert result.status == "refused" and not result.half_provisioned
         assert [refusal["code"] for refusal in result.refusals] == ["apks_missing"]
-        assert "the Tabard agent (uk.police.tabard.agent: --apk FILE)" in result.message
+        assert (
+            "the Tabard agent (uk.police.tabard.agent: --apk FILE or the app catalogue)"
+            in result.message
+        )
         for package in POLICE_APPS:
             assert f"{package}.apk in --apps DIR" in result.message
         assert "tabard virtual-device apks" in result.message
