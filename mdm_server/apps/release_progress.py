@@ -29,6 +29,7 @@ def public(release: AppRelease) -> ReleasePublic:
         profile=release.profile,
         state=release.state,
         stage=release.stage,
+        stage_count=len(release.stages),
         failure_threshold_pct=release.failure_threshold_pct,
         widen_every_minutes=release.widen_every_s // 60 if release.widen_every_s else None,
         created_at=release.created_at,

@@ -107,6 +107,7 @@ class ReleasePublic(BaseModel):
     profile: str
     state: str
     stage: int
+    stage_count: int
     failure_threshold_pct: float
     widen_every_minutes: int | None
     created_at: datetime

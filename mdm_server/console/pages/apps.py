@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mdm_server.apps import release_routes as releases_api
 from mdm_server.apps import routes as apps_api
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.templating import render
@@ -17,6 +18,7 @@ from mdm_server.deps import ContextDep
 router = APIRouter(prefix="/console", include_in_schema=False)
 AppReader = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(apps_api.list_apps))]
 DECIDING = ConsoleAccess.like(apps_api.accept_signer)
+RELEASING = ConsoleAccess.like(releases_api.start_release)
 SignerDecider = Annotated[ConsolePrincipal, Depends(DECIDING)]
 Decision = Literal["accept", "approve", "refuse"]
 DECISIONS = {
@@ -47,9 +49,11 @@ def app_page(
     context: ContextDep,
     note: Decision | None = None,
 ) -> HTMLResponse:
-    """One app: its versions, its pinned signer and any signer change waiting."""
+    """One app: its versions, its pinned signer, any signer change waiting, and its
+    releases, with a form to start one for those who may."""
     app = apps_api.get_app(package, principal, context)
     pending = next((c for c in app.signer_changes if c.state == "pending"), None)
+    releases = releases_api.list_releases(principal, context, package=package, limit=50)
     return render(
         request,
         "app.html",
@@ -58,6 +62,10 @@ def app_page(
         pending=pending,
         note=NOTES.get(note or ""),
         can_decide=principal.role in DECIDING.roles,
+        releases=releases,
+        can_release=principal.role in RELEASING.roles,
+        available=[v for v in app.version_list if v.state == "available"],
+        default_threshold=context.settings.release_failure_threshold_pct,
     )
 
 
