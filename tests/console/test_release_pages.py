@@ -43,7 +43,7 @@ class TestStarting:
         page = browser_for("it_admin").get(f"/console/apps/{PACKAGE}").text
         assert "Start a release" in page
         assert '<option value="2">' in page and '<option value="1">' in page
-        assert 'placeholder="5.0 (the server' in page
+        assert 'placeholder="5"' in page and "the server's default, 5%" in page
         assert "No releases yet." in page
 
     def test_a_release_started_from_the_form_is_listed_and_shown(

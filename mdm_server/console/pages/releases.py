@@ -29,7 +29,24 @@ NOTES = {
     "resume": "The release carries on: the withdrawn installs are sent again.",
     "rollback": "Rolled back: the devices that took this version are sent the previous one.",
 }
-PARTS = (("installed", "good"), ("pending", "info"), ("failed", "bad"), ("cancelled", "muted"))
+# Each count of a stage, the word the page uses for it, and its tone.
+PARTS = (
+    ("installed", "installed", "good"),
+    ("pending", "waiting", "info"),
+    ("failed", "failed", "bad"),
+    ("cancelled", "withdrawn", "muted"),
+)
+# What Android's commonest refusals mean, for whoever reads the page (PackageManager's
+# INSTALL_FAILED_* codes, android.content.pm.PackageInstaller).
+ANDROID_REASONS = {
+    "INSTALL_FAILED_INSUFFICIENT_STORAGE": "the phone has no room for it",
+    "INSTALL_FAILED_OLDER_SDK": "the phone's Android is too old for this version",
+    "INSTALL_FAILED_VERSION_DOWNGRADE": "Android refuses to downgrade this app here",
+    "INSTALL_FAILED_UPDATE_INCOMPATIBLE": "the installed app is signed by another key",
+    "INSTALL_FAILED_INVALID_APK": "the file did not arrive whole",
+    "INSTALL_PARSE_FAILED_NO_CERTIFICATES": "the file is not signed",
+    "INSTALL_FAILED_USER_RESTRICTED": "the phone's owner or policy refused the install",
+}
 
 
 def progress_chart(release: ReleaseDetail) -> object:
@@ -38,8 +55,8 @@ def progress_chart(release: ReleaseDetail) -> object:
         f"Release of version {release.version_code}, by stage",
         [f"{stage.index + 1}. {stage.name}" for stage in release.stages],
         [
-            Part(name, [getattr(stage, name) for stage in release.stages], tone)
-            for name, tone in PARTS
+            Part(words, [getattr(stage, field) for stage in release.stages], tone)
+            for field, words, tone in PARTS
         ],
         empty="No device has been sent this version yet.",
     )
@@ -64,6 +81,7 @@ def release_page(
         chart=progress_chart(release),
         note=NOTES.get(note or ""),
         can_run=principal.role in RUNNING.roles,
+        android_reasons=ANDROID_REASONS,
         last_stage=release.stage + 1 >= len(release.stages),
     )
 
