@@ -78,3 +78,18 @@ def test_each_role_gets_403_wherever_its_role_is_not_allowed(
         assert response.status_code == 403, f"{role} {method} {route.path}: {response.text[-300:]}"
         refused += 1
     assert refused > 5
+
+
+def test_releases_are_run_by_it_administrators_and_read_by_auditors_only(app: FastAPI) -> None:
+    rules = {
+        f"{method} {route.path}": set(route.rules[0].roles)  # type: ignore[union-attr]
+        for route, method in console_routes(app)
+        if "/releases" in route.path
+    }
+    readers, it_only = {"it_admin", "auditor"}, {"it_admin"}
+    assert rules == {
+        "GET /console/releases/{release_id}": readers,
+        "POST /console/apps/{package}/releases": it_only,
+        "POST /console/releases/{release_id}/halt": it_only,
+        "POST /console/releases/{release_id}/{action}": it_only,
+    }
