@@ -104,7 +104,8 @@ class TestRunning:
         answer(client, devices[0], clock, fail="INSTALL_FAILED_INSUFFICIENT_STORAGE")
         page = admin.get(release).text
         assert "INSTALL_FAILED_INSUFFICIENT_STORAGE" in page
-        assert "halted" in page  # one of one failed: beyond the 5% threshold
+        assert "Halted itself" in page  # one of one failed: beyond the 5% threshold
+        assert "1 of 1 installs in stage &#39;pilot&#39; failed (100%)" in page
         assert "Resume" in page
 
         resumed = admin.post(f"{release}/resume")
