@@ -124,4 +124,6 @@ def render_error(
         message=message,
         problems=problems,
         home=home,
+        action=request.method != "GET",  # a form was refused, not a page missing
+        back=_came_from(request) if request.method != "GET" else "",
     )

@@ -80,8 +80,21 @@ class TestStarting:
         admin.get(f"/console/apps/{PACKAGE}")
         refused = admin.post(f"/console/apps/{PACKAGE}/releases", {"version_code": "9"})
         assert refused.status_code == 404
+        assert "That did not work" in refused.text
         assert "has no version 9 in the catalogue; upload it first" in refused.text
         assert "Traceback" not in refused.text and "{'" not in refused.text
+
+    def test_an_unknown_pilot_device_is_refused_saying_so(
+        self, browser_for: Callable[..., Browser], devices: list[Any]
+    ) -> None:
+        admin = browser_for("it_admin")
+        admin.get(f"/console/apps/{PACKAGE}")
+        refused = admin.post(
+            f"/console/apps/{PACKAGE}/releases", {"version_code": "2", "pilot": "NOSUCH01"}
+        )
+        assert refused.status_code == 404
+        assert "That did not work" in refused.text and "Page not found" not in refused.text
+        assert "No device with id or serial &#39;NOSUCH01&#39;." in refused.text
 
 
 class TestRunning:

@@ -1,9 +1,9 @@
 """Releases in Chromium against `tabard serve`: an IT administrator starts a release from the
 app's page (a pilot of two, half the fleet, then all), one phone answers that it is out of
 space, the administrator widens it, halts it saying why, and rolls it back. Simulated phones
-answer their installs with signed receipts over the real port. The app page and the release
-page (running, halted, rolled back) are photographed at 1400 and at 800 px wide into
-test-artifacts/console/releases/<backend>/."""
+answer their installs with signed receipts over the real port. The app page, the release
+page (running, halted, rolled back) and a refusal are photographed at 1400 and at 800 px
+wide into test-artifacts/console/releases/<backend>/."""
 
 from __future__ import annotations
 
@@ -86,6 +86,17 @@ def test_a_release_run_from_the_console(tabard: Tabard, backend: str) -> None:
             page.reload()
             expect(page.get_by_text(OUT_OF_SPACE).first).to_be_visible()
             camera.shoot(page, "release running with a failure")
+
+            # Another administrator widens it from the command line; this page's button is
+            # now stale, and the refusal says why.
+            release_page = page.url.split("?")[0]
+            tabard.run("apps", "widen", release_page.rsplit("/", 1)[1][:8])
+            page.get_by_role("button", name="Widen to stage 3").click()
+            expect(page.get_by_role("alert")).to_contain_text("last stage")
+            camera.shoot(page, "release refused a widening")
+            watch.forgive_refusal(f"{release_page}/widen", 409)
+            page.get_by_role("link", name="Back to the page you came from").click()
+            page.wait_for_url(lambda url: url.startswith(release_page))
 
             page.get_by_label("Why halt it").fill("Drivers report the app closing on start")
             page.get_by_role("button", name="Halt the release").click()
