@@ -16,6 +16,7 @@ from mdm_server.console.charts import Part, stacked_bar_chart
 from mdm_server.console.forms import build
 from mdm_server.console.templating import render
 from mdm_server.deps import ContextDep
+from mdm_server.errors import UnprocessableError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ReleaseReader = Annotated[ConsolePrincipal, Depends(ConsoleAccess.like(releases_api.show_release))]
@@ -128,6 +129,12 @@ def halt_release(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Halt the release, saying why."""
+    if not reason.strip():
+        raise UnprocessableError(
+            "say why you are halting the release: the reason is kept with it and in the "
+            "audit log, for whoever resumes it or rolls it back",
+            code="halt_reason_required",
+        )
     releases_api.halt_release(release_id, build(HaltRequest, reason=reason), principal, context)
     return RedirectResponse(f"/console/releases/{release_id}?note=halt", status_code=303)
 
