@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from tests.apps.test_releases import answer
 from tests.e2e.browser import chromium, new_page
 from tests.e2e.harness import Tabard
-from tests.e2e.test_console_browser import PASSWORD, sign_in
+from tests.e2e.test_console_browser import PASSWORD, create_user, sign_in
 from tests.factories.devices import SimulatedDevice
 from virtual_device.apk import build_apk
 
@@ -115,6 +115,14 @@ def test_a_release_run_from_the_console(tabard: Tabard, backend: str) -> None:
             page.goto(f"{tabard.url}/console/apps/{PACKAGE}")
             expect(page.get_by_role("heading", name="Releases")).to_be_visible()
             camera.shoot(page, "app with its releases")
+
+            create_user(tabard, "auditor", "auditor")
+            auditor = new_page(browser, watch, tablet=False)
+            sign_in(auditor, tabard.url, "auditor", PASSWORD, first_time=True)
+            auditor.goto(release_page)
+            expect(auditor.get_by_role("heading", name="Stages")).to_be_visible()
+            expect(auditor.get_by_role("button")).to_have_count(1)  # signing out, no more
+            camera.shoot(auditor, "release as the auditor reads it")
 
             assert watch.errors == [] and watch.foreign == []
             assert camera.inaccessible == [] and camera.cut_off == []
