@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -41,7 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ POLL_WAIT_S = 60
 SETTLE_S = 2.0  # after every agent was answered once, for their long polls to be taken up
 CHUNK = 1 << 16
 ENROL_CONCURRENCY = 16
+RETRIES = 3
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Downloads:
     started: list[float] = field(default_factory=list)
     ended: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    retries: int = 0
 
     @property
     def seconds(self) -> float:
@@ -138,16 +141,34 @@ def cpu_seconds(pid: int) -> float:
 async def download(
     http: httpx.AsyncClient,
     url: str,
-    headers: dict[str, str],
+    headers: Callable[[], dict[str, str]],
     sha256: str,
     size: int,
     downloads: Downloads,
 ) -> bool:
     """GET `url` streaming, hashing as it reads; whether it was exactly `size` bytes with
-    SHA-256 `sha256`."""
+    SHA-256 `sha256`. A connection the server closed under a reused request is tried again
+    from the start (a keep-alive race, counted in `retries`), at most RETRIES times."""
+    for _ in range(RETRIES):
+        try:
+            return await _download_once(http, url, headers(), sha256, size, downloads)
+        except httpx.TransportError:
+            downloads.retries += 1
+    downloads.failures.append("download cut")
+    return False
+
+
+async def _download_once(
+    http: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    sha256: str,
+    size: int,
+    downloads: Downloads,
+) -> bool:
     digest = hashlib.sha256()
     received = 0
-    downloads.started.append(time.monotonic())
+    started = time.monotonic()
     async with http.stream("GET", url, headers=headers) as answer:
         if answer.status_code != 200:
             downloads.failures.append(f"download {answer.status_code}")
@@ -155,12 +176,25 @@ async def download(
         async for chunk in answer.aiter_raw(CHUNK):
             digest.update(chunk)
             received += len(chunk)
+    downloads.started.append(started)
     downloads.ended.append(time.monotonic())
     downloads.sizes.append(received)
     if received != size or digest.hexdigest() != sha256:
         downloads.failures.append("digest_mismatch")
         return False
     return True
+
+
+async def _send(
+    http: httpx.AsyncClient, method: str, path: str, agent: Agent, downloads: Downloads, **kw: Any
+) -> httpx.Response:
+    """One request with a fresh assertion, tried again when the connection was cut."""
+    for _ in range(RETRIES - 1):
+        try:
+            return await http.request(method, path, headers=agent.assertion(method, path), **kw)
+        except httpx.TransportError:
+            downloads.retries += 1
+    return await http.request(method, path, headers=agent.assertion(method, path), **kw)
 
 
 async def run_agent(
@@ -175,9 +209,7 @@ async def run_agent(
     """Poll until an `install_app` envelope comes, download its APK, send its receipt."""
     wait = 0  # the first ask answers at once: every agent known to be authenticated
     while True:
-        answer = await http.get(
-            POLL_PATH, params={"wait": wait}, headers=agent.assertion("GET", POLL_PATH)
-        )
+        answer = await _send(http, "GET", POLL_PATH, agent, downloads, params={"wait": wait})
         if wait == 0:
             answered[0] += 1
             if answered[0] == answered[1]:
@@ -197,7 +229,7 @@ async def run_agent(
                 whole = await download(
                     http,
                     path,
-                    agent.assertion("GET", path),
+                    functools.partial(agent.assertion, "GET", path),
                     params["sha256"],
                     params["size"],
                     downloads,
@@ -205,11 +237,8 @@ async def run_agent(
             if not whole:
                 return
             path = f"{POLL_PATH}/{claims['command_id']}/receipt"
-            accepted = await http.post(
-                path,
-                json={"receipt": agent.receipt(envelope, claims)},
-                headers=agent.assertion("POST", path),
-            )
+            receipt = {"receipt": agent.receipt(envelope, claims)}
+            accepted = await _send(http, "POST", path, agent, downloads, json=receipt)
             if accepted.status_code != 200:
                 downloads.failures.append(f"receipt {accepted.status_code}")
                 return
@@ -317,7 +346,7 @@ async def plain_downloads(
 
         async def one() -> None:
             async with slots:
-                await download(http, "/file", {}, sha256, size, downloads)
+                await download(http, "/file", dict, sha256, size, downloads)
 
         await asyncio.gather(*(one() for _ in range(count)))
     return downloads
@@ -376,6 +405,7 @@ def phase(downloads: Downloads, cpu: float) -> dict[str, Any]:
         "mib_per_s": round(downloads.bytes_per_s / 2**20, 1),
         "server_cpu_s": round(cpu, 2),
         "failures": len(downloads.failures),
+        "retries": downloads.retries,
     }
 
 
