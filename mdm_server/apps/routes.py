@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from mdm_server.apps import service, uploads
+from mdm_server.apps import service, signers, uploads
 from mdm_server.apps.schemas import AppDetail, AppSummary, SignerChangePublic, UploadResult
 from mdm_server.deps import ContextDep, FleetReader, ITAdmin, StaffPrincipal, require_step_up
 from mdm_server.errors import GoneError, UnsupportedMediaTypeError, error_responses
@@ -145,7 +145,7 @@ def accept_signer(package: Package, principal: ITAdmin, context: ContextDep) -> 
     with a second factor used in the last minutes (403 `step_up_required` without)."""
     with context.database.unit_of_work() as session:
         require_step_up(session, principal, context)
-        change = service.accept_signer(
+        change = signers.accept_signer(
             session, package=package, by=_staff(principal), now=context.clock()
         )
         return service.change_public(change)
@@ -158,7 +158,7 @@ def approve_signer(package: Package, principal: ITAdmin, context: ContextDep) ->
     held for it become available."""
     with context.database.unit_of_work() as session:
         require_step_up(session, principal, context)
-        change = service.approve_signer(
+        change = signers.approve_signer(
             session, package=package, by=_staff(principal), now=context.clock()
         )
         return service.change_public(change)
@@ -169,7 +169,7 @@ def refuse_signer(package: Package, principal: ITAdmin, context: ContextDep) -> 
     """Refuse a waiting signer change: the pin stays, and the versions held for it are
     refused."""
     with context.database.unit_of_work() as session:
-        change = service.refuse_signer(
+        change = signers.refuse_signer(
             session, package=package, by=_staff(principal), now=context.clock()
         )
         return service.change_public(change)

@@ -38,7 +38,7 @@ from mdm_server.apps.schemas import (
 from mdm_server.apps.storage import StoredBlob
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth.models import Role, role_name
-from mdm_server.errors import ConflictError, NotFoundError, PermissionDeniedError
+from mdm_server.errors import ConflictError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,11 @@ class Staff:
     user_id: uuid.UUID | None
 
 
-def _name(actor: Actor) -> str:
+def actor_name(actor: Actor) -> str:
     return actor.name or actor.type
 
 
-def _audit(
+def audit(
     session: Session, action: str, package: str, *, actor: Actor, now: datetime, **detail: Any
 ) -> None:
     record(
@@ -120,7 +120,7 @@ def list_apps(session: Session) -> list[AppSummary]:
 
 def get_app(session: Session, package: str) -> AppDetail:
     """One app with its versions and signer changes."""
-    app = _app(session, package)
+    app = app_of(session, package)
     versions = repository.versions(session, package)
     changes = repository.signer_changes(session, package)
     available = [v for v in versions if v.state == VersionState.available]
@@ -137,7 +137,7 @@ def get_app(session: Session, package: str) -> AppDetail:
     )
 
 
-def _app(session: Session, package: str, *, for_update: bool = False) -> App:
+def app_of(session: Session, package: str, *, for_update: bool = False) -> App:
     app = repository.app_by_package(session, package, for_update=for_update)
     if app is None:
         raise NotFoundError(
@@ -149,7 +149,7 @@ def _app(session: Session, package: str, *, for_update: bool = False) -> App:
 
 def stored_version(session: Session, package: str, version_code: int) -> AppVersion:
     """A version whose APK staff may download (in any state: held ones are for inspecting)."""
-    _app(session, package)
+    app_of(session, package)
     found = repository.version(session, package, version_code)
     if found is None:
         raise NotFoundError(
@@ -228,7 +228,7 @@ def _first_upload(
         signer_subject=facts.signer.subject,
         signer_not_after=facts.signer.not_after,
         created_at=now,
-        created_by=_name(uploader.actor),
+        created_by=actor_name(uploader.actor),
     )
     session.add(app)
     try:
@@ -254,7 +254,7 @@ def _same_version(
     now: datetime,
 ) -> UploadResult:
     if existing.sha256 != blob.sha256:
-        _audit(
+        audit(
             session,
             "app.upload_refused",
             app.package,
@@ -299,7 +299,7 @@ def _add_version(
         schemes=list(facts.schemes),
         state=VersionState.available,
         uploaded_at=now,
-        uploaded_by=_name(uploader.actor),
+        uploaded_by=actor_name(uploader.actor),
     )
     session.add(version)
     return version
@@ -314,7 +314,7 @@ def _audit_uploaded(
     created: bool,
     pinned: bool,
 ) -> None:
-    _audit(
+    audit(
         session,
         "app.version_uploaded",
         version.package,
@@ -361,7 +361,7 @@ def _held(
     pinned = f"{short_digest(app.signer_sha256)} ({app.signer_subject})"
     waiting = repository.pending_signer_change(session, app.package, for_update=True)
     if waiting is not None and waiting.new_signer_sha256 != came.sha256:
-        _audit(
+        audit(
             session,
             "app.upload_refused",
             app.package,
@@ -393,10 +393,10 @@ def _held(
             new_signer_not_after=came.not_after,
             version_code=facts.version_code,
             requested_at=now,
-            requested_by=_name(uploader.actor),
+            requested_by=actor_name(uploader.actor),
         )
         session.add(waiting)
-    _audit(
+    audit(
         session,
         "app.upload_refused",
         app.package,
@@ -436,122 +436,3 @@ def _held(
         code="signer_mismatch",
         keep_changes=True,
     )
-
-
-# --- signer changes ---------------------------------------------------------------------------
-def _pending(session: Session, package: str) -> tuple[App, AppSignerChange]:
-    app = _app(session, package, for_update=True)
-    change = repository.pending_signer_change(session, package, for_update=True)
-    if change is None:
-        raise ConflictError(
-            f"no signer change is waiting for {package}", code="no_signer_change_pending"
-        )
-    return app, change
-
-
-def accept_signer(session: Session, *, package: str, by: Staff, now: datetime) -> AppSignerChange:
-    """The first IT administrator accepts the new certificate: they have checked it is the
-    publisher's new key. The pin does not change until a different one approves."""
-    _, change = _pending(session, package)
-    if change.accepted_by is not None:
-        raise ConflictError(
-            f"{change.accepted_by} accepted the new signer of {package} already; a different "
-            f"{role_name(Role.it_admin).one} must approve it: tabard apps signer approve "
-            f"{package}",
-            code="signer_already_accepted",
-        )
-    change.accepted_at = now
-    change.accepted_by = _name(by.actor)
-    change.accepted_by_id = by.user_id
-    session.add(change)
-    _audit(
-        session,
-        "app.signer_accepted",
-        package,
-        actor=by.actor,
-        now=now,
-        signer_change_id=str(change.id),
-        old_signer_sha256=change.old_signer_sha256,
-        new_signer_sha256=change.new_signer_sha256,
-        new_signer_subject=change.new_signer_subject,
-        version_code=change.version_code,
-    )
-    return change
-
-
-def approve_signer(session: Session, *, package: str, by: Staff, now: datetime) -> AppSignerChange:
-    """A second IT administrator approves an accepted signer change: the pin changes and the
-    versions held for it become available. The one who accepted it never can."""
-    app, change = _pending(session, package)
-    admin = role_name(Role.it_admin).one
-    if change.accepted_by is None:
-        raise ConflictError(
-            f"the new signer of {package} has not been accepted yet: an {admin} accepts it "
-            f"first (tabard apps signer accept {package}), then a different one approves it",
-            code="signer_not_accepted",
-        )
-    if by.user_id is not None and by.user_id == change.accepted_by_id:
-        _audit(
-            session,
-            "app.signer_approval_refused",
-            package,
-            actor=by.actor,
-            now=now,
-            signer_change_id=str(change.id),
-            why="the administrator who accepted the new signer cannot also approve it",
-        )
-        raise PermissionDeniedError(
-            f"you accepted the new signer of {package}, so a different {admin} must approve it",
-            code="second_approver_required",
-            keep_changes=True,
-        )
-    released = repository.held_versions(session, package, change.new_signer_sha256)
-    for version in released:
-        version.state = VersionState.available
-        session.add(version)
-    app.signer_sha256 = change.new_signer_sha256
-    app.signer_subject = change.new_signer_subject
-    app.signer_not_after = change.new_signer_not_after
-    session.add(app)
-    change.state = SignerChangeState.approved
-    change.decided_at = now
-    change.approved_by = _name(by.actor)
-    change.approved_by_id = by.user_id
-    session.add(change)
-    _audit(
-        session,
-        "app.signer_approved",
-        package,
-        actor=by.actor,
-        now=now,
-        signer_change_id=str(change.id),
-        old_signer_sha256=change.old_signer_sha256,
-        new_signer_sha256=change.new_signer_sha256,
-        accepted_by=change.accepted_by,
-        versions_released=sorted(v.version_code for v in released),
-    )
-    return change
-
-
-def refuse_signer(session: Session, *, package: str, by: Staff, now: datetime) -> AppSignerChange:
-    """Keep the pinned signer: the change is closed and the versions held for it refused."""
-    _, change = _pending(session, package)
-    refused = repository.held_versions(session, package, change.new_signer_sha256)
-    for version in refused:
-        version.state = VersionState.refused
-        session.add(version)
-    change.state = SignerChangeState.refused
-    change.decided_at = now
-    change.refused_by = _name(by.actor)
-    session.add(change)
-    _audit(
-        session,
-        "app.signer_refused",
-        package,
-        actor=by.actor,
-        now=now,
-        signer_change_id=str(change.id),
-        new_signer_sha256=change.new_signer_sha256,
-        versions_refused=sorted(v.version_code for v in refused),
-    )
-    return change

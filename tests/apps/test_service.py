@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mdm_server.apps import repository, service
+from mdm_server.apps import repository, service, signers
 from mdm_server.apps.apk import ApkCertificate, ApkFacts
 from mdm_server.apps.storage import StoredBlob
 from mdm_server.audit.service import Actor
@@ -68,7 +68,7 @@ class Catalogue:
 
     def decide(self, verb: str, by: service.Staff) -> None:
         with self.database.unit_of_work() as session:
-            getattr(service, f"{verb}_signer")(session, package=PACKAGE, by=by, now=self.clock())
+            getattr(signers, f"{verb}_signer")(session, package=PACKAGE, by=by, now=self.clock())
 
     def states(self) -> dict[int, str]:
         with self.database.unit_of_work(write=False) as session:
