@@ -63,6 +63,15 @@ def parse_packages(output: str) -> set[str]:
     }
 
 
+_PACKAGE_VERSION = re.compile(r"^package:(\S+) versionCode:(\d+)\s*$", re.MULTILINE)
+
+
+def parse_package_versions(output: str) -> dict[str, int]:
+    """`pm list packages --show-versioncode` (Android 8 and later): `package:NAME
+    versionCode:N` per line."""
+    return {match.group(1): int(match.group(2)) for match in _PACKAGE_VERSION.finditer(output)}
+
+
 _FAILURE = re.compile(r"Failure \[([A-Z_]+)(?::\s*(.*?))?\]", re.DOTALL)
 
 

@@ -5,7 +5,7 @@ privacy-contract item each check reads. Data for policies.compliance; no evaluat
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from policies.document import QUALITY_ORDER, version_key
@@ -26,6 +26,9 @@ SEVERITY: dict[str, str] = {
     "device.usb_debugging_allowed": "medium",
     "personal_side.blocked_apps": "medium",
     "secure_side.allowed_apps": "medium",
+    "secure_side.blocked_apps": "high",
+    "secure_side.required_apps": "medium",
+    "secure_side.app_versions": "medium",
     "device.developer_options_allowed": "low",
 }
 UNAPPLIED_SEVERITY = "medium"
@@ -165,6 +168,62 @@ def _allowed(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Stat
     return ("non_compliant" if extra else "compliant"), extra
 
 
+def _blocked_work(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
+    work = (posture.apps or {}).get("work")
+    if work is None:
+        return "unknown", None
+    found = sorted(set(work) & set(expected))
+    return ("non_compliant" if found else "compliant"), found
+
+
+def _required(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
+    work = (posture.apps or {}).get("work")
+    if work is None:
+        return "unknown", None
+    missing = sorted(set(expected) - set(work))
+    return ("non_compliant" if missing else "compliant"), missing
+
+
+def _versions(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
+    """Each app older than its minimum, and from when that counts. An app not there at all is
+    the required-apps rule's business, not this one's."""
+    installed = (posture.app_versions or {}).get("work")
+    if installed is None:
+        return "unknown", None
+    behind = [
+        {"package": package, "installed": installed[package], **minimum}
+        for package, minimum in sorted(expected.items())
+        if package in installed and installed[package] < minimum["min_version_code"]
+    ]
+    today = now.date().isoformat()
+    due = any(app.get("min_version_from", "") <= today for app in behind)
+    return ("non_compliant" if due else "compliant"), behind
+
+
+def version_minimums(allowed: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The allowed apps that name a minimum version: package -> {min_version_code[,
+    min_version_from]}."""
+    return {
+        app["package"]: {
+            key: app[key] for key in ("min_version_code", "min_version_from") if key in app
+        }
+        for app in allowed or ()
+        if app.get("min_version_code") is not None
+    }
+
+
+def next_version_due(actual: Any, now: datetime) -> datetime | None:
+    """When the first app now older than its minimum, but not yet counted, starts to count."""
+    days = [
+        date.fromisoformat(app["min_version_from"])
+        for app in actual or ()
+        if isinstance(app, dict) and app.get("min_version_from", "") > now.date().isoformat()
+    ]
+    if not days:
+        return None
+    return datetime.combine(min(days), datetime.min.time(), tzinfo=now.tzinfo)
+
+
 # (setting, the value that makes it a requirement (None: any), check)
 OBSERVED: tuple[tuple[str, Any, Check], ...] = (
     ("device.encryption_required", True, _encryption),
@@ -179,7 +238,41 @@ OBSERVED: tuple[tuple[str, Any, Check], ...] = (
     ("device.allowed_models", None, _models),
     ("personal_side.blocked_apps", None, _blocked),
     ("secure_side.allowed_apps", None, _allowed),
+    ("secure_side.blocked_apps", None, _blocked_work),
 )
+
+# Rules read from part of a setting: (rule, setting, what the rule expects of the setting's
+# value (nothing: not checked), check).
+DERIVED: tuple[tuple[str, str, Callable[[Any], Any], Check], ...] = (
+    (
+        "secure_side.required_apps",
+        "secure_side.allowed_apps",
+        lambda allowed: sorted(
+            app["package"] for app in allowed or () if app.get("assignment") == "required"
+        ),
+        _required,
+    ),
+    ("secure_side.app_versions", "secure_side.allowed_apps", version_minimums, _versions),
+)
+# The setting each rule comes from: itself, but for the derived rules.
+SETTING_OF: dict[str, str] = {rule: setting for rule, setting, _, _ in DERIVED}
+
+
+def _names(packages: Any) -> str:
+    return ", ".join(str(package) for package in packages or ())
+
+
+# What a failing finding of these rules tells the officer and IT, from what the device has.
+MESSAGES: dict[str, Callable[[Any], str]] = {
+    "secure_side.blocked_apps": lambda found: f"blocked on the secure side: {_names(found)}",
+    "secure_side.required_apps": lambda missing: (
+        f"not yet on the secure side: {_names(missing)}; it is being installed"
+    ),
+    "secure_side.app_versions": lambda behind: (
+        "an older version than allowed: "
+        + _names(app["package"] for app in behind or () if isinstance(app, dict))
+    ),
+}
 
 
 # The privacy-contract item each observed rule reads; a rule whose item the contract leaves

@@ -23,6 +23,8 @@ from typing import Any
 from policies.checks import (
     CAPABILITY_SEVERITY,
     COLLECTED_AS,
+    DERIVED,
+    MESSAGES,
     MIN_SDK,
     NEEDS_DEVICE_OWNER,
     OBSERVED,
@@ -32,6 +34,7 @@ from policies.checks import (
     Overall,
     Status,
     device_owner_control,
+    next_version_due,
 )
 from policies.document import ACTION_ORDER, SEVERITIES, PolicyDocument
 from policies.layering import ResolvedPolicy
@@ -108,6 +111,10 @@ def _compile(settings: Mapping[str, Any]) -> _Plan:
             needs if contract is not None and needs is not None and needs not in contract else None
         )
         observed.append((rule, expected, check, SEVERITY[rule], withheld))
+    for rule, setting, derive, check in DERIVED:
+        expected = derive(settings.get(setting))
+        if expected:
+            observed.append((rule, expected, check, SEVERITY[rule], None))
     capability = tuple(
         (rule, min_sdk, requirement, control)
         for rule, (min_sdk, requirement, control) in MIN_SDK.items()
@@ -170,8 +177,20 @@ def _findings(
             control = device_owner_control(posture)
             if status != "non_compliant":
                 status = "incompatible"
+        message = MESSAGES[rule](actual) if status == "non_compliant" and rule in MESSAGES else ""
         findings.append(
-            _graded(rule, severity, status, expected, actual, plan, since, now, control=control)
+            _graded(
+                rule,
+                severity,
+                status,
+                expected,
+                actual,
+                plan,
+                since,
+                now,
+                control=control,
+                message=message,
+            )
         )
     sdk = posture.sdk
     if sdk is not None:
@@ -248,15 +267,20 @@ def _ladder(
     return actions, min(upcoming, default=None)
 
 
-def _patch_expiry(findings: list[Finding], plan: _Plan, now: datetime) -> datetime | None:
-    """When a compliant security patch becomes too old."""
-    rule = "device.max_security_patch_age_days"
+def _expiry(findings: list[Finding], plan: _Plan, now: datetime) -> datetime | None:
+    """When a compliant finding stops complying with time alone: a security patch grows too
+    old, or an app's minimum version starts to count."""
+    moments: list[datetime | None] = []
     for finding in findings:
-        if finding.rule == rule and finding.status == "compliant":
+        if finding.status != "compliant":
+            continue
+        if finding.rule == "device.max_security_patch_age_days":
             patched = date.fromisoformat(finding.actual["security_patch"])
-            too_old = patched + timedelta(days=plan.settings[rule] + 1)
-            return datetime.combine(too_old, time(), tzinfo=now.tzinfo)
-    return None
+            too_old = patched + timedelta(days=plan.settings[finding.rule] + 1)
+            moments.append(datetime.combine(too_old, time(), tzinfo=now.tzinfo))
+        elif finding.rule == "secure_side.app_versions":
+            moments.append(next_version_due(finding.actual, now))
+    return min((moment for moment in moments if moment is not None), default=None)
 
 
 def _overall(findings: list[Finding], now: datetime) -> Overall:
@@ -287,7 +311,7 @@ def evaluate(
     plan = _plan(resolved)
     findings = _findings(plan, DevicePosture.lenient(posture), first_seen or {}, now)
     actions, next_step = _ladder(findings, plan, now)
-    expiry = _patch_expiry(findings, plan, now)
+    expiry = _expiry(findings, plan, now)
     moments = [moment for moment in (next_step, expiry) if moment is not None]
     return Evaluation(
         status=_overall(findings, now),

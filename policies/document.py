@@ -8,6 +8,7 @@ not enforced."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -131,11 +132,39 @@ class DevicePolicy(Section):
 
 class AllowedApp(Section):
     package: PackageName
+    assignment: Literal["required", "optional"] | None = Field(
+        None,
+        description="`required`: the server installs it from the catalogue on any device "
+        "without it, and a device without it is not compliant. `optional` (the default): "
+        "allowed on the secure side, put there by a release or from the personal side.",
+    )
+    min_version_code: int | None = Field(
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="The oldest versionCode allowed on the secure side; older is a finding.",
+    )
+    min_version_from: date | None = Field(
+        None,
+        description="The day `min_version_code` starts to count (until then an older version "
+        "is only reported), such as a week after the release that brings it.",
+    )
     managed_config: dict[str, str | int | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _a_date_needs_a_version(self) -> AllowedApp:
+        if self.min_version_from is not None and self.min_version_code is None:
+            raise ValueError("min_version_from needs min_version_code")
+        return self
 
 
 class SecureSidePolicy(Section):
     allowed_apps: list[AllowedApp] | None = None
+    blocked_apps: list[PackageName] | None = Field(
+        None,
+        description="Apps that must never be on the secure side: the agent removes them from "
+        "the work profile, and a device with one there is not compliant.",
+    )
     camera_allowed: bool | None = None
     screen_capture_allowed: bool | None = None
     cross_profile_copy_paste_allowed: bool | None = None
@@ -163,6 +192,14 @@ class SecureSidePolicy(Section):
         if duplicates:
             raise ValueError(f"lists {', '.join(duplicates)} more than once")
         return apps
+
+    @model_validator(mode="after")
+    def _not_both_allowed_and_blocked(self) -> SecureSidePolicy:
+        allowed = {app.package for app in self.allowed_apps or []}
+        both = sorted(allowed & set(self.blocked_apps or []))
+        if both:
+            raise ValueError(f"{', '.join(both)}: both in allowed_apps and in blocked_apps")
+        return self
 
 
 class PersonalSidePolicy(Section):

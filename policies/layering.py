@@ -8,8 +8,10 @@ Merge rules, setting by setting (STRATEGIES):
 - `quality`: the stronger passcode quality wins; `version_max`: the newer Android wins.
 - `intersect`: allow-lists keep only what every layer allows; `union`: block-lists keep
   everything any layer blocks. The privacy contract intersects: a layer can only collect less.
-- `apps`: allowed apps intersect by package; the more specific layer's managed configuration
-  wins key by key.
+- `apps`: allowed apps intersect by package; an app either layer requires is required; the
+  higher minimum version stands (of equal ones, the one that counts sooner); the more specific
+  layer's managed configuration wins key by key. An app blocked on the secure side by any
+  layer is dropped from the allowed apps.
 - `transaction_types`: types add up; a type both layers define keeps the purposes both allow
   (or, if they share none, the more specific layer's), and needs an incident reference if
   either says so.
@@ -27,6 +29,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from policies.document import ACTION_ORDER, QUALITY_ORDER, PolicyDocument, version_key
@@ -126,18 +129,35 @@ def _union(base: list[Any], specific: list[Any]) -> tuple[list[Any], bool]:
 
 def _apps(base: list[dict[str, Any]], specific: list[dict[str, Any]]) -> tuple[list[Any], bool]:
     wanted = {app["package"]: app for app in specific}
-    merged = [
-        {
-            "package": app["package"],
-            "managed_config": {
-                **app.get("managed_config", {}),
-                **wanted[app["package"]].get("managed_config", {}),
-            },
-        }
-        for app in base
-        if app["package"] in wanted
-    ]
+    merged = [_app(app, wanted[app["package"]]) for app in base if app["package"] in wanted]
     return merged, True
+
+
+def _app(base: dict[str, Any], specific: dict[str, Any]) -> dict[str, Any]:
+    """One app both layers allow: required if either requires it, the higher minimum version
+    (of equal ones, the one that counts sooner), configuration merged key by key."""
+    app: dict[str, Any] = {"package": base["package"]}
+    assignments = {base.get("assignment"), specific.get("assignment")} - {None}
+    if assignments:
+        app["assignment"] = "required" if "required" in assignments else "optional"
+    minimums = [
+        (layer["min_version_code"], layer.get("min_version_from") or "")
+        for layer in (base, specific)
+        if layer.get("min_version_code") is not None
+    ]
+    if minimums:
+        code, since = max(minimums, key=_counts_soonest)
+        app["min_version_code"] = code
+        if since:
+            app["min_version_from"] = since
+    app["managed_config"] = {**base.get("managed_config", {}), **specific.get("managed_config", {})}
+    return app
+
+
+def _counts_soonest(minimum: tuple[int, str]) -> tuple[int, int]:
+    """Orders minimum versions: the higher, then the one counting sooner (no day: now)."""
+    code, day = minimum
+    return code, -date.fromisoformat(day).toordinal() if day else 1
 
 
 def _transaction_types(
@@ -221,11 +241,22 @@ def resolve(layers: Sequence[Layer], *, name: str = "resolved") -> ResolvedPolic
     origin: dict[str, Provenance] = {}
     for layer in layers:
         _combine(settings, origin, layer)
+    _blocked_wins(settings)
     description = " + ".join(layer.name for layer in layers)
     document = unflatten(dict(sorted(settings.items())), name=name, description=description)
     return ResolvedPolicy.of(
         document, dict(sorted(origin.items())), tuple(layer.name for layer in layers)
     )
+
+
+def _blocked_wins(settings: dict[str, Any]) -> None:
+    """An app one layer allows and another blocks on the secure side is blocked."""
+    blocked = set(settings.get("secure_side.blocked_apps") or ())
+    allowed = settings.get("secure_side.allowed_apps")
+    if blocked and allowed:
+        settings["secure_side.allowed_apps"] = [
+            app for app in allowed if app["package"] not in blocked
+        ]
 
 
 def merge(base: PolicyDocument, specific: PolicyDocument) -> PolicyDocument:

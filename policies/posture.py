@@ -45,6 +45,7 @@ class DevicePosture(BaseModel):
     developer_options: bool | None = None
     unknown_sources: bool | None = None
     apps: dict[str, list[str]] | None = None
+    app_versions: dict[str, dict[str, int]] | None = None
     management_mode: ManagementMode | None = None
     policy_unapplied: list[str] | None = None
 
@@ -90,7 +91,7 @@ def within_contract(report: Mapping[str, Any], contract: Iterable[str] | None) -
     agent and secure side (management mode, work apps, policy state) are always kept. With no
     contract set, everything the report schema allows is kept."""
     if contract is None:
-        return dict(report)
+        return _work_versions_only(dict(report))
     allowed = set(contract)
     kept = {
         key: value for key, value in report.items() if key not in PERSONAL_FIELDS or key in allowed
@@ -100,4 +101,13 @@ def within_contract(report: Mapping[str, Any], contract: Iterable[str] | None) -
         kept["apps"] = {
             profile: packages for profile, packages in apps.items() if profile != "personal"
         }
-    return kept
+    return _work_versions_only(kept)
+
+
+def _work_versions_only(report: dict[str, Any]) -> dict[str, Any]:
+    """App versions are collected from the secure side only, whatever the contract says: the
+    contract's `apps.personal` names the officer's packages, never which versions they run."""
+    versions = report.get("app_versions")
+    if isinstance(versions, Mapping) and set(versions) - {"work"}:
+        report["app_versions"] = {"work": versions["work"]} if "work" in versions else {}
+    return report

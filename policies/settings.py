@@ -21,6 +21,7 @@ STRATEGIES: dict[str, str] = {
     "device.allowed_models": "intersect",
     "device.checkin_interval_minutes": "min",
     "secure_side.allowed_apps": "apps",
+    "secure_side.blocked_apps": "union",
     "secure_side.camera_allowed": "all_true",
     "secure_side.screen_capture_allowed": "all_true",
     "secure_side.cross_profile_copy_paste_allowed": "all_true",

@@ -15,15 +15,18 @@ from typing import Any, TypeVar
 
 from device_agent.adb import AdbConnection, AdbError, host_signer, parse_target
 from device_agent.errors import UnsupportedError
-from device_agent.platform.base import DeviceFacts, InstallRefusal, Posture
+from device_agent.platform.base import DeviceFacts, InstallRefusal, Posture, managed
 from device_agent.platform.requirements import Requirement, requirements, unapplied
 from device_agent.shell_output import (
     FIRST_KNOX_USER,
     parse_install,
+    parse_package_versions,
     parse_packages,
     parse_users,
     parse_version_code,
 )
+
+OREO_SDK = 26  # Android 8.0: `pm list packages --show-versioncode` arrived
 
 _FACT_PROPS = (
     "ro.serialno",
@@ -107,7 +110,7 @@ class AdbPlatform:
         )
 
     def posture(self, *, now: str) -> Posture:
-        def read(adb: AdbConnection) -> tuple[dict[str, str], list[str], int | None, Any, str]:
+        def read(adb: AdbConnection) -> tuple[dict[str, str], list[str], int | None, Any, str, Any]:
             props = self._props(adb)
             settings = adb.shell(
                 "settings get global adb_enabled; "
@@ -116,15 +119,21 @@ class AdbPlatform:
             ).splitlines()
             secure = _secure_user(adb.shell("pm list users"))
             owners = adb.shell("dumpsys device_policy")
-            return props, settings, secure, self._apps(adb, secure), owners
+            apps = self._apps(adb, secure)
+            versions = {}
+            if secure is not None:
+                sdk = int(props["ro.build.version.sdk"] or 0)
+                versions["work"] = _work_versions(adb, sdk, secure, apps.get("work", []))
+            return props, settings, secure, apps, owners, versions
 
-        props, settings, secure, apps, owners = self._read(read)
+        props, settings, secure, apps, owners, app_versions = self._read(read)
+        sdk = int(props["ro.build.version.sdk"]) if props["ro.build.version.sdk"] else None
         usb, developer, unknown = (value.strip() == "1" for value in ([*settings, "", "", ""])[:3])
         return Posture(
             collected_at=now,
             model=props["ro.product.model"] or None,
             android_version=props["ro.build.version.release"] or None,
-            sdk=int(props["ro.build.version.sdk"]) if props["ro.build.version.sdk"] else None,
+            sdk=sdk,
             security_patch=props["ro.build.version.security_patch"] or None,
             warranty_bit=1 if props["ro.boot.warranty_bit"] == "1" else 0,
             encrypted=props["ro.crypto.state"] == "encrypted",
@@ -132,6 +141,7 @@ class AdbPlatform:
             developer_options=developer,
             unknown_sources=unknown,
             apps=apps,
+            app_versions=app_versions,
             management_mode=_management_mode(owners, secure),
         )
 
@@ -262,6 +272,11 @@ def _meet(adb: AdbConnection, wanted: Requirement, secure: int | None) -> bool:
     if wanted.kind == "work_app" and secure is not None:
         output = adb.shell(f"pm install-existing --user {secure} {wanted.name}")
         return "installed for user" in output
+    if wanted.kind == "remove_work_app":
+        listed = f"pm list packages --user {secure} {wanted.name}"
+        if secure is None or wanted.name not in _packages(adb.shell(listed)):
+            return True  # no secure side, or not there: nothing of it can run there
+        return "Success" in adb.shell(f"pm uninstall --user {secure} {wanted.name}")
     return False  # DevicePolicyManager restrictions need the device policy controller
 
 
@@ -271,6 +286,19 @@ def _packages(output: str) -> list[str]:
 
 def _packages_of(adb: AdbConnection, user: int) -> set[str]:
     return parse_packages(adb.shell(f"pm list packages --user {user}"))
+
+
+def _work_versions(adb: AdbConnection, sdk: int, secure: int, work: list[str]) -> dict[str, int]:
+    """The managed apps' versionCodes on the secure side: one `pm list packages
+    --show-versioncode` on Android 8 and later; on 7, which lacks the option, `dumpsys package`
+    for each managed app (a handful: the police apps and the agent)."""
+    wanted = managed(work)
+    if sdk >= OREO_SDK:
+        listed = parse_package_versions(
+            adb.shell(f"pm list packages -e --show-versioncode --user {secure}")
+        )
+        return {name: listed[name] for name in wanted if name in listed}
+    return {name: _version(adb, name) for name in wanted}
 
 
 def _version(adb: AdbConnection, package: str) -> int:

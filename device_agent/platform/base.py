@@ -3,9 +3,12 @@ protocol carries them (docs/device-protocol.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from policies.checks import PLATFORM_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Posture:
     developer_options: bool | None = None
     unknown_sources: bool | None = None
     apps: dict[str, list[str]] = field(default_factory=dict)
+    # versionCodes of the managed apps on the secure side only (`{"work": {...}}`); the
+    # officer's own apps' versions are never read.
+    app_versions: dict[str, dict[str, int]] = field(default_factory=dict)
     management_mode: str | None = None
     policy_version_applied: int | None = None
     outbox_position: int | None = None
@@ -60,6 +66,11 @@ class Posture:
         if self.screen_lock is not None and self.screen_lock.length is None:
             report["screen_lock"].pop("length")
         return report
+
+
+def managed(packages: Iterable[str]) -> list[str]:
+    """The packages Tabard manages, of those given: Android's and the maker's own aside."""
+    return sorted(package for package in packages if not package.startswith(PLATFORM_PREFIXES))
 
 
 @dataclass(frozen=True)

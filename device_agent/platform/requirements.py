@@ -1,7 +1,7 @@
 """What a resolved policy asks of the device, in device terms: the settings to put, the
 DevicePolicyManager restrictions to set (on the device or in the work profile), the personal-
-side apps to disable and the secure-side apps to install. Each item names the policy setting
-it comes from, so what a backend cannot apply is reported as that setting
+side apps to disable, the secure-side apps to install and those to remove. Each item names
+the policy setting it comes from, so what a backend cannot apply is reported as that setting
 (docs/device-protocol.md §5, `policy_unapplied`). Pure: a backend does the applying."""
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ class Requirement:
     """One thing to do on the device, and the policy setting it carries out."""
 
     path: str
-    kind: str  # "setting", "device_restriction", "work_restriction", "disable_app", "work_app"
+    # "setting", "device_restriction", "work_restriction", "disable_app", "work_app",
+    # "remove_work_app"
+    kind: str
     name: str  # setting "namespace/key", restriction name or package
     value: Any = None
     min_sdk: int = 0
@@ -71,6 +73,8 @@ def requirements(policy: dict[str, Any]) -> list[Requirement]:
         wanted.append(Requirement("personal_side.blocked_apps", "disable_app", str(package)))
     for app in settings.get("secure_side.allowed_apps") or ():
         wanted.append(Requirement("secure_side.allowed_apps", "work_app", str(app["package"])))
+    for package in settings.get("secure_side.blocked_apps") or ():
+        wanted.append(Requirement("secure_side.blocked_apps", "remove_work_app", str(package)))
     return wanted
 
 

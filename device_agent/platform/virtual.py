@@ -8,7 +8,13 @@ from typing import Any
 
 from device_agent.errors import UnsupportedError
 from device_agent.handover import ENROL_ACTION, ENROLMENT_RECEIVER, Handover, decode
-from device_agent.platform.base import DeviceFacts, InstallRefusal, Posture, ScreenLock
+from device_agent.platform.base import (
+    DeviceFacts,
+    InstallRefusal,
+    Posture,
+    ScreenLock,
+    managed,
+)
 from device_agent.platform.requirements import Requirement, requirements, unapplied
 from device_agent.shell_output import parse_install
 from virtual_device import VirtualDevice
@@ -63,6 +69,7 @@ class VirtualPlatform:
             developer_options=device.setting("global", "development_settings_enabled") == "1",
             unknown_sources=device.setting("secure", "install_non_market_apps") == "1",
             apps=self.apps(),
+            app_versions=self._work_versions(),
             management_mode=_management_mode(device),
         )
 
@@ -77,6 +84,16 @@ class VirtualPlatform:
             for profile, user in users.items()
             if user is not None
         }
+
+    def _work_versions(self) -> dict[str, dict[str, int]]:
+        """The managed apps' versionCodes on the secure side, as `pm list packages
+        --show-versioncode` or `dumpsys package` would give them."""
+        device = self.device
+        secure = _secure_user(device)
+        if secure is None:
+            return {}
+        running = [name for name, state in device.installs[secure].items() if state.enabled]
+        return {"work": {name: device.packages[name].version_code for name in managed(running)}}
 
     def app_versions(self) -> dict[str, dict[str, int]]:
         device = self.device
@@ -138,6 +155,10 @@ class VirtualPlatform:
             return True  # an app that is not there cannot run
         if wanted.kind == "work_app" and secure is not None:
             return device.install_existing(wanted.name, secure)
+        if wanted.kind == "remove_work_app":
+            if secure is not None and device.is_installed(wanted.name, secure):
+                device.uninstall(wanted.name, user_id=secure)
+            return True  # no secure side, or not there: nothing of it can run there
         return False
 
     def lock_device(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from mdm_server.console.templating import plain
 from mdm_server.policies.schemas import ActionPublic, Explanation, FindingPublic
+from policies.checks import SETTING_OF
 
 # What each rule checks, as IT would say it.
 RULES: dict[str, str] = {
@@ -30,6 +31,9 @@ RULES: dict[str, str] = {
     "device.allowed_models": "Device model",
     "personal_side.blocked_apps": "Blocked apps on the personal side",
     "secure_side.allowed_apps": "Apps on the secure side",
+    "secure_side.blocked_apps": "Blocked apps on the secure side",
+    "secure_side.required_apps": "Required apps on the secure side",
+    "secure_side.app_versions": "App versions on the secure side",
     "secure_side.separate_work_challenge": "A separate unlock for the secure side",
     "secure_side.contacts_search_from_personal_allowed": "Contacts search from the personal side",
     "secure_side.share_into_work_allowed": "Sharing into the secure side",
@@ -103,6 +107,32 @@ def _apps(value: Any) -> str:
     return plain(names)
 
 
+def _minimums(value: Any) -> str:
+    """`{package: {min_version_code, min_version_from}}` as "PACKAGE at least N (from DAY)"."""
+    if not isinstance(value, Mapping):
+        return plain(value)
+    return "; ".join(
+        f"{package} at least {minimum.get('min_version_code')}"
+        + (f" from {minimum['min_version_from']}" if minimum.get("min_version_from") else "")
+        for package, minimum in value.items()
+        if isinstance(minimum, Mapping)
+    )
+
+
+def _behind(value: Any) -> str:
+    """The apps older than their minimum, each with the version it has."""
+    if not isinstance(value, list):
+        return plain(value)
+    if not value:
+        return "all at their minimum or newer"
+    return "; ".join(
+        f"{app.get('package')} at {app.get('installed')} (needs {app.get('min_version_code')}"
+        + (f" from {app['min_version_from']})" if app.get("min_version_from") else ")")
+        for app in value
+        if isinstance(app, Mapping)
+    )
+
+
 def _at_most(unit: str) -> Callable[[Any], str]:
     return lambda v: f"at most {v} {unit}"
 
@@ -147,6 +177,15 @@ _WORDS: dict[str, tuple[Callable[[Any], str], Callable[[Any], str]]] = {
         lambda v: f"only {_apps(v)}",
         lambda v: f"others: {plain(v)}" if v else "no others",
     ),
+    "secure_side.blocked_apps": (
+        lambda v: f"none of {plain(v)}",
+        lambda v: f"there: {plain(v)}" if v else "none there",
+    ),
+    "secure_side.required_apps": (
+        lambda v: f"all of {plain(v)}",
+        lambda v: f"missing: {plain(v)}" if v else "all there",
+    ),
+    "secure_side.app_versions": (_minimums, _behind),
 }
 
 
@@ -197,7 +236,7 @@ def in_words(explanation: Explanation) -> list[FindingInWords]:
     rows = []
     for finding in explanation.findings:
         expected, actual = _values(finding)
-        origin = settings.get(finding.rule)
+        origin = settings.get(SETTING_OF.get(finding.rule, finding.rule))
         rows.append(
             FindingInWords(
                 finding=finding,

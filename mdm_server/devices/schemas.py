@@ -15,6 +15,7 @@ from policies.posture import ManagementMode
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 SettingPath = Annotated[str, StringConstraints(pattern=r"^[a-z_]+(\.[a-z_]+){1,3}$")]
 MAX_APPS_PER_PROFILE = 2000
+VersionCode = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class Strict(BaseModel):
@@ -85,6 +86,11 @@ class Posture(Strict):
     apps: dict[Literal["personal", "work"], list[PackageName]] | None = Field(
         default=None, description=f"Installed packages per profile, at most {MAX_APPS_PER_PROFILE}."
     )
+    app_versions: dict[str, dict[PackageName, VersionCode]] | None = Field(
+        default=None,
+        description="versionCodes of the managed apps on the secure side, as "
+        '`{"work": {package: versionCode}}`; never the personal side\'s.',
+    )
     management_mode: ManagementMode | None = Field(
         default=None, description="How Tabard manages the device; decides what it can enforce."
     )
@@ -102,6 +108,21 @@ class Posture(Strict):
         for profile, packages in (value or {}).items():
             if len(packages) > MAX_APPS_PER_PROFILE:
                 raise ValueError(f"{profile}: more than {MAX_APPS_PER_PROFILE} packages")
+        return value
+
+    @field_validator("app_versions")
+    @classmethod
+    def _secure_side_versions_only(
+        cls, value: dict[str, dict[str, int]] | None
+    ) -> dict[str, dict[str, int]] | None:
+        others = sorted(set(value or {}) - {"work"})
+        if others:
+            raise ValueError(
+                f"reports {', '.join(others)}: only the secure side's versions ('work') are "
+                "collected, never the personal side's"
+            )
+        if len((value or {}).get("work", {})) > MAX_APPS_PER_PROFILE:
+            raise ValueError(f"work: more than {MAX_APPS_PER_PROFILE} packages")
         return value
 
 

@@ -65,6 +65,11 @@ class TestRequirements:
         assert ("secure_side.allowed_apps", "work_app", "uk.police.absent") in wanted
         assert ("device.passcode.quality", "device_restriction", "password_quality") in wanted
 
+    def test_an_app_blocked_on_the_secure_side_is_removed_from_the_work_profile(self) -> None:
+        policy = {"secure_side": {"blocked_apps": ["uk.police.oldforms"]}}
+        wanted = [(r.path, r.kind, r.name) for r in requirements(policy)]
+        assert wanted == [("secure_side.blocked_apps", "remove_work_app", "uk.police.oldforms")]
+
     def test_settings_that_allow_ask_for_nothing(self) -> None:
         assert requirements({"device": {"usb_debugging_allowed": True}}) == []
         assert requirements({}) == []
@@ -82,6 +87,7 @@ class TestVirtualBackend:
         assert device.device_policies[10]["camera_disabled"] is True
         assert device.installs[0]["com.android.chrome"].enabled is False
         assert device.is_installed("uk.police.pnc.mobile", 10)
+
         assert personal(device)["files"] == before["files"]
 
     def test_android_7_profile_owner_cannot_reach_the_device_wide_settings(self) -> None:
@@ -151,6 +157,36 @@ def over_adb(host: DeviceHost, model: str, tmp_path: Path) -> tuple[RunningDevic
 
 
 class TestAdbBackend:
+    @pytest.mark.parametrize("model", ["SM-J530F", "SM-T580"], ids=["android-7", "android-8"])
+    def test_the_posture_carries_the_secure_sides_app_versions_only(
+        self, host: DeviceHost, tmp_path: Path, model: str
+    ) -> None:
+        """Android 8 lists them with `--show-versioncode`; 7 has no such option, so each managed
+        app is read with `dumpsys package`. Either way: the managed apps of the work profile,
+        none of Android's own, and nothing of the personal side."""
+        running, platform = over_adb(host, model, tmp_path)
+        device = running.device
+        forms = tmp_path / "forms.apk"
+        forms.write_bytes(build_apk("uk.police.forms", version_code=42))
+        assert platform.install_app(
+            forms, package="uk.police.forms", profile="work", allow_downgrade=False
+        ) == (None, 42)
+
+        seen = platform.posture(now="2026-12-07T09:00:00Z").app_versions
+        known = VirtualPlatform(device).posture(now="2026-12-07T09:00:00Z").app_versions
+
+        assert seen == known
+        assert list(seen) == ["work"]
+        secure = next(user for user in device.users if user != 0)
+        expected = {
+            name: device.packages[name].version_code
+            for name in device.installed(secure)
+            if name.startswith("uk.police.")
+        }
+        assert seen["work"] == expected
+        assert seen["work"]["uk.police.forms"] == 42
+        assert "com.whatsapp" not in str(seen)
+
     def test_facts_and_posture_match_what_the_device_is(
         self, host: DeviceHost, tmp_path: Path
     ) -> None:
@@ -212,6 +248,24 @@ class TestAdbBackend:
         assert device.setting("global", "adb_enabled") == "1"
         assert device.installs[0]["com.android.chrome"].enabled is False
         assert device.is_installed("uk.police.pnc.mobile", 10)
+
+    def test_removes_apps_blocked_on_the_secure_side_from_the_work_profile_only(
+        self, host: DeviceHost, tmp_path: Path
+    ) -> None:
+        running, over = over_adb(host, "SM-T580", tmp_path)
+        local = managed_device("SM-J530F")
+        for platform, device in ((over, running.device), (VirtualPlatform(local), local)):
+            secure = next(user for user in device.users if user != 0)
+            device.install_existing("uk.police.pnc.mobile", 0)  # on the personal side as well
+            policy = {"secure_side": {"blocked_apps": ["uk.police.pnc.mobile", "uk.not.there"]}}
+
+            assert platform.apply_policy(policy) == []
+
+            assert not device.is_installed("uk.police.pnc.mobile", secure)
+            assert device.is_installed("uk.police.pnc.mobile", 0)
+            posture = platform.posture(now="2026-12-07T09:00:00Z")
+            assert "uk.police.pnc.mobile" not in posture.apps["work"]
+            assert "uk.police.pnc.mobile" not in posture.app_versions["work"]
 
     def test_wipes_and_locks_the_secure_side_over_adb(
         self, host: DeviceHost, tmp_path: Path

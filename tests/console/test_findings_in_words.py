@@ -148,3 +148,51 @@ class TestTheWords:
         assert timeout.then == "the device is locked"
         apps = rows["Apps on the secure side"]
         assert (apps.expected, apps.actual, apps.then) == ("only uk.police.gate", "no others", "")
+
+    def test_the_secure_sides_app_rules(self) -> None:
+        now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+        minimums = {
+            "uk.police.pnc": {"min_version_code": 42, "min_version_from": "2026-12-14"},
+            "uk.police.forms": {"min_version_code": 7},
+        }
+        behind = [
+            {
+                "package": "uk.police.pnc",
+                "installed": 41,
+                "min_version_code": 42,
+                "min_version_from": "2026-12-14",
+            }
+        ]
+        found = [
+            FindingPublic(rule="secure_side.app_versions", severity="medium",
+                          status="compliant", expected=minimums, actual=behind),
+            FindingPublic(rule="secure_side.required_apps", severity="medium",
+                          status="non_compliant", expected=["uk.police.pnc"],
+                          actual=["uk.police.pnc"], first_seen=now),
+            FindingPublic(rule="secure_side.blocked_apps", severity="high",
+                          status="compliant", expected=["uk.police.oldforms"], actual=[]),
+        ]  # fmt: skip
+        settings = [
+            SettingPublic(path="secure_side.allowed_apps", value=[], layers=["fleet", "group:west"],
+                          how="combined"),
+        ]  # fmt: skip
+        explanation = Explanation(
+            device_id=uuid.uuid4(), serial="R58J", group="west", layers=[],
+            policy_version=1, device_policy_version=1, settings=settings,
+            status="non_compliant", findings=found, actions=[], evaluated_at=now,
+            posture_received_at=now, stored_status=None, stored_at=None,
+        )  # fmt: skip
+        rows = {row.rule: row for row in findings_in_words(explanation)}
+        versions = rows["App versions on the secure side"]
+        assert versions.expected == (
+            "uk.police.pnc at least 42 from 2026-12-14; uk.police.forms at least 7"
+        )
+        assert versions.actual == "uk.police.pnc at 41 (needs 42 from 2026-12-14)"
+        assert versions.layers == ["fleet", "group:west"]  # from the setting it is part of
+        required = rows["Required apps on the secure side"]
+        assert (required.expected, required.actual) == (
+            "all of uk.police.pnc",
+            "missing: uk.police.pnc",
+        )
+        blocked = rows["Blocked apps on the secure side"]
+        assert (blocked.expected, blocked.actual) == ("none of uk.police.oldforms", "none there")

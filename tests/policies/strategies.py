@@ -40,11 +40,26 @@ def _unique_list(elements: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any
     return st.lists(elements, unique=True, max_size=5)
 
 
+def _app(
+    package: str, config: dict[str, int], assignment: str | None, minimum: tuple[int, str] | None
+) -> dict[str, Any]:
+    app: dict[str, Any] = {"package": package, "managed_config": config}
+    if assignment is not None:
+        app["assignment"] = assignment
+    if minimum is not None:
+        app["min_version_code"], day = minimum
+        if day:
+            app["min_version_from"] = day
+    return app
+
+
 _apps = st.lists(
     st.builds(
-        lambda package, config: {"package": package, "managed_config": config},
+        _app,
         PACKAGES,
         st.dictionaries(st.sampled_from(["mode", "env", "sync"]), st.integers(0, 3), max_size=2),
+        st.sampled_from([None, "required", "optional"]),
+        st.none() | st.tuples(st.integers(1, 5), st.sampled_from(["", "2026-12-01", "2026-12-14"])),
     ),
     unique_by=lambda app: app["package"],
     max_size=5,
@@ -92,6 +107,7 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "secure_side.offline_crypto_shred_days": st.integers(1, 90),
     "secure_side.pin_max_failed_attempts": st.integers(3, 10),
     "secure_side.pin_lockout_minutes": st.integers(1, 1440),
+    "secure_side.blocked_apps": _unique_list(PACKAGES).map(sorted),
     "personal_side.blocked_apps": _unique_list(PACKAGES).map(sorted),
     "personal_side.privacy_contract": _unique_list(CONTRACT),
     "appropriate_use.transaction_types": _transaction_types,
@@ -114,6 +130,11 @@ def documents(draw: st.DrawFn, *, name: str = "layer", overrides: bool = False) 
     """A policy layer setting a random subset of settings (and, if asked, overriding some)."""
     paths = draw(st.lists(st.sampled_from(sorted(VALUES)), unique=True, max_size=12))
     settings = {path: draw(VALUES[path]) for path in paths}
+    blocked = set(settings.get("secure_side.blocked_apps") or ())
+    if blocked and "secure_side.allowed_apps" in settings:  # one document may not say both
+        settings["secure_side.allowed_apps"] = [
+            app for app in settings["secure_side.allowed_apps"] if app["package"] not in blocked
+        ]
     document = unflatten(settings, name=name)
     if overrides and paths:
         chosen = draw(st.one_of(st.just(True), st.lists(st.sampled_from(paths), unique=True)))
@@ -161,6 +182,13 @@ _POSTURE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "unknown_sources": st.one_of(st.booleans(), json_values()),
     "apps": st.one_of(
         st.fixed_dictionaries({"personal": st.lists(PACKAGES), "work": st.lists(PACKAGES)}),
+        json_values(),
+    ),
+    "app_versions": st.one_of(
+        st.fixed_dictionaries(
+            {"work": st.dictionaries(PACKAGES, st.integers(-1, 6))},
+            optional={"personal": st.dictionaries(PACKAGES, st.integers(0, 6))},
+        ),
         json_values(),
     ),
     "management_mode": st.one_of(

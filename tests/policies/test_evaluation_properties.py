@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies import PolicyDocument, ResolvedPolicy, evaluate
+from policies.checks import SETTING_OF
 from tests.policies.strategies import documents, postures
 
 STATUSES = {"compliant", "non_compliant", "unknown", "incompatible"}
@@ -30,7 +31,7 @@ def test_evaluation_is_total_and_deterministic(
     assert first == again
     assert first.status in OVERALL
     assert {finding.status for finding in first.findings} <= STATUSES
-    assert all(finding.rule in policy.settings for finding in first.findings)
+    assert all(SETTING_OF.get(f.rule, f.rule) in policy.settings for f in first.findings)
     failing = {f.rule for f in first.findings if f.status == "non_compliant"}
     assert {rule for action in first.actions for rule in action.rules} <= failing
     assert all(action.due_at <= NOW for action in first.actions)

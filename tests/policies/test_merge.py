@@ -51,6 +51,7 @@ STRICTER: dict[str, str] = {
     "device.allowed_models": "intersect",
     "device.checkin_interval_minutes": "min",
     "secure_side.allowed_apps": "apps",
+    "secure_side.blocked_apps": "union",
     "secure_side.camera_allowed": "all_true",
     "secure_side.screen_capture_allowed": "all_true",
     "secure_side.cross_profile_copy_paste_allowed": "all_true",
@@ -130,9 +131,16 @@ def test_stricter_wins_without_overrides(layers: list[PolicyDocument]) -> None:
         elif strategy == "union":
             assert set(got) == set().union(*values)
         elif strategy == "apps":
+            blocked = set(resolved.settings.get("secure_side.blocked_apps") or ())
             assert {a["package"] for a in got} == set.intersection(
                 *({a["package"] for a in v} for v in values)
-            )
+            ) - blocked
+            for app in got:
+                same = [a for v in values for a in v if a["package"] == app["package"]]
+                required = any(a.get("assignment") == "required" for a in same)
+                assert (app.get("assignment") == "required") == required
+                codes = [a["min_version_code"] for a in same if "min_version_code" in a]
+                assert app.get("min_version_code") == max(codes, default=None)
         elif strategy == "ladders":
             for severity, steps in got.items():
                 for step in steps:

@@ -85,10 +85,40 @@ class TestCheckin:
             {"field": "posture.contacts", "problem": "Extra inputs are not permitted"}
         ]
 
+    def test_keeps_the_secure_sides_app_versions_and_refuses_the_personal_sides(
+        self,
+        client: TestClient,
+        enrolled: SimulatedDevice,
+        clock: FakeClock,
+        admin_headers: dict[str, str],
+    ) -> None:
+        work = {"work": {"uk.police.optik": 42}}
+        checked = enrolled.checkin(client, now=clock(), posture=enrolled.posture(app_versions=work))
+        assert checked.status_code == 200
+        shown = client.get(f"/api/v1/devices/{enrolled.device_id}", headers=admin_headers).json()
+        assert shown["posture"]["app_versions"] == work
+
+        personal = {**work, "personal": {"com.whatsapp": 231}}
+        clock.advance(minutes=5)
+        refused = enrolled.checkin(
+            client, now=clock(), posture=enrolled.posture(app_versions=personal)
+        )
+        assert refused.status_code == 422
+        [problem] = refused.json()["detail"]
+        assert problem["field"] == "posture.app_versions"
+        assert "never the personal side's" in problem["problem"]
+        shown = client.get(f"/api/v1/devices/{enrolled.device_id}", headers=admin_headers).json()
+        assert shown["posture"]["app_versions"] == work  # nothing of the refused one kept
+
     @pytest.mark.parametrize(
         ("change", "field"),
         [
             ({"management_mode": "root"}, "posture.management_mode"),
+            (
+                {"app_versions": {"work": {"uk.police.optik": -1}}},
+                "posture.app_versions.work.uk.police.optik",
+            ),
+            ({"app_versions": {"work": {"1bad": 3}}}, "posture.app_versions.work.1bad.[key]"),
             (
                 {"screen_lock": {"secure": True, "type": "pin", "length": -1}},
                 "posture.screen_lock.length",
