@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
-from mdm_server.apps import releases
+from mdm_server.apps import releases, required
 from mdm_server.audit import checkpoints, retention
 from mdm_server.audit.service import Actor
 from mdm_server.auth import passkeys, sso, throttle
@@ -99,6 +99,15 @@ def widen_releases(context: AppContext, now: datetime) -> dict[str, int]:
     with context.database.unit_of_work() as session:
         widened = releases.widen_due(session, wakeups=context.wakeups, now=now)
     return {"widened": widened}
+
+
+def install_required_apps(context: AppContext, now: datetime) -> dict[str, int]:
+    """Send the apps a device's policy requires and its work profile lacks (docs/policies.md,
+    "Apps on the secure side")."""
+    report = required.install_missing(
+        context.database, wakeups=context.wakeups, now=now, batch=BATCH
+    )
+    return {"sent": report.sent, "waiting": report.waiting, "unavailable": len(report.unavailable)}
 
 
 def renew_device_certificates(context: AppContext, now: datetime) -> dict[str, int]:
@@ -234,6 +243,7 @@ def jobs(context: AppContext) -> list[Job]:
         Job("enforce_offline_limits", timedelta(minutes=5), enforce_offline_limits),
         Job("expire_commands", timedelta(minutes=1), expire_commands),
         Job("widen_releases", timedelta(minutes=1), widen_releases),
+        Job("install_required_apps", timedelta(minutes=5), install_required_apps),
         Job("renew_device_certificates", timedelta(hours=1), renew_device_certificates),
         Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
         Job("cleanup", timedelta(minutes=5), cleanup),
