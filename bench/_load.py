@@ -177,6 +177,16 @@ POSTURE = {
             "com.sec.android.app.camera",
         ],
     },
+    # The managed apps' versions, as the agent reports them since minimum versions arrived.
+    "app_versions": {
+        "work": {
+            "uk.police.tabard.gate": 7,
+            "uk.police.pnc.mobile": 42,
+            "uk.police.pocketbook": 12,
+            "uk.police.incidents": 9,
+            "uk.police.statements": 3,
+        }
+    },
     "management_mode": "device_owner_knox_workspace",
     "policy_version_applied": 1,
     "outbox_position": 0,
