@@ -70,6 +70,8 @@ class ApkManifest(Protocol):
     @property
     def target_sdk(self) -> int: ...
     @property
+    def debuggable(self) -> bool: ...
+    @property
     def admin_receivers(self) -> tuple[str, ...]: ...
     @property
     def signer_sha256(self) -> str: ...
@@ -114,6 +116,7 @@ class Package:
     apk_size: int = 0
     first_install_time: int = 0
     last_update_time: int = 0
+    debuggable: bool = False
 
     @classmethod
     def from_apk(cls, info: ApkManifest, size: int) -> Package:
@@ -127,6 +130,7 @@ class Package:
             target_sdk=info.target_sdk,
             signer_sha256=info.signer_sha256,
             apk_size=size,
+            debuggable=info.debuggable,
         )
 
     @property

@@ -113,7 +113,8 @@ class TestInstall:
     ) -> None:
         agent: Agent = first_entry(offline_device)
         v1 = catalogue_apk(offline_device, build_apk(PACKAGE, version_code=1))
-        v2 = catalogue_apk(offline_device, build_apk(PACKAGE, version_code=2))
+        # A debug build: the only kind Android 7 to 9 lets `pm install -d` downgrade.
+        v2 = catalogue_apk(offline_device, build_apk(PACKAGE, version_code=2, debuggable=True))
         order(offline_device, "install_app", package=PACKAGE, version_code=1, **v1)
         order(offline_device, "update_app", package=PACKAGE, version_code=2, **v2)
         assert [o["result"] for o in run(poll_once(agent, wait_s=0))] == ["succeeded"] * 2
@@ -135,6 +136,30 @@ class TestInstall:
         (outcome,) = run(poll_once(agent, wait_s=0))
         assert outcome["command_id"] == back["id"] and outcome["result"] == "succeeded"
         assert installed(offline_device, 10)[PACKAGE] == 1
+
+    def test_a_release_build_is_not_downgraded_even_when_allowed(
+        self, offline_device: Device, first_entry: Any
+    ) -> None:
+        """Android says where a rollback cannot be done: a release build keeps its version."""
+        agent: Agent = first_entry(offline_device)
+        v1 = catalogue_apk(offline_device, build_apk(PACKAGE, version_code=1))
+        v2 = catalogue_apk(offline_device, build_apk(PACKAGE, version_code=2))
+        order(offline_device, "install_app", package=PACKAGE, version_code=1, **v1)
+        order(offline_device, "update_app", package=PACKAGE, version_code=2, **v2)
+        assert [o["result"] for o in run(poll_once(agent, wait_s=0))] == ["succeeded"] * 2
+        back = order(
+            offline_device,
+            "install_app",
+            package=PACKAGE,
+            version_code=1,
+            allow_downgrade=True,
+            **v1,
+        )
+        (outcome,) = run(poll_once(agent, wait_s=0))
+        assert outcome["result"] == "failed"
+        shown = command_state(offline_device, back["id"])
+        assert shown["evidence"] == {"reason": "INSTALL_FAILED_VERSION_DOWNGRADE"}
+        assert installed(offline_device, 10)[PACKAGE] == 2
 
     def test_an_update_leaves_a_device_without_the_app_alone(
         self, offline_device: Device, first_entry: Any

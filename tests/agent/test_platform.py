@@ -386,7 +386,8 @@ class TestApps:
         for platform in (over, local):
             v1, v2 = tmp_path / "v1.apk", tmp_path / "v2.apk"
             v1.write_bytes(build_apk("uk.police.forms", version_code=1))
-            v2.write_bytes(build_apk("uk.police.forms", version_code=2))
+            # A debug build, which Android lets `pm install -d` downgrade.
+            v2.write_bytes(build_apk("uk.police.forms", version_code=2, debuggable=True))
             kw: dict[str, Any] = {"package": "uk.police.forms", "profile": "work"}
             assert platform.install_app(v1, allow_downgrade=False, **kw) == (None, 1)
             assert platform.install_app(v2, allow_downgrade=False, **kw) == (None, 2)

@@ -80,9 +80,18 @@ class TestReleases:
         tabard.bootstrap("admin", PASSWORD)
         apks = tabard.root / "apks"
         apks.mkdir()
-        for code, min_sdk in ((1, 24), (2, 24), (3, 29)):  # version 3 needs Android 10
+        # Version 3 needs Android 10. Version 2 is a debug build: Android 7 to 9 let `pm install
+        # -d` take a debug build back to an older version, never a release build
+        # (tests/agent/test_apps.py shows that refusal).
+        for code, min_sdk in ((1, 24), (2, 24), (3, 29)):
             (apks / f"forms-{code}.apk").write_bytes(
-                build_apk(FORMS, version_code=code, version_name=f"1.{code}", min_sdk=min_sdk)
+                build_apk(
+                    FORMS,
+                    version_code=code,
+                    version_name=f"1.{code}",
+                    min_sdk=min_sdk,
+                    debuggable=code == 2,
+                )
             )
         with DeviceHost() as host, tabard.serving():
             phones = []

@@ -246,7 +246,18 @@ class TestPmInstallRefusesAsAndroidDoes:
             "Failure [INSTALL_FAILED_VERSION_DOWNGRADE]\n"
         )
         assert _packages(device) == before
+        # -d asks for the downgrade, but a release build on a user build is never downgraded
+        # with its data kept (Android 7.0 on): only a debug build, or any app on a debuggable
+        # device.
+        assert _install(adb, build_apk(AGENT, version_code=2), "-r -d") == (
+            "Failure [INSTALL_FAILED_VERSION_DOWNGRADE]\n"
+        )
+        assert _packages(device) == before
+        _install(adb, build_apk(AGENT, version_code=4, debuggable=True))
         assert _install(adb, build_apk(AGENT, version_code=2), "-r -d") == "Success\n"
+        assert _install(adb, build_apk(AGENT, version_code=3), "-r") == "Success\n"
+        device.props["ro.debuggable"] = "1"
+        assert _install(adb, build_apk(AGENT, version_code=1), "-r -d") == "Success\n"
 
     def test_an_update_signed_by_another_key_is_refused(
         self, adb: AdbDeviceTcp, device: VirtualDevice

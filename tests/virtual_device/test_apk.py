@@ -138,6 +138,22 @@ class TestAaptReadsTheManifest:
         assert f"package: name='{AGENT}' versionCode='12' versionName='1.2'" in result.stdout
         assert "sdkVersion:'25'" in result.stdout
         assert "targetSdkVersion:'27'" in result.stdout
+        assert "application-debuggable" not in result.stdout
+
+    def test_a_debug_build_reads_as_one_to_aapt_and_to_the_device(self, tmp_path: Path) -> None:
+        data = build_apk(AGENT, version_code=3, debuggable=True)
+        assert AAPT is not None
+        result = subprocess.run(
+            [AAPT, "dump", "badging", str(_write(tmp_path, data))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "application-debuggable" in result.stdout.splitlines()
+        assert read_apk(data).debuggable is True
+        assert read_apk(build_apk(AGENT, version_code=3)).debuggable is False
 
 
 def _filler_offset(apk: bytes) -> int:

@@ -34,6 +34,7 @@ TYPE_INT_BOOLEAN = 0x12
 ATTRIBUTE_IDS = {
     "name": 0x01010003,
     "permission": 0x01010006,
+    "debuggable": 0x0101000F,
     "minSdkVersion": 0x0101020C,
     "versionCode": 0x0101021B,
     "versionName": 0x0101021C,
@@ -197,6 +198,9 @@ def _compile_element(node: Node, pool: _Pool, ns_uri: int, out: bytearray) -> No
 
 
 def _attribute(pool: _Pool, ns: int, name: int, value: str | int) -> bytes:
+    if isinstance(value, bool):  # aapt writes true as all bits set
+        flag = 0xFFFFFFFF if value else 0
+        return struct.pack("<IIIHBBI", ns, name, NO_INDEX, 8, 0, TYPE_INT_BOOLEAN, flag)
     if isinstance(value, int):
         return struct.pack("<IIIHBBI", ns, name, NO_INDEX, 8, 0, TYPE_INT_DEC, value & 0xFFFFFFFF)
     index = pool.add(value)

@@ -30,6 +30,7 @@ def manifest_xml(
     target_sdk: int,
     admin_receivers: Sequence[str],
     utf8: bool = False,
+    debuggable: bool = False,
 ) -> bytes:
     """The compiled AndroidManifest.xml of an app with these device-admin receivers."""
     receivers = tuple(
@@ -44,7 +45,11 @@ def manifest_xml(
             Node(
                 "uses-sdk", android=(("minSdkVersion", min_sdk), ("targetSdkVersion", target_sdk))
             ),
-            Node("application", children=receivers),
+            Node(
+                "application",
+                android=(("debuggable", True),) if debuggable else (),
+                children=receivers,
+            ),
         ),
     )
     return compile_document(root, utf8=utf8)
@@ -61,10 +66,12 @@ def build_apk(
     signer: ApkSigner | None = None,
     schemes: Sequence[str] = SCHEMES,
     padding: int = 0,
+    debuggable: bool = False,
 ) -> bytes:
     """A signed APK that Android, `apksigner verify` and `aapt dump badging` accept: a compiled
     manifest, a classes.dex, `padding` bytes of incompressible filler (stored, for benches
-    that need a large APK), and the signatures `schemes` names (v1, v2, v3)."""
+    that need a large APK), and the signatures `schemes` names (v1, v2, v3). `debuggable`
+    marks it as a debug build, which Android lets `pm install -d` downgrade."""
     unknown = set(schemes) - set(SCHEMES)
     if unknown or not schemes:
         raise ValueError(f"schemes are some of v1, v2 and v3, not {', '.join(sorted(unknown))}")
@@ -76,6 +83,7 @@ def build_apk(
         min_sdk=min_sdk,
         target_sdk=target_sdk,
         admin_receivers=admin_receivers,
+        debuggable=debuggable,
     )
     entries: list[tuple[str, bytes, int]] = [
         ("AndroidManifest.xml", manifest, zipfile.ZIP_DEFLATED),

@@ -58,6 +58,7 @@ class ApkInfo:
     min_sdk: int = 1
     target_sdk: int = 1
     signer_sha256: str = ""  # the signing certificate's SHA-256, hex
+    debuggable: bool = False  # <application android:debuggable="true">
 
 
 def _manifest(archive: zipfile.ZipFile) -> bytes:
@@ -108,6 +109,8 @@ def parse_manifest(manifest: bytes) -> ApkInfo:
     uses_sdk = next(iter(root.iter("uses-sdk")), axml.Element("uses-sdk"))
     min_sdk = _int(uses_sdk, "minSdkVersion", 1)
     version_name = root.get("versionName")
+    application = next(iter(root.iter("application")), axml.Element("application"))
+    debuggable = application.get("debuggable")
     return ApkInfo(
         package=package,
         version_code=_int(root, "versionCode", 0),
@@ -115,6 +118,7 @@ def parse_manifest(manifest: bytes) -> ApkInfo:
         min_sdk=min_sdk,
         target_sdk=_int(uses_sdk, "targetSdkVersion", min_sdk),
         admin_receivers=tuple(receivers),
+        debuggable=debuggable == "true" if isinstance(debuggable, str) else bool(debuggable),
     )
 
 

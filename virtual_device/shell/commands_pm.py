@@ -129,6 +129,19 @@ def _apk_bytes(ctx: Context, parsed: _Args) -> tuple[bytes, str] | None:
         return None
 
 
+def _downgrade_permitted(ctx: Context, installed: Package | None, parsed: _Args) -> bool:
+    """Whether Android 7 to 9 lets an install replace `installed` with an older version: only
+    when asked (`-d`), and only if the installed app is a debug build or the device's build is
+    debuggable (`ro.debuggable=1`). A release app on a user build, as a police phone runs, is
+    never downgraded with its data kept. Source: AOSP frameworks/base 921dd75 "Disallow
+    downgrading of non-debuggable packages" (Android 7.0), PackageManagerService
+    isDowngradePermitted."""
+    if "-d" not in parsed.flags:
+        return False
+    debuggable_build = ctx.device.getprop("ro.debuggable") == "1"
+    return debuggable_build or (installed is not None and installed.debuggable)
+
+
 def install_refusal(ctx: Context, info: ApkInfo, size: int, path: str, parsed: _Args) -> str | None:
     """Why Android 7-9 would refuse to install this APK, in `Failure [...]`'s words, in the
     order PackageManagerService meets them: space and downgrade when the session is copied
@@ -139,7 +152,7 @@ def install_refusal(ctx: Context, info: ApkInfo, size: int, path: str, parsed: _
     if not device.fits_on_data(size, replacing=info.package):
         return "INSTALL_FAILED_INSUFFICIENT_STORAGE"
     downgrade = existing is not None and info.version_code < existing.version_code
-    if downgrade and "-d" not in parsed.flags:
+    if downgrade and not _downgrade_permitted(ctx, existing, parsed):
         return "INSTALL_FAILED_VERSION_DOWNGRADE"
     if info.min_sdk > device.sdk:
         return (
