@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func
@@ -54,6 +54,13 @@ def digest_in_use(session: Session, sha256: str) -> bool:
     """Whether any version's bytes are these (so the stored APK must stay)."""
     query = select(AppVersion.id).where(col(AppVersion.sha256) == sha256).limit(1)
     return session.exec(query).first() is not None
+
+
+def digests_in_use(session: Session, digests: Iterable[str]) -> set[str]:
+    """Which of these digests some version's bytes are."""
+    wanted = list(digests)
+    query = select(AppVersion.sha256).where(col(AppVersion.sha256).in_(wanted)).distinct()
+    return set(session.exec(query).all()) if wanted else set()
 
 
 def available_with_digest(session: Session, sha256: str) -> AppVersion | None:

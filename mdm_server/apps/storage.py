@@ -3,7 +3,7 @@
 
 `ApkStore` is the interface the rest of the server uses. `FilesystemApkStore`, the default,
 keeps each APK at `DATA_DIR/apks/ab/abcdef....apk`. An S3-compatible store is the obvious
-second: a class with the same six methods, chosen in `open_store` by `TABARD_APK_STORE`.
+second: a class with the same eight methods, chosen in `open_store` by `TABARD_APK_STORE`.
 Content addressing makes a store idempotent: the same bytes stored twice are kept once."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -65,6 +66,15 @@ class ApkStore(Protocol):
         """Remove the bytes; nothing happens if they are not there."""
         ...
 
+    def stored(self) -> Iterator[tuple[str, datetime]]:
+        """Every stored APK's digest, and when its bytes were last stored."""
+        ...
+
+    def drop_partial(self, *, before: datetime) -> int:
+        """Remove uploads left half-written (by a process stopped mid-upload) that began
+        before `before`; how many."""
+        ...
+
 
 def check_digest(sha256: str) -> str:
     """A digest as the store names files by; anything else (a path, say) is refused."""
@@ -110,6 +120,7 @@ class FilesystemApkStore:
             final = self.path(sha256)
             self._directory(final.parent)
             if final.exists():
+                os.utime(final)  # stored again now: not an orphan to sweep for a day
                 return StoredBlob(sha256, size, new=False)
             os.replace(temporary, final)
             _sync_directory(final.parent)
@@ -128,6 +139,23 @@ class FilesystemApkStore:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def stored(self) -> Iterator[tuple[str, datetime]]:
+        for path in self.root.glob("??/*.apk"):
+            if DIGEST.match(path.stem) and path.parent.name == path.stem[:2]:
+                yield path.stem, _modified(path)
+
+    def drop_partial(self, *, before: datetime) -> int:
+        dropped = 0
+        for path in (self.root / "incoming").glob("*.part"):
+            if _modified(path) < before:
+                path.unlink(missing_ok=True)
+                dropped += 1
+        return dropped
+
+
+def _modified(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def _sync_directory(path: Path) -> None:

@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
-from mdm_server.apps import releases, required
+from mdm_server.apps import releases, required, uploads
 from mdm_server.audit import checkpoints, retention
 from mdm_server.audit.service import Actor
 from mdm_server.auth import passkeys, sso, throttle
@@ -137,7 +137,8 @@ def expire_enrolment_tokens(context: AppContext, now: datetime) -> dict[str, int
 def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
     """Forget device assertion ids past their expiry, refresh tokens and console sessions
     long expired, passkey challenges nobody answered, sign-in failures past memory, and ID
-    tokens past their expiry (which could not be replayed any more anyway)."""
+    tokens past their expiry (which could not be replayed any more anyway); and APK files no
+    catalogue version holds, a day on."""
     with context.database.unit_of_work() as session:
         assertions = devices_service.purge_expired_assertions(session, now=now)
         refresh = auth_service.purge_expired_refresh_tokens(session, now=now)
@@ -145,6 +146,7 @@ def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
         ceremonies = passkeys.purge_expired_ceremonies(session, now=now)
         sign_ins = throttle.prune(session, now=now, rules=throttle.Rules.of(context.settings))
         id_tokens = auth_repository.delete_expired_id_tokens(session, before=now)
+    apks = uploads.sweep_orphans(context, now=now)
     return {
         "assertion_ids_purged": assertions,
         "refresh_tokens_purged": refresh,
@@ -152,6 +154,7 @@ def cleanup(context: AppContext, now: datetime) -> dict[str, int]:
         "passkey_challenges_purged": ceremonies,
         "sign_in_clients_purged": sign_ins,
         "id_tokens_purged": id_tokens,
+        "orphan_apks_removed": apks,
     }
 
 

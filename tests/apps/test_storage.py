@@ -4,15 +4,23 @@ server's account, and the only store the settings accept for now."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from mdm_server.apps.apk import MAX_APK_BYTES
 from mdm_server.apps.storage import ApkTooLargeError, FilesystemApkStore, open_store
-from tests.conftest import make_settings
+from mdm_server.scheduler.jobs import job_named
+from mdm_server.scheduler.runner import run_job
+from tests.apps.test_releases import upload
+from tests.conftest import FakeClock, make_settings
+from virtual_device.apk import build_apk
 
 
 @pytest.fixture
@@ -67,6 +75,55 @@ class TestFilesystemApkStore:
     def test_only_a_digest_names_a_file(self, store: FilesystemApkStore, name: str) -> None:
         with pytest.raises(ValueError, match="SHA-256"):
             store.path(name)
+
+
+def age(path: Path, when: datetime) -> None:
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+class TestOrphans:
+    """Bytes no version holds, left by a server stopped between storing an upload and
+    cataloguing it, are swept a day on; half-written uploads too; nothing a version holds."""
+
+    def test_the_store_lists_what_it_holds_and_drops_half_written_uploads(
+        self, store: FilesystemApkStore
+    ) -> None:
+        kept = store.put([b"whole"])
+        partial = store.root / "incoming" / "cut.part"
+        partial.write_bytes(b"half an upl")
+        long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+        age(partial, long_ago)
+        assert [sha256 for sha256, _ in store.stored()] == [kept.sha256]
+        assert store.drop_partial(before=long_ago) == 0  # not older than that
+        assert store.drop_partial(before=long_ago + timedelta(seconds=1)) == 1
+        assert not partial.exists() and store.exists(kept.sha256)
+
+    def test_storing_the_same_bytes_again_makes_them_recent(
+        self, store: FilesystemApkStore
+    ) -> None:
+        stored = store.put([b"again"])
+        age(store.path(stored.sha256), datetime(2026, 1, 1, tzinfo=UTC))
+        store.put([b"again"])
+        [(_, stored_at)] = list(store.stored())
+        assert stored_at > datetime(2026, 1, 2, tzinfo=UTC)
+
+    def test_the_sweep_removes_old_unheld_bytes_and_nothing_else(
+        self, app: FastAPI, client: TestClient, admin_headers: dict[str, str], clock: FakeClock
+    ) -> None:
+        held = upload(client, admin_headers, build_apk("uk.police.pnc", version_code=1))
+        apks = app.state.context.apks
+        orphan = apks.put([b"an upload the server never catalogued"])
+        recent = apks.put([b"an upload still on its way"])
+        two_days_ago = clock() - timedelta(days=2)
+        for sha256 in (held["sha256"], orphan.sha256):
+            age(apks.path(sha256), two_days_ago)
+        age(apks.path(recent.sha256), clock() - timedelta(hours=1))
+
+        context = app.state.context
+        assert run_job(context, job_named(context, "cleanup"))["orphan_apks_removed"] == 1
+
+        assert not apks.exists(orphan.sha256)
+        assert apks.exists(held["sha256"]) and apks.exists(recent.sha256)
 
 
 class TestChoosingTheStore:

@@ -227,6 +227,7 @@ class TestDeviceAssertion:
             "passkey_challenges_purged": 0,
             "sign_in_clients_purged": 0,
             "id_tokens_purged": 0,
+            "orphan_apks_removed": 0,
         }
         assert count(database, DeviceAssertion) == 0
 

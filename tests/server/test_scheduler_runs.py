@@ -62,6 +62,7 @@ QUIET_CLEANUP = {
     "passkey_challenges_purged": 0,
     "sign_in_clients_purged": 0,
     "id_tokens_purged": 0,
+    "orphan_apks_removed": 0,
 }
 
 
