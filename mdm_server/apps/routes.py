@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mdm_server.apps import service, signers, uploads
 from mdm_server.apps.schemas import AppDetail, AppSummary, SignerChangePublic, UploadResult
+from mdm_server.commands.service import Requester
 from mdm_server.deps import ContextDep, FleetReader, ITAdmin, StaffPrincipal, require_step_up
 from mdm_server.errors import GoneError, UnsupportedMediaTypeError, error_responses
 
@@ -48,8 +49,8 @@ def _chunks(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-def _staff(principal: StaffPrincipal) -> service.Staff:
-    return service.Staff(actor=principal.actor, user_id=principal.user_id)
+def _staff(principal: StaffPrincipal) -> Requester:
+    return Requester(actor=principal.actor, user_id=principal.user_id)
 
 
 @router.post(

@@ -9,8 +9,6 @@ different one approves it."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -38,15 +36,8 @@ from mdm_server.apps.schemas import (
 from mdm_server.apps.storage import StoredBlob
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth.models import Role, role_name
+from mdm_server.commands.service import Requester
 from mdm_server.errors import ConflictError, NotFoundError
-
-
-@dataclass(frozen=True)
-class Staff:
-    """Who acts: their audit identity and account id (the two approvers must differ)."""
-
-    actor: Actor
-    user_id: uuid.UUID | None
 
 
 def actor_name(actor: Actor) -> str:
@@ -186,7 +177,7 @@ def upload(
     facts: ApkFacts,
     blob: StoredBlob,
     label: str | None,
-    uploader: Staff,
+    uploader: Requester,
     now: datetime,
 ) -> UploadResult:
     """Add an inspected APK to the catalogue (see the module docstring for the rules).
@@ -218,7 +209,7 @@ def _first_upload(
     facts: ApkFacts,
     blob: StoredBlob,
     label: str | None,
-    uploader: Staff,
+    uploader: Requester,
     now: datetime,
 ) -> UploadResult:
     app = App(
@@ -250,7 +241,7 @@ def _same_version(
     *,
     facts: ApkFacts,
     blob: StoredBlob,
-    uploader: Staff,
+    uploader: Requester,
     now: datetime,
 ) -> UploadResult:
     if existing.sha256 != blob.sha256:
@@ -284,7 +275,7 @@ def _same_version(
 
 
 def _add_version(
-    session: Session, facts: ApkFacts, blob: StoredBlob, *, uploader: Staff, now: datetime
+    session: Session, facts: ApkFacts, blob: StoredBlob, *, uploader: Requester, now: datetime
 ) -> AppVersion:
     version = AppVersion(
         package=facts.package,
@@ -309,7 +300,7 @@ def _audit_uploaded(
     session: Session,
     version: AppVersion,
     *,
-    uploader: Staff,
+    uploader: Requester,
     now: datetime,
     created: bool,
     pinned: bool,
@@ -351,7 +342,7 @@ def _held(
     *,
     facts: ApkFacts,
     blob: StoredBlob,
-    uploader: Staff,
+    uploader: Requester,
     now: datetime,
     held: AppVersion | None = None,
 ) -> NoReturn:

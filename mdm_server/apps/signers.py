@@ -10,8 +10,9 @@ from sqlmodel import Session
 
 from mdm_server.apps import repository
 from mdm_server.apps.models import App, AppSignerChange, SignerChangeState, VersionState
-from mdm_server.apps.service import Staff, actor_name, app_of, audit
+from mdm_server.apps.service import actor_name, app_of, audit
 from mdm_server.auth.models import Role, role_name
+from mdm_server.commands.service import Requester
 from mdm_server.errors import ConflictError, PermissionDeniedError
 
 
@@ -25,7 +26,9 @@ def _pending(session: Session, package: str) -> tuple[App, AppSignerChange]:
     return app, change
 
 
-def accept_signer(session: Session, *, package: str, by: Staff, now: datetime) -> AppSignerChange:
+def accept_signer(
+    session: Session, *, package: str, by: Requester, now: datetime
+) -> AppSignerChange:
     """The first IT administrator accepts the new certificate: they have checked it is the
     publisher's new key. The pin does not change until a different one approves."""
     _, change = _pending(session, package)
@@ -55,7 +58,9 @@ def accept_signer(session: Session, *, package: str, by: Staff, now: datetime) -
     return change
 
 
-def approve_signer(session: Session, *, package: str, by: Staff, now: datetime) -> AppSignerChange:
+def approve_signer(
+    session: Session, *, package: str, by: Requester, now: datetime
+) -> AppSignerChange:
     """A second IT administrator approves an accepted signer change: the pin changes and the
     versions held for it become available. The one who accepted it never can."""
     app, change = _pending(session, package)
@@ -109,7 +114,9 @@ def approve_signer(session: Session, *, package: str, by: Staff, now: datetime) 
     return change
 
 
-def refuse_signer(session: Session, *, package: str, by: Staff, now: datetime) -> AppSignerChange:
+def refuse_signer(
+    session: Session, *, package: str, by: Requester, now: datetime
+) -> AppSignerChange:
     """Keep the pinned signer: the change is closed and the versions held for it refused."""
     _, change = _pending(session, package)
     refused = repository.held_versions(session, package, change.new_signer_sha256)

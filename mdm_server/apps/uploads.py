@@ -12,6 +12,7 @@ from mdm_server.apps import repository, service
 from mdm_server.apps.apk import ApkInvalidError, inspect_apk
 from mdm_server.apps.schemas import UploadResult
 from mdm_server.apps.storage import StoredBlob
+from mdm_server.commands.service import Requester
 from mdm_server.context import AppContext
 
 log = logging.getLogger("tabard.apps")
@@ -21,7 +22,7 @@ ORPHAN_AGE = timedelta(days=1)
 
 
 def receive(
-    context: AppContext, chunks: Iterable[bytes], *, label: str | None, uploader: service.Staff
+    context: AppContext, chunks: Iterable[bytes], *, label: str | None, uploader: Requester
 ) -> UploadResult:
     """Store, inspect and catalogue an upload (`service.upload` says what is refused)."""
     store = context.apks

@@ -13,6 +13,7 @@ from mdm_server.apps import repository, service, signers
 from mdm_server.apps.apk import ApkCertificate, ApkFacts
 from mdm_server.apps.storage import StoredBlob
 from mdm_server.audit.service import Actor
+from mdm_server.commands.service import Requester
 from mdm_server.db import Database
 from mdm_server.errors import ConflictError, PermissionDeniedError
 from tests.conftest import FakeClock
@@ -46,9 +47,9 @@ def blob(version_code: int, signer: str) -> StoredBlob:
     return StoredBlob(sha256=digest, size=1000 + version_code, new=True)
 
 
-def admin() -> service.Staff:
+def admin() -> Requester:
     user = uuid.uuid4()
-    return service.Staff(Actor(type="staff", id=str(user), name=f"it-{user.hex[:6]}"), user)
+    return Requester(Actor(type="staff", id=str(user), name=f"it-{user.hex[:6]}"), user)
 
 
 class Catalogue:
@@ -66,7 +67,7 @@ class Catalogue:
                 now=self.clock(),
             )
 
-    def decide(self, verb: str, by: service.Staff) -> None:
+    def decide(self, verb: str, by: Requester) -> None:
         with self.database.unit_of_work() as session:
             getattr(signers, f"{verb}_signer")(session, package=PACKAGE, by=by, now=self.clock())
 
