@@ -286,6 +286,12 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=24,
+        description="The bearer token Prometheus sends to scrape /metrics (at least 24 "
+        "characters; docs/operations.md, Metrics). Unset: /metrics answers 404.",
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry traces, metrics and logs, exported as the "

@@ -24,6 +24,7 @@ from fastapi.routing import iter_route_contexts
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from mdm_server import metrics
 from mdm_server.audit.service import Actor
 from mdm_server.auth import factors, second_factor
 from mdm_server.auth import repository as auth_repository
@@ -35,7 +36,7 @@ from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.authentication import VerifiedDevice
 from mdm_server.devices.repository import DeviceRef
 from mdm_server.devices.service import device_actor
-from mdm_server.errors import AuthenticationError, PermissionDeniedError
+from mdm_server.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 
 
 def app_context(request: Request) -> AppContext:
@@ -74,6 +75,21 @@ class Public(AccessRule):
 
     async def __call__(self) -> None:
         return None
+
+
+class MetricsScrape(AccessRule):
+    """Prometheus, with the metrics token (`TABARD_METRICS_TOKEN`) as its bearer token; no
+    staff or device credential opens the route. Unset, the route is not there (404)."""
+
+    async def __call__(self, request: Request) -> None:
+        expected = app_context(request).settings.metrics_token
+        if expected is None:
+            raise NotFoundError("metrics are off: set TABARD_METRICS_TOKEN", code="not_found")
+        given = request.headers.get("authorization")
+        if not metrics.token_matches(given, expected.get_secret_value()):
+            raise AuthenticationError(
+                "/metrics needs the metrics token as its bearer token", code="metrics_token"
+            )
 
 
 @dataclass(frozen=True)
@@ -290,6 +306,7 @@ class DeviceAccess(AccessRule):
 
 PUBLIC = Public()
 PublicAccess = Annotated[None, Depends(PUBLIC)]
+MetricsAccess = Annotated[None, Depends(MetricsScrape())]
 ITAdmin = Annotated[StaffPrincipal, Depends(StaffAccess(Role.it_admin))]
 FleetReader = Annotated[StaffPrincipal, Depends(StaffAccess(Role.it_admin, Role.auditor))]
 Auditor = Annotated[StaffPrincipal, Depends(StaffAccess(Role.auditor))]
@@ -364,6 +381,7 @@ __all__ = [
     "DeviceCaller",
     "FleetReader",
     "ITAdmin",
+    "MetricsAccess",
     "Officer",
     "PublicAccess",
     "Supervisor",

@@ -1,15 +1,18 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics: what load balancers and Prometheus ask."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlalchemy import text
 
-from mdm_server.deps import ContextDep, PublicAccess
+from mdm_server import metrics
+from mdm_server.deps import ContextDep, MetricsAccess, PublicAccess
 from mdm_server.errors import ServiceUnavailableError, error_responses
 from mdm_server.migrate import current_revision, head_revision
 
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 router = APIRouter(prefix="/api/v1", tags=["health"])
+metrics_router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
@@ -34,3 +37,14 @@ def ready(context: ContextDep, _: PublicAccess) -> dict[str, str]:
             code="schema_out_of_date",
         )
     return {"status": "ready", "schema": revision or ""}
+
+
+@metrics_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={**error_responses(401, 404), 200: {"content": {CONTENT_TYPE: {}}}},
+)
+def scrape(context: ContextDep, _: MetricsAccess) -> Response:
+    """Every metric in the Prometheus text format, for Prometheus with the metrics token
+    (docs/operations.md, "Metrics")."""
+    return Response(metrics.exposition(context), media_type=CONTENT_TYPE)

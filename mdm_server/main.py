@@ -39,6 +39,7 @@ from mdm_server.enrolment.routes import device_router as enrolment_router
 from mdm_server.errors import install_error_handlers
 from mdm_server.geo.device_routes import device_map_router
 from mdm_server.geo.routes import router as map_router
+from mdm_server.health import metrics_router
 from mdm_server.health import router as health_router
 from mdm_server.middleware import (
     BodyLimitMiddleware,
@@ -120,6 +121,7 @@ def create_app(
         device_map_router,
         enrolment_router,
         health_router,
+        metrics_router,
         auth_router,
         sso_router,
         mfa_router,

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mdm_server import metrics
 from mdm_server.errors import error_body
 
 access_log = logging.getLogger("tabard.access")
@@ -49,6 +50,8 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(scope["method"], metrics.route_of(scope), status, elapsed)
             if self.access_log and access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client") or ("-", 0)
                 access_log.info(
@@ -57,7 +60,7 @@ class RequestContextMiddleware:
                     scope["method"],
                     scope["path"],
                     status,
-                    (time.perf_counter() - started) * 1000,
+                    elapsed * 1000,
                     request_id,
                 )
 

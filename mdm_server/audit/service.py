@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 from sqlmodel import Session
 
+from mdm_server import metrics
 from mdm_server.audit import merkle, repository, tree
 from mdm_server.audit.canonical import check_canonical, encode_checked, timestamp
 from mdm_server.audit.ids import uuid7
@@ -137,6 +138,7 @@ def _assign_sequence(session: Session) -> None:
     pending: list[PendingEvent] = session.info.pop(_PENDING, [])
     if not pending:
         return
+    metrics.AUDIT_EVENTS.inc(len(pending))
     last = repository.advance_head(session, by=len(pending))
     first = last - len(pending) + 1
     leaves: list[bytes] = []

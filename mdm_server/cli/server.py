@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -105,6 +106,8 @@ def serve(
         AppContext.build(settings).database.dispose()  # create keys once, before workers fork
     except KeyStoreError as exc:
         fail(str(exc))
+    if workers > 1:
+        _share_metrics(settings.data_dir / "metrics")
     stdout.print(
         f"Tabard serving on http://{host}:{port} (public URL {settings.public_url}); "
         f"console at http://{host}:{port}/console, OpenAPI at http://{host}:{port}/docs"
@@ -122,6 +125,17 @@ def serve(
         # Agents hold long polls open; on shutdown they are cut after this, and reconnect.
         timeout_graceful_shutdown=5,
     )
+
+
+def _share_metrics(directory: Path) -> None:
+    """Several workers count into files in `directory`, emptied first, so a scrape of any
+    one of them adds up all of them (prometheus_client's multiprocess mode). Set before the
+    workers start, as the client reads it when it is first imported there."""
+    import shutil
+
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700, parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 @db_app.command("upgrade")

@@ -10,6 +10,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session
 
+from mdm_server import metrics
 from mdm_server.audit.service import Actor, record
 from mdm_server.commands import repository
 from mdm_server.commands.models import Command, CommandState
@@ -67,6 +68,8 @@ def deliver(
                 expires_at=expires,
             )
         )
+        if command.state != CommandState.delivered:  # its first envelope, not a resend
+            metrics.command_reached(command.type, CommandState.delivered)
         command.state = CommandState.delivered
         command.delivered_at = command.delivered_at or now
         command.deliveries += 1
@@ -127,6 +130,8 @@ def record_receipt(
         raise
     before = command.state
     command.state = receipt.result
+    metrics.command_reached(command.type, command.state)
+    metrics.command_answered(command.type, command.approved_at or command.created_at, now)
     command.completed_at = now
     command.executed_at = receipt.executed_at
     command.receipt = token

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request
 from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
+from mdm_server import metrics
 from mdm_server.commands import delivery, lost, repository, service
 from mdm_server.commands.catalogue import KINDS
 from mdm_server.commands.models import Command, CommandState
@@ -233,7 +234,12 @@ async def poll_commands(
         if envelopes or wait == 0:
             return CommandDelivery(commands=envelopes)
         log.debug("long poll open for device %s, up to %d s", device_id, wait)
-        if not await _woken(woken, request, wait):
+        metrics.LONG_POLLS.inc()
+        try:
+            woke = await _woken(woken, request, wait)
+        finally:
+            metrics.LONG_POLLS.dec()
+        if not woke:
             return CommandDelivery(commands=envelopes)
     if context.wakeups.stopping:
         raise ServiceUnavailableError(

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from mdm_server import metrics
 from mdm_server.audit.service import SCHEDULER, Actor, record
 from mdm_server.auth.models import Role, role_name
 from mdm_server.commands import repository
@@ -158,6 +159,7 @@ def create(
         expires_at=now + kind.ttl if kind.ttl is not None else None,
     )
     session.add(command)
+    metrics.command_reached(command.type, command.state)
     session.flush()
     audit(
         session, command, "command.requested", actor=requester.actor, now=now, serial=device.serial
@@ -252,6 +254,7 @@ def _retire_now(session: Session, command: Command, *, actor: Actor, now: dateti
         session, device=device, reason=command.reason or "retired", actor=actor, now=now
     )
     command.state = CommandState.succeeded
+    metrics.command_reached(command.type, command.state)
     command.completed_at = now
     command.executed_at = now
     command.evidence = {"carried_out_by": "server", "device_state": device.state}
@@ -310,6 +313,7 @@ def approve(
     if device is None or device.state != DeviceState.active:
         raise ConflictError("the device is no longer active", code="device_not_active")
     command.state = CommandState.queued
+    metrics.command_reached(command.type, command.state)
     command.approved_by = approver.actor.name
     command.approved_at = now
     command.not_before = now
@@ -345,6 +349,7 @@ def cancel(
                 code="command_in_flight",
             )
     command.state = CommandState.cancelled
+    metrics.command_reached(command.type, command.state)
     command.cancelled_by = actor.name or actor.type
     command.cancelled_at = now
     command.cancel_reason = reason
@@ -357,6 +362,7 @@ def close_open_commands(session: Session, device: Device, *, now: datetime) -> N
     """A device that has left service takes no more commands: cancel what is still open."""
     for other in repository.open_of_device(session, device.id, for_update=True):
         other.state = CommandState.cancelled
+        metrics.command_reached(other.type, other.state)
         other.cancelled_by = "tabard"
         other.cancelled_at = now
         other.cancel_reason = f"the device was {device.state}"
@@ -378,6 +384,7 @@ def expire_due(session: Session, *, now: datetime, limit: int = 500) -> int:
     for command in expired:
         before = command.state
         command.state = CommandState.expired
+        metrics.command_reached(command.type, command.state)
         command.completed_at = now
         session.add(command)
         audit(

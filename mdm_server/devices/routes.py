@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from mdm_server import metrics
 from mdm_server.commands import delivery as commands_delivery
 from mdm_server.commands import service as commands_service
 from mdm_server.commands.routes import IdempotencyKey
@@ -175,7 +176,8 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
             now=context.clock(),
             via="checkin",
         )
-        return answer
+    metrics.CHECKINS.labels(answer.standing.status or "unknown").inc()
+    return answer
 
 
 @device_router.post("/events")

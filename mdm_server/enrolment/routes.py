@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, status
 
+from mdm_server import metrics
 from mdm_server.deps import ContextDep, ITAdmin, PublicAccess, client_ip, request_id
 from mdm_server.enrolment import service
 from mdm_server.enrolment.schemas import (
@@ -82,7 +83,7 @@ def enrol_device(
     Token use, device, certificate and audit event are written in one transaction; any
     refusal leaves nothing behind."""
     with context.database.unit_of_work() as session:
-        return service.enrol(
+        enrolled = service.enrol(
             session,
             request=body,
             ca=context.ca,
@@ -91,6 +92,8 @@ def enrol_device(
             source_ip=client_ip(request),
             request_id=request_id(request),
         )
+    metrics.ENROLMENTS.inc()
+    return enrolled
 
 
 @ca_router.get("/ca")

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, text
 from sqlmodel import Session, col, select, update
 
+from mdm_server import metrics
 from mdm_server.audit.service import SCHEDULER, record
 from mdm_server.context import AppContext
 from mdm_server.db import insert_ignoring_conflicts
@@ -106,10 +107,12 @@ def run_job(context: AppContext, job: Job) -> dict[str, int] | None:
         try:
             did = job.body(context, now)
         except Exception as error:
+            metrics.JOB_RUNS.labels(job.name, "failed").inc()
             log.exception("scheduled job %s failed", job.name)
             _finish(context, job, now=now, did=None, error=type(error).__name__)
             return None
         _finish(context, job, now=now, did=did, error=None)
+        metrics.JOB_RUNS.labels(job.name, "ok").inc()
         if any(did.values()):
             log.info("%s: %s", job.name, ", ".join(f"{k} {v}" for k, v in did.items()))
         return did

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
+from mdm_server import metrics
 from mdm_server.appropriate_use import justification
 from mdm_server.appropriate_use.models import JustificationRequest
 from mdm_server.audit.search import MAX_PAGE
@@ -18,7 +19,7 @@ from mdm_server.commands.catalogue import KINDS
 from mdm_server.deps import ContextDep, DeviceCaller, FleetReader, ITAdmin, Officer
 from mdm_server.devices.lookup import find_device
 from mdm_server.devices.models import DeviceState
-from mdm_server.errors import error_responses
+from mdm_server.errors import TabardError, error_responses
 from mdm_server.secure import gate, keys, officer_view, pins, repository, sessions, transactions
 from mdm_server.secure.models import ContainerKey, OfficerPin
 from mdm_server.secure.schemas import (
@@ -53,10 +54,16 @@ def open_secure_session(
 ) -> SecureSessionOpened:
     """The gate: the officer's collar number and PIN for a secure session and the container
     key, encrypted to this device's key. A refusal names its reason."""
-    with caller.transaction(context) as (session, device):
-        return gate.open_session(
-            session, caller=device, request=body, context=context, now=context.clock()
-        )
+    try:
+        with caller.transaction(context) as (session, device):
+            opened = gate.open_session(
+                session, caller=device, request=body, context=context, now=context.clock()
+            )
+    except TabardError as refusal:
+        metrics.SECURE_ENTRIES.labels("refused", refusal.error_code).inc()
+        raise
+    metrics.SECURE_ENTRIES.labels("opened", "").inc()
+    return opened
 
 
 @device_router.post("/secure-sessions/{session_id}/end")
@@ -87,17 +94,23 @@ def run_transaction(
 ) -> TransactionResult:
     """A police transaction: checked against the session and policy, recorded with its
     justification, then answered from the records connector."""
-    with caller.transaction(context) as (session, device):
-        return transactions.run_transaction(
-            session,
-            caller=device,
-            token=session_token,
-            request=body,
-            connector=context.records,
-            subjects=context.subject_keys,
-            sample_key=context.justification_key,
-            now=context.clock(),
-        )
+    try:
+        with caller.transaction(context) as (session, device):
+            result = transactions.run_transaction(
+                session,
+                caller=device,
+                token=session_token,
+                request=body,
+                connector=context.records,
+                subjects=context.subject_keys,
+                sample_key=context.justification_key,
+                now=context.clock(),
+            )
+    except TabardError as refusal:
+        metrics.TRANSACTIONS.labels(body.type, f"refused:{refusal.error_code}").inc()
+        raise
+    metrics.TRANSACTIONS.labels(body.type, "answered").inc()
+    return result
 
 
 SessionToken = Annotated[

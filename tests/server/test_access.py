@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,16 +11,18 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.config import Settings
 from mdm_server.deps import (
     AccessRule,
     DeclaredRoute,
     DeviceAccess,
     ITAdmin,
+    MetricsScrape,
     Public,
     assert_every_route_declares_access,
     declared_routes,
 )
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, make_settings
 from tests.factories.devices import SimulatedDevice
 from tests.factories.staff import headers_for
 
@@ -101,6 +104,12 @@ class TestEveryRouteDeclaresAccess:
         ]
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """With a metrics token, so /metrics is there to be refused like any other route."""
+    return make_settings(tmp_path / "data", metrics_token="m" * 32)
+
+
 class TestAccessMatrix:
     def test_no_credentials_get_401_everywhere_but_public_routes(
         self, app: FastAPI, client: TestClient
@@ -124,7 +133,8 @@ class TestAccessMatrix:
                 if role in rule.roles:
                     continue
                 response = _call(client, method, _url(route), headers[role])
-                expected = 401 if isinstance(rule, DeviceAccess) else 403
+                # Neither a device route nor /metrics knows staff: they are not signed in there.
+                expected = 401 if isinstance(rule, DeviceAccess | MetricsScrape) else 403
                 assert response.status_code == expected, f"{role} {method} {route.path}"
                 checked += 1
         assert checked > 40
