@@ -149,12 +149,17 @@ def _models(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Statu
     return ("compliant" if posture.model in expected else "non_compliant"), posture.model
 
 
-def _blocked(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    personal = (posture.apps or {}).get("personal")
-    if personal is None:
-        return "unknown", None
-    found = sorted(set(personal) & set(expected))
-    return ("non_compliant" if found else "compliant"), found
+def _blocked(profile: str) -> Check:
+    """A check that none of the blocked apps is on the `profile` side."""
+
+    def check(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
+        installed = (posture.apps or {}).get(profile)
+        if installed is None:
+            return "unknown", None
+        found = sorted(set(installed) & set(expected))
+        return ("non_compliant" if found else "compliant"), found
+
+    return check
 
 
 def _allowed(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
@@ -166,14 +171,6 @@ def _allowed(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Stat
         p for p in set(work) - allowed - {AGENT_PACKAGE} if not p.startswith(PLATFORM_PREFIXES)
     )
     return ("non_compliant" if extra else "compliant"), extra
-
-
-def _blocked_work(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
-    work = (posture.apps or {}).get("work")
-    if work is None:
-        return "unknown", None
-    found = sorted(set(work) & set(expected))
-    return ("non_compliant" if found else "compliant"), found
 
 
 def _required(expected: Any, posture: DevicePosture, now: datetime) -> tuple[Status, Any]:
@@ -236,9 +233,9 @@ OBSERVED: tuple[tuple[str, Any, Check], ...] = (
     ("device.unknown_sources_allowed", False, _boolean("unknown_sources", bad=True)),
     ("device.developer_options_allowed", False, _boolean("developer_options", bad=True)),
     ("device.allowed_models", None, _models),
-    ("personal_side.blocked_apps", None, _blocked),
+    ("personal_side.blocked_apps", None, _blocked("personal")),
     ("secure_side.allowed_apps", None, _allowed),
-    ("secure_side.blocked_apps", None, _blocked_work),
+    ("secure_side.blocked_apps", None, _blocked("work")),
 )
 
 # Rules read from part of a setting: (rule, setting, what the rule expects of the setting's
