@@ -236,7 +236,13 @@ def verify(
             return _verify(archive, original, verifier_key, progress)
     except BundleError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,  # a damaged header can name a zip version or method we lack
+        ValueError,
+        EOFError,
+    ) as exc:
         raise BundleError(f"not a readable zip: {exc}") from None
 
 

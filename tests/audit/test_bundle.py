@@ -107,6 +107,18 @@ def test_any_single_byte_change_fails(
         bundle.verify(bytes(changed))
 
 
+def test_a_damaged_zip_version_is_refused_as_unreadable(
+    exported: tuple[bytes, list[int]],
+) -> None:
+    """One flipped byte can make a directory entry ask for a zip version Python cannot read."""
+    original, _ = exported
+    changed = bytearray(original)
+    entry = changed.index(b"PK\x01\x02")  # the first central directory entry
+    changed[entry + 6] = 84  # "version needed to extract": 8.4
+    with pytest.raises(bundle.BundleError, match="not a readable zip"):
+        bundle.verify(bytes(changed))
+
+
 def test_a_bundle_rebuilt_around_a_forged_event_fails(exported: tuple[bytes, list[int]]) -> None:
     """Someone without the log's key edits an event and re-seals with their own."""
     original, _ = exported
