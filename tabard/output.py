@@ -35,6 +35,13 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 class _Console(Console):
     """Rich's console, as wide as its content when it is not writing to a terminal."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if "width" not in options:
+            # Rich fixes COLUMNS at construction, and this console is made at import: read it
+            # when printing instead, as `size` below does.
+            self._width = None
+
     @property
     def size(self) -> ConsoleDimensions:
         measured = super().size

@@ -34,6 +34,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in list(os.environ):
         if name.startswith("TABARD_") and name != "TABARD_TEST_DATABASE_URL":
             del os.environ[name]
+    # Nor a terminal size: pytest-xdist's workers are given COLUMNS=80, which the CLI's console
+    # would read once at import and then lay every table out as cards.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 
 class FakeClock:
