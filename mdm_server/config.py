@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mdm_server.logs import LogFormat
+
 MAX_ACCESS_TOKEN_TTL_S = 15 * 60
 OIDC_ROLES = ("it_admin", "auditor", "supervisor", "officer", "missing_persons", "mash")
 
@@ -286,6 +288,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(default=True, description="One log line per request.")
+    log_format: LogFormat = Field(
+        default="text",
+        description="text: lines for a person at a terminal. json: one JSON object per line "
+        "(time, level, logger, message, request_id and the line's fields) for a log shipper.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         min_length=24,

@@ -293,7 +293,11 @@ async def _unstorable(request: Request, exc: Exception) -> Response:
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     request_id = getattr(request.state, "request_id", "-")
     log.exception(
-        "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
+        "unhandled error in %s %s (request %s)",
+        request.method,
+        request.url.path,
+        request_id,
+        extra={"request_id": request_id},  # answered outside the middleware that stamps it
     )
     # Starlette answers this outside every middleware, so it adds the headers they would.
     headers = {

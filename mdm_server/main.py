@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,6 +40,7 @@ from mdm_server.geo.device_routes import device_map_router
 from mdm_server.geo.routes import router as map_router
 from mdm_server.health import metrics_router
 from mdm_server.health import router as health_router
+from mdm_server.logs import configure_logging
 from mdm_server.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
@@ -159,18 +159,8 @@ def create_app(
     return app
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # APScheduler logs each job it adds and every run of every job at INFO; Tabard logs one
-    # line when the scheduler starts, and what each run did.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
 def create_app_from_env() -> FastAPI:
     """The factory `tabard serve` hands to uvicorn: settings come from `TABARD_*` now."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mdm_server import metrics
+from mdm_server import logs, metrics
 from mdm_server.errors import error_body
 
 access_log = logging.getLogger("tabard.access")
@@ -47,6 +47,7 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        token = logs.request_id.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
@@ -62,7 +63,15 @@ class RequestContextMiddleware:
                     status,
                     elapsed * 1000,
                     request_id,
+                    extra={
+                        "client": client[0],
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 1),
+                    },
                 )
+            logs.request_id.reset(token)
 
 
 API_PREFIX = "/api/"

@@ -3,6 +3,7 @@ against the database and data directory that TABARD_* settings name."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,7 @@ def serve(
 
     from mdm_server.context import AppContext
     from mdm_server.crypto.keystore import KeyStoreError
+    from mdm_server.logs import configure_logging, uvicorn_json_log_config
 
     settings = load_settings()
     problem = schema_problem(settings)
@@ -108,10 +110,17 @@ def serve(
         fail(str(exc))
     if workers > 1:
         _share_metrics(settings.data_dir / "metrics")
-    stdout.print(
+    serving = (
         f"Tabard serving on http://{host}:{port} (public URL {settings.public_url}); "
         f"console at http://{host}:{port}/console, OpenAPI at http://{host}:{port}/docs"
     )
+    if settings.log_format == "json":  # every line a log shipper reads is JSON, this one too
+        configure_logging(settings.log_level, "json")
+        logging.getLogger("tabard.serve").info(serving)
+        logging_options: dict[str, object] = {"log_config": uvicorn_json_log_config()}
+    else:
+        stdout.print(serving)
+        logging_options = {}  # uvicorn's own lines, as a person at a terminal expects
     uvicorn.run(
         "mdm_server.main:create_app_from_env",
         factory=True,
@@ -124,6 +133,7 @@ def serve(
         forwarded_allow_ips=trusted_proxies,
         # Agents hold long polls open; on shutdown they are cut after this, and reconnect.
         timeout_graceful_shutdown=5,
+        **logging_options,  # type: ignore[arg-type]
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +100,9 @@ def professional_standards_search(tabard: Tabard) -> tuple[dict[str, Any], str]:
 
 class TestSecureSide:
     def test_enter_search_report_leave_is_audited_in_order(self, tabard: Tabard) -> None:
+        tabard.extra_env["TABARD_LOG_FORMAT"] = "json"  # what a log shipper reads; see the end
         tabard.bootstrap("admin", PASSWORD)
-        with tabard.serving():
+        with tabard.serving() as server_log:
             tabard.login("admin", PASSWORD)
             state = enrol_assigned_j5(tabard)
             agent = ["agent", "--state", str(state)]
@@ -245,3 +247,38 @@ class TestSecureSide:
         assert "device_event.transaction" in outbox
         assert "device_event.secure.left" in outbox
         assert socket_mode == 0o600
+
+        # The server's log, as JSON lines: the search's request id ties its line to its event,
+        # and nothing anyone typed or was given as a secret is in it, nor in the agent's log.
+        logged = [json.loads(line) for line in server_log]
+        (search_line,) = [line for line in logged if line.get("request_id") == search.request_id]
+        assert search_line["logger"] == "tabard.access" and search_line["status"] == 200
+        assert search_line["path"].endswith("/transactions")
+        assert all(line["request_id"] for line in logged if line["logger"] == "tabard.access")
+        agent_log = (state.parent / "agent.log").read_text()
+        secrets = [PASSWORD, "an even longer passphrase", "402917", "583062", why]
+        secrets += ["Shed broken into", "Sample Road", "INC-20261121-0042"]
+        secrets += secrets_kept_in(tabard)
+        for text, source in ((json.dumps(logged), "server"), (agent_log, "agent")):
+            # (any(), not a list: a failure must not print the secret it found)
+            assert not any(s in text for s in secrets), f"the {source} log holds a secret"
+            assert not re.search(r"\b(Sam|Example)\b", text), f"the {source} log names a subject"
+            assert not re.search(r"eyJ[\w-]{8,}\.", text), f"the {source} log holds a token"
+            assert "PRIVATE KEY" not in text
+
+
+def secrets_kept_in(tabard: Tabard) -> list[str]:
+    """The enrolment token, staff session tokens, second-factor secrets and recovery codes the
+    run handed out, and every device key the agent keeps."""
+    kept = [json.loads((tabard.root / "payload.json").read_text())["token"]]
+    for path in (tabard.root / "config").rglob("session.json"):
+        kept += [json.loads(path.read_text())[key] for key in ("access_token", "refresh_token")]
+    for phone in tabard.phones.values():
+        kept += [phone.secret, *phone.recovery_codes]
+    kept += [
+        line
+        for key in (tabard.root / "agent").rglob("*.key")
+        for line in key.read_text().splitlines()
+        if len(line) >= 40
+    ]
+    return [secret for secret in kept if len(secret) >= 6]
