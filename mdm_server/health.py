@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
@@ -10,6 +13,10 @@ from mdm_server.deps import ContextDep, MetricsAccess, PublicAccess
 from mdm_server.errors import ServiceUnavailableError, error_responses
 from mdm_server.migrate import current_revision, head_revision
 
+if TYPE_CHECKING:
+    from mdm_server.context import AppContext
+
+log = logging.getLogger("tabard.health")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 router = APIRouter(prefix="/api/v1", tags=["health"])
 metrics_router = APIRouter(tags=["health"])
@@ -23,7 +30,8 @@ def health(_: PublicAccess) -> dict[str, str]:
 
 @router.get("/ready", responses=error_responses(503))
 def ready(context: ContextDep, _: PublicAccess) -> dict[str, str]:
-    """Readiness: the database answers and its schema is current."""
+    """Readiness: the database answers, its schema is current, and the keys the server
+    loaded are still in place and valid."""
     try:
         with context.database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -36,7 +44,27 @@ def ready(context: ContextDep, _: PublicAccess) -> dict[str, str]:
             f"database schema is at {revision}, this server needs {head}: run `tabard db upgrade`",
             code="schema_out_of_date",
         )
+    problems = key_problems(context)
+    if problems:
+        # Which file, and what is wrong with it, goes to the operator's log, not to whoever
+        # asks: this endpoint is public.
+        for problem in problems:
+            log.error("not ready: %s", problem)
+        raise ServiceUnavailableError(
+            "a key the server loaded is missing, changed or expired; the server log says which",
+            code="keys_unavailable",
+        )
     return {"status": "ready", "schema": revision or ""}
+
+
+def key_problems(context: AppContext) -> list[str]:
+    """The server's keys as loaded still stand: their files are in place and unchanged, and
+    the device CA's certificate has not expired."""
+    problems = context.keys.problems()
+    expires = context.ca.certificate.not_valid_after_utc
+    if context.clock() >= expires:
+        problems.append(f"the device CA certificate expired at {expires.isoformat()}")
+    return problems
 
 
 @metrics_router.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ class KeyStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._loaded: dict[str, str] = {}  # file name -> SHA-256 of what was read
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         mode = stat.S_IMODE(directory.stat().st_mode)
         if mode & 0o022:
@@ -81,7 +83,28 @@ class KeyStore:
                 if not path.exists():
                     write_private_file(path, create())
         check_private(path)
-        return path.read_bytes()
+        data = path.read_bytes()
+        self._loaded[name] = hashlib.sha256(data).hexdigest()
+        return data
+
+    def problems(self) -> list[str]:
+        """What is wrong now with the key files this store has loaded: missing, replaced
+        since (the server still uses the old key), or opened to others. Names files, never
+        their contents."""
+        found = []
+        for name, digest in sorted(self._loaded.items()):
+            path = self.path(name)
+            try:
+                check_private(path)
+                current = hashlib.sha256(path.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                found.append(f"{path} is missing")
+            except (OSError, KeyStoreError) as exc:
+                found.append(str(exc))
+            else:
+                if current != digest:
+                    found.append(f"{path} changed since the server loaded it; restart it")
+        return found
 
     def private_key(self, name: str, generate: Callable[[], PrivateKey]) -> PrivateKey:
         """Load a PEM private key, generating and storing it on first use."""
