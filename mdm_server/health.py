@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
-from mdm_server import metrics
+from mdm_server import scrape
 from mdm_server.deps import ContextDep, MetricsAccess, PublicAccess
 from mdm_server.errors import ServiceUnavailableError, error_responses
 from mdm_server.migrate import current_revision, head_revision
@@ -72,7 +72,7 @@ def key_problems(context: AppContext) -> list[str]:
     response_class=Response,
     responses={**error_responses(401, 404), 200: {"content": {CONTENT_TYPE: {}}}},
 )
-def scrape(context: ContextDep, _: MetricsAccess) -> Response:
+def metrics_scrape(context: ContextDep, _: MetricsAccess) -> Response:
     """Every metric in the Prometheus text format, for Prometheus with the metrics token
     (docs/operations.md, "Metrics")."""
-    return Response(metrics.exposition(context), media_type=CONTENT_TYPE)
+    return Response(scrape.exposition(context), media_type=CONTENT_TYPE)
