@@ -12,6 +12,7 @@ from mdm_server.logs import LogFormat
 
 MAX_ACCESS_TOKEN_TTL_S = 15 * 60
 OIDC_ROLES = ("it_admin", "auditor", "supervisor", "officer", "missing_persons", "mash")
+SIEM_SCHEMES = ("syslog+tls", "syslog+tcp", "https", "http")
 
 
 class Settings(BaseSettings):
@@ -299,6 +300,27 @@ class Settings(BaseSettings):
         description="The bearer token Prometheus sends to scrape /metrics (at least 24 "
         "characters; docs/operations.md, Metrics). Unset: /metrics answers 404.",
     )
+    siem_url: str | None = Field(
+        default=None,
+        description="Where the SIEM feed sends every audit event as it is committed: "
+        "syslog+tls://HOST:PORT (RFC 5424 over TLS, RFC 5425), syslog+tcp://HOST:PORT (only "
+        "on a trusted network), or an http(s) URL taking JSON lines (docs/operations.md, "
+        "The SIEM feed). Unset: no feed.",
+    )
+    siem_ca_file: Path | None = Field(
+        default=None,
+        description="The CA certificate (PEM) the collector's TLS certificate must chain to. "
+        "Unset: the system's trusted CAs.",
+    )
+    siem_http_token: SecretStr | None = Field(
+        default=None, description="A bearer token sent to an http(s) collector, if it asks."
+    )
+    siem_interval_s: float = Field(
+        default=5, ge=1, le=300, description="How often the feed sends what is new, in seconds."
+    )
+    siem_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Most events sent to the collector at once."
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry traces, metrics and logs, exported as the "
@@ -348,6 +370,23 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or "'" in value or " " in value or ";" in value:
             raise ValueError("must be a plain base URL: no query, fragment, quote or space")
         return value.rstrip("/")
+
+    @field_validator("siem_url")
+    @classmethod
+    def _siem_url_names_a_collector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in SIEM_SCHEMES or not parts.hostname:
+            raise ValueError(
+                "must be syslog+tls://HOST:PORT, syslog+tcp://HOST:PORT or an http(s) URL, "
+                "e.g. syslog+tls://siem.force.example:6514"
+            )
+        if parts.scheme.startswith("syslog") and (parts.port is None or parts.path.strip("/")):
+            raise ValueError("a syslog collector is HOST:PORT, e.g. syslog+tls://siem:6514")
+        if parts.password or parts.username:
+            raise ValueError("must not carry credentials: set siem_http_token instead")
+        return value
 
     @field_validator("oidc_issuer")
     @classmethod

@@ -20,6 +20,7 @@ from mdm_server.audit.models import (
     AuditIndex,
     AuditSubject,
     AuditTreeNode,
+    SiemCursor,
 )
 from mdm_server.auth.models import RefreshToken, StaffUser
 from mdm_server.commands.models import Command
@@ -97,6 +98,7 @@ __all__ = [
     "SafeguardingReferral",
     "ScheduledJob",
     "SecureSession",
+    "SiemCursor",
     "StaffUser",
     "metadata",
 ]

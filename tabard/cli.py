@@ -21,6 +21,7 @@ from mdm_server.cli.mfa import mfa_app
 from mdm_server.cli.missing_persons import missing_persons_app
 from mdm_server.cli.policy import policy_app
 from mdm_server.cli.server import admin_app, db_app, serve
+from mdm_server.cli.siem import siem_app
 from provisioning.cli import provision
 from virtual_device.cli import virtual_device_app
 
@@ -46,6 +47,7 @@ app.add_typer(apps_app, name="apps")
 app.command("jobs")(jobs)
 audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
+app.add_typer(siem_app, name="siem")
 app.add_typer(flags_app, name="flags")
 app.add_typer(directory_app, name="directory")
 app.command("demand")(demand)

@@ -120,3 +120,17 @@ class AuditSubject(SQLModel, table=True):
     seq: int = Field(
         primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
     )
+
+
+class SiemCursor(SQLModel, table=True):
+    """How far the SIEM feed has reached for one collector: every event up to `last_seq` was
+    delivered to it. Moved only after the collector took a batch, so a collector that was
+    away receives everything after it once it returns."""
+
+    __tablename__ = "siem_cursors"
+
+    target: str = Field(primary_key=True, max_length=255)  # the collector's URL, no credentials
+    last_seq: int = Field(default=0, sa_type=BigInteger)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)

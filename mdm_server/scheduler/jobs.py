@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
 from mdm_server.apps import releases, required, uploads
-from mdm_server.audit import checkpoints, retention
+from mdm_server.audit import checkpoints, retention, siem
 from mdm_server.audit.service import Actor
 from mdm_server.auth import passkeys, sso, throttle
 from mdm_server.auth import repository as auth_repository
@@ -235,39 +235,72 @@ def checkpoint_audit_log(context: AppContext, now: datetime) -> dict[str, int]:
     return {"checkpoints": int(made.new), "size": made.checkpoint.size}
 
 
+def forward_to_siem(context: AppContext, now: datetime) -> dict[str, int]:
+    """Send the SIEM collector every audit event after its cursor, in order."""
+    settings = context.settings
+    collector = siem.collector_for(settings)
+    if collector is None or settings.siem_url is None:
+        return {"sent": 0}
+    done = siem.forward(
+        context.database,
+        collector,
+        target=siem.display(settings.siem_url),
+        batch=settings.siem_batch,
+        now=now,
+    )
+    if done.error:
+        log.warning("SIEM feed: %s; sending again from event %d", done.error, done.last_seq + 1)
+    return {"sent": done.sent, "sent_up_to": done.last_seq, "failed": int(done.error is not None)}
+
+
 def jobs(context: AppContext) -> list[Job]:
     """Every job, with how often it runs."""
-    return [
-        Job(
-            "evaluate_compliance",
-            timedelta(minutes=context.settings.compliance_sweep_minutes),
-            evaluate_compliance,
-        ),
-        Job("enforce_offline_limits", timedelta(minutes=5), enforce_offline_limits),
-        Job("expire_commands", timedelta(minutes=1), expire_commands),
-        Job("widen_releases", timedelta(minutes=1), widen_releases),
-        Job("install_required_apps", timedelta(minutes=5), install_required_apps),
-        Job("renew_device_certificates", timedelta(hours=1), renew_device_certificates),
-        Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
-        Job("cleanup", timedelta(minutes=5), cleanup),
-        Job("review_appropriate_use", timedelta(hours=24), review_appropriate_use),
-        Job("apply_audit_retention", timedelta(hours=24), apply_audit_retention),
-        Job(
-            "checkpoint_audit_log",
-            timedelta(seconds=min(10, context.settings.audit_checkpoint_interval_s)),
-            checkpoint_audit_log,
-            audited=False,
-        ),
-    ] + (
+    return (
         [
             Job(
-                "check_sso_accounts",
-                timedelta(minutes=context.settings.oidc_check_minutes),
-                check_sso_accounts,
-            )
+                "evaluate_compliance",
+                timedelta(minutes=context.settings.compliance_sweep_minutes),
+                evaluate_compliance,
+            ),
+            Job("enforce_offline_limits", timedelta(minutes=5), enforce_offline_limits),
+            Job("expire_commands", timedelta(minutes=1), expire_commands),
+            Job("widen_releases", timedelta(minutes=1), widen_releases),
+            Job("install_required_apps", timedelta(minutes=5), install_required_apps),
+            Job("renew_device_certificates", timedelta(hours=1), renew_device_certificates),
+            Job("expire_enrolment_tokens", timedelta(minutes=5), expire_enrolment_tokens),
+            Job("cleanup", timedelta(minutes=5), cleanup),
+            Job("review_appropriate_use", timedelta(hours=24), review_appropriate_use),
+            Job("apply_audit_retention", timedelta(hours=24), apply_audit_retention),
+            Job(
+                "checkpoint_audit_log",
+                timedelta(seconds=min(10, context.settings.audit_checkpoint_interval_s)),
+                checkpoint_audit_log,
+                audited=False,
+            ),
         ]
-        if context.settings.oidc_enabled
-        else []
+        + (
+            [
+                Job(
+                    "forward_to_siem",
+                    timedelta(seconds=context.settings.siem_interval_s),
+                    forward_to_siem,
+                    audited=False,
+                )
+            ]
+            if context.settings.siem_url
+            else []
+        )
+        + (
+            [
+                Job(
+                    "check_sso_accounts",
+                    timedelta(minutes=context.settings.oidc_check_minutes),
+                    check_sso_accounts,
+                )
+            ]
+            if context.settings.oidc_enabled
+            else []
+        )
     )
 
 

@@ -98,7 +98,9 @@ class TestPromtool:
 def test_every_metric_the_rules_and_dashboard_name_is_exposed(
     tmp_path: Path, database: Database, clock: FakeClock
 ) -> None:
-    settings = make_settings(tmp_path / "data", metrics_token=TOKEN)
+    # A SIEM feed set up, so its gauges are there too (nothing listens; the job does not run).
+    feed = "syslog+tcp://127.0.0.1:9"
+    settings = make_settings(tmp_path / "data", metrics_token=TOKEN, siem_url=feed)
     with TestClient(create_app(settings, database=database, clock=clock)) as client:
         client.get("/api/v1/health")
         text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
