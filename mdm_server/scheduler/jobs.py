@@ -14,6 +14,7 @@ from mdm_server.appropriate_use import flags
 from mdm_server.apps import releases, required, uploads
 from mdm_server.audit import checkpoints, retention, siem
 from mdm_server.audit.service import Actor
+from mdm_server.audit.verify import verify as verify_log
 from mdm_server.auth import passkeys, sso, throttle
 from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
@@ -235,6 +236,27 @@ def checkpoint_audit_log(context: AppContext, now: datetime) -> dict[str, int]:
     return {"checkpoints": int(made.new), "size": made.checkpoint.size}
 
 
+class AuditLogDoesNotVerifyError(Exception):
+    """The stored audit log no longer matches its own tree or its signed checkpoints."""
+
+
+def verify_audit_log(context: AppContext, now: datetime) -> dict[str, int]:
+    """What `tabard audit verify` does, every day: recompute the tree from the stored events
+    and check every checkpoint. A log that does not verify fails the run, so it is audited,
+    counted in the metrics and alerted on (TabardAuditLogDoesNotVerify)."""
+    verifier = context.audit_signer.verifier()
+    published = checkpoints.published(context.settings.data_dir, verifier)
+    with context.database.unit_of_work(write=False) as session:
+        report = verify_log(session, verifier=verifier, published=published)
+    if not report.ok:
+        first = report.problems[0] if report.problems else None
+        raise AuditLogDoesNotVerifyError(
+            f"the audit log does not verify; first bad sequence number {report.first_bad_seq}"
+            + (f": {first.message}" if first else "")
+        )
+    return {"events": report.events, "checkpoints": report.checkpoints}
+
+
 def forward_to_siem(context: AppContext, now: datetime) -> dict[str, int]:
     """Send the SIEM collector every audit event after its cursor, in order."""
     settings = context.settings
@@ -271,6 +293,7 @@ def jobs(context: AppContext) -> list[Job]:
             Job("cleanup", timedelta(minutes=5), cleanup),
             Job("review_appropriate_use", timedelta(hours=24), review_appropriate_use),
             Job("apply_audit_retention", timedelta(hours=24), apply_audit_retention),
+            Job("verify_audit_log", timedelta(hours=24), verify_audit_log),
             Job(
                 "checkpoint_audit_log",
                 timedelta(seconds=min(10, context.settings.audit_checkpoint_interval_s)),
