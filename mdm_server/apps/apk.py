@@ -25,18 +25,18 @@ from pathlib import Path
 from typing import BinaryIO
 from xml.etree import ElementTree
 
-from apkInspector import axml
-from apkInspector.extract import extract_file_based_on_header_info
-from apkInspector.headers import (
-    CentralDirectory,
-    CentralDirectoryEntry,
-    EndOfCentralDirectoryRecord,
-    LocalHeaderRecord,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from mdm_server.apps import signing
+from mdm_server.apps.apkinspector import (
+    CentralDirectory,
+    CentralDirectoryEntry,
+    EndOfCentralDirectoryRecord,
+    LocalHeaderRecord,
+    axml,
+    extract_file_based_on_header_info,
+)
 from mdm_server.errors import TabardError
 
 MAX_APK_BYTES = 512 * 1024 * 1024

@@ -5,10 +5,13 @@ written in the tests; and every refusal, each in words that say what to do."""
 from __future__ import annotations
 
 import io
+import logging
+import os
 import re
 import shutil
 import struct
 import subprocess
+import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -448,3 +451,25 @@ class TestHostileBytes:
     def test_a_cut_short_file_is_refused(self, tmp_path: Path, length: int) -> None:
         with pytest.raises(ApkInvalidError):
             inspect_apk(written(tmp_path, self.APK[:length]))
+
+
+def test_reading_apks_leaves_the_processes_logging_alone(tmp_path: Path) -> None:
+    """apkInspector configures the root logger at DEBUG when imported; Tabard must not let it,
+    or every command (`tabard db upgrade` among them) prints libraries' debug lines."""
+    probe = (
+        "import logging; import mdm_server.apps.apk; root = logging.getLogger(); "
+        "print(root.level, len(root.handlers))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert shown.stdout.split() == [str(logging.WARNING), "0"]
+    upgraded = subprocess.run(
+        [sys.executable, "-m", "tabard", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TABARD_DATA_DIR": str(tmp_path / "data")},
+        check=True,
+    )
+    assert "DEBUG" not in upgraded.stderr and "Running upgrade" not in upgraded.stderr
