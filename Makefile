@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The suite runs on every core, up to four (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test fuzz lint format bench-checkin clean
 
@@ -27,9 +29,9 @@ run: $(VENV)/.installed
 	$(BIN)/tabard admin create --username admin --if-missing
 	exec $(BIN)/tabard serve --host $(HOST) --port $(PORT)
 
-## test: install with dev extras and run the whole suite
+## test: install with dev extras and run the whole suite, on up to four cores
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4 --dist worksteal $(PYTEST_ARGS)
 
 ## fuzz: Schemathesis over the whole OpenAPI document as each staff role (also part of `make test`)
 fuzz: $(VENV)/.installed-dev

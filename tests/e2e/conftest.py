@@ -10,6 +10,16 @@ import pytest
 from tests.databases import PostgresDatabases
 from tests.e2e.harness import Tabard
 
+# Real processes on a shared machine, two tests at a time: an end-to-end test gets ten minutes
+# unless it says otherwise (the suite's default, two, suits tests in one process).
+E2E_TIMEOUT_S = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
+
 
 @pytest.fixture
 def tabard(backend: str, tmp_path: Path, postgres: PostgresDatabases | None) -> Iterator[Tabard]:
