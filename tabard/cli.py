@@ -10,6 +10,7 @@ from mdm_server.cli.accounts import login, logout, users_app
 from mdm_server.cli.apps import apps_app
 from mdm_server.cli.audit import audit_app
 from mdm_server.cli.audit_search import search as audit_search
+from mdm_server.cli.backup import backup_app
 from mdm_server.cli.commands import commands_app
 from mdm_server.cli.demand import demand
 from mdm_server.cli.flags import directory_app, flags_app
@@ -48,6 +49,7 @@ app.command("jobs")(jobs)
 audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
 app.add_typer(siem_app, name="siem")
+app.add_typer(backup_app, name="backup")
 app.add_typer(flags_app, name="flags")
 app.add_typer(directory_app, name="directory")
 app.command("demand")(demand)
