@@ -139,7 +139,9 @@ class Tabard:
             assert process.stdout is not None
             for line in process.stdout:
                 lines.append(line)
-                if "Application startup complete" in line:
+                # uvicorn says this once the socket listens; "Application startup complete"
+                # comes before the bind, and a request sent on it can be refused.
+                if "Uvicorn running on" in line:
                     started.set()
             started.set()  # the process ended; let the waiter look at why
 
