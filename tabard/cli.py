@@ -16,6 +16,7 @@ from mdm_server.cli.demand import demand
 from mdm_server.cli.flags import directory_app, flags_app
 from mdm_server.cli.fleet import devices_app, tokens_app
 from mdm_server.cli.jobs import jobs
+from mdm_server.cli.keys import keys_app
 from mdm_server.cli.mash import mash_app
 from mdm_server.cli.me import me_app
 from mdm_server.cli.mfa import mfa_app
@@ -50,6 +51,7 @@ audit_app.command("search")(audit_search)
 app.add_typer(audit_app, name="audit")
 app.add_typer(siem_app, name="siem")
 app.add_typer(backup_app, name="backup")
+app.add_typer(keys_app, name="keys")
 app.add_typer(flags_app, name="flags")
 app.add_typer(directory_app, name="directory")
 app.command("demand")(demand)
