@@ -53,6 +53,15 @@ class AppContext:
     oidc: OidcClient | None  # the force's OpenID provider, when single sign-on is set up
     apks: ApkStore
 
+    def checkpoint_signer(self) -> NoteSigner:
+        """The checkpoint key as the data directory holds it now: `tabard keys rotate
+        checkpoint` replaces it while the server runs, and every worker follows."""
+        if self.keys.path(checkpoints.KEY_FILE).exists():  # never made anew here: if it went
+            current = checkpoints.load_signer(self.keys, self.settings)  # missing, /ready says
+            if current.key_id != self.audit_signer.key_id:
+                self.audit_signer = current
+        return self.audit_signer
+
     @classmethod
     def build(
         cls, settings: Settings, *, database: Database | None = None, clock: Clock = system_clock

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mdm_server.audit import merkle
+from mdm_server.audit import handover, merkle
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteSigner, NoteVerifier
 from mdm_server.audit.zipstream import Comparison, chunks, opened
@@ -169,6 +169,7 @@ class Verified:
     events: int
     query: dict[str, Any] = field(default_factory=dict)
     seqs: list[int] = field(default_factory=list)
+    handed_over_to: list[str] = field(default_factory=list)  # keys since, to the one given
 
 
 def _check_directory(archive: zipfile.ZipFile) -> None:
@@ -227,13 +228,16 @@ def verify(
     source: bytes | Path,
     *,
     verifier_key: str | None = None,
+    key_changes: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Verified:
     """Check a bundle (its bytes, or a file read as a stream); BundleError names the first
-    thing wrong. Memory stays small whatever the bundle holds: events are read line by line."""
+    thing wrong. Memory stays small whatever the bundle holds: events are read line by line.
+    A bundle signed before the checkpoint key changed carries the earlier key: it is taken for
+    `verifier_key` if the log's `key_changes` (their notes) lead from the one to the other."""
     try:
         with opened(source) as (archive, original):
-            return _verify(archive, original, verifier_key, progress)
+            return _verify(archive, original, verifier_key, key_changes or [], progress)
     except BundleError:
         raise
     except (
@@ -250,14 +254,25 @@ def _verify(
     archive: zipfile.ZipFile,
     original: IO[bytes],
     verifier_key: str | None,
+    key_changes: list[str],
     progress: Callable[[int], None] | None,
 ) -> Verified:
     _check_directory(archive)
     digests = _digests_of_canonical(archive, original)
     files = {name: _small(archive, name) for name in (*MEMBERS, SEAL) if name != "events.jsonl"}
     key = _text(files, "verifier-key.txt").strip()
+    handed_over: list[str] = []
     if verifier_key is not None and verifier_key.strip() != key:
-        raise BundleError("the bundle was signed with another key than the one you gave")
+        if not key_changes:
+            raise BundleError(
+                "the bundle was signed with another key than the one you gave; if the log's "
+                "key changed since, give its key changes (GET /api/v1/audit/key-changes)"
+            )
+        try:
+            links = handover.follow(key, key_changes, to=verifier_key)
+        except NoteError as exc:
+            raise BundleError(f"the bundle's key does not lead to the one given: {exc}") from None
+        handed_over = [link.new_key for link in links]
     try:
         verifier = NoteVerifier.parse(key)
         seal = verifier.verify(_text(files, SEAL))
@@ -285,6 +300,7 @@ def _verify(
         events=len(seqs),
         query=manifest.get("query") or {},
         seqs=seqs,
+        handed_over_to=handed_over,
     )
 
 

@@ -8,6 +8,7 @@ names the first missing event."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import os
 from dataclasses import dataclass
@@ -18,16 +19,18 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlmodel import Session
 
-from mdm_server.audit import repository, tree
+from mdm_server.audit import handover, repository, tree
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.models import AuditCheckpoint
-from mdm_server.audit.notes import Checkpoint, NoteError, NoteSigner, NoteVerifier
+from mdm_server.audit.notes import Checkpoint, NoteError, NoteOpener, NoteSigner
+from mdm_server.audit.service import Actor, record
 from mdm_server.config import Settings
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
-from mdm_server.db import after_commit
+from mdm_server.db import Database, after_commit
 from mdm_server.errors import TabardError
 
 KEY_FILE = "audit-checkpoint.key"
+NEXT_KEY_FILE = "audit-checkpoint.next.key"  # the key a rotation under way hands over to
 PUBLISHED = Path("audit") / "checkpoint"
 
 
@@ -59,7 +62,7 @@ class Made:
     new: bool
 
 
-def published(data_dir: Path, verifier: NoteVerifier) -> Checkpoint | None:
+def published(data_dir: Path, verifier: NoteOpener) -> Checkpoint | None:
     """The newest checkpoint published to the data directory, if any (and if it verifies)."""
     path = data_dir / PUBLISHED
     try:
@@ -72,7 +75,7 @@ def published(data_dir: Path, verifier: NoteVerifier) -> Checkpoint | None:
         raise LogContradictionError(f"{path} does not verify: {exc}") from None
 
 
-def _publish(data_dir: Path, note: str, size: int, verifier: NoteVerifier) -> None:
+def _publish(data_dir: Path, note: str, size: int, verifier: NoteOpener) -> None:
     path = data_dir / PUBLISHED
     path.parent.mkdir(parents=True, exist_ok=True)
     current = published(data_dir, verifier)
@@ -111,7 +114,8 @@ def make(session: Session, *, signer: NoteSigner, data_dir: Path, now: datetime)
     latest = repository.latest_checkpoint(session)
     if latest is not None:
         _agrees(session, latest.size, latest.root, f"checkpoint {latest.size}", size)
-    outside = published(data_dir, signer.verifier())
+    keys = handover.chain(session, signer.verifier())
+    outside = published(data_dir, keys)
     if outside is not None:
         _agrees(session, outside.size, outside.root, f"published checkpoint {outside.size}", size)
     if latest is not None and latest.size == size:
@@ -123,7 +127,7 @@ def make(session: Session, *, signer: NoteSigner, data_dir: Path, now: datetime)
         existing = repository.checkpoint_at(session, size)
         assert existing is not None
         return Made(existing, new=False)
-    after_commit(session, lambda: _publish(data_dir, note, size, signer.verifier()))
+    after_commit(session, lambda: _publish(data_dir, note, size, keys))
     return Made(made, new=True)
 
 
@@ -138,3 +142,78 @@ def due(session: Session, *, now: datetime, every_s: int, every_events: int) -> 
     return waiting > 0 and (
         waiting >= every_events or (now - latest.created_at).total_seconds() >= every_s
     )
+
+
+@dataclass(frozen=True)
+class Rotated:
+    old_key: str
+    new_key: str
+    seq: int  # the key-change record's sequence number
+    checkpoint: AuditCheckpoint  # the first checkpoint the new key signed
+
+
+ROTATION = Actor.system("key rotation")
+
+
+def rotate_key(
+    database: Database, *, keys: KeyStore, signer: NoteSigner, data_dir: Path, now: datetime
+) -> Rotated:
+    """Hand the log over from `signer`'s key (the data directory's) to a new one: record the
+    change, signed by both keys, in the log; put the new key in the old one's place, so every
+    worker of the running server signs with it from its next checkpoint; and sign the first
+    checkpoint with it. Run again after an interruption, it carries on with the same new key."""
+    staging = KeyStore(keys.directory)  # the new key's file goes, so `keys` never loads it
+    new_key = staging.private_key(NEXT_KEY_FILE, ed25519.Ed25519PrivateKey.generate)
+    if not isinstance(new_key, ed25519.Ed25519PrivateKey):
+        raise KeyStoreError(f"{keys.path(NEXT_KEY_FILE)} is not an Ed25519 key")
+    successor = NoteSigner(signer.name, new_key)
+    with database.unit_of_work() as session:
+        seq = _recorded_change(session, successor.verifier_key())
+        if seq is None:
+            last = make(session, signer=signer, data_dir=data_dir, now=now).checkpoint
+            root = base64.b64encode(last.root).decode("ascii")
+            text = handover.body(
+                signer.name,
+                old=signer.verifier_key(),
+                new=successor.verifier_key(),
+                after_size=last.size,
+                after_root=root,
+            )
+            record(
+                session,
+                actor=ROTATION,
+                action=handover.ACTION,
+                now=now,
+                detail={
+                    "from": signer.verifier_key(),
+                    "to": successor.verifier_key(),
+                    "after": last.size,
+                    "note": successor.cosign(signer.sign_text(text)),
+                },
+            )
+    if seq is None:
+        with database.unit_of_work(write=False) as session:
+            seq = _recorded_change(session, successor.verifier_key())
+        assert seq is not None, "the key change was recorded"
+    old_key = signer.verifier_key()
+    _replace(keys, NEXT_KEY_FILE, KEY_FILE)  # the old key is gone from here on
+    keys.private_key(KEY_FILE, ed25519.Ed25519PrivateKey.generate)  # as loaded now
+    with database.unit_of_work() as session:
+        first = make(session, signer=successor, data_dir=data_dir, now=now).checkpoint
+    return Rotated(old_key, successor.verifier_key(), seq, first)
+
+
+def _recorded_change(session: Session, new_key: str) -> int | None:
+    for seq, detail in handover.recorded(session):
+        if detail.get("to") == new_key:
+            return seq
+    return None
+
+
+def _replace(keys: KeyStore, source: str, target: str) -> None:
+    os.replace(keys.path(source), keys.path(target))
+    fd = os.open(keys.directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the rename itself reaches the disk
+    finally:
+        os.close(fd)

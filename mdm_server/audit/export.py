@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from mdm_server.audit import bundle, checkpoints, merkle, repository
 from mdm_server.audit.canonical import timestamp
 from mdm_server.audit.models import AuditCheckpoint, AuditIndex
-from mdm_server.audit.notes import NoteSigner
+from mdm_server.audit.notes import NoteError, NoteSigner
 from mdm_server.audit.service import Actor, record
 from mdm_server.errors import InvalidRequestError
 
@@ -49,19 +49,24 @@ def _seqs(session: Session, query: ExportQuery) -> list[int]:
     return [int(seq) for seq in session.execute(statement).scalars()]
 
 
-def _covering(session: Session, size: int) -> AuditCheckpoint:
-    found: AuditCheckpoint | None = (
-        session.execute(
-            select(AuditCheckpoint)
-            .where(col(AuditCheckpoint.size) >= max(size, 1))
-            .order_by(col(AuditCheckpoint.size))
-            .limit(1)
-        )
-        .scalars()
-        .first()
-    )
-    assert found is not None, "the latest checkpoint covers the whole log"
-    return found
+def _covering(session: Session, size: int, signer: NoteSigner) -> AuditCheckpoint:
+    """The earliest checkpoint of at least `size` events that `signer`'s key signed (after a
+    key change, those before it carry the earlier key only)."""
+    verifier = signer.verifier()
+    candidates = session.execute(
+        select(AuditCheckpoint)
+        .where(col(AuditCheckpoint.size) >= max(size, 1))
+        .order_by(col(AuditCheckpoint.size))
+        .execution_options(yield_per=64)
+    ).scalars()
+    for candidate in candidates:
+        found: AuditCheckpoint = candidate
+        try:
+            verifier.verify(found.note)
+        except NoteError:
+            continue
+        return found
+    raise AssertionError("the latest checkpoint, just signed, covers the whole log")
 
 
 def export(
@@ -83,7 +88,7 @@ def export(
             "device"
         )
     latest = checkpoints.make(session, signer=signer, data_dir=data_dir, now=now).checkpoint
-    first = _covering(session, max(seqs, default=latest.size))
+    first = _covering(session, max(seqs, default=latest.size), signer)
     ranges = {seq: merkle.inclusion_ranges(seq - 1, first.size) for seq in seqs}
     consistency = merkle.consistency_ranges(first.size, latest.size)
     wanted = merkle.nodes_for([r for rs in ranges.values() for r in rs] + consistency)

@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -99,8 +100,16 @@ class NoteSigner:
         """A signed note of `body` (lines, each ending in a newline, none empty)."""
         if not body.endswith("\n") or "\n\n" in body:
             raise NoteError("a note's text is non-empty lines, each ending in a newline")
+        return f"{body}\n{self._signature_line(body)}"
+
+    def cosign(self, note: str) -> str:
+        """`note` with this key's signature line added after the signatures it carries."""
+        body, _ = _split_note(note)
+        return note + self._signature_line(body)
+
+    def _signature_line(self, body: str) -> str:
         signature = base64.b64encode(self.key_id + self._key.sign(body.encode("utf-8")))
-        return f"{body}\n{SIGNATURE_PREFIX}{self.name} {signature.decode('ascii')}\n"
+        return f"{SIGNATURE_PREFIX}{self.name} {signature.decode('ascii')}\n"
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,18 @@ class NoteVerifier:
         if origin is not None and checkpoint.origin != origin:
             raise NoteError(f"the checkpoint is for '{checkpoint.origin}', not '{origin}'")
         return checkpoint
+
+
+class NoteOpener(Protocol):
+    """What checks the log's notes: one verifier key, or the chain of keys the log handed
+    over through (mdm_server/audit/handover.py)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def verify(self, note: str) -> str: ...
+
+    def open(self, note: str, *, origin: str | None = None) -> Checkpoint: ...
 
 
 def signer_names(note: str) -> list[str]:

@@ -14,7 +14,8 @@ deletion as an audit event of its own, `audit.retention_deleted`, carrying a sig
 
 signed with the checkpoint key. The tree's nodes stay, so every checkpoint and every proof of a
 kept event still verifies, and `tabard audit verify` accepts the gap below `through` only
-because a verified record says retention made it. Retention records are never deleted."""
+because a verified record says retention made it. Retention records are never deleted, nor are
+the checkpoint key's change records (mdm_server/audit/handover.py)."""
 
 from __future__ import annotations
 
@@ -29,15 +30,16 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select, text
 from sqlmodel import Session, col
 
-from mdm_server.audit import checkpoints
+from mdm_server.audit import checkpoints, handover
 from mdm_server.audit.canonical import timestamp
 from mdm_server.audit.models import AuditEvent, AuditIndex, AuditSubject
-from mdm_server.audit.notes import NoteError, NoteSigner, NoteVerifier
+from mdm_server.audit.notes import NoteError, NoteOpener, NoteSigner
 from mdm_server.audit.service import SCHEDULER, Actor, record
 
 ACTION = "audit.retention_deleted"
 BATCH = 100_000  # events per run, so one transaction stays a reasonable size
 HEADER = "tabard audit retention"
+KEPT = (ACTION, handover.ACTION)  # records the log's own checks rest on: never deleted
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ class Deletion:
 
 
 def _deletable() -> Select[Any]:
-    """Events retention may delete: all but its own records."""
-    return select(col(AuditEvent.seq)).where(col(AuditEvent.action) != ACTION)
+    """Events retention may delete: all but its own records and the key-change records."""
+    return select(col(AuditEvent.seq)).where(col(AuditEvent.action).not_in(KEPT))
 
 
 def apply(
@@ -93,7 +95,9 @@ def apply(
     session.execute(delete(AuditIndex).where(col(AuditIndex.seq).in_(doomed)))
     deleted = session.execute(select(func.count()).select_from(doomed.subquery())).scalar_one()
     session.execute(
-        delete(AuditEvent).where(col(AuditEvent.seq) <= through, col(AuditEvent.action) != ACTION)
+        delete(AuditEvent).where(
+            col(AuditEvent.seq) <= through, col(AuditEvent.action).not_in(KEPT)
+        )
     )
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL tabard.audit_retention = 'off'"))
@@ -121,7 +125,7 @@ def apply(
     return deletion
 
 
-def verified_through(session: Session, verifier: NoteVerifier) -> tuple[int, list[tuple[int, str]]]:
+def verified_through(session: Session, verifier: NoteOpener) -> tuple[int, list[tuple[int, str]]]:
     """Up to which sequence number verified retention records say events were deleted, and the
     records that fail (their seq, what is wrong)."""
     through = 0

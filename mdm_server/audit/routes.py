@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
-from mdm_server.audit import repository, search, tree
+from mdm_server.audit import handover, repository, search, tree
 from mdm_server.audit.export import ExportQuery, export
 from mdm_server.audit.merkle import ProofError
 from mdm_server.audit.service import record
@@ -58,7 +58,38 @@ def latest_checkpoint(context: ContextDep, _: PublicAccess) -> PlainTextResponse
 @router.get("/verifier-key", response_class=PlainTextResponse)
 def verifier_key(context: ContextDep, _: PublicAccess) -> PlainTextResponse:
     """The note verifier key checkpoints are signed with: `name+keyid+base64key`."""
-    return PlainTextResponse(context.audit_signer.verifier_key() + "\n", media_type=NOTE_TYPE)
+    return PlainTextResponse(
+        context.checkpoint_signer().verifier_key() + "\n", media_type=NOTE_TYPE
+    )
+
+
+class KeyChangePublic(BaseModel):
+    seq: int
+    note: str  # the change, signed by the old key and then the new (docs/audit.md)
+    canonical: str  # base64 of the record's exact leaf bytes, to prove it is in the log
+
+
+class KeyChanges(BaseModel):
+    key_changes: list[KeyChangePublic]
+
+
+@router.get("/key-changes")
+def key_changes(context: ContextDep, _: PublicAccess) -> KeyChanges:
+    """Every change of the checkpoint key, oldest first: how a witness or a bundle's
+    recipient holding an earlier verifier key reaches the one in use. Each is an audit event
+    in the log (prove it with /proof/inclusion), holding no personal data."""
+    with context.database.unit_of_work(write=False) as session:
+        found = handover.recorded_events(session)
+    return KeyChanges(
+        key_changes=[
+            KeyChangePublic(
+                seq=seq,
+                note=str(json.loads(canonical)["detail"]["note"]),
+                canonical=base64.b64encode(canonical.encode("utf-8")).decode("ascii"),
+            )
+            for seq, canonical in found
+        ]
+    )
 
 
 @router.get("/proof/inclusion")
@@ -142,7 +173,7 @@ def export_bundle(
         data = export(
             session,
             query=query,
-            signer=context.audit_signer,
+            signer=context.checkpoint_signer(),
             data_dir=context.settings.data_dir,
             actor=caller.actor,
             now=now,

@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
-from mdm_server.audit import merkle, repository, retention, tree
+from mdm_server.audit import handover, merkle, repository, retention, tree
 from mdm_server.audit.canonical import NotCanonicalError, encode_checked
 from mdm_server.audit.merkle import CompactRange
-from mdm_server.audit.notes import Checkpoint, NoteError, NoteVerifier
+from mdm_server.audit.notes import Checkpoint, NoteError, NoteOpener, NoteVerifier
 from mdm_server.audit.service import PendingEvent, canonical_document
 
 MAX_PROBLEMS = 100
@@ -87,7 +87,7 @@ class Report:
 
 
 def _signed_checkpoints(
-    session: Session, verifier: NoteVerifier, published: Checkpoint | None, report: Report
+    session: Session, verifier: NoteOpener, published: Checkpoint | None, report: Report
 ) -> dict[int, bytes]:
     """Size -> root of every checkpoint whose signature verifies; the rest are problems."""
     roots: dict[int, bytes] = {}
@@ -237,12 +237,17 @@ def verify(
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> Report:
-    """Check the whole log; `progress(events_read)` is called as the work advances."""
+    """Check the whole log; `progress(events_read)` is called as the work advances. Notes
+    count as signed by `verifier` (the data directory's key) or by a key it took over from
+    through the log's verified key-change records."""
     started = time.perf_counter()
     report = Report(head=tree.size(session))
-    roots = _signed_checkpoints(session, verifier, published, report)
+    keys = handover.chain(session, verifier)
+    for seq, message in keys.problems:
+        report.add(seq, "key_change_record", message)
+    roots = _signed_checkpoints(session, keys, published, report)
     report.latest_checkpoint = max(roots, default=None)
-    report.retention_through, refused = retention.verified_through(session, verifier)
+    report.retention_through, refused = retention.verified_through(session, keys)
     for seq, message in refused:
         report.add(seq, "retention_record", message)
     walk = _Walk(roots=roots, report=report)

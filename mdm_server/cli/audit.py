@@ -3,6 +3,7 @@ directory that TABARD_* settings name (docs/audit.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -36,7 +37,7 @@ def _signer(settings: Settings) -> NoteSigner:
         fail(str(exc))
 
 
-def _log_signer(settings: Settings, database: Database) -> tuple[NoteSigner, LogOrigin]:
+def host_log_signer(settings: Settings, database: Database) -> tuple[NoteSigner, LogOrigin]:
     """The checkpoint key under the origin the log was signed as (docs/audit.md): read off
     the log, so the command needs no TABARD_PUBLIC_URL; TABARD_AUDIT_ORIGIN overrides."""
     from mdm_server.audit.origin import log_signer
@@ -64,7 +65,7 @@ def checkpoint(json_output: JsonOption = False) -> None:
     from mdm_server.clock import system_clock
 
     with server_database() as (settings, database):
-        signer, found = _log_signer(settings, database)
+        signer, found = host_log_signer(settings, database)
         try:
             with database.unit_of_work() as session:
                 made = checkpoints.make(
@@ -86,17 +87,19 @@ def verify(json_output: JsonOption = False) -> None:
 
     Exits 1 naming the first bad sequence number if anything was edited, deleted, inserted,
     reordered or truncated, or an older snapshot was restored."""
-    from mdm_server.audit import checkpoints, tree
+    from mdm_server.audit import checkpoints, handover, tree
     from mdm_server.audit.verify import verify as verify_log
 
     with server_database() as (settings, database):
-        signer, found = _log_signer(settings, database)
+        signer, found = host_log_signer(settings, database)
         verifier = signer.verifier()
-        try:
-            published = checkpoints.published(settings.data_dir, verifier)
-        except checkpoints.LogContradictionError as exc:
-            fail(_hinted(str(exc.detail), signer, found))
         with database.unit_of_work(write=False) as session:
+            try:
+                published = checkpoints.published(
+                    settings.data_dir, handover.chain(session, verifier)
+                )
+            except checkpoints.LogContradictionError as exc:
+                fail(_hinted(str(exc.detail), signer, found))
             total = tree.size(session)
             with Progress(
                 TextColumn("verifying"),
@@ -255,6 +258,13 @@ def verify_bundle(
     verifier_key: Annotated[
         str | None, typer.Option(help="The force's published key; the bundle must use it.")
     ] = None,
+    key_changes: Annotated[
+        Path | None,
+        typer.Option(
+            help="The log's key changes (JSON from GET /api/v1/audit/key-changes): accept a "
+            "bundle signed before the key changed to --verifier-key."
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Check an evidential bundle with nothing but the bundle: signatures, every event's
@@ -262,8 +272,9 @@ def verify_bundle(
     from mdm_server.audit.bundle import BundleError
     from mdm_server.audit.bundle import verify as check
 
+    notes = _key_change_notes(key_changes) if key_changes is not None else None
     try:
-        verified = check(path, verifier_key=verifier_key)  # read as a stream, never whole
+        verified = check(path, verifier_key=verifier_key, key_changes=notes)  # streamed
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror}")
     except BundleError as exc:
@@ -277,5 +288,18 @@ def verify_bundle(
         f"{verified.latest_size}."
     )
     stdout.print(f"Signed by: {verified.verifier_key}", highlight=False)
+    for number, key in enumerate(verified.handed_over_to, start=1):
+        stdout.print(f"which handed over ({number}) to: {key}", highlight=False)
     if verifier_key is None:
         stdout.print("Compare that key with the one the force publishes.")
+
+
+def _key_change_notes(path: Path) -> list[str]:
+    """The notes of a saved GET /api/v1/audit/key-changes answer."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        return [str(item["note"]) for item in body["key_changes"]]
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+    except (ValueError, KeyError, TypeError):
+        fail(f"{path} is not the JSON GET /api/v1/audit/key-changes answers")

@@ -4,7 +4,12 @@ re-enrolling a device, run on the server host with the server's TABARD_* setting
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from mdm_server.cli.server import server_database
+from tabard.output import fail, print_json, stdout, table
 
 keys_app = typer.Typer(help="The server's keys: rotate them while it runs.", no_args_is_help=True)
 rotate_app = typer.Typer(
@@ -12,3 +17,52 @@ rotate_app = typer.Typer(
     no_args_is_help=True,
 )
 keys_app.add_typer(rotate_app, name="rotate")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@rotate_app.command("checkpoint")
+def checkpoint(json_output: JsonOption = False) -> None:
+    """Replace the key the audit log's checkpoints are signed with. The change goes into the
+    log, signed by the old key and the new; the old key is destroyed; witnesses and whoever
+    holds a bundle follow the change from the old key. Interrupted, run it again: it carries
+    on with the same new key."""
+    from mdm_server.audit import checkpoints
+    from mdm_server.cli.audit import host_log_signer
+    from mdm_server.clock import system_clock
+    from mdm_server.crypto.keystore import KeyStore
+
+    with server_database() as (settings, database):
+        signer, _ = host_log_signer(settings, database)
+        try:
+            rotated = checkpoints.rotate_key(
+                database,
+                keys=KeyStore(settings.keys_dir),
+                signer=signer,
+                data_dir=settings.data_dir,
+                now=system_clock(),
+            )
+        except checkpoints.LogContradictionError as exc:
+            fail(f"refused: {exc.detail}")
+    if json_output:
+        print_json(
+            {
+                "old_key": rotated.old_key,
+                "new_key": rotated.new_key,
+                "recorded_at_seq": rotated.seq,
+                "checkpoint": rotated.checkpoint.size,
+            }
+        )
+        return
+    stdout.print(
+        f"[green]The checkpoint key changed.[/] The change is audit event {rotated.seq}; "
+        f"checkpoint {rotated.checkpoint.size} is the first the new key signed.",
+    )
+    table(
+        "Checkpoint verifier keys",
+        ["", "verifier key"],
+        [["before", rotated.old_key], ["now", rotated.new_key]],
+    )
+    stdout.print(
+        "Publish the new verifier key where the force publishes the old one. Witnesses follow "
+        "the change by themselves (GET /api/v1/audit/key-changes)."
+    )

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from mdm_server.appropriate_use import flags
 from mdm_server.apps import releases, required, uploads
-from mdm_server.audit import checkpoints, retention, siem
+from mdm_server.audit import checkpoints, handover, retention, siem
 from mdm_server.audit.service import Actor
 from mdm_server.audit.verify import verify as verify_log
 from mdm_server.auth import passkeys, sso, throttle
@@ -197,7 +197,7 @@ def apply_audit_retention(context: AppContext, now: datetime) -> dict[str, int]:
             done = retention.apply(
                 session,
                 days=days,
-                signer=context.audit_signer,
+                signer=context.checkpoint_signer(),
                 data_dir=context.settings.data_dir,
                 now=now,
             )
@@ -231,7 +231,7 @@ def checkpoint_audit_log(context: AppContext, now: datetime) -> dict[str, int]:
         ):
             return {"checkpoints": 0}
         made = checkpoints.make(
-            session, signer=context.audit_signer, data_dir=settings.data_dir, now=now
+            session, signer=context.checkpoint_signer(), data_dir=settings.data_dir, now=now
         )
     return {"checkpoints": int(made.new), "size": made.checkpoint.size}
 
@@ -244,9 +244,10 @@ def verify_audit_log(context: AppContext, now: datetime) -> dict[str, int]:
     """What `tabard audit verify` does, every day: recompute the tree from the stored events
     and check every checkpoint. A log that does not verify fails the run, so it is audited,
     counted in the metrics and alerted on (TabardAuditLogDoesNotVerify)."""
-    verifier = context.audit_signer.verifier()
-    published = checkpoints.published(context.settings.data_dir, verifier)
+    verifier = context.checkpoint_signer().verifier()
     with context.database.unit_of_work(write=False) as session:
+        keys = handover.chain(session, verifier)
+        published = checkpoints.published(context.settings.data_dir, keys)
         report = verify_log(session, verifier=verifier, published=published)
     if not report.ok:
         first = report.problems[0] if report.problems else None

@@ -164,6 +164,7 @@ class TestRetention:
             settings=SimpleNamespace(audit_retention_days=30, data_dir=data_dir),
             database=database,
             audit_signer=signer,
+            checkpoint_signer=lambda: signer,
         )
         done = apply_audit_retention(cast(AppContext, context), NOW)
         assert done == {"deleted": 5, "deletion_records": 3}

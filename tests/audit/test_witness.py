@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from mdm_server.audit import merkle
 from mdm_server.audit.notes import Checkpoint, NoteSigner
-from mdm_server.audit.witness import HttpLogServer, Witness, WitnessError
+from mdm_server.audit.witness import HttpLogServer, RecordedChange, Witness, WitnessError
 from mdm_server.db import Database
 from tests.audit.log import ORIGIN, checkpoint_app, fixed_signer, write_events
 
@@ -45,6 +45,12 @@ class ScriptedLog:
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         return self.tree.consistency(first, second)
+
+    def key_changes(self) -> list[RecordedChange]:
+        return []  # its key never changed (tests/audit/test_key_rotation.py: one that did)
+
+    def inclusion(self, seq: int, size: int) -> list[bytes]:
+        return self.tree.inclusion(seq - 1, size)
 
 
 @pytest.fixture
