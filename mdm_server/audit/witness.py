@@ -70,6 +70,7 @@ class Result:
     offered: int
     reason: str = ""
     evidence: Path | None = None
+    followed: tuple[str, ...] = ()  # the keys the log handed over to, that it now pins
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class Result:
             "offered": self.offered,
             "reason": self.reason,
             "evidence": str(self.evidence) if self.evidence else None,
+            "followed": list(self.followed),
         }
 
 
@@ -88,6 +90,10 @@ def _write(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def _keys(links: list[KeyChange]) -> tuple[str, ...]:
+    return tuple(link.new_key for link in links)
 
 
 class Witness:
@@ -146,14 +152,14 @@ class Witness:
         if held is None:
             self._take_over(links)
             _write(self.state / CHECKPOINT_FILE, offered_note)
-            return Result("first", None, offered.size)
+            return Result("first", None, offered.size, followed=_keys(links))
         held_note, kept = held
         if offered.size < kept.size:
             reason = f"the log shrank: it offered size {offered.size} after {kept.size}"
         elif offered.size == kept.size:
             if hmac.compare_digest(offered.root, kept.root):
                 self._take_over(links)
-                return Result("unchanged", kept.size, offered.size)
+                return Result("unchanged", kept.size, offered.size, followed=_keys(links))
             reason = f"a second root for size {kept.size}: the log was rewritten (split view)"
         else:
             try:
@@ -164,7 +170,7 @@ class Witness:
             else:
                 self._take_over(links)
                 _write(self.state / CHECKPOINT_FILE, offered_note)
-                return Result("accepted", kept.size, offered.size)
+                return Result("accepted", kept.size, offered.size, followed=_keys(links))
         evidence = self._keep_evidence(held_note, offered_note, reason, now or datetime.now(UTC))
         return Result("refused", kept.size, offered.size, reason, evidence)
 

@@ -199,6 +199,11 @@ def witness(
             "accepted": f"Accepted checkpoint {result.offered} (consistent with {result.held}).",
             "unchanged": f"No new checkpoint: still {result.offered} events.",
         }[result.outcome]
+        for key in result.followed:
+            stdout.print(
+                f"Followed the log's key change, signed by the key held before, to: {key}",
+                highlight=False,
+            )
         stdout.print(f"[green]{said}[/]")
     if result.outcome == "refused":
         raise typer.Exit(2)

@@ -270,7 +270,9 @@ class TestTheWitness:
         second = log.signer.verifier_key()
         log.change_key()
         log.grow(2)
-        assert keeper.observe(log).outcome == "accepted"
+        result = keeper.observe(log)
+        assert result.outcome == "accepted"
+        assert result.followed == (second, log.signer.verifier_key())
         assert keeper.pinned_key() == log.signer.verifier_key()
         assert keeper.previous_keys() == [first, second]
         assert len(list((keeper.state / "key-changes").iterdir())) == 2
