@@ -122,6 +122,7 @@ class RotatingCommandSigner:
         self._handovers: list[str] = []
         self._lock = threading.Lock()
         self.generation = 0
+        self._problem: str | None = None
         self._follow()
 
     @classmethod
@@ -145,6 +146,11 @@ class RotatingCommandSigner:
         self.current()
         with self._lock:
             return self._signer.certificate_pem, list(self._handovers)
+
+    def problems(self) -> list[str]:
+        """Why a rotation on disk is not being followed (for readiness), after looking again."""
+        self.current()
+        return [self._problem] if self._problem else []
 
     @property
     def issuer(self) -> str:
@@ -171,10 +177,16 @@ class RotatingCommandSigner:
                     return
                 try:
                     self._take(self.generation + 1)
-                except (KeyStoreError, HandoverError, ValueError) as exc:
+                except (KeyStoreError, HandoverError, ValueError, OSError) as exc:
                     # Keep signing with the key we hold: devices still trust it.
-                    log.error("not following command-signing generation: %s", exc)
+                    if self._problem is None:
+                        log.error("not following command-signing generation: %s", exc)
+                    self._problem = (
+                        f"command-signing generation {self.generation + 1} cannot be used, "
+                        f"so this worker still signs with generation {self.generation}: {exc}"
+                    )
                     return
+                self._problem = None
 
     def _take(self, generation: int) -> None:
         key_file, cert_file, handover_file = generation_files(generation)

@@ -147,8 +147,29 @@ class TestRotate:
         forged = sign_handover(stranger, pem, generation=1, now=NOW)
         write_private_file(keys.path(handover_file), forged.encode())
         assert signer.fingerprint_sha256 == held
+        (problem,) = signer.problems()
+        assert "generation 1 cannot be used" in problem and "not signed by the outgoing" in problem
         with pytest.raises(HandoverError, match="not signed by the outgoing key"):
             verify_handover(forged, outgoing=certificate(signer.certificate_pem))
+
+    def test_a_generation_the_server_cannot_read_keeps_the_old_key_and_fails_readiness(
+        self, client: TestClient, app: FastAPI, settings: Settings
+    ) -> None:
+        keys = KeyStore(settings.keys_dir)
+        held = app.state.context.command_signer.fingerprint_sha256
+        rotate(keys, ca=app.state.context.ca, issuer=ISSUER, now=NOW)
+        ready_before = client.get("/api/v1/ready").status_code
+        rotate(keys, ca=app.state.context.ca, issuer=ISSUER, now=NOW)
+        key_file, _, _ = generation_files(2)
+        keys.path(key_file).chmod(0o644)  # as if copied in by hand, readable by all
+        answer = client.get("/api/v1/ready")
+        assert (ready_before, answer.status_code) == (200, 503)
+        assert answer.json()["error"] == "keys_unavailable"
+        assert app.state.context.command_signer.generation == 1
+        assert app.state.context.command_signer.fingerprint_sha256 != held
+        keys.path(key_file).chmod(0o600)
+        assert client.get("/api/v1/ready").status_code == 200
+        assert app.state.context.command_signer.generation == 2
 
 
 class TestPublished:
