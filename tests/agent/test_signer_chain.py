@@ -295,6 +295,43 @@ class TestAgainstTheServer:
         finally:
             agent.close()
 
+    def test_a_command_signed_under_the_old_key_and_not_yet_run_still_runs(
+        self, offline_device: Device
+    ) -> None:
+        agent = offline_device.agent()
+        device_id = offline_device.state.enrolment().device_id
+        admin = offline_device.client, offline_device.admin
+
+        async def fetch() -> list[str]:
+            async with agent.client() as client:
+                return [str(e) for e in (await client.poll_commands(wait_s=0))["commands"]]
+
+        async def execute(envelopes: list[str]) -> list[dict[str, Any]]:
+            async with agent.client() as client:
+                outcomes = await agent.executor.run(envelopes, client)
+                await agent.executor.send_unsent(client)
+                return outcomes
+
+        try:
+            first = send(*admin, device_id, "lock_device")
+            (old_envelope,) = run(fetch())  # signed, delivered, not yet run
+            newest = self.rotate(offline_device)
+            second = send(*admin, device_id, "clear_pin_lockout")
+            (new_envelope,) = run(fetch())
+            assert jwt.get_unverified_header(new_envelope)["kid"] == newest
+            outcomes = run(execute([new_envelope, old_envelope]))
+            assert [(o["outcome"], o["command_id"]) for o in outcomes] == [
+                ("ran", second["id"]),
+                ("ran", first["id"]),
+            ]
+            for sent in (first, second):
+                shown = offline_device.client.get(
+                    f"/api/v1/commands/{sent['id']}", headers=offline_device.admin
+                ).json()
+                assert (shown["state"], shown["deliveries"]) == ("succeeded", 1)
+        finally:
+            agent.close()
+
     def test_without_the_handover_the_agent_refuses_the_new_signer_and_runs_nothing(
         self, offline_device: Device, monkeypatch: pytest.MonkeyPatch
     ) -> None:
