@@ -3,8 +3,9 @@ keeping a journal so none runs twice, and signing receipts with the device key.
 
 An envelope is trusted only if all of these hold: it is a JWS signed ES256 (no other
 algorithm is looked at) by the command-signing certificate that the CA pinned at enrolment
-issued; its `typ` is `tabard-command+jwt`; its `aud` and `device_id` are this device; and the
-device's clock is inside [`nbf`, `exp`] give or take a minute. Anything else is refused and
+issued (and, after a rotation, that handovers lead to: device_agent/signer_chain.py); its
+`typ` is `tabard-command+jwt`; its `aud` and `device_id` are this device; and the device's
+clock is inside [`nbf`, `exp`] give or take a minute. Anything else is refused and
 never run."""
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from typing import Any
 
 import jwt
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from device_agent import signer_chain
 from device_agent.errors import AgentError
 from device_agent.identity import DeviceIdentity, fingerprint
 from device_agent.state import CA_FILE, AgentState
 
 ENVELOPE_TYPE = "tabard-command+jwt"
 RECEIPT_TYPE = "tabard-receipt+jwt"
-SIGNER_NAME = "Tabard command signing"
 SIGNER_FILE = "command-signing.pem"
+PREVIOUS_FILE = "command-signing-previous.json"  # the signer a handover replaced, and until
+ENVELOPE_LIFETIME = timedelta(minutes=2)  # the longest a server's envelope lasts (§8.2)
 JOURNAL_FILE = "commands.json"
 SKEW = timedelta(seconds=60)
 JOURNAL_LIMIT = 500
@@ -67,35 +68,59 @@ def envelope_kid(envelope: str) -> str | None:
 
 
 class Signers:
-    """The command-signing certificate this device trusts: one the pinned CA issued."""
+    """The command-signing certificate this device trusts: one the pinned CA issued, and
+    after a rotation one that a chain of handovers leads to from it (device protocol §8.1).
+    The certificate it replaced stays good for envelopes issued before the handover."""
 
     def __init__(self, state: AgentState) -> None:
         self.state = state
         self._certificate: x509.Certificate | None = None
         self.kid: str | None = None  # the SHA-256 fingerprint envelopes name their signer by
+        self._previous: x509.Certificate | None = None
+        self.previous_kid: str | None = None
+        self._previous_until: datetime | None = None  # latest `exp` it may still sign
         if state.path(SIGNER_FILE).exists():
             self._hold(state.read(SIGNER_FILE).decode())
+        if state.path(PREVIOUS_FILE).exists():
+            kept = state.read_json(PREVIOUS_FILE)
+            self._previous = x509.load_pem_x509_certificate(str(kept["certificate"]).encode())
+            self.previous_kid = fingerprint(str(kept["certificate"]))
+            self._previous_until = datetime.fromisoformat(str(kept["until"]))
 
     def _hold(self, certificate_pem: str) -> None:
         self._certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
         self.kid = fingerprint(certificate_pem)
 
-    def trust(self, certificate_pem: str, *, now: datetime) -> None:
-        """Keep `certificate_pem` as the signer, if the pinned CA issued it for signing
-        commands and it is current; else refuse."""
+    def knows(self, kid: str | None) -> bool:
+        """Whether envelopes naming `kid` can be checked without asking the server."""
+        return kid is not None and kid in (self.kid, self.previous_kid)
+
+    def trust(
+        self, certificate_pem: str, *, now: datetime, handovers: list[str] | None = None
+    ) -> None:
+        """Keep `certificate_pem` as the signer if the pinned CA issued it for signing
+        commands and it is current, and, when another signer is held, if `handovers` lead to
+        it from that one (`None`: at enrolment, where nothing is held yet); else refuse."""
         ca = x509.load_pem_x509_certificate(self.state.read(CA_FILE))
-        try:
-            certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
-            raise AgentError("the command-signing certificate is not from the pinned CA") from None
-        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        if not names or names[0].value != SIGNER_NAME:
-            raise AgentError("the certificate offered for signing commands is not one")
-        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-            raise AgentError("the command-signing certificate is not currently valid")
-        if not isinstance(certificate.public_key(), ec.EllipticCurvePublicKey):
-            raise AgentError("the command-signing certificate does not hold an EC key")
+        held = self.state.read(SIGNER_FILE).decode() if self._certificate is not None else None
+        if held is None or handovers is None:
+            signer_chain.check_signer(certificate_pem, ca, now=now)
+            links = []
+            if handovers is None:  # enrolment starts trust afresh
+                self.state.path(PREVIOUS_FILE).unlink(missing_ok=True)
+                self._previous = self._previous_until = self.previous_kid = None
+        else:
+            if fingerprint(certificate_pem) == self.kid:
+                return
+            links = signer_chain.follow(held, handovers, certificate_pem, ca=ca, now=now)
+        if held is not None and links:
+            # Envelopes the old key signed before it was replaced expire within one envelope
+            # lifetime of the handover: those may still arrive, and still run.
+            until = links[0].handed_over_at + ENVELOPE_LIFETIME
+            self.state.write_json(PREVIOUS_FILE, {"certificate": held, "until": until.isoformat()})
+            self._previous = self._certificate
+            self.previous_kid = self.kid
+            self._previous_until = until
         self.state.write(SIGNER_FILE, certificate_pem.encode())
         self._hold(certificate_pem)
 
@@ -110,7 +135,11 @@ class Signers:
             )
         if header.get("typ") != ENVELOPE_TYPE:
             raise EnvelopeRefusedError("bad_type", f"envelope `typ` must be {ENVELOPE_TYPE!r}")
-        key = self._certificate.public_key()
+        signer = self._certificate
+        retired = header.get("kid") == self.previous_kid and self._previous is not None
+        if retired and self._previous is not None:
+            signer = self._previous
+        key = signer.public_key()
         assert isinstance(key, ec.EllipticCurvePublicKey)
         try:
             claims = jwt.decode(
@@ -128,7 +157,16 @@ class Signers:
             raise EnvelopeRefusedError("other_device", "envelope is for another device") from None
         except jwt.PyJWTError as exc:
             raise EnvelopeRefusedError("malformed", f"envelope rejected: {exc}") from None
-        return _command(claims, envelope=envelope, device_id=device_id, now=now)
+        command = _command(claims, envelope=envelope, device_id=device_id, now=now)
+        if (
+            retired
+            and self._previous_until is not None
+            and command.expires_at > (self._previous_until)
+        ):
+            raise EnvelopeRefusedError(
+                "retired_signer", "envelope signed by a command-signing key since replaced"
+            )
+        return command
 
 
 def _header(envelope: str) -> dict[str, Any]:

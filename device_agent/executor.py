@@ -142,15 +142,19 @@ class Executor:
 
     async def _know_signer(self, envelope: str, client: ServerClient, now: datetime) -> None:
         """Fetch the server's command-signing certificate if the envelope names one we do not
-        hold (first use, or a new key); it is trusted only if the pinned CA issued it."""
+        hold (first use, or a new key); it is trusted only if the pinned CA issued it and,
+        once a signer is held, the published handovers lead to it from that one."""
         kid = envelope_kid(envelope)
-        if kid is None or kid == self.signers.kid:
+        if kid is None or self.signers.knows(kid):
             return
         published = await client.fetch_ca()
         signer = published.get("command_certificate")
+        handovers = published.get("command_handovers") or []
         if isinstance(signer, str):
             try:
-                self.signers.trust(signer, now=now)
+                if not isinstance(handovers, list):
+                    raise AgentError("the server's command handovers are not a list")
+                self.signers.trust(signer, now=now, handovers=[str(h) for h in handovers])
             except AgentError as exc:
                 raise EnvelopeRefusedError("untrusted_signer", str(exc)) from None
 

@@ -20,7 +20,7 @@ from mdm_server.commands.wakeups import Wakeups
 from mdm_server.config import Settings
 from mdm_server.console import sessions as console_sessions
 from mdm_server.crypto.ca import DeviceCA
-from mdm_server.crypto.command_signing import CommandSigner
+from mdm_server.crypto.command_rotation import RotatingCommandSigner
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 from mdm_server.crypto.master import MasterKey
 from mdm_server.crypto.passwords import PasswordHasher
@@ -43,7 +43,7 @@ class AppContext:
     master_key: MasterKey
     records: RecordsConnector
     maps: MapSource
-    command_signer: CommandSigner
+    command_signer: RotatingCommandSigner  # follows `tabard keys rotate command-signing`
     wakeups: Wakeups
     audit_signer: NoteSigner
     subject_keys: SubjectKeys
@@ -87,7 +87,7 @@ class AppContext:
             master_key=master_key,
             records=DemoConnector(maps),
             maps=maps,
-            command_signer=CommandSigner.load_or_create(
+            command_signer=RotatingCommandSigner.load_or_create(
                 keys, ca=ca, issuer=settings.public_url, now=clock()
             ),
             wakeups=Wakeups(postgres=database.dialect == "postgresql"),

@@ -18,8 +18,8 @@ from mdm_server.commands.receipts import InvalidReceiptError, verify_receipt
 from mdm_server.commands.service import audit, close_open_commands, locked
 from mdm_server.crypto.command_signing import (
     ENVELOPE_LIFETIME,
-    CommandSigner,
     EnvelopeClaims,
+    EnvelopeSigner,
     envelope_digest,
 )
 from mdm_server.devices import repository as devices_repository
@@ -44,7 +44,7 @@ def deliver(
     session: Session,
     *,
     device_id: uuid.UUID,
-    signer: CommandSigner,
+    signer: EnvelopeSigner,
     actor: Actor,
     now: datetime,
     via: str,

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography import x509
@@ -44,6 +44,12 @@ class EnvelopeClaims:
     issued_at: datetime
     not_before: datetime
     expires_at: datetime
+
+
+class EnvelopeSigner(Protocol):
+    """Whatever signs envelopes: one key, or the newest of a rotating series."""
+
+    def sign(self, claims: EnvelopeClaims) -> str: ...
 
 
 def envelope_digest(envelope: str) -> str:
@@ -94,5 +100,9 @@ class CommandSigner:
             "nbf": int(claims.not_before.timestamp()),
             "exp": int(claims.expires_at.timestamp()),
         }
-        headers = {"typ": ENVELOPE_TYPE, "kid": self.fingerprint_sha256}
+        return self.sign_statement(payload, typ=ENVELOPE_TYPE)
+
+    def sign_statement(self, payload: dict[str, Any], *, typ: str) -> str:
+        """A JWS (ES256) of `payload` by this key, its `kid` this certificate's fingerprint."""
+        headers = {"typ": typ, "kid": self.fingerprint_sha256}
         return jwt.encode(payload, self._key, algorithm=ALGORITHM, headers=headers)

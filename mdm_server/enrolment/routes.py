@@ -98,10 +98,12 @@ def enrol_device(
 
 @ca_router.get("/ca")
 def get_device_ca(context: ContextDep, _: PublicAccess) -> CAPublic:
-    """The device CA certificate (PEM) and its SHA-256 fingerprint, as pinned by QR codes, and
-    the command-signing certificate it issued."""
+    """The device CA certificate (PEM) and its SHA-256 fingerprint, as pinned by QR codes, the
+    command-signing certificate it issued, and the handovers that lead to it."""
+    signer, handovers = context.command_signer.published()
     return CAPublic(
         certificate=context.ca.certificate_pem,
         sha256=context.ca.fingerprint_sha256,
-        command_certificate=context.command_signer.certificate_pem,
+        command_certificate=signer,
+        command_handovers=handovers,
     )

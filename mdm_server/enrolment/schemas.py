@@ -88,3 +88,9 @@ class CAPublic(BaseModel):
         description="The certificate, issued by this CA, of the key command envelopes are "
         "signed with; trust it only after checking the CA issued it."
     )
+    command_handovers: list[str] = Field(
+        default_factory=list,
+        description="Each replacement of the command-signing key, oldest first: a JWS signed "
+        "by the outgoing key naming the incoming certificate (docs/device-protocol.md §8.1). "
+        "Follow them from the certificate you hold to `command_certificate`.",
+    )
