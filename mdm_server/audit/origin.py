@@ -6,7 +6,9 @@ environment: without `TABARD_PUBLIC_URL` it would derive `127.0.0.1:8000/audit`,
 checkpoint would verify. So host commands read the origin off the log: the newest checkpoint
 (published in the data directory, else stored in the database) carries a signature line naming
 the key; the name counts only if the data directory's own key, under that name, verifies the
-note. A name from the notes is never trusted without that signature."""
+note, or a key it took over from through the log's key-change records (a rotation that stopped
+before its first checkpoint with the new key). A name from the notes is never trusted without
+that signature."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from mdm_server.audit import checkpoints, repository
+from mdm_server.audit import checkpoints, handover, repository
 from mdm_server.audit.notes import NoteError, NoteSigner, signer_names
 
 
@@ -48,8 +50,9 @@ def find(session: Session, *, data_dir: Path, signer: NoteSigner) -> LogOrigin:
             if name in named:
                 continue
             named.append(name)
+            keys = handover.chain(session, signer.named(name).verifier())
             try:
-                signer.named(name).verifier().verify(note)
+                (keys if not keys.problems else keys.keys[-1]).verify(note)
             except NoteError:
                 continue
             return LogOrigin(signed=name, named=tuple(named), notes=len(notes))

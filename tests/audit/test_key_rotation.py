@@ -28,6 +28,7 @@ from mdm_server.scheduler.jobs import checkpoint_audit_log
 from tabard.cli import app as cli
 from tests.audit.log import NOW, ORIGIN, check, checkpoint, fixed_signer, write_events
 from tests.audit.test_bundle import DAY, write_searches
+from tests.audit.test_verify_cli import SERVER_ORIGIN, sign_as_the_server
 from tests.factories.staff import headers_for
 
 
@@ -162,6 +163,34 @@ class TestTheCommand:
         assert shown.exit_code == 0, shown.output
         assert "The checkpoint key changed" in shown.output
         assert runner.invoke(cli, ["audit", "verify"]).exit_code == 0
+
+    def test_stopped_after_the_swap_the_host_commands_still_read_the_logs_origin(
+        self,
+        runner: CliRunner,
+        committed_database: Database,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.delenv("TABARD_AUDIT_ORIGIN")  # as on the host: read off the log
+        monkeypatch.delenv("TABARD_PUBLIC_URL", raising=False)
+        write_events(committed_database, 5)
+        sign_as_the_server(committed_database, tmp_path / "data")
+        swap = checkpoints._replace
+
+        def swap_then_power_cut(*args: Any) -> None:
+            swap(*args)
+            raise OSError("the power went")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(checkpoints, "_replace", swap_then_power_cut)
+            cut = runner.invoke(cli, ["keys", "rotate", "checkpoint"])
+        assert cut.exit_code != 0  # no checkpoint by the new key yet
+        verified = runner.invoke(cli, ["audit", "verify", "--json"])
+        assert verified.exit_code == 0, verified.output
+        assert json.loads(verified.stdout)["origin"] == SERVER_ORIGIN
+        signed = runner.invoke(cli, ["audit", "checkpoint", "--json"])
+        assert signed.exit_code == 0, signed.output
+        assert json.loads(signed.stdout)["size"] == 6  # the key change, under the new key
 
     def test_a_forged_key_change_is_a_problem_and_its_key_is_not_taken(
         self, committed_database: Database, tmp_path: Path
