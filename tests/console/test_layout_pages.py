@@ -12,6 +12,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mdm_server.audit import checkpoints
 from tests.console.conftest import Browser, checkpoint
 from tests.console.reading import copied, element, one_of_many, text_of
 from tests.factories.staff import headers_for
@@ -119,3 +120,27 @@ class TestCheckpoints:
         exactly = r"Consistent: the log has exactly the witness's (1 event|[\d,]+ events),"
         assert re.match(exactly, told), told
         assert "nothing has been added since" in told and "0 hashes" not in told
+
+    def test_after_a_key_change_the_earlier_key_is_listed_and_its_checkpoints_still_check(
+        self, app: FastAPI, browser_for: Callable[..., Browser]
+    ) -> None:
+        browser = browser_for("auditor")
+        checkpoint(app)
+        held = browser.client.get("/api/v1/audit/checkpoint").text  # by the old key
+        context = app.state.context
+        rotated = checkpoints.rotate_key(
+            context.database,
+            keys=context.keys,
+            signer=context.checkpoint_signer(),
+            data_dir=context.settings.data_dir,
+            now=context.clock(),
+        )
+        page = browser.get("/console/audit/checkpoints").text
+        listed = element(page, "table", "data-key-changes")
+        assert f">{rotated.seq}</a>" in listed
+        assert rotated.old_key.split("+")[1] in listed and rotated.new_key.split("+")[1] in listed
+        assert "The checkpoint key changed 1 time." in text_of(page)
+        checked = browser.post("/console/audit/checkpoints/witness", {"note": held})
+        said = re.search(r'data-witness="consistent">([^<]+)<', checked.text)
+        assert said, checked.text
+        assert "signed with the log's earlier key" in html.unescape(said.group(1))

@@ -4,6 +4,7 @@ bundle, and checkpoints, with a witness's checkpoint checked against the log."""
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from mdm_server.audit import merkle, search
+from mdm_server.audit import handover, merkle, search
 from mdm_server.audit import routes as audit_api
 from mdm_server.audit.notes import Checkpoint, NoteError, NoteVerifier
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
@@ -139,28 +140,67 @@ class Inclusion:
 
 
 @dataclass(frozen=True)
+class KeyChangeShown:
+    seq: int
+    at: str  # when, as the record says
+    old_key: str
+    new_key: str
+
+
+@dataclass(frozen=True)
 class Published:
     """What the log publishes to anyone, read from its public routes as a witness reads it:
-    the verifier key and the latest checkpoint, opened with that key."""
+    the verifier key, the key changes that lead to it, and the latest checkpoint, opened with
+    that key."""
 
     key: str
     verifier: NoteVerifier
     note: str  # empty before the first checkpoint
     latest: Checkpoint | None  # None if there is none, or it does not verify
     problem: str  # why `latest` is None
+    keys: handover.KeyChain  # the keys before it, as far as the key changes verify
+    changes: tuple[KeyChangeShown, ...] = ()
+
+
+def _key_chain(
+    context: ContextDep, key: str
+) -> tuple[handover.KeyChain, tuple[KeyChangeShown, ...]]:
+    """The chain of keys the log's public key changes verify to end at `key` (just `key`
+    when there are none, or they do not lead to it)."""
+    current = NoteVerifier.parse(key)
+    records = audit_api.key_changes(context, None).key_changes
+    notes = [record.note for record in records]
+    try:
+        first = handover.read(notes[0]).old_key if notes else key
+        links = handover.follow(first, notes, to=key)
+    except NoteError:
+        return handover.KeyChain((current,)), ()
+    at = {
+        record.note: str(json.loads(base64.b64decode(record.canonical))["time"])
+        for record in records
+    }
+    shown = tuple(
+        KeyChangeShown(record.seq, at[record.note], link.old_key, link.new_key)
+        for record, link in zip(records, links, strict=False)
+    )
+    return handover.KeyChain((*(link.old for link in links), current)), shown
 
 
 def _published(context: ContextDep) -> Published:
     key = bytes(audit_api.verifier_key(context, None).body).decode().strip()
     verifier = NoteVerifier.parse(key)
+    keys, changes = _key_chain(context, key)
     try:
         note = bytes(audit_api.latest_checkpoint(context, None).body).decode()
     except NotFoundError:
-        return Published(key, verifier, "", None, "no checkpoint has been signed yet")
+        return Published(
+            key, verifier, "", None, "no checkpoint has been signed yet", keys, changes
+        )
     try:
-        return Published(key, verifier, note, verifier.open(note), "")
+        return Published(key, verifier, note, verifier.open(note), "", keys, changes)
     except NoteError as exc:
-        return Published(key, verifier, note, None, f"the latest checkpoint does not verify: {exc}")
+        problem = f"the latest checkpoint does not verify: {exc}"
+        return Published(key, verifier, note, None, problem, keys, changes)
 
 
 def _hashes(proof: audit_api.Proof) -> list[bytes]:
@@ -259,9 +299,19 @@ class WitnessResult:
 def _witness_result(context: ContextDep, note: str) -> WitnessResult:
     published = _published(context)
     try:
-        held = published.verifier.open(note.replace("\r\n", "\n").strip() + "\n")
+        held = published.keys.open(note.replace("\r\n", "\n").strip() + "\n")
     except NoteError as exc:
         return WitnessResult(False, f"Not a checkpoint this log signed: {exc}.")
+    result = _consistent(context, published, held)
+    try:
+        published.verifier.verify(note.replace("\r\n", "\n").strip() + "\n")
+    except NoteError:
+        earlier = " It was signed with the log's earlier key, which handed over to the key above."
+        return WitnessResult(result.ok, result.message + (earlier if result.ok else ""))
+    return result
+
+
+def _consistent(context: ContextDep, published: Published, held: Checkpoint) -> WitnessResult:
     latest = published.latest
     if latest is None:
         return WitnessResult(False, f"The log has nothing to compare with: {published.problem}.")
@@ -313,6 +363,7 @@ def _checkpoints(
         note=published.note,
         latest=published.latest,
         verifier_key=published.key,
+        key_changes=published.changes,
         job=jobs.get("checkpoint_audit_log"),
         witness_note=witness_note,
         result=result,
