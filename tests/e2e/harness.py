@@ -17,6 +17,7 @@ from pathlib import Path
 import pyotp
 
 from mdm_server.auth import factors
+from tests.support import wait_for
 
 START_TIMEOUT_S = 60
 
@@ -120,6 +121,10 @@ class Tabard:
         self.phones[username] = phone
         return phone
 
+    def _accepts(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
     @contextmanager
     def serving(self, *serve_args: str) -> Iterator[list[str]]:
         """`tabard serve` until the block ends; yields its log lines as they arrive."""
@@ -150,6 +155,11 @@ class Tabard:
         try:
             if not started.wait(START_TIMEOUT_S) or process.poll() is not None:
                 raise AssertionError("tabard serve did not start:\n" + "".join(lines))
+            # With several workers the line comes from the supervisor once it has bound the
+            # socket; the workers listen on it a moment later.
+            wait_for(lambda: self._accepts() or process.poll() is not None, "the port to listen")
+            if process.poll() is not None:
+                raise AssertionError("tabard serve stopped:\n" + "".join(lines))
             yield lines
         finally:
             process.terminate()
