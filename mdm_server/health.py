@@ -60,7 +60,7 @@ def ready(context: ContextDep, _: PublicAccess) -> dict[str, str]:
 def key_problems(context: AppContext) -> list[str]:
     """The server's keys as loaded still stand: their files are in place and unchanged, and
     the device CA's certificate has not expired."""
-    problems = context.keys.problems()
+    problems = context.keys.problems() + context.master_key.problems()
     expires = context.ca.certificate.not_valid_after_utc
     if context.clock() >= expires:
         problems.append(f"the device CA certificate expired at {expires.isoformat()}")
