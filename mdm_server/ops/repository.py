@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import Session, SQLModel, col, select
 
+import mdm_server.models  # noqa: F401  (every table, so that foreign keys resolve)
 from mdm_server.auth import factors, sso
 from mdm_server.auth.models import SecondFactor, StaffUser
 from mdm_server.secure import keys as container_keys
