@@ -20,12 +20,12 @@ from mdm_server.config import Settings
 from mdm_server.context import AppContext
 from mdm_server.crypto.master import KEY_FILE, MasterKey, key_files, key_id_of
 from mdm_server.db import Database
-from mdm_server.devices.models import Device
 from mdm_server.main import create_app
 from mdm_server.ops import master_rotation
 from mdm_server.secure import keys as container_keys
 from mdm_server.secure.models import ContainerKey
 from tests.conftest import FakeClock
+from tests.factories.secure import device_with_container_key
 from tests.factories.staff import context_of, create_staff
 
 DEVICES = 5
@@ -33,22 +33,7 @@ DEVICES = 5
 
 def _device(context: AppContext) -> uuid.UUID:
     """A device holding a container key wrapped by the running server."""
-    with context.database.unit_of_work() as session:
-        device = Device(
-            serial=f"R58M{uuid.uuid4().hex[:8]}",
-            manufacturer="samsung",
-            model="SM-J510FN",
-            android_version="7.1.1",
-            sdk=25,
-            group_name="response",
-            enrolled_at=context.clock(),
-        )
-        session.add(device)
-        session.flush()
-        container_keys.live_or_new_key(
-            session, device_id=device.id, master=context.master_key, now=context.clock()
-        )
-        return device.id
+    return device_with_container_key(context)[0]
 
 
 def _sso_account(app: FastAPI) -> uuid.UUID:
