@@ -4,6 +4,7 @@ key file gone at the end, and the running server wrapping and unwrapping through
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from mdm_server.audit.models import AuditEvent
@@ -139,6 +141,8 @@ class TestRotateMaster:
         assert context.keys.problems() == [] and context.master_key.problems() == []
         after = master_rotation.status(context.database, keys_dir)
         assert not after.in_progress and after.remaining == 0
+        with TestClient(running) as client:
+            assert client.get("/api/v1/ready").status_code == 200
 
     def test_the_running_server_wraps_under_the_new_key_from_its_start(
         self, running: FastAPI
@@ -186,3 +190,47 @@ class TestRotateMaster:
         with pytest.raises(master_rotation.RotationError, match="container keys"):
             _rotate(context)
         assert list(key_files(context.settings.keys_dir)) == [1, 2]
+
+    def test_killed_after_a_batch_it_carries_on_without_rewrapping_twice(
+        self, running: FastAPI
+    ) -> None:
+        context = context_of(running)
+        total = len(_blobs(context))
+
+        def killed(_: int) -> None:
+            raise KeyboardInterrupt  # Ctrl+C once the first batch has committed
+
+        with pytest.raises(KeyboardInterrupt):
+            _rotate(context, advance=killed)
+        midway = master_rotation.status(context.database, context.settings.keys_dir)
+        carried_on = _rotate(context)
+
+        assert midway.in_progress and midway.remaining == total - 2
+        assert carried_on.finished and carried_on.resumed
+        assert carried_on.rewrapped == total - 2
+        assert list(key_files(context.settings.keys_dir)) == [2]
+
+    def test_secrets_wrapped_while_it_runs_are_all_under_the_new_key(
+        self, running: FastAPI
+    ) -> None:
+        context = context_of(running)
+        stop, made = threading.Event(), []
+
+        def enrolling() -> None:
+            while not stop.is_set():
+                made.append(_device(context))
+
+        enrolments = threading.Thread(target=enrolling)
+        enrolments.start()
+        try:
+            outcome = _rotate(context, batch=1)
+        finally:
+            stop.set()
+            enrolments.join()
+
+        fresh = MasterKey.load(context.settings.keys_dir)  # the old key is gone
+        blobs = _blobs(context)
+        assert outcome.finished and made
+        assert len(blobs) == DEVICES + len(made) + 3
+        for blob, bound in blobs:
+            assert fresh.unwrap(blob, bound_to=bound)
