@@ -122,7 +122,13 @@ class MasterKey:
                 "from the backup taken before the rotation"
             )
         path = self._directory / ROOT_FILE
-        return self.unwrap(_read(path), bound_to=ROOT_BINDING)
+        try:
+            return self.unwrap(_read(path), bound_to=ROOT_BINDING)
+        except UnwrapError:
+            raise KeyStoreError(
+                f"{path} opens under none of the master keys in {self._directory}: restore the "
+                "keys directory from the backup taken before the rotation"
+            ) from None
 
     @property
     def key_ids(self) -> list[int]:

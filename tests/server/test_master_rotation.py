@@ -4,6 +4,7 @@ key file gone at the end, and the running server wrapping and unwrapping through
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
+from typer.testing import CliRunner
 
 from mdm_server.audit.models import AuditEvent
 from mdm_server.auth import factors, sso
@@ -26,6 +28,7 @@ from mdm_server.main import create_app
 from mdm_server.ops import master_rotation
 from mdm_server.secure import keys as container_keys
 from mdm_server.secure.models import ContainerKey
+from tabard.cli import app as cli
 from tests.conftest import FakeClock
 from tests.factories.secure import device_with_container_key
 from tests.factories.staff import context_of, create_staff
@@ -234,3 +237,48 @@ class TestRotateMaster:
         assert len(blobs) == DEVICES + len(made) + 3
         for blob, bound in blobs:
             assert fresh.unwrap(blob, bound_to=bound)
+
+
+class TestCommands:
+    @pytest.fixture
+    def runner(self, running: FastAPI, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+        """`tabard` on the server host, with the running server's settings."""
+        context = context_of(running)
+        url = context.database.engine.url.render_as_string(hide_password=False)
+        monkeypatch.setenv("TABARD_DATA_DIR", str(context.settings.data_dir))
+        monkeypatch.setenv("TABARD_DATABASE_URL", url)
+        return CliRunner()
+
+    def test_rotate_stopped_then_carried_on_with_status_between(self, runner: CliRunner) -> None:
+        total = DEVICES + 3
+        rotate = ["keys", "rotate", "master"]
+        stopped = runner.invoke(cli, [*rotate, "--batch", "2", "--max-batches", "1"])
+        midway = runner.invoke(cli, ["keys", "status"])
+        midway_json = runner.invoke(cli, ["keys", "status", "--json"])
+        finished = runner.invoke(cli, [*rotate, "--json"])
+        after = runner.invoke(cli, ["keys", "status", "--json"])
+
+        assert stopped.exit_code == 0, stopped.output
+        assert "Not finished" in stopped.stdout and "tabard keys rotate master" in stopped.stdout
+        assert "rotation under way" in midway.stdout and "retiring" in midway.stdout
+        assert json.loads(midway_json.stdout)["master"]["remaining"] == total - 2
+        assert finished.exit_code == 0, finished.output
+        done = json.loads(finished.stdout)
+        assert done["finished"] and done["resumed"] and done["retired"] == [1]
+        assert done["rewrapped"] == total - 2
+        assert json.loads(after.stdout)["master"] == {
+            "keys": [2],
+            "current": 2,
+            "secrets": {"2": total},
+            "remaining": 0,
+            "rotation_in_progress": False,
+        }
+
+    def test_refuses_a_data_directory_without_a_master_key(
+        self, runner: CliRunner, running: FastAPI
+    ) -> None:
+        for path in key_files(context_of(running).settings.keys_dir).values():
+            path.unlink()
+        refused = runner.invoke(cli, ["keys", "rotate", "master"])
+        assert refused.exit_code == 1
+        assert "holds no master key" in refused.stderr and "Traceback" not in refused.output
