@@ -133,12 +133,14 @@ class MasterKey:
     @property
     def key_ids(self) -> list[int]:
         """The keys held, oldest first."""
-        return sorted(self._keys)
+        with self._lock:
+            return sorted(self._keys)
 
     @property
     def current_id(self) -> int:
         """The key new secrets are wrapped under: the newest."""
-        return max(self._keys)
+        with self._lock:
+            return max(self._keys)
 
     def refresh(self) -> None:
         """Take up key files added since loading (a rotation began), and let go of older keys
@@ -164,9 +166,12 @@ class MasterKey:
         if key_id is None:
             self.refresh()
             key_id = self.current_id
+        loaded = self._keys.get(key_id)
+        if loaded is None:
+            raise KeyStoreError(f"master key {key_id} is not held here")
         header = HEADER.pack(MAGIC, key_id)
         nonce = os.urandom(NONCE_BYTES)
-        return header + nonce + self._keys[key_id].aead.encrypt(nonce, secret, header + bound_to)
+        return header + nonce + loaded.aead.encrypt(nonce, secret, header + bound_to)
 
     def unwrap(self, wrapped: bytes, *, bound_to: bytes) -> bytes:
         return self.open(wrapped, bound_to=bound_to)[1]
@@ -192,10 +197,11 @@ class MasterKey:
         raise UnwrapError("a wrapped key failed authentication")
 
     def _decrypt(self, key_id: int, body: bytes, associated: bytes) -> bytes:
+        loaded = self._keys.get(key_id)
+        if loaded is None:  # retired meanwhile
+            raise UnwrapError(f"a secret is wrapped under master key {key_id}, not held here")
         try:
-            return self._keys[key_id].aead.decrypt(
-                body[:NONCE_BYTES], body[NONCE_BYTES:], associated
-            )
+            return loaded.aead.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], associated)
         except (InvalidTag, ValueError):
             raise UnwrapError("a wrapped key failed authentication") from None
 
@@ -221,7 +227,9 @@ class MasterKey:
         self.refresh()
         files = key_files(self._directory)
         found = []
-        for key_id, loaded in sorted(self._keys.items()):
+        with self._lock:
+            held = sorted(self._keys.items())
+        for key_id, loaded in held:
             path = self._directory / key_file_name(key_id)
             if key_id not in files:
                 found.append(f"{path} is missing")
