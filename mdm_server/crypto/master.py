@@ -162,7 +162,9 @@ class MasterKey:
 
     def wrap(self, secret: bytes, *, bound_to: bytes, key_id: int | None = None) -> bytes:
         """`MAGIC || key id || nonce || ciphertext || tag` under the newest key (or `key_id`);
-        only `unwrap` with the same `bound_to` opens it."""
+        only `unwrap` with the same `bound_to` opens it. Call it inside the write unit of work
+        that stores the result: a rotation waits for the transactions older than its new key,
+        and a secret wrapped before its transaction began escapes that wait."""
         if key_id is None:
             self.refresh()
             key_id = self.current_id
