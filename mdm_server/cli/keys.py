@@ -48,14 +48,14 @@ def rotate_master(
     with server_database() as (settings, database):
         total = master_rotation.total_secrets(database)
         with Progress(
-            TextColumn("rewrapping"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             console=stderr,
             disable=json_output or not stderr.is_terminal,
             transient=True,
         ) as bar:
-            task = bar.add_task("secrets", total=total)
+            task = bar.add_task("starting", total=total)
             try:
                 outcome = master_rotation.rotate(
                     database,
@@ -63,7 +63,8 @@ def rotate_master(
                     batch=batch,
                     max_batches=max_batches,
                     now=lambda: datetime.now(UTC),
-                    advance=lambda seen: bar.advance(task, seen),
+                    advance=lambda seen: bar.update(task, advance=seen, description="rewrapping"),
+                    waiting=lambda: bar.update(task, description="waiting for older transactions"),
                 )
             except master_rotation.RotationError as exc:
                 fail(str(exc))

@@ -130,9 +130,11 @@ def rotate(
     now: Callable[[], datetime],
     max_batches: int | None = None,
     advance: Callable[[int], None] = lambda _: None,
+    waiting: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Start a rotation, or carry on with the one under way, and finish it unless
-    `max_batches` batches are done first. `advance` hears how many secrets each batch saw."""
+    `max_batches` batches are done first. `advance` hears how many secrets each batch saw;
+    `waiting`, each time it waits for transactions older than the new key."""
     if not key_files(directory):
         raise RotationError(f"{directory} holds no master key: is TABARD_DATA_DIR the server's?")
     with _exclusive(directory):
@@ -141,21 +143,22 @@ def rotate(
         if not resumed:
             new_id = max(files) + 1
             write_private_file(directory / key_file_name(new_id), secrets.token_bytes(KEY_BYTES))
-            with database.unit_of_work() as session:
-                record(
-                    session,
-                    actor=ACTOR,
-                    action="keys.master_rotation_started",
-                    now=now(),
-                    detail={"from_key": max(files), "to_key": new_id},
-                )
         try:
             ring = MasterKey.load(directory)
         except (KeyStoreError, UnwrapError) as exc:
             raise RotationError(f"cannot load the master keys: {exc}") from None
         outcome = Outcome(new_key=ring.current_id, resumed=resumed)
         _write_root(ring, directory)
-        _fence(database)
+        _fence(database, waiting)
+        if not resumed:
+            with database.unit_of_work() as session:
+                record(
+                    session,
+                    actor=ACTOR,
+                    action="keys.master_rotation_started",
+                    now=now(),
+                    detail={"from_key": max(files), "to_key": outcome.new_key},
+                )
         for kind in WRAPPED:
             if not _sweep(database, ring, kind, batch, outcome, max_batches, advance):
                 return outcome
@@ -189,12 +192,13 @@ def _write_root(ring: MasterKey, directory: Path) -> None:
     _sync_directory(directory)
 
 
-def _fence(database: Database) -> None:
+def _fence(database: Database, waiting: Callable[[], None]) -> None:
     """Wait until every transaction that began before the new key's file existed has ended:
     a request in one of them may have wrapped a secret under the old key and not committed
     it yet. On SQLite every writer holds the write lock for its whole transaction, so taking
     it once is enough; on PostgreSQL, watch the other sessions' transaction start times."""
     if database.dialect != "postgresql":
+        waiting()
         with database.unit_of_work():
             return
     with database.unit_of_work(write=False) as session:
@@ -205,6 +209,7 @@ def _fence(database: Database) -> None:
             oldest = repository.oldest_other_transaction(session)
         if oldest is None or oldest > since:
             return
+        waiting()
         if time.monotonic() > deadline:
             raise RotationError(
                 "a database transaction begun before the new key existed is still open after "

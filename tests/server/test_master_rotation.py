@@ -24,6 +24,7 @@ from mdm_server.config import Settings
 from mdm_server.context import AppContext
 from mdm_server.crypto.master import KEY_FILE, MasterKey, key_files, key_id_of
 from mdm_server.db import Database
+from mdm_server.devices.models import Device
 from mdm_server.main import create_app
 from mdm_server.ops import master_rotation
 from mdm_server.secure import keys as container_keys
@@ -237,6 +238,59 @@ class TestRotateMaster:
         assert len(blobs) == DEVICES + len(made) + 3
         for blob, bound in blobs:
             assert fresh.unwrap(blob, bound_to=bound)
+
+    def test_waits_for_a_transaction_that_wrapped_under_the_old_key_before_it_began(
+        self, running: FastAPI
+    ) -> None:
+        context = context_of(running)
+        keys_dir = context.settings.keys_dir
+        wrapped, release = threading.Event(), threading.Event()
+        made: list[uuid.UUID] = []
+
+        def enrolling_slowly() -> None:
+            with context.database.unit_of_work() as session:
+                device = Device(
+                    serial="R58MSLOW0001",
+                    manufacturer="samsung",
+                    model="SM-J510FN",
+                    android_version="7.1.1",
+                    sdk=25,
+                    group_name="response",
+                    enrolled_at=context.clock(),
+                )
+                session.add(device)
+                session.flush()
+                container_keys.live_or_new_key(
+                    session, device_id=device.id, master=context.master_key, now=context.clock()
+                )
+                made.append(device.id)
+                wrapped.set()
+                release.wait()
+
+        # The transaction ends once the rotation waits for it, or, were it not to wait, once
+        # its one batch of container keys has gone by without the new one.
+        outcomes: list[master_rotation.Outcome] = []
+        rotation = threading.Thread(
+            target=lambda: outcomes.append(
+                _rotate(context, batch=100, waiting=release.set, advance=lambda _: release.set())
+            )
+        )
+        enrolment = threading.Thread(target=enrolling_slowly)
+        enrolment.start()
+        try:
+            assert wrapped.wait(timeout=60)
+            rotation.start()
+            rotation.join()
+        finally:
+            release.set()
+            enrolment.join()
+
+        (outcome,) = outcomes
+        with context.database.unit_of_work(write=False) as session:
+            key = session.exec(select(ContainerKey).where(ContainerKey.device_id == made[0])).one()
+        assert outcome.finished and list(key_files(keys_dir)) == [2]
+        assert key.wrapped is not None and key_id_of(key.wrapped) == 2
+        assert MasterKey.load(keys_dir).unwrap(key.wrapped, bound_to=container_keys.bound_to(key))
 
 
 class TestCommands:
