@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from mdm_server.config import Settings
 from mdm_server.crypto.keystore import write_private_file
 from mdm_server.crypto.master import KEY_FILE as MASTER_KEY_FILE
+from mdm_server.crypto.master import key_files as master_key_files
 from mdm_server.db import build_engine
 from mdm_server.migrate import head_revision
 
@@ -167,7 +168,7 @@ def create(
         raise BackupError("give a recipient (--recipient age1...) or a passphrase")
     dialect = _dialect(settings)
     master = settings.keys_dir / MASTER_KEY_FILE
-    if not master.is_file():
+    if not master_key_files(settings.keys_dir):  # master.key, or master.N.key after rotation
         raise BackupError(
             f"the data directory {settings.data_dir} holds no keys ({master} is missing): is "
             "TABARD_DATA_DIR the server's? Without its keys a backup cannot restore devices' "

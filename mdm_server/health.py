@@ -61,7 +61,7 @@ def key_problems(context: AppContext) -> list[str]:
     """The server's keys as loaded still stand: their files are in place and unchanged, and
     the device CA's certificate has not expired."""
     context.checkpoint_signer()  # a rotated checkpoint key is taken up, not a problem
-    problems = context.keys.problems()
+    problems = context.keys.problems() + context.master_key.problems()
     problems.extend(context.command_signer.problems())
     expires = context.ca.certificate.not_valid_after_utc
     if context.clock() >= expires:

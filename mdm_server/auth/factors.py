@@ -65,12 +65,13 @@ class CodeCheck:
     passkey: str | None = None  # the name of the passkey used
 
 
-def _binding(user_id: uuid.UUID) -> bytes:
+def binding(user_id: uuid.UUID) -> bytes:
+    """What a second factor's wrapped secret is bound to: its account."""
     return b"tabard second factor " + user_id.bytes
 
 
 def _secret(factor: SecondFactor, keys: MasterKey) -> str:
-    return keys.unwrap(factor.secret_wrapped, bound_to=_binding(factor.user_id)).decode("ascii")
+    return keys.unwrap(factor.secret_wrapped, bound_to=binding(factor.user_id)).decode("ascii")
 
 
 def otpauth_uri(secret: str, username: str) -> str:
@@ -93,7 +94,7 @@ def begin_enrolment(
             code="second_factor_exists",
         )
     secret = pyotp.random_base32(length=SECRET_BYTES * 8 // 5)
-    wrapped = keys.wrap(secret.encode("ascii"), bound_to=_binding(user.id))
+    wrapped = keys.wrap(secret.encode("ascii"), bound_to=binding(user.id))
     if factor is None:
         factor = SecondFactor(user_id=user.id, secret_wrapped=wrapped, created_at=now)
     factor.secret_wrapped, factor.created_at = wrapped, now

@@ -153,7 +153,8 @@ def sign_in(
     return user
 
 
-def _bound(issuer: str, subject: str) -> bytes:
+def bound(issuer: str, subject: str) -> bytes:
+    """What a refresh token's wrapped copy is bound to: the person at their provider."""
     return f"oidc-refresh:{issuer} {subject}".encode()
 
 
@@ -162,7 +163,7 @@ def wrap_refresh(keys: MasterKey, *, id_token: IdClaims, refresh_token: str | No
     them, so that it is of no use to anyone reading the database."""
     if refresh_token is None:
         return None
-    return keys.wrap(refresh_token.encode(), bound_to=_bound(id_token.issuer, id_token.subject))
+    return keys.wrap(refresh_token.encode(), bound_to=bound(id_token.issuer, id_token.subject))
 
 
 def unwrap_refresh(keys: MasterKey, user: StaffUser) -> str:
@@ -170,7 +171,7 @@ def unwrap_refresh(keys: MasterKey, user: StaffUser) -> str:
     wrapped, issuer, subject = user.oidc_refresh_wrapped, user.oidc_issuer, user.oidc_subject
     if wrapped is None or issuer is None or subject is None:
         raise ValueError("not a single sign-on account holding a refresh token")
-    return keys.unwrap(wrapped, bound_to=_bound(issuer, subject)).decode()
+    return keys.unwrap(wrapped, bound_to=bound(issuer, subject)).decode()
 
 
 def gone_at_provider(
@@ -196,8 +197,8 @@ def keep_refresh(
     """Store the provider's rotated refresh token for the person."""
     user = repository.get_user(session, user_id, for_update=True)
     if user is not None and user.oidc_issuer and user.oidc_subject:
-        bound = _bound(user.oidc_issuer, user.oidc_subject)
-        user.oidc_refresh_wrapped = keys.wrap(refresh_token.encode(), bound_to=bound)
+        binding = bound(user.oidc_issuer, user.oidc_subject)
+        user.oidc_refresh_wrapped = keys.wrap(refresh_token.encode(), bound_to=binding)
         session.add(user)
 
 

@@ -105,10 +105,12 @@ def finish_device_sign_in(
         response.status_code = status.HTTP_202_ACCEPTED
         return DeviceSignInPending(interval=10 if answer.slow_down else 5)
     claims = client.validate_id_token(answer.id_token, nonce=None, now=now)
-    refresh = sso.wrap_refresh(
-        context.master_key, id_token=claims, refresh_token=answer.refresh_token
-    )
     with context.database.unit_of_work() as session:
+        # Wrapped inside the transaction that stores it, so a master key rotation's
+        # wait for older transactions covers it (docs/operations.md, The master key).
+        refresh = sso.wrap_refresh(
+            context.master_key, id_token=claims, refresh_token=answer.refresh_token
+        )
         user = sso.sign_in(
             session,
             id_token=claims,

@@ -5,12 +5,13 @@ re-enrolling a device, run on the server host with the server's TABARD_* setting
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
 from mdm_server.cli.server import server_database
-from tabard.output import fail, print_json, stdout, table, when
+from tabard.output import fail, print_json, stderr, stdout, styled, table, when
 
 keys_app = typer.Typer(help="The server's keys: rotate them while it runs.", no_args_is_help=True)
 rotate_app = typer.Typer(
@@ -131,3 +132,113 @@ def rotate_command_signing(
         highlight=False,
         markup=False,
     )
+
+
+@rotate_app.command("master")
+def rotate_master(
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, help="Secrets rewrapped per transaction.")
+    ] = 500,
+    max_batches: Annotated[
+        int | None,
+        typer.Option(
+            "--max-batches",
+            min=1,
+            help="Stop after this many batches, to carry on later by running it again.",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Make a new master key and rewrap every stored secret under it, in batches; then
+    delete the old key file. Interrupted, run it again: it carries on. Take a backup first."""
+    from datetime import UTC, datetime
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mdm_server.ops import master_rotation
+
+    with server_database() as (settings, database):
+        total = master_rotation.total_secrets(database)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=stderr,
+            disable=json_output or not stderr.is_terminal,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("starting", total=total)
+            try:
+                outcome = master_rotation.rotate(
+                    database,
+                    settings.keys_dir,
+                    batch=batch,
+                    max_batches=max_batches,
+                    now=lambda: datetime.now(UTC),
+                    advance=lambda seen: bar.update(task, advance=seen, description="rewrapping"),
+                    waiting=lambda: bar.update(task, description="waiting for older transactions"),
+                )
+            except master_rotation.RotationError as exc:
+                fail(str(exc))
+    if json_output:
+        print_json(asdict(outcome))
+        return
+    carried = "carried on with" if outcome.resumed else "started"
+    stdout.print(
+        f"Master key rotation {carried}: {outcome.rewrapped} secrets rewrapped under key "
+        f"{outcome.new_key} in {outcome.batches} batches.",
+        highlight=False,
+    )
+    if outcome.finished:
+        retired = ", ".join(str(k) for k in outcome.retired) or "none"
+        stdout.print(f"[green]Done.[/] Retired key file(s): {retired}.")
+    else:
+        stdout.print("[yellow]Not finished:[/] run `tabard keys rotate master` again to carry on.")
+
+
+@keys_app.command("status")
+def keys_status(json_output: JsonOption = False) -> None:
+    """Where the master key stands: the keys on disk, the secrets under each, and whether a
+    rotation is under way."""
+    from mdm_server.ops import master_rotation
+
+    with server_database() as (settings, database):
+        try:
+            found = master_rotation.status(database, settings.keys_dir)
+        except master_rotation.RotationError as exc:
+            fail(str(exc))
+    if json_output:
+        print_json(
+            {
+                "master": {
+                    "keys": found.key_ids,
+                    "current": found.current,
+                    "secrets": {str(k): n for k, n in found.secrets.items()},
+                    "remaining": found.remaining,
+                    "rotation_in_progress": found.in_progress,
+                }
+            }
+        )
+        return
+    state = (
+        styled(f"rotation under way: {found.remaining} to rewrap", "yellow")
+        if found.in_progress
+        else styled("no rotation under way", "green")
+    )
+    table(
+        "Master key",
+        ["key", "secrets under it", "state"],
+        [
+            [
+                key_id,
+                found.secrets.get(key_id, 0),
+                "newest"
+                if key_id == found.current
+                else "retiring"
+                if key_id in found.key_ids
+                else "not held here",
+            ]
+            for key_id in sorted(found.secrets)
+        ],
+    )
+    stdout.print(state)

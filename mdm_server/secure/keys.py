@@ -18,7 +18,8 @@ from mdm_server.secure.models import ContainerKey
 CONTAINER_KEY_BYTES = 32
 
 
-def _bound_to(key: ContainerKey) -> bytes:
+def bound_to(key: ContainerKey) -> bytes:
+    """What a container key's wrapped copy is bound to: its device and its own id."""
     return f"tabard container key|{key.device_id}|{key.id}".encode("ascii")
 
 
@@ -29,10 +30,10 @@ def live_or_new_key(
     or the first after its last key was destroyed)."""
     key = repository.live_key(session, device_id, for_update=True)
     if key is not None and key.wrapped is not None:
-        return key, master.unwrap(key.wrapped, bound_to=_bound_to(key))
+        return key, master.unwrap(key.wrapped, bound_to=bound_to(key))
     secret = secrets.token_bytes(CONTAINER_KEY_BYTES)
     key = ContainerKey(device_id=device_id, created_at=now)
-    key.wrapped = master.wrap(secret, bound_to=_bound_to(key))
+    key.wrapped = master.wrap(secret, bound_to=bound_to(key))
     session.add(key)
     session.flush()
     return key, secret

@@ -4,6 +4,7 @@ from the agent's code: opening the container-key envelope, entering, transacting
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from mdm_server.auth.models import StaffUser
+from mdm_server.context import AppContext
+from mdm_server.devices.models import Device
+from mdm_server.secure import keys as container_keys
 from tests.factories.devices import SimulatedDevice
 from tests.factories.staff import create_staff
 
@@ -98,3 +102,33 @@ def leave(
 ) -> Response:
     path = f"{SESSIONS}/{session_id}/end"
     return client.post(path, json={"reason": "leave"}, headers=device.auth("POST", path, now=now))
+
+
+def device_with_container_key(context: AppContext) -> tuple[uuid.UUID, bytes]:
+    """A device row holding a container key the server has just made and wrapped; its id and
+    the key."""
+    with context.database.unit_of_work() as session:
+        device = Device(
+            serial=f"R58M{uuid.uuid4().hex[:8]}",
+            manufacturer="samsung",
+            model="SM-J510FN",
+            android_version="7.1.1",
+            sdk=25,
+            group_name="response",
+            enrolled_at=context.clock(),
+        )
+        session.add(device)
+        session.flush()
+        _, key = container_keys.live_or_new_key(
+            session, device_id=device.id, master=context.master_key, now=context.clock()
+        )
+        return device.id, key
+
+
+def container_key_of(context: AppContext, device_id: uuid.UUID) -> bytes:
+    """The device's live container key, as the server unwraps it for an entry."""
+    with context.database.unit_of_work() as session:
+        _, key = container_keys.live_or_new_key(
+            session, device_id=device_id, master=context.master_key, now=context.clock()
+        )
+        return key

@@ -24,10 +24,12 @@ from mdm_server.config import Settings
 from mdm_server.context import AppContext
 from mdm_server.db import build_engine
 from mdm_server.migrate import upgrade
+from mdm_server.ops import master_rotation
 from tabard.cli import app as cli
 from tests.audit.log import NOW, write_events
 from tests.conftest import make_settings
 from tests.databases import PostgresDatabases
+from tests.factories.secure import container_key_of, device_with_container_key
 
 
 @dataclass
@@ -177,6 +179,27 @@ class TestRoundTrip:
         assert backup.verify(out, backup.Decryption(passphrase="correct horse")).files >= 1
         with pytest.raises(backup.BackupError, match="wrong key or passphrase"):
             backup.verify(out, backup.Decryption(passphrase="wrong horse"))
+
+    def test_after_a_master_key_rotation_the_restored_install_opens_its_secrets(
+        self, installs: Installs, identity: pyrage.x25519.Identity, tmp_path: Path
+    ) -> None:
+        live = installs.running("live")
+        device_id, container_key = device_with_container_key(live.context)
+        derived = live.context.master_key.derive(b"tabard/test")
+        master_rotation.rotate(
+            live.context.database, live.settings.keys_dir, batch=10, now=lambda: NOW
+        )
+        out = tmp_path / "tabard.backup"
+        manifest = backup.create(live.settings, out, to(identity), now=NOW)
+        fresh = installs.settings("restored")
+        backup.restore(out, fresh, by(identity), progress=lambda _: None)
+        restored = installs.opened(fresh)
+
+        assert {"data/keys/master.2.key", "data/keys/master.root"} <= set(manifest["files"])
+        assert "data/keys/master.key" not in manifest["files"]  # retired by the rotation
+        assert key_files(fresh) == key_files(live.settings)
+        assert container_key_of(restored.context, device_id) == container_key
+        assert restored.context.master_key.derive(b"tabard/test") == derived
 
 
 class TestRefusals:

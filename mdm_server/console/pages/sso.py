@@ -135,10 +135,12 @@ def finish_sso(
             )
         else:
             factor_at = sso.signed_in_at(claims, settings=context.settings, now=now)
-        refresh = sso.wrap_refresh(
-            context.master_key, id_token=claims, refresh_token=answer.refresh_token
-        )
         with context.database.unit_of_work() as session:
+            # Wrapped inside the transaction that stores it, so a master key rotation's
+            # wait for older transactions covers it (docs/operations.md, The master key).
+            refresh = sso.wrap_refresh(
+                context.master_key, id_token=claims, refresh_token=answer.refresh_token
+            )
             user = sso.sign_in(
                 session,
                 id_token=claims,

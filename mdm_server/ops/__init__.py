@@ -1,0 +1,1 @@
+"""Operations on a running server from its host: rotating the master key."""
