@@ -79,7 +79,7 @@ def rotate_command_signing(
     from mdm_server.audit.service import Actor, record
     from mdm_server.clock import system_clock
     from mdm_server.crypto import command_rotation
-    from mdm_server.crypto.ca import DeviceCA
+    from mdm_server.crypto.ca_rotation import RotatingDeviceCA
     from mdm_server.crypto.command_signing import KEY_FILE
     from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 
@@ -92,9 +92,11 @@ def rotate_command_signing(
                     "(`tabard serve`) so it makes its keys, then rotate"
                 )
             now = system_clock()
-            ca = DeviceCA.load_or_create(keys, now=now, name="Tabard Device CA")
+            cas = RotatingDeviceCA.load_or_create(keys, now=now)  # issues from the newest CA
             with database.unit_of_work() as session:
-                rotation = command_rotation.rotate(keys, ca=ca, issuer=settings.public_url, now=now)
+                rotation = command_rotation.rotate(
+                    keys, ca=cas, issuer=settings.public_url, now=now
+                )
                 record(
                     session,
                     actor=Actor.system(f"tabard keys rotate command-signing (uid {os.getuid()})"),
@@ -128,6 +130,96 @@ def rotate_command_signing(
         f"  valid until      {when(rotation.not_valid_after)}\n"
         "Running workers sign with it from their next envelope; devices follow the handover "
         "published at /api/v1/ca.",
+        highlight=False,
+        markup=False,
+    )
+
+
+@rotate_app.command("device-ca")
+def rotate_device_ca(json_output: JsonOption = False) -> None:
+    """Replace the device CA. The old CA issues a link to the new one, so enrolled devices
+    follow; a new command-signing generation is issued by the new CA and handed over by the
+    old key; every worker issues from the new CA from its next certificate, and the renewal
+    job certifies each device again under it. Audited as `keys.rotated` (twice: the CA and
+    the command-signing key)."""
+    from mdm_server.audit.service import Actor, record
+    from mdm_server.clock import system_clock
+    from mdm_server.crypto import ca_rotation, command_rotation
+    from mdm_server.crypto.ca import CA_KEY_FILE
+    from mdm_server.crypto.command_signing import KEY_FILE
+    from mdm_server.crypto.keystore import KeyStore, KeyStoreError
+
+    with server_database() as (settings, database):
+        try:
+            keys = KeyStore(settings.keys_dir)
+            for name in (CA_KEY_FILE, KEY_FILE):
+                if not keys.path(name).exists():
+                    fail(
+                        f"{keys.path(name)} does not exist: start the server once "
+                        "(`tabard serve`) so it makes its keys, then rotate"
+                    )
+            now = system_clock()
+            actor = Actor.system(f"tabard keys rotate device-ca (uid {os.getuid()})")
+            with database.unit_of_work() as session:
+                rotation = ca_rotation.rotate(keys, now=now)
+                # The command signer's certificate must come from the new CA too: the old
+                # key hands over to it, so devices follow as for any command-signing rotation.
+                cas = ca_rotation.RotatingDeviceCA.load_or_create(keys, now=now)
+                signer = command_rotation.rotate(keys, ca=cas, issuer=settings.public_url, now=now)
+                record(
+                    session,
+                    actor=actor,
+                    action="keys.rotated",
+                    now=now,
+                    target_type="key",
+                    target_id="device-ca",
+                    detail={
+                        "generation": rotation.generation,
+                        "previous_sha256": rotation.previous_sha256,
+                        "sha256": rotation.sha256,
+                    },
+                )
+                record(
+                    session,
+                    actor=actor,
+                    action="keys.rotated",
+                    now=now,
+                    target_type="key",
+                    target_id="command-signing",
+                    detail={
+                        "generation": signer.generation,
+                        "previous_sha256": signer.previous_sha256,
+                        "sha256": signer.sha256,
+                        "issued_by": rotation.sha256,
+                    },
+                )
+        except KeyStoreError as exc:
+            fail(str(exc))
+    if json_output:
+        print_json(
+            {
+                "key": "device-ca",
+                "generation": rotation.generation,
+                "previous_sha256": rotation.previous_sha256,
+                "sha256": rotation.sha256,
+                "not_valid_after": rotation.not_valid_after.isoformat(),
+                "command_signing": {
+                    "generation": signer.generation,
+                    "previous_sha256": signer.previous_sha256,
+                    "sha256": signer.sha256,
+                },
+            }
+        )
+        return
+    stdout.print(
+        f"Device CA rotated to generation {rotation.generation}.\n"
+        f"  new CA           sha256 {rotation.sha256}\n"
+        f"  linked from      sha256 {rotation.previous_sha256}\n"
+        f"  valid until      {when(rotation.not_valid_after)}\n"
+        f"Command-signing key rotated to generation {signer.generation}, issued by the new CA.\n"
+        "Running workers issue from the new CA at once; new QR codes pin it; devices follow "
+        "the link published at /api/v1/ca, and the renewal job (hourly) certifies each "
+        "device again under the new CA.",
         highlight=False,
         markup=False,
     )
