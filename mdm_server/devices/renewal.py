@@ -34,12 +34,12 @@ def renew_certificates(
     ca_since: datetime | None = None,
 ) -> int:
     """Certify again the key of up to `limit` active devices whose newest unrevoked
-    certificate ends within `window`, or was issued before `ca_since` (when `ca` took over
-    from an older CA); each renewal audited. Devices whose every certificate is revoked are
+    certificate ends within `window`, or was issued no later than `ca_since` (when `ca` took
+    over from an older CA); each renewal audited. Devices whose every certificate is revoked are
     left alone: revocation is not undone by time."""
     # A certificate issued now counts as the new CA's only if `now` is past the takeover;
     # else a job whose clock reading came first would certify the same devices for ever.
-    recertify = ca_since is not None and ca_since <= now
+    recertify = ca_since is not None and ca_since < now
     newest = (
         select(
             col(DeviceCertificate.device_id).label("device_id"),
@@ -62,7 +62,7 @@ def renew_certificates(
         .where(
             or_(
                 newest.c.not_after <= now + window,
-                col(DeviceCertificate.issued_at) < ca_since if recertify else false(),
+                col(DeviceCertificate.issued_at) <= ca_since if recertify else false(),
             )
         )
         .where(newest.c.not_after > now)
