@@ -87,6 +87,8 @@ class RotatingDeviceCA:
 
     @property
     def generation(self) -> int:
+        """The number of the newest generation on disk."""
+        self.current()
         return len(self.generations) - 1
 
     def current(self) -> DeviceCA:
