@@ -278,6 +278,9 @@ class Agent(Transactions):
         """Report posture now (for a command asking for it); the check-in answer."""
         answer = await client.checkin(self._report())
         self.checked_in_at = self.clock()
+        self.identity = await take_certificate(
+            self.state, self.identity, answer, client, now=self.clock()
+        )
         return answer
 
     def _report(self) -> dict[str, Any]:
