@@ -143,7 +143,8 @@ def _verified(held: TrustedCA, candidate: Mapping[str, Any]) -> _Step | None:
         return None
     if not (_is_ca(link) and _is_ca(incoming) and _issued_by(incoming, incoming)):
         return None
-    if not isinstance(incoming.public_key(), ec.EllipticCurvePublicKey):
+    key = incoming.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         return None
     incoming_ca = TrustedCA(incoming_pem, fingerprint(incoming_pem), retired_at=None)
     return _Step(incoming=incoming_ca, retired_at=link.not_valid_before_utc)
