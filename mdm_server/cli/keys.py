@@ -5,12 +5,16 @@ re-enrolling a device, run on the server host with the server's TABARD_* setting
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mdm_server.cli.server import server_database
 from tabard.output import fail, print_json, stdout, table, when
+
+if TYPE_CHECKING:
+    from mdm_server.crypto.ca_rotation import CARotation
+    from mdm_server.crypto.command_rotation import Rotation
 
 keys_app = typer.Typer(help="The server's keys: rotate them while it runs.", no_args_is_help=True)
 rotate_app = typer.Typer(
@@ -141,7 +145,7 @@ def rotate_device_ca(json_output: JsonOption = False) -> None:
     follow; a new command-signing generation is issued by the new CA and handed over by the
     old key; every worker issues from the new CA from its next certificate, and the renewal
     job certifies each device again under it. Audited as `keys.rotated` (twice: the CA and
-    the command-signing key)."""
+    the command-signing key). Interrupted, run it again: it carries on with the same new CA."""
     from mdm_server.audit.service import Actor, record
     from mdm_server.clock import system_clock
     from mdm_server.crypto import ca_rotation, command_rotation
@@ -160,54 +164,51 @@ def rotate_device_ca(json_output: JsonOption = False) -> None:
                     )
             now = system_clock()
             actor = Actor.system(f"tabard keys rotate device-ca (uid {os.getuid()})")
+            cas = ca_rotation.RotatingDeviceCA.load_or_create(keys, now=now)
+            held = command_rotation.RotatingCommandSigner.load_or_create(
+                keys, ca=cas, issuer=settings.public_url, now=now
+            )
             with database.unit_of_work() as session:
-                rotation = ca_rotation.rotate(keys, now=now)
+                rotation = ca_rotation.interrupted(cas, held.certificate_pem) or ca_rotation.rotate(
+                    keys, now=now
+                )
                 # The command signer's certificate must come from the new CA too: the old
                 # key hands over to it, so devices follow as for any command-signing rotation.
-                cas = ca_rotation.RotatingDeviceCA.load_or_create(keys, now=now)
                 signer = command_rotation.rotate(keys, ca=cas, issuer=settings.public_url, now=now)
-                record(
-                    session,
-                    actor=actor,
-                    action="keys.rotated",
-                    now=now,
-                    target_type="key",
-                    target_id="device-ca",
-                    detail={
-                        "generation": rotation.generation,
-                        "previous_sha256": rotation.previous_sha256,
-                        "sha256": rotation.sha256,
-                    },
-                )
-                record(
-                    session,
-                    actor=actor,
-                    action="keys.rotated",
-                    now=now,
-                    target_type="key",
-                    target_id="command-signing",
-                    detail={
-                        "generation": signer.generation,
-                        "previous_sha256": signer.previous_sha256,
-                        "sha256": signer.sha256,
-                        "issued_by": rotation.sha256,
-                    },
-                )
+                for target, detail in (
+                    ("device-ca", _rotated(rotation)),
+                    ("command-signing", {**_rotated(signer), "issued_by": rotation.sha256}),
+                ):
+                    record(
+                        session,
+                        actor=actor,
+                        action="keys.rotated",
+                        now=now,
+                        target_type="key",
+                        target_id=target,
+                        detail=detail,
+                    )
         except KeyStoreError as exc:
             fail(str(exc))
+    _show_device_ca(rotation, signer, json_output=json_output)
+
+
+def _rotated(rotation: Rotation | CARotation) -> dict[str, Any]:
+    return {
+        "generation": rotation.generation,
+        "previous_sha256": rotation.previous_sha256,
+        "sha256": rotation.sha256,
+    }
+
+
+def _show_device_ca(rotation: CARotation, signer: Rotation, *, json_output: bool) -> None:
     if json_output:
         print_json(
             {
                 "key": "device-ca",
-                "generation": rotation.generation,
-                "previous_sha256": rotation.previous_sha256,
-                "sha256": rotation.sha256,
+                **_rotated(rotation),
                 "not_valid_after": rotation.not_valid_after.isoformat(),
-                "command_signing": {
-                    "generation": signer.generation,
-                    "previous_sha256": signer.previous_sha256,
-                    "sha256": signer.sha256,
-                },
+                "command_signing": _rotated(signer),
             }
         )
         return

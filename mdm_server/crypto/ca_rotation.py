@@ -176,6 +176,22 @@ class RotatingDeviceCA:
         log.info("issuing device certificates from CA generation %d", generation)
 
 
+def interrupted(cas: RotatingDeviceCA, signer_pem: str) -> CARotation | None:
+    """The newest generation, if the command signer in use is not from it: a `tabard keys
+    rotate device-ca` made it and was cut short before the signer moved to it."""
+    current = cas.current()
+    signer = x509.load_pem_x509_certificate(signer_pem.encode())
+    if cas.generation == 0 or current.issued(signer):
+        return None
+    return CARotation(
+        generation=cas.generation,
+        previous_sha256=cas.generations[-2].fingerprint_sha256,
+        sha256=current.fingerprint_sha256,
+        not_valid_after=current.certificate.not_valid_after_utc,
+        ca=current,
+    )
+
+
 def _exists() -> bytes:
     raise KeyStoreError("a generation's files are written before its link; one is missing")
 

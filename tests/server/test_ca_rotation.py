@@ -248,3 +248,35 @@ class TestRotateCommand:
         assert "generation 2" in words.stdout and "{'" not in words.stdout
         signer.current()
         assert cas.generation == 2 and signer.generation == 2
+
+    def test_run_again_after_an_interruption_it_carries_on_with_the_same_new_ca(
+        self, runner: CliRunner, committed_database: Database, tmp_path: Path
+    ) -> None:
+        keys = KeyStore(tmp_path / "data" / "keys")
+        cas = RotatingDeviceCA.load_or_create(keys, now=NOW)
+        signer = RotatingCommandSigner.load_or_create(keys, ca=cas, issuer=ISSUER, now=NOW)
+        cut_short = ca_rotation.rotate(keys, now=NOW)  # the CA made, the signer not yet moved
+        result = runner.invoke(cli, ["keys", "rotate", "device-ca", "--json"])
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.stdout)
+        assert (shown["generation"], shown["sha256"]) == (1, cut_short.sha256)
+        assert cas.generation == 1
+        assert cut_short.ca.issued(certificate(signer.certificate_pem))
+        events = audit_events(committed_database, "keys.rotated")
+        assert [(e.target_id, e.detail["generation"]) for e in events] == [
+            ("device-ca", 1),
+            ("command-signing", 1),
+        ]
+
+    def test_a_command_signing_rotation_after_it_is_issued_by_the_new_ca(
+        self, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        keys = KeyStore(tmp_path / "data" / "keys")
+        cas = RotatingDeviceCA.load_or_create(keys, now=NOW)
+        signer = RotatingCommandSigner.load_or_create(keys, ca=cas, issuer=ISSUER, now=NOW)
+        assert runner.invoke(cli, ["keys", "rotate", "device-ca"]).exit_code == 0
+        result = runner.invoke(cli, ["keys", "rotate", "command-signing", "--json"])
+        assert result.exit_code == 0, result.output
+        assert signer.fingerprint_sha256 == json.loads(result.stdout)["sha256"]
+        assert cas.current().issued(certificate(signer.certificate_pem))
+        assert signer.problems() == []
