@@ -18,18 +18,20 @@ from mdm_server.config import Settings
 from mdm_server.context import AppContext
 from mdm_server.scheduler.jobs import renew_device_certificates
 from tests.e2e.agents import agent_running, audit_trail
-from tests.e2e.harness import Tabard
+from tests.e2e.harness import Tabard, free_port
 from tests.e2e.test_commands_key_rotation import (
     fingerprint_of,
     held_signer,
     published,
     ready,
     run_command,
+    shared_database,
 )
 from tests.e2e.test_secure_side import PASSWORD, enrol_assigned_j5
 from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
+__all__ = ["shared_database"]  # the fixture: two server processes need one PostgreSQL database
 
 
 def rotate_device_ca(tabard: Tabard) -> dict[str, Any]:
@@ -152,3 +154,48 @@ def test_an_agent_carries_on_through_a_device_ca_rotation_and_a_late_device_enro
     renewals = [e for e in trail if e.action == "device.certificate_renewed"]
     assert [(str(e.target_id), e.detail["reason"]) for e in renewals] == [(device_id, "ca_rotated")]
     assert not [e for e in trail if "refused" in e.action]
+
+
+def test_every_server_process_issues_from_the_new_ca_without_a_restart(
+    shared_database: str, tmp_path: Path
+) -> None:
+    first_port = free_port()
+    common = {"TABARD_PUBLIC_URL": f"http://127.0.0.1:{first_port}"}
+    first = Tabard(tmp_path, database_url=shared_database, port=first_port, extra_env=common)
+    second = Tabard(tmp_path, database_url=shared_database, extra_env=common)
+    first.bootstrap("admin", PASSWORD)
+    with first.serving(), second.serving():
+        first.run(
+            "login",
+            "--server",
+            first.url,
+            "--username",
+            "admin",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        rotation = rotate_device_ca(first)
+        for worker in (first, second):
+            document = published(worker)
+            assert document["sha256"] == rotation["sha256"]
+            assert len(document["ca_links"]) == 1
+            signer = x509.load_pem_x509_certificate(document["command_certificate"].encode())
+            assert (
+                fingerprint_of(document["command_certificate"])
+                == (rotation["command_signing"]["sha256"])
+            )
+            assert (
+                signer.issuer
+                == x509.load_pem_x509_certificate(document["certificate"].encode()).subject
+            )
+            assert ready(worker) == 200
+        # An enrolment through the other process is issued by the new CA.
+        token = json.loads(first.run("tokens", "create", "--group", "response", "--json").stdout)[
+            "payload"
+        ]
+        assert token["ca_sha256"] == rotation["sha256"]
+        state = tmp_path / "agent"
+        device_id = enrol_with(second, {**token, "server": second.url}, state)
+        assert fingerprint_of(held(state, "ca.pem")) == rotation["sha256"]
+        with agent_running(second, state):
+            assert run_command(first, device_id, "request_posture")["state"] == "succeeded"
