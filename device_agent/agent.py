@@ -23,6 +23,7 @@ from device_agent.errors import (
 from device_agent.executor import Executor
 from device_agent.outbox import Outbox
 from device_agent.platform.base import Platform
+from device_agent.renewal import take_certificate
 from device_agent.secure import Clock, SecureSide, utc_now
 from device_agent.state import (
     CERT_FILE,
@@ -252,6 +253,9 @@ class Agent(Transactions):
             self.checked_in_at = self.clock()
             self.unreachable_since = None
             self.standing = answer.get("standing")
+            self.identity = await take_certificate(
+                self.state, self.identity, answer, client, now=self.clock()
+            )
             self.record = keep_interval(self.state, self.record, answer)
             await self._run_commands(answer, client)
             held = self.secure.held_key_id()
@@ -274,6 +278,9 @@ class Agent(Transactions):
         """Report posture now (for a command asking for it); the check-in answer."""
         answer = await client.checkin(self._report())
         self.checked_in_at = self.clock()
+        self.identity = await take_certificate(
+            self.state, self.identity, answer, client, now=self.clock()
+        )
         return answer
 
     def _report(self) -> dict[str, Any]:

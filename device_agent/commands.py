@@ -19,10 +19,10 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from device_agent import signer_chain
+from device_agent import ca_chain, signer_chain
 from device_agent.errors import AgentError
 from device_agent.identity import DeviceIdentity, fingerprint
-from device_agent.state import CA_FILE, AgentState
+from device_agent.state import AgentState
 
 ENVELOPE_TYPE = "tabard-command+jwt"
 RECEIPT_TYPE = "tabard-receipt+jwt"
@@ -101,7 +101,7 @@ class Signers:
         """Keep `certificate_pem` as the signer if the pinned CA issued it for signing
         commands and it is current, and, when another signer is held, if `handovers` lead to
         it from that one (`None`: at enrolment, where nothing is held yet); else refuse."""
-        ca = x509.load_pem_x509_certificate(self.state.read(CA_FILE))
+        ca = ca_chain.load(self.state)  # the pinned CA, and those its links led to
         held = self.state.read(SIGNER_FILE).decode() if self._certificate is not None else None
         if held is None or handovers is None:
             signer_chain.check_signer(certificate_pem, ca, now=now)

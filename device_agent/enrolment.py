@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from device_agent import ca_chain
 from device_agent.client import ServerClient
 from device_agent.commands import Signers
 from device_agent.errors import AgentError, PinMismatchError
@@ -31,9 +32,11 @@ async def enrol(
 ) -> EnrolmentRecord:
     """Enrol this device with the server named in `payload`.
 
-    The CA fingerprint from the QR code is checked before the token is sent and again against
-    the CA the enrolment answer names, and the issued certificate must chain to it. Without a
-    pinned fingerprint (enrolment by `--server/--token`) the CA is trusted on first use."""
+    The CA fingerprint from the QR code is checked before the token is sent (if the server
+    has rotated its CA since the QR code was made, the links from the pinned CA must lead to
+    the one it publishes) and again against the CA the enrolment answer names, and the
+    issued certificate must chain to it. Without a pinned fingerprint (enrolment by
+    `--server/--token`) the CA is trusted on first use."""
     if state.is_enrolled:
         existing = state.enrolment()
         raise AgentError(
@@ -43,11 +46,8 @@ async def enrol(
         published = await client.fetch_ca()
         ca_pem = str(published["certificate"])
         pinned = payload.ca_sha256 or fingerprint(ca_pem)
-        if fingerprint(ca_pem) != pinned:
-            raise PinMismatchError(
-                f"the server's device CA ({fingerprint(ca_pem)[:16]}…) is not the pinned one "
-                f"({pinned[:16]}…); refusing to send the enrolment token"
-            )
+        # A QR code made before the device CA was rotated pins the old CA: follow its links.
+        cas = ca_chain.from_pinned(pinned, published)
         key = generate_key()
         answer = await client.enrol(
             token=payload.token,
@@ -56,7 +56,7 @@ async def enrol(
         )
     device_id = str(answer["device_id"])
     issued_ca = str(answer["ca_certificate"])
-    if fingerprint(issued_ca) != pinned:
+    if fingerprint(issued_ca) != cas.current.sha256:
         raise PinMismatchError("the enrolment answer names a CA other than the pinned one")
     certificate = str(answer["certificate"])
     check_issued_certificate(
@@ -76,6 +76,8 @@ async def enrol(
     )
     state.write_json(PLATFORM_FILE, platform.save())
     state.save_enrolment(record, identity, issued_ca)
+    if len(cas.cas) > 1:
+        ca_chain.save(state, cas)
     signer = published.get("command_certificate")
     if isinstance(signer, str):
         Signers(state).trust(signer, now=datetime.now(UTC))

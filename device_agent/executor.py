@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from device_agent import apps
+from device_agent import apps, ca_chain
 from device_agent.client import ServerClient
 from device_agent.commands import (
     Command,
@@ -142,8 +142,9 @@ class Executor:
 
     async def _know_signer(self, envelope: str, client: ServerClient, now: datetime) -> None:
         """Fetch the server's command-signing certificate if the envelope names one we do not
-        hold (first use, or a new key); it is trusted only if the pinned CA issued it and,
-        once a signer is held, the published handovers lead to it from that one."""
+        hold (first use, or a new key); it is trusted only if the pinned CA (or one its links
+        lead to) issued it and, once a signer is held, the published handovers lead to it
+        from that one."""
         kid = envelope_kid(envelope)
         if kid is None or self.signers.knows(kid):
             return
@@ -152,6 +153,8 @@ class Executor:
         handovers = published.get("command_handovers") or []
         if isinstance(signer, str):
             try:
+                # A new signer may be issued by a new device CA: follow its links first.
+                ca_chain.follow_published(self.agent.state, published)
                 if not isinstance(handovers, list):
                     raise AgentError("the server's command handovers are not a list")
                 self.signers.trust(signer, now=now, handovers=[str(h) for h in handovers])

@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from device_agent.ca_chain import CAChainError, TrustedCAs
 from device_agent.errors import AgentError
 from device_agent.identity import fingerprint
 
@@ -40,13 +41,19 @@ class Link:
     handed_over_at: datetime
 
 
-def check_signer(certificate_pem: str, ca: x509.Certificate, *, now: datetime | None) -> None:
-    """The certificate is a command signer's, issued directly by the pinned CA, with an EC
-    key, and (if `now` is given) within its validity."""
+def check_signer(
+    certificate_pem: str, ca: x509.Certificate | TrustedCAs, *, now: datetime | None
+) -> None:
+    """The certificate is a command signer's, issued directly by the pinned CA (or, after
+    the device CA was rotated, by a CA its links lead to, or by a retired one before it was
+    replaced), with an EC key, and (if `now` is given) within its validity."""
     try:
         certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-        certificate.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+        if isinstance(ca, TrustedCAs):
+            ca.vouches_for(certificate, now=None)
+        else:
+            certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature, CAChainError):
         raise SignerChainError(
             "the command-signing certificate is not from the pinned CA"
         ) from None
@@ -62,7 +69,12 @@ def check_signer(certificate_pem: str, ca: x509.Certificate, *, now: datetime | 
 
 
 def follow(
-    held_pem: str, handovers: list[str], target_pem: str, *, ca: x509.Certificate, now: datetime
+    held_pem: str,
+    handovers: list[str],
+    target_pem: str,
+    *,
+    ca: x509.Certificate | TrustedCAs,
+    now: datetime,
 ) -> list[Link]:
     """The verified links from the held certificate to `target_pem`, oldest first; raises
     SignerChainError if any link is missing, forged, or hands to a certificate the CA did

@@ -20,6 +20,7 @@ from mdm_server.commands.wakeups import Wakeups
 from mdm_server.config import Settings
 from mdm_server.console import sessions as console_sessions
 from mdm_server.crypto.ca import DeviceCA
+from mdm_server.crypto.ca_rotation import RotatingDeviceCA
 from mdm_server.crypto.command_rotation import RotatingCommandSigner
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 from mdm_server.crypto.master import MasterKey
@@ -36,7 +37,7 @@ class AppContext:
     database: Database
     clock: Clock
     keys: KeyStore
-    ca: DeviceCA
+    cas: RotatingDeviceCA  # follows `tabard keys rotate device-ca`
     passwords: PasswordHasher
     staff_tokens: StaffTokens
     device_keys: DevicePublicKeys
@@ -52,6 +53,11 @@ class AppContext:
     sealer: sealed.Sealer
     oidc: OidcClient | None  # the force's OpenID provider, when single sign-on is set up
     apks: ApkStore
+
+    @property
+    def ca(self) -> DeviceCA:
+        """The device CA to issue from now: the newest generation in the data directory."""
+        return self.cas.current()
 
     def checkpoint_signer(self) -> NoteSigner:
         """The checkpoint key as the data directory holds it now: `tabard keys rotate
@@ -72,7 +78,7 @@ class AppContext:
         if not isinstance(staff_key, ed25519.Ed25519PrivateKey):
             raise KeyStoreError(f"{keys.path(STAFF_TOKEN_KEY_FILE)} is not an Ed25519 key")
         database = database or Database.from_settings(settings)
-        ca = DeviceCA.load_or_create(keys, now=clock(), name="Tabard Device CA")
+        cas = RotatingDeviceCA.load_or_create(keys, now=clock())
         master_key = MasterKey.load_or_create(keys)
         maps = MapSource(settings.map_dir)
         return cls(
@@ -80,7 +86,7 @@ class AppContext:
             database=database,
             clock=clock,
             keys=keys,
-            ca=ca,
+            cas=cas,
             passwords=PasswordHasher(settings),
             staff_tokens=StaffTokens(staff_key, settings),
             device_keys=DevicePublicKeys(),
@@ -88,7 +94,7 @@ class AppContext:
             records=DemoConnector(maps),
             maps=maps,
             command_signer=RotatingCommandSigner.load_or_create(
-                keys, ca=ca, issuer=settings.public_url, now=clock()
+                keys, ca=cas, issuer=settings.public_url, now=clock()
             ),
             wakeups=Wakeups(postgres=database.dialect == "postgresql"),
             audit_signer=checkpoints.load_signer(keys, settings),

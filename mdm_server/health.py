@@ -63,6 +63,7 @@ def key_problems(context: AppContext) -> list[str]:
     context.checkpoint_signer()  # a rotated checkpoint key is taken up, not a problem
     problems = context.keys.problems() + context.master_key.problems()
     problems.extend(context.command_signer.problems())
+    problems.extend(context.cas.problems())
     expires = context.ca.certificate.not_valid_after_utc
     if context.clock() >= expires:
         problems.append(f"the device CA certificate expired at {expires.isoformat()}")

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mdm_server.cli.server import server_database
 from tabard.output import fail, print_json, stderr, stdout, styled, table, when
+
+if TYPE_CHECKING:
+    from mdm_server.crypto.ca_rotation import CARotation
+    from mdm_server.crypto.command_rotation import Rotation
 
 keys_app = typer.Typer(help="The server's keys: rotate them while it runs.", no_args_is_help=True)
 rotate_app = typer.Typer(
@@ -80,7 +84,7 @@ def rotate_command_signing(
     from mdm_server.audit.service import Actor, record
     from mdm_server.clock import system_clock
     from mdm_server.crypto import command_rotation
-    from mdm_server.crypto.ca import DeviceCA
+    from mdm_server.crypto.ca_rotation import RotatingDeviceCA
     from mdm_server.crypto.command_signing import KEY_FILE
     from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 
@@ -93,9 +97,11 @@ def rotate_command_signing(
                     "(`tabard serve`) so it makes its keys, then rotate"
                 )
             now = system_clock()
-            ca = DeviceCA.load_or_create(keys, now=now, name="Tabard Device CA")
+            cas = RotatingDeviceCA.load_or_create(keys, now=now)  # issues from the newest CA
             with database.unit_of_work() as session:
-                rotation = command_rotation.rotate(keys, ca=ca, issuer=settings.public_url, now=now)
+                rotation = command_rotation.rotate(
+                    keys, ca=cas, issuer=settings.public_url, now=now
+                )
                 record(
                     session,
                     actor=Actor.system(f"tabard keys rotate command-signing (uid {os.getuid()})"),
@@ -242,3 +248,90 @@ def keys_status(json_output: JsonOption = False) -> None:
         ],
     )
     stdout.print(state)
+
+
+@rotate_app.command("device-ca")
+def rotate_device_ca(json_output: JsonOption = False) -> None:
+    """Replace the device CA. The old CA issues a link to the new one, so enrolled devices
+    follow; a new command-signing generation is issued by the new CA and handed over by the
+    old key; every worker issues from the new CA from its next certificate, and the renewal
+    job certifies each device again under it. Audited as `keys.rotated` (twice: the CA and
+    the command-signing key). Interrupted, run it again: it carries on with the same new CA."""
+    from mdm_server.audit.service import Actor, record
+    from mdm_server.clock import system_clock
+    from mdm_server.crypto import ca_rotation, command_rotation
+    from mdm_server.crypto.ca import CA_KEY_FILE
+    from mdm_server.crypto.command_signing import KEY_FILE
+    from mdm_server.crypto.keystore import KeyStore, KeyStoreError
+
+    with server_database() as (settings, database):
+        try:
+            keys = KeyStore(settings.keys_dir)
+            for name in (CA_KEY_FILE, KEY_FILE):
+                if not keys.path(name).exists():
+                    fail(
+                        f"{keys.path(name)} does not exist: start the server once "
+                        "(`tabard serve`) so it makes its keys, then rotate"
+                    )
+            now = system_clock()
+            actor = Actor.system(f"tabard keys rotate device-ca (uid {os.getuid()})")
+            cas = ca_rotation.RotatingDeviceCA.load_or_create(keys, now=now)
+            held = command_rotation.RotatingCommandSigner.load_or_create(
+                keys, ca=cas, issuer=settings.public_url, now=now
+            )
+            with database.unit_of_work() as session:
+                rotation = ca_rotation.interrupted(cas, held.certificate_pem) or ca_rotation.rotate(
+                    keys, now=now
+                )
+                # The command signer's certificate must come from the new CA too: the old
+                # key hands over to it, so devices follow as for any command-signing rotation.
+                signer = command_rotation.rotate(keys, ca=cas, issuer=settings.public_url, now=now)
+                for target, detail in (
+                    ("device-ca", _rotated(rotation)),
+                    ("command-signing", {**_rotated(signer), "issued_by": rotation.sha256}),
+                ):
+                    record(
+                        session,
+                        actor=actor,
+                        action="keys.rotated",
+                        now=now,
+                        target_type="key",
+                        target_id=target,
+                        detail=detail,
+                    )
+        except KeyStoreError as exc:
+            fail(str(exc))
+    _show_device_ca(rotation, signer, json_output=json_output)
+
+
+def _rotated(rotation: Rotation | CARotation) -> dict[str, Any]:
+    return {
+        "generation": rotation.generation,
+        "previous_sha256": rotation.previous_sha256,
+        "sha256": rotation.sha256,
+    }
+
+
+def _show_device_ca(rotation: CARotation, signer: Rotation, *, json_output: bool) -> None:
+    if json_output:
+        print_json(
+            {
+                "key": "device-ca",
+                **_rotated(rotation),
+                "not_valid_after": rotation.not_valid_after.isoformat(),
+                "command_signing": _rotated(signer),
+            }
+        )
+        return
+    stdout.print(
+        f"Device CA rotated to generation {rotation.generation}.\n"
+        f"  new CA           sha256 {rotation.sha256}\n"
+        f"  linked from      sha256 {rotation.previous_sha256}\n"
+        f"  valid until      {when(rotation.not_valid_after)}\n"
+        f"Command-signing key rotated to generation {signer.generation}, issued by the new CA.\n"
+        "Running workers issue from the new CA at once; new QR codes pin it; devices follow "
+        "the link published at /api/v1/ca, and the renewal job (hourly) certifies each "
+        "device again under the new CA.",
+        highlight=False,
+        markup=False,
+    )

@@ -7,9 +7,10 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -34,6 +35,17 @@ class IssuedCertificate:
     not_before: datetime
     not_after: datetime
     fingerprint_sha256: str
+
+
+class CertificateAuthority(Protocol):
+    """What the server's signing keys need of the CA: one CA, or the newest of a rotating
+    series (mdm_server/crypto/ca_rotation.py) with the generations it succeeds."""
+
+    def issued(self, certificate: x509.Certificate) -> bool: ...
+
+    def issue_signer(
+        self, public_key: ec.EllipticCurvePublicKey, *, name: str, now: datetime, days: int
+    ) -> str: ...
 
 
 def fingerprint(certificate: x509.Certificate) -> str:
@@ -79,7 +91,7 @@ class DeviceCA:
         if not cert_path.exists():
             with keys.creation_lock():
                 if not cert_path.exists():
-                    pem = _self_signed(key, now=now, name=name).public_bytes(
+                    pem = self_signed(key, now=now, name=name).public_bytes(
                         serialization.Encoding.PEM
                     )
                     write_private_file(cert_path, pem)
@@ -87,6 +99,39 @@ class DeviceCA:
         if certificate.public_key() != key.public_key():
             raise KeyStoreError(f"{cert_path} does not belong to {keys.path(CA_KEY_FILE)}")
         return cls(key, certificate)
+
+    def issued(self, certificate: x509.Certificate) -> bool:
+        """Whether this CA's key signed `certificate` (its issuer name and signature)."""
+        try:
+            certificate.verify_directly_issued_by(self.certificate)
+        except (ValueError, TypeError, InvalidSignature):
+            return False
+        return True
+
+    def cross_certify(self, successor: x509.Certificate, *, now: datetime) -> x509.Certificate:
+        """The link to a successor CA: a CA certificate for the successor's key and name,
+        signed by this CA, so a device that pinned this CA can trust the successor
+        (docs/device-protocol.md §1.1). It is valid from `now`, the moment this CA stops
+        issuing, to the end of the successor's own certificate."""
+        public_key = successor.public_key()
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(successor.subject)
+            .issuer_name(self.certificate.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now.replace(microsecond=0))
+            .not_valid_after(successor.not_valid_after_utc)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_ca_usage(), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                critical=False,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
 
     def issue_signer(
         self, public_key: ec.EllipticCurvePublicKey, *, name: str, now: datetime, days: int
@@ -189,7 +234,22 @@ def _end_entity_usage(*, key_agreement: bool) -> x509.KeyUsage:
     )
 
 
-def _self_signed(key: ec.EllipticCurvePrivateKey, *, now: datetime, name: str) -> x509.Certificate:
+def _ca_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_cert_sign=True,
+        crl_sign=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def self_signed(key: ec.EllipticCurvePrivateKey, *, now: datetime, name: str) -> x509.Certificate:
+    """A self-signed device CA certificate for `key`, named `name`, valid 20 years."""
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tabard"),
@@ -205,20 +265,7 @@ def _self_signed(key: ec.EllipticCurvePrivateKey, *, now: datetime, name: str) -
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_ca_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )

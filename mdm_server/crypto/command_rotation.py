@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mdm_server.crypto.ca import DeviceCA, fingerprint
+from mdm_server.crypto.ca import CertificateAuthority, fingerprint
 from mdm_server.crypto.command_signing import (
     ALGORITHM,
     CERT_FILE,
@@ -115,7 +115,7 @@ class RotatingCommandSigner:
     Every use looks (one `stat`) for the next generation's handover file, so each worker of
     a running server signs with the new key from the first envelope after a rotation."""
 
-    def __init__(self, keys: KeyStore, first: CommandSigner, *, ca: DeviceCA) -> None:
+    def __init__(self, keys: KeyStore, first: CommandSigner, *, ca: CertificateAuthority) -> None:
         self._keys = keys
         self._ca = ca
         self._signer = first
@@ -127,7 +127,7 @@ class RotatingCommandSigner:
 
     @classmethod
     def load_or_create(
-        cls, keys: KeyStore, *, ca: DeviceCA, issuer: str, now: datetime
+        cls, keys: KeyStore, *, ca: CertificateAuthority, issuer: str, now: datetime
     ) -> RotatingCommandSigner:
         """Generation 0 (made on first start), then every generation rotations have added."""
         return cls(keys, CommandSigner.load_or_create(keys, ca=ca, issuer=issuer, now=now), ca=ca)
@@ -205,7 +205,8 @@ class RotatingCommandSigner:
             raise KeyStoreError(f"{self._keys.path(key_file)} is not an EC key")
         if certificate.public_key() != key.public_key() or pem != claims["certificate"]:
             raise KeyStoreError(f"{self._keys.path(cert_file)} does not belong to {key_file}")
-        certificate.verify_directly_issued_by(self._ca.certificate)
+        if not self._ca.issued(certificate):
+            raise KeyStoreError(f"{self._keys.path(cert_file)} is not issued by the device CA")
         self._signer = CommandSigner(key, pem, issuer=self._signer.issuer)
         self._handovers.append(statement)
         self.generation = generation
@@ -216,7 +217,7 @@ def _exists() -> bytes:
     raise KeyStoreError("a generation's files are written before its handover; one is missing")
 
 
-def rotate(keys: KeyStore, *, ca: DeviceCA, issuer: str, now: datetime) -> Rotation:
+def rotate(keys: KeyStore, *, ca: CertificateAuthority, issuer: str, now: datetime) -> Rotation:
     """Add a generation: a new key, its CA-issued certificate, and the handover signed by the
     key in use. Running workers follow on their next envelope."""
     signing = RotatingCommandSigner.load_or_create(keys, ca=ca, issuer=issuer, now=now)

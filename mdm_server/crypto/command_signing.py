@@ -18,7 +18,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mdm_server.crypto.ca import DeviceCA, fingerprint
+from mdm_server.crypto.ca import CertificateAuthority, fingerprint
 from mdm_server.crypto.keystore import KeyStore, KeyStoreError
 
 # An envelope is good for a short while only: a captured one cannot be replayed later, and a
@@ -70,7 +70,7 @@ class CommandSigner:
 
     @classmethod
     def load_or_create(
-        cls, keys: KeyStore, *, ca: DeviceCA, issuer: str, now: datetime
+        cls, keys: KeyStore, *, ca: CertificateAuthority, issuer: str, now: datetime
     ) -> CommandSigner:
         """The signer from the key store; key and CA-issued certificate made on first start."""
         key = keys.private_key(KEY_FILE, lambda: ec.generate_private_key(ec.SECP256R1()))

@@ -1,8 +1,13 @@
 """Device certificate renewal. The device's key never leaves it and never changes, so renewal
 is the CA certifying the same public key again, with a later expiry, before the current
 certificate runs out. Authentication always uses a device's newest unrevoked certificate,
-so the device need do nothing; the earlier certificate stays on record until it lapses.
-Never commits."""
+so the device need do nothing (it is told its newest certificate at check-in); the earlier
+certificate stays on record until it lapses.
+
+After the device CA is rotated (`tabard keys rotate device-ca`), a device whose newest
+certificate was issued before the current CA took over is certified again by the current CA
+however long its certificate has left, a batch at a time, so the fleet moves to the new CA
+within a run or two of the renewal job. Never commits."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import load_pem_x509_certificate
-from sqlalchemy import func
+from sqlalchemy import false, func, or_
 from sqlmodel import Session, col, select
 
 from mdm_server.audit.service import SCHEDULER, record
@@ -19,11 +24,22 @@ from mdm_server.devices.models import Device, DeviceCertificate, DeviceState
 
 
 def renew_certificates(
-    session: Session, *, ca: DeviceCA, days: int, window: timedelta, now: datetime, limit: int = 200
+    session: Session,
+    *,
+    ca: DeviceCA,
+    days: int,
+    window: timedelta,
+    now: datetime,
+    limit: int = 200,
+    ca_since: datetime | None = None,
 ) -> int:
     """Certify again the key of up to `limit` active devices whose newest unrevoked
-    certificate ends within `window`; each renewal audited. Devices whose every certificate
-    is revoked are left alone: revocation is not undone by time."""
+    certificate ends within `window`, or was issued no later than `ca_since` (when `ca` took
+    over from an older CA); each renewal audited. Devices whose every certificate is revoked are
+    left alone: revocation is not undone by time."""
+    # A certificate issued now counts as the new CA's only if `now` is past the takeover;
+    # else a job whose clock reading came first would certify the same devices for ever.
+    recertify = ca_since is not None and ca_since < now
     newest = (
         select(
             col(DeviceCertificate.device_id).label("device_id"),
@@ -43,7 +59,12 @@ def renew_certificates(
             & col(DeviceCertificate.revoked_at).is_(None),
         )
         .where(col(Device.state) == DeviceState.active)
-        .where(newest.c.not_after <= now + window)
+        .where(
+            or_(
+                newest.c.not_after <= now + window,
+                col(DeviceCertificate.issued_at) <= ca_since if recertify else false(),
+            )
+        )
         .where(newest.c.not_after > now)
         .order_by(newest.c.not_after)
         .limit(limit)
@@ -67,6 +88,8 @@ def renew_certificates(
                 "previous_not_after": current.not_after.isoformat(),
                 "certificate": issued.serial_number,
                 "not_after": issued.not_after.isoformat(),
+                "reason": "expiring" if current.not_after <= now + window else "ca_rotated",
+                "ca_sha256": ca.fingerprint_sha256,
             },
         )
         renewed += 1

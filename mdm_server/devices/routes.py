@@ -168,6 +168,7 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
             settings=context.settings,
         )
         answer.container_key_id = device.device.container_key_id
+        answer.certificate = device.device.certificate_pem
         answer.commands = commands_delivery.deliver(
             session,
             device_id=device.device.id,

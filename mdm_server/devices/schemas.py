@@ -160,6 +160,11 @@ class CheckinResponse(BaseModel):
         "key, when this is null) must delete its container and cached key: it was shredded.",
     )
     standing: DeviceStanding = Field(default_factory=DeviceStanding)
+    certificate: str | None = Field(
+        default=None,
+        description="The device's newest certificate (PEM), for the key it holds: renewed "
+        "before expiry and after the device CA is rotated (docs/device-protocol.md §4).",
+    )
 
 
 class OfficerRef(BaseModel):

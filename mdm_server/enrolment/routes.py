@@ -10,6 +10,7 @@ from mdm_server import metrics
 from mdm_server.deps import ContextDep, ITAdmin, PublicAccess, client_ip, request_id
 from mdm_server.enrolment import service
 from mdm_server.enrolment.schemas import (
+    CALink,
     CAPublic,
     EnrolmentRequest,
     EnrolmentResponse,
@@ -99,11 +100,15 @@ def enrol_device(
 @ca_router.get("/ca")
 def get_device_ca(context: ContextDep, _: PublicAccess) -> CAPublic:
     """The device CA certificate (PEM) and its SHA-256 fingerprint, as pinned by QR codes, the
-    command-signing certificate it issued, and the handovers that lead to it."""
+    command-signing certificate it issued, the handovers that lead to it, and the links from
+    each earlier device CA."""
     signer, handovers = context.command_signer.published()
+    ca = context.ca  # after the signer, so the CA that issued it is this one or older
+    links = context.cas.published_links()  # after the CA, so they reach it
     return CAPublic(
-        certificate=context.ca.certificate_pem,
-        sha256=context.ca.fingerprint_sha256,
+        certificate=ca.certificate_pem,
+        sha256=ca.fingerprint_sha256,
         command_certificate=signer,
         command_handovers=handovers,
+        ca_links=[CALink.model_validate(link) for link in links],
     )

@@ -81,9 +81,23 @@ class EnrolmentResponse(BaseModel):
     checkin_interval_s: int
 
 
+class CALink(BaseModel):
+    """One replacement of the device CA (docs/device-protocol.md §1.1)."""
+
+    generation: int = Field(description="1 for the first rotation, then 2, 3, ...")
+    previous_certificate: str = Field(description="The outgoing CA's certificate (PEM).")
+    previous_sha256: str = Field(description="SHA-256 of the outgoing CA's certificate (DER).")
+    link: str = Field(
+        description="A CA certificate for the incoming CA's key and name, issued by the "
+        "outgoing CA (PEM); its notBefore is when the outgoing CA stopped issuing."
+    )
+    certificate: str = Field(description="The incoming CA's self-signed certificate (PEM).")
+    sha256: str = Field(description="SHA-256 of the incoming CA's certificate (DER).")
+
+
 class CAPublic(BaseModel):
-    certificate: str
-    sha256: str
+    certificate: str = Field(description="The device CA that issues certificates now (PEM).")
+    sha256: str = Field(description="SHA-256 of `certificate` (DER), as new QR codes pin it.")
     command_certificate: str = Field(
         description="The certificate, issued by this CA, of the key command envelopes are "
         "signed with; trust it only after checking the CA issued it."
@@ -93,4 +107,9 @@ class CAPublic(BaseModel):
         description="Each replacement of the command-signing key, oldest first: a JWS signed "
         "by the outgoing key naming the incoming certificate (docs/device-protocol.md §8.1). "
         "Follow them from the certificate you hold to `command_certificate`.",
+    )
+    ca_links: list[CALink] = Field(
+        default_factory=list,
+        description="Each replacement of the device CA, oldest first: follow them from the CA "
+        "you pinned to `certificate` (docs/device-protocol.md §1.1).",
     )

@@ -112,16 +112,20 @@ def install_required_apps(context: AppContext, now: datetime) -> dict[str, int]:
 
 
 def renew_device_certificates(context: AppContext, now: datetime) -> dict[str, int]:
+    """Renew certificates near their end, and certify again under the current device CA
+    those an older one issued (after `tabard keys rotate device-ca`)."""
     settings = context.settings
+    since, ca = context.cas.since(), context.ca  # in this order: never a CA older than `since`
     renewed = _in_batches(
         context,
         lambda session: renew_certificates(
             session,
-            ca=context.ca,
+            ca=ca,
             days=settings.device_certificate_days,
             window=timedelta(days=settings.device_certificate_renew_days),
             now=now,
             limit=BATCH,
+            ca_since=since,
         ),
     )
     return {"renewed": renewed}
