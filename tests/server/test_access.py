@@ -83,6 +83,7 @@ class TestEveryRouteDeclaresAccess:
         public = sorted(f"{m} {r.path}" for r, m, rule in routes if isinstance(rule, Public))
         assert public == [
             "GET /api/v1/audit/checkpoint",
+            "GET /api/v1/audit/key-changes",
             "GET /api/v1/audit/proof/consistency",
             "GET /api/v1/audit/proof/inclusion",
             "GET /api/v1/audit/verifier-key",

@@ -537,6 +537,7 @@ PROBES = (
     Probe("GET", "/api/v1/ready", READ, _get("/api/v1/ready")),
     Probe("GET", "/api/v1/ca", READ, _get("/api/v1/ca")),
     Probe("GET", "/api/v1/audit/verifier-key", READ, _get("/api/v1/audit/verifier-key")),
+    Probe("GET", "/api/v1/audit/key-changes", READ, _get("/api/v1/audit/key-changes")),
     Probe("GET", "/api/v1/audit/proof/inclusion", READ, proofs),
     Probe("GET", "/api/v1/audit/proof/consistency", READ, proofs),
     Probe("GET", "/api/v1/audit/checkpoint", LOG, _get("/api/v1/audit/checkpoint")),
