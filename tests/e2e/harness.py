@@ -39,7 +39,9 @@ class Phone:
 
     def code(self) -> str:
         current = int(time.time()) // factors.STEP_S
-        for step in range(current - factors.DRIFT_STEPS, current + factors.DRIFT_STEPS + 1):
+        # From the current step on: an earlier one leaves the server's window at the next
+        # tick, and a CLI that starts slowly on a busy machine can arrive after it.
+        for step in range(current, current + factors.DRIFT_STEPS + 1):
             if step > self.last_step:
                 self.last_step = step
                 return str(pyotp.TOTP(self.secret).generate_otp(step))
