@@ -27,6 +27,14 @@ class BoundedCache(Generic[V]):
         self.put(key, value)
         return value
 
+    def get(self, key: Hashable) -> V | None:
+        """The cached value for `key`, or None."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
     def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._items[key] = value

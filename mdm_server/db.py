@@ -9,15 +9,18 @@ psycopg 3 with a connection pool.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 from mdm_server.config import Settings
@@ -36,6 +39,49 @@ def insert_ignoring_conflicts(table: Table, **conflict: Any) -> dict[str, Any]:
         "postgresql": pg_insert(table).on_conflict_do_nothing(**conflict),
         "sqlite": sqlite_insert(table).on_conflict_do_nothing(**conflict),
     }
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """The `postgresql://` URL psycopg itself takes, from a SQLAlchemy one."""
+    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class DirectConnections:
+    """PostgreSQL connections for the event loop itself, in autocommit, for the few hot
+    requests answered by one statement (the quick check-in): no thread-pool hop, no BEGIN or
+    COMMIT, no ping before use. A broken connection shows as an error from its statement,
+    and the pool drops it when it comes back.
+
+    Open only while the app runs (its lifespan opens and closes it); closed, `connection()`
+    yields None and callers take their ordinary path."""
+
+    def __init__(self, url: str, *, size: int) -> None:
+        self._pool = AsyncConnectionPool(
+            libpq_url(url),
+            min_size=1,
+            max_size=size,
+            open=False,
+            kwargs={"autocommit": True},
+            name="tabard-direct",
+        )
+        self._open = False
+
+    async def open(self) -> None:
+        await self._pool.open(wait=False)
+        self._open = True
+
+    async def close(self) -> None:
+        self._open = False
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def connection(self, *, timeout_s: float) -> AsyncIterator[AsyncConnection[Any] | None]:
+        if not self._open:
+            yield None
+            return
+        async with self._pool.connection(timeout=timeout_s) as connection:
+            yield connection
 
 
 class ReadOnlyViolationError(RuntimeError):
@@ -132,6 +178,15 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # For one-statement answers on the event loop; never inside a test's outer transaction.
+        self.direct = (
+            DirectConnections(
+                engine.url.render_as_string(hide_password=False),
+                size=engine.pool.size() if isinstance(engine.pool, QueuePool) else 5,
+            )
+            if self.dialect == "postgresql" and bind is None
+            else None
+        )
         self._sessions = sessionmaker(
             bind=bind if bind is not None else engine,
             class_=Session,

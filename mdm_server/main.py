@@ -78,6 +78,8 @@ def create_app(
             url = context.database.engine.url.render_as_string(hide_password=False)
             listener = PostgresListener(url, context.wakeups)
             listener.start()
+        if context.database.direct is not None:
+            await context.database.direct.open()
         scheduler = start_scheduler(context) if settings.scheduler_enabled else None
         try:
             # A stop answers held long polls at once, so the server need not wait them out.
@@ -88,6 +90,8 @@ def create_app(
                 scheduler.shutdown(wait=False)
             if listener is not None:
                 listener.stop()
+            if context.database.direct is not None:
+                await context.database.direct.close()
             if database is None:
                 context.database.dispose()
 

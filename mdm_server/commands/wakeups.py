@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from mdm_server.db import after_commit
+from mdm_server.db import after_commit, libpq_url
 
 CHANNEL = "tabard_commands"
 NOTIFY_PAYLOAD_LIMIT = 7_000  # PostgreSQL refuses payloads of 8000 bytes or more
@@ -127,12 +126,6 @@ def _payloads(ids: list[str]) -> Iterator[str]:
         size += len(device_id) + 1
     if chunk:
         yield ",".join(chunk)
-
-
-def libpq_url(sqlalchemy_url: str) -> str:
-    """The `postgresql://` URL psycopg itself takes, from a SQLAlchemy one."""
-    url = make_url(sqlalchemy_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 class PostgresListener:

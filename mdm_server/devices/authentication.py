@@ -37,15 +37,37 @@ class AssertionRejectedError(AuthenticationError):
     code = "invalid_device_assertion"
 
 
+@dataclass(frozen=True)
+class KnownCertificate:
+    """The certificate a device's last accepted assertion was checked against."""
+
+    serial_number: str
+    certificate_pem: str
+    key: ec.EllipticCurvePublicKey
+    not_before: datetime
+    not_after: datetime
+
+
 class DevicePublicKeys:
     """Parsed device public keys by certificate serial. Certificates never change, so entries
-    never go stale; the cache only spares re-parsing PEM on every request."""
+    never go stale; the cache only spares re-parsing PEM on every request.
+
+    It also remembers, by device, the certificate its last accepted assertion was checked
+    against, for the quick check-in; that one can go stale (a renewal, a revocation), so its
+    user must confirm it against the database."""
 
     def __init__(self, capacity: int = 20_000) -> None:
         self._keys: BoundedCache[ec.EllipticCurvePublicKey] = BoundedCache(capacity)
+        self._last: BoundedCache[KnownCertificate] = BoundedCache(capacity)
 
     def get(self, serial_number: str, pem: str) -> ec.EllipticCurvePublicKey:
         return self._keys.get_or_compute(serial_number, lambda: _public_key(pem))
+
+    def remember(self, device_id: uuid.UUID, certificate: KnownCertificate) -> None:
+        self._last.put(device_id, certificate)
+
+    def last_certificate(self, device_id: uuid.UUID) -> KnownCertificate | None:
+        return self._last.get(device_id)
 
 
 def _public_key(pem: str) -> ec.EllipticCurvePublicKey:
@@ -89,7 +111,7 @@ def _unverified_device_id(token: str) -> uuid.UUID:
         raise AssertionRejectedError("device assertion has no valid `sub` (device id)") from None
 
 
-def _verified_claims(token: str, key: ec.EllipticCurvePublicKey, audience: str) -> dict[str, Any]:
+def verified_claims(token: str, key: ec.EllipticCurvePublicKey, audience: str) -> dict[str, Any]:
     try:
         return jwt.decode(
             token,
@@ -115,7 +137,7 @@ def _verified_claims(token: str, key: ec.EllipticCurvePublicKey, audience: str) 
         raise AssertionRejectedError(f"device assertion rejected: {exc}") from None
 
 
-def _check_times(claims: dict[str, Any], *, now: datetime, skew: timedelta) -> datetime:
+def check_times(claims: dict[str, Any], *, now: datetime, skew: timedelta) -> datetime:
     iat, exp = claims["iat"], claims["exp"]
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (iat, exp)):
         raise AssertionRejectedError("device assertion `iat` and `exp` must be integers")
@@ -133,7 +155,7 @@ def _check_times(claims: dict[str, Any], *, now: datetime, skew: timedelta) -> d
     return expires
 
 
-def _check_binding(claims: dict[str, Any], *, device_id: uuid.UUID, method: str, path: str) -> str:
+def check_binding(claims: dict[str, Any], *, device_id: uuid.UUID, method: str, path: str) -> str:
     if claims["iss"] != str(device_id) or claims["sub"] != str(device_id):
         raise AssertionRejectedError("device assertion `iss` and `sub` must both be the device id")
     if claims["htm"] != method:
@@ -179,10 +201,10 @@ def authenticate(
     if device.certificate_serial is None or device.certificate_pem is None:
         raise AssertionRejectedError("device certificate revoked", code="certificate_revoked")
     key = keys.get(device.certificate_serial, device.certificate_pem)
-    claims = _verified_claims(token, key, audience)
+    claims = verified_claims(token, key, audience)
     skew = timedelta(seconds=skew_s)
-    expires_at = _check_times(claims, now=now, skew=skew)
-    jti = _check_binding(claims, device_id=device_id, method=method, path=path)
+    expires_at = check_times(claims, now=now, skew=skew)
+    jti = check_binding(claims, device_id=device_id, method=method, path=path)
     if device.state != DeviceState.active:
         raise AssertionRejectedError(f"device is {device.state}", code="device_not_active")
     if device.not_before is None or device.not_after is None:
@@ -193,4 +215,14 @@ def authenticate(
         session, device_id=device_id, jti=jti, expires_at=expires_at + skew
     ):
         raise AssertionRejectedError("device assertion replayed (its `jti` was used before)")
+    keys.remember(
+        device_id,
+        KnownCertificate(
+            device.certificate_serial,
+            device.certificate_pem,
+            key,
+            device.not_before,
+            device.not_after,
+        ),
+    )
     return VerifiedDevice(device=device, jti=jti, expires_at=expires_at)

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, func, update
 from sqlmodel import Session, col, select
 
 from mdm_server.auth.models import StaffUser
+from mdm_server.commands.models import Command, CommandState
 from mdm_server.db import insert_ignoring_conflicts
 from mdm_server.devices.models import (
     COMPLIANCE_NOT_APPLICABLE,
@@ -96,6 +97,7 @@ class DeviceRef:
     not_before: datetime | None
     not_after: datetime | None
     container_key_id: uuid.UUID | None  # the live container key, told at every check-in
+    commands_open: bool  # a command queued or delivered: a check-in looks for what to send
 
 
 _devices = Device.__table__  # type: ignore[attr-defined]
@@ -103,6 +105,7 @@ _certificates = DeviceCertificate.__table__  # type: ignore[attr-defined]
 _assertions = DeviceAssertion.__table__  # type: ignore[attr-defined]
 _epoch = PolicyEpoch.__table__  # type: ignore[attr-defined]
 _container_keys = ContainerKey.__table__  # type: ignore[attr-defined]
+_commands = Command.__table__  # type: ignore[attr-defined]
 
 # The check-in path's statements, built once: constructing SQLAlchemy statements costs more than
 # running these on SQLite, and every device request runs them.
@@ -127,6 +130,12 @@ _DEVICE_REF = (
             _container_keys.c.device_id == _devices.c.id, _container_keys.c.destroyed_at.is_(None)
         )
         .scalar_subquery(),
+        sqlalchemy.select(_commands.c.id)
+        .where(
+            _commands.c.device_id == _devices.c.id,
+            _commands.c.state.in_([CommandState.queued, CommandState.delivered]),
+        )
+        .exists(),
     )
     .select_from(
         _devices.outerjoin(

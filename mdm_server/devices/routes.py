@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from mdm_server import metrics
 from mdm_server.commands import delivery as commands_delivery
@@ -155,10 +156,22 @@ def mark_device_found(reference: str, principal: ITAdmin, context: ContextDep) -
         )
 
 
-@device_router.post("/checkin", responses=error_responses(409))
-def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) -> CheckinResponse:
+@device_router.post("/checkin", responses=error_responses(409), response_model=CheckinResponse)
+async def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) -> Response:
     """Report posture; the answer carries pending commands, the policy version the device
     should hold, and when to check in next."""
+    digest = service.posture_digest(body.posture)
+    quick = await caller.check_in_quickly(context, posture_digest=digest)
+    if quick is not None:
+        answer = service.quick_answer(quick, settings=context.settings)
+    else:
+        answer = await run_in_threadpool(_check_in, body, caller, context)
+    metrics.CHECKINS.labels(answer.standing.status or "unknown").inc()
+    # Serialised here, once: the answer is already a validated CheckinResponse.
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+def _check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) -> CheckinResponse:
     with caller.transaction(context) as (session, device):
         answer = service.check_in(
             session,
@@ -169,15 +182,15 @@ def check_in(body: CheckinRequest, caller: DeviceCaller, context: ContextDep) ->
         )
         answer.container_key_id = device.device.container_key_id
         answer.certificate = device.device.certificate_pem
-        answer.commands = commands_delivery.deliver(
-            session,
-            device_id=device.device.id,
-            signer=context.command_signer,
-            actor=device.actor,
-            now=context.clock(),
-            via="checkin",
-        )
-    metrics.CHECKINS.labels(answer.standing.status or "unknown").inc()
+        if device.device.commands_open:
+            answer.commands = commands_delivery.deliver(
+                session,
+                device_id=device.device.id,
+                signer=context.command_signer,
+                actor=device.actor,
+                now=context.clock(),
+                via="checkin",
+            )
     return answer
 
 

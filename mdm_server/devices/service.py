@@ -22,6 +22,7 @@ from mdm_server.devices.models import (
     DeviceState,
     PostureRecord,
 )
+from mdm_server.devices.quick_checkin import QuickCheckin
 from mdm_server.devices.repository import DeviceFilter, DeviceRef
 from mdm_server.devices.schemas import (
     CertificatePublic,
@@ -129,11 +130,14 @@ def _standing(session: Session, device_id: uuid.UUID, status: str | None) -> Dev
     if status in (None, ComplianceStatus.compliant):
         return DeviceStanding(status=status)
     stored = policy_repository.compliance(session, device_id)
-    failing = [
-        f
-        for f in (stored.findings if stored else [])
-        if f["status"] in ("non_compliant", "unknown")
-    ]
+    return standing(status, stored.findings if stored else None)
+
+
+def standing(status: str | None, findings: list[dict[str, Any]] | None) -> DeviceStanding:
+    """The device's compliance in words, from its stored findings."""
+    if status in (None, ComplianceStatus.compliant):
+        return DeviceStanding(status=status)
+    failing = [f for f in findings or [] if f["status"] in ("non_compliant", "unknown")]
     deadlines = [
         datetime.fromisoformat(f["grace_deadline"]) for f in failing if f["grace_deadline"]
     ]
@@ -141,6 +145,17 @@ def _standing(session: Session, device_id: uuid.UUID, status: str | None) -> Dev
         status=status,
         grace_until=min(deadlines) if status == ComplianceStatus.in_grace and deadlines else None,
         problems=[f["message"] or f["rule"] for f in failing],
+    )
+
+
+def quick_answer(quick: QuickCheckin, *, settings: Settings) -> CheckinResponse:
+    """The answer to a check-in the quick path recorded: nothing changed, nothing owed."""
+    return CheckinResponse(
+        policy_version=quick.policy_version,
+        checkin_interval_s=settings.checkin_interval_s,
+        container_key_id=quick.container_key_id,
+        standing=standing(quick.compliance_status, quick.findings),
+        certificate=quick.certificate_pem,
     )
 
 

@@ -1,0 +1,239 @@
+"""The check-in a fleet makes most, in one statement: a device repeating its posture, under the
+policy it last resolved, owed no command, signing with the certificate it last used.
+
+On PostgreSQL every database round trip costs two context switches and a wake-up of a backend
+process, and the ordinary check-in takes six of them (ping, BEGIN, the device, its assertion id,
+its times, its commands, COMMIT). This path verifies the assertion first, with the device's
+certificate as the server last saw it, then asks the database one question in autocommit:
+if nothing that decides the answer has changed, record the assertion id and the times and
+return what the answer needs. A data-modifying CTE is one statement, so it is atomic on its
+own. The database re-checks everything the cached certificate stands for: the certificate must
+still be the device's newest unrevoked one, the device active, the policy epoch unchanged, no
+review due and no command open.
+
+When any condition does not hold, nothing is written and the caller runs the ordinary
+check-in, which says precisely what is wrong (a replayed `jti`, a revoked certificate) or does
+the work (a new posture, a command to deliver). So this path never refuses anything itself.
+SQLite has no data-modifying CTEs and no round trips to save; it always takes the ordinary
+path."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import psycopg
+import sqlalchemy
+from psycopg_pool import PoolTimeout
+from sqlalchemy import bindparam, case, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
+
+from mdm_server.commands.models import Command, CommandState
+from mdm_server.db import Database
+from mdm_server.devices import authentication
+from mdm_server.devices.authentication import AssertionRejectedError, DevicePublicKeys
+from mdm_server.devices.models import Device, DeviceAssertion, DeviceCertificate, DeviceState
+from mdm_server.policies.models import ComplianceStatus, DeviceCompliance, PolicyEpoch
+from mdm_server.secure.models import ContainerKey
+
+log = logging.getLogger(__name__)
+_devices = Device.__table__  # type: ignore[attr-defined]
+_certificates = DeviceCertificate.__table__  # type: ignore[attr-defined]
+_assertions = DeviceAssertion.__table__  # type: ignore[attr-defined]
+_commands = Command.__table__  # type: ignore[attr-defined]
+_compliance = DeviceCompliance.__table__  # type: ignore[attr-defined]
+_epoch = PolicyEpoch.__table__  # type: ignore[attr-defined]
+_container_keys = ContainerKey.__table__  # type: ignore[attr-defined]
+
+
+def _statement() -> sqlalchemy.Select[Any]:
+    devices = _devices
+    newest_certificate = (
+        sqlalchemy.select(_certificates.c.serial_number)
+        .where(_certificates.c.device_id == devices.c.id, _certificates.c.revoked_at.is_(None))
+        .order_by(_certificates.c.not_after.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    # What the ordinary path's delivery would look at: any command still open for the device.
+    commands_open = (
+        sqlalchemy.select(_commands.c.id)
+        .where(
+            _commands.c.device_id == devices.c.id,
+            or_(
+                _commands.c.state == CommandState.queued,
+                _commands.c.state == CommandState.delivered,
+            ),
+        )
+        .exists()
+    )
+    # The ordinary path reads the findings only to put a failing device's standing in words.
+    findings = case(
+        (
+            devices.c.compliance_status != ComplianceStatus.compliant,
+            sqlalchemy.select(_compliance.c.findings)
+            .where(_compliance.c.device_id == devices.c.id)
+            .scalar_subquery(),
+        ),
+        else_=None,
+    )
+    live_container_key = (
+        sqlalchemy.select(_container_keys.c.id)
+        .where(
+            _container_keys.c.device_id == devices.c.id, _container_keys.c.destroyed_at.is_(None)
+        )
+        .scalar_subquery()
+    )
+    unchanged = (
+        sqlalchemy.select(
+            devices.c.id,
+            devices.c.policy_version,
+            devices.c.compliance_status,
+            live_container_key.label("container_key_id"),
+            findings.label("findings"),
+        )
+        .where(
+            devices.c.id == bindparam("checkin_device_id"),
+            devices.c.state == DeviceState.active,
+            devices.c.posture_digest == bindparam("checkin_digest"),
+            # compliance.needs_evaluation, negated: resolved under the current epoch, no
+            # review due.
+            devices.c.policy_version.is_not(None),
+            devices.c.policy_epoch
+            == sqlalchemy.select(_epoch.c.epoch).where(_epoch.c.id == 1).scalar_subquery(),
+            or_(
+                devices.c.compliance_review_at.is_(None),
+                devices.c.compliance_review_at > bindparam("checkin_now"),
+            ),
+            ~commands_open,
+            newest_certificate == bindparam("checkin_serial"),
+        )
+        .cte("unchanged")
+    )
+    seen = (
+        pg_insert(_assertions)
+        .from_select(
+            ["device_id", "jti", "expires_at"],
+            sqlalchemy.select(
+                unchanged.c.id,
+                bindparam("checkin_jti", type_=_assertions.c.jti.type),
+                bindparam("checkin_expires_at", type_=_assertions.c.expires_at.type),
+            ),
+        )
+        .on_conflict_do_nothing()
+        .returning(_assertions.c.device_id)
+        .cte("seen")
+    )
+    touched = (
+        update(devices)
+        .where(
+            devices.c.id.in_(sqlalchemy.select(seen.c.device_id)),
+            devices.c.state == DeviceState.active,
+        )
+        .values(last_seen_at=bindparam("checkin_now"), posture_received_at=bindparam("checkin_now"))
+        .returning(devices.c.id)
+        .cte("touched")
+    )
+    return sqlalchemy.select(
+        unchanged.c.policy_version,
+        unchanged.c.compliance_status,
+        unchanged.c.container_key_id,
+        unchanged.c.findings,
+    ).join_from(unchanged, touched, touched.c.id == unchanged.c.id)
+
+
+def _compiled() -> tuple[str, dict[str, Any]]:
+    """The statement as psycopg takes it, and the values of its constants."""
+    dialect = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
+    compiled = _statement().compile(dialect=dialect)
+    constants = {
+        name: value.value if isinstance(value, Enum) else value
+        for name, value in compiled.params.items()
+        if value is not None
+    }
+    return compiled.string, constants
+
+
+_SQL, _CONSTANTS = _compiled()
+CONNECTION_WAIT_S = 2.0  # longer than this for a free connection, and the ordinary path runs
+
+
+@dataclass(frozen=True)
+class QuickCheckin:
+    """What the answer to a check-in taken on the quick path needs."""
+
+    device_id: uuid.UUID
+    policy_version: int | None
+    compliance_status: str | None
+    container_key_id: uuid.UUID | None
+    findings: list[dict[str, Any]] | None
+    certificate_pem: str
+
+
+async def attempt(
+    database: Database,
+    *,
+    authorization: str | None,
+    method: str,
+    path: str,
+    posture_digest: str,
+    audience: str,
+    now: datetime,
+    skew_s: int,
+    keys: DevicePublicKeys,
+) -> QuickCheckin | None:
+    """The check-in recorded in one statement, or None (nothing written) when the ordinary
+    path must run."""
+    if database.direct is None:
+        return None
+    try:
+        token = authentication.bearer_token(authorization)
+        device_id = authentication.claimed_device_id(authorization)
+    except AssertionRejectedError:
+        return None
+    known = keys.last_certificate(device_id)
+    if known is None or not known.not_before <= now <= known.not_after:
+        return None
+    try:
+        claims = authentication.verified_claims(token, known.key, audience)
+        expires_at = authentication.check_times(claims, now=now, skew=timedelta(seconds=skew_s))
+        jti = authentication.check_binding(claims, device_id=device_id, method=method, path=path)
+    except AssertionRejectedError:
+        return None
+    # The names are not the tables' columns: an UPDATE takes parameters named after its
+    # table's columns as values to set.
+    params = {
+        **_CONSTANTS,
+        "checkin_device_id": device_id,
+        "checkin_digest": posture_digest,
+        "checkin_now": now,
+        "checkin_serial": known.serial_number,
+        "checkin_jti": jti,
+        "checkin_expires_at": expires_at + timedelta(seconds=skew_s),
+    }
+    try:
+        async with database.direct.connection(timeout_s=CONNECTION_WAIT_S) as connection:
+            if connection is None:
+                return None
+            cursor = await connection.execute(_SQL, params, prepare=True)
+            row = await cursor.fetchone()
+    except (psycopg.Error, PoolTimeout) as exc:
+        # The ordinary path answers (and, if the database is gone, says so).
+        log.warning("quick check-in unavailable (%s); taking the ordinary path", type(exc).__name__)
+        return None
+    if row is None:
+        return None
+    policy_version, compliance_status, container_key_id, findings = row
+    return QuickCheckin(
+        device_id=device_id,
+        policy_version=policy_version,
+        compliance_status=compliance_status,
+        container_key_id=container_key_id,
+        findings=findings,
+        certificate_pem=known.certificate_pem,
+    )
