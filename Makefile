@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # The suite runs on every core, up to four (pytest-xdist); TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto
 
-.PHONY: run test fuzz lint format bench-checkin clean
+.PHONY: run test fuzz lint format bench-checkin bench-quick clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tabard needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -49,6 +49,10 @@ format: $(VENV)/.installed-dev
 
 bench-checkin: $(VENV)/.installed-dev
 	$(BIN)/python bench/checkin.py
+
+## bench-quick: the hot paths' short benchmarks, each ratio beside the one BENCHMARKS.md records
+bench-quick: $(VENV)/.installed-dev
+	$(BIN)/python bench/quick.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
