@@ -199,8 +199,10 @@ def _deliver_authenticated(caller: DeviceCaller, context: AppContext) -> list[st
         )
 
 
-def _deliver_again(device_id: uuid.UUID, context: AppContext) -> list[str]:
-    """After a wake-up: the device authenticated when its poll began."""
+def _deliver_again(caller: DeviceCaller, context: AppContext) -> list[str]:
+    """After a wake-up: the device authenticated when its poll began. Audited as the poll's
+    request, as the first delivery is: the same request id and address."""
+    device_id = caller.claimed_device_id()
     with context.database.unit_of_work() as session:
         ref = devices_repository.device_ref(session, device_id)
         if ref is None or ref.state != DeviceState.active or ref.certificate_serial is None:
@@ -209,7 +211,9 @@ def _deliver_again(device_id: uuid.UUID, context: AppContext) -> list[str]:
             session,
             device_id=device_id,
             signer=context.command_signer,
-            actor=device_actor(device_id, ref.serial, source_ip=None, request_id=None),
+            actor=device_actor(
+                device_id, ref.serial, source_ip=caller.source_ip, request_id=caller.request_id
+            ),
             now=context.clock(),
             via="long_poll",
         )
@@ -247,7 +251,7 @@ async def poll_commands(
             code="server_stopping",
             headers={"Retry-After": str(STOPPING_RETRY_AFTER_S), "Connection": "close"},
         )
-    envelopes = await run_in_threadpool(_deliver_again, device_id, context)
+    envelopes = await run_in_threadpool(_deliver_again, caller, context)
     return CommandDelivery(commands=envelopes)
 
 

@@ -4,25 +4,22 @@ receives, exactly as received, as one line of a file."""
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
 from pathlib import Path
 
-from tests.e2e.harness import free_port
+from tests.e2e.daemons import ForegroundDaemon
 from tests.factories.tls import Tls
-from tests.support import wait_for
 
 
-class Rsyslog:
+class Rsyslog(ForegroundDaemon):
     """`start()` and `stop()` as often as a test likes; the port stays the same."""
 
+    name = "rsyslogd"
+
     def __init__(self, root: Path, *, tls: Tls | None = None) -> None:
+        super().__init__()
         self.root = root
-        self.port = free_port()
         self.tls = tls
         self.received = root / "received.log"
-        self.process: subprocess.Popen[bytes] | None = None
         root.mkdir(parents=True, exist_ok=True)
         (root / "work").mkdir(exist_ok=True)
         self.config = root / "rsyslog.conf"
@@ -57,27 +54,8 @@ class Rsyslog:
         scheme = "syslog+tls" if self.tls else "syslog+tcp"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        pid = self.root / "rsyslogd.pid"
-        self.process = subprocess.Popen(
-            ["rsyslogd", "-n", "-f", str(self.config), "-i", str(pid)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        wait_for(lambda: self.listening() or self.process.poll() is not None, "rsyslogd")
-        if self.process.poll() is not None:
-            stderr = self.process.stderr.read().decode() if self.process.stderr else ""
-            raise AssertionError(f"rsyslogd did not start:\n{stderr}")
-
-    def listening(self) -> bool:
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-        self.process = None
+    def command(self) -> list[str]:
+        return ["rsyslogd", "-n", "-f", str(self.config), "-i", str(self.root / "rsyslogd.pid")]
 
     def messages(self) -> list[str]:
         if not self.received.exists():

@@ -223,6 +223,26 @@ class TestLongPoll:
         assert (claims["command_id"], claims["type"]) == (sent["id"], "lock_secure_side")
         assert wakeups.waiting(uuid.UUID(device.device_id)) == 0
 
+    def test_what_a_wake_up_delivers_is_audited_as_the_held_polls_request(
+        self,
+        live: tuple[FastAPI, TestClient, SimulatedDevice],
+        clock: FakeClock,
+        committed_database: Database,
+    ) -> None:
+        app, client, device = live
+        holder, answers = hold_a_poll(app, client, device, clock)
+        sent = send(client, headers_for(app, "it_admin"), device.serial, "lock_secure_side")
+        holder.join(timeout=30)
+        assert not holder.is_alive(), "the poll was not answered"
+        (delivered_event,) = [
+            e
+            for e in audit_events(committed_database, "command.delivered")
+            if e.detail["command_id"] == sent["id"]
+        ]
+        assert delivered_event.detail["via"] == "long_poll"
+        assert delivered_event.request_id == answers[0].headers["x-request-id"]
+        assert delivered_event.source_ip is not None
+
     def test_an_idle_poll_ends_empty_when_its_wait_runs_out(
         self, live: tuple[FastAPI, TestClient, SimulatedDevice], clock: FakeClock
     ) -> None:
