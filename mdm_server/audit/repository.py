@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, insert, select, union_all, update
@@ -105,6 +106,45 @@ def read_nodes(session: Session, wanted: Iterable[Node]) -> dict[Node, bytes]:
         rows = session.execute(union_all(*parts[first : first + _PARTS_PER_QUERY]))
         found.update({(int(level), int(idx)): bytes(value) for level, idx, value in rows})
     return found
+
+
+@cache
+def _head_and_nodes_sql(count: int, paramstyle: str) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    head = f"SELECT -1, last_seq, NULL FROM audit_head WHERE id = {HEAD_ID}"  # noqa: S608
+    if not count:
+        return head
+    values = ", ".join([f"({mark}, {mark})"] * count)
+    return (
+        f"WITH wanted (level, idx) AS (VALUES {values}) "  # noqa: S608 (only placeholders)
+        f"{head} UNION ALL SELECT n.level, n.idx, n.hash FROM wanted "
+        "JOIN audit_tree_nodes n ON n.level = wanted.level AND n.idx = wanted.idx"
+    )
+
+
+def head_and_nodes(session: Session, wanted: Iterable[Node]) -> tuple[int, dict[Node, bytes]]:
+    """The head counter and the stored nodes among `wanted`, in one round trip: a join on the
+    primary key from a list of coordinates, through the driver (a proof's query is built
+    thousands of times a second, and building it as an expression cost more than running it)."""
+    coordinates = [value for node in set(wanted) for value in node]
+    connection = session.connection()
+    statement = _head_and_nodes_sql(len(coordinates) // 2, connection.dialect.paramstyle)
+    cursor = connection.connection.cursor()  # the unit of work's own connection
+    try:
+        cursor.execute(statement, coordinates)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    head: int | None = None
+    found: dict[Node, bytes] = {}
+    for level, idx, value in rows:
+        if level == -1:
+            head = int(idx)
+        else:
+            found[(level, idx)] = bytes(value)
+    if head is None:
+        raise RuntimeError("audit_head row is missing; run `tabard db upgrade`")
+    return head, found
 
 
 def leaves(
