@@ -133,16 +133,23 @@ def read_nodes(session: Session, wanted: Iterable[Node]) -> dict[Node, bytes]:
     return found
 
 
+_HEAD_ROW = f"SELECT -1, last_seq, NULL FROM audit_head WHERE id = {HEAD_ID}"  # noqa: S608
+# PostgreSQL: one statement text whatever the count, so the driver prepares it once.
+_HEAD_AND_NODES_PG = (
+    f"{_HEAD_ROW} UNION ALL SELECT n.level, n.idx, n.hash "  # noqa: S608
+    "FROM unnest(%s::smallint[], %s::bigint[]) AS wanted (level, idx) "
+    "JOIN audit_tree_nodes n ON n.level = wanted.level AND n.idx = wanted.idx"
+)
+
+
 @cache
-def _head_and_nodes_sql(count: int, paramstyle: str) -> str:
-    mark = "?" if paramstyle == "qmark" else "%s"
-    head = f"SELECT -1, last_seq, NULL FROM audit_head WHERE id = {HEAD_ID}"  # noqa: S608
+def _head_and_nodes_sqlite(count: int) -> str:
     if not count:
-        return head
-    values = ", ".join([f"({mark}, {mark})"] * count)
+        return _HEAD_ROW
+    values = ", ".join(["(?, ?)"] * count)
     return (
         f"WITH wanted (level, idx) AS (VALUES {values}) "  # noqa: S608 (only placeholders)
-        f"{head} UNION ALL SELECT n.level, n.idx, n.hash FROM wanted "
+        f"{_HEAD_ROW} UNION ALL SELECT n.level, n.idx, n.hash FROM wanted "
         "JOIN audit_tree_nodes n ON n.level = wanted.level AND n.idx = wanted.idx"
     )
 
@@ -151,12 +158,18 @@ def head_and_nodes(session: Session, wanted: Iterable[Node]) -> tuple[int, dict[
     """The head counter and the stored nodes among `wanted`, in one round trip: a join on the
     primary key from a list of coordinates, through the driver (a proof's query is built
     thousands of times a second, and building it as an expression cost more than running it)."""
-    coordinates = [value for node in set(wanted) for value in node]
+    nodes = list(set(wanted))
     connection = session.connection()
-    statement = _head_and_nodes_sql(len(coordinates) // 2, connection.dialect.paramstyle)
+    params: Any
+    if connection.dialect.name == "postgresql":
+        statement = _HEAD_AND_NODES_PG
+        params = ([level for level, _ in nodes], [idx for _, idx in nodes])
+    else:
+        statement = _head_and_nodes_sqlite(len(nodes))
+        params = [value for node in nodes for value in node]
     cursor = connection.connection.cursor()  # the unit of work's own connection
     try:
-        cursor.execute(statement, coordinates)
+        cursor.execute(statement, params)
         rows = cursor.fetchall()
     finally:
         cursor.close()
