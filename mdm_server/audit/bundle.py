@@ -244,6 +244,7 @@ def verify(
         zipfile.BadZipFile,
         zipfile.LargeZipFile,
         NotImplementedError,  # a damaged header can name a zip version or method we lack
+        RuntimeError,  # or mark an entry encrypted
         ValueError,
         EOFError,
     ) as exc:

@@ -15,6 +15,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+# json.dumps with these arguments builds an encoder per call; one built once encodes the same.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 class NotCanonicalError(ValueError):
     """A value that has no canonical form (a float, a non-string key, an unknown type)."""
@@ -22,9 +27,14 @@ class NotCanonicalError(ValueError):
 
 def timestamp(value: datetime) -> str:
     """RFC 3339 UTC with microseconds."""
+    require_aware(value)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def require_aware(value: datetime) -> None:
+    """Refuse a naive time: it has no canonical form."""
     if value.tzinfo is None:
         raise NotCanonicalError("naive datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _check(value: Any, where: str) -> None:
@@ -55,9 +65,7 @@ def check_canonical(document: dict[str, Any]) -> None:
 def encode_checked(document: dict[str, Any]) -> bytes:
     """The canonical encoding of a document already checked (or of one read back from a
     store, where anything non-canonical simply encodes differently and so shows)."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(document).encode("utf-8")
 
 
 def canonical_bytes(document: dict[str, Any]) -> bytes:

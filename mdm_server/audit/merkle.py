@@ -171,9 +171,17 @@ def hash_range(start: int, end: int, nodes: Mapping[Node, bytes]) -> bytes:
     """MTH(D[start:end]) from stored perfect nodes."""
     if start == end:
         return EMPTY_ROOT
-    parts = [nodes[node] for node in perfect_parts(start, end)]
-    value = parts[-1]
-    for left in reversed(parts[:-1]):
+    return hash_parts(perfect_parts(start, end), nodes)
+
+
+def hash_parts(parts: Sequence[Node], nodes: Mapping[Node, bytes]) -> bytes:
+    """The hash of the range these perfect parts (largest first, as `perfect_parts` gives
+    them) make up."""
+    if not parts:
+        return EMPTY_ROOT
+    hashes = [nodes[node] for node in parts]
+    value = hashes[-1]
+    for left in reversed(hashes[:-1]):
         value = node_hash(left, value)
     return value
 

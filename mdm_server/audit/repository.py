@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, insert, select, union_all, update
@@ -21,6 +22,7 @@ from mdm_server.db import insert_ignoring_conflicts
 
 HEAD_ID = 1
 _NODE_CHUNK = 500  # nodes per IN (...): well under every driver's parameter limit
+COPY_FROM = 50  # rows from which PostgreSQL inserts go by COPY (bulk units of work)
 _PARTS_PER_QUERY = 60  # selects per UNION ALL (SQLite allows 500 terms of a compound)
 _NEW_CHECKPOINT = insert_ignoring_conflicts(AuditCheckpoint.__table__)  # type: ignore[attr-defined]
 
@@ -51,23 +53,47 @@ def head(session: Session) -> int:
 
 def insert_nodes(session: Session, nodes: Iterable[tuple[Node, bytes]]) -> None:
     rows = [{"level": level, "idx": idx, "hash": value} for (level, idx), value in nodes]
-    if rows:
-        session.execute(insert(AuditTreeNode), rows)
+    _insert(session, AuditTreeNode, rows)
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(AuditEvent), rows)
+    _insert(session, AuditEvent, rows)
 
 
 def insert_index(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(AuditIndex), rows)
+    _insert(session, AuditIndex, rows)
 
 
 def insert_subjects(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(AuditSubject), rows)
+    _insert(session, AuditSubject, rows)
+
+
+def _insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows into one of the audit tables, in the unit of work: on PostgreSQL a batch goes by
+    COPY (one statement, where an executemany is one per row), its values converted as the
+    columns' types would bind them."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or len(rows) < COPY_FROM:
+        session.execute(insert(model), rows)
+        return
+    table = model.__table__
+    names = list(rows[0])
+    convert = [
+        (index, processor)
+        for index, name in enumerate(names)
+        if (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    driver: Any = connection.connection.driver_connection  # psycopg's, in this transaction
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            values = [row[name] for name in names]
+            for index, processor in convert:
+                values[index] = processor(values[index])
+            copy.write_row(values)
 
 
 def canonical_texts(session: Session, seqs: list[int]) -> dict[int, str]:
@@ -107,26 +133,84 @@ def read_nodes(session: Session, wanted: Iterable[Node]) -> dict[Node, bytes]:
     return found
 
 
+_HEAD_ROW = f"SELECT -1, last_seq, NULL FROM audit_head WHERE id = {HEAD_ID}"  # noqa: S608
+# PostgreSQL: one statement text whatever the count, so the driver prepares it once.
+_HEAD_AND_NODES_PG = (
+    f"{_HEAD_ROW} UNION ALL SELECT n.level, n.idx, n.hash "  # noqa: S608
+    "FROM unnest(%s::smallint[], %s::bigint[]) AS wanted (level, idx) "
+    "JOIN audit_tree_nodes n ON n.level = wanted.level AND n.idx = wanted.idx"
+)
+
+
+@cache
+def _head_and_nodes_sqlite(count: int) -> str:
+    if not count:
+        return _HEAD_ROW
+    values = ", ".join(["(?, ?)"] * count)
+    return (
+        f"WITH wanted (level, idx) AS (VALUES {values}) "  # noqa: S608 (only placeholders)
+        f"{_HEAD_ROW} UNION ALL SELECT n.level, n.idx, n.hash FROM wanted "
+        "JOIN audit_tree_nodes n ON n.level = wanted.level AND n.idx = wanted.idx"
+    )
+
+
+def head_and_nodes(session: Session, wanted: Iterable[Node]) -> tuple[int, dict[Node, bytes]]:
+    """The head counter and the stored nodes among `wanted`, in one round trip: a join on the
+    primary key from a list of coordinates, through the driver (a proof's query is built
+    thousands of times a second, and building it as an expression cost more than running it)."""
+    nodes = list(set(wanted))
+    connection = session.connection()
+    params: Any
+    if connection.dialect.name == "postgresql":
+        statement = _HEAD_AND_NODES_PG
+        params = ([level for level, _ in nodes], [idx for _, idx in nodes])
+    else:
+        statement = _head_and_nodes_sqlite(len(nodes))
+        params = [value for node in nodes for value in node]
+    cursor = connection.connection.cursor()  # the unit of work's own connection
+    try:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    head: int | None = None
+    found: dict[Node, bytes] = {}
+    for level, idx, value in rows:
+        if level == -1:
+            head = int(idx)
+        else:
+            found[(level, idx)] = bytes(value)
+    if head is None:
+        raise RuntimeError("audit_head row is missing; run `tabard db upgrade`")
+    return head, found
+
+
 def leaves(
     session: Session, *, first: int = 0, last: int | None = None, batch: int = 10_000
 ) -> Iterator[tuple[int, bytes]]:
-    """Stored leaf hashes as (index, hash), in order, from `first` to `last` inclusive."""
+    """Stored leaf hashes as (index, hash), in order, from `first` to `last` inclusive: pages
+    of `batch` through the driver (verify reads every leaf, and SQLAlchemy's rows cost more
+    than the reading)."""
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    statement = (
+        f"SELECT idx, hash FROM audit_tree_nodes WHERE level = 0 AND idx > {mark} "  # noqa: S608
+        f"AND idx <= {mark} ORDER BY idx LIMIT {int(batch)}"
+    )
     after = first - 1
-    while True:
-        statement = (
-            select(col(AuditTreeNode.idx), col(AuditTreeNode.hash))
-            .where(col(AuditTreeNode.level) == 0, col(AuditTreeNode.idx) > after)
-            .order_by(col(AuditTreeNode.idx))
-            .limit(batch)
-        )
-        if last is not None:
-            statement = statement.where(col(AuditTreeNode.idx) <= last)
-        rows = session.execute(statement).all()
-        for idx, value in rows:
-            yield int(idx), bytes(value)
-        if len(rows) < batch:
-            return
-        after = int(rows[-1][0])
+    end = last if last is not None else 2**62
+    cursor = connection.connection.cursor()
+    try:
+        while True:
+            cursor.execute(statement, (after, end))
+            rows = cursor.fetchall()
+            for idx, value in rows:
+                yield idx, bytes(value)
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+    finally:
+        cursor.close()
 
 
 def event_rows(

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from mdm_server import metrics
 from mdm_server.audit import merkle, repository, tree
-from mdm_server.audit.canonical import check_canonical, encode_checked, timestamp
+from mdm_server.audit.canonical import check_canonical, encode_checked, require_aware, timestamp
 from mdm_server.audit.ids import uuid7
 from mdm_server.audit.index import index_row, subject_rows
 from mdm_server.db import on_commit
@@ -76,7 +76,7 @@ def record(
         detail=dict(detail or {}),
     )
     check_canonical(event.detail)  # refuse a detail with no canonical form now, not at commit
-    timestamp(now)  # and a naive time
+    require_aware(now)  # and a naive time
     session.info.setdefault(_PENDING, []).append(event)
     on_commit(session, _assign_sequence)
     return event.event_id
@@ -112,11 +112,17 @@ EventFields = Union["PendingEvent", "Row[Any]"]
 
 def canonical_document(event: EventFields) -> dict[str, Any]:
     """The JSON object whose canonical bytes are the event's leaf content."""
+    return document_at(event, timestamp(event.occurred_at))
+
+
+def document_at(event: EventFields, time: str) -> dict[str, Any]:
+    """canonical_document, with the event's time already in its canonical form (verify reads
+    it so from SQLite's text and need not parse and format it again)."""
     return {
         "v": CANONICAL_VERSION,
         "seq": event.seq,
         "id": str(event.event_id),
-        "time": timestamp(event.occurred_at),
+        "time": time,
         "actor": {
             "type": event.actor_type,
             "id": event.actor_id,

@@ -1,11 +1,13 @@
 """The stored Merkle tree over the audit events (RFC 9162): appended in the same transaction as
-the events it covers, read back for roots and proofs with O(log n) node reads each."""
+the events it covers, read back for roots and proofs with O(log n) node reads each. Proofs
+read through an in-process cache of node hashes (node_cache.py) and fetch the nodes it lacks,
+with the head, in one query."""
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
-from mdm_server.audit import merkle, repository
+from mdm_server.audit import merkle, node_cache, repository
 from mdm_server.audit.merkle import Node, ProofError
 
 
@@ -35,6 +37,7 @@ def append(session: Session, *, first: int, leaves: list[bytes]) -> None:
 
 
 def _hashes(session: Session, ranges: list[merkle.Range]) -> list[bytes]:
+    """The hashes of `ranges`, read from the store itself (never the cache)."""
     nodes = repository.read_nodes(session, merkle.nodes_for(ranges))
     try:
         return [merkle.hash_range(start, end, nodes) for start, end in ranges]
@@ -55,16 +58,29 @@ def root(session: Session, at: int) -> bytes:
 
 def inclusion_proof(session: Session, *, index: int, at: int) -> list[bytes]:
     """The audit path for leaf `index` (seq - 1) in the tree of `at` leaves."""
-    _within(session, at)
-    return _hashes(session, merkle.inclusion_ranges(index, at))
+    return _proof(session, merkle.inclusion_ranges(index, at), at)
 
 
 def consistency_proof(session: Session, *, first: int, second: int) -> list[bytes]:
-    _within(session, second)
-    return _hashes(session, merkle.consistency_ranges(first, second))
+    return _proof(session, merkle.consistency_ranges(first, second), second)
 
 
-def _within(session: Session, at: int) -> None:
-    current = size(session)
+def _proof(session: Session, ranges: list[merkle.Range], at: int) -> list[bytes]:
+    """The hashes of `ranges` in the tree of `at` leaves: cached nodes, and the rest read
+    together with the head, which must have reached `at`."""
+    cache = node_cache.for_bind(session.get_bind())
+    parts = [merkle.perfect_parts(start, end) for start, end in ranges]
+    wanted = {node for part in parts for node in part}
+    nodes = cache.get(wanted)
+    current, read = repository.head_and_nodes(session, wanted.difference(nodes))
+    if not cache.saw_head(current):  # the log shrank: what came from the cache is suspect
+        current, nodes = repository.head_and_nodes(session, wanted)
+    elif read:
+        cache.add(read)
+        nodes.update(read)
     if at > current:
         raise ProofError(f"the log holds {current} events, not {at}")
+    try:
+        return [merkle.hash_parts(part, nodes) for part in parts]
+    except KeyError as missing:
+        raise ProofError(f"the stored tree lacks node {missing}") from None

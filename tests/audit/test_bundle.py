@@ -119,6 +119,18 @@ def test_a_damaged_zip_version_is_refused_as_unreadable(
         bundle.verify(bytes(changed))
 
 
+def test_a_damaged_encryption_flag_is_refused_as_unreadable(
+    exported: tuple[bytes, list[int]],
+) -> None:
+    """One flipped bit can mark a directory entry encrypted, which zipfile will not open."""
+    original, _ = exported
+    changed = bytearray(original)
+    entry = changed.index(b"PK\x01\x02")
+    changed[entry + 8] |= 1  # general purpose flag bit 0: encrypted
+    with pytest.raises(bundle.BundleError, match="not a readable zip"):
+        bundle.verify(bytes(changed))
+
+
 def test_a_bundle_rebuilt_around_a_forged_event_fails(exported: tuple[bytes, list[int]]) -> None:
     """Someone without the log's key edits an event and re-seals with their own."""
     original, _ = exported

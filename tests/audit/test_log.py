@@ -42,6 +42,31 @@ class TestStoredTree:
                     proof = tree.consistency_proof(session, first=first, second=size)
                     merkle.verify_consistency(first, size, tree.root(session, first), root, proof)
 
+    def test_a_bulk_unit_is_stored_as_single_events_are(
+        self, database: Database, data_dir: Path, signer: NoteSigner
+    ) -> None:
+        # Units past repository.COPY_FROM rows go by COPY on PostgreSQL.
+        write_events(database, 3, per_unit=1)
+        write_events(database, 2 * repository.COPY_FROM + 5, per_unit=2 * repository.COPY_FROM)
+        write_events(database, 2, per_unit=1)
+        size = 2 * repository.COPY_FROM + 10
+        leaves = _leaf_hashes(database)
+        independent = merkle.MemoryTree(leaves)
+        with database.unit_of_work(write=False) as session:
+            assert tree.size(session) == size
+            assert tree.root(session, size) == independent.root()
+            rows = list(repository.event_rows(session))
+            assert [row.seq for row in rows] == list(range(1, size + 1))
+            assert rows[50].detail == {"n": 47, "purpose": "INV"}
+            assert rows[50].occurred_at == NOW
+            assert session.execute(text("SELECT count(*) FROM audit_index")).scalar() == size
+            for index in (0, 5, 77, size - 1):
+                proof = tree.inclusion_proof(session, index=index, at=size)
+                merkle.verify_inclusion(index, size, leaves[index], proof, independent.root())
+        checkpoint(database, data_dir, signer)
+        report = check(database, data_dir, signer)
+        assert report.ok and report.events == size, report.problems
+
     def test_refuses_proofs_beyond_the_log(self, database: Database) -> None:
         write_events(database, 4)
         with database.unit_of_work(write=False) as session, pytest.raises(merkle.ProofError):
