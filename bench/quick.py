@@ -161,14 +161,15 @@ def main() -> int:
             now = dig(result, figure.path) if result is not None else None
             figures[figure.name] = now
             before = recorded.get(figure.name)
+            shown = f"{before:g}" if before is not None else "-"
             better = "higher" if figure.higher_is_better else "lower"
             if now is None:
-                table.add_row(figure.name, better, str(before), "failed", "", style="bold red")
+                table.add_row(figure.name, better, shown, "failed", "", style="bold red")
                 flagged = True
                 continue
             words, style = verdict(figure, now, before)
             flagged = flagged or style == "bold red"
-            table.add_row(figure.name, better, str(before), f"{now:g}", words, style=style)
+            table.add_row(figure.name, better, shown, f"{now:g}", words, style=style)
     console.print(table)
     print(json.dumps({"benchmark": "quick", "figures": figures, "recorded": recorded}))
     return 1 if flagged else 0

@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     posture_history_limit: int = Field(
         default=50, ge=1, le=10_000, description="Posture changes kept per device."
     )
+    device_key_cache: int = Field(
+        default=20_000,
+        ge=100,
+        description="Devices whose certificate each worker keeps parsed (about 1 KiB each): "
+        "a device beyond it still checks in, by the slower path.",
+    )
     enrolment_token_max_ttl_s: int = Field(
         default=30 * 86400, ge=60, description="Longest lifetime an enrolment token may be given."
     )

@@ -89,7 +89,7 @@ class AppContext:
             cas=cas,
             passwords=PasswordHasher(settings),
             staff_tokens=StaffTokens(staff_key, settings),
-            device_keys=DevicePublicKeys(),
+            device_keys=DevicePublicKeys(settings.device_key_cache),
             master_key=master_key,
             records=DemoConnector(maps),
             maps=maps,

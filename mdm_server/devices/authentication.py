@@ -42,7 +42,6 @@ class KnownCertificate:
     """The certificate a device's last accepted assertion was checked against."""
 
     serial_number: str
-    certificate_pem: str
     key: ec.EllipticCurvePublicKey
     not_before: datetime
     not_after: datetime
@@ -217,12 +216,6 @@ def authenticate(
         raise AssertionRejectedError("device assertion replayed (its `jti` was used before)")
     keys.remember(
         device_id,
-        KnownCertificate(
-            device.certificate_serial,
-            device.certificate_pem,
-            key,
-            device.not_before,
-            device.not_after,
-        ),
+        KnownCertificate(device.certificate_serial, key, device.not_before, device.not_after),
     )
     return VerifiedDevice(device=device, jti=jti, expires_at=expires_at)

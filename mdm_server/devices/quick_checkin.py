@@ -54,11 +54,11 @@ _container_keys = ContainerKey.__table__  # type: ignore[attr-defined]
 def _statement() -> sqlalchemy.Select[Any]:
     devices = _devices
     newest_certificate = (
-        sqlalchemy.select(_certificates.c.serial_number)
+        sqlalchemy.select(_certificates.c.serial_number, _certificates.c.certificate_pem)
         .where(_certificates.c.device_id == devices.c.id, _certificates.c.revoked_at.is_(None))
         .order_by(_certificates.c.not_after.desc())
         .limit(1)
-        .scalar_subquery()
+        .lateral("newest_certificate")
     )
     # What the ordinary path's delivery would look at: any command still open for the device.
     commands_open = (
@@ -96,7 +96,9 @@ def _statement() -> sqlalchemy.Select[Any]:
             devices.c.compliance_status,
             live_container_key.label("container_key_id"),
             findings.label("findings"),
+            newest_certificate.c.certificate_pem,
         )
+        .select_from(devices.join(newest_certificate, sqlalchemy.true()))
         .where(
             devices.c.id == bindparam("checkin_device_id"),
             devices.c.state == DeviceState.active,
@@ -111,7 +113,7 @@ def _statement() -> sqlalchemy.Select[Any]:
                 devices.c.compliance_review_at > bindparam("checkin_now"),
             ),
             ~commands_open,
-            newest_certificate == bindparam("checkin_serial"),
+            newest_certificate.c.serial_number == bindparam("checkin_serial"),
         )
         .cte("unchanged")
     )
@@ -144,6 +146,7 @@ def _statement() -> sqlalchemy.Select[Any]:
         unchanged.c.compliance_status,
         unchanged.c.container_key_id,
         unchanged.c.findings,
+        unchanged.c.certificate_pem,
     ).join_from(unchanged, touched, touched.c.id == unchanged.c.id)
 
 
@@ -228,12 +231,12 @@ async def attempt(
         return None
     if row is None:
         return None
-    policy_version, compliance_status, container_key_id, findings = row
+    policy_version, compliance_status, container_key_id, findings, certificate_pem = row
     return QuickCheckin(
         device_id=device_id,
         policy_version=policy_version,
         compliance_status=compliance_status,
         container_key_id=container_key_id,
         findings=findings,
-        certificate_pem=known.certificate_pem,
+        certificate_pem=certificate_pem,
     )
