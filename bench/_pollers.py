@@ -11,10 +11,13 @@ generator's own cost well below the server's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import multiprocessing.synchronize
 import random
+import resource
+import sys
 import time
 from collections import Counter
 from typing import Any
@@ -26,6 +29,7 @@ from cryptography.x509 import load_pem_x509_certificate
 from bench._load import DeviceCredentials, device_assertion, read_response, request_bytes
 
 POLL_WAIT_S = 25
+POLL_PATH = "/api/v1/device/commands"
 
 
 def _receipt(device: DeviceCredentials, key: Any, envelope: str, claims: dict[str, Any]) -> str:
@@ -56,59 +60,100 @@ async def _agent(
     delay: float,
 ) -> None:
     key = serialization.load_pem_private_key(device.key_pem, password=None)
-    poll_path = "/api/v1/device/commands"
     await asyncio.sleep(delay)
-    reader, writer = await asyncio.open_connection(host, port)
-    wait = 0  # the first ask answers at once: every agent known to be authenticated and served
-    try:
-        while not stop.is_set():
-            auth = device_assertion(device, key, "GET", poll_path)
-            writer.write(request_bytes("GET", f"{poll_path}?wait={wait}", host, auth=auth))
-            status, body = await read_response(reader)
-            statuses[f"poll {status}"] += 1
-            if wait == 0:
-                first[0] += 1
-                if first[0] == first[1]:
-                    answered_once.set()
+    counted = False  # the first answer this agent had, for `answered_once`
+    while not stop.is_set():
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError as exc:  # as a real agent does: count it, back off, connect again
+            statuses[f"connect failed: {type(exc).__name__}"] += 1
+            await asyncio.sleep(random.uniform(1, 3))
+            continue
+        try:
+            # The first ask answers at once: every agent known to be authenticated and served.
+            wait = POLL_WAIT_S if counted else 0
+            while not stop.is_set():
+                status, commands = await _poll(reader, writer, host, device, key, wait)
+                statuses[f"poll {status}"] += 1
+                if not counted:
+                    counted = True
+                    first[0] += 1
+                    if first[0] == first[1]:
+                        answered_once.set()
                 wait = POLL_WAIT_S
-            if status != 200:
-                await asyncio.sleep(1)
-                continue
-            for envelope in json.loads(body)["commands"]:
-                claims = jwt.decode(
-                    envelope, signer, algorithms=["ES256"], audience=device.device_id
-                )
-                assert claims["device_id"] == device.device_id
-                path = f"{poll_path}/{claims['command_id']}/receipt"
-                receipt = json.dumps({"receipt": _receipt(device, key, envelope, claims)}).encode()
-                auth = device_assertion(device, key, "POST", path)
-                writer.write(request_bytes("POST", path, host, receipt, auth=auth))
-                status, _ = await read_response(reader)
-                statuses[f"receipt {status}"] += 1
-                if status == 200:
-                    receipts[claims["command_id"]] = time.time()
-    except (ConnectionError, asyncio.IncompleteReadError):
-        statuses["connection lost"] += 1
-    finally:
-        writer.close()
+                if status != 200:
+                    await asyncio.sleep(1)
+                    continue
+                for envelope in commands:
+                    status = await _run(reader, writer, host, device, key, signer, envelope)
+                    statuses[f"receipt {status}"] += 1
+                    if status == 200:
+                        receipts[_claims(envelope)["command_id"]] = time.time()
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            statuses[f"connection lost: {type(exc).__name__}"] += 1
+            await asyncio.sleep(random.uniform(0, 1))
+        finally:
+            writer.close()
+
+
+async def _poll(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    host: str,
+    device: DeviceCredentials,
+    key: Any,
+    wait: int,
+) -> tuple[int, list[str]]:
+    """One authenticated fetch of commands (a long poll with `wait`): status and envelopes."""
+    auth = device_assertion(device, key, "GET", POLL_PATH)
+    writer.write(request_bytes("GET", f"{POLL_PATH}?wait={wait}", host, auth=auth))
+    status, body = await read_response(reader)
+    return status, json.loads(body)["commands"] if status == 200 else []
+
+
+async def _run(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    host: str,
+    device: DeviceCredentials,
+    key: Any,
+    signer: Any,
+    envelope: str,
+) -> int:
+    """Verify an envelope and return its signed receipt: the status the receipt got."""
+    claims = jwt.decode(envelope, signer, algorithms=["ES256"], audience=device.device_id)
+    assert claims["device_id"] == device.device_id
+    path = f"{POLL_PATH}/{claims['command_id']}/receipt"
+    receipt = json.dumps({"receipt": _receipt(device, key, envelope, claims)}).encode()
+    auth = device_assertion(device, key, "POST", path)
+    writer.write(request_bytes("POST", path, host, receipt, auth=auth))
+    status, _ = await read_response(reader)
+    return status
+
+
+def _claims(envelope: str) -> dict[str, Any]:
+    """An envelope's claims, already verified."""
+    claims: dict[str, Any] = jwt.decode(envelope, options={"verify_signature": False})
+    return claims
 
 
 async def _fleet(
     host: str,
-    port: int,
-    devices: list[DeviceCredentials],
+    agents_at: list[tuple[int, DeviceCredentials]],
     signer_pem: str,
     ready: multiprocessing.synchronize.Event,
+    measuring: multiprocessing.synchronize.Event,
     finish: multiprocessing.synchronize.Event,
     stagger_s: float,
 ) -> dict[str, Any]:
+    raise_file_limit()
     signer = load_pem_x509_certificate(signer_pem.encode()).public_key()
-    rng = random.Random(11)
+    rng = random.Random(11 + len(agents_at))
     stop = asyncio.Event()
     answered_once = asyncio.Event()
     receipts: dict[str, float] = {}
     statuses: Counter[str] = Counter()
-    first = [0, len(devices)]
+    first = [0, len(agents_at)]
     agents = [
         asyncio.create_task(
             _agent(
@@ -124,30 +169,48 @@ async def _fleet(
                 rng.uniform(0, stagger_s),
             )
         )
-        for d in devices
+        for port, d in agents_at
     ]
-    await answered_once.wait()
+    while not answered_once.is_set():  # say how it goes: thousands take a while to start
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(answered_once.wait(), timeout=15)
+        print(
+            f"  agents answered once: {first[0]} of {first[1]}; {dict(statuses)}", file=sys.stderr
+        )
     ready.set()
+    polls_before: int | None = None
     while not finish.is_set():
+        if polls_before is None and measuring.is_set():
+            polls_before = statuses["poll 200"]
         await asyncio.sleep(0.1)
+    polls_measured = statuses["poll 200"] - (polls_before or 0)
     stop.set()
     for agent in agents:
         agent.cancel()
     await asyncio.gather(*agents, return_exceptions=True)
-    return {"receipts": receipts, "statuses": dict(statuses)}
+    return {"receipts": receipts, "statuses": dict(statuses), "polls_measured": polls_measured}
+
+
+def raise_file_limit() -> int:
+    """Let this process hold as many sockets as the system allows (the soft RLIMIT_NOFILE
+    raised to the hard one): thousands of agents, or a server holding their polls."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def hold_polls(
     host: str,
-    port: int,
-    devices: list[DeviceCredentials],
+    agents_at: list[tuple[int, DeviceCredentials]],
     signer_pem: str,
     ready: multiprocessing.synchronize.Event,
+    measuring: multiprocessing.synchronize.Event,
     finish: multiprocessing.synchronize.Event,
     stagger_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Hold a long poll per device until `finish`; `ready` once every device has been answered
-    once. Each agent starts at a random moment in the first `stagger_s` seconds (a fleet that
-    has been running a while polls out of step; 0 is every agent at once, as after a server
-    restart). Returns each receipt's acceptance time (epoch seconds) by command id."""
-    return asyncio.run(_fleet(host, port, devices, signer_pem, ready, finish, stagger_s))
+    """Hold a long poll per device, each on the server at its port, until `finish`; `ready`
+    once every device has been answered once. Each agent starts at a random moment in the first
+    `stagger_s` seconds (a fleet that has been running a while polls out of step; 0 is every
+    agent at once, as after a server restart). Returns each receipt's acceptance time (epoch
+    seconds) by command id, and how many polls were answered between `measuring` and `finish`."""
+    return asyncio.run(_fleet(host, agents_at, signer_pem, ready, measuring, finish, stagger_s))
