@@ -20,7 +20,8 @@ from mdm_server.auth.passkey_routes import passkey_router
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.auth.sso_routes import router as sso_router
 from mdm_server.clock import Clock, system_clock
-from mdm_server.commands import delivery
+from mdm_server.commands import broker, delivery
+from mdm_server.commands.broker import BrokerPublisher
 from mdm_server.commands.routes import commands_router, me_router
 from mdm_server.commands.routes import device_router as commands_device_router
 from mdm_server.commands.wakeups import PostgresListener
@@ -78,6 +79,11 @@ def create_app(
             url = context.database.engine.url.render_as_string(hide_password=False)
             listener = PostgresListener(url, context.wakeups)
             listener.start()
+        if settings.command_broker_url:
+            context.wakeups.publisher = BrokerPublisher(
+                settings.command_broker_url, context.master_key.derive(broker.KEY_PURPOSE)
+            )
+            await context.wakeups.publisher.start()
         scheduler = start_scheduler(context) if settings.scheduler_enabled else None
         try:
             # A stop answers held long polls at once, so the server need not wait them out.
@@ -88,6 +94,8 @@ def create_app(
                 scheduler.shutdown(wait=False)
             if listener is not None:
                 listener.stop()
+            if context.wakeups.publisher is not None:
+                await context.wakeups.publisher.close()
             if database is None:
                 context.database.dispose()
 
