@@ -147,6 +147,7 @@ class Fleet:
         devices: list[DeviceCredentials],
         signer_pem: str,
         stagger_s: float,
+        broker_url: str | None,
     ) -> None:
         context = multiprocessing.get_context("spawn")
         processes = math.ceil(len(devices) / AGENTS_PER_PROCESS)
@@ -166,6 +167,7 @@ class Fleet:
                 self.measuring,
                 self.finish,
                 stagger_s,
+                broker_url,
             )
             for n in range(processes)
         ]
@@ -235,9 +237,11 @@ def measure(
     commands: int,
     rate: float,
     stagger_s: float = 0.0,
+    broker_url: str | None = None,
 ) -> tuple[dict[str, Any], list[float]]:
-    """Latencies with `devices` polling, and each server's memory with their polls held."""
-    fleet = Fleet(nodes, devices, signer_pem, stagger_s)
+    """Latencies with `devices` polling (or listening on the broker), and each server's
+    memory with their polls held."""
+    fleet = Fleet(nodes, devices, signer_pem, stagger_s, broker_url)
     fleet.wait_ready()
     pids = [node.server_pid for node in nodes if node.server_pid is not None]
     held = [memory_mib(pid) for pid in pids]
@@ -263,7 +267,9 @@ def measure(
     return figures, held
 
 
-def _nodes(root: Path, database_url: str | None, count: int) -> list[Tabard]:
+def _nodes(
+    root: Path, database_url: str | None, count: int, broker_url: str | None
+) -> list[Tabard]:
     """`count` servers over one data directory and database, as nodes behind a balancer
     would be: the same keys and the same public URL (the first node's)."""
     ports = [free_port() for _ in range(count)]
@@ -272,6 +278,8 @@ def _nodes(root: Path, database_url: str | None, count: int) -> list[Tabard]:
         "TABARD_ACCESS_LOG": "false",
         "TABARD_PUBLIC_URL": f"http://127.0.0.1:{ports[0]}",
     }
+    if broker_url:
+        env["TABARD_COMMAND_BROKER_URL"] = broker_url
     return [Tabard(root, database_url=database_url, port=p, extra_env=env) for p in ports]
 
 
@@ -279,7 +287,7 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
     if args.nodes > 1 and database_url is None:
         return {"skipped": "several nodes need PostgreSQL"}
     with tempfile.TemporaryDirectory(prefix="tabard-bench-") as root, ExitStack() as stack:
-        nodes = _nodes(Path(root), database_url, args.nodes)
+        nodes = _nodes(Path(root), database_url, args.nodes, args.broker)
         nodes[0].bootstrap("bench", PASSWORD)
         for node in nodes:
             stack.enter_context(node.serving("--workers", "1"))
@@ -300,14 +308,30 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
 
         log(f"[{name}] baseline: one agent polling, {args.baseline_commands} commands")
         baseline, one = measure(
-            nodes, clients, headers, devices[:1], signer_pem, args.baseline_commands, args.rate
+            nodes,
+            clients,
+            headers,
+            devices[:1],
+            signer_pem,
+            args.baseline_commands,
+            args.rate,
+            broker_url=args.broker,
         )
         log(
-            f"[{name}] {args.agents} agents polling {args.nodes} node(s) (started over "
+            f"[{name}] {args.agents} agents {'listening' if args.broker else 'polling'} "
+            f"{args.nodes} node(s) (started over "
             f"{args.stagger} s), {args.commands} commands at {args.rate}/s"
         )
         loaded, held = measure(
-            nodes, clients, headers, devices, signer_pem, args.commands, args.rate, args.stagger
+            nodes,
+            clients,
+            headers,
+            devices,
+            signer_pem,
+            args.commands,
+            args.rate,
+            args.stagger,
+            args.broker,
         )
         peak = [memory_mib(pid, "VmHWM") for pid in pids]
     memory = {
@@ -323,7 +347,9 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
     extra_polls = loaded["polls_per_s"] - baseline["polls_per_s"]
     extra_cpu = loaded["server_cpu_per_s"] - baseline["server_cpu_per_s"]
     loaded["marginal_cpu_ms_per_poll"] = (
-        round(extra_cpu * 1000 / extra_polls, 2) if extra_polls > 0 else None
+        round(extra_cpu * 1000 / extra_polls, 2)
+        if extra_polls > loaded["polls_per_s"] / 2  # else too few to tell from the commands
+        else None
     )
     log(
         f"[{name}] one agent: p50 {baseline.get('p50_ms')} ms p99 {baseline.get('p99_ms')} ms; "
@@ -358,6 +384,11 @@ def main() -> None:
         help="seconds over which the agents start polling (0: all at once, as after a restart)",
     )
     parser.add_argument(
+        "--broker",
+        metavar="NATS_URL",
+        help="the servers publish wake-ups there and the agents listen instead of polling",
+    )
+    parser.add_argument(
         "--backend",
         choices=("both", "postgresql"),
         default="both",
@@ -369,6 +400,7 @@ def main() -> None:
         "benchmark": "delivery",
         "workers": 1,
         "nodes": args.nodes,
+        "delivery": "broker wake-ups" if args.broker else "long polls",
         "agents": args.agents,
         "commands": args.commands,
         "rate_per_s": args.rate,
