@@ -22,7 +22,7 @@ from nats.errors import Error as NatsError
 
 from device_agent.errors import AgentError
 
-REFETCH_S = 300.0
+REFETCH_S = 900.0  # check-in (every 5 minutes by default) carries envelopes in between
 CONNECT_TIMEOUT_S = 5
 Channel = dict[str, Any]
 Fetch = Callable[[], Awaitable[Channel | None]]
