@@ -51,6 +51,7 @@ from tests.e2e.harness import Tabard, free_port
 SETTLE_S = 3.0  # after every agent was answered once, for their long polls to be taken up
 AGENTS_PER_PROCESS = 5_000  # one poller process's share: its event loop and its sockets
 ENROLLING_AT_ONCE = 16
+READY_TIMEOUT_S = 600.0  # for every agent to have been answered once
 
 
 def memory_mib(pid: int, field: str = "VmRSS") -> float:
@@ -173,8 +174,15 @@ class Fleet:
         ]
 
     def wait_ready(self) -> None:
+        give_up = time.monotonic() + READY_TIMEOUT_S
         for ready in self.ready:
             while not ready.wait(1):
+                if time.monotonic() > give_up:
+                    self.finish.set()
+                    raise RuntimeError(
+                        f"not every agent was answered within {READY_TIMEOUT_S:.0f} s: the "
+                        "server cannot take the fleet up (the agents' progress is above)"
+                    )
                 for future in self.futures:
                     if future.done():
                         future.result()  # raises what went wrong

@@ -66,10 +66,14 @@ def build_engine(settings: Settings) -> Engine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
+    # Up to twice db_pool_size, as before, but each connection is kept once opened: as an
+    # overflow, those beyond db_pool_size were closed on return and opened again a moment
+    # later, a new PostgreSQL backend each time, which under thousands of long polls was a
+    # steady churn of connections (BENCHMARKS.md, "At fleet size").
     return create_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        pool_size=settings.db_pool_size * 2,
+        max_overflow=0,
         pool_pre_ping=True,
     )
 
