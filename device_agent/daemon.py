@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from device_agent import wakeups
 from device_agent.agent import Agent
 from device_agent.errors import AgentError, RefusedError, ServerError
-from device_agent.executor import poll_once
+from device_agent.executor import fetch_and_run
 from device_agent.state import AgentState
 from device_agent.upload import OutboxStalledError
 
@@ -224,12 +225,24 @@ class Daemon:
     async def command_loop(self) -> None:
         """Keep a long poll open for commands, reconnecting at once (with a little jitter,
         so a fleet does not reconnect in lockstep after a server restart), backing off on
-        failure. A device the server no longer accepts shreds its secure side."""
+        failure; or, while the server offers a broker, listen there for wake-ups instead
+        (device_agent.wakeups), back to the long poll whenever the broker fails. A device
+        the server no longer accepts shreds its secure side."""
         failures = 0
+        channel: dict[str, Any] | None = None
+        wait_s = 0  # the first fetch answers at once: it says whether the server offers a broker
         while not self.stopping.is_set():
             try:
-                await poll_once(self.agent, wait_s=COMMAND_WAIT_S)
+                if channel is None:
+                    channel = await self._fetch(wait_s)
+                    wait_s = COMMAND_WAIT_S
+                else:
+                    channel = await wakeups.listen(channel, lambda: self._fetch(0), self.stopping)
                 failures = 0
+                delay = self.rng.uniform(0, 0.25)
+            except wakeups.BrokerUnavailableError as exc:
+                log.warning("%s; holding a long poll instead", exc)
+                channel = None  # the next poll offers the broker again: one try a poll
                 delay = self.rng.uniform(0, 0.25)
             except AgentError as exc:
                 if isinstance(exc, ServerError) and exc.code in NO_LONGER_ACCEPTED:
@@ -252,6 +265,13 @@ class Daemon:
                 self.stopping.set()
                 return
             await self._sleep(delay)
+
+    async def _fetch(self, wait_s: int) -> dict[str, Any] | None:
+        """Fetch commands and run them: the wake-up channel the server offers, if usable."""
+        _, offered = await fetch_and_run(self.agent, wait_s=wait_s)
+        if self.agent.executor.reset_reported:
+            self.stopping.set()  # the loop forgets the enrolment
+        return offered if wakeups.usable(offered) else None
 
     async def lock_loop(self) -> None:
         while not self.stopping.is_set():

@@ -245,8 +245,19 @@ class Executor:
 
 async def poll_once(agent: CommandHost, *, wait_s: int) -> list[dict[str, Any]]:
     """One long poll, then run what it brought."""
+    outcomes, _ = await fetch_and_run(agent, wait_s=wait_s)
+    return outcomes
+
+
+async def fetch_and_run(
+    agent: CommandHost, *, wait_s: int
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One fetch of commands (a long poll, with `wait_s`), then run what it brought: the
+    outcomes, and the broker wake-up channel the server offers, if it offers one."""
     async with agent.client() as client:
         with contextlib.suppress(UnreachableError):
             await agent.executor.send_unsent(client)
         answer = await client.poll_commands(wait_s=wait_s)
-        return await agent.executor.run([str(e) for e in answer.get("commands", [])], client)
+        outcomes = await agent.executor.run([str(e) for e in answer.get("commands", [])], client)
+        offered = answer.get("wakeup")
+        return outcomes, offered if isinstance(offered, dict) else None

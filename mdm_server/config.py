@@ -207,6 +207,13 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(
         default=True, description="Run the scheduled jobs (docs/operations.md)."
     )
+    command_broker_url: str | None = Field(
+        default=None,
+        pattern=r"^nats://[^\s/]+$",
+        description="A NATS server (`nats://host:port`, reachable by the server and by "
+        "devices) to carry content-free command wake-ups, so devices need not hold a long poll "
+        "each; unset (the default), devices hold long polls (docs/operations.md).",
+    )
     compliance_sweep_minutes: int = Field(
         default=1,
         ge=1,

@@ -20,7 +20,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 from mdm_server.config import Settings
@@ -112,10 +111,14 @@ def build_engine(settings: Settings) -> Engine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
+    # Up to twice db_pool_size, as before, but each connection is kept once opened: as an
+    # overflow, those beyond db_pool_size were closed on return and opened again a moment
+    # later, a new PostgreSQL backend each time, which under thousands of long polls was a
+    # steady churn of connections (BENCHMARKS.md, "At fleet size").
     return create_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        pool_size=settings.db_pool_size * 2,
+        max_overflow=0,
         pool_pre_ping=True,
     )
 
@@ -174,16 +177,15 @@ event.listen(Session, "before_flush", _refuse_writes_when_read_only)
 class Database:
     """An engine plus the unit-of-work factory every request and command uses."""
 
-    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, bind: Connection | None = None, direct_size: int = 5
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         # For one-statement answers on the event loop; never inside a test's outer transaction.
         self.direct = (
-            DirectConnections(
-                engine.url.render_as_string(hide_password=False),
-                size=engine.pool.size() if isinstance(engine.pool, QueuePool) else 5,
-            )
+            DirectConnections(engine.url.render_as_string(hide_password=False), size=direct_size)
             if self.dialect == "postgresql" and bind is None
             else None
         )
@@ -196,7 +198,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(build_engine(settings))
+        return cls(build_engine(settings), direct_size=settings.db_pool_size)
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:

@@ -20,7 +20,8 @@ from mdm_server.auth.passkey_routes import passkey_router
 from mdm_server.auth.routes import auth_router, users_router
 from mdm_server.auth.sso_routes import router as sso_router
 from mdm_server.clock import Clock, system_clock
-from mdm_server.commands import delivery
+from mdm_server.commands import broker, delivery
+from mdm_server.commands.broker import BrokerPublisher
 from mdm_server.commands.routes import commands_router, me_router
 from mdm_server.commands.routes import device_router as commands_device_router
 from mdm_server.commands.wakeups import PostgresListener
@@ -80,6 +81,11 @@ def create_app(
             listener.start()
         if context.database.direct is not None:
             await context.database.direct.open()
+        if settings.command_broker_url:
+            context.wakeups.publisher = BrokerPublisher(
+                settings.command_broker_url, context.master_key.derive(broker.KEY_PURPOSE)
+            )
+            await context.wakeups.publisher.start()
         scheduler = start_scheduler(context) if settings.scheduler_enabled else None
         try:
             # A stop answers held long polls at once, so the server need not wait them out.
@@ -92,6 +98,8 @@ def create_app(
                 listener.stop()
             if context.database.direct is not None:
                 await context.database.direct.close()
+            if context.wakeups.publisher is not None:
+                await context.wakeups.publisher.close()
             if database is None:
                 context.database.dispose()
 

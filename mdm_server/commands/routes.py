@@ -219,7 +219,7 @@ def _deliver_again(caller: DeviceCaller, context: AppContext) -> list[str]:
         )
 
 
-@device_router.get("/commands")
+@device_router.get("/commands", response_model_exclude_none=True)
 async def poll_commands(
     request: Request,
     caller: DeviceCaller,
@@ -236,7 +236,7 @@ async def poll_commands(
     with context.wakeups.subscribe(device_id) as woken:
         envelopes = await run_in_threadpool(_deliver_authenticated, caller, context)
         if envelopes or wait == 0:
-            return CommandDelivery(commands=envelopes)
+            return _delivery(envelopes, device_id, context)
         log.debug("long poll open for device %s, up to %d s", device_id, wait)
         metrics.LONG_POLLS.inc()
         try:
@@ -244,7 +244,7 @@ async def poll_commands(
         finally:
             metrics.LONG_POLLS.dec()
         if not woke:
-            return CommandDelivery(commands=envelopes)
+            return _delivery(envelopes, device_id, context)
     if context.wakeups.stopping:
         raise ServiceUnavailableError(
             "the server is stopping; poll again in a moment",
@@ -252,7 +252,11 @@ async def poll_commands(
             headers={"Retry-After": str(STOPPING_RETRY_AFTER_S), "Connection": "close"},
         )
     envelopes = await run_in_threadpool(_deliver_again, caller, context)
-    return CommandDelivery(commands=envelopes)
+    return _delivery(envelopes, device_id, context)
+
+
+def _delivery(envelopes: list[str], device_id: uuid.UUID, context: AppContext) -> CommandDelivery:
+    return CommandDelivery(commands=envelopes, wakeup=context.wakeups.channel(device_id))
 
 
 async def _woken(woken: asyncio.Event, request: Request, wait: int) -> bool:

@@ -124,10 +124,22 @@ class CommandKindPublic(BaseModel):
     params: dict[str, Any] = Field(description="JSON Schema of the parameters.")
 
 
+class WakeupChannel(BaseModel):
+    """Where a device hears that commands wait, instead of holding a long poll."""
+
+    url: str = Field(description="The NATS broker, `nats://host:port`.")
+    subject: str = Field(description="This device's subject: an empty message means fetch.")
+
+
 class CommandDelivery(BaseModel):
     """Signed envelopes for the device, in the order it must run them."""
 
     commands: list[str]
+    wakeup: WakeupChannel | None = Field(
+        default=None,
+        description="Present when the server publishes wake-ups on a broker: subscribe there "
+        "and fetch (`wait=0`) on each message, rather than holding a poll.",
+    )
 
 
 class ReceiptIn(Strict):

@@ -8,6 +8,10 @@ to every listening worker only if, and when, the transaction commits; each worke
 thread then wakes its own polls. A listener that loses its connection wakes every poll (they
 look again, so nothing queued meanwhile is missed) and reconnects.
 
+With a command broker configured (mdm_server.commands.broker), the queuing worker also
+publishes a content-free wake-up per device once the transaction commits, for devices that
+listen there instead of holding a poll.
+
 When the server is asked to stop, `stop()` wakes every poll and marks the process stopping:
 each poll, and any that arrives after, is answered at once (`server_stopping`, come back), so
 the server need not wait out the longest poll before it exits."""
@@ -21,12 +25,17 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from sqlalchemy import text
 from sqlmodel import Session
 
 from mdm_server.db import after_commit, libpq_url
+
+if TYPE_CHECKING:
+    from mdm_server.commands.broker import BrokerPublisher
+    from mdm_server.commands.schemas import WakeupChannel
 
 CHANNEL = "tabard_commands"
 NOTIFY_PAYLOAD_LIMIT = 7_000  # PostgreSQL refuses payloads of 8000 bytes or more
@@ -50,6 +59,11 @@ class Wakeups:
         self._waiters: dict[uuid.UUID, set[Waiter]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.publisher: BrokerPublisher | None = None  # set while the server runs, if configured
+
+    def channel(self, device_id: uuid.UUID) -> WakeupChannel | None:
+        """Where the device may listen for wake-ups instead of holding a poll, if anywhere."""
+        return None if self.publisher is None else self.publisher.channel(device_id)
 
     @property
     def stopping(self) -> bool:
@@ -111,7 +125,12 @@ class Wakeups:
                 )
         # This worker's own polls need not wait for the notification's round trip.
         wanted = [uuid.UUID(device_id) for device_id in ids]
-        after_commit(session, lambda: self.wake(wanted))
+        after_commit(session, lambda: self._committed(wanted))
+
+    def _committed(self, device_ids: list[uuid.UUID]) -> None:
+        self.wake(device_ids)
+        if self.publisher is not None:  # only the queuing worker publishes: once per command
+            self.publisher.publish(device_ids)
 
 
 def _payloads(ids: list[str]) -> Iterator[str]:
