@@ -189,6 +189,10 @@ def cancel_command(
 
 def _deliver_authenticated(caller: DeviceCaller, context: AppContext) -> list[str]:
     with caller.transaction(context) as (session, device):
+        # Read as the device was authenticated, after the poll subscribed to wake-ups: a
+        # command queued later wakes the poll, so nothing is missed by not looking.
+        if not device.device.commands_open:
+            return []
         return delivery.deliver(
             session,
             device_id=device.device.id,
