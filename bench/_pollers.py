@@ -28,7 +28,9 @@ from bench._load import DeviceCredentials, device_assertion, read_response, requ
 POLL_WAIT_S = 25
 
 
-def _receipt(device: DeviceCredentials, key: Any, envelope: str, claims: dict[str, Any]) -> str:
+def signed_receipt(
+    device: DeviceCredentials, key: Any, envelope: str, claims: dict[str, Any]
+) -> str:
     now = int(time.time())
     body = {
         "iss": device.device_id,
@@ -80,7 +82,9 @@ async def _agent(
                 )
                 assert claims["device_id"] == device.device_id
                 path = f"{poll_path}/{claims['command_id']}/receipt"
-                receipt = json.dumps({"receipt": _receipt(device, key, envelope, claims)}).encode()
+                receipt = json.dumps(
+                    {"receipt": signed_receipt(device, key, envelope, claims)}
+                ).encode()
                 auth = device_assertion(device, key, "POST", path)
                 writer.write(request_bytes("POST", path, host, receipt, auth=auth))
                 status, _ = await read_response(reader)
