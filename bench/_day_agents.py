@@ -7,8 +7,9 @@ officer's collar number and PIN (changing the PIN IT set and acknowledging the
 appropriate-use text at their first entry), a few transactions with their purposes and
 incident references, the session's two usage events signed into the outbox and uploaded
 (section 7), then leave. What the server acknowledged (transaction ids, accepted event ids) is
-returned for the driver to find in the audit log. Raw asyncio streams over a small pool of
-keep-alive connections keep the generator's own cost below the server's; a device that falls
+returned for the driver to find in the audit log. Raw asyncio streams over small pools of
+keep-alive connections (the secure side's apart, so a stay never queues behind the fleet's
+check-ins) keep the generator's own cost below the server's; a device that falls
 a whole interval behind skips to its next slot, as a real one would, and the skip is counted."""
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class Plan:
     started_at: float  # epoch seconds at simulated midnight
     day_s: float = 86_400.0
     checkin_every_s: float = 300.0
-    connections: int = 48
+    connections: int = 48  # for check-ins
+    secure_connections: int = 8  # the secure side's own, so stays do not queue behind check-ins
 
     def real(self, simulated_s: float) -> float:
         return self.started_at + simulated_s / self.compress
@@ -133,6 +135,7 @@ class Pool:
 class Day:
     plan: Plan
     pool: Pool
+    secure_pool: Pool
     keys: list[Any]
     counts: Counter[str] = field(default_factory=Counter)
     transactions: list[str] = field(default_factory=list)  # acknowledged transaction ids
@@ -141,6 +144,7 @@ class Day:
     pin_changed: set[int] = field(default_factory=set)
     officer_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     event_seq: Counter[int] = field(default_factory=Counter)
+    late_s: list[float] = field(default_factory=list)  # simulated seconds each stay began late
 
     def __post_init__(self) -> None:
         self.signer = load_pem_x509_certificate(self.plan.signer_pem.encode()).public_key()
@@ -181,7 +185,7 @@ class Day:
             if delay > 0:
                 await asyncio.sleep(delay)
             else:
-                behind = int(-delay * plan.compress / every)
+                behind = min(int(-delay * plan.compress / every), int((plan.day_s - slot) // every))
                 if behind:  # a whole interval or more late: check in now, skip what was missed
                     self.counts["checkins skipped"] += behind
                     slot += behind * every
@@ -214,6 +218,7 @@ class Day:
         if delay > 0:
             await asyncio.sleep(delay)
         async with self.officer_locks.setdefault(visit.officer, asyncio.Lock()):
+            self.late_s.append(max(0.0, time.time() - plan.real(visit.at_s)) * plan.compress)
             try:
                 await self._visit(visit)
             except (OSError, asyncio.IncompleteReadError):
@@ -232,7 +237,7 @@ class Day:
         if first:
             entry["new_pin"] = officer.new_pin
             entry["acknowledge_policy_text_version"] = plan.policy_text_version
-        status, opened = await self.pool.request(device, key, "POST", SESSIONS_PATH, entry)
+        status, opened = await self.secure_pool.request(device, key, "POST", SESSIONS_PATH, entry)
         self.counts[f"entry {status}"] += 1
         if status != 201:
             self.counts[f"entry refused {opened and opened.get('error')}"] += 1
@@ -241,20 +246,20 @@ class Day:
         session = {"X-Tabard-Session": opened["session_token"]}
         outbox = [self.signed_event(index, "secure.entered", {"collar_number": officer.collar})]
         for body in visit.transactions:
-            status, answer = await self.pool.request(
+            status, answer = await self.secure_pool.request(
                 device, key, "POST", TRANSACTIONS_PATH, body, session
             )
             self.counts[f"transaction {status}"] += 1
             if status == 200:
                 self.transactions.append(answer["transaction_id"])
         outbox.append(self.signed_event(index, "secure.left", {"collar_number": officer.collar}))
-        status, uploaded = await self.pool.request(
+        status, uploaded = await self.secure_pool.request(
             device, key, "POST", EVENTS_PATH, {"events": [token for _, token in outbox]}
         )
         self.counts[f"events {status}"] += 1
         if status == 200:
             self.events += uploaded["accepted"]
-        status, _ = await self.pool.request(
+        status, _ = await self.secure_pool.request(
             device, key, "POST", f"{SESSIONS_PATH}/{opened['session_id']}/end", {"reason": "leave"}
         )
         self.counts[f"leave {status}"] += 1
@@ -263,7 +268,13 @@ class Day:
 def _day(plan: Plan) -> Day:
     counts: Counter[str] = Counter()
     keys = [serialization.load_pem_private_key(d.key_pem, password=None) for d in plan.devices]
-    return Day(plan, Pool(plan.host, plan.port, plan.connections, counts), keys, counts)
+    return Day(
+        plan,
+        Pool(plan.host, plan.port, plan.connections, counts),
+        Pool(plan.host, plan.port, plan.secure_connections, counts),
+        keys,
+        counts,
+    )
 
 
 async def _first_checkins(plan: Plan, indices: list[int]) -> dict[str, int]:
@@ -294,6 +305,7 @@ async def _run_day(plan: Plan) -> dict[str, Any]:
         "counts": dict(sorted(day.counts.items())),
         "transactions": day.transactions,
         "events": day.events,
+        "stays_late_s": sorted(day.late_s),
         "finished_at": time.time(),
     }
 
