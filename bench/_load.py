@@ -142,10 +142,18 @@ def on_each_backend(run: Callable[[str, str | None], dict[str, Any]]) -> dict[st
     return results
 
 
-def request_bytes(method: str, path: str, host: str, body: bytes = b"", auth: str = "") -> bytes:
+def request_bytes(
+    method: str,
+    path: str,
+    host: str,
+    body: bytes = b"",
+    auth: str = "",
+    headers: dict[str, str] | None = None,
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
     if auth:
         lines.append(f"Authorization: Bearer {auth}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     if body:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

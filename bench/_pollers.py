@@ -41,7 +41,9 @@ POLL_WAIT_S = 25
 POLL_PATH = "/api/v1/device/commands"
 
 
-def _receipt(device: DeviceCredentials, key: Any, envelope: str, claims: dict[str, Any]) -> str:
+def signed_receipt(
+    device: DeviceCredentials, key: Any, envelope: str, claims: dict[str, Any]
+) -> str:
     now = int(time.time())
     body = {
         "iss": device.device_id,
@@ -190,7 +192,7 @@ async def _run(
     claims = jwt.decode(envelope, signer, algorithms=["ES256"], audience=device.device_id)
     assert claims["device_id"] == device.device_id
     path = f"{POLL_PATH}/{claims['command_id']}/receipt"
-    receipt = json.dumps({"receipt": _receipt(device, key, envelope, claims)}).encode()
+    receipt = json.dumps({"receipt": signed_receipt(device, key, envelope, claims)}).encode()
     auth = device_assertion(device, key, "POST", path)
     writer.write(request_bytes("POST", path, host, receipt, auth=auth))
     status, _ = await read_response(reader)
