@@ -16,8 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,35 @@ def device_assertion(device: DeviceCredentials, key: Any, method: str, path: str
         "htu": path,
     }
     return jwt.encode(claims, key, algorithm="ES256")
+
+
+def enrol_one(http: httpx.Client, token: str, number: int) -> DeviceCredentials:
+    """Enrol one benchmark J5 (serial BENCH<number>) with a fresh key, over HTTP."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "b")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    facts = {
+        "serial": f"BENCH{number:08d}",
+        "manufacturer": "samsung",
+        "model": "SM-J530F",
+        "android_version": "7.0",
+        "sdk": 24,
+        "warranty_bit": 0,
+    }
+    answer = http.post("/api/v1/device/enrol", json={"token": token, "csr": csr, "facts": facts})
+    answer.raise_for_status()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    enrolled = answer.json()
+    return DeviceCredentials(enrolled["device_id"], pem, enrolled["audience"])
 
 
 def on_each_backend(run: Callable[[str, str | None], dict[str, Any]]) -> dict[str, Any]:

@@ -30,14 +30,10 @@ from typing import Any
 
 import httpx
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._load import DeviceCredentials, checkin_load, on_each_backend, trivial_load
+from bench._load import DeviceCredentials, checkin_load, enrol_one, on_each_backend, trivial_load
 from tests.e2e.haproxy import HAPROXY, HAProxy, nodes_sharing_keys
 from tests.e2e.harness import Tabard, free_port
 
@@ -70,39 +66,7 @@ def enrol_devices(url: str, count: int) -> list[DeviceCredentials]:
         token = http.post(
             "/api/v1/enrolment-tokens", headers=headers, json={"group": "bench", "uses": count}
         ).json()["token"]
-        devices = []
-        for number in range(count):
-            key = ec.generate_private_key(ec.SECP256R1())
-            csr = (
-                x509.CertificateSigningRequestBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "b")]))
-                .sign(key, hashes.SHA256())
-                .public_bytes(serialization.Encoding.PEM)
-                .decode()
-            )
-            facts = {
-                "serial": f"BENCH{number:08d}",
-                "manufacturer": "samsung",
-                "model": "SM-J530F",
-                "android_version": "7.0",
-                "sdk": 24,
-                "warranty_bit": 0,
-            }
-            answer = http.post(
-                "/api/v1/device/enrol", json={"token": token, "csr": csr, "facts": facts}
-            )
-            answer.raise_for_status()
-            devices.append(
-                DeviceCredentials(
-                    device_id=answer.json()["device_id"],
-                    key_pem=key.private_bytes(
-                        serialization.Encoding.PEM,
-                        serialization.PrivateFormat.PKCS8,
-                        serialization.NoEncryption(),
-                    ),
-                    audience=answer.json()["audience"],
-                )
-            )
+        devices = [enrol_one(http, token, number) for number in range(count)]
     return devices
 
 

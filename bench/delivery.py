@@ -36,14 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._load import DeviceCredentials, on_each_backend
+from bench._load import DeviceCredentials, enrol_one, on_each_backend
 from bench._pollers import hold_polls, raise_file_limit
 from bench.checkin import PASSWORD, apply_fleet_baseline, log
 from tests.e2e.harness import Tabard, free_port
@@ -83,33 +79,7 @@ def _enrol_share(url: str, token: str, numbers: range) -> list[DeviceCredentials
     devices = []
     with httpx.Client(base_url=url, timeout=60) as http:
         for number in numbers:
-            key = ec.generate_private_key(ec.SECP256R1())
-            csr = (
-                x509.CertificateSigningRequestBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "b")]))
-                .sign(key, hashes.SHA256())
-                .public_bytes(serialization.Encoding.PEM)
-                .decode()
-            )
-            facts = {
-                "serial": f"BENCH{number:08d}",
-                "manufacturer": "samsung",
-                "model": "SM-J530F",
-                "android_version": "7.0",
-                "sdk": 24,
-                "warranty_bit": 0,
-            }
-            answer = http.post(
-                "/api/v1/device/enrol", json={"token": token, "csr": csr, "facts": facts}
-            )
-            answer.raise_for_status()
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            enrolled = answer.json()
-            devices.append(DeviceCredentials(enrolled["device_id"], pem, enrolled["audience"]))
+            devices.append(enrol_one(http, token, number))
     return devices
 
 
