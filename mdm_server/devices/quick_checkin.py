@@ -33,9 +33,9 @@ from sqlalchemy import bindparam, case, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 
-from mdm_server.commands.models import Command, CommandState
+from mdm_server.commands.models import Command
 from mdm_server.db import Database
-from mdm_server.devices import authentication
+from mdm_server.devices import authentication, repository
 from mdm_server.devices.authentication import AssertionRejectedError, DevicePublicKeys
 from mdm_server.devices.models import Device, DeviceAssertion, DeviceCertificate, DeviceState
 from mdm_server.policies.models import ComplianceStatus, DeviceCompliance, PolicyEpoch
@@ -60,18 +60,6 @@ def _statement() -> sqlalchemy.Select[Any]:
         .limit(1)
         .lateral("newest_certificate")
     )
-    # What the ordinary path's delivery would look at: any command still open for the device.
-    commands_open = (
-        sqlalchemy.select(_commands.c.id)
-        .where(
-            _commands.c.device_id == devices.c.id,
-            or_(
-                _commands.c.state == CommandState.queued,
-                _commands.c.state == CommandState.delivered,
-            ),
-        )
-        .exists()
-    )
     # The ordinary path reads the findings only to put a failing device's standing in words.
     findings = case(
         (
@@ -82,19 +70,12 @@ def _statement() -> sqlalchemy.Select[Any]:
         ),
         else_=None,
     )
-    live_container_key = (
-        sqlalchemy.select(_container_keys.c.id)
-        .where(
-            _container_keys.c.device_id == devices.c.id, _container_keys.c.destroyed_at.is_(None)
-        )
-        .scalar_subquery()
-    )
     unchanged = (
         sqlalchemy.select(
             devices.c.id,
             devices.c.policy_version,
             devices.c.compliance_status,
-            live_container_key.label("container_key_id"),
+            repository.live_container_key_id().label("container_key_id"),
             findings.label("findings"),
             newest_certificate.c.certificate_pem,
         )
@@ -112,7 +93,7 @@ def _statement() -> sqlalchemy.Select[Any]:
                 devices.c.compliance_review_at.is_(None),
                 devices.c.compliance_review_at > bindparam("checkin_now"),
             ),
-            ~commands_open,
+            ~repository.commands_open(),
             newest_certificate.c.serial_number == bindparam("checkin_serial"),
         )
         .cte("unchanged")

@@ -107,6 +107,34 @@ _epoch = PolicyEpoch.__table__  # type: ignore[attr-defined]
 _container_keys = ContainerKey.__table__  # type: ignore[attr-defined]
 _commands = Command.__table__  # type: ignore[attr-defined]
 
+
+def live_container_key_id() -> sqlalchemy.ScalarSelect[Any]:
+    """The device row's live container key id, as a column of a statement over devices."""
+    return (
+        sqlalchemy.select(_container_keys.c.id)
+        .where(
+            _container_keys.c.device_id == _devices.c.id, _container_keys.c.destroyed_at.is_(None)
+        )
+        .scalar_subquery()
+    )
+
+
+def commands_open() -> sqlalchemy.Exists:
+    """Whether a command is queued or delivered for the device row: all a check-in or a poll
+    could have to send."""
+    return (
+        sqlalchemy.select(_commands.c.id)
+        .where(
+            _commands.c.device_id == _devices.c.id,
+            sqlalchemy.or_(
+                _commands.c.state == CommandState.queued,
+                _commands.c.state == CommandState.delivered,
+            ),
+        )
+        .exists()
+    )
+
+
 # The check-in path's statements, built once: constructing SQLAlchemy statements costs more than
 # running these on SQLite, and every device request runs them.
 _DEVICE_REF = (
@@ -125,17 +153,8 @@ _DEVICE_REF = (
         _certificates.c.certificate_pem,
         _certificates.c.not_before,
         _certificates.c.not_after,
-        sqlalchemy.select(_container_keys.c.id)
-        .where(
-            _container_keys.c.device_id == _devices.c.id, _container_keys.c.destroyed_at.is_(None)
-        )
-        .scalar_subquery(),
-        sqlalchemy.select(_commands.c.id)
-        .where(
-            _commands.c.device_id == _devices.c.id,
-            _commands.c.state.in_([CommandState.queued, CommandState.delivered]),
-        )
-        .exists(),
+        live_container_key_id(),
+        commands_open(),
     )
     .select_from(
         _devices.outerjoin(
