@@ -31,7 +31,7 @@ from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
 from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name, roles_in_words
 from mdm_server.context import AppContext
-from mdm_server.devices import authentication, quick_checkin
+from mdm_server.devices import authentication, quick
 from mdm_server.devices import repository as devices_repository
 from mdm_server.devices.authentication import VerifiedDevice
 from mdm_server.devices.repository import DeviceRef
@@ -244,10 +244,10 @@ class DeviceRequest:
 
     async def check_in_quickly(
         self, context: AppContext, *, posture_digest: str
-    ) -> quick_checkin.QuickCheckin | None:
+    ) -> quick.QuickCheckin | None:
         """A check-in that changes nothing but the times, authenticated and recorded in one
         statement; None when the route must open `transaction()` instead."""
-        quick = await quick_checkin.attempt(
+        answer = await quick.attempt(
             context.database,
             authorization=self.authorization,
             method=self.method,
@@ -258,9 +258,27 @@ class DeviceRequest:
             skew_s=context.settings.device_clock_skew_s,
             keys=context.device_keys,
         )
-        if quick is not None:
+        if answer is not None:
             self.authenticated = True
-        return quick
+        return answer
+
+    async def poll_quickly(self, context: AppContext) -> bool:
+        """An idle poll authenticated in one statement: True when the device is owed no
+        command and its assertion is recorded; False when the route must open
+        `transaction()` instead."""
+        device_id = await quick.attempt_poll(
+            context.database,
+            authorization=self.authorization,
+            method=self.method,
+            path=self.path,
+            audience=context.settings.device_audience,
+            now=context.clock(),
+            skew_s=context.settings.device_clock_skew_s,
+            keys=context.device_keys,
+        )
+        if device_id is not None:
+            self.authenticated = True
+        return device_id is not None
 
     @contextmanager
     def transaction(self, context: AppContext) -> Iterator[tuple[Session, DevicePrincipal]]:

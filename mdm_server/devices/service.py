@@ -22,7 +22,7 @@ from mdm_server.devices.models import (
     DeviceState,
     PostureRecord,
 )
-from mdm_server.devices.quick_checkin import QuickCheckin
+from mdm_server.devices.quick import QuickCheckin
 from mdm_server.devices.repository import DeviceFilter, DeviceRef
 from mdm_server.devices.schemas import (
     CertificatePublic,

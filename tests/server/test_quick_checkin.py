@@ -1,4 +1,4 @@
-"""The quick check-in (mdm_server/devices/quick_checkin.py): on PostgreSQL a device repeating
+"""The one-statement answers (mdm_server/devices/quick.py): on PostgreSQL a device repeating
 its posture is answered by one statement on the event loop's own connection. It must answer
 exactly as the ordinary check-in would, and anything that changes the answer (a new posture,
 a command, a new policy, a device no longer active, a replayed or forged assertion) must
@@ -216,3 +216,85 @@ class TestQuickCheckin:
             )
         refused = repeat(quick_client, device, clock)
         assert (refused.status_code, error_of(refused)) == (401, "certificate_revoked")
+
+
+class TestQuickPoll:
+    """An idle poll is authenticated by one statement that records its `jti`; a poll owed a
+    command, or refused, goes the ordinary way."""
+
+    def poll(self, client: TestClient, device: SimulatedDevice, clock: FakeClock) -> Any:
+        clock.advance(seconds=30)
+        return commands.poll(client, device, now=clock())
+
+    def test_an_idle_poll_is_answered_by_one_statement(
+        self,
+        quick_client: TestClient,
+        committed_database: Database,
+        device: SimulatedDevice,
+        clock: FakeClock,
+    ) -> None:
+        counter = StatementCounter(committed_database)
+        idle = self.poll(quick_client, device, clock)
+        assert idle.status_code == 200, idle.text
+        assert idle.json()["commands"] == []
+        assert (counter.count == 0) is is_quick(committed_database)
+
+    def test_a_queued_command_is_delivered(
+        self,
+        quick_client: TestClient,
+        device: SimulatedDevice,
+        staff: dict[str, str],
+        clock: FakeClock,
+    ) -> None:
+        assert self.poll(quick_client, device, clock).json()["commands"] == []
+        sent = commands.send(quick_client, staff, str(device.device_id), "lock_secure_side")
+        answer = self.poll(quick_client, device, clock).json()
+        assert len(answer["commands"]) == 1
+        shown = quick_client.get(f"/api/v1/commands/{sent['id']}", headers=staff).json()
+        assert shown["state"] == "delivered"
+
+    def test_a_replayed_assertion_is_refused(
+        self, quick_client: TestClient, device: SimulatedDevice, clock: FakeClock
+    ) -> None:
+        self.poll(quick_client, device, clock)
+        path = "/api/v1/device/commands"
+        headers = device.auth("GET", path, now=clock())
+        assert quick_client.get(path, headers=headers).status_code == 200
+        replayed = quick_client.get(path, headers=headers)
+        assert replayed.status_code == 401
+        assert "replayed" in replayed.json()["detail"]
+
+    def test_an_assertion_for_another_route_is_refused(
+        self, quick_client: TestClient, device: SimulatedDevice, clock: FakeClock
+    ) -> None:
+        self.poll(quick_client, device, clock)
+        headers = device.auth("POST", "/api/v1/device/checkin", now=clock())
+        refused = quick_client.get("/api/v1/device/commands", headers=headers)
+        assert refused.status_code == 401
+
+    @pytest.mark.parametrize(
+        ("model", "change", "code"),
+        [
+            (Device, {"state": "retired"}, "device_not_active"),
+            (DeviceCertificate, {"revoked_at": "now"}, "certificate_revoked"),
+        ],
+    )
+    def test_a_device_no_longer_trusted_is_refused(
+        self,
+        quick_client: TestClient,
+        committed_database: Database,
+        device: SimulatedDevice,
+        clock: FakeClock,
+        model: Any,
+        change: dict[str, Any],
+        code: str,
+    ) -> None:
+        self.poll(quick_client, device, clock)
+        column = col(model.id) if model is Device else col(model.device_id)
+        values = {name: clock() if value == "now" else value for name, value in change.items()}
+        with committed_database.unit_of_work() as session:
+            session.execute(
+                update(model).where(column == uuid.UUID(device.device_id)).values(**values)
+            )
+        refused = self.poll(quick_client, device, clock)
+        assert (refused.status_code, error_of(refused)) == (401, code)

@@ -1,5 +1,6 @@
-"""The check-in a fleet makes most, in one statement: a device repeating its posture, under the
-policy it last resolved, owed no command, signing with the certificate it last used.
+"""The requests a fleet makes most, each in one statement. First the check-in: a device
+repeating its posture, under the policy it last resolved, owed no command, signing with the
+certificate it last used.
 
 On PostgreSQL every database round trip costs two context switches and a wake-up of a backend
 process, and the ordinary check-in takes six of them (ping, BEGIN, the device, its assertion id,
@@ -15,7 +16,12 @@ When any condition does not hold, nothing is written and the caller runs the ord
 check-in, which says precisely what is wrong (a replayed `jti`, a revoked certificate) or does
 the work (a new posture, a command to deliver). So this path never refuses anything itself.
 SQLite has no data-modifying CTEs and no round trips to save; it always takes the ordinary
-path."""
+path.
+
+The idle long poll (`attempt_poll`) is the same idea for the request a fleet makes most of
+all: the device's assertion verified against its last certificate, then one statement that
+records the `jti` if the certificate is still its newest unrevoked one, the device is active
+and no command is open. Anything else, and the ordinary path delivers or refuses."""
 
 from __future__ import annotations
 
@@ -131,10 +137,40 @@ def _statement() -> sqlalchemy.Select[Any]:
     ).join_from(unchanged, touched, touched.c.id == unchanged.c.id)
 
 
-def _compiled() -> tuple[str, dict[str, Any]]:
-    """The statement as psycopg takes it, and the values of its constants."""
+def _newest_certificate_serial() -> sqlalchemy.ScalarSelect[Any]:
+    return (
+        sqlalchemy.select(_certificates.c.serial_number)
+        .where(_certificates.c.device_id == _devices.c.id, _certificates.c.revoked_at.is_(None))
+        .order_by(_certificates.c.not_after.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _poll_statement() -> sqlalchemy.Insert:
+    """The idle poll's: its `jti` recorded if nothing it stands on has changed."""
+    unchanged = sqlalchemy.select(
+        _devices.c.id,
+        bindparam("poll_jti", type_=_assertions.c.jti.type),
+        bindparam("poll_expires_at", type_=_assertions.c.expires_at.type),
+    ).where(
+        _devices.c.id == bindparam("poll_device_id"),
+        _devices.c.state == DeviceState.active,
+        _newest_certificate_serial() == bindparam("poll_serial"),
+        ~repository.commands_open(),
+    )
+    return (
+        pg_insert(_assertions)
+        .from_select(["device_id", "jti", "expires_at"], unchanged)
+        .on_conflict_do_nothing()
+        .returning(_assertions.c.device_id)
+    )
+
+
+def _compiled(statement: sqlalchemy.Select[Any] | sqlalchemy.Insert) -> tuple[str, dict[str, Any]]:
+    """A statement as psycopg takes it, and the values of its constants."""
     dialect = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
-    compiled = _statement().compile(dialect=dialect)
+    compiled = statement.compile(dialect=dialect)
     constants = {
         name: value.value if isinstance(value, Enum) else value
         for name, value in compiled.params.items()
@@ -143,7 +179,8 @@ def _compiled() -> tuple[str, dict[str, Any]]:
     return compiled.string, constants
 
 
-_SQL, _CONSTANTS = _compiled()
+_SQL, _CONSTANTS = _compiled(_statement())
+_POLL_SQL, _POLL_CONSTANTS = _compiled(_poll_statement())
 CONNECTION_WAIT_S = 2.0  # longer than this for a free connection, and the ordinary path runs
 
 
@@ -157,6 +194,62 @@ class QuickCheckin:
     container_key_id: uuid.UUID | None
     findings: list[dict[str, Any]] | None
     certificate_pem: str
+
+
+@dataclass(frozen=True)
+class _Verified:
+    device_id: uuid.UUID
+    serial_number: str
+    jti: str
+    keep_until: datetime  # how long the jti must be remembered
+
+
+def _verified(
+    authorization: str | None,
+    *,
+    method: str,
+    path: str,
+    audience: str,
+    now: datetime,
+    skew_s: int,
+    keys: DevicePublicKeys,
+) -> _Verified | None:
+    """The assertion checked against the certificate the server last accepted for its device,
+    or None for the ordinary path (which says what is wrong, if anything is)."""
+    try:
+        token = authentication.bearer_token(authorization)
+        device_id = authentication.claimed_device_id(authorization)
+    except AssertionRejectedError:
+        return None
+    known = keys.last_certificate(device_id)
+    if known is None or not known.not_before <= now <= known.not_after:
+        return None
+    try:
+        claims = authentication.verified_claims(token, known.key, audience)
+        expires_at = authentication.check_times(claims, now=now, skew=timedelta(seconds=skew_s))
+        jti = authentication.check_binding(claims, device_id=device_id, method=method, path=path)
+    except AssertionRejectedError:
+        return None
+    return _Verified(device_id, known.serial_number, jti, expires_at + timedelta(seconds=skew_s))
+
+
+async def _one_row(database: Database, sql: str, params: dict[str, Any]) -> Any | None:
+    """The statement's one row on an event-loop connection, or None (also when no connection
+    is to be had, or the database errs: the ordinary path then answers, or says what is
+    wrong)."""
+    if database.direct is None:
+        return None
+    try:
+        async with database.direct.connection(timeout_s=CONNECTION_WAIT_S) as connection:
+            if connection is None:
+                return None
+            cursor = await connection.execute(sql, params, prepare=True)
+            return await cursor.fetchone()
+    except (psycopg.Error, PoolTimeout) as exc:
+        log.warning(
+            "one-statement answer unavailable (%s); taking the ordinary path", type(exc).__name__
+        )
+        return None
 
 
 async def attempt(
@@ -175,49 +268,74 @@ async def attempt(
     path must run."""
     if database.direct is None:
         return None
-    try:
-        token = authentication.bearer_token(authorization)
-        device_id = authentication.claimed_device_id(authorization)
-    except AssertionRejectedError:
-        return None
-    known = keys.last_certificate(device_id)
-    if known is None or not known.not_before <= now <= known.not_after:
-        return None
-    try:
-        claims = authentication.verified_claims(token, known.key, audience)
-        expires_at = authentication.check_times(claims, now=now, skew=timedelta(seconds=skew_s))
-        jti = authentication.check_binding(claims, device_id=device_id, method=method, path=path)
-    except AssertionRejectedError:
+    verified = _verified(
+        authorization,
+        method=method,
+        path=path,
+        audience=audience,
+        now=now,
+        skew_s=skew_s,
+        keys=keys,
+    )
+    if verified is None:
         return None
     # The names are not the tables' columns: an UPDATE takes parameters named after its
     # table's columns as values to set.
     params = {
         **_CONSTANTS,
-        "checkin_device_id": device_id,
+        "checkin_device_id": verified.device_id,
         "checkin_digest": posture_digest,
         "checkin_now": now,
-        "checkin_serial": known.serial_number,
-        "checkin_jti": jti,
-        "checkin_expires_at": expires_at + timedelta(seconds=skew_s),
+        "checkin_serial": verified.serial_number,
+        "checkin_jti": verified.jti,
+        "checkin_expires_at": verified.keep_until,
     }
-    try:
-        async with database.direct.connection(timeout_s=CONNECTION_WAIT_S) as connection:
-            if connection is None:
-                return None
-            cursor = await connection.execute(_SQL, params, prepare=True)
-            row = await cursor.fetchone()
-    except (psycopg.Error, PoolTimeout) as exc:
-        # The ordinary path answers (and, if the database is gone, says so).
-        log.warning("quick check-in unavailable (%s); taking the ordinary path", type(exc).__name__)
-        return None
+    row = await _one_row(database, _SQL, params)
     if row is None:
         return None
     policy_version, compliance_status, container_key_id, findings, certificate_pem = row
     return QuickCheckin(
-        device_id=device_id,
+        device_id=verified.device_id,
         policy_version=policy_version,
         compliance_status=compliance_status,
         container_key_id=container_key_id,
         findings=findings,
         certificate_pem=certificate_pem,
     )
+
+
+async def attempt_poll(
+    database: Database,
+    *,
+    authorization: str | None,
+    method: str,
+    path: str,
+    audience: str,
+    now: datetime,
+    skew_s: int,
+    keys: DevicePublicKeys,
+) -> uuid.UUID | None:
+    """An idle poll authenticated in one statement: the device's id when it is owed no
+    command, else None (nothing written) and the ordinary path runs."""
+    if database.direct is None:
+        return None
+    verified = _verified(
+        authorization,
+        method=method,
+        path=path,
+        audience=audience,
+        now=now,
+        skew_s=skew_s,
+        keys=keys,
+    )
+    if verified is None:
+        return None
+    params = {
+        **_POLL_CONSTANTS,
+        "poll_device_id": verified.device_id,
+        "poll_serial": verified.serial_number,
+        "poll_jti": verified.jti,
+        "poll_expires_at": verified.keep_until,
+    }
+    row = await _one_row(database, _POLL_SQL, params)
+    return verified.device_id if row is not None else None
