@@ -29,7 +29,8 @@ from mdm_server.audit.service import Actor
 from mdm_server.auth import factors, second_factor
 from mdm_server.auth import repository as auth_repository
 from mdm_server.auth import service as auth_service
-from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name, roles_in_words
+from mdm_server.auth.models import StaffUser
+from mdm_server.auth.roles import STAFF_ROLES, Role, role_name, roles_in_words
 from mdm_server.context import AppContext
 from mdm_server.devices import authentication, quick
 from mdm_server.devices import repository as devices_repository

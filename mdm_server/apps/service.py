@@ -35,7 +35,7 @@ from mdm_server.apps.schemas import (
 )
 from mdm_server.apps.storage import StoredBlob
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth.models import Role, role_name
+from mdm_server.auth.roles import Role, role_name
 from mdm_server.commands.service import Requester
 from mdm_server.errors import ConflictError, NotFoundError
 

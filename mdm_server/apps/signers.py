@@ -11,7 +11,7 @@ from sqlmodel import Session
 from mdm_server.apps import repository
 from mdm_server.apps.models import App, AppSignerChange, SignerChangeState, VersionState
 from mdm_server.apps.service import actor_name, app_of, audit
-from mdm_server.auth.models import Role, role_name
+from mdm_server.auth.roles import Role, role_name
 from mdm_server.commands.service import Requester
 from mdm_server.errors import ConflictError, PermissionDeniedError
 

@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository, throttle
-from mdm_server.auth.models import STAFF_ROLES, Role, StaffUser, role_name
+from mdm_server.auth.models import StaffUser
+from mdm_server.auth.roles import STAFF_ROLES, Role, role_name
 from mdm_server.auth.schemas import UserCreate
 from mdm_server.errors import (
     ConflictError,

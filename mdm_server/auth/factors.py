@@ -20,7 +20,8 @@ from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository
-from mdm_server.auth.models import RecoveryCode, Role, SecondFactor, StaffUser
+from mdm_server.auth.models import RecoveryCode, SecondFactor, StaffUser
+from mdm_server.auth.roles import Role
 from mdm_server.config import Settings
 from mdm_server.crypto import secrets
 from mdm_server.crypto.master import MasterKey

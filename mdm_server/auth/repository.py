@@ -14,11 +14,11 @@ from mdm_server.auth.models import (
     PasskeyCeremony,
     RecoveryCode,
     RefreshToken,
-    Role,
     SecondFactor,
     SeenIdToken,
     StaffUser,
 )
+from mdm_server.auth.roles import Role
 from mdm_server.db import insert_ignoring_conflicts
 
 # Two requests racing with one ID token: exactly one insert wins, the other is the replay.

@@ -17,8 +17,9 @@ from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import factors, repository
-from mdm_server.auth.models import Role, StaffUser, role_name, roles_in_words
+from mdm_server.auth.models import StaffUser
 from mdm_server.auth.oidc import CLOCK_SKEW, IdClaims, IdTokenError
+from mdm_server.auth.roles import Role, role_name, roles_in_words
 from mdm_server.auth.service import staff_actor
 from mdm_server.config import Settings
 from mdm_server.crypto.master import MasterKey

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from mdm_server.auth.models import Role, role_name
+from mdm_server.auth.roles import Role, role_name
 from mdm_server.cli.qr import show_qr
 from mdm_server.cli.session import (
     ApiError,

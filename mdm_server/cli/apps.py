@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from mdm_server.auth.models import Role, role_name
+from mdm_server.auth.roles import Role, role_name
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.releases import release_commands
 from mdm_server.cli.session import StaffClient, segment

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mdm_server.cli.audit import JsonOption, parse_instant, write_private
+from mdm_server.cli.audit import JsonOption, audit_app, parse_instant, write_private
 from tabard.output import plain, print_json, stdout, table, when
 
 
@@ -132,3 +132,7 @@ def _show(page: dict[str, Any]) -> None:
     event_table(f"{len(events)} audit events, newest first", events)
     if page["next_before"] is not None:
         stdout.print(f"More: add --before {page['next_before']}")
+
+
+# `tabard audit search` sits in the audit group; the group is taken from here so that it has it.
+audit_app.command("search")(search)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from mdm_server.auth.models import Role, role_name
+from mdm_server.auth.roles import Role, role_name
 from mdm_server.cli.accounts import JsonOption, api_errors
 from mdm_server.cli.audit import parse_instant
 from mdm_server.cli.commands import second_approver_needed

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from mdm_server import metrics
 from mdm_server.audit.service import SCHEDULER, Actor, record
-from mdm_server.auth.models import Role, role_name
+from mdm_server.auth.roles import Role, role_name
 from mdm_server.commands import repository
 from mdm_server.commands.catalogue import CommandKind, kind_of, validate_params
 from mdm_server.commands.models import OPEN_STATES, Command, CommandState

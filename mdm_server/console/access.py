@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from mdm_server.auth.models import STAFF_ROLES, role_name, roles_in_words
+from mdm_server.auth.roles import STAFF_ROLES, role_name, roles_in_words
 from mdm_server.console import sessions
 from mdm_server.context import AppContext
 from mdm_server.deps import AccessRule, StaffAccess, StaffPrincipal, app_context

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from mdm_server.auth.models import role_name
+from mdm_server.auth.roles import role_name
 from mdm_server.secure.officer_view import OFFICER_ACTIONS
 
 # Keys whose plain rewording would say less than people need.

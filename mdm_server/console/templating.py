@@ -13,7 +13,7 @@ from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoes
 from markupsafe import Markup, escape
 
 from mdm_server.audit.search import device_time
-from mdm_server.auth.models import role_name
+from mdm_server.auth.roles import role_name
 from mdm_server.console.identifiers import grouped, json_bytes
 from mdm_server.console.labels import action_words, actor_words, field_label, field_value
 from mdm_server.console.navigation import menu_for

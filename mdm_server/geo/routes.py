@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from mdm_server.auth.models import Role
+from mdm_server.auth.roles import Role
 from mdm_server.context import AppContext
 from mdm_server.deps import ContextDep, StaffAccess, StaffPrincipal
 from mdm_server.errors import NotFoundError, PermissionDeniedError, error_responses

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from mdm_server.audit.service import Actor, record
 from mdm_server.audit.subjects import SubjectKeys, unique
 from mdm_server.auth import repository as staff_repository
-from mdm_server.auth.models import Role
+from mdm_server.auth.roles import Role
 from mdm_server.errors import ConflictError, NotFoundError, quoted
 from mdm_server.missing_persons import cases
 from mdm_server.missing_persons.connector import MissingPersonsRecords

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth.models import Role
+from mdm_server.auth.roles import Role
 from mdm_server.enrolment.service import usable_token
 from mdm_server.errors import TabardError
 from mdm_server.provisioning import repository

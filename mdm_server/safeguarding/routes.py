@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from mdm_server.auth.models import Role
+from mdm_server.auth.roles import Role
 from mdm_server.deps import ContextDep, StaffAccess, StaffPrincipal, Supervisor
 from mdm_server.errors import PermissionDeniedError, error_responses
 from mdm_server.safeguarding import service

@@ -24,7 +24,8 @@ from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository as staff_repository
-from mdm_server.auth.models import Role, StaffUser
+from mdm_server.auth.models import StaffUser
+from mdm_server.auth.roles import Role
 from mdm_server.commands import service as commands_service
 from mdm_server.context import AppContext
 from mdm_server.crypto.device_wrap import wrap_for_device

@@ -12,7 +12,8 @@ from sqlmodel import Session
 
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth import repository as staff_repository
-from mdm_server.auth.models import Role, StaffUser
+from mdm_server.auth.models import StaffUser
+from mdm_server.auth.roles import Role
 from mdm_server.crypto.passwords import PasswordHasher
 from mdm_server.errors import (
     AuthenticationError,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tabard.cli import app
+from tabard.cli import COMMANDS, app
 from tabard.output import describe_detail, parse_duration
 
 
@@ -164,3 +167,56 @@ class TestPolicyOffline:
         result = runner.invoke(app, ["policy", "schema"])
         assert result.exit_code == 0
         assert json.loads(result.stdout)["title"] == "Tabard policy document"
+
+
+class TestStartingQuickly:
+    """`tabard <command>` loads that command's module and not every other: a client command
+    starts without the server, its database code or the agent."""
+
+    LOADED = (
+        "import sys, runpy\n"
+        "sys.argv = ['tabard', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('tabard', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+
+    def loaded(self, tmp_path: Path, *arguments: str) -> tuple[str, set[str]]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TABARD_")}
+        env["TABARD_CONFIG_DIR"] = str(tmp_path / "config")
+        ran = subprocess.run(
+            [sys.executable, "-c", self.LOADED, *arguments],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        return ran.stdout, set(ran.stderr.split())
+
+    @pytest.mark.parametrize("command", ["login", "policy", "devices", "apps", "mfa"])
+    def test_a_client_command_loads_no_server_code(self, tmp_path: Path, command: str) -> None:
+        shown, modules = self.loaded(tmp_path, command, "--help")
+        assert "Usage: tabard" in shown
+        assert not {"sqlalchemy", "fastapi", "mdm_server.main", "device_agent.cli"} & modules
+
+    def test_the_command_s_name_is_still_read_when_it_alone_is_loaded(self, tmp_path: Path) -> None:
+        shown, modules = self.loaded(tmp_path, "jobs", "--help")
+        assert "Usage: tabard jobs" in shown
+        assert "provisioning.cli" not in modules
+
+    def test_help_lists_every_command(self, tmp_path: Path) -> None:
+        shown, _ = self.loaded(tmp_path, "--help")
+        listed = [
+            line.split()[1]
+            for line in shown.splitlines()
+            if line.startswith("│ ") and len(line.split()) > 1 and line.split()[1] in COMMANDS
+        ]
+        assert sorted(listed) == sorted(COMMANDS)
+
+    def test_an_unknown_command_is_named(self, tmp_path: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TABARD_")}
+        ran = subprocess.run(
+            [sys.executable, "-m", "tabard", "polcy", "list"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert ran.returncode == 2
+        assert "No such command 'polcy'" in ran.stderr

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.auth.roles import STAFF_ROLES
 from mdm_server.console.access import ConsoleAccess
 from mdm_server.deps import DeclaredRoute, Public, declared_routes
 from tests.console.conftest import Browser

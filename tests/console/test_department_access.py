@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from mdm_server.auth.models import STAFF_ROLES, Role
+from mdm_server.auth.roles import STAFF_ROLES, Role
 from mdm_server.deps import declared_routes
 from tests.console.conftest import Browser
 from tests.factories.departments import open_case, raise_referral

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mdm_server.auth.models import STAFF_ROLES, role_name, roles_in_words
+from mdm_server.auth.roles import STAFF_ROLES, role_name, roles_in_words
 from mdm_server.cli.commands import second_approver_needed
 from mdm_server.console.navigation import HOME, menu_for
 from tests.console.conftest import Browser

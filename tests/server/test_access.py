@@ -10,7 +10,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.auth.roles import STAFF_ROLES
 from mdm_server.config import Settings
 from mdm_server.deps import (
     AccessRule,

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mdm_server.audit.service import Actor, record
-from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.auth.roles import STAFF_ROLES
 from tests.conftest import FakeClock
 from tests.factories.staff import context_of, headers_for
 

@@ -27,7 +27,8 @@ from httpx import Response
 from starlette.routing import Mount, Route
 
 from mdm_server.auth import repository as auth_repository
-from mdm_server.auth.models import Role, StaffUser
+from mdm_server.auth.models import StaffUser
+from mdm_server.auth.roles import Role
 from mdm_server.console.pages.officer import OfficerPage
 from mdm_server.db import Database
 from mdm_server.deps import DeviceAccess, Officer, Public, declared_routes

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from mdm_server.auth.models import Role
+from mdm_server.auth.roles import Role
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.map_chart import SHAPE_WORDS, key_of, kind_words, map_chart, swatch
 from mdm_server.console.templating import render

@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from mdm_server.auth import accounts, factors, repository, second_factor
 from mdm_server.auth.factor_routes import get_second_factor, qr_svg
-from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.auth.roles import STAFF_ROLES
 from mdm_server.console import sessions
 from mdm_server.console.access import ConsoleAccess, ConsolePrincipal
 from mdm_server.console.navigation import HOME

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mdm_server.auth import accounts, passkeys, second_factor
 from mdm_server.auth import repository as auth_repository
-from mdm_server.auth.models import STAFF_ROLES
+from mdm_server.auth.roles import STAFF_ROLES
 from mdm_server.auth.schemas import ChallengeToken, PasskeyName, WebAuthnCredential
 from mdm_server.console import sessions
 from mdm_server.console.access import LOGIN_COOKIE, ConsoleAccess, ConsolePrincipal
