@@ -25,6 +25,9 @@ class DeviceState(StrEnum):
 COMPLIANCE_NOT_APPLICABLE = "not_applicable"
 
 
+DEVICES_FILLFACTOR = 85
+
+
 class Device(SQLModel, table=True):
     """One enrolled handset or tablet. A serial may appear many times in history, but only one
     record per serial is ever active."""
@@ -38,6 +41,8 @@ class Device(SQLModel, table=True):
             sqlite_where=text("state = 'active'"),
             postgresql_where=text("state = 'active'"),
         ),
+        # Room on each page for the check-in's new row version beside the old (a HOT update).
+        {"postgresql_with": {"fillfactor": DEVICES_FILLFACTOR}},
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -55,7 +60,10 @@ class Device(SQLModel, table=True):
     officer_id: uuid.UUID | None = Field(default=None, foreign_key="staff_users.id", index=True)
     enrolment_token_id: uuid.UUID | None = Field(default=None, foreign_key="enrolment_tokens.id")
     enrolled_at: datetime = Field(sa_type=UTCDateTime)
-    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # Not indexed: it changes on every check-in, and an indexed column changed makes
+    # PostgreSQL write a new entry in every index of the table (no HOT update). What reads it
+    # (the fleet summary, stale-device counts, offline-wipe enforcement) scans the fleet anyway.
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     posture: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     posture_digest: str | None = Field(default=None, max_length=64)
     posture_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
