@@ -8,13 +8,16 @@ psycopg 3 with a connection pool.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -22,9 +25,11 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
+from mdm_server import metrics
 from mdm_server.config import Settings
 from mdm_server.errors import TabardError
 
+log = logging.getLogger(__name__)
 _BEGIN_OPTION = "tabard_sqlite_begin"
 _WRITE_INFO = "tabard.write"
 _ON_COMMIT_INFO = "tabard.before_commit"
@@ -48,39 +53,113 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 class DirectConnections:
     """PostgreSQL connections for the event loop itself, in autocommit, for the few hot
-    requests answered by one statement (the quick check-in): no thread-pool hop, no BEGIN or
-    COMMIT, no ping before use. A broken connection shows as an error from its statement,
-    and the pool drops it when it comes back.
+    requests answered by one statement (the quick check-in, the idle poll): no thread-pool
+    hop, no BEGIN or COMMIT, no ping before use.
 
-    Open only while the app runs (its lifespan opens and closes it); closed, `connection()`
-    yields None and callers take their ordinary path."""
+    Requests do not each take a connection. Their statements queue, and a few senders each
+    take everything queued and send it at once in pipeline mode: one write, one wake-up of
+    the backend and one commit for the lot, where one connection per statement costs each of
+    those per request. Statements sent together run in one implicit transaction, so they
+    succeed or fail together: when any errs, or a lock is held longer than `LOCK_TIMEOUT`,
+    none of them is written and each caller gets None and takes its ordinary path, which
+    says what is wrong or does the work. Several senders let one batch wait on a lock while
+    the next goes on; fewer senders than requests in flight is what makes batches.
 
-    def __init__(self, url: str, *, size: int) -> None:
-        self._pool = AsyncConnectionPool(
-            libpq_url(url),
-            min_size=1,
-            max_size=size,
-            open=False,
-            kwargs={"autocommit": True},
-            name="tabard-direct",
-        )
-        self._open = False
+    Open only while the app runs (its lifespan opens and closes it); closed, `one_row()`
+    answers None."""
+
+    SENDERS = 2
+    MAX_BATCH = 64
+    # A batch waiting this long for a row lock gives up, all of it: it never holds up, or is
+    # chosen over, a transaction of the ordinary path's (deadlock detection starts at 1 s).
+    LOCK_TIMEOUT = "200ms"
+
+    def __init__(self, url: str) -> None:
+        self._url = libpq_url(url)
+        self._pool: AsyncConnectionPool | None = None
+        self._queued: asyncio.Queue[_Asked] = asyncio.Queue()
+        self._senders: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
-        await self._pool.open(wait=False)
-        self._open = True
+        pool = AsyncConnectionPool(
+            self._url,
+            min_size=1,
+            max_size=self.SENDERS,  # each sender holds one while its batch is out
+            open=False,
+            kwargs={"autocommit": True, "options": f"-c lock_timeout={self.LOCK_TIMEOUT}"},
+            name="tabard-direct",
+        )
+        await pool.open(wait=False)
+        self._pool = pool
+        self._queued = asyncio.Queue()  # on the running loop
+        self._senders = [asyncio.create_task(self._send(pool)) for _ in range(self.SENDERS)]
 
     async def close(self) -> None:
-        self._open = False
-        await self._pool.close()
+        senders, self._senders = self._senders, []
+        for sender in senders:
+            sender.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        while not self._queued.empty():
+            _answer(self._queued.get_nowait().row, None)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
-    @asynccontextmanager
-    async def connection(self, *, timeout_s: float) -> AsyncIterator[AsyncConnection[Any] | None]:
-        if not self._open:
-            yield None
-            return
-        async with self._pool.connection(timeout=timeout_s) as connection:
-            yield connection
+    async def one_row(self, sql: str, params: dict[str, Any], *, timeout_s: float) -> Any | None:
+        """The statement's first row, or None: no row, the statement (or one sent with it)
+        erred and nothing was written, or no connection was free within `timeout_s`."""
+        if not self._senders:
+            return None
+        asked = _Asked(sql, params, timeout_s, asyncio.get_running_loop().create_future())
+        self._queued.put_nowait(asked)
+        return await asked.row
+
+    async def _send(self, pool: AsyncConnectionPool) -> None:
+        while True:
+            batch = [await self._queued.get()]
+            while len(batch) < self.MAX_BATCH and not self._queued.empty():
+                batch.append(self._queued.get_nowait())
+            rows = await _rows(pool, batch)
+            for asked, row in zip(batch, rows, strict=True):
+                _answer(asked.row, row)
+
+
+async def _rows(pool: AsyncConnectionPool, batch: list[_Asked]) -> list[Any | None]:
+    """Each statement's first row, sent together; all None if any erred (then none of them
+    was written, for they ran in one implicit transaction)."""
+    metrics.ONE_STATEMENT_BATCH.observe(len(batch))
+    try:
+        async with pool.connection(timeout=batch[0].timeout_s) as connection:
+            if len(batch) == 1:
+                cursor = await connection.execute(batch[0].sql, batch[0].params, prepare=True)
+                return [await cursor.fetchone()]
+            async with connection.pipeline():
+                cursors = [
+                    await connection.execute(asked.sql, asked.params, prepare=True)
+                    for asked in batch
+                ]
+            return [await cursor.fetchone() for cursor in cursors]
+    except (psycopg.Error, PoolTimeout) as exc:
+        metrics.ONE_STATEMENT_FAILED.inc()
+        log.warning(
+            "one-statement answers unavailable (%s); %d request(s) take the ordinary path",
+            type(exc).__name__,
+            len(batch),
+        )
+        return [None] * len(batch)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    sql: str
+    params: dict[str, Any]
+    timeout_s: float
+    row: asyncio.Future[Any | None]
+
+
+def _answer(row: asyncio.Future[Any | None], value: Any | None) -> None:
+    if not row.done():  # its request may have gone
+        row.set_result(value)
 
 
 class ReadOnlyViolationError(RuntimeError):
@@ -177,15 +256,13 @@ event.listen(Session, "before_flush", _refuse_writes_when_read_only)
 class Database:
     """An engine plus the unit-of-work factory every request and command uses."""
 
-    def __init__(
-        self, engine: Engine, *, bind: Connection | None = None, direct_size: int = 5
-    ) -> None:
+    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         # For one-statement answers on the event loop; never inside a test's outer transaction.
         self.direct = (
-            DirectConnections(engine.url.render_as_string(hide_password=False), size=direct_size)
+            DirectConnections(engine.url.render_as_string(hide_password=False))
             if self.dialect == "postgresql" and bind is None
             else None
         )
@@ -198,7 +275,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(build_engine(settings), direct_size=settings.db_pool_size)
+        return cls(build_engine(settings))
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:

@@ -80,6 +80,18 @@ TRANSACTIONS = Counter(
     registry=_OWN,
 )  # fmt: skip
 AUDIT_EVENTS = Counter("tabard_audit_events", "Audit events appended.", registry=_OWN)
+ONE_STATEMENT_BATCH = Histogram(
+    "tabard_one_statement_batch_size",
+    "Quick check-ins and idle polls sent to PostgreSQL together, in one write.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=_OWN,
+)
+ONE_STATEMENT_FAILED = Counter(
+    "tabard_one_statement_batches_failed",
+    "Batches of quick check-ins and idle polls that erred, met a held lock or found no "
+    "connection: nothing of them was written, and each took the ordinary path.",
+    registry=_OWN,
+)
 JOB_RUNS = Counter(
     "tabard_scheduler_runs", "Scheduled job runs, by job and outcome (ok, failed).",
     ["job", "outcome"], registry=_OWN,

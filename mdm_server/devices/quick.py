@@ -25,16 +25,13 @@ and no command is open. Anything else, and the ordinary path delivers or refuses
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-import psycopg
 import sqlalchemy
-from psycopg_pool import PoolTimeout
 from sqlalchemy import bindparam, case, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
@@ -47,7 +44,6 @@ from mdm_server.devices.models import Device, DeviceAssertion, DeviceCertificate
 from mdm_server.policies.models import ComplianceStatus, DeviceCompliance, PolicyEpoch
 from mdm_server.secure.models import ContainerKey
 
-log = logging.getLogger(__name__)
 _devices = Device.__table__  # type: ignore[attr-defined]
 _certificates = DeviceCertificate.__table__  # type: ignore[attr-defined]
 _assertions = DeviceAssertion.__table__  # type: ignore[attr-defined]
@@ -234,22 +230,12 @@ def _verified(
 
 
 async def _one_row(database: Database, sql: str, params: dict[str, Any]) -> Any | None:
-    """The statement's one row on an event-loop connection, or None (also when no connection
-    is to be had, or the database errs: the ordinary path then answers, or says what is
-    wrong)."""
+    """The statement's one row, sent with whatever else is waiting, or None (also when no
+    connection is to be had, or the database errs: the ordinary path then answers, or says
+    what is wrong)."""
     if database.direct is None:
         return None
-    try:
-        async with database.direct.connection(timeout_s=CONNECTION_WAIT_S) as connection:
-            if connection is None:
-                return None
-            cursor = await connection.execute(sql, params, prepare=True)
-            return await cursor.fetchone()
-    except (psycopg.Error, PoolTimeout) as exc:
-        log.warning(
-            "one-statement answer unavailable (%s); taking the ordinary path", type(exc).__name__
-        )
-        return None
+    return await database.direct.one_row(sql, params, timeout_s=CONNECTION_WAIT_S)
 
 
 async def attempt(

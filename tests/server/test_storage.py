@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,16 +15,18 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from mdm_server import metrics
 from mdm_server.audit.models import AuditEvent
 from mdm_server.audit.service import Actor, record
 from mdm_server.auth.models import StaffUser
-from mdm_server.db import Database, ReadOnlyViolationError
+from mdm_server.db import Database, DirectConnections, ReadOnlyViolationError
 from mdm_server.errors import AuthenticationError, ConflictError
 from mdm_server.migrate import current_revision, head_revision, upgrade
 from mdm_server.models import metadata
 from tests.support import audit_events, count
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+T = TypeVar("T")
 SYSTEM = Actor.system("tests")
 
 
@@ -157,3 +162,106 @@ class TestAuditSequence:
         seqs = [event.seq for event in audit_events(committed_database)]
         assert seqs == list(range(1, writers * events_each + 1))
         assert count(committed_database, AuditEvent) == writers * events_each
+
+
+def _batches() -> tuple[float, float]:
+    """How many batches the one-statement path has sent, and how many statements in all."""
+    samples = {
+        sample.name: sample.value for sample in metrics.ONE_STATEMENT_BATCH.collect()[0].samples
+    }
+    return samples["tabard_one_statement_batch_size_count"], samples[
+        "tabard_one_statement_batch_size_sum"
+    ]
+
+
+def _with_direct(direct: DirectConnections, work: Callable[[], Awaitable[T]]) -> T:
+    async def run() -> T:
+        await direct.open()
+        try:
+            return await work()
+        finally:
+            await direct.close()
+
+    return asyncio.run(run())
+
+
+_INSERT = "INSERT INTO siem_cursors (target, last_seq) VALUES (%(target)s, 1) RETURNING target"
+
+
+class TestOneStatementBatches:
+    """The event loop's own connections (PostgreSQL): statements queued together go to the
+    database together, in one write, and succeed or fail together."""
+
+    @pytest.fixture
+    def direct(self, committed_database: Database) -> DirectConnections:
+        if committed_database.direct is None:
+            pytest.skip("PostgreSQL only: SQLite has no round trips to save")
+        return committed_database.direct
+
+    @staticmethod
+    def _targets(database: Database) -> dict[str, int]:
+        with database.engine.connect() as connection:
+            rows = connection.execute(text("SELECT target, last_seq FROM siem_cursors"))
+            return {target: last_seq for target, last_seq in rows}
+
+    def test_statements_queued_together_are_sent_together(self, direct: DirectConnections) -> None:
+        count_before, sum_before = _batches()
+
+        async def five() -> list[Any]:
+            asked = [direct.one_row(_INSERT, {"target": f"t{n}"}, timeout_s=2) for n in range(5)]
+            return await asyncio.gather(*asked)
+
+        rows = _with_direct(direct, five)
+        assert [row[0] for row in rows] == ["t0", "t1", "t2", "t3", "t4"]
+        count_after, sum_after = _batches()
+        assert (count_after - count_before, sum_after - sum_before) == (1, 5)
+
+    def test_one_statement_failing_writes_nothing_of_its_batch(
+        self, direct: DirectConnections, committed_database: Database
+    ) -> None:
+        failed_before = metrics.ONE_STATEMENT_FAILED._value.get()
+
+        async def one_bad_among_good() -> list[Any]:
+            return await asyncio.gather(
+                direct.one_row(_INSERT, {"target": "before"}, timeout_s=2),
+                direct.one_row("SELECT 1 / %(zero)s", {"zero": 0}, timeout_s=2),
+                direct.one_row(_INSERT, {"target": "after"}, timeout_s=2),
+            )
+
+        assert _with_direct(direct, one_bad_among_good) == [None, None, None]
+        assert self._targets(committed_database) == {}
+        assert metrics.ONE_STATEMENT_FAILED._value.get() == failed_before + 1
+
+    def test_a_row_held_by_another_transaction_gives_the_batch_up(
+        self, direct: DirectConnections, committed_database: Database
+    ) -> None:
+        """Rather than wait on the ordinary path's transaction (or deadlock with it), the batch
+        gives up after the lock timeout; its requests then take the ordinary path."""
+        with committed_database.engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO siem_cursors (target, last_seq) VALUES ('held', 1)")
+            )
+        update = "UPDATE siem_cursors SET last_seq = 2 WHERE target = 'held' RETURNING target"
+        with committed_database.engine.connect() as holder:
+            holder.execute(text("SELECT 1 FROM siem_cursors WHERE target = 'held' FOR UPDATE"))
+
+            async def blocked() -> Any:
+                return await direct.one_row(update, {}, timeout_s=2)
+
+            assert _with_direct(direct, blocked) is None
+            holder.rollback()
+        assert self._targets(committed_database) == {"held": 1}
+        # With the lock free, the same statement goes through.
+        assert _with_direct(direct, blocked) == ("held",)
+        assert self._targets(committed_database) == {"held": 2}
+
+    def test_closed_it_answers_none_and_runs_nothing(
+        self, direct: DirectConnections, committed_database: Database
+    ) -> None:
+        async def unopened() -> Any:
+            return await direct.one_row(_INSERT, {"target": "never"}, timeout_s=2)
+
+        assert asyncio.run(unopened()) is None
+        _with_direct(direct, lambda: asyncio.sleep(0))  # opened and closed again
+        assert asyncio.run(unopened()) is None
+        assert self._targets(committed_database) == {}
