@@ -34,7 +34,7 @@ from mdm_server.auth.roles import STAFF_ROLES, Role, role_name, roles_in_words
 from mdm_server.context import AppContext
 from mdm_server.devices import authentication, quick
 from mdm_server.devices import repository as devices_repository
-from mdm_server.devices.authentication import VerifiedDevice
+from mdm_server.devices.authentication import AssertionCheck, VerifiedDevice
 from mdm_server.devices.repository import DeviceRef
 from mdm_server.devices.service import device_actor
 from mdm_server.errors import AuthenticationError, NotFoundError, PermissionDeniedError
@@ -229,16 +229,19 @@ class DeviceRequest:
         before the check runs; nothing is answered on its word)."""
         return authentication.claimed_device_id(self.authorization)
 
-    def _authenticate(self, session: Session, context: AppContext) -> VerifiedDevice:
-        verified = authentication.authenticate(
-            session,
+    def _check(self, context: AppContext) -> AssertionCheck:
+        return AssertionCheck(
             authorization=self.authorization,
             method=self.method,
             path=self.path,
             audience=context.settings.device_audience,
             now=context.clock(),
             skew_s=context.settings.device_clock_skew_s,
-            keys=context.device_keys,
+        )
+
+    def _authenticate(self, session: Session, context: AppContext) -> VerifiedDevice:
+        verified = authentication.authenticate(
+            session, self._check(context), keys=context.device_keys
         )
         self.authenticated = True
         return verified
@@ -250,14 +253,9 @@ class DeviceRequest:
         statement; None when the route must open `transaction()` instead."""
         answer = await quick.attempt(
             context.database,
-            authorization=self.authorization,
-            method=self.method,
-            path=self.path,
-            posture_digest=posture_digest,
-            audience=context.settings.device_audience,
-            now=context.clock(),
-            skew_s=context.settings.device_clock_skew_s,
+            self._check(context),
             keys=context.device_keys,
+            posture_digest=posture_digest,
         )
         if answer is not None:
             self.authenticated = True
@@ -268,14 +266,7 @@ class DeviceRequest:
         command and its assertion is recorded; False when the route must open
         `transaction()` instead."""
         device_id = await quick.attempt_poll(
-            context.database,
-            authorization=self.authorization,
-            method=self.method,
-            path=self.path,
-            audience=context.settings.device_audience,
-            now=context.clock(),
-            skew_s=context.settings.device_clock_skew_s,
-            keys=context.device_keys,
+            context.database, self._check(context), keys=context.device_keys
         )
         if device_id is not None:
             self.authenticated = True

@@ -179,20 +179,40 @@ def precheck(authorization: str | None) -> None:
     _unverified_device_id(bearer_token(authorization))
 
 
+@dataclass(frozen=True)
+class AssertionCheck:
+    """What a device's assertion is checked against: the request it came with, and the
+    server's audience, time and allowed clock skew."""
+
+    authorization: str | None
+    method: str
+    path: str
+    audience: str
+    now: datetime
+    skew_s: int
+
+    @property
+    def skew(self) -> timedelta:
+        return timedelta(seconds=self.skew_s)
+
+
+def check_assertion(
+    token: str, key: ec.EllipticCurvePublicKey, *, device_id: uuid.UUID, check: AssertionCheck
+) -> tuple[str, datetime]:
+    """The assertion's `jti` and expiry, once its signature, times and binding to this device
+    and request all hold; else 401 saying which does not."""
+    claims = verified_claims(token, key, check.audience)
+    expires_at = check_times(claims, now=check.now, skew=check.skew)
+    jti = check_binding(claims, device_id=device_id, method=check.method, path=check.path)
+    return jti, expires_at
+
+
 def authenticate(
-    session: Session,
-    *,
-    authorization: str | None,
-    method: str,
-    path: str,
-    audience: str,
-    now: datetime,
-    skew_s: int,
-    keys: DevicePublicKeys,
+    session: Session, check: AssertionCheck, *, keys: DevicePublicKeys
 ) -> VerifiedDevice:
     """The device behind a valid, fresh, unreplayed assertion, or 401 saying what is wrong.
     Records the `jti` in the caller's unit of work."""
-    token = bearer_token(authorization)
+    token = bearer_token(check.authorization)
     device_id = _unverified_device_id(token)
     device = repository.device_ref(session, device_id)
     if device is None:
@@ -200,18 +220,15 @@ def authenticate(
     if device.certificate_serial is None or device.certificate_pem is None:
         raise AssertionRejectedError("device certificate revoked", code="certificate_revoked")
     key = keys.get(device.certificate_serial, device.certificate_pem)
-    claims = verified_claims(token, key, audience)
-    skew = timedelta(seconds=skew_s)
-    expires_at = check_times(claims, now=now, skew=skew)
-    jti = check_binding(claims, device_id=device_id, method=method, path=path)
+    jti, expires_at = check_assertion(token, key, device_id=device_id, check=check)
     if device.state != DeviceState.active:
         raise AssertionRejectedError(f"device is {device.state}", code="device_not_active")
     if device.not_before is None or device.not_after is None:
         raise AssertionRejectedError("device certificate revoked", code="certificate_revoked")
-    if not device.not_before <= now <= device.not_after:
+    if not device.not_before <= check.now <= device.not_after:
         raise AssertionRejectedError("device certificate expired", code="certificate_expired")
     if not repository.remember_assertion(
-        session, device_id=device_id, jti=jti, expires_at=expires_at + skew
+        session, device_id=device_id, jti=jti, expires_at=expires_at + check.skew
     ):
         raise AssertionRejectedError("device assertion replayed (its `jti` was used before)")
     keys.remember(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -39,7 +39,11 @@ from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from mdm_server.commands.models import Command
 from mdm_server.db import Database
 from mdm_server.devices import authentication, repository
-from mdm_server.devices.authentication import AssertionRejectedError, DevicePublicKeys
+from mdm_server.devices.authentication import (
+    AssertionCheck,
+    AssertionRejectedError,
+    DevicePublicKeys,
+)
 from mdm_server.devices.models import Device, DeviceAssertion, DeviceCertificate, DeviceState
 from mdm_server.policies.models import ComplianceStatus, DeviceCompliance, PolicyEpoch
 from mdm_server.secure.models import ContainerKey
@@ -200,33 +204,24 @@ class _Verified:
     keep_until: datetime  # how long the jti must be remembered
 
 
-def _verified(
-    authorization: str | None,
-    *,
-    method: str,
-    path: str,
-    audience: str,
-    now: datetime,
-    skew_s: int,
-    keys: DevicePublicKeys,
-) -> _Verified | None:
+def _verified(check: AssertionCheck, keys: DevicePublicKeys) -> _Verified | None:
     """The assertion checked against the certificate the server last accepted for its device,
     or None for the ordinary path (which says what is wrong, if anything is)."""
     try:
-        token = authentication.bearer_token(authorization)
-        device_id = authentication.claimed_device_id(authorization)
+        token = authentication.bearer_token(check.authorization)
+        device_id = authentication.claimed_device_id(check.authorization)
     except AssertionRejectedError:
         return None
     known = keys.last_certificate(device_id)
-    if known is None or not known.not_before <= now <= known.not_after:
+    if known is None or not known.not_before <= check.now <= known.not_after:
         return None
     try:
-        claims = authentication.verified_claims(token, known.key, audience)
-        expires_at = authentication.check_times(claims, now=now, skew=timedelta(seconds=skew_s))
-        jti = authentication.check_binding(claims, device_id=device_id, method=method, path=path)
+        jti, expires_at = authentication.check_assertion(
+            token, known.key, device_id=device_id, check=check
+        )
     except AssertionRejectedError:
         return None
-    return _Verified(device_id, known.serial_number, jti, expires_at + timedelta(seconds=skew_s))
+    return _Verified(device_id, known.serial_number, jti, expires_at + check.skew)
 
 
 async def _one_row(database: Database, sql: str, params: dict[str, Any]) -> Any | None:
@@ -239,30 +234,13 @@ async def _one_row(database: Database, sql: str, params: dict[str, Any]) -> Any 
 
 
 async def attempt(
-    database: Database,
-    *,
-    authorization: str | None,
-    method: str,
-    path: str,
-    posture_digest: str,
-    audience: str,
-    now: datetime,
-    skew_s: int,
-    keys: DevicePublicKeys,
+    database: Database, check: AssertionCheck, *, keys: DevicePublicKeys, posture_digest: str
 ) -> QuickCheckin | None:
     """The check-in recorded in one statement, or None (nothing written) when the ordinary
     path must run."""
     if database.direct is None:
         return None
-    verified = _verified(
-        authorization,
-        method=method,
-        path=path,
-        audience=audience,
-        now=now,
-        skew_s=skew_s,
-        keys=keys,
-    )
+    verified = _verified(check, keys)
     if verified is None:
         return None
     # The names are not the tables' columns: an UPDATE takes parameters named after its
@@ -271,7 +249,7 @@ async def attempt(
         **_CONSTANTS,
         "checkin_device_id": verified.device_id,
         "checkin_digest": posture_digest,
-        "checkin_now": now,
+        "checkin_now": check.now,
         "checkin_serial": verified.serial_number,
         "checkin_jti": verified.jti,
         "checkin_expires_at": verified.keep_until,
@@ -291,29 +269,13 @@ async def attempt(
 
 
 async def attempt_poll(
-    database: Database,
-    *,
-    authorization: str | None,
-    method: str,
-    path: str,
-    audience: str,
-    now: datetime,
-    skew_s: int,
-    keys: DevicePublicKeys,
+    database: Database, check: AssertionCheck, *, keys: DevicePublicKeys
 ) -> uuid.UUID | None:
     """An idle poll authenticated in one statement: the device's id when it is owed no
     command, else None (nothing written) and the ordinary path runs."""
     if database.direct is None:
         return None
-    verified = _verified(
-        authorization,
-        method=method,
-        path=path,
-        audience=audience,
-        now=now,
-        skew_s=skew_s,
-        keys=keys,
-    )
+    verified = _verified(check, keys)
     if verified is None:
         return None
     params = {
