@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,7 @@ def _settled(http: httpx.Client, headers: dict[str, str]) -> bool:
 def measure(
     nodes: list[Tabard],
     clients: list[httpx.Client],
-    headers: dict[str, str],
+    login: Callable[[], dict[str, str]],
     devices: list[DeviceCredentials],
     signer_pem: str,
     commands: int,
@@ -218,9 +219,11 @@ def measure(
     broker_url: str | None = None,
 ) -> tuple[dict[str, Any], list[float]]:
     """Latencies with `devices` polling (or listening on the broker), and each server's
-    memory with their polls held."""
+    memory with their polls held. `login()` gives the staff's headers afresh once the fleet
+    is up: a large fleet takes longer to come up than a staff token lives."""
     fleet = Fleet(nodes, devices, signer_pem, stagger_s, broker_url)
     fleet.wait_ready()
+    headers = login()
     pids = [node.server_pid for node in nodes if node.server_pid is not None]
     held = [memory_mib(pid) for pid in pids]
     cpu_before, started = sum(cpu_seconds(pid) for pid in pids), time.monotonic()
@@ -272,10 +275,15 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
         clients = [
             stack.enter_context(httpx.Client(base_url=node.url, timeout=60)) for node in nodes
         ]
-        login = clients[0].post(
-            "/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
-        )
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        def login() -> dict[str, str]:
+            answer = clients[0].post(
+                "/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
+            )
+            answer.raise_for_status()
+            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+        headers = login()
         log(f"[{name}] enrolling {args.agents} devices")
         enrol_started = time.monotonic()
         devices = enrol_fleet([node.url for node in nodes], headers, args.agents)
@@ -288,7 +296,7 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
         baseline, one = measure(
             nodes,
             clients,
-            headers,
+            login,
             devices[:1],
             signer_pem,
             args.baseline_commands,
@@ -303,7 +311,7 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
         loaded, held = measure(
             nodes,
             clients,
-            headers,
+            login,
             devices,
             signer_pem,
             args.commands,
