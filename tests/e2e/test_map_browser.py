@@ -18,7 +18,7 @@ from mdm_server.geo.maps import MapSource
 from mdm_server.geo.placement import place
 from mdm_server.records.models import FiledReport
 from tests.conftest import make_settings
-from tests.e2e.browser import chromium, drawn, new_page
+from tests.e2e.browser import SETTLED, chromium, drawn, new_page
 from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import PASSWORD, create_user, nav, sign_in
 
@@ -84,6 +84,19 @@ class TestMapInABrowser:
                 expect(rows.first).to_contain_text("stop and search")
                 expect(rows.first).to_contain_text("square")  # its shape, whatever else is shown
                 camera.shoot(page, "supervisor map stop and search")
+                # Out of sight (0 by 0 px) and back: the map waits, then fits its box again.
+                height = chart.evaluate("element => element.style.height")
+                chart.evaluate("element => { element.hidden = true; element.style.height = '0'; }")
+                page.evaluate(SETTLED)
+                chart.evaluate(
+                    "(element, height) => {"
+                    " element.hidden = false; element.style.height = height; }",
+                    height,
+                )
+                page.evaluate(SETTLED)
+                assert chart.locator("svg").get_attribute("width") == str(
+                    chart.evaluate("element => element.clientWidth")
+                )
                 page.context.close()
                 assert watch.errors == [], watch.errors
                 assert watch.foreign == [], watch.foreign

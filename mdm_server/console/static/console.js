@@ -150,6 +150,12 @@ function drawChart(echarts, element) {
   const drawn = echarts.init(element, null, { renderer: "svg" });
   drawn.setOption(chart.option);
   const fit = () => {
+    // ECharts 6.1.0 throws on a map drawn 0 by 0 px, and again on every frame after
+    // (apache/echarts#21706): a chart with no size (out of sight, or on a page being left)
+    // keeps the size it had until it has one again.
+    if (element.clientWidth === 0 || element.clientHeight === 0) {
+      return;
+    }
     drawn.resize();
     if (chart.thin) {
       thinLabels(drawn, element, chart.thin);
