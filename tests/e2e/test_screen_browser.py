@@ -142,6 +142,40 @@ def incident_report(page: Any, camera: PhoneCamera) -> None:
     camera.shoot(page, "incident report filed")
 
 
+def leave_on_a_slow_phone(page: Any) -> None:
+    """Leave, on a phone slow enough that the screen's once-a-second look at the secure side
+    sees it locked before Leave's own answer arrives: that answer is held back until the page
+    has been told twice that the secure side is locked. The page must not go to /locked on its
+    own, which would cancel Leave and rewrite the history behind it; Leave's answer lands."""
+    held: list[tuple[Any, Any]] = []
+    told_locked: list[Any] = []
+    asked: list[str] = []
+
+    def hold(route: Any) -> None:
+        held.append((route, route.fetch(max_redirects=0)))  # the secure side locks now
+
+    def look(route: Any) -> None:
+        answer = route.fetch()
+        if answer.json()["secure_side"] != "open":
+            told_locked.append(answer)
+        route.fulfill(response=answer)
+
+    page.on("request", lambda request: asked.append(request.url))
+    page.route("**/leave", hold)
+    page.route("**/state", look)
+    # Pressed from the page itself: Playwright's own click would wait for the answer held here.
+    page.get_by_role("button", name="Leave").evaluate("button => button.click()")
+    page.wait_for_event(
+        "request", lambda request: len(told_locked) >= 2 or request.url.endswith("/locked")
+    )
+    assert not [url for url in asked if url.endswith("/locked")], "the page left Leave behind"
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(page.get_by_role("heading", name="Secure side locked")).to_be_visible()
+    page.unroute("**/leave")
+    page.unroute("**/state")
+
+
 def clean(watch: Any, camera: PhoneCamera, shots: int) -> None:
     assert watch.foreign == [], watch.foreign
     assert watch.errors == [], watch.errors
@@ -171,8 +205,7 @@ class TestTheScreen:
                     person_search(page, camera, answer_justification=True)
                     vehicle_search(page, camera)
                     incident_report(page, camera)
-                    page.get_by_role("button", name="Leave").click()
-                    expect(page.get_by_role("heading", name="Secure side locked")).to_be_visible()
+                    leave_on_a_slow_phone(page)
                     expect(page.locator("#why")).to_contain_text(
                         re.compile(r"You left the secure side at \d\d:\d\d:\d\d GMT")
                     )

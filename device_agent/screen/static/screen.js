@@ -177,7 +177,11 @@
       var main = document.getElementById("main");
       main.replaceChildren(); // police data leaves the page at once
       live.textContent = state.message || "The secure side is locked.";
-      window.location.replace("/locked");
+      // A page already on its way (Leave pressed, a form sent) lands where the server sends
+      // it; replacing it here would cancel that and rewrite the history behind it.
+      if (!navigating) {
+        window.location.replace("/locked");
+      }
       return;
     }
     if (state.seconds_left !== null) {
