@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PG_URL
 from tests.databases import PostgresDatabases
 from tests.e2e.harness import Tabard
 
@@ -15,10 +16,26 @@ from tests.e2e.harness import Tabard
 E2E_TIMEOUT_S = 600
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
+    # A browser test looks at pages, and a page is the same whichever database is under it
+    # (tests/console fetches every page on both): it runs once, on PostgreSQL when the run has
+    # it, as a force deploys Tabard, and otherwise on SQLite.
+    if PG_URL:
+        once = [item for item in items if _browser_on(item) == "sqlite"]
+        if once:
+            config.hook.pytest_deselected(items=once)
+            items[:] = [item for item in items if _browser_on(item) != "sqlite"]
+
+
+def _browser_on(item: pytest.Item) -> str | None:
+    """The database a browser test runs on (None for any other test)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or not item.get_closest_marker("browser"):
+        return None
+    return callspec.params.get("backend")
 
 
 @pytest.fixture

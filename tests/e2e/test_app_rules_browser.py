@@ -20,7 +20,7 @@ from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import PASSWORD, sign_in
 from tests.factories.devices import SimulatedDevice
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
 PNC = "uk.police.pnc"
 OLD_FORMS = "uk.police.oldforms"
 

@@ -15,7 +15,7 @@ from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import PASSWORD, create_user, nav, sign_in
 from tests.factories.apps import PACKAGE, apk
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 def write(root: Path, name: str, data: bytes) -> str:

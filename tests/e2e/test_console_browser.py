@@ -354,6 +354,7 @@ def it_sees_the_lost_device(browser, watch, camera, tabard: Tabard) -> None:  # 
     page.context.close()
 
 
+@pytest.mark.browser
 class TestConsoleInABrowser:
     def test_every_role_does_its_work_by_clicking(self, tabard: Tabard, backend: str) -> None:
         tabard.extra_env["TABARD_CHECKIN_INTERVAL_S"] = "3600"
@@ -405,6 +406,28 @@ class TestWhereTheBrowserTestRuns:
             "test_every_role_does_its_work_by_clicking[sqlite]": [],
             "test_every_role_does_its_work_by_clicking[postgresql]": ["skipped"],
         }
+
+    def test_with_postgresql_it_runs_there_once(self) -> None:
+        """With TABARD_TEST_DATABASE_URL set, every browser test runs on PostgreSQL and its
+        SQLite run is deselected (pytest --collect-only: nothing connects); the end-to-end
+        tests that are not browser tests keep both runs."""
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "CI"},
+            "TABARD_TEST_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        }
+        listed = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             __file__, str(Path(__file__).with_name("test_backup.py"))],
+            capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=120,
+        ).stdout  # fmt: skip
+        browser = "test_console_browser.py::TestConsoleInABrowser::test_every_role_does_its_work"
+        assert f"{browser}_by_clicking[postgresql]" in listed
+        assert f"{browser}_by_clicking[sqlite]" not in listed
+        assert "(1 deselected)" in listed
+        backup = [line for line in listed.splitlines() if "test_backup.py::" in line]
+        assert backup and len([line for line in backup if line.endswith("[sqlite]")]) == len(
+            [line for line in backup if line.endswith("[postgresql]")]
+        )
 
     def test_pages_open_in_a_uk_browser(self) -> None:
         """Staff use en-GB browsers in the UK: the photographs show dates as they see them."""

@@ -29,7 +29,7 @@ from tests.e2e.test_console_browser import PASSWORD, create_user, sign_in
 from tests.e2e.test_map_browser import file_reports
 from tests.factories.departments import open_case, raise_referral
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 KINDS = ("person_search", "vehicle_search", "incident_search", "missing_person_report")
 # Names that exist in the records the transactions are about and in the officers' accounts:
 # none of them may reach a supervisor's page.

@@ -22,7 +22,7 @@ from tests.e2e.browser import SETTLED, chromium, drawn, new_page
 from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import PASSWORD, create_user, nav, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
 STREETS = ("Gannet Street", "Kelpie Row", "Skerry Way", "Heronsgate", "Saltcote Road")
 KINDS = ("incident_report", "incident_report", "stop_and_search", "missing_person_report")
 

@@ -19,7 +19,7 @@ from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import NEW_PASSWORD, create_user, sign_in
 from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_j5
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 CASES_POLICY: dict[str, Any] = {
     **POLICY,
     "appropriate_use": {

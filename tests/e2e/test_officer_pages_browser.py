@@ -24,7 +24,7 @@ from tests.e2e.test_console_browser import (
 )
 from tests.e2e.test_secure_side import COLLAR, PASSWORD, enrol_assigned_j5
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 NOTE = "Searched own record; refer to line manager."
 WIDTHS = (1400, 800)
 

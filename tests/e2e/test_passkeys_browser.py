@@ -25,7 +25,7 @@ from tests.e2e.browser import Watch, chromium, new_page
 from tests.e2e.harness import Phone, Tabard
 from tests.e2e.test_console_browser import NEW_PASSWORD, PASSWORD, create_user, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 AUTHENTICATOR = {
     "protocol": "ctap2",
     "transport": "internal",

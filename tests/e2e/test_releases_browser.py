@@ -22,7 +22,7 @@ from tests.e2e.test_console_browser import PASSWORD, create_user, sign_in
 from tests.factories.devices import SimulatedDevice
 from virtual_device.apk import build_apk
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(300)]
 PACKAGE = "uk.police.pnc"
 PHONES = 5
 OUT_OF_SPACE = "INSTALL_FAILED_INSUFFICIENT_STORAGE"

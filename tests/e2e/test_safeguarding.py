@@ -27,7 +27,7 @@ from tests.e2e.test_console_browser import NEW_PASSWORD, create_user, sign_in
 from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_j5
 from tests.factories.safeguarding import referral
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 SAFEGUARDING_POLICY: dict[str, Any] = {
     **POLICY,
     "appropriate_use": {

@@ -25,7 +25,7 @@ from tests.e2e.harness import Tabard
 from tests.e2e.screen import J5, STORAGE, TAB_A, PhoneCamera, launch_screen, phone
 from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_j5
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 PIN, NEW_PIN = "402917", "583062"
 INCIDENT = "INC-20261121-0042"
 SCREEN_POLICY: dict[str, Any] = {

@@ -35,7 +35,7 @@ from tests.e2e.test_screen_browser import (
 from tests.e2e.test_secure_side import enrol_assigned_j5
 from tests.support import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 # A moment shown on the screen: its date too when it is not today (past midnight).
 TIME = r"(?:\d{1,2} [A-Z][a-z]{2} \d{4} )?\d\d:\d\d:\d\d GMT"
 

@@ -25,7 +25,7 @@ from tests.e2e.test_screen_browser import (
 from tests.e2e.test_screen_reports_browser import apply
 from tests.e2e.test_secure_side import PASSWORD, enrol_assigned_j5
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.timeout(600)]
 SAFEGUARDING_POLICY: dict[str, Any] = {
     **SCREEN_POLICY,
     "name": "screen-safeguarding",

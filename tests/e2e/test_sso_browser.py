@@ -42,6 +42,7 @@ def sign_in_at_provider(page, login: str) -> None:  # type: ignore[no-untyped-de
     page.get_by_role("button", name="Continue").click()
 
 
+@pytest.mark.browser
 class TestConsoleSingleSignOn:
     def test_staff_sign_in_through_the_force_and_others_are_told_why_not(
         self, tabard: Tabard, provider: OpenIdProvider, backend: str

@@ -14,7 +14,7 @@ from tests.e2e.browser import chromium, new_page
 from tests.e2e.harness import Tabard
 from tests.e2e.test_console_browser import NEW_PASSWORD, PASSWORD, create_user, sign_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def test_an_evidential_bundle_waits_for_a_fresh_second_factor(tabard: Tabard) -> None:
