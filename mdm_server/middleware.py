@@ -3,6 +3,7 @@ headers every answer carries."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdm_server import logs, metrics
 from mdm_server.errors import error_body
+from mdm_server.stopping import STOPPING_RETRY_AFTER_S
 
 access_log = logging.getLogger("tabard.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -23,7 +25,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 class RequestContextMiddleware:
     """Gives every request an id (the caller's `X-Request-ID` if sane), echoes it back, and
-    writes one access-log line. Headers are never logged: they carry bearer tokens."""
+    writes one access-log line. Headers are never logged: they carry bearer tokens.
+
+    When a stop's graceful wait runs out, uvicorn cancels the requests still running and
+    answers each one not yet answered 500, logging it as an error. A request cut short so is
+    answered here instead, as a held poll is when the server stops: 503 `server_stopping`
+    with `Retry-After`, come back in a moment. What it had not committed is rolled back."""
 
     def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
         self.app = app
@@ -38,11 +45,12 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -50,6 +58,16 @@ class RequestContextMiddleware:
         token = logs.request_id.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            if answered:
+                raise  # half an answer: uvicorn closes the connection
+            await _reply(
+                send_with_id,
+                503,
+                "server_stopping",
+                "the server is stopping; try again in a moment",
+                headers=[(b"retry-after", str(STOPPING_RETRY_AFTER_S).encode())],
+            )
         finally:
             elapsed = time.perf_counter() - started
             metrics.observe_request(scope["method"], metrics.route_of(scope), status, elapsed)
@@ -184,7 +202,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _reply(send: Send, status: int, code: str, detail: Any) -> None:
+async def _reply(
+    send: Send,
+    status: int,
+    code: str,
+    detail: Any,
+    *,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(error_body(code, detail)).encode()
     await send(
         {
@@ -194,6 +219,7 @@ async def _reply(send: Send, status: int, code: str, detail: Any) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *(headers or []),
             ],
         }
     )

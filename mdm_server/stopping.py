@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# What a request answered 503 `server_stopping` is told to wait: a restart takes about this long.
+STOPPING_RETRY_AFTER_S = 2
 Handler = Callable[[int, FrameType | None], object]
 
 

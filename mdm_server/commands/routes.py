@@ -48,6 +48,7 @@ from mdm_server.devices.models import DeviceState
 from mdm_server.devices.service import device_actor
 from mdm_server.errors import InvalidRequestError, ServiceUnavailableError, error_responses
 from mdm_server.short_ids import resolve_id
+from mdm_server.stopping import STOPPING_RETRY_AFTER_S
 
 log = logging.getLogger("tabard.commands")
 commands_router = APIRouter(prefix="/api/v1/commands", tags=["commands"])
@@ -56,7 +57,6 @@ me_router = APIRouter(prefix="/api/v1/me", tags=["officers"])
 
 MAX_WAIT_S = 60
 IDLE_ANSWER_SPREAD = 0.5  # an idle poll is answered in the second half of its wait
-STOPPING_RETRY_AFTER_S = 2  # a restart takes about this long
 IdempotencyKey = Annotated[
     str | None,
     Header(
