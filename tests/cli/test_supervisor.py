@@ -17,15 +17,18 @@ from tests.factories.staff import context_of
 def record_transactions(
     live: Live, *, division: str, kinds: list[str], outcome: str = "answered"
 ) -> None:
-    """Transactions as the gateway records them, in `division`, this hour."""
+    """Transactions as the gateway records them, in `division`, this hour: a minute ago, or
+    the hour's start when a minute ago was the hour before."""
     context = context_of(live.app)
+    now = live.clock()
+    when = max(now - timedelta(minutes=1), now.replace(minute=0, second=0, microsecond=0))
     with context.database.unit_of_work() as session:
         for kind in kinds:
             record(
                 session,
                 actor=Actor(type="device", id=str(uuid.uuid4()), name="R58J530F0001"),
                 action=f"transaction.{kind}",
-                now=live.clock() - timedelta(minutes=1),
+                now=when,
                 detail={
                     "collar_number": "4021",
                     "division": division,
