@@ -19,8 +19,6 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 import yaml
-import zxingcpp
-from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e import browser
@@ -28,6 +26,7 @@ from tests.e2e.agents import agent_running
 from tests.e2e.browser import chromium, drawn, new_page
 from tests.e2e.harness import Tabard
 from tests.e2e.test_secure_side import COLLAR, PASSWORD, POLICY, enrol_assigned_j5
+from tests.support import read_qr
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 NEW_PASSWORD = "a fresh and rather long passphrase"
@@ -184,8 +183,7 @@ def it_admin(browser, watch, camera, tabard: Tabard) -> None:  # type: ignore[no
     camera.shoot(page, "it enrolment token")
     shot = page.locator("[data-qr=enrolment]").screenshot()
     (tabard.root / "qr.png").write_bytes(shot)
-    (decoded,) = zxingcpp.read_barcodes(Image.open(tabard.root / "qr.png"))
-    payload = json.loads(decoded.text)
+    payload = json.loads(read_qr(tabard.root / "qr.png"))
     assert payload["server"] == tabard.url
     assert payload["token"] == page.locator("[data-secret]").inner_text().strip()
     with page.expect_download() as download:
