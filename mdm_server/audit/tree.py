@@ -1,7 +1,6 @@
 """The stored Merkle tree over the audit events (RFC 9162): appended in the same transaction as
-the events it covers, read back for roots and proofs with O(log n) node reads each. Proofs
-read through an in-process cache of node hashes (node_cache.py) and fetch the nodes it lacks,
-with the head, in one query."""
+the events it covers, read back for roots and proofs. Proofs read through an in-process cache
+of node hashes (node_cache.py) and fetch what it lacks, with the head, in one query."""
 
 from __future__ import annotations
 
@@ -67,19 +66,18 @@ def consistency_proof(session: Session, *, first: int, second: int) -> list[byte
 
 def _proof(session: Session, ranges: list[merkle.Range], at: int) -> list[bytes]:
     """The hashes of `ranges` in the tree of `at` leaves: cached nodes, and the rest read
-    together with the head, which must have reached `at`."""
+    together with the head, which must have reached `at` (node_cache.py says how)."""
     cache = node_cache.for_bind(session.get_bind())
     parts = [merkle.perfect_parts(start, end) for start, end in ranges]
     wanted = {node for part in parts for node in part}
-    nodes = cache.get(wanted)
-    current, read = repository.head_and_nodes(session, wanted.difference(nodes))
+    plan = cache.plan(wanted, at)
+    current, read = repository.head_and_spans(session, plan.spans())
     if not cache.saw_head(current):  # the log shrank: what came from the cache is suspect
-        current, nodes = repository.head_and_nodes(session, wanted)
-    elif read:
-        cache.add(read)
-        nodes.update(read)
+        plan = cache.plan(wanted, at)
+        current, read = repository.head_and_spans(session, plan.spans())
     if at > current:
         raise ProofError(f"the log holds {current} events, not {at}")
+    nodes = cache.take(plan, wanted, read)
     try:
         return [merkle.hash_parts(part, nodes) for part in parts]
     except KeyError as missing:
