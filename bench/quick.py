@@ -79,6 +79,14 @@ BENCHES = (
             _figure("delivery.postgresql.p99_ratio", higher_is_better=False),
         ),
     ),
+    Bench(
+        "audit",
+        ("bench/audit.py", "--events", "100000", "--proofs", "2000"),
+        (
+            _figure("audit.sqlite.inclusion_proofs_ratio", higher_is_better=True),
+            _figure("audit.postgresql.inclusion_proofs_ratio", higher_is_better=True),
+        ),
+    ),
 )
 
 
