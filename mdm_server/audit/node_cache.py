@@ -10,12 +10,12 @@ a node read once may be kept. What a proof needs, and how each part is read:
 - **Levels from `block_from(size)` up**: read and kept in aligned blocks of 256 nodes of one
   level (8 KiB of hashes), least recently used out beyond the capacity. Every proof's nodes
   near the root sit in a few blocks, and a random proof's middle levels soon do: over a
-  million events, levels 3 and up are 980 blocks (7.7 MiB), read once each. A block at the
+  million events, levels 3 and up are 988 blocks (7.7 MiB), read once each. A block at the
   log's right edge is kept as far as it was filled, and only its missing tail is read again.
 - **The levels between**, when a log is too large for its blocks from level 3 up to fit in
   the capacity: read by point, not kept (blocks there would be read and evicted again).
 
-Everything a proof lacks comes in one query with the head (repository.head_and_ranges).
+Everything a proof lacks comes in one query with the head (repository.head_and_spans).
 
 Only proofs use the cache. Roots that check the store against signed checkpoints (`tabard
 audit verify`, signing the next checkpoint) read the store itself, so an edited node still
@@ -133,9 +133,7 @@ class NodeCache:
         for node in wanted:
             if node in nodes:
                 continue
-            value = read.get(node) if node[0] == 0 or node[0] >= GROUP_LEVELS else None
-            if value is None and node[0] < GROUP_LEVELS:
-                value = _from_leaves(node, read)
+            value = read.get(node) if node[0] >= GROUP_LEVELS else _from_leaves(node, read)
             if value is not None:
                 nodes[node] = value
         return nodes

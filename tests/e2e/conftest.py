@@ -24,10 +24,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # (tests/console fetches every page on both): it runs once, on PostgreSQL when the run has
     # it, as a force deploys Tabard, and otherwise on SQLite.
     if PG_URL:
-        once = [item for item in items if _browser_on(item) == "sqlite"]
+        keep: list[pytest.Item] = []
+        once: list[pytest.Item] = []
+        for item in items:
+            (once if _browser_on(item) == "sqlite" else keep).append(item)
         if once:
             config.hook.pytest_deselected(items=once)
-            items[:] = [item for item in items if _browser_on(item) != "sqlite"]
+            items[:] = keep
 
 
 def _browser_on(item: pytest.Item) -> str | None:
