@@ -82,10 +82,9 @@ BENCHES = (
     Bench(
         "audit",
         ("bench/audit.py", "--events", "100000", "--proofs", "2000"),
-        (
-            _figure("audit.sqlite.inclusion_proofs_ratio", higher_is_better=True),
-            _figure("audit.postgresql.inclusion_proofs_ratio", higher_is_better=True),
-        ),
+        # PostgreSQL's only: SQLite's short-run ratio scattered from 0.18 to 0.48 between runs
+        # of the same code (BENCHMARKS.md, "Proofs in blocks"), too wide to flag anything.
+        (_figure("audit.postgresql.inclusion_proofs_ratio", higher_is_better=True),),
     ),
 )
 
