@@ -140,6 +140,23 @@ def document_at(event: EventFields, time: str) -> dict[str, Any]:
     }
 
 
+# document_at's object as PostgreSQL builds it from a row of audit_events, as jsonb: verify has
+# the database compare it with the stored canonical text. Change the two together;
+# tests/audit/test_verify_in_database.py holds them to the same values.
+DOCUMENT_JSONB = f"""jsonb_build_object(
+    'v', {CANONICAL_VERSION},
+    'seq', seq,
+    'id', CAST(event_id AS text),
+    'time', to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'actor', jsonb_build_object(
+        'type', actor_type, 'id', actor_id, 'name', actor_name, 'role', actor_role),
+    'action', action,
+    'target', CASE WHEN target_type IS NOT NULL
+        THEN jsonb_build_object('type', target_type, 'id', target_id) END,
+    'context', jsonb_build_object('request_id', request_id, 'source_ip', source_ip),
+    'detail', detail)"""
+
+
 def _assign_sequence(session: Session) -> None:
     pending: list[PendingEvent] = session.info.pop(_PENDING, [])
     if not pending:
