@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdm_server.audit import verify
+from mdm_server.audit import row_checks
 from mdm_server.audit.canonical import (
     NotCanonicalError,
     canonical_bytes,
@@ -74,12 +74,12 @@ class TestVerifyReadsJsonAsJsonLoads:
     @given(_json)
     def test_decodes_what_json_loads_decodes(self, value: object) -> None:
         text = json.dumps(value, ensure_ascii=False)
-        assert verify._json_loads(text.encode("utf-8")) == json.loads(text)
+        assert row_checks._json_loads(text.encode("utf-8")) == json.loads(text)
 
     @pytest.mark.parametrize("text", [b"", b"{", b'{"a": 1} x', b"[1,]", b"nul"])
     def test_refuses_what_json_loads_refuses(self, text: bytes) -> None:
         with pytest.raises(json.JSONDecodeError):
-            verify._json_loads(text)
+            row_checks._json_loads(text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -94,4 +94,4 @@ class TestVerifyReadsJsonAsJsonLoads:
 def test_verify_writes_a_stored_time_as_timestamp_does(moment: datetime) -> None:
     """verify's quick rebuild formats the time with isoformat; the canonical form is
     timestamp()'s strftime. The two must agree for every time a store gives back."""
-    assert verify._canonical_time(moment) == timestamp(moment)
+    assert row_checks._canonical_time(moment) == timestamp(moment)
